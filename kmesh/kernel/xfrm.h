@@ -1,0 +1,148 @@
+// XfrmKernel: what the IPsec daemon needs from the kernel's XFRM tables, and
+// the plain descriptions of SAs and policies that every backend accepts. The
+// Linux backend (kmesh/linux, XFRM netlink) and the simulator (sim/kernel)
+// implement it with the same semantics: an SA is unique by (destination, SPI,
+// protocol, mark under its mask) and a second one is AlreadyExists (EEXIST); a
+// policy is unique by (direction, selector, mark) and priority is not part of
+// its identity; deleting what is not there is NotFound (ENOENT). Errors are
+// absl::Status values whose message names the kernel's errno.
+#ifndef KMESH_KERNEL_XFRM_H_
+#define KMESH_KERNEL_XFRM_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/xfrm_key.h"
+
+namespace kmesh {
+
+// IP protocol numbers used in XFRM descriptions.
+inline constexpr uint8_t kIpProtoAny = 0;
+inline constexpr uint8_t kIpProtoEsp = 50;
+
+// A mark and its mask, as in `ip xfrm ... mark VALUE mask MASK`. A packet with
+// mark m matches when (m & mask) == value.
+struct XfrmMark {
+  uint32_t value = 0;
+  uint32_t mask = 0;
+
+  bool Matches(uint32_t packet_mark) const {
+    return (packet_mark & mask) == value;
+  }
+  friend bool operator==(const XfrmMark& a, const XfrmMark& b) {
+    return a.value == b.value && a.mask == b.mask;
+  }
+  friend bool operator!=(const XfrmMark& a, const XfrmMark& b) {
+    return !(a == b);
+  }
+};
+
+enum class XfrmMode : uint8_t { kTransport = 0, kTunnel = 1 };
+enum class XfrmDir : uint8_t { kIn = 0, kOut = 1, kFwd = 2 };
+enum class XfrmAction : uint8_t { kAllow = 0, kBlock = 1 };
+
+const char* XfrmDirName(XfrmDir dir);
+
+// Traffic selector: source and destination prefixes (same family) and an
+// optional upper-layer protocol (kIpProtoAny for all).
+struct XfrmSelector {
+  IpPrefix src;
+  IpPrefix dst;
+  uint8_t proto = kIpProtoAny;
+
+  bool Matches(const IpAddress& s, const IpAddress& d, uint8_t p) const {
+    return src.Contains(s) && dst.Contains(d) &&
+           (proto == kIpProtoAny || proto == p);
+  }
+  friend bool operator==(const XfrmSelector& a, const XfrmSelector& b) {
+    return a.src == b.src && a.dst == b.dst && a.proto == b.proto;
+  }
+};
+
+// What identifies an SA in the kernel.
+struct XfrmSaId {
+  IpAddress dst;
+  uint32_t spi = 0;  // Host order.
+  uint8_t proto = kIpProtoEsp;
+  XfrmMark mark;
+};
+
+// A security association (`ip xfrm state`). Only AEAD SAs are described:
+// the product uses rfc4106(gcm(aes)) exclusively.
+struct XfrmSa {
+  IpAddress src;
+  IpAddress dst;
+  uint32_t spi = 0;  // Host order; never 0 on the wire (RFC 4303).
+  uint8_t proto = kIpProtoEsp;
+  XfrmMode mode = XfrmMode::kTunnel;
+  uint32_t reqid = 0;
+  std::string aead_name = "rfc4106(gcm(aes))";
+  XfrmKey aead_key;  // 36 bytes: AES-256 key || 4-byte salt.
+  uint32_t icv_bits = 128;
+  XfrmMark mark;         // Which packets this SA applies to.
+  XfrmMark output_mark;  // Mark set on packets after this SA processed them.
+  uint32_t replay_window = 0;  // Packets; 0 disables anti-replay.
+  bool esn = false;            // Extended (64-bit) sequence numbers.
+  // Optional inner-traffic selector; unset (both /0 of the SA's family) means
+  // any.
+  XfrmSelector selector;
+
+  XfrmSaId id() const { return XfrmSaId{dst, spi, proto, mark}; }
+};
+
+// A policy template (`tmpl src .. dst .. proto esp reqid .. mode tunnel`).
+struct XfrmTemplate {
+  IpAddress src;
+  IpAddress dst;
+  uint8_t proto = kIpProtoEsp;
+  XfrmMode mode = XfrmMode::kTunnel;
+  uint32_t reqid = 0;
+  uint32_t spi = 0;  // 0 = any SPI.
+  bool optional = false;
+};
+
+// What identifies a policy in the kernel.
+struct XfrmPolicyId {
+  XfrmDir dir = XfrmDir::kOut;
+  XfrmSelector selector;
+  XfrmMark mark;
+};
+
+// A policy (`ip xfrm policy`). Lower priority numbers win.
+struct XfrmPolicy {
+  XfrmDir dir = XfrmDir::kOut;
+  XfrmSelector selector;
+  XfrmMark mark;
+  uint32_t priority = 0;
+  XfrmAction action = XfrmAction::kAllow;
+  std::vector<XfrmTemplate> templates;
+
+  XfrmPolicyId id() const { return XfrmPolicyId{dir, selector, mark}; }
+};
+
+class XfrmKernel {
+ public:
+  virtual ~XfrmKernel() = default;
+
+  // Adds an SA; AlreadyExists when (dst, spi, proto, mark) is taken.
+  virtual absl::Status AddSa(const XfrmSa& sa) = 0;
+  // Replaces the SA with the same id; NotFound when there is none.
+  virtual absl::Status UpdateSa(const XfrmSa& sa) = 0;
+  virtual absl::Status DeleteSa(const XfrmSaId& id) = 0;
+  virtual absl::StatusOr<std::vector<XfrmSa>> DumpSas() = 0;
+
+  // Adds a policy; AlreadyExists when (dir, selector, mark) is taken.
+  virtual absl::Status AddPolicy(const XfrmPolicy& policy) = 0;
+  // Adds or replaces the policy with the same id.
+  virtual absl::Status UpdatePolicy(const XfrmPolicy& policy) = 0;
+  virtual absl::Status DeletePolicy(const XfrmPolicyId& id) = 0;
+  virtual absl::StatusOr<std::vector<XfrmPolicy>> DumpPolicies() = 0;
+};
+
+}  // namespace kmesh
+
+#endif  // KMESH_KERNEL_XFRM_H_

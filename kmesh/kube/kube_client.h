@@ -1,0 +1,108 @@
+// KubeClient: the Kubernetes API as kmeshctl and the daemon use it. Objects
+// travel as their JSON text (what the API server sends and accepts), so one
+// small interface serves Secrets, Nodes, Namespaces, Pods and KmeshNodeInfo;
+// typed access on top of it lives in typed_client.h. The production
+// implementation is the REST client (rest_kube_client.h), which talks to a
+// real API server or to the simulated one (sim/kube) over HTTP. Outcomes are
+// absl::Status values whose codes a caller can act on; see kube_status.h.
+#ifndef KMESH_KUBE_KUBE_CLIENT_H_
+#define KMESH_KUBE_KUBE_CLIENT_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace kmesh::kube {
+
+// Which collection an operation addresses, e.g. secrets in core/v1.
+struct ResourceKind {
+  std::string group;    // "" for the core group.
+  std::string version;  // "v1", "v1alpha1".
+  std::string plural;   // "secrets", "kmeshnodeinfos".
+  std::string kind;     // "Secret", "KmeshNodeInfo".
+  bool namespaced = true;
+
+  // "secrets" or "kmeshnodeinfos.kmesh.net", for messages.
+  std::string DisplayName() const {
+    return group.empty() ? plural : plural + "." + group;
+  }
+};
+
+// The resources this product reads and writes.
+const ResourceKind& SecretsKind();
+const ResourceKind& NodesKind();
+const ResourceKind& NamespacesKind();
+const ResourceKind& PodsKind();
+const ResourceKind& KmeshNodeInfosKind();
+
+struct ListOptions {
+  // Kubernetes label selector syntax: "a=b,c!=d,e".
+  std::string label_selector;
+  // For Watch: deliver events after this version ("" = from now).
+  std::string resource_version;
+  // Server-side timeout for a watch; 0 = the server's default.
+  std::chrono::seconds timeout{0};
+};
+
+struct ObjectList {
+  std::vector<std::string> items;  // Each item's JSON.
+  std::string resource_version;    // The list's resourceVersion.
+};
+
+enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark, kError };
+
+struct WatchEvent {
+  WatchEventType type = WatchEventType::kAdded;
+  // The object's JSON; for kError a metav1.Status.
+  std::string object;
+};
+
+// One watch connection. Events arrive in resourceVersion order.
+class WatchStream {
+ public:
+  virtual ~WatchStream() = default;
+  // Blocks until the next event, the stream ends or `timeout` passes.
+  // Returns DeadlineExceeded on timeout (the stream stays usable),
+  // Unavailable when the connection ended, OutOfRange ("Gone", HTTP 410)
+  // when the requested resourceVersion is too old.
+  virtual absl::StatusOr<WatchEvent> Next(
+      std::chrono::milliseconds timeout) = 0;
+  // Ends the stream; a blocked Next() returns Cancelled. Thread-safe.
+  virtual void Close() = 0;
+};
+
+class KubeClient {
+ public:
+  virtual ~KubeClient() = default;
+
+  // `ns` is ignored for cluster-scoped kinds.
+  virtual absl::StatusOr<std::string> Get(const ResourceKind& kind,
+                                          const std::string& ns,
+                                          const std::string& name) = 0;
+  virtual absl::StatusOr<ObjectList> List(const ResourceKind& kind,
+                                          const std::string& ns,
+                                          const ListOptions& options) = 0;
+  // Returns the stored object (with resourceVersion, uid, timestamps).
+  virtual absl::StatusOr<std::string> Create(const ResourceKind& kind,
+                                             const std::string& ns,
+                                             const std::string& object) = 0;
+  // Replaces the object. When `object` carries metadata.resourceVersion and it
+  // is not the current one, the result is Aborted (HTTP 409 Conflict).
+  virtual absl::StatusOr<std::string> Update(const ResourceKind& kind,
+                                             const std::string& ns,
+                                             const std::string& name,
+                                             const std::string& object) = 0;
+  virtual absl::Status Delete(const ResourceKind& kind, const std::string& ns,
+                              const std::string& name) = 0;
+  virtual absl::StatusOr<std::unique_ptr<WatchStream>> Watch(
+      const ResourceKind& kind, const std::string& ns,
+      const ListOptions& options) = 0;
+};
+
+}  // namespace kmesh::kube
+
+#endif  // KMESH_KUBE_KUBE_CLIENT_H_
