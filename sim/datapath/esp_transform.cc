@@ -1,0 +1,166 @@
+#include "sim/datapath/esp_transform.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "sim/net/ip_packet.h"
+
+namespace kmesh::sim {
+namespace {
+
+void Store32(uint8_t* p, uint32_t v) {
+  p[0] = v >> 24;
+  p[1] = (v >> 16) & 0xff;
+  p[2] = (v >> 8) & 0xff;
+  p[3] = v & 0xff;
+}
+uint32_t Load32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
+         (uint32_t{p[2]} << 8) | p[3];
+}
+
+}  // namespace
+
+absl::StatusOr<EspHeader> ParseEspHeader(absl::Span<const uint8_t> packet) {
+  auto ip = ParseIpHeader(packet);
+  if (!ip.ok()) return ip.status();
+  if (ip->proto != kIpProtoEspNumber) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not ESP: protocol ", ip->proto));
+  }
+  const size_t esp_length = ip->total_length - ip->header_length;
+  if (esp_length < kEspHeaderLength + kEspIvLength + kEspIcvLength + 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ESP packet too short: ", esp_length, " bytes"));
+  }
+  EspHeader h;
+  h.outer_src = ip->src;
+  h.outer_dst = ip->dst;
+  h.esp_offset = ip->header_length;
+  h.esp_length = esp_length;
+  h.spi = Load32(&packet[h.esp_offset]);
+  h.seq_low = Load32(&packet[h.esp_offset + 4]);
+  return h;
+}
+
+absl::StatusOr<EspTransform> EspTransform::Create(const XfrmSa& sa) {
+  if (sa.proto != kIpProtoEsp || sa.mode != XfrmMode::kTunnel) {
+    return absl::InvalidArgumentError("only ESP in tunnel mode is simulated");
+  }
+  if (sa.aead_name != "rfc4106(gcm(aes))" || sa.icv_bits != 128) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unsupported AEAD ", sa.aead_name, " with ICV ", sa.icv_bits));
+  }
+  auto aead = crypto::Rfc4106Aes256Gcm::Create(
+      absl::MakeConstSpan(sa.aead_key.data(), sa.aead_key.size()));
+  if (!aead.ok()) return aead.status();
+  return EspTransform(*std::move(aead), sa);
+}
+
+EspTransform::EspTransform(crypto::Rfc4106Aes256Gcm aead, const XfrmSa& sa)
+    : aead_(std::move(aead)),
+      spi_(sa.spi),
+      esn_(sa.esn),
+      src_(sa.src),
+      dst_(sa.dst) {}
+
+void EspTransform::Aad(uint64_t seq, uint8_t* aad, size_t* length) const {
+  Store32(aad, spi_);
+  if (esn_) {
+    Store32(aad + 4, static_cast<uint32_t>(seq >> 32));
+    Store32(aad + 8, static_cast<uint32_t>(seq));
+    *length = 12;
+  } else {
+    Store32(aad + 4, static_cast<uint32_t>(seq));
+    *length = 8;
+  }
+}
+
+absl::StatusOr<std::vector<uint8_t>> EspTransform::Encapsulate(
+    uint64_t seq, absl::Span<const uint8_t> inner) const {
+  auto ip = ParseIpHeader(inner);
+  if (!ip.ok()) return ip.status();
+  const uint8_t next_header =
+      ip->family == IpFamily::kV4 ? kIpProtoIpip : kIpProtoIpv6;
+  // Plaintext: inner || padding || pad length || next header, a multiple of 4.
+  const size_t pad = (4 - (inner.size() + 2) % 4) % 4;
+  const size_t plain_length = inner.size() + pad + 2;
+  const size_t esp_length =
+      kEspHeaderLength + kEspIvLength + plain_length + kEspIcvLength;
+
+  std::vector<uint8_t> esp(esp_length);
+  Store32(&esp[0], spi_);
+  Store32(&esp[4], static_cast<uint32_t>(seq));
+  Store32(&esp[8], static_cast<uint32_t>(seq >> 32));
+  Store32(&esp[12], static_cast<uint32_t>(seq));
+  uint8_t* plain = &esp[kEspHeaderLength + kEspIvLength];
+  std::memcpy(plain, inner.data(), inner.size());
+  for (size_t i = 0; i < pad; ++i) plain[inner.size() + i] = i + 1;
+  plain[inner.size() + pad] = static_cast<uint8_t>(pad);
+  plain[inner.size() + pad + 1] = next_header;
+
+  uint8_t aad[12];
+  size_t aad_length;
+  Aad(seq, aad, &aad_length);
+  auto sealed =
+      aead_.SealInto(absl::MakeConstSpan(&esp[kEspHeaderLength], kEspIvLength),
+                     absl::MakeConstSpan(aad, aad_length),
+                     absl::MakeConstSpan(plain, plain_length),
+                     absl::MakeSpan(plain, plain_length + kEspIcvLength));
+  if (!sealed.ok()) return sealed.status();
+  return BuildIpPacket(src_, dst_, kIpProtoEspNumber, esp);
+}
+
+absl::StatusOr<std::vector<uint8_t>> EspTransform::Decapsulate(
+    uint64_t seq, absl::Span<const uint8_t> outer) const {
+  auto header = ParseEspHeader(outer);
+  if (!header.ok()) return header.status();
+  if (header->spi != spi_) {
+    return absl::InvalidArgumentError("packet is for another SPI");
+  }
+  if (header->seq_low != static_cast<uint32_t>(seq)) {
+    return absl::InvalidArgumentError(
+        "sequence number does not match the packet's");
+  }
+  const uint8_t* esp = &outer[header->esp_offset];
+  uint8_t aad[12];
+  size_t aad_length;
+  Aad(seq, aad, &aad_length);
+  const size_t sealed_length =
+      header->esp_length - kEspHeaderLength - kEspIvLength;
+  std::vector<uint8_t> plain(sealed_length);
+  auto opened = aead_.OpenInto(
+      absl::MakeConstSpan(esp + kEspHeaderLength, kEspIvLength),
+      absl::MakeConstSpan(aad, aad_length),
+      absl::MakeConstSpan(esp + kEspHeaderLength + kEspIvLength, sealed_length),
+      absl::MakeSpan(plain));
+  if (!opened.ok()) return opened.status();
+  plain.resize(*opened);
+  if (plain.size() < 2) return absl::InvalidArgumentError("no ESP trailer");
+  const uint8_t next_header = plain.back();
+  const uint8_t pad = plain[plain.size() - 2];
+  if (pad + 2u > plain.size()) {
+    return absl::InvalidArgumentError("ESP pad length exceeds the payload");
+  }
+  const size_t inner_length = plain.size() - 2 - pad;
+  for (size_t i = 0; i < pad; ++i) {
+    if (plain[inner_length + i] != i + 1) {
+      return absl::InvalidArgumentError("ESP padding is not 1, 2, 3, ...");
+    }
+  }
+  if (next_header != kIpProtoIpip && next_header != kIpProtoIpv6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ESP next header ", next_header, " is not IP in IP"));
+  }
+  plain.resize(inner_length);
+  auto inner = ParseIpHeader(plain);
+  if (!inner.ok()) return inner.status();
+  if ((inner->family == IpFamily::kV4) != (next_header == kIpProtoIpip) ||
+      inner->total_length != plain.size()) {
+    return absl::InvalidArgumentError(
+        "inner packet does not match the ESP trailer");
+  }
+  return plain;
+}
+
+}  // namespace kmesh::sim
