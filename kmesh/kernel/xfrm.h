@@ -131,6 +131,9 @@ class XfrmKernel {
   // Adds an SA; AlreadyExists when (dst, spi, proto, mark) is taken.
   virtual absl::Status AddSa(const XfrmSa& sa) = 0;
   // Replaces the SA with the same id; NotFound when there is none.
+  // Caution, as on Linux (xfrm_state_update): for a live SA only the output
+  // mark (when set) and lifetimes change; key, ICV length, reqid, source and
+  // replay settings are silently kept. A new key needs a new SA.
   virtual absl::Status UpdateSa(const XfrmSa& sa) = 0;
   virtual absl::Status DeleteSa(const XfrmSaId& id) = 0;
   virtual absl::StatusOr<std::vector<XfrmSa>> DumpSas() = 0;

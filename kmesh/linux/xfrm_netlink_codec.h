@@ -48,8 +48,10 @@ class NetlinkMessage {
 enum class SaWriteMode { kAdd, kUpdate };
 enum class PolicyWriteMode { kAdd, kUpdate };
 
-// XFRM_MSG_NEWSA (add; EEXIST when taken) or XFRM_MSG_UPDSA (replace). As
-// with iproute2, the message type alone says which: flags are REQUEST|ACK.
+// XFRM_MSG_NEWSA (add; EEXIST when taken) or XFRM_MSG_UPDSA. As with
+// iproute2, the message type alone says which: flags are REQUEST|ACK. Note
+// that Linux's UPDSA on a live SA changes only its output mark and
+// lifetimes, never its key (see XfrmKernel::UpdateSa).
 absl::StatusOr<NetlinkMessage> EncodeSa(const XfrmSa& sa, SaWriteMode mode,
                                         uint32_t seq);
 // XFRM_MSG_DELSA.
