@@ -1,0 +1,104 @@
+// Which pods Kmesh manages, and what the encrypt marker must therefore know.
+// A pod is managed when its own label istio.io/dataplane-mode is "Kmesh", or
+// it has no such label and its namespace's label is "Kmesh" (any other pod
+// value, e.g. "none", opts it out). Traffic is encrypted only between two
+// managed pods on different nodes that both run IPsec, so:
+//   - the encrypt marker is attached to the host-side veth of every managed
+//     pod on this node (and detached when the pod stops being managed), and
+//   - the encrypt-target map holds the IPs of every managed pod on another
+//     node that runs IPsec.
+// ManagedPodTracker keeps the pods, namespaces and IPsec nodes it is told
+// about and applies only the difference to the map and the attachments, so
+// labelling or unlabelling a namespace takes effect at once, without a
+// restart and without rewriting the map.
+#ifndef KMESH_WORKLOAD_MANAGED_PODS_H_
+#define KMESH_WORKLOAD_MANAGED_PODS_H_
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kmesh/api/kube.pb.h"
+#include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/marker_maps.h"
+
+namespace kmesh::workload {
+
+inline constexpr char kDataplaneModeLabel[] = "istio.io/dataplane-mode";
+inline constexpr char kDataplaneModeKmesh[] = "Kmesh";
+
+// The rule above, on the two label maps.
+bool IsManaged(const google::protobuf::Map<std::string, std::string>& pod,
+               const google::protobuf::Map<std::string, std::string>* ns);
+
+// A local pod the encrypt marker is attached to.
+struct LocalPod {
+  std::string ns;
+  std::string name;
+  std::vector<IpAddress> ips;
+};
+
+// Attaches the encrypt marker to a local pod's host-side veth, or detaches
+// it. Backends: the libbpf loader on Linux, the simulated kernel's tc hooks.
+class EncryptMarkerAttachment {
+ public:
+  virtual ~EncryptMarkerAttachment() = default;
+  virtual absl::Status Attach(const LocalPod& pod) = 0;
+  virtual absl::Status Detach(const LocalPod& pod) = 0;
+};
+
+class ManagedPodTracker {
+ public:
+  ManagedPodTracker(std::string local_node, MarkerMaps* maps,
+                    EncryptMarkerAttachment* attachment);
+
+  // Kubernetes events (objects as the API returns them).
+  void UpsertPod(const api::Pod& pod);
+  void DeletePod(const std::string& ns, const std::string& name);
+  void UpsertNamespace(const api::Namespace& ns);
+  void DeleteNamespace(const std::string& name);
+  // The nodes that run IPsec (have a KmeshNodeInfo), this one excluded.
+  void SetIpsecNodes(const std::set<std::string>& nodes);
+
+  // What is applied now (for tests and diagnostics).
+  std::set<IpAddress> encrypt_targets() const { return applied_targets_; }
+  std::set<std::string> attached_pods() const;  // "ns/name"
+  // Failed map or attach operations so far; they are retried on the next
+  // event.
+  uint64_t errors() const { return errors_; }
+
+ private:
+  struct PodState {
+    std::string node;
+    std::vector<IpAddress> ips;
+    google::protobuf::Map<std::string, std::string> labels;
+  };
+  bool Managed(const std::string& ns, const PodState& pod) const;
+  // Recomputes the desired targets/attachments for the given pods (and for
+  // whatever failed before) and applies the difference.
+  void Reconcile(const std::vector<std::string>& changed);
+  void ReconcileAll();
+
+  const std::string local_node_;
+  MarkerMaps* const maps_;
+  EncryptMarkerAttachment* const attachment_;
+  std::map<std::string, PodState> pods_;  // "ns/name"
+  std::map<std::string, google::protobuf::Map<std::string, std::string>>
+      namespaces_;
+  std::set<std::string> ipsec_nodes_;
+  // What each pod currently contributes, so removals are exact.
+  std::map<std::string, std::vector<IpAddress>> pod_targets_;
+  std::map<IpAddress, int> target_refs_;
+  std::set<IpAddress> applied_targets_;
+  std::map<std::string, LocalPod> attached_;
+  // Operations that failed, retried on the next reconcile.
+  std::set<IpAddress> failed_targets_;
+  std::set<std::string> failed_pods_;
+  uint64_t errors_ = 0;
+};
+
+}  // namespace kmesh::workload
+
+#endif  // KMESH_WORKLOAD_MANAGED_PODS_H_
