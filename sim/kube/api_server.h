@@ -1,0 +1,132 @@
+// ApiServer: the simulated Kubernetes API server. It serves an ObjectStore
+// over HTTP/1.1 (or HTTPS) on loopback with the paths, verbs, status bodies
+// and watch streams of the real one, so the real kubectl, kmeshctl and the
+// daemon's REST client talk to it unchanged: core/v1 namespaces, nodes,
+// secrets, configmaps and pods, apiextensions.k8s.io/v1
+// customresourcedefinitions, kmesh.net/v1alpha1 kmeshnodeinfos and any type
+// a stored CRD defines; GET (get, list, watch with labelSelector,
+// fieldSelector, resourceVersion, timeoutSeconds), POST, PUT, PATCH
+// (merge-patch, strategic-merge-patch treated as merge-patch plus its
+// directives, json-patch), DELETE; discovery (/api, /apis, /version).
+// Errors are metav1.Status bodies. Watches are chunked streams of one JSON
+// event per line, flushed per event. A thread serves each connection, with
+// keep-alive. Tests can inject faults (failing requests, dropped watches,
+// delays, 401/403) and read the request log.
+//
+//   auto server = ApiServer::Start({});   // 127.0.0.1, ephemeral port.
+//   (*server)->WriteKubeconfig(dir + "/kubeconfig");
+//   ... kubectl --kubeconfig=... / a REST client at (*server)->url() ...
+//   (*server)->Stop();                    // Also done by the destructor.
+#ifndef SIM_KUBE_API_SERVER_H_
+#define SIM_KUBE_API_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sim/kube/object_store.h"
+
+namespace kmesh::sim::kube {
+
+class ApiServer {
+ public:
+  struct Options {
+    std::string address = "127.0.0.1";
+    uint16_t port = 0;  // 0: an ephemeral port; see port().
+    // PEM. When both are set the server speaks HTTPS only.
+    std::string tls_cert_pem;
+    std::string tls_key_pem;
+    // PEM of the CA that issued tls_cert_pem, written into kubeconfigs as
+    // certificate-authority-data; empty: the certificate itself.
+    std::string tls_ca_pem;
+    // PEM. When set (with TLS), clients must present a certificate it
+    // issued (mutual TLS), as an API server with --client-ca-file does.
+    std::string client_ca_pem;
+    ObjectStore::Options store;
+    // A watch without timeoutSeconds ends after this long.
+    std::chrono::seconds default_watch_timeout{1800};
+  };
+
+  // What a test may read about each request served.
+  struct RequestRecord {
+    std::string method;  // "GET", "POST", ...
+    std::string path;    // "/api/v1/namespaces/kmesh-system/secrets"
+    std::string query;   // "watch=1&resourceVersion=5", without '?'.
+    int code = 0;        // The HTTP status sent.
+  };
+
+  // Which requests a fault applies to; empty fields match everything.
+  struct RequestFilter {
+    std::string method;
+    std::string path_prefix;
+  };
+
+  // Credentials a kubeconfig carries besides the server and its CA.
+  struct KubeconfigUser {
+    std::string token;
+    std::string client_cert_pem;
+    std::string client_key_pem;
+  };
+
+  // Binds, listens and serves until Stop().
+  static absl::StatusOr<std::unique_ptr<ApiServer>> Start(Options options);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Closes the listener and every connection (open watches end) and waits
+  // for the serving threads. Idempotent.
+  void Stop();
+
+  // "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT".
+  std::string url() const;
+  uint16_t port() const;
+  // The objects served; tests may read and change them directly.
+  ObjectStore& store();
+
+  // Writes a kubeconfig whose current context points at this server (with
+  // certificate-authority-data under TLS, and the bearer token set by
+  // RequireBearerToken, if any).
+  absl::Status WriteKubeconfig(const std::string& path) const;
+  absl::Status WriteKubeconfig(const std::string& path,
+                               const KubeconfigUser& user) const;
+
+  // Fault injection. The next `count` requests matching `filter` fail with
+  // `http_code` and a Status body (429 also carries Retry-After: 1).
+  void FailNext(int count, int http_code, RequestFilter filter = {});
+  // Closes every open watch stream at once, mid-stream, without the final
+  // chunk (as a dying connection or API server would).
+  void DropWatches();
+  // Each later response waits this long first (0: none).
+  void SetResponseDelay(std::chrono::milliseconds delay);
+  // Requests without "Authorization: Bearer <token>" get 401 ("" = off).
+  // kubectl (client-go's kubeconfig loader) sends credentials only over
+  // HTTPS, so test kubectl with a token against a TLS server.
+  void RequireBearerToken(const std::string& token);
+  // `verb` (get, list, watch, create, update, patch, delete,
+  // deletecollection) on `plural` gets 403 Forbidden, as RBAC would say it.
+  void Forbid(const std::string& verb, const std::string& plural);
+  // Undoes FailNext, SetResponseDelay, RequireBearerToken and Forbid.
+  void ClearFaults();
+
+  std::vector<RequestRecord> RequestLog() const;
+  void ClearRequestLog();
+  // How many watch streams are open now.
+  int OpenWatches() const;
+  // Waits until at least `count` watch streams are open; false on timeout.
+  // Lets a test know a client's watch is established before it writes.
+  bool WaitForOpenWatches(int count, std::chrono::milliseconds timeout) const;
+
+ private:
+  class Impl;
+  explicit ApiServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kmesh::sim::kube
+
+#endif  // SIM_KUBE_API_SERVER_H_

@@ -1,0 +1,95 @@
+// RequestHandler: the Kubernetes REST API on top of an ObjectStore, free of
+// any transport. It maps a request (method, path, query, body) to the
+// resource and verb it names, performs it, and returns the response the real
+// API server would send: the object or list JSON, a metav1.Status on error,
+// discovery documents, or, for a watch, the watcher whose events the
+// transport streams. api_server.h puts it on the network.
+#ifndef SIM_KUBE_REQUEST_HANDLER_H_
+#define SIM_KUBE_REQUEST_HANDLER_H_
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "sim/kube/object_store.h"
+
+namespace kmesh::sim::kube {
+
+struct ApiRequest {
+  std::string method;         // "GET", "POST", "PUT", "PATCH", "DELETE".
+  std::string path;           // Percent-decoded, without the query.
+  std::string query;          // Raw, without '?'.
+  std::string content_type;   // For POST/PUT/PATCH.
+  std::string authorization;  // The Authorization header, if any.
+  std::string body;
+};
+
+struct ApiResponse {
+  int code = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Send the body with chunked transfer encoding (a watch that ends at
+  // once, e.g. with a 410 ERROR event).
+  bool chunked = false;
+  // For a watch: the events to stream until watch_deadline (code 200).
+  std::unique_ptr<ObjectStore::Watcher> watcher;
+  std::chrono::steady_clock::time_point watch_deadline;
+};
+
+// What a request addresses, as authorization sees it.
+struct ApiTarget {
+  bool is_resource = false;  // False for discovery and other paths.
+  const ResourceType* type = nullptr;
+  std::string ns;
+  std::string name;
+  std::string subresource;  // "status" or "".
+  // get, list, watch, create, update, patch, delete, deletecollection.
+  std::string verb;
+  absl::Status error;  // Set when the path or method is not served.
+};
+
+class RequestHandler {
+ public:
+  // `store` must outlive the handler. `host_port` ("127.0.0.1:6443") is
+  // what discovery reports as the server address.
+  RequestHandler(ObjectStore* store, std::chrono::seconds default_watch_timeout,
+                 std::string host_port);
+
+  ApiTarget Resolve(const ApiRequest& request) const;
+  ApiResponse Handle(const ApiRequest& request, const ApiTarget& target);
+
+  // The error response for `status` (a metav1.Status body).
+  static ApiResponse ErrorResponse(const absl::Status& status);
+  // One line of a watch stream: {"type":"ADDED","object":{...}}.
+  static std::string WatchEventLine(const WatchEvent& event);
+  // The ERROR line a watch stream carries for `status` (e.g. 410 Expired).
+  static std::string WatchErrorLine(const absl::Status& status);
+
+ private:
+  ApiResponse Discovery(const std::vector<std::string>& segments) const;
+  // /openapi/v3 and /openapi/v3/<group-version> (`rest` after "v3").
+  ApiResponse OpenApiV3(const std::vector<std::string>& rest,
+                        const std::vector<ResourceType>& types) const;
+  ApiResponse HandleResource(const ApiRequest& request, const ApiTarget& target,
+                             const std::map<std::string, std::string>& query);
+  nlohmann::json ListObject(const ResourceType& type,
+                            const ListResult& list) const;
+
+  ObjectStore* const store_;
+  const std::chrono::seconds default_watch_timeout_;
+  const std::string host_port_;
+};
+
+// Decodes %XX escapes (and '+' as space when `plus_is_space`).
+std::string PercentDecode(const std::string& text, bool plus_is_space);
+// Splits "a=1&b=x%3Dy" into decoded pairs; later keys win.
+std::map<std::string, std::string> ParseQuery(const std::string& query);
+
+}  // namespace kmesh::sim::kube
+
+#endif  // SIM_KUBE_REQUEST_HANDLER_H_
