@@ -1,0 +1,263 @@
+// BpfMarkerMaps against the real BPF maps of the loaded marker objects:
+// incremental updates, dumps, the interface's error codes, capacity, and
+// pinning across loader restarts. Needs root and BPF; skips otherwise.
+#include "kmesh/linux/bpf_marker_maps.h"
+
+#include <bpf/bpf.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "kmesh/base/ip_address.h"
+#include "kmesh/linux/bpf_marker_loader.h"
+
+namespace kmesh::linux_backend {
+namespace {
+
+IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
+
+BpfMarkerLoaderOptions Objects(const std::string& pin_directory = "") {
+  BpfMarkerLoaderOptions options;
+  options.encrypt_object_path = "bpf/encrypt_marker.bpf.o";
+  options.decrypt_object_path = "bpf/decrypt_marker.bpf.o";
+  options.pin_directory = pin_directory;
+  return options;
+}
+
+class BpfMarkerMapsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) {
+      GTEST_SKIP() << "needs root: BPF maps require CAP_BPF";
+    }
+    absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
+        BpfMarkerLoader::Load(Objects());
+    if (!loader.ok() &&
+        loader.status().code() == absl::StatusCode::kPermissionDenied) {
+      GTEST_SKIP() << "BPF unavailable here: " << loader.status();
+    }
+    ASSERT_TRUE(loader.ok()) << loader.status();
+    loader_ = *std::move(loader);
+  }
+
+  BpfMarkerMaps& maps() { return loader_->maps(); }
+
+  std::unique_ptr<BpfMarkerLoader> loader_;
+};
+
+TEST_F(BpfMarkerMapsTest, DumpsWhatWasUpsertedAndNotWhatWasDeleted) {
+  ASSERT_TRUE(maps().UpsertPeer(Ip("192.168.1.2"), 1).ok());
+  ASSERT_TRUE(maps().UpsertPeer(Ip("fd00:1::2"), 1).ok());
+  ASSERT_TRUE(maps().UpsertPeer(Ip("192.168.1.3"), 2).ok());
+  ASSERT_TRUE(maps().UpsertPeer(Ip("192.168.1.3"), 9).ok());  // Replaces.
+  ASSERT_TRUE(maps().UpsertPeer(Ip("192.168.1.4"), 4).ok());
+  ASSERT_TRUE(maps().DeletePeer(Ip("192.168.1.4")).ok());
+
+  absl::StatusOr<std::vector<PeerMarkerEntry>> peers = maps().DumpPeers();
+  ASSERT_TRUE(peers.ok()) << peers.status();
+  std::sort(peers->begin(), peers->end(),
+            [](const PeerMarkerEntry& a, const PeerMarkerEntry& b) {
+              return a.address < b.address;
+            });
+  const std::vector<PeerMarkerEntry> want = {
+      {Ip("192.168.1.2"), 1}, {Ip("192.168.1.3"), 9}, {Ip("fd00:1::2"), 1}};
+  EXPECT_EQ(*peers, want);
+
+  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("10.244.1.5")).ok());
+  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("10.244.1.5")).ok());  // No-op.
+  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("fd00:244:1::5")).ok());
+  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("10.244.1.6")).ok());
+  ASSERT_TRUE(maps().DeleteEncryptTarget(Ip("10.244.1.6")).ok());
+  absl::StatusOr<std::vector<IpAddress>> targets = maps().DumpEncryptTargets();
+  ASSERT_TRUE(targets.ok()) << targets.status();
+  std::sort(targets->begin(), targets->end());
+  EXPECT_EQ(*targets,
+            (std::vector<IpAddress>{Ip("10.244.1.5"), Ip("fd00:244:1::5")}));
+}
+
+TEST_F(BpfMarkerMapsTest, DeletingAnAbsentEntryIsNotFoundNamingIt) {
+  const absl::Status peer = maps().DeletePeer(Ip("192.168.9.9"));
+  EXPECT_EQ(peer.code(), absl::StatusCode::kNotFound) << peer;
+  EXPECT_NE(peer.message().find("192.168.9.9"), absl::string_view::npos);
+  EXPECT_NE(peer.message().find("ENOENT"), absl::string_view::npos);
+  const absl::Status target = maps().DeleteEncryptTarget(Ip("fd00::9"));
+  EXPECT_EQ(target.code(), absl::StatusCode::kNotFound) << target;
+  EXPECT_NE(target.message().find("kmesh_encrypt_targets"),
+            absl::string_view::npos);
+}
+
+TEST_F(BpfMarkerMapsTest, PeerIndexZeroIsRefused) {
+  EXPECT_EQ(maps().UpsertPeer(Ip("192.168.1.2"), 0).code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::vector<PeerMarkerEntry>> peers = maps().DumpPeers();
+  ASSERT_TRUE(peers.ok());
+  EXPECT_TRUE(peers->empty());
+}
+
+TEST_F(BpfMarkerMapsTest, FullPeerMapIsResourceExhaustedAndDumpsCompletely) {
+  // 65535 entries: one per possible peer index.
+  constexpr uint32_t kCapacity = 65535;
+  for (uint32_t i = 0; i < kCapacity; ++i) {
+    ASSERT_TRUE(maps().UpsertPeer(IpAddress::V4(0xac100000u + i), 1 + i).ok())
+        << i;
+  }
+  const absl::Status full = maps().UpsertPeer(Ip("10.0.0.1"), 1);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_NE(full.message().find("E2BIG"), absl::string_view::npos) << full;
+  // Replacing a present key still works when full.
+  EXPECT_TRUE(maps().UpsertPeer(IpAddress::V4(0xac100000u), 77).ok());
+
+  absl::StatusOr<std::vector<PeerMarkerEntry>> peers = maps().DumpPeers();
+  ASSERT_TRUE(peers.ok()) << peers.status();
+  ASSERT_EQ(peers->size(), kCapacity);
+  std::sort(peers->begin(), peers->end(),
+            [](const PeerMarkerEntry& a, const PeerMarkerEntry& b) {
+              return a.address < b.address;
+            });
+  EXPECT_EQ(peers->front().peer_index, 77);
+  EXPECT_EQ(peers->back().address, IpAddress::V4(0xac100000u + kCapacity - 1));
+  EXPECT_EQ(peers->back().peer_index, kCapacity);
+}
+
+TEST_F(BpfMarkerMapsTest, BatchUpdateAppliesUpsertsAndDeletes) {
+  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("10.244.2.1")).ok());
+  const absl::Status status = maps().UpdateEncryptTargets(
+      {Ip("10.244.2.2"), Ip("10.244.2.3")}, {Ip("10.244.2.1"), Ip("10.9.9.9")});
+  // The absent delete is reported, and everything else still applied.
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  absl::StatusOr<std::vector<IpAddress>> targets = maps().DumpEncryptTargets();
+  ASSERT_TRUE(targets.ok());
+  std::sort(targets->begin(), targets->end());
+  EXPECT_EQ(*targets,
+            (std::vector<IpAddress>{Ip("10.244.2.2"), Ip("10.244.2.3")}));
+}
+
+TEST_F(BpfMarkerMapsTest, RefusesDescriptorsThatAreNotMarkerMaps) {
+  const int array =
+      bpf_map_create(BPF_MAP_TYPE_ARRAY, "not_marker", 4, 4, 1, nullptr);
+  ASSERT_GE(array, 0);
+  MarkerMapFds fds;
+  fds.peers = array;  // Not a hash map.
+  fds.peer_index = array;
+  fds.encrypt_targets = array;
+  fds.encrypt_target_index = array;
+  absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> wrapped =
+      BpfMarkerMaps::FromFds(fds);
+  close(array);
+  EXPECT_EQ(wrapped.status().code(), absl::StatusCode::kInvalidArgument)
+      << wrapped.status();
+}
+
+// Pinned maps outlive the loader: a restarted daemon sees the same entries.
+TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
+  const std::string dir =
+      absl::StrCat("/sys/fs/bpf/kmesh-ipsec-test-", getpid());
+  {
+    absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> first =
+        BpfMarkerLoader::Load(Objects(dir));
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE((*first)->maps().UpsertPeer(Ip("192.168.1.2"), 3).ok());
+    ASSERT_TRUE((*first)->maps().UpsertEncryptTarget(Ip("10.244.1.5")).ok());
+  }
+  absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> second =
+      BpfMarkerLoader::Load(Objects(dir));
+  absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> opened =
+      BpfMarkerMaps::OpenPinned(dir);
+  // Clean up before asserting, so a failure leaves nothing pinned.
+  bool pinned = true;
+  for (const char* name : {kPeerMapName, kPeerIndexMapName,
+                           kEncryptTargetMapName, kEncryptTargetIndexMapName}) {
+    const std::string pin = absl::StrCat(dir, "/", name);
+    pinned = pinned && access(pin.c_str(), F_OK) == 0;
+    std::remove(pin.c_str());
+  }
+  rmdir(dir.c_str());
+
+  EXPECT_TRUE(pinned);
+  ASSERT_TRUE(second.ok()) << second.status();
+  absl::StatusOr<std::vector<PeerMarkerEntry>> peers =
+      (*second)->maps().DumpPeers();
+  ASSERT_TRUE(peers.ok());
+  EXPECT_EQ(*peers, (std::vector<PeerMarkerEntry>{{Ip("192.168.1.2"), 3}}));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  absl::StatusOr<std::vector<IpAddress>> targets =
+      (*opened)->DumpEncryptTargets();
+  ASSERT_TRUE(targets.ok());
+  EXPECT_EQ(*targets, (std::vector<IpAddress>{Ip("10.244.1.5")}));
+}
+
+TEST_F(BpfMarkerMapsTest, PinDirectoryOutsideBpffsIsRefused) {
+  char dir[] = "/tmp/kmesh-not-bpffs-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
+      BpfMarkerLoader::Load(Objects(dir));
+  rmdir(dir);
+  EXPECT_EQ(loader.status().code(), absl::StatusCode::kFailedPrecondition)
+      << loader.status();
+  EXPECT_NE(loader.status().message().find("bpf filesystem"),
+            absl::string_view::npos);
+}
+
+TEST(BpfMarkerLoaderLoadTest, UnprivilegedLoadSaysBpfIsNotPermitted) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges from";
+  // Copies of the objects that an unprivileged user can read.
+  char dir[] = "/tmp/kmesh-unprivileged-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  ASSERT_EQ(chmod(dir, 0755), 0);
+  BpfMarkerLoaderOptions options = Objects();
+  for (std::string* path :
+       {&options.encrypt_object_path, &options.decrypt_object_path}) {
+    const std::string copy = absl::StrCat(
+        dir, "/", std::filesystem::path(*path).filename().string());
+    std::filesystem::copy_file(*path, copy);
+    ASSERT_EQ(chmod(copy.c_str(), 0644), 0);
+    *path = copy;
+  }
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Drop root and every capability with it, then load.
+    if (setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+      _exit(2);
+    }
+    absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
+        BpfMarkerLoader::Load(options);
+    const std::string message(loader.status().message());
+    const bool good =
+        loader.status().code() == absl::StatusCode::kPermissionDenied &&
+        message.find("encrypt_marker.bpf.o") != std::string::npos &&
+        message.find(
+            "BPF not permitted: run as root with "
+            "CAP_BPF/CAP_NET_ADMIN") != std::string::npos;
+    if (!good) std::fprintf(stderr, "child got: %s\n", message.c_str());
+    _exit(good ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(BpfMarkerLoaderLoadTest, MissingObjectIsNotFoundNamingThePath) {
+  BpfMarkerLoaderOptions options = Objects();
+  options.decrypt_object_path = "bpf/no_such_object.bpf.o";
+  absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
+      BpfMarkerLoader::Load(options);
+  EXPECT_EQ(loader.status().code(), absl::StatusCode::kNotFound)
+      << loader.status();
+  EXPECT_NE(loader.status().message().find("bpf/no_such_object.bpf.o"),
+            absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace kmesh::linux_backend
