@@ -96,6 +96,16 @@ void SimKernel::SetDecryptMarker(bool attached) {
   decrypt_marker_ = attached;
 }
 
+uint32_t SimKernel::RunEncryptHook(absl::Span<const uint8_t> packet,
+                                   uint32_t mark) {
+  return RunEncryptMarkerOnIpPacket(marker_maps_, packet, mark);
+}
+
+uint32_t SimKernel::RunDecryptHook(absl::Span<const uint8_t> packet,
+                                   uint32_t mark) {
+  return RunDecryptMarkerOnIpPacket(marker_maps_, packet, mark);
+}
+
 void SimKernel::SetCaptureSink(CaptureSink sink) {
   std::lock_guard<std::mutex> lock(mu_);
   capture_sink_ = std::move(sink);
@@ -215,7 +225,7 @@ PacketFate SimKernel::SendFromPod(const IpAddress& pod_ip,
   Capture(ifname, ifindex, PacketDirection::kIn, packet);
   uint32_t mark = 0;
   if (encrypt_marker) {
-    mark = RunEncryptMarkerOnIpPacket(marker_maps_, packet, mark);
+    mark = RunEncryptHook(packet, mark);
   }
   return Forward(std::move(packet), mark, {});
 }
@@ -305,10 +315,11 @@ PacketFate SimKernel::ReceiveFromWire(std::vector<uint8_t> packet) {
     decrypt_marker = decrypt_marker_;
   }
   if (decrypt_marker) {
-    mark = RunDecryptMarkerOnIpPacket(marker_maps_, packet, mark);
+    mark = RunDecryptHook(packet, mark);
   }
   if (IsNodeAddress(ip->dst)) {
-    if (ip->proto == kIpProtoEspNumber) return XfrmInput(std::move(packet), mark);
+    if (ip->proto == kIpProtoEspNumber)
+      return XfrmInput(std::move(packet), mark);
     return PolicyCheck(XfrmDir::kIn, ip->src, ip->dst, ip->proto, mark, {});
   }
   return Forward(std::move(packet), mark, {});
@@ -354,7 +365,7 @@ PacketFate SimKernel::XfrmInput(std::vector<uint8_t> packet, uint32_t mark) {
     decrypt_marker = decrypt_marker_;
   }
   if (decrypt_marker) {
-    mark = RunDecryptMarkerOnIpPacket(marker_maps_, *inner, mark);
+    mark = RunDecryptHook(*inner, mark);
   }
   auto ip = ParseIpHeader(*inner);
   if (!ip.ok()) return PacketFate::kMalformed;
@@ -366,7 +377,8 @@ PacketFate SimKernel::XfrmInput(std::vector<uint8_t> packet, uint32_t mark) {
   return Forward(*std::move(inner), mark, sec_path);
 }
 
-PacketFate SimKernel::Deliver(const Pod& pod, absl::Span<const uint8_t> packet) {
+PacketFate SimKernel::Deliver(const Pod& pod,
+                              absl::Span<const uint8_t> packet) {
   Capture(pod.ifname, pod.ifindex, PacketDirection::kOut, packet);
   if (pod.receiver) pod.receiver(packet);
   return PacketFate::kDelivered;

@@ -44,9 +44,9 @@ enum class PacketFate : uint8_t {
   kMalformed,        // Not a valid IP packet.
   kXfrmOutPolBlock,  // Matched a block policy on output.
   kXfrmOutNoStates,  // An out policy matched but no SA for its template.
-  kXfrmOutStateSeqError,  // The SA's sequence numbers are exhausted.
-  kXfrmInNoStates,        // ESP for an SPI/mark this node has no SA for.
-  kXfrmInStateSeqError,   // Replayed or too old.
+  kXfrmOutStateSeqError,   // The SA's sequence numbers are exhausted.
+  kXfrmInNoStates,         // ESP for an SPI/mark this node has no SA for.
+  kXfrmInStateSeqError,    // Replayed or too old.
   kXfrmInStateProtoError,  // ICV did not verify, or bad ESP.
   kXfrmInTmplMismatch,     // Policy required ESP it did not arrive with.
   kXfrmInNoPols,           // Decrypted but no policy accepts it.
@@ -89,6 +89,11 @@ class SimKernel {
   // (bpf/marker_decision.h), on the marker maps above.
   void SetEncryptMarker(const IpAddress& pod_ip, bool attached);
   void SetDecryptMarker(bool attached);
+  // The mark each hook leaves on `packet` arriving with `mark`: exactly what
+  // the data path applies (exposed so tests can run the eBPF decision table
+  // through this kernel's hooks).
+  uint32_t RunEncryptHook(absl::Span<const uint8_t> packet, uint32_t mark);
+  uint32_t RunDecryptHook(absl::Span<const uint8_t> packet, uint32_t mark);
 
   // --- Data path -----------------------------------------------------------
   // A pod sends `packet` (an IP packet; its source is the pod's address).
@@ -141,8 +146,7 @@ class SimKernel {
   bool decrypt_marker_ = false;
   Uplink uplink_;
   CaptureSink capture_sink_;
-  std::unordered_map<uint64_t, std::shared_ptr<const EspTransform>>
-      transforms_;
+  std::unordered_map<uint64_t, std::shared_ptr<const EspTransform>> transforms_;
 };
 
 }  // namespace kmesh::sim

@@ -79,9 +79,8 @@ class SimKernelTest : public ::testing::Test {
     op.selector = XfrmSelector{IpPrefix::Any(IpFamily::kV4), to.pod_cidr, 0};
     op.mark = XfrmMark{0xe0, 0xffffffff};
     op.priority = 100;
-    op.templates.push_back(
-        XfrmTemplate{from.address, to.address, kIpProtoEsp,
-                     XfrmMode::kTunnel, kReqid, spi, false});
+    op.templates.push_back(XfrmTemplate{from.address, to.address, kIpProtoEsp,
+                                        XfrmMode::kTunnel, kReqid, spi, false});
     ASSERT_TRUE(from.kernel->xfrm().UpdatePolicy(op).ok());
 
     XfrmSa in = out;
@@ -95,9 +94,8 @@ class SimKernelTest : public ::testing::Test {
       ip.selector = XfrmSelector{from.pod_cidr, to.pod_cidr, 0};
       ip.mark = XfrmMark{0xd0, 0xffffffff};
       ip.priority = 100;
-      ip.templates.push_back(XfrmTemplate{from.address, to.address,
-                                          kIpProtoEsp, XfrmMode::kTunnel,
-                                          kReqid, 0, false});
+      ip.templates.push_back(XfrmTemplate{from.address, to.address, kIpProtoEsp,
+                                          XfrmMode::kTunnel, kReqid, 0, false});
       ASSERT_TRUE(to.kernel->xfrm().UpdatePolicy(ip).ok());
     }
   }
@@ -113,7 +111,8 @@ class SimKernelTest : public ::testing::Test {
 
 TEST_F(SimKernelTest, MarkedTrafficCrossesTheWireAsEspAndArrivesIntact) {
   Program(a_, b_, 1, 7, 0x11);
-  ASSERT_TRUE(a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
+  ASSERT_TRUE(
+      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
   const auto packet = Udp("10.244.1.2", "10.244.2.3");
   EXPECT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"), packet),
             PacketFate::kTransmitted);
@@ -133,9 +132,9 @@ TEST_F(SimKernelTest, MarkedTrafficCrossesTheWireAsEspAndArrivesIntact) {
 TEST_F(SimKernelTest, UnmarkedTrafficStaysPlaintext) {
   Program(a_, b_, 1, 7, 0x11);
   // No encrypt target for the destination: the marker leaves it alone.
-  EXPECT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"),
-                                   Udp("10.244.1.2", "10.244.2.3")),
-            PacketFate::kTransmitted);
+  EXPECT_EQ(
+      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
+      PacketFate::kTransmitted);
   ASSERT_EQ(wire_.size(), 1u);
   EXPECT_EQ(ParseIpHeader(wire_[0])->proto, kIpProtoUdp);
   EXPECT_EQ(b_.received.size(), 1u);
@@ -150,43 +149,46 @@ TEST_F(SimKernelTest, MarkedTrafficWithoutPolicyHitsTheBlockPolicy) {
   block.priority = 5000;
   block.action = XfrmAction::kBlock;
   ASSERT_TRUE(a_.kernel->xfrm().AddPolicy(block).ok());
-  ASSERT_TRUE(a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  EXPECT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"),
-                                   Udp("10.244.1.2", "10.244.2.3")),
-            PacketFate::kXfrmOutPolBlock);
+  ASSERT_TRUE(
+      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
+  EXPECT_EQ(
+      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
+      PacketFate::kXfrmOutPolBlock);
   EXPECT_TRUE(wire_.empty());
   EXPECT_EQ(a_.kernel->xfrm().Stat(XfrmStat::kOutPolBlock), 1u);
 }
 
 TEST_F(SimKernelTest, PolicyWithoutSaDropsInsteadOfLeaking) {
   Program(a_, b_, 1, 7, 0x11);
-  ASSERT_TRUE(a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
+  ASSERT_TRUE(
+      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
   ASSERT_TRUE(a_.kernel->xfrm()
                   .DeleteSa(XfrmSaId{b_.address, 1, kIpProtoEsp,
                                      XfrmMark{0xe0, 0xffffffff}})
                   .ok());
-  EXPECT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"),
-                                   Udp("10.244.1.2", "10.244.2.3")),
-            PacketFate::kXfrmOutNoStates);
+  EXPECT_EQ(
+      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
+      PacketFate::kXfrmOutNoStates);
   EXPECT_TRUE(wire_.empty());
   EXPECT_EQ(a_.kernel->xfrm().Stat(XfrmStat::kOutNoStates), 1u);
 }
 
 TEST_F(SimKernelTest, TamperedReplayedAndUnknownEspAreDroppedAndCounted) {
   Program(a_, b_, 1, 7, 0x11);
-  ASSERT_TRUE(a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  ASSERT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"),
-                                   Udp("10.244.1.2", "10.244.2.3")),
-            PacketFate::kTransmitted);
+  ASSERT_TRUE(
+      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
+  ASSERT_EQ(
+      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
+      PacketFate::kTransmitted);
   ASSERT_EQ(b_.received.size(), 1u);
   const auto esp = wire_[0];
   // Replayed.
   EXPECT_EQ(b_.kernel->ReceiveFromWire(esp), PacketFate::kXfrmInStateSeqError);
   EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInStateSeqError), 1u);
   // Tampered (a fresh sequence number, so only the ICV can catch it).
-  ASSERT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"),
-                                   Udp("10.244.1.2", "10.244.2.3")),
-            PacketFate::kTransmitted);
+  ASSERT_EQ(
+      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
+      PacketFate::kTransmitted);
   auto second = wire_.back();
   b_.received.clear();
   second[second.size() - 20] ^= 0x40;
@@ -199,9 +201,9 @@ TEST_F(SimKernelTest, TamperedReplayedAndUnknownEspAreDroppedAndCounted) {
   a_.kernel->SetUplink([&](const IpAddress&, std::vector<uint8_t> p) {
     captured = std::move(p);
   });
-  ASSERT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"),
-                                   Udp("10.244.1.2", "10.244.2.3")),
-            PacketFate::kTransmitted);
+  ASSERT_EQ(
+      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
+      PacketFate::kTransmitted);
   captured[40] ^= 0x01;
   EXPECT_EQ(b_.kernel->ReceiveFromWire(captured),
             PacketFate::kXfrmInStateProtoError);
@@ -220,9 +222,9 @@ TEST_F(SimKernelTest, DecryptedTrafficMustComeFromThePeersPodCidr) {
   Program(a_, b_, 1, 7, 0x11);
   ASSERT_TRUE(
       a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  EXPECT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"),
-                                   Udp("10.244.9.9", "10.244.2.3")),
-            PacketFate::kTransmitted);
+  EXPECT_EQ(
+      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.9.9", "10.244.2.3")),
+      PacketFate::kTransmitted);
   ASSERT_EQ(wire_.size(), 1u);
   EXPECT_TRUE(ParseEspHeader(wire_[0]).ok());
   EXPECT_TRUE(b_.received.empty());
@@ -245,14 +247,16 @@ TEST_F(SimKernelTest, ThreePeersEachGetTheirOwnInboundSa) {
   c.kernel->AddPod("c1", Ip("10.244.3.4"), nullptr);
   c.kernel->SetEncryptMarker(Ip("10.244.3.4"), true);
   Program(c, b_, 1, 8, 0x33);
-  ASSERT_TRUE(a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  ASSERT_TRUE(c.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  EXPECT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"),
-                                   Udp("10.244.1.2", "10.244.2.3")),
-            PacketFate::kTransmitted);
-  EXPECT_EQ(c.kernel->SendFromPod(Ip("10.244.3.4"),
-                                  Udp("10.244.3.4", "10.244.2.3")),
-            PacketFate::kTransmitted);
+  ASSERT_TRUE(
+      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
+  ASSERT_TRUE(
+      c.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
+  EXPECT_EQ(
+      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
+      PacketFate::kTransmitted);
+  EXPECT_EQ(
+      c.kernel->SendFromPod(Ip("10.244.3.4"), Udp("10.244.3.4", "10.244.2.3")),
+      PacketFate::kTransmitted);
   EXPECT_EQ(b_.received.size(), 2u);
   EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInNoStates), 0u);
   EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInStateProtoError), 0u);
