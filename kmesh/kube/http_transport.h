@@ -1,0 +1,102 @@
+// HttpTransport: HTTP/1.1 to one Kubernetes API server, over TCP or over TLS
+// (BoringSSL), with Boost.Beast. TLS verifies the server's certificate
+// against the kubeconfig's CA and the server's name (a SAN IP address for an
+// IP-literal server URL), presents the client certificate when there is one,
+// and skips verification only when the kubeconfig says
+// insecure-skip-tls-verify. A bearer token goes into the Authorization header
+// (re-read from its file when it came from one, as tokens there rotate); the
+// serialized request is wiped after sending. Every call has a connect and a
+// request deadline. Each request uses a fresh connection (no keep-alive pool:
+// simple and enough for the product's request rate). Errors name the server:
+// "cannot reach the API server at https://10.0.0.1:6443: Connection refused".
+#ifndef KMESH_KUBE_HTTP_TRANSPORT_H_
+#define KMESH_KUBE_HTTP_TRANSPORT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "kmesh/kube/kubeconfig.h"
+
+namespace kmesh::kube {
+
+// A parsed API server URL: "https://10.0.0.1:6443/prefix".
+struct ServerUrl {
+  bool tls = true;
+  std::string host;  // Without IPv6 brackets.
+  uint16_t port = 443;
+  std::string path_prefix;  // "" or "/prefix" (no trailing slash).
+};
+absl::StatusOr<ServerUrl> ParseServerUrl(absl::string_view url);
+
+struct HttpTransportOptions {
+  std::chrono::milliseconds connect_timeout{10000};  // TCP + TLS handshake.
+  std::chrono::milliseconds request_timeout{30000};  // Send + full response.
+  std::string user_agent = "kmesh-ipsec";
+  // A token from a file (ClusterAccess::bearer_token_file) is re-read when
+  // it is older than this; kubelet rotates projected tokens.
+  std::chrono::milliseconds token_file_refresh{60000};
+};
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  // Path and query, without the server's path prefix: "/api/v1/nodes?x=y".
+  std::string target;
+  std::string body;
+  std::string content_type;  // Sent when there is a body.
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  std::string retry_after;  // The Retry-After header, if any.
+};
+
+// A response whose body is read as it arrives (watch streams).
+class HttpResponseStream {
+ public:
+  virtual ~HttpResponseStream() = default;
+  virtual int status() const = 0;
+  // Blocks until body bytes arrive. Returns them (never empty), "" when the
+  // body ended normally, Unavailable when the connection broke, Cancelled
+  // after Cancel(), DeadlineExceeded after `idle_timeout` without data.
+  virtual absl::StatusOr<std::string> ReadSome() = 0;
+  // Makes a blocked or later ReadSome() return Cancelled. Thread-safe.
+  virtual void Cancel() = 0;
+};
+
+class HttpTransport {
+ public:
+  // Fails on an unusable server URL, CA or client certificate/key.
+  static absl::StatusOr<std::unique_ptr<HttpTransport>> Create(
+      const ClusterAccess& access, HttpTransportOptions options = {});
+  virtual ~HttpTransport() = default;
+
+  // Sends `request` and reads the whole response. Thread-safe. Transport
+  // failures are Unavailable (or FailedPrecondition when the server's TLS
+  // certificate is refused); when the request certainly did not reach the
+  // server (no connection), RequestNotSent(status) is true.
+  virtual absl::StatusOr<HttpResponse> RoundTrip(
+      const HttpRequest& request) = 0;
+
+  // Sends `request`, waits for the response header (request timeout) and
+  // returns the body as a stream. `idle_timeout` bounds each ReadSome (zero:
+  // no bound).
+  virtual absl::StatusOr<std::unique_ptr<HttpResponseStream>> OpenStream(
+      const HttpRequest& request, std::chrono::milliseconds idle_timeout) = 0;
+
+  // The server URL as configured, for messages.
+  virtual const std::string& server_url() const = 0;
+};
+
+// True when `status` is a transport failure that happened before any byte
+// of the request was sent (so even a non-idempotent request may be retried).
+bool RequestNotSent(const absl::Status& status);
+
+}  // namespace kmesh::kube
+
+#endif  // KMESH_KUBE_HTTP_TRANSPORT_H_

@@ -1,0 +1,471 @@
+#include "kmesh/kube/rest_kube_client.h"
+
+#include <openssl/mem.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "kmesh/kube/kube_status.h"
+#include "nlohmann/json.hpp"
+
+namespace kmesh::kube {
+namespace {
+
+using std::chrono::milliseconds;
+using Json = nlohmann::json;
+
+constexpr char kJsonContentType[] = "application/json";
+// How much of an error body is read from a watch request that failed.
+constexpr size_t kMaxErrorBody = 1 << 20;
+// How much of a non-JSON error body is quoted in a message.
+constexpr size_t kMaxQuotedBody = 300;
+
+// Members read without exceptions: a field of an unexpected type reads as
+// absent (nlohmann's value() would throw).
+std::string StringMember(const Json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+int IntMember(const Json& object, const char* key) {
+  if (!object.is_object()) return 0;
+  auto it = object.find(key);
+  return it != object.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+bool IsSuccess(int code) { return code >= 200 && code < 300; }
+
+// Objects written may carry key material (the IPsec Secret): the request's
+// copy is wiped once sent. What the caller passed in stays the caller's.
+void WipeBody(HttpRequest* request) {
+  OPENSSL_cleanse(request->body.data(), request->body.size());
+  request->body.clear();
+}
+
+std::string ApiVersion(const ResourceKind& kind) {
+  return kind.group.empty() ? kind.version
+                            : absl::StrCat(kind.group, "/", kind.version);
+}
+
+absl::Status NeedNamespace(const ResourceKind& kind, const std::string& ns) {
+  if (kind.namespaced && ns.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kind.DisplayName(), " are namespaced: a namespace is required"));
+  }
+  return absl::OkStatus();
+}
+
+std::string QueryString(const ListOptions& options, bool watch) {
+  std::string query;
+  auto add = [&query](absl::string_view key, const std::string& value) {
+    absl::StrAppend(&query, query.empty() ? "?" : "&", key, "=",
+                    UrlEncode(value));
+  };
+  if (watch) {
+    add("watch", "1");
+    add("allowWatchBookmarks", "true");
+  }
+  if (!options.label_selector.empty()) {
+    add("labelSelector", options.label_selector);
+  }
+  if (!options.resource_version.empty()) {
+    add("resourceVersion", options.resource_version);
+  }
+  if (options.timeout.count() > 0) {
+    add("timeoutSeconds", std::to_string(options.timeout.count()));
+  }
+  return query;
+}
+
+// The server's reason and message from a metav1.Status body, or a quote of
+// whatever else it sent.
+void ParseStatusBody(const std::string& body, std::string* reason,
+                     std::string* message) {
+  Json status = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (status.is_object()) {
+    auto reason_it = status.find("reason");
+    if (reason_it != status.end() && reason_it->is_string()) {
+      *reason = reason_it->get<std::string>();
+    }
+    auto message_it = status.find("message");
+    if (message_it != status.end() && message_it->is_string()) {
+      *message = message_it->get<std::string>();
+    }
+  }
+  if (message->empty()) {
+    std::string quoted(absl::StripAsciiWhitespace(body));
+    if (quoted.size() > kMaxQuotedBody) {
+      quoted = absl::StrCat(quoted.substr(0, kMaxQuotedBody), "...");
+    }
+    *message = quoted.empty() ? "no message" : quoted;
+  }
+}
+
+// A watch connection: a thread reads the chunked body, splits it into lines
+// (one JSON event each) and queues the events for Next().
+class RestWatchStream : public WatchStream {
+ public:
+  RestWatchStream(std::unique_ptr<HttpResponseStream> body, std::string server,
+                  size_t max_line)
+      : body_(std::move(body)),
+        server_(std::move(server)),
+        max_line_(max_line) {
+    reader_ = std::thread([this] { ReadLoop(); });
+  }
+
+  ~RestWatchStream() override { Close(); }
+
+  absl::StatusOr<WatchEvent> Next(milliseconds timeout) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout, [this] {
+      return closed_ || !events_.empty() || end_.has_value();
+    });
+    if (closed_) return absl::CancelledError("watch closed");
+    if (!events_.empty()) {
+      WatchEvent event = std::move(events_.front());
+      events_.pop_front();
+      return event;
+    }
+    if (end_.has_value()) return *end_;
+    return absl::DeadlineExceededError(
+        absl::StrCat("no watch event within ", timeout.count(), " ms"));
+  }
+
+  void Close() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+    body_->Cancel();
+    std::lock_guard<std::mutex> join_lock(join_mu_);
+    if (reader_.joinable()) reader_.join();
+  }
+
+ private:
+  void ReadLoop() {
+    std::string pending;
+    size_t scanned = 0;  // pending[0, scanned) holds no newline.
+    for (;;) {
+      absl::StatusOr<std::string> data = body_->ReadSome();
+      if (!data.ok()) {
+        Finish(absl::IsCancelled(data.status())
+                   ? data.status()
+                   : absl::UnavailableError(data.status().message()));
+        return;
+      }
+      if (data->empty()) {
+        // A last event without a trailing newline still counts.
+        if (!HandleLine(pending)) return;
+        Finish(absl::UnavailableError(
+            absl::StrCat("the API server at ", server_, " ended the watch")));
+        return;
+      }
+      pending.append(*data);
+      size_t start = 0;
+      for (;;) {
+        const size_t newline = pending.find('\n', scanned);
+        if (newline == std::string::npos) break;
+        if (!HandleLine(
+                absl::string_view(pending).substr(start, newline - start))) {
+          return;
+        }
+        start = newline + 1;
+        scanned = start;
+      }
+      pending.erase(0, start);
+      scanned = pending.size();
+      if (pending.size() > max_line_) {
+        Finish(absl::UnavailableError(
+            absl::StrCat("a watch event from the API server at ", server_,
+                         " is longer than ", max_line_, " bytes")));
+        return;
+      }
+    }
+  }
+
+  // Queues one event line; false when the stream is finished.
+  bool HandleLine(absl::string_view line) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) return true;
+    Json event = Json::parse(line.begin(), line.end(), nullptr,
+                             /*allow_exceptions=*/false);
+    auto type_it = event.is_object() ? event.find("type") : event.end();
+    auto object_it = event.is_object() ? event.find("object") : event.end();
+    if (!event.is_object() || type_it == event.end() || !type_it->is_string() ||
+        object_it == event.end() || !object_it->is_object()) {
+      Finish(absl::UnavailableError(absl::StrCat(
+          "malformed watch event from the API server at ", server_)));
+      return false;
+    }
+    const std::string type = type_it->get<std::string>();
+    WatchEvent out;
+    if (type == "ADDED") {
+      out.type = WatchEventType::kAdded;
+    } else if (type == "MODIFIED") {
+      out.type = WatchEventType::kModified;
+    } else if (type == "DELETED") {
+      out.type = WatchEventType::kDeleted;
+    } else if (type == "BOOKMARK") {
+      out.type = WatchEventType::kBookmark;
+    } else if (type == "ERROR") {
+      const int code = IntMember(*object_it, "code");
+      if (code == 410) {
+        std::string reason, message;
+        ParseStatusBody(object_it->dump(), &reason, &message);
+        Finish(StatusFromHttp(
+            410, reason, absl::StrCat(message, " (watch on ", server_, ")")));
+        return false;
+      }
+      out.type = WatchEventType::kError;
+    } else {
+      Finish(absl::UnavailableError(
+          absl::StrCat("unknown watch event type \"", type,
+                       "\" from the API server at ", server_)));
+      return false;
+    }
+    out.object = object_it->dump();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(std::move(out));
+    }
+    cv_.notify_all();
+    return true;
+  }
+
+  void Finish(absl::Status status) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!end_.has_value()) end_ = std::move(status);
+    }
+    cv_.notify_all();
+  }
+
+  const std::unique_ptr<HttpResponseStream> body_;
+  const std::string server_;
+  const size_t max_line_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<WatchEvent> events_;
+  std::optional<absl::Status> end_;
+  bool closed_ = false;
+  std::mutex join_mu_;
+  std::thread reader_;
+};
+
+}  // namespace
+
+std::string UrlEncode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' ||
+        c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+std::string ResourcePath(const ResourceKind& kind, const std::string& ns,
+                         const std::string& name) {
+  std::string path = kind.group.empty() ? absl::StrCat("/api/", kind.version)
+                                        : absl::StrCat("/apis/", kind.group,
+                                                       "/", kind.version);
+  if (kind.namespaced && !ns.empty()) {
+    absl::StrAppend(&path, "/namespaces/", UrlEncode(ns));
+  }
+  absl::StrAppend(&path, "/", kind.plural);
+  if (!name.empty()) absl::StrAppend(&path, "/", UrlEncode(name));
+  return path;
+}
+
+absl::StatusOr<std::unique_ptr<RestKubeClient>> RestKubeClient::ForCluster(
+    const ClusterAccess& access, RestKubeClientOptions options) {
+  absl::StatusOr<std::unique_ptr<HttpTransport>> transport =
+      HttpTransport::Create(access, options.transport);
+  if (!transport.ok()) return transport.status();
+  return std::make_unique<RestKubeClient>(*std::move(transport),
+                                          std::move(options));
+}
+
+RestKubeClient::RestKubeClient(std::unique_ptr<HttpTransport> transport,
+                               RestKubeClientOptions options)
+    : transport_(std::move(transport)), options_(std::move(options)) {
+  if (!options_.sleep) {
+    options_.sleep = [](milliseconds d) { std::this_thread::sleep_for(d); };
+  }
+  options_.max_attempts = std::max(1, options_.max_attempts);
+}
+
+RestKubeClient::~RestKubeClient() = default;
+
+absl::Status RestKubeClient::ErrorFromResponse(
+    const HttpRequest& request, const HttpResponse& response) const {
+  std::string reason, message;
+  ParseStatusBody(response.body, &reason, &message);
+  return StatusFromHttp(response.status, reason,
+                        absl::StrCat(message, " (", request.method, " ",
+                                     server_url(), request.target, ")"));
+}
+
+absl::StatusOr<HttpResponse> RestKubeClient::Call(const HttpRequest& request,
+                                                  Idempotency idempotency) {
+  const bool read = idempotency == Idempotency::kRead;
+  absl::Status last;
+  for (int attempt = 1;; ++attempt) {
+    milliseconds delay = std::min(options_.retry_max_delay,
+                                  milliseconds(options_.retry_base_delay.count()
+                                               << std::min(attempt - 1, 20)));
+    bool retry = false;
+    absl::StatusOr<HttpResponse> response = transport_->RoundTrip(request);
+    if (!response.ok()) {
+      last = response.status();
+      // TLS refusals and the like are not transient.
+      retry = absl::IsUnavailable(last) && (read || RequestNotSent(last));
+    } else if (IsSuccess(response->status)) {
+      return response;
+    } else {
+      last = ErrorFromResponse(request, *response);
+      const int code = response->status;
+      retry =
+          read ? (code == 429 || code >= 500) : (code == 429 || code == 503);
+      int retry_after = 0;
+      if (retry && absl::SimpleAtoi(response->retry_after, &retry_after) &&
+          retry_after >= 0) {
+        delay = std::min(options_.retry_max_delay,
+                         milliseconds(int64_t{retry_after} * 1000));
+      }
+    }
+    if (!retry || attempt >= options_.max_attempts) return last;
+    options_.sleep(delay);
+  }
+}
+
+absl::StatusOr<std::string> RestKubeClient::Get(const ResourceKind& kind,
+                                                const std::string& ns,
+                                                const std::string& name) {
+  if (absl::Status s = NeedNamespace(kind, ns); !s.ok()) return s;
+  HttpRequest request{"GET", ResourcePath(kind, ns, name), "", ""};
+  absl::StatusOr<HttpResponse> response = Call(request, Idempotency::kRead);
+  if (!response.ok()) return response.status();
+  return std::move(response->body);
+}
+
+absl::StatusOr<ObjectList> RestKubeClient::List(const ResourceKind& kind,
+                                                const std::string& ns,
+                                                const ListOptions& options) {
+  ListOptions list_options = options;
+  list_options.timeout = std::chrono::seconds(0);
+  HttpRequest request{
+      "GET",
+      ResourcePath(kind, ns, "") + QueryString(list_options, /*watch=*/false),
+      "", ""};
+  absl::StatusOr<HttpResponse> response = Call(request, Idempotency::kRead);
+  if (!response.ok()) return response.status();
+  Json list = Json::parse(response->body, nullptr, false);
+  auto items = list.is_object() ? list.find("items") : list.end();
+  if (!list.is_object() ||
+      (items != list.end() && !items->is_array() && !items->is_null())) {
+    return absl::InternalError(absl::StrCat("the API server at ", server_url(),
+                                            " sent a malformed list for ",
+                                            request.target));
+  }
+  ObjectList result;
+  auto metadata = list.find("metadata");
+  if (metadata != list.end()) {
+    result.resource_version = StringMember(*metadata, "resourceVersion");
+  }
+  if (items != list.end() && items->is_array()) {
+    const std::string api_version = ApiVersion(kind);
+    for (Json& item : *items) {
+      // List items come without apiVersion/kind; fill them in so an object
+      // from a list reads like one from a get or a watch.
+      if (item.is_object()) {
+        if (!item.contains("apiVersion")) item["apiVersion"] = api_version;
+        if (!item.contains("kind")) item["kind"] = kind.kind;
+      }
+      result.items.push_back(item.dump());
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<std::string> RestKubeClient::Create(const ResourceKind& kind,
+                                                   const std::string& ns,
+                                                   const std::string& object) {
+  if (absl::Status s = NeedNamespace(kind, ns); !s.ok()) return s;
+  HttpRequest request{"POST", ResourcePath(kind, ns, ""), object,
+                      kJsonContentType};
+  absl::StatusOr<HttpResponse> response = Call(request, Idempotency::kWrite);
+  WipeBody(&request);
+  if (!response.ok()) return response.status();
+  return std::move(response->body);
+}
+
+absl::StatusOr<std::string> RestKubeClient::Update(const ResourceKind& kind,
+                                                   const std::string& ns,
+                                                   const std::string& name,
+                                                   const std::string& object) {
+  if (absl::Status s = NeedNamespace(kind, ns); !s.ok()) return s;
+  HttpRequest request{"PUT", ResourcePath(kind, ns, name), object,
+                      kJsonContentType};
+  absl::StatusOr<HttpResponse> response = Call(request, Idempotency::kWrite);
+  WipeBody(&request);
+  if (!response.ok()) return response.status();
+  return std::move(response->body);
+}
+
+absl::Status RestKubeClient::Delete(const ResourceKind& kind,
+                                    const std::string& ns,
+                                    const std::string& name) {
+  if (absl::Status s = NeedNamespace(kind, ns); !s.ok()) return s;
+  HttpRequest request{"DELETE", ResourcePath(kind, ns, name), "", ""};
+  return Call(request, Idempotency::kWrite).status();
+}
+
+absl::StatusOr<std::unique_ptr<WatchStream>> RestKubeClient::Watch(
+    const ResourceKind& kind, const std::string& ns,
+    const ListOptions& options) {
+  HttpRequest request{
+      "GET", ResourcePath(kind, ns, "") + QueryString(options, /*watch=*/true),
+      "", ""};
+  // A server-side timeout bounds the stream; without one, a silent
+  // connection is only noticed by the caller's own timeouts.
+  const milliseconds idle_timeout =
+      options.timeout.count() > 0
+          ? milliseconds(options.timeout) + options_.transport.request_timeout
+          : milliseconds(0);
+  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
+      transport_->OpenStream(request, idle_timeout);
+  if (!stream.ok()) return stream.status();
+  if (!IsSuccess((*stream)->status())) {
+    HttpResponse response;
+    response.status = (*stream)->status();
+    while (response.body.size() < kMaxErrorBody) {
+      absl::StatusOr<std::string> data = (*stream)->ReadSome();
+      if (!data.ok() || data->empty()) break;
+      response.body.append(*data);
+    }
+    return ErrorFromResponse(request, response);
+  }
+  return std::unique_ptr<WatchStream>(new RestWatchStream(
+      *std::move(stream), server_url(), options_.max_watch_line));
+}
+
+}  // namespace kmesh::kube

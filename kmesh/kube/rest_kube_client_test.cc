@@ -1,0 +1,498 @@
+// The REST client against a scripted loopback server: paths, queries,
+// status mapping, the retry policy, and watch stream framing. Behaviour
+// against the simulated API server is in rest_kube_client_sim_test.cc.
+#include "kmesh/kube/rest_kube_client.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kmesh/kube/kube_status.h"
+#include "kmesh/kube/testing/loopback_http_server.h"
+
+namespace kmesh::kube {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::LoopbackHttpServer;
+using testing::ReceivedRequest;
+using testing::ScriptedResponse;
+
+class Gate {
+ public:
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+ScriptedResponse Json(int status, std::string body) {
+  ScriptedResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
+ScriptedResponse StatusBody(int code, const std::string& reason,
+                            const std::string& message) {
+  return Json(
+      code, absl::StrCat(R"({"kind":"Status","apiVersion":"v1",)",
+                         R"("status":"Failure","message":")", message,
+                         R"(","reason":")", reason, R"(","code":)", code, "}"));
+}
+
+// A response script: one handler per request, in order; the last repeats.
+class Script {
+ public:
+  explicit Script(std::vector<testing::RequestHandler> steps)
+      : steps_(std::move(steps)) {}
+  ScriptedResponse operator()(const ReceivedRequest& request) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const size_t i = std::min(next_++, steps_.size() - 1);
+    return steps_[i](request);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<testing::RequestHandler> steps_;
+  size_t next_ = 0;
+};
+
+class RestKubeClientTest : public ::testing::Test {
+ protected:
+  void Serve(std::vector<testing::RequestHandler> steps) {
+    auto script = std::make_shared<Script>(std::move(steps));
+    server_ = LoopbackHttpServer::Start(
+        [script](const ReceivedRequest& r) { return (*script)(r); });
+    client_ = MakeClient(server_->url());
+  }
+
+  std::unique_ptr<RestKubeClient> MakeClient(const std::string& url) {
+    ClusterAccess access;
+    access.server = url;
+    RestKubeClientOptions options;
+    options.retry_base_delay = milliseconds(100);
+    options.retry_max_delay = milliseconds(2000);
+    options.transport.request_timeout = milliseconds(5000);
+    options.sleep = [this](milliseconds d) { sleeps_.push_back(d.count()); };
+    absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
+        RestKubeClient::ForCluster(access, options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    return *std::move(client);
+  }
+
+  std::vector<std::string> Targets() const {
+    std::vector<std::string> targets;
+    for (const ReceivedRequest& r : server_->requests()) {
+      targets.push_back(r.method + " " + r.target);
+    }
+    return targets;
+  }
+
+  std::unique_ptr<LoopbackHttpServer> server_;
+  std::unique_ptr<RestKubeClient> client_;
+  std::vector<int64_t> sleeps_;
+};
+
+TEST(ResourcePathTest, FollowsTheApiLayout) {
+  EXPECT_EQ(ResourcePath(SecretsKind(), "kmesh-system", "kmesh-ipsec"),
+            "/api/v1/namespaces/kmesh-system/secrets/kmesh-ipsec");
+  EXPECT_EQ(ResourcePath(SecretsKind(), "", ""), "/api/v1/secrets");
+  EXPECT_EQ(ResourcePath(NodesKind(), "ignored", "node-1"),
+            "/api/v1/nodes/node-1");
+  EXPECT_EQ(ResourcePath(KmeshNodeInfosKind(), "kmesh-system", ""),
+            "/apis/kmesh.net/v1alpha1/namespaces/kmesh-system/kmeshnodeinfos");
+  EXPECT_EQ(UrlEncode("a=b,c!=d e/f"), "a%3Db%2Cc%21%3Dd%20e%2Ff");
+}
+
+TEST_F(RestKubeClientTest, GetReturnsTheObject) {
+  Serve({[](const ReceivedRequest&) {
+    return Json(200, R"({"kind":"Node","metadata":{"name":"n1"}})");
+  }});
+  absl::StatusOr<std::string> node = client_->Get(NodesKind(), "", "n1");
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ(*node, R"({"kind":"Node","metadata":{"name":"n1"}})");
+  EXPECT_THAT(Targets(), ElementsAre("GET /api/v1/nodes/n1"));
+}
+
+TEST_F(RestKubeClientTest, ErrorsCarryTheServersReasonMessageAndUrl) {
+  struct Case {
+    int code;
+    std::string reason;
+    absl::StatusCode expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {404, "NotFound", absl::StatusCode::kNotFound},
+           {409, "AlreadyExists", absl::StatusCode::kAlreadyExists},
+           {409, "Conflict", absl::StatusCode::kAborted},
+           {403, "Forbidden", absl::StatusCode::kPermissionDenied},
+           {401, "Unauthorized", absl::StatusCode::kUnauthenticated},
+           {422, "Invalid", absl::StatusCode::kInvalidArgument}}) {
+    SCOPED_TRACE(c.reason);
+    Serve({[&c](const ReceivedRequest&) {
+      return StatusBody(c.code, c.reason, "the server's own words");
+    }});
+    absl::StatusOr<std::string> created =
+        client_->Create(SecretsKind(), "ns", R"({"metadata":{"name":"s"}})");
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(created.status().code(), c.expected);
+    EXPECT_THAT(created.status().message(),
+                ::testing::AllOf(
+                    HasSubstr("the server's own words"),
+                    HasSubstr(absl::StrCat("POST ", server_->url(),
+                                           "/api/v1/namespaces/ns/secrets"))));
+    EXPECT_EQ(server_->requests().size(), 1u);  // Never retried.
+  }
+}
+
+TEST_F(RestKubeClientTest, NonJsonErrorBodyIsQuoted) {
+  Serve(
+      {[](const ReceivedRequest&) { return Json(404, "404 page not found"); }});
+  absl::StatusOr<std::string> got = client_->Get(NodesKind(), "", "x");
+  EXPECT_TRUE(absl::IsNotFound(got.status()));
+  EXPECT_THAT(got.status().message(), HasSubstr("404 page not found"));
+}
+
+TEST_F(RestKubeClientTest, ListEncodesTheSelectorAndCompletesItems) {
+  Serve({[](const ReceivedRequest&) {
+    return Json(200,
+                R"({"kind":"SecretList","metadata":{"resourceVersion":"77"},
+      "items":[{"metadata":{"name":"a","namespace":"ns"}},
+               {"metadata":{"name":"b","namespace":"ns"}}]})");
+  }});
+  ListOptions options;
+  options.label_selector = "app=kmesh,tier!=web";
+  absl::StatusOr<ObjectList> list = client_->List(SecretsKind(), "ns", options);
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->resource_version, "77");
+  EXPECT_THAT(
+      list->items,
+      ElementsAre(
+          R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"a","namespace":"ns"}})",
+          R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"b","namespace":"ns"}})"));
+  EXPECT_THAT(Targets(),
+              ElementsAre("GET /api/v1/namespaces/ns/secrets?labelSelector="
+                          "app%3Dkmesh%2Ctier%21%3Dweb"));
+}
+
+TEST_F(RestKubeClientTest, NamespacedKindsNeedANamespace) {
+  Serve({[](const ReceivedRequest&) { return Json(200, "{}"); }});
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(client_->Get(SecretsKind(), "", "x").status()));
+  EXPECT_TRUE(server_->requests().empty());
+}
+
+TEST_F(RestKubeClientTest, ReadRetriesAfterServerErrorWithBackoff) {
+  Serve({[](const ReceivedRequest&) {
+           return StatusBody(500, "InternalError", "etcd hiccup");
+         },
+         [](const ReceivedRequest&) {
+           return StatusBody(502, "", "bad gateway");
+         },
+         [](const ReceivedRequest&) { return Json(200, R"({"ok":1})"); }});
+  absl::StatusOr<std::string> got = client_->Get(NodesKind(), "", "n");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(server_->requests().size(), 3u);
+  EXPECT_THAT(sleeps_, ElementsAre(100, 200));
+}
+
+TEST_F(RestKubeClientTest, ReadHonoursRetryAfterOnTooManyRequests) {
+  Serve({[](const ReceivedRequest&) {
+           ScriptedResponse r = StatusBody(429, "TooManyRequests", "slow down");
+           r.headers = {{"Retry-After", "1"}};
+           return r;
+         },
+         [](const ReceivedRequest&) { return Json(200, "{}"); }});
+  ASSERT_TRUE(client_->Get(NodesKind(), "", "n").ok());
+  EXPECT_THAT(sleeps_, ElementsAre(1000));
+}
+
+TEST_F(RestKubeClientTest, ReadGivesUpAfterTheLastAttempt) {
+  Serve({[](const ReceivedRequest&) {
+    return StatusBody(503, "ServiceUnavailable", "down for maintenance");
+  }});
+  absl::StatusOr<ObjectList> list = client_->List(NodesKind(), "", {});
+  ASSERT_FALSE(list.ok());
+  EXPECT_TRUE(IsRetryable(list.status()));
+  EXPECT_THAT(list.status().message(), HasSubstr("down for maintenance"));
+  EXPECT_EQ(server_->requests().size(), 4u);
+  EXPECT_THAT(sleeps_, ElementsAre(100, 200, 400));
+}
+
+TEST_F(RestKubeClientTest, WriteIsNotRetriedAfterAServerError) {
+  Serve({[](const ReceivedRequest&) {
+           return StatusBody(500, "InternalError", "maybe applied");
+         },
+         [](const ReceivedRequest&) { return Json(200, "{}"); }});
+  absl::StatusOr<std::string> updated =
+      client_->Update(SecretsKind(), "ns", "s", R"({"metadata":{"name":"s"}})");
+  ASSERT_FALSE(updated.ok());
+  EXPECT_TRUE(absl::IsUnavailable(updated.status()));
+  EXPECT_EQ(server_->requests().size(), 1u);
+  EXPECT_TRUE(sleeps_.empty());
+}
+
+TEST_F(RestKubeClientTest,
+       WriteIsNotRetriedWhenTheConnectionDropsAfterSending) {
+  Serve({[](const ReceivedRequest&) {
+           ScriptedResponse r;
+           r.drop = true;
+           return r;
+         },
+         [](const ReceivedRequest&) { return Json(201, "{}"); }});
+  absl::Status deleted = client_->Delete(SecretsKind(), "ns", "s");
+  EXPECT_TRUE(absl::IsUnavailable(deleted)) << deleted;
+  EXPECT_EQ(server_->requests().size(), 1u);
+}
+
+TEST_F(RestKubeClientTest, WriteIsRetriedOnServiceUnavailableAndThrottling) {
+  Serve({[](const ReceivedRequest&) {
+           return StatusBody(503, "ServiceUnavailable", "starting");
+         },
+         [](const ReceivedRequest&) {
+           return StatusBody(429, "TooManyRequests", "slow down");
+         },
+         [](const ReceivedRequest&) { return Json(201, R"({"created":1})"); }});
+  absl::StatusOr<std::string> created =
+      client_->Create(SecretsKind(), "ns", R"({"metadata":{"name":"s"}})");
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(*created, R"({"created":1})");
+  EXPECT_EQ(server_->requests().size(), 3u);
+}
+
+TEST_F(RestKubeClientTest, WriteIsRetriedWhenNothingCouldBeSent) {
+  Serve({[](const ReceivedRequest&) { return Json(200, "{}"); }});
+  const std::string url = server_->url();
+  server_.reset();
+  std::unique_ptr<RestKubeClient> client = MakeClient(url);
+  absl::StatusOr<std::string> created =
+      client->Create(SecretsKind(), "ns", "{}");
+  ASSERT_FALSE(created.ok());
+  EXPECT_THAT(created.status().message(),
+              HasSubstr("cannot reach the API server at " + url));
+  EXPECT_EQ(sleeps_.size(), 3u);  // Four attempts.
+}
+
+// Watch framing: events split anywhere across chunks, very long lines.
+TEST_F(RestKubeClientTest, WatchReassemblesEventsSplitAcrossChunks) {
+  const std::string big_value(1 << 20, 'x');  // A 1 MiB object.
+  std::string body;
+  for (int i = 1; i <= 3; ++i) {
+    absl::StrAppend(&body, R"({"type":"ADDED","object":{"metadata":{"name":"o)",
+                    i, R"(","resourceVersion":")", i, R"("}}})", "\n");
+  }
+  absl::StrAppend(
+      &body,
+      R"({"type":"MODIFIED","object":{"metadata":{"name":"o1","resourceVersion":"4"},"data":")",
+      big_value, R"("}})", "\n");
+  absl::StrAppend(
+      &body,
+      R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"5"}}})",
+      "\n");
+  absl::StrAppend(
+      &body,
+      R"({"type":"DELETED","object":{"metadata":{"name":"o2","resourceVersion":"6"}}})");
+  Serve({[body](const ReceivedRequest&) {
+    ScriptedResponse r;
+    r.stream = [body](const auto& write) {
+      // Awkward piece sizes, so lines and even UTF-8/JSON tokens split.
+      for (size_t i = 0; i < body.size();) {
+        const size_t n = (i < 600) ? 7 : 65521;
+        write(body.substr(i, n));
+        i += n;
+      }
+    };
+    return r;
+  }});
+  ListOptions options;
+  options.resource_version = "0";
+  options.timeout = std::chrono::seconds(30);
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
+      client_->Watch(SecretsKind(), "ns", options);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  std::vector<WatchEventType> types;
+  std::vector<size_t> sizes;
+  for (;;) {
+    absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+    if (!event.ok()) {
+      // The server ended the body: the connection is over.
+      EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
+      break;
+    }
+    types.push_back(event->type);
+    sizes.push_back(event->object.size());
+  }
+  EXPECT_THAT(types,
+              ElementsAre(WatchEventType::kAdded, WatchEventType::kAdded,
+                          WatchEventType::kAdded, WatchEventType::kModified,
+                          WatchEventType::kBookmark, WatchEventType::kDeleted));
+  ASSERT_EQ(sizes.size(), 6u);
+  EXPECT_GT(sizes[3], big_value.size());
+  EXPECT_THAT(Targets(),
+              ElementsAre("GET /api/v1/namespaces/ns/secrets?watch=1&"
+                          "allowWatchBookmarks=true&resourceVersion=0&"
+                          "timeoutSeconds=30"));
+}
+
+TEST_F(RestKubeClientTest, WatchTimeoutKeepsTheStreamUsable) {
+  Gate send_second;
+  Serve({[&](const ReceivedRequest&) {
+    ScriptedResponse r;
+    r.stream = [&](const auto& write) {
+      write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+            "\n");
+      send_second.Wait();
+      write(R"({"type":"ADDED","object":{"metadata":{"name":"b"}}})"
+            "\n");
+    };
+    r.drop_after_stream = true;
+    return r;
+  }});
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
+      client_->Watch(NodesKind(), "", {});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  ASSERT_TRUE(event.ok()) << event.status();
+  EXPECT_THAT(event->object, HasSubstr("\"a\""));
+  // Nothing more until the server sends again: a timeout, not an end.
+  event = (*watch)->Next(milliseconds(20));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(event.status())) << event.status();
+  send_second.Open();
+  event = (*watch)->Next(milliseconds(10000));
+  ASSERT_TRUE(event.ok()) << event.status();
+  EXPECT_THAT(event->object, HasSubstr("\"b\""));
+  // Then the connection drops without the final chunk.
+  event = (*watch)->Next(milliseconds(10000));
+  EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
+  // And stays ended.
+  event = (*watch)->Next(milliseconds(1));
+  EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
+  server_->Stop();  // Its threads use the gate, which dies with this scope.
+}
+
+TEST_F(RestKubeClientTest, WatchGoneIsOutOfRangeAfterEarlierEvents) {
+  Serve({[](const ReceivedRequest&) {
+    ScriptedResponse r;
+    r.stream = [](const auto& write) {
+      write(
+          R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+          "\n"
+          R"json({"type":"ERROR","object":{"kind":"Status","status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}})json"
+          "\n");
+    };
+    return r;
+  }});
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
+      client_->Watch(NodesKind(), "", {});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  ASSERT_TRUE(event.ok()) << event.status();
+  event = (*watch)->Next(milliseconds(10000));
+  EXPECT_TRUE(IsGone(event.status())) << event.status();
+  EXPECT_THAT(event.status().message(), HasSubstr("too old resource version"));
+}
+
+TEST_F(RestKubeClientTest, WatchReadsOddEventsSafelyAndStopsAtGarbage) {
+  Serve({[](const ReceivedRequest&) {
+    ScriptedResponse r;
+    r.stream = [](const auto& write) {
+      // A non-410 error with a mistyped code, blank lines, then garbage.
+      write(R"({"type":"ERROR","object":{"code":"500","message":7}})"
+            "\n\n  \n"
+            R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+            "\n"
+            "<html>proxy error</html>\n"
+            R"({"type":"ADDED","object":{"metadata":{"name":"never"}}})"
+            "\n");
+    };
+    return r;
+  }});
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
+      client_->Watch(NodesKind(), "", {});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  ASSERT_TRUE(event.ok()) << event.status();
+  EXPECT_EQ(event->type, WatchEventType::kError);
+  event = (*watch)->Next(milliseconds(10000));
+  ASSERT_TRUE(event.ok()) << event.status();
+  EXPECT_EQ(event->type, WatchEventType::kAdded);
+  event = (*watch)->Next(milliseconds(10000));
+  EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
+  EXPECT_THAT(event.status().message(), HasSubstr("malformed watch event"));
+}
+
+TEST_F(RestKubeClientTest, WatchRefusesALineLongerThanTheLimit) {
+  Serve({[](const ReceivedRequest&) {
+    ScriptedResponse r;
+    r.stream = [](const auto& write) {
+      write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+            "\n");
+      // 5000 bytes and no newline yet.
+      for (int i = 0; i < 5; ++i) write(std::string(1000, ' '));
+    };
+    return r;
+  }});
+  ClusterAccess access;
+  access.server = server_->url();
+  RestKubeClientOptions options;
+  options.max_watch_line = 4096;
+  absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
+      RestKubeClient::ForCluster(access, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
+      (*client)->Watch(NodesKind(), "", {});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  EXPECT_TRUE((*watch)->Next(milliseconds(10000)).ok());
+  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
+  EXPECT_THAT(event.status().message(), HasSubstr("longer than 4096 bytes"));
+}
+
+TEST_F(RestKubeClientTest, WatchOpenErrorIsMapped) {
+  Serve({[](const ReceivedRequest&) {
+    return StatusBody(403, "Forbidden", "cannot watch nodes");
+  }});
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
+      client_->Watch(NodesKind(), "", {});
+  ASSERT_FALSE(watch.ok());
+  EXPECT_TRUE(IsForbidden(watch.status()));
+  EXPECT_THAT(watch.status().message(), HasSubstr("cannot watch nodes"));
+}
+
+TEST_F(RestKubeClientTest, CloseUnblocksNextFromAnotherThread) {
+  Gate finish;
+  Serve({[&](const ReceivedRequest&) {
+    ScriptedResponse r;
+    r.stream = [&](const auto&) { finish.Wait(); };
+    return r;
+  }});
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
+      client_->Watch(NodesKind(), "", {});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  absl::Status result;
+  std::thread reader(
+      [&] { result = (*watch)->Next(milliseconds(60000)).status(); });
+  (*watch)->Close();
+  reader.join();
+  finish.Open();
+  server_->Stop();  // Its threads use the gate, which dies with this scope.
+  EXPECT_TRUE(absl::IsCancelled(result)) << result;
+}
+
+}  // namespace
+}  // namespace kmesh::kube
