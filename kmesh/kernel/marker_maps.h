@@ -1,13 +1,13 @@
 // MarkerMaps: the eBPF maps that drive the two marker programs (bpf/), seen
 // from user space. The decrypt program looks up the source address of ESP
 // arriving on a node interface in the peer map and sets the mark that peer's
-// inbound SAs expect ((peer_index << 16) | 0xd0, see kmesh/ipsec/xfrm_layout.h);
-// the encrypt program looks up the destination of a packet leaving a managed
-// pod in the encrypt-target map and, on a hit, sets the encrypt mark 0xe0.
-// Both maps are updated incrementally, one entry per call, so a cluster of
-// thousands of nodes and pods never needs a full rewrite. Implementations: the
-// Linux backend over pinned BPF maps (libbpf), the simulator, and
-// MemoryMarkerMaps (memory_marker_maps.h) for tests.
+// inbound SAs expect ((peer_index << 16) | 0xd0, see
+// kmesh/ipsec/xfrm_layout.h); the encrypt program looks up the destination of a
+// packet leaving a managed pod in the encrypt-target map and, on a hit, sets
+// the encrypt mark 0xe0. Both maps are updated incrementally, one entry per
+// call, so a cluster of thousands of nodes and pods never needs a full rewrite.
+// Implementations: the Linux backend over pinned BPF maps (libbpf), the
+// simulator, and MemoryMarkerMaps (memory_marker_maps.h) for tests.
 #ifndef KMESH_KERNEL_MARKER_MAPS_H_
 #define KMESH_KERNEL_MARKER_MAPS_H_
 

@@ -4,16 +4,14 @@
 
 namespace kmesh {
 
-MemoryMarkerMaps::MemoryMarkerMaps(size_t max_peers,
-                                   size_t max_encrypt_targets)
+MemoryMarkerMaps::MemoryMarkerMaps(size_t max_peers, size_t max_encrypt_targets)
     : max_peers_(max_peers), max_encrypt_targets_(max_encrypt_targets) {}
 
 absl::Status MemoryMarkerMaps::UpsertPeer(const IpAddress& address,
                                           uint16_t peer_index) {
   if (peer_index == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("peer map: index 0 is reserved (address ",
-                     address.ToString(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "peer map: index 0 is reserved (address ", address.ToString(), ")"));
   }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = peers_.find(address);
@@ -29,8 +27,8 @@ absl::Status MemoryMarkerMaps::UpsertPeer(const IpAddress& address,
 absl::Status MemoryMarkerMaps::DeletePeer(const IpAddress& address) {
   std::lock_guard<std::mutex> lock(mu_);
   if (peers_.erase(address) == 0) {
-    return absl::NotFoundError(
-        absl::StrCat("peer map: no entry for ", address.ToString(), " (ENOENT)"));
+    return absl::NotFoundError(absl::StrCat("peer map: no entry for ",
+                                            address.ToString(), " (ENOENT)"));
   }
   return absl::OkStatus();
 }
@@ -58,14 +56,13 @@ absl::Status MemoryMarkerMaps::UpsertEncryptTarget(const IpAddress& pod_ip) {
 absl::Status MemoryMarkerMaps::DeleteEncryptTarget(const IpAddress& pod_ip) {
   std::lock_guard<std::mutex> lock(mu_);
   if (encrypt_targets_.erase(pod_ip) == 0) {
-    return absl::NotFoundError(absl::StrCat(
-        "encrypt-target map: no entry for ", pod_ip.ToString(), " (ENOENT)"));
+    return absl::NotFoundError(absl::StrCat("encrypt-target map: no entry for ",
+                                            pod_ip.ToString(), " (ENOENT)"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<IpAddress>>
-MemoryMarkerMaps::DumpEncryptTargets() {
+absl::StatusOr<std::vector<IpAddress>> MemoryMarkerMaps::DumpEncryptTargets() {
   std::lock_guard<std::mutex> lock(mu_);
   return std::vector<IpAddress>(encrypt_targets_.begin(),
                                 encrypt_targets_.end());

@@ -47,9 +47,9 @@ TEST(MemoryMarkerMapsTest, FullMapRefusesNewKeysButAcceptsReplacements) {
 TEST(MemoryMarkerMapsTest, BatchUpdateAppliesAllAndReportsFirstError) {
   MemoryMarkerMaps maps;
   ASSERT_TRUE(maps.UpsertEncryptTarget(Ip("10.244.1.5")).ok());
-  absl::Status s = maps.UpdateEncryptTargets(
-      {Ip("10.244.2.5"), Ip("fd00:244::5")},
-      {Ip("10.244.9.9"), Ip("10.244.1.5")});
+  absl::Status s =
+      maps.UpdateEncryptTargets({Ip("10.244.2.5"), Ip("fd00:244::5")},
+                                {Ip("10.244.9.9"), Ip("10.244.1.5")});
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(maps.IsEncryptTarget(Ip("10.244.2.5")));
   EXPECT_TRUE(maps.IsEncryptTarget(Ip("fd00:244::5")));

@@ -258,7 +258,7 @@ TEST_F(NetlinkXfrmTest, EspSaIsAddedOrTheKernelsRefusalIsNamed) {
   sa.reqid = 0x6b6d;
   std::vector<uint8_t> key(36, 0x42);
   sa.aead_key = XfrmKey(key.data(), key.size());
-  sa.mark = XfrmMark{0x10d0, 0xffff00ff};
+  sa.mark = XfrmMark{0x100d0, 0xffff00ff};
   sa.output_mark = XfrmMark{0xd0, 0xffffffff};
   sa.replay_window = 1024;
   sa.esn = true;

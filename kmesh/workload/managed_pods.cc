@@ -100,6 +100,21 @@ void ManagedPodTracker::ReconcileAll() {
   Reconcile(keys);
 }
 
+absl::Status ManagedPodTracker::DetachAll() {
+  absl::Status first;
+  for (auto it = attached_.begin(); it != attached_.end();) {
+    absl::Status s = attachment_->Detach(it->second);
+    if (s.ok() || absl::IsNotFound(s)) {
+      it = attached_.erase(it);
+    } else {
+      if (first.ok()) first = s;
+      failed_pods_.insert(it->first);
+      ++it;
+    }
+  }
+  return first;
+}
+
 std::set<std::string> ManagedPodTracker::attached_pods() const {
   std::set<std::string> out;
   for (const auto& [key, _] : attached_) out.insert(key);

@@ -62,6 +62,12 @@ class ManagedPodTracker {
   // The nodes that run IPsec (have a KmeshNodeInfo), this one excluded.
   void SetIpsecNodes(const std::set<std::string>& nodes);
 
+  // Detaches the encrypt marker from every local pod (before a graceful
+  // shutdown removes the block policy: unmarked traffic cannot be marked
+  // traffic leaking). Returns the first error; failures are retried by later
+  // events.
+  absl::Status DetachAll();
+
   // What is applied now (for tests and diagnostics).
   std::set<IpAddress> encrypt_targets() const { return applied_targets_; }
   std::set<std::string> attached_pods() const;  // "ns/name"

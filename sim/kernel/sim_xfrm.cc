@@ -393,7 +393,11 @@ absl::Status SimXfrm::AddSa(const XfrmSa& sa) {
                              " (src ", existing->sa.src.ToString(), ")"));
   }
   const uint64_t handle = next_handle_++;
-  auto entry = std::make_unique<SaEntry>(sa, handle);
+  // Linux stores the mark value under its mask (xfrm_state_construct:
+  // x->mark.v &= x->mark.m), so bits outside the mask never match.
+  XfrmSa stored = sa;
+  stored.mark.value &= stored.mark.mask;
+  auto entry = std::make_unique<SaEntry>(stored, handle);
   IndexSa(entry.get());
   sas_.emplace(handle, std::move(entry));
   return absl::OkStatus();

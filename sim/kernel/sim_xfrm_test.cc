@@ -814,3 +814,29 @@ TEST(SimXfrmThreadTest, DataPathReadsWhileControlPlaneWrites) {
 }  // namespace
 }  // namespace sim
 }  // namespace kmesh
+
+namespace kmesh::sim {
+namespace {
+
+// Linux keeps an SA's mark value ANDed with its mask: bits outside the mask
+// are dropped when the SA is added, as a real dump shows (checked in the VM,
+// e2e/vm/netlink_esp_sa_test.cc).
+TEST(SimXfrmMarkTest, MarkValueIsStoredUnderItsMask) {
+  SimXfrm x;
+  XfrmSa sa;
+  sa.src = *IpAddress::Parse("10.0.0.2");
+  sa.dst = *IpAddress::Parse("10.0.0.1");
+  sa.spi = 1;
+  std::vector<uint8_t> key(36, 1);
+  sa.aead_key = XfrmKey(key.data(), key.size());
+  sa.mark = XfrmMark{0x10d0, 0xffff00ff};
+  ASSERT_TRUE(x.AddSa(sa).ok());
+  auto dumped = x.DumpSas();
+  ASSERT_TRUE(dumped.ok());
+  ASSERT_EQ(dumped->size(), 1u);
+  EXPECT_EQ((*dumped)[0].mark, (XfrmMark{0xd0, 0xffff00ff}));
+  EXPECT_TRUE(x.LookupInboundSa(sa.dst, 1, kIpProtoEsp, 0xd0).has_value());
+}
+
+}  // namespace
+}  // namespace kmesh::sim

@@ -1,0 +1,48 @@
+#include "e2e/vm/kernel_test_env.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace kmesh::e2e {
+namespace {
+
+NetnsSetup Enter() {
+  if (geteuid() != 0) return NetnsSetup::kNotRoot;
+  return unshare(CLONE_NEWNET) == 0 ? NetnsSetup::kPrivateNetns
+                                    : NetnsSetup::kNoNetns;
+}
+
+std::string IpBinary() {
+  for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"}) {
+    if (access(p, X_OK) == 0) return p;
+  }
+  return "ip";
+}
+
+}  // namespace
+
+NetnsSetup EnterPrivateNetnsOnce() {
+  static const NetnsSetup setup = Enter();
+  return setup;
+}
+
+bool EspRequired() {
+  const char* v = std::getenv("KMESH_VM_EXPECT_ESP");
+  return v != nullptr && std::string(v) == "1";
+}
+
+std::string RunIp(const std::string& args) {
+  std::string out;
+  FILE* p = popen((IpBinary() + " " + args + " 2>&1").c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+}  // namespace kmesh::e2e

@@ -1,0 +1,258 @@
+#include "kmesh/agent/ipsec_agent.h"
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "kmesh/api/json_codec.h"
+#include "kmesh/api/kube.pb.h"
+
+namespace kmesh::agent {
+
+// Forwards key and peer events to the controller and remembers the peers'
+// names (the controller answers per peer; the agent needs the list).
+class IpsecAgent::EventFanout : public ipsec::IpsecEventSink {
+ public:
+  explicit EventFanout(ipsec::IpsecController* controller)
+      : controller_(controller) {}
+  void OnKeyChanged(int32_t spi, const XfrmKey& psk) override {
+    controller_->OnKeyChanged(spi, psk);
+  }
+  void OnKeyFileError(const absl::Status& error) override {
+    controller_->OnKeyFileError(error);
+  }
+  void OnPeerUpsert(const ipsec::NodeView& peer) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      peers_.insert(peer.name);
+    }
+    controller_->OnPeerUpsert(peer);
+  }
+  void OnPeerDelete(const std::string& name) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      peers_.erase(name);
+    }
+    controller_->OnPeerDelete(name);
+  }
+  void OnPeersSynced() override { controller_->OnPeersSynced(); }
+  std::set<std::string> peers() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peers_;
+  }
+
+ private:
+  ipsec::IpsecController* const controller_;
+  mutable std::mutex mu_;
+  std::set<std::string> peers_;
+};
+
+class IpsecAgent::PodHandler : public kube::ReflectorHandler {
+ public:
+  PodHandler(std::mutex* mu, workload::ManagedPodTracker* tracker)
+      : mu_(mu), tracker_(tracker) {}
+  void OnAdd(const std::string& object) override { Upsert(object); }
+  void OnUpdate(const std::string&, const std::string& object) override {
+    Upsert(object);
+  }
+  void OnDelete(const std::string& last_known) override {
+    auto pod = api::ParseJson<api::Pod>(last_known);
+    if (!pod.ok()) return;
+    std::lock_guard<std::mutex> lock(*mu_);
+    tracker_->DeletePod(pod->metadata().namespace_(), pod->metadata().name());
+  }
+
+ private:
+  void Upsert(const std::string& object) {
+    auto pod = api::ParseJson<api::Pod>(object);
+    if (!pod.ok()) {
+      LOG(WARNING) << "ignoring a pod: " << pod.status();
+      return;
+    }
+    std::lock_guard<std::mutex> lock(*mu_);
+    tracker_->UpsertPod(*pod);
+  }
+  std::mutex* const mu_;
+  workload::ManagedPodTracker* const tracker_;
+};
+
+class IpsecAgent::NamespaceHandler : public kube::ReflectorHandler {
+ public:
+  NamespaceHandler(std::mutex* mu, workload::ManagedPodTracker* tracker)
+      : mu_(mu), tracker_(tracker) {}
+  void OnAdd(const std::string& object) override { Upsert(object); }
+  void OnUpdate(const std::string&, const std::string& object) override {
+    Upsert(object);
+  }
+  void OnDelete(const std::string& last_known) override {
+    auto ns = api::ParseJson<api::Namespace>(last_known);
+    if (!ns.ok()) return;
+    std::lock_guard<std::mutex> lock(*mu_);
+    tracker_->DeleteNamespace(ns->metadata().name());
+  }
+
+ private:
+  void Upsert(const std::string& object) {
+    auto ns = api::ParseJson<api::Namespace>(object);
+    if (!ns.ok()) {
+      LOG(WARNING) << "ignoring a namespace: " << ns.status();
+      return;
+    }
+    std::lock_guard<std::mutex> lock(*mu_);
+    tracker_->UpsertNamespace(*ns);
+  }
+  std::mutex* const mu_;
+  workload::ManagedPodTracker* const tracker_;
+};
+
+absl::StatusOr<std::unique_ptr<IpsecAgent>> IpsecAgent::Start(
+    IpsecAgentConfig config, IpsecAgentDeps deps) {
+  if (deps.client == nullptr || deps.xfrm == nullptr ||
+      deps.markers == nullptr || deps.encrypt_attachment == nullptr ||
+      deps.clock == nullptr) {
+    return absl::InvalidArgumentError(
+        "IpsecAgent needs a Kubernetes client, an XFRM kernel, marker maps, "
+        "an encrypt-marker attachment and a clock");
+  }
+  if (config.node_name.empty()) {
+    return absl::InvalidArgumentError(
+        "no node name: set NODE_NAME or --node-name");
+  }
+  std::unique_ptr<IpsecAgent> agent(
+      new IpsecAgent(std::move(config), std::move(deps)));
+  if (absl::Status s = agent->Init(); !s.ok()) {
+    agent->Stop(AgentStopMode::kKill);
+    return s;
+  }
+  return agent;
+}
+
+IpsecAgent::IpsecAgent(IpsecAgentConfig config, IpsecAgentDeps deps)
+    : config_(std::move(config)), deps_(std::move(deps)) {}
+
+IpsecAgent::~IpsecAgent() { Stop(AgentStopMode::kKill); }
+
+absl::Status IpsecAgent::Init() {
+  // The node's identity; kubelet may not have reported it yet.
+  absl::StatusOr<ipsec::NodeView> self;
+  const auto deadline = std::chrono::steady_clock::now() + config_.node_wait;
+  std::chrono::milliseconds backoff(100);
+  while (true) {
+    self = ipsec::LoadOwnNodeView(deps_.client, config_.node_name, 0);
+    if (self.ok() || std::chrono::steady_clock::now() >= deadline) break;
+    LOG(WARNING) << "waiting for node " << config_.node_name << ": "
+                 << self.status();
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+  if (!self.ok()) {
+    return absl::Status(self.status().code(),
+                        absl::StrCat("cannot read node ", config_.node_name,
+                                     ": ", self.status().message()));
+  }
+
+  publisher_ = std::make_unique<ipsec::KubeNodeInfoPublisher>(deps_.client);
+  controller_ = std::make_unique<ipsec::IpsecController>(
+      *self, deps_.xfrm, publisher_.get(), deps_.markers, deps_.clock,
+      config_.controller);
+  // A failure here (the kernel cannot be dumped) is retried by Tick().
+  if (absl::Status s = controller_->Start(); !s.ok()) {
+    LOG(ERROR) << "IPsec controller start: " << s << " (retrying)";
+  }
+  if (deps_.set_decrypt_marker) {
+    if (absl::Status s = deps_.set_decrypt_marker(true); !s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("attach decrypt marker: ", s.message()));
+    }
+  }
+  fanout_ = std::make_unique<EventFanout>(controller_.get());
+  tracker_ = std::make_unique<workload::ManagedPodTracker>(
+      config_.node_name, deps_.markers, deps_.encrypt_attachment);
+  pod_handler_ = std::make_unique<PodHandler>(&tracker_mu_, tracker_.get());
+  namespace_handler_ =
+      std::make_unique<NamespaceHandler>(&tracker_mu_, tracker_.get());
+
+  key_watcher_ = std::make_unique<ipsec::KeyFileWatcher>(config_.key_file_path,
+                                                         fanout_.get());
+  if (absl::Status s = key_watcher_->Start(); !s.ok()) {
+    LOG(WARNING) << "key file watcher: " << s << " (polling instead)";
+  }
+  peer_watcher_ = std::make_unique<ipsec::PeerWatcher>(
+      deps_.client, config_.node_name, fanout_.get(), ipsec::kKmeshNamespace,
+      config_.reflector);
+  pod_reflector_ =
+      std::make_unique<kube::Reflector>(deps_.client, kube::PodsKind(), "",
+                                        pod_handler_.get(), config_.reflector);
+  namespace_reflector_ = std::make_unique<kube::Reflector>(
+      deps_.client, kube::NamespacesKind(), "", namespace_handler_.get(),
+      config_.reflector);
+
+  threads_.emplace_back([this] { key_watcher_->Run(); });
+  threads_.emplace_back([this] { peer_watcher_->Run(); });
+  threads_.emplace_back([this] { pod_reflector_->Run(); });
+  threads_.emplace_back([this] { namespace_reflector_->Run(); });
+  threads_.emplace_back([this] { TickLoop(); });
+  return absl::OkStatus();
+}
+
+std::set<std::string> IpsecAgent::EncryptablePeers() const {
+  std::set<std::string> out;
+  if (!fanout_) return out;
+  for (const std::string& peer : fanout_->peers()) {
+    if (controller_->outbound_spi(peer) != 0) out.insert(peer);
+  }
+  return out;
+}
+
+void IpsecAgent::RefreshEncryptTargets() {
+  const std::set<std::string> peers = EncryptablePeers();
+  std::lock_guard<std::mutex> lock(tracker_mu_);
+  tracker_->SetIpsecNodes(peers);
+}
+
+void IpsecAgent::TickLoop() {
+  std::unique_lock<std::mutex> lock(tick_mu_);
+  while (!stopping_) {
+    lock.unlock();
+    controller_->Tick();
+    RefreshEncryptTargets();
+    lock.lock();
+    tick_cv_.wait_for(lock, config_.tick_interval,
+                      [this] { return stopping_; });
+  }
+}
+
+void IpsecAgent::Stop(AgentStopMode mode) {
+  if (stopped_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(tick_mu_);
+    stopping_ = true;
+  }
+  tick_cv_.notify_all();
+  if (key_watcher_) key_watcher_->Stop();
+  if (peer_watcher_) peer_watcher_->Stop();
+  if (pod_reflector_) pod_reflector_->Stop();
+  if (namespace_reflector_) namespace_reflector_->Stop();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  if (mode == AgentStopMode::kKill || controller_ == nullptr) return;
+
+  // Graceful: first stop marking (so removing the block policy cannot let
+  // marked traffic out in clear), then remove what this node owns.
+  {
+    std::lock_guard<std::mutex> lock(tracker_mu_);
+    if (tracker_) {
+      if (absl::Status s = tracker_->DetachAll(); !s.ok()) {
+        LOG(ERROR) << "detach encrypt markers: " << s;
+      }
+    }
+  }
+  if (absl::Status s = controller_->Shutdown(); !s.ok()) {
+    LOG(ERROR) << "IPsec shutdown: " << s;
+  }
+  if (deps_.set_decrypt_marker) {
+    if (absl::Status s = deps_.set_decrypt_marker(false); !s.ok()) {
+      LOG(ERROR) << "detach decrypt marker: " << s;
+    }
+  }
+}
+
+}  // namespace kmesh::agent

@@ -1,0 +1,123 @@
+// IpsecAgent: everything one node runs for IPsec, assembled from the
+// components in kmesh/ipsec and kmesh/workload and driven by threads. It
+// reads the node's own Node object, starts the IpsecController (which adopts
+// what the kernel already holds and installs the block policies), attaches
+// the decrypt marker, then runs: the key file watcher, the KmeshNodeInfo
+// watcher (peers), Pod and Namespace watchers feeding the ManagedPodTracker,
+// and a ticker that reclaims old keys and publishes which peers can be
+// encrypted to. The kernel, the marker maps and attachments and the
+// Kubernetes client are given to it, so kmesh-daemon runs it on Linux and the
+// simulated cluster runs the very same code on simulated kernels.
+//
+// Encrypt targets are the managed pods of peers this node already has an
+// outbound SA to: before a key exists, or towards a node that joined but
+// cannot be encrypted to yet, traffic is not marked (and stays plaintext, as
+// for unmanaged pods) instead of being dropped by the block policy. Once
+// marked, traffic to a peer is never sent in clear: the block policy drops it
+// whenever its specific policy or SA is missing.
+#ifndef KMESH_AGENT_IPSEC_AGENT_H_
+#define KMESH_AGENT_IPSEC_AGENT_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kmesh/base/clock.h"
+#include "kmesh/ipsec/ipsec_controller.h"
+#include "kmesh/ipsec/key_file_watcher.h"
+#include "kmesh/ipsec/node_record.h"
+#include "kmesh/ipsec/peer_watcher.h"
+#include "kmesh/kernel/marker_maps.h"
+#include "kmesh/kernel/xfrm.h"
+#include "kmesh/kube/kube_client.h"
+#include "kmesh/kube/reflector.h"
+#include "kmesh/workload/managed_pods.h"
+
+namespace kmesh::agent {
+
+struct IpsecAgentConfig {
+  std::string node_name;
+  std::string key_file_path = ipsec::kDefaultKeyFilePath;
+  ipsec::IpsecControllerOptions controller;
+  // How often Tick() runs (reclaim, retries, encrypt-target refresh).
+  std::chrono::milliseconds tick_interval{500};
+  // How long Start() waits for the Node object to show an InternalIP and a
+  // boot ID.
+  std::chrono::milliseconds node_wait{std::chrono::seconds(30)};
+  kube::ReflectorOptions reflector;
+};
+
+// What the agent programs and talks to; all must outlive it.
+struct IpsecAgentDeps {
+  kube::KubeClient* client = nullptr;
+  XfrmKernel* xfrm = nullptr;
+  MarkerMaps* markers = nullptr;
+  workload::EncryptMarkerAttachment* encrypt_attachment = nullptr;
+  // Attaches (true) or detaches (false) the decrypt marker on the node's
+  // interfaces.
+  std::function<absl::Status(bool)> set_decrypt_marker;
+  const Clock* clock = nullptr;
+};
+
+enum class AgentStopMode {
+  // SIGTERM: detach the markers, withdraw the KmeshNodeInfo, remove the XFRM
+  // objects this node owns.
+  kGraceful,
+  // The process dies: threads end, the kernel keeps everything.
+  kKill,
+};
+
+class IpsecAgent {
+ public:
+  static absl::StatusOr<std::unique_ptr<IpsecAgent>> Start(
+      IpsecAgentConfig config, IpsecAgentDeps deps);
+  ~IpsecAgent();
+
+  void Stop(AgentStopMode mode);
+
+  ipsec::IpsecController& controller() { return *controller_; }
+  // Peers this node currently sends to over an SA.
+  std::set<std::string> EncryptablePeers() const;
+
+ private:
+  class EventFanout;
+  class PodHandler;
+  class NamespaceHandler;
+
+  IpsecAgent(IpsecAgentConfig config, IpsecAgentDeps deps);
+  absl::Status Init();
+  void TickLoop();
+  void RefreshEncryptTargets();
+
+  const IpsecAgentConfig config_;
+  const IpsecAgentDeps deps_;
+  std::unique_ptr<ipsec::KubeNodeInfoPublisher> publisher_;
+  std::unique_ptr<ipsec::IpsecController> controller_;
+  std::unique_ptr<EventFanout> fanout_;
+  std::unique_ptr<ipsec::KeyFileWatcher> key_watcher_;
+  std::unique_ptr<ipsec::PeerWatcher> peer_watcher_;
+
+  mutable std::mutex tracker_mu_;
+  std::unique_ptr<workload::ManagedPodTracker> tracker_;
+  std::unique_ptr<PodHandler> pod_handler_;
+  std::unique_ptr<NamespaceHandler> namespace_handler_;
+  std::unique_ptr<kube::Reflector> pod_reflector_;
+  std::unique_ptr<kube::Reflector> namespace_reflector_;
+
+  std::mutex tick_mu_;
+  std::condition_variable tick_cv_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace kmesh::agent
+
+#endif  // KMESH_AGENT_IPSEC_AGENT_H_

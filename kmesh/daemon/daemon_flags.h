@@ -1,0 +1,45 @@
+// DaemonConfig: the kmesh-daemon command line, validated. Flag names are
+// Kmesh's (--mode, --enable-bypass, --enable-ipsec); dashes and underscores
+// are interchangeable, as in Kmesh's Go flags. Parsing is separate from main()
+// so that every rule is unit-tested.
+#ifndef KMESH_DAEMON_DAEMON_FLAGS_H_
+#define KMESH_DAEMON_DAEMON_FLAGS_H_
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kmesh::daemon {
+
+struct DaemonConfig {
+  std::string mode = "dual-engine";  // or "kernel-native"
+  bool enable_bypass = false;
+  bool enable_ipsec = false;
+  std::string node_name;  // --node-name, else $NODE_NAME
+  std::string ipsec_key_file = "kmesh-ipsec/ipSec";
+  std::chrono::nanoseconds ipsec_grace_period = std::chrono::minutes(5);
+  std::string kubeconfig;  // empty: kubectl's search, then in-cluster
+  std::string xfrm_backend = "sim";
+  // How often the controller's Tick runs.
+  std::chrono::nanoseconds tick_interval = std::chrono::seconds(2);
+};
+
+// Rewrites "--enable-ipsec=true" to "--enable_ipsec=true" (flag names only,
+// values untouched), so gflags accepts Kmesh's spelling.
+std::vector<std::string> NormalizeFlagNames(
+    const std::vector<std::string>& args);
+
+// Builds the configuration from parsed flag values; `node_name_env` is
+// $NODE_NAME. InvalidArgument names the flag and what is accepted.
+absl::StatusOr<DaemonConfig> MakeDaemonConfig(
+    const std::string& mode, bool enable_bypass, bool enable_ipsec,
+    const std::string& node_name, std::optional<std::string> node_name_env,
+    const std::string& ipsec_key_file, const std::string& ipsec_grace_period,
+    const std::string& kubeconfig, const std::string& xfrm_backend);
+
+}  // namespace kmesh::daemon
+
+#endif  // KMESH_DAEMON_DAEMON_FLAGS_H_

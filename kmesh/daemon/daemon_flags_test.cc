@@ -1,0 +1,79 @@
+#include "kmesh/daemon/daemon_flags.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kmesh::daemon {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::StatusOr<DaemonConfig> Config(const std::string& mode = "dual-engine",
+                                    bool ipsec = true,
+                                    const std::string& node = "",
+                                    std::optional<std::string> env = "node-1",
+                                    const std::string& grace = "5m",
+                                    const std::string& backend = "sim") {
+  return MakeDaemonConfig(mode, false, ipsec, node, env, "kmesh-ipsec/ipSec",
+                          grace, "", backend);
+}
+
+TEST(DaemonFlagsTest, KmeshDashedFlagNamesBecomeGflagsNames) {
+  EXPECT_THAT(
+      NormalizeFlagNames({"kmesh-daemon", "--enable-ipsec=true",
+                          "--mode=dual-engine", "-enable-bypass",
+                          "--ipsec-key-file=/a-b/c-d", "--", "--not-a-flag"}),
+      ElementsAre("kmesh-daemon", "--enable_ipsec=true", "--mode=dual-engine",
+                  "-enable_bypass", "--ipsec_key_file=/a-b/c-d", "--",
+                  "--not-a-flag"));
+}
+
+TEST(DaemonFlagsTest, DefaultsAreKmeshs) {
+  DaemonConfig defaults;
+  EXPECT_EQ(defaults.mode, "dual-engine");
+  EXPECT_FALSE(defaults.enable_bypass);
+  EXPECT_FALSE(defaults.enable_ipsec);
+  EXPECT_EQ(defaults.ipsec_key_file, "kmesh-ipsec/ipSec");
+  EXPECT_EQ(defaults.ipsec_grace_period, std::chrono::minutes(5));
+  EXPECT_EQ(defaults.xfrm_backend, "sim");
+}
+
+TEST(DaemonFlagsTest, ModeMustBeOneOfKmeshs) {
+  EXPECT_TRUE(Config("kernel-native").ok());
+  absl::StatusOr<DaemonConfig> bad = Config("ads");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("dual-engine or kernel-native"));
+}
+
+TEST(DaemonFlagsTest, NodeNameComesFromFlagThenEnvironment) {
+  EXPECT_EQ(Config("dual-engine", true, "flag-node", "env-node")->node_name,
+            "flag-node");
+  EXPECT_EQ(Config("dual-engine", true, "", "env-node")->node_name, "env-node");
+  absl::StatusOr<DaemonConfig> missing =
+      Config("dual-engine", true, "", std::nullopt);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("NODE_NAME"));
+  EXPECT_TRUE(Config("dual-engine", false, "", std::nullopt).ok())
+      << "without IPsec the node name is not needed";
+}
+
+TEST(DaemonFlagsTest, GracePeriodIsADuration) {
+  EXPECT_EQ(Config("dual-engine", true, "", "n", "90s")->ipsec_grace_period,
+            std::chrono::seconds(90));
+  EXPECT_EQ(Config("dual-engine", true, "", "n", "1h")->ipsec_grace_period,
+            std::chrono::hours(1));
+  EXPECT_FALSE(Config("dual-engine", true, "", "n", "five minutes").ok());
+  EXPECT_FALSE(Config("dual-engine", true, "", "n", "-1m").ok());
+}
+
+TEST(DaemonFlagsTest, BackendIsSimOrLinux) {
+  EXPECT_TRUE(Config("dual-engine", true, "", "n", "5m", "linux").ok());
+  EXPECT_THAT(std::string(Config("dual-engine", true, "", "n", "5m", "ebpf")
+                              .status()
+                              .message()),
+              HasSubstr("expected sim or linux"));
+}
+
+}  // namespace
+}  // namespace kmesh::daemon

@@ -1,0 +1,193 @@
+// End-to-end test of the kmesh-daemon binary against the simulated API
+// server on loopback: with --enable-ipsec it reads its Node, picks up the
+// mounted key file, publishes its KmeshNodeInfo with the key's SPI, follows a
+// rotation of the file, and on SIGTERM withdraws its record and exits 0.
+// Waits are bounded polls of the API (the daemon is another process), never
+// fixed sleeps before an assertion.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "kmesh/kube/kube_client.h"
+#include "kmesh/kube/kubeconfig.h"
+#include "kmesh/kube/rest_kube_client.h"
+#include "nlohmann/json.hpp"
+#include "sim/kube/api_server.h"
+
+namespace kmesh::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char kBoot[] = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+
+std::string KeyJson(int spi, uint8_t fill) {
+  // 36 bytes of `fill`, base64: 48 characters.
+  std::string raw(36, static_cast<char>(fill));
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string b64;
+  for (size_t i = 0; i < raw.size(); i += 3) {
+    uint32_t v = (static_cast<uint8_t>(raw[i]) << 16) |
+                 (static_cast<uint8_t>(raw[i + 1]) << 8) |
+                 static_cast<uint8_t>(raw[i + 2]);
+    for (int j = 3; j >= 0; --j) b64 += kAlphabet[(v >> (6 * j)) & 63];
+  }
+  return absl::StrCat("{\"spi\":", spi,
+                      ",\"aeadKeyName\":\"rfc4106(gcm(aes))\",\"aeadKey\":\"",
+                      b64, "\",\"length\":128}");
+}
+
+// Writes `content` the way kubelet does: a new file renamed into place.
+void WriteAtomically(const fs::path& path, const std::string& content) {
+  fs::create_directories(path.parent_path());
+  const fs::path tmp = path.string() + ".tmp";
+  std::ofstream(tmp) << content;
+  fs::rename(tmp, path);
+}
+
+bool WaitFor(const std::function<bool()>& condition,
+             std::chrono::seconds limit = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+class KmeshDaemonE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(std::getenv("TEST_TMPDIR")) / "daemon";
+    fs::create_directories(dir_);
+    auto server = sim::kube::ApiServer::Start({});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_TRUE(server_->WriteKubeconfig((dir_ / "kubeconfig").string()).ok());
+    auto access = kube::LoadKubeconfigFile((dir_ / "kubeconfig").string(), "");
+    ASSERT_TRUE(access.ok()) << access.status();
+    auto client = kube::RestKubeClient::ForCluster(*access);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+    nlohmann::json node = {
+        {"apiVersion", "v1"},
+        {"kind", "Node"},
+        {"metadata", {{"name", "node-a"}}},
+        {"spec", {{"podCIDRs", {"10.244.0.0/24"}}}},
+        {"status",
+         {{"addresses", {{{"type", "InternalIP"}, {"address", "172.18.0.2"}}}},
+          {"nodeInfo", {{"bootID", kBoot}}}}}};
+    ASSERT_TRUE(client_->Create(kube::NodesKind(), "", node.dump()).ok());
+    nlohmann::json ns = {{"apiVersion", "v1"},
+                         {"kind", "Namespace"},
+                         {"metadata", {{"name", "kmesh-system"}}}};
+    ASSERT_TRUE(client_->Create(kube::NamespacesKind(), "", ns.dump()).ok());
+    nlohmann::json peer = {
+        {"apiVersion", "kmesh.net/v1alpha1"},
+        {"kind", "KmeshNodeInfo"},
+        {"metadata", {{"name", "node-b"}, {"namespace", "kmesh-system"}}},
+        {"spec",
+         {{"spi", 1},
+          {"addresses", {"172.18.0.3"}},
+          {"bootID", "11111111-2222-3333-4444-555555555555"},
+          {"podCIDRS", {"10.244.1.0/24"}}}}};
+    auto created = client_->Create(kube::KmeshNodeInfosKind(), "kmesh-system",
+                                   peer.dump());
+    ASSERT_TRUE(created.ok()) << created.status();
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  void StartDaemon(const std::vector<std::string>& flags) {
+    const std::string binary = "kmesh/daemon/kmesh-daemon";
+    std::vector<std::string> args = {binary};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const std::string log = (dir_ / "daemon.log").string();
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      freopen(log.c_str(), "w", stderr);
+      execv(binary.c_str(), argv.data());
+      _exit(127);
+    }
+  }
+
+  // The SPI in node-a's published record, or -1 when there is none.
+  int PublishedSpi() {
+    auto object =
+        client_->Get(kube::KmeshNodeInfosKind(), "kmesh-system", "node-a");
+    if (!object.ok()) return -1;
+    auto json = nlohmann::json::parse(*object, nullptr, false);
+    if (json.is_discarded()) return -1;
+    return json["spec"].value("spi", 0);
+  }
+
+  std::string DaemonLog() {
+    std::ifstream in(dir_ / "daemon.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  fs::path dir_;
+  std::unique_ptr<sim::kube::ApiServer> server_;
+  std::unique_ptr<kube::RestKubeClient> client_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(KmeshDaemonE2eTest,
+       PublishesKeySpiFollowsRotationAndWithdrawsOnSigterm) {
+  const fs::path key_file = dir_ / "kmesh-ipsec" / "ipSec";
+  StartDaemon({"--mode=dual-engine", "--enable-bypass=false",
+               "--enable-ipsec=true", "--node-name=node-a",
+               absl::StrCat("--kubeconfig=", (dir_ / "kubeconfig").string()),
+               absl::StrCat("--ipsec-key-file=", key_file.string()),
+               "--xfrm-backend=sim"});
+  // No key file yet: the daemon runs keyless and publishes nothing.
+  ASSERT_TRUE(WaitFor([&] {
+    return DaemonLog().find("IPsec running") != std::string::npos;
+  })) << DaemonLog();
+  EXPECT_EQ(PublishedSpi(), -1);
+
+  WriteAtomically(key_file, KeyJson(1, 0x11));
+  ASSERT_TRUE(WaitFor([&] { return PublishedSpi() == 1; })) << DaemonLog();
+  auto record = nlohmann::json::parse(
+      *client_->Get(kube::KmeshNodeInfosKind(), "kmesh-system", "node-a"));
+  EXPECT_EQ(record["spec"]["addresses"][0], "172.18.0.2");
+  EXPECT_EQ(record["spec"]["bootID"], kBoot);
+  EXPECT_EQ(record["spec"]["podCIDRS"][0], "10.244.0.0/24");
+
+  WriteAtomically(key_file, KeyJson(2, 0x22));
+  ASSERT_TRUE(WaitFor([&] { return PublishedSpi() == 2; })) << DaemonLog();
+
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid_, &status, 0), pid_);
+  pid_ = -1;
+  ASSERT_TRUE(WIFEXITED(status)) << DaemonLog();
+  EXPECT_EQ(WEXITSTATUS(status), 0) << DaemonLog();
+  EXPECT_EQ(PublishedSpi(), -1) << "the record is withdrawn on shutdown";
+  EXPECT_NE(DaemonLog().find("own XFRM objects removed"), std::string::npos)
+      << DaemonLog();
+}
+
+}  // namespace
+}  // namespace kmesh::daemon

@@ -1,0 +1,765 @@
+#include "kmesh/ipsec/ipsec_controller.h"
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kmesh/ipsec/controller_test_cluster.h"
+#include "kmesh/ipsec/mock_xfrm_kernel.h"
+#include "sim/kernel/kmesh_original_layout.h"
+
+namespace kmesh::ipsec {
+namespace {
+
+// Dumps by value (a range-for over *StatusOr-temporary would dangle).
+std::vector<XfrmSa> DumpedSas(const XfrmKernel& kernel) {
+  return *const_cast<XfrmKernel&>(kernel).DumpSas();
+}
+std::vector<XfrmPolicy> DumpedPolicies(const XfrmKernel& kernel) {
+  return *const_cast<XfrmKernel&>(kernel).DumpPolicies();
+}
+
+using ::kmesh::ipsec::testing::ClusterNode;
+using ::kmesh::ipsec::testing::PathResult;
+using ::kmesh::ipsec::testing::PathResultName;
+using ::kmesh::ipsec::testing::TestCluster;
+using ::kmesh::ipsec::testing::TestPsk;
+using ::testing::_;
+using ::testing::HasSubstr;
+using ::testing::Invoke;
+using ::testing::Return;
+
+constexpr auto kGrace = std::chrono::minutes(5);
+
+std::vector<XfrmSa> OwnedSas(const ClusterNode& node) {
+  std::vector<XfrmSa> out;
+  for (const XfrmSa& sa : DumpedSas(node.sim)) {
+    if (IsOwnedSa(sa)) out.push_back(sa);
+  }
+  return out;
+}
+
+IpAddress Address(const ClusterNode& node) {
+  return *IpAddress::Parse(node.view.addresses[0]);
+}
+
+// (a): every ordered pair has exactly one outbound SA and exactly one
+// inbound SA for it with the same derived key.
+void ExpectOnePairOfSasPerDirection(const TestCluster& cluster) {
+  const int n = static_cast<int>(cluster.nodes.size());
+  std::vector<std::vector<XfrmSa>> sas(n);
+  for (int i = 0; i < n; ++i) sas[i] = OwnedSas(*cluster.nodes[i]);
+  for (int s = 0; s < n; ++s) {
+    for (int r = 0; r < n; ++r) {
+      if (s == r) continue;
+      const IpAddress from = Address(*cluster.nodes[s]);
+      const IpAddress to = Address(*cluster.nodes[r]);
+      std::vector<const XfrmSa*> outbound;
+      for (const XfrmSa& sa : sas[s]) {
+        if (!IsInboundSa(sa) && sa.src == from && sa.dst == to) {
+          outbound.push_back(&sa);
+        }
+      }
+      ASSERT_EQ(outbound.size(), 1u) << s << "->" << r;
+      std::vector<const XfrmSa*> inbound;
+      for (const XfrmSa& sa : sas[r]) {
+        if (IsInboundSa(sa) && sa.src == from && sa.dst == to) {
+          inbound.push_back(&sa);
+        }
+      }
+      ASSERT_EQ(inbound.size(), 1u) << s << "->" << r;
+      EXPECT_EQ(inbound[0]->spi, outbound[0]->spi);
+      EXPECT_TRUE(inbound[0]->aead_key == outbound[0]->aead_key)
+          << s << "->" << r;
+    }
+  }
+}
+
+void ExpectAllPathsEncrypted(const TestCluster& cluster,
+                             IpFamily family = IpFamily::kV4) {
+  const int n = static_cast<int>(cluster.nodes.size());
+  for (int s = 0; s < n; ++s) {
+    for (int r = 0; r < n; ++r) {
+      if (s == r) continue;
+      PathResult result = cluster.CheckPath(s, r, family);
+      EXPECT_EQ(result, PathResult::kEncrypted)
+          << s << "->" << r << ": " << PathResultName(result);
+    }
+  }
+}
+
+int AlreadyExistsTotal(const TestCluster& cluster) {
+  int total = 0;
+  for (const auto& node : cluster.nodes) total += node->kernel.already_exists;
+  return total;
+}
+
+class ClusterSizeTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(ClusterSizeTest, EveryPairHasOneMatchingSaPairAndNoEexist) {
+  TestCluster cluster(GetParam());
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ExpectOnePairOfSasPerDirection(cluster);
+  ExpectAllPathsEncrypted(cluster);
+  EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
+  for (const auto& node : cluster.nodes) {
+    EXPECT_EQ(node->controller->advertised_spi(), 1);
+    EXPECT_EQ(node->controller->stats().xfrm_errors, 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, ClusterSizeTest, ::testing::Values(3, 5, 50));
+
+TEST(IpsecControllerTest, DualStackClusterEncryptsBothFamilies) {
+  TestCluster cluster(3, {}, /*dual_stack=*/true);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4);
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV6);
+  EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
+}
+
+TEST(IpsecControllerTest, UnmarkedTrafficAndNodesWithoutKeysNeverLeak) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  // Before any key: marked traffic is blocked, not sent in clear.
+  EXPECT_EQ(cluster.CheckPath(0, 1), PathResult::kBlocked);
+  cluster.GiveKey(0, 1, TestPsk(1));
+  cluster.PumpAll();
+  // Node 1 has no key and advertises nothing: node 0 cannot send to it.
+  EXPECT_EQ(cluster.CheckPath(0, 1), PathResult::kBlocked);
+  EXPECT_EQ(cluster.CheckPath(1, 0), PathResult::kBlocked);
+}
+
+// (b) Invariants checked after every single step of a rotation.
+void CheckRotationInvariants(const TestCluster& cluster,
+                             const std::string& step) {
+  const int n = static_cast<int>(cluster.nodes.size());
+  for (int i = 0; i < n; ++i) {
+    const ClusterNode& node = *cluster.nodes[i];
+    const int32_t spi = cluster.PublishedSpi(i);
+    if (spi == 0) continue;
+    // Never advertise an SPI without inbound SAs for it from every peer.
+    for (int p = 0; p < n; ++p) {
+      if (p == i) continue;
+      const IpAddress peer = Address(*cluster.nodes[p]);
+      auto index = node.markers.LookupPeer(peer);
+      ASSERT_TRUE(index.has_value()) << step << ": node " << i << " peer " << p;
+      auto sa = node.sim.LookupInboundSa(Address(node), spi, kIpProtoEsp,
+                                         InboundSaMark(*index).value);
+      ASSERT_TRUE(sa.has_value())
+          << step << ": node " << i << " advertises SPI " << spi
+          << " without an inbound SA from node " << p;
+    }
+  }
+  // No sender uses an SPI its receiver cannot decrypt, nothing leaks, and
+  // nothing is lost (everybody already had SPI 1).
+  for (int s = 0; s < n; ++s) {
+    for (int r = 0; r < n; ++r) {
+      if (s == r) continue;
+      std::string sa;
+      PathResult result = cluster.CheckPath(s, r, IpFamily::kV4, &sa);
+      ASSERT_EQ(result, PathResult::kEncrypted)
+          << step << ": " << s << "->" << r << " " << PathResultName(result)
+          << " " << sa;
+    }
+  }
+}
+
+TEST(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
+  TestCluster cluster(5);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  CheckRotationInvariants(cluster, "initial");
+
+  // Nodes learn key 2 at different times; nodes 3 and 4 see peer records
+  // late (their watchers lag).
+  int step = 0;
+  auto check = [&] {
+    CheckRotationInvariants(cluster, absl::StrCat("step ", ++step));
+  };
+  cluster.held = {3, 4};
+  cluster.GiveKey(0, 2, TestPsk(2));
+  check();
+  cluster.PumpAll(check);
+  cluster.GiveKey(2, 2, TestPsk(2));
+  check();
+  cluster.PumpAll(check);
+  cluster.held = {4};
+  cluster.PumpAll(check);
+  cluster.GiveKey(4, 2, TestPsk(2));
+  check();
+  cluster.GiveKey(1, 2, TestPsk(2));
+  check();
+  cluster.PumpAll(check);
+  cluster.held.clear();
+  cluster.PumpAll(check);
+  cluster.GiveKey(3, 2, TestPsk(2));
+  check();
+  cluster.PumpAll(check);
+
+  // Everybody moved: SPI 2 in both directions on every pair.
+  for (int s = 0; s < 5; ++s) {
+    EXPECT_EQ(cluster.PublishedSpi(s), 2);
+    for (int r = 0; r < 5; ++r) {
+      if (s == r) continue;
+      std::string sa;
+      ASSERT_EQ(cluster.CheckPath(s, r, IpFamily::kV4, &sa),
+                PathResult::kEncrypted);
+      EXPECT_THAT(sa, HasSubstr("spi 0x00000002")) << s << "->" << r;
+    }
+  }
+  EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
+  EXPECT_GT(step, 20);
+}
+
+TEST(IpsecControllerTest, NothingIsAdvertisedBeforeThePeerListIsComplete) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ClusterNode& node = *cluster.nodes[0];
+  // Restart with a key learnt while down; peers arrive after the key.
+  node.publisher.published.clear();
+  node.controller = std::make_unique<IpsecController>(
+      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
+  ASSERT_TRUE(node.controller->Start().ok());
+  node.controller->OnKeyChanged(2, TestPsk(2));
+  EXPECT_EQ(node.controller->advertised_spi(), 0);
+  for (const auto& [name, view] : cluster.records()) {
+    if (name != node.view.name) node.controller->OnPeerUpsert(view);
+  }
+  EXPECT_TRUE(node.publisher.published.empty());
+  node.controller->OnPeersSynced();
+  EXPECT_EQ(node.controller->advertised_spi(), 2);
+  CheckRotationInvariants(cluster, "after sync");
+}
+
+TEST(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ClusterNode& node = *cluster.nodes[0];
+  node.sim.FailNext(sim::XfrmOp::kAddSa, 1,
+                    absl::ResourceExhaustedError("ENOBUFS: no buffer space"));
+  cluster.GiveKey(0, 2, TestPsk(2));
+  EXPECT_EQ(node.controller->advertised_spi(), 1)
+      << "an inbound SA for SPI 2 is missing: SPI 2 must not be advertised";
+  EXPECT_GT(node.controller->stats().xfrm_errors, 0u);
+  cluster.clock.Advance(std::chrono::seconds(10));
+  node.controller->Tick();
+  EXPECT_EQ(node.controller->advertised_spi(), 2);
+  cluster.PumpAll();
+  CheckRotationInvariants(cluster, "after retry");
+}
+
+// (c) Reclaim of the old SPI.
+int CountInbound(const ClusterNode& node, uint32_t spi) {
+  int count = 0;
+  for (const XfrmSa& sa : OwnedSas(node)) {
+    count += IsInboundSa(sa) && sa.spi == spi;
+  }
+  return count;
+}
+
+TEST(IpsecControllerTest, OldSpiStaysThroughGraceAndWhileAnyPeerAdvertisesIt) {
+  IpsecControllerOptions options;
+  options.grace_period = kGrace;
+  TestCluster cluster(3, options);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  // Nodes 0 and 1 rotate; node 2 is still on SPI 1.
+  cluster.GiveKey(0, 2, TestPsk(2));
+  cluster.GiveKey(1, 2, TestPsk(2));
+  cluster.PumpAll();
+  cluster.clock.Advance(std::chrono::hours(1));
+  cluster.TickAll();
+  EXPECT_EQ(CountInbound(*cluster.nodes[0], 1), 2)
+      << "node 2 still advertises SPI 1: keep it however long it takes";
+  ExpectAllPathsEncrypted(cluster);
+
+  cluster.GiveKey(2, 2, TestPsk(2));
+  cluster.PumpAll();
+  cluster.clock.Advance(kGrace - std::chrono::seconds(1));
+  cluster.TickAll();
+  for (const auto& node : cluster.nodes) {
+    EXPECT_EQ(CountInbound(*node, 1), 2) << node->view.name << " too early";
+  }
+  ExpectAllPathsEncrypted(cluster);
+  cluster.clock.Advance(std::chrono::seconds(2));
+  cluster.TickAll();
+  for (const auto& node : cluster.nodes) {
+    EXPECT_EQ(CountInbound(*node, 1), 0) << node->view.name;
+    EXPECT_EQ(CountInbound(*node, 2), 2) << node->view.name;
+    EXPECT_EQ(node->controller->inbound_spis(), std::vector<int32_t>{2});
+    EXPECT_EQ(node->controller->stats().spis_reclaimed, 1u);
+  }
+  ExpectAllPathsEncrypted(cluster);
+  ExpectOnePairOfSasPerDirection(cluster);
+}
+
+TEST(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  cluster.GiveKeyToAll(2, TestPsk(2));
+  cluster.PumpAll();
+  cluster.clock.Advance(std::chrono::minutes(4));
+  cluster.TickAll();
+  // Node 2 restarts with an old key file and advertises SPI 1 again.
+  NodeView stale = cluster.records().at("node-2");
+  stale.spi = 1;
+  cluster.nodes[0]->controller->OnPeerUpsert(stale);
+  cluster.clock.Advance(std::chrono::minutes(2));
+  cluster.nodes[0]->controller->Tick();
+  EXPECT_EQ(CountInbound(*cluster.nodes[0], 1), 2);
+  stale.spi = 2;
+  cluster.nodes[0]->controller->OnPeerUpsert(stale);
+  cluster.clock.Advance(std::chrono::minutes(4));
+  cluster.nodes[0]->controller->Tick();
+  EXPECT_EQ(CountInbound(*cluster.nodes[0], 1), 2) << "grace restarted";
+  cluster.clock.Advance(std::chrono::minutes(2));
+  cluster.nodes[0]->controller->Tick();
+  EXPECT_EQ(CountInbound(*cluster.nodes[0], 1), 0);
+}
+
+TEST(IpsecControllerTest, RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  cluster.GiveKeyToAll(2, TestPsk(2));
+  cluster.PumpAll();
+  cluster.clock.Advance(kGrace + std::chrono::seconds(1));
+  cluster.TickAll();
+  // delete + create: SPI 1 again, another key.
+  cluster.GiveKeyToAll(1, TestPsk(3));
+  cluster.PumpAll();
+  ExpectAllPathsEncrypted(cluster);
+  for (const auto& node : cluster.nodes) {
+    EXPECT_EQ(node->controller->advertised_spi(), 1);
+    EXPECT_EQ(node->controller->stats().key_epoch_resets, 0u)
+        << "SPI 1 had been reclaimed already";
+  }
+  cluster.clock.Advance(kGrace + std::chrono::seconds(1));
+  cluster.TickAll();
+  for (const auto& node : cluster.nodes) {
+    EXPECT_EQ(node->controller->inbound_spis(), std::vector<int32_t>{1})
+        << "SPI 2 is older than the new SPI 1 and goes";
+  }
+  ExpectAllPathsEncrypted(cluster);
+}
+
+TEST(IpsecControllerTest, SameSpiWithAnotherKeyReplacesKeysInPlace) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  cluster.GiveKeyToAll(1, TestPsk(9));
+  cluster.PumpAll();
+  ExpectOnePairOfSasPerDirection(cluster);
+  ExpectAllPathsEncrypted(cluster);
+  for (const auto& node : cluster.nodes) {
+    EXPECT_EQ(node->controller->stats().key_epoch_resets, 1u);
+  }
+  EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
+}
+
+TEST(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
+  TestCluster cluster(5);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ClusterNode& node = *cluster.nodes[0];
+  const int before = node.kernel.changes;
+  NodeView peer = cluster.records().at("node-3");
+  peer.boot_id = testing::TestBootId(3, 1);  // Rebooted.
+  node.controller->OnPeerUpsert(peer);
+  // One inbound and one outbound SA, each replaced (delete + add).
+  EXPECT_EQ(node.kernel.changes - before, 4);
+  // New pod CIDR and new address: the stale ones go away.
+  peer.pod_cidrs = {*IpPrefix::Parse("10.200.3.0/24")};
+  peer.addresses = {"10.9.9.9"};
+  node.controller->OnPeerUpsert(peer);
+  bool stale = false;
+  for (const XfrmPolicy& p : DumpedPolicies(node.sim)) {
+    stale |= p.selector.src.ToString() == "10.103.3.0/24" ||
+             p.selector.dst.ToString() == "10.103.3.0/24";
+  }
+  EXPECT_FALSE(stale);
+  for (const XfrmSa& sa : OwnedSas(node)) {
+    EXPECT_NE(sa.src.ToString(), "10.0.0.4");
+    EXPECT_NE(sa.dst.ToString(), "10.0.0.4");
+  }
+  EXPECT_FALSE(node.markers.LookupPeer(*IpAddress::Parse("10.0.0.4")));
+  EXPECT_TRUE(node.markers.LookupPeer(*IpAddress::Parse("10.9.9.9")));
+  // Deleting the peer removes exactly its objects.
+  const size_t sas = node.sim.sa_count();
+  const size_t policies = node.sim.policy_count();
+  node.controller->OnPeerDelete("node-3");
+  EXPECT_EQ(node.sim.sa_count(), sas - 2);
+  EXPECT_EQ(node.sim.policy_count(), policies - 3);
+  EXPECT_FALSE(node.markers.LookupPeer(*IpAddress::Parse("10.9.9.9")));
+  EXPECT_FALSE(node.controller->peer_index("node-3").has_value());
+}
+
+TEST(IpsecControllerTest, RestartAdoptsKernelStateWithoutAnyChange) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ClusterNode& node = *cluster.nodes[0];
+  const int before = node.kernel.changes;
+  const uint16_t index = *node.controller->peer_index("node-2");
+  // Crash: no Shutdown. The new process starts, reads its key, hears peers.
+  node.controller.reset();
+  node.controller = std::make_unique<IpsecController>(
+      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
+  ASSERT_TRUE(node.controller->Start().ok());
+  ExpectAllPathsEncrypted(cluster);
+  node.controller->OnKeyChanged(1, TestPsk(1));
+  ExpectAllPathsEncrypted(cluster);
+  for (const auto& [name, view] : cluster.records()) {
+    if (name != node.view.name) node.controller->OnPeerUpsert(view);
+    ExpectAllPathsEncrypted(cluster);
+  }
+  node.controller->OnPeersSynced();
+  ExpectAllPathsEncrypted(cluster);
+  EXPECT_EQ(node.kernel.changes, before) << "no delete, no re-add";
+  EXPECT_EQ(node.controller->peer_index("node-2"), index);
+}
+
+TEST(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  cluster.GiveKey(0, 2, TestPsk(2));
+  cluster.PumpAll();
+  // Node 0 restarts; its key file now holds only SPI 2. Peers still on 1.
+  ClusterNode& node = *cluster.nodes[0];
+  const int before = node.kernel.changes;
+  node.controller = std::make_unique<IpsecController>(
+      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
+  ASSERT_TRUE(node.controller->Start().ok());
+  node.controller->OnKeyChanged(2, TestPsk(2));
+  for (const auto& [name, view] : cluster.records()) {
+    if (name != node.view.name) node.controller->OnPeerUpsert(view);
+  }
+  node.controller->OnPeersSynced();
+  cluster.PumpAll();
+  EXPECT_EQ(node.kernel.changes, before);
+  ExpectAllPathsEncrypted(cluster);
+  EXPECT_EQ(node.controller->inbound_spis(), (std::vector<int32_t>{1, 2}));
+  // Peers move to 2; after the grace period SPI 1 goes, though the new
+  // process never held its key.
+  cluster.GiveKey(1, 2, TestPsk(2));
+  cluster.GiveKey(2, 2, TestPsk(2));
+  cluster.PumpAll();
+  ExpectAllPathsEncrypted(cluster);
+  cluster.clock.Advance(kGrace + std::chrono::seconds(1));
+  cluster.TickAll();
+  EXPECT_EQ(node.controller->inbound_spis(), std::vector<int32_t>{2});
+  EXPECT_EQ(CountInbound(node, 1), 0);
+  ExpectAllPathsEncrypted(cluster);
+}
+
+TEST(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
+  TestCluster cluster(4);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ClusterNode& node = *cluster.nodes[0];
+  node.controller = std::make_unique<IpsecController>(
+      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
+  ASSERT_TRUE(node.controller->Start().ok());
+  node.controller->OnKeyChanged(1, TestPsk(1));
+  // node-3 left while node 0 was down.
+  node.controller->OnPeerUpsert(cluster.records().at("node-1"));
+  node.controller->OnPeerUpsert(cluster.records().at("node-2"));
+  EXPECT_EQ(node.sim.sa_count(), 6u) << "nothing deleted before the sync";
+  node.controller->OnPeersSynced();
+  EXPECT_EQ(node.sim.sa_count(), 4u);
+  EXPECT_FALSE(node.markers.LookupPeer(*IpAddress::Parse("10.0.0.4")));
+}
+
+TEST(IpsecControllerTest, ShutdownRemovesOnlyOwnObjectsAndWithdraws) {
+  TestCluster cluster(3);
+  ClusterNode& node = *cluster.nodes[0];
+  XfrmSa foreign;
+  foreign.src = *IpAddress::Parse("192.168.5.1");
+  foreign.dst = *IpAddress::Parse("10.0.0.1");
+  foreign.spi = 0x4242;
+  foreign.reqid = 5;
+  uint8_t key[36] = {1};
+  foreign.aead_key = XfrmKey(key, sizeof(key));
+  foreign.replay_window = 32;
+  ASSERT_TRUE(node.sim.AddSa(foreign).ok());
+  XfrmPolicy foreign_policy;
+  foreign_policy.dir = XfrmDir::kOut;
+  foreign_policy.selector.src = *IpPrefix::Parse("0.0.0.0/0");
+  foreign_policy.selector.dst = *IpPrefix::Parse("192.168.99.0/24");
+  ASSERT_TRUE(node.sim.AddPolicy(foreign_policy).ok());
+
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ASSERT_TRUE(node.controller->Shutdown().ok());
+  EXPECT_EQ(node.publisher.withdrawn, std::vector<std::string>{"node-0"});
+  auto sas = *node.sim.DumpSas();
+  ASSERT_EQ(sas.size(), 1u);
+  EXPECT_EQ(sas[0].reqid, 5u);
+  auto policies = *node.sim.DumpPolicies();
+  ASSERT_EQ(policies.size(), 1u);
+  EXPECT_EQ(policies[0].selector.dst.ToString(), "192.168.99.0/24");
+  EXPECT_TRUE(node.markers.DumpPeers()->empty());
+  // The others remove node 0 when its record goes.
+  cluster.PumpAll();
+  EXPECT_EQ(cluster.CheckPath(1, 0), PathResult::kBlocked);
+  EXPECT_EQ(cluster.CheckPath(1, 2), PathResult::kEncrypted);
+}
+
+TEST(IpsecControllerTest, KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
+  TestCluster cluster(3);
+  ClusterNode& node = *cluster.nodes[0];
+  // Kmesh's Go daemon ran on node 0 before (reqid 1, unmarked inbound SA).
+  auto original = [&](int i) {
+    const NodeView& v = cluster.nodes[i]->view;
+    return sim::KmeshOriginalNode{v.name, *IpAddress::Parse(v.addresses[0]),
+                                  v.pod_cidrs, 1};
+  };
+  sim::ProgramKmeshOriginalLayout(node.sim, original(0),
+                                  {original(1), original(2)});
+  const std::vector<XfrmSa> kmesh_sas = DumpedSas(node.sim);
+  const std::vector<XfrmPolicy> kmesh_policies = DumpedPolicies(node.sim);
+
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  // Linux: an unmarked SA with our (dst, SPI) blocks our marked one: the
+  // conflict is reported per peer, and nothing leaks meanwhile.
+  EXPECT_GT(node.kernel.already_exists, 0);
+  EXPECT_EQ(node.controller->peer_status("node-1").code(),
+            absl::StatusCode::kAlreadyExists);
+  for (int s = 0; s < 3; ++s) {
+    for (int r = 0; r < 3; ++r) {
+      if (s != r) {
+        EXPECT_NE(cluster.CheckPath(s, r), PathResult::kPlaintext);
+      }
+    }
+  }
+  // Kmesh's objects are not ours: all still there, unchanged.
+  for (const XfrmSa& old : kmesh_sas) {
+    int found = 0;
+    for (const XfrmSa& sa : DumpedSas(node.sim)) found += SameSa(sa, old);
+    EXPECT_EQ(found, 1) << DescribeSa(old);
+  }
+  for (const XfrmPolicy& old : kmesh_policies) {
+    int found = 0;
+    for (const XfrmPolicy& p : DumpedPolicies(node.sim)) {
+      found += SamePolicy(p, old);
+    }
+    EXPECT_EQ(found, 1) << DescribePolicy(old);
+  }
+  // The operator removes the old daemon's objects; the next Tick converges.
+  for (const XfrmSa& old : kmesh_sas) {
+    ASSERT_TRUE(node.sim.DeleteSa(old.id()).ok());
+  }
+  for (const XfrmPolicy& old : kmesh_policies) {
+    ASSERT_TRUE(node.sim.DeletePolicy(old.id()).ok());
+  }
+  cluster.clock.Advance(std::chrono::seconds(5));
+  node.controller->Tick();
+  cluster.PumpAll();
+  EXPECT_EQ(node.controller->advertised_spi(), 1);
+  ExpectAllPathsEncrypted(cluster);
+  ExpectOnePairOfSasPerDirection(cluster);
+}
+
+// (e) Bad inputs.
+TEST(IpsecControllerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ClusterNode& node = *cluster.nodes[0];
+  NodeView bad = cluster.records().at("node-2");
+  bad.boot_id = "1234";
+  node.controller->OnPeerUpsert(bad);
+  absl::Status status = node.controller->peer_status("node-2");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("node-2"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("boot ID"));
+  EXPECT_TRUE(node.controller->peer_status("node-1").ok());
+  EXPECT_EQ(cluster.CheckPath(0, 1), PathResult::kEncrypted);
+  EXPECT_EQ(cluster.CheckPath(0, 2), PathResult::kBlocked)
+      << "old keys for node-2 are gone, nothing leaks";
+  // A rotation still completes: the broken peer does not block it.
+  node.controller->OnKeyChanged(2, TestPsk(2));
+  EXPECT_EQ(node.controller->advertised_spi(), 2);
+  // Fixed record: programmed again.
+  node.controller->OnPeerUpsert(cluster.records().at("node-2"));
+  EXPECT_TRUE(node.controller->peer_status("node-2").ok());
+}
+
+TEST(IpsecControllerTest, PeerWithoutAddressesIsAnErrorForThatPeerOnly) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  ClusterNode& node = *cluster.nodes[0];
+  NodeView bad = cluster.records().at("node-2");
+  bad.addresses.clear();
+  node.controller->OnPeerUpsert(bad);
+  absl::Status status = node.controller->peer_status("node-2");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("no addresses"));
+  EXPECT_EQ(cluster.CheckPath(0, 1), PathResult::kEncrypted);
+}
+
+TEST(IpsecControllerTest, OwnRecordIsIgnoredAsAPeer) {
+  TestCluster cluster(2);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  const size_t sas = cluster.nodes[0]->sim.sa_count();
+  cluster.nodes[0]->controller->OnPeerUpsert(cluster.records().at("node-0"));
+  EXPECT_EQ(cluster.nodes[0]->sim.sa_count(), sas);
+}
+
+TEST(IpsecControllerTest, PeerIndexLimitIsAClearErrorPerPeer) {
+  IpsecControllerOptions options;
+  options.max_peer_index = 2;
+  TestCluster cluster(4, options);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  int exhausted = 0;
+  for (const char* peer : {"node-1", "node-2", "node-3"}) {
+    exhausted += cluster.nodes[0]->controller->peer_status(peer).code() ==
+                 absl::StatusCode::kResourceExhausted;
+  }
+  EXPECT_EQ(exhausted, 1);
+  EXPECT_EQ(cluster.nodes[0]->controller->advertised_spi(), 1);
+  // A peer leaves; once its SAs are gone its index serves the waiting one.
+  IpsecController& controller = *cluster.nodes[0]->controller;
+  std::string waiting;
+  for (const char* peer : {"node-1", "node-2", "node-3"}) {
+    if (!controller.peer_index(peer)) waiting = peer;
+  }
+  controller.OnPeerDelete(waiting == "node-1" ? "node-2" : "node-1");
+  controller.Tick();
+  EXPECT_TRUE(controller.peer_index(waiting).has_value());
+  EXPECT_TRUE(controller.peer_status(waiting).ok())
+      << controller.peer_status(waiting);
+}
+
+TEST(IpsecControllerTest, KernelErrorsAreReportedAndRetriedOnTick) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  ClusterNode& node = *cluster.nodes[0];
+  node.sim.FailNext(sim::XfrmOp::kAddPolicy, 2,
+                    absl::ResourceExhaustedError("ENOBUFS: no buffer space"));
+  cluster.PumpAll();
+  EXPECT_GT(node.controller->stats().xfrm_errors, 0u);
+  cluster.clock.Advance(std::chrono::seconds(10));
+  node.controller->Tick();
+  cluster.PumpAll();
+  ExpectAllPathsEncrypted(cluster);
+  ExpectOnePairOfSasPerDirection(cluster);
+}
+
+TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
+  sim::SimXfrm sim;
+  ::testing::NiceMock<MockXfrmKernel> mock;
+  ON_CALL(mock, AddSa(_)).WillByDefault(Invoke(&sim, &sim::SimXfrm::AddSa));
+  ON_CALL(mock, UpdateSa(_))
+      .WillByDefault(Invoke(&sim, &sim::SimXfrm::UpdateSa));
+  ON_CALL(mock, DeleteSa(_))
+      .WillByDefault(Invoke(&sim, &sim::SimXfrm::DeleteSa));
+  ON_CALL(mock, DumpSas()).WillByDefault(Invoke(&sim, &sim::SimXfrm::DumpSas));
+  ON_CALL(mock, AddPolicy(_))
+      .WillByDefault(Invoke(&sim, &sim::SimXfrm::AddPolicy));
+  ON_CALL(mock, UpdatePolicy(_))
+      .WillByDefault(Invoke(&sim, &sim::SimXfrm::UpdatePolicy));
+  ON_CALL(mock, DeletePolicy(_))
+      .WillByDefault(Invoke(&sim, &sim::SimXfrm::DeletePolicy));
+  ON_CALL(mock, DumpPolicies())
+      .WillByDefault(Invoke(&sim, &sim::SimXfrm::DumpPolicies));
+  const absl::Status enobufs =
+      absl::ResourceExhaustedError("ENOBUFS: No buffer space available");
+
+  ManualClock clock;
+  RecordingNodeInfoPublisher publisher;
+  MemoryMarkerMaps markers;
+  // The first dump fails: Start reports it, Tick retries.
+  EXPECT_CALL(mock, DumpSas())
+      .WillOnce(Return(absl::UnavailableError("EINTR: dump interrupted")))
+      .WillRepeatedly(Invoke(&sim, &sim::SimXfrm::DumpSas));
+  IpsecController controller(testing::TestNodeView(0, false), &mock, &publisher,
+                             &markers, &clock);
+  EXPECT_EQ(controller.Start().code(), absl::StatusCode::kUnavailable);
+  controller.Tick();
+  EXPECT_EQ(sim.policy_count(), 2u) << "block policies after the retry";
+
+  // Every SA add fails for a while.
+  EXPECT_CALL(mock, AddSa(_)).WillRepeatedly(Return(enobufs));
+  NodeView peer = testing::TestNodeView(1, false);
+  peer.spi = 1;
+  controller.OnPeerUpsert(peer);
+  controller.OnPeersSynced();
+  controller.OnKeyChanged(1, TestPsk(1));
+  EXPECT_EQ(controller.advertised_spi(), 0);
+  EXPECT_THAT(std::string(controller.peer_status("node-1").message()),
+              HasSubstr("ENOBUFS"));
+  EXPECT_TRUE(publisher.published.empty());
+
+  // The kernel recovers.
+  EXPECT_CALL(mock, AddSa(_))
+      .WillRepeatedly(Invoke(&sim, &sim::SimXfrm::AddSa));
+  clock.Advance(std::chrono::seconds(5));
+  controller.Tick();
+  EXPECT_EQ(controller.advertised_spi(), 1);
+  EXPECT_TRUE(controller.peer_status("node-1").ok());
+  EXPECT_EQ(sim.sa_count(), 2u);
+}
+
+TEST(IpsecControllerTest, PublishFailureIsRetriedOnTick) {
+  TestCluster cluster(2);
+  cluster.StartAll();
+  ClusterNode& node = *cluster.nodes[0];
+  node.publisher.fail_with = absl::UnavailableError("API server down");
+  cluster.GiveKey(0, 1, TestPsk(1));
+  EXPECT_EQ(node.controller->advertised_spi(), 0);
+  EXPECT_EQ(node.controller->stats().publish_errors, 1u);
+  node.publisher.fail_with = absl::OkStatus();
+  node.controller->Tick();
+  EXPECT_EQ(node.controller->advertised_spi(), 1);
+}
+
+TEST(IpsecControllerTest, MalformedKeysAreCountedAndIgnored) {
+  TestCluster cluster(2);
+  cluster.StartAll();
+  IpsecController& controller = *cluster.nodes[0]->controller;
+  controller.OnKeyFileError(absl::InvalidArgumentError("invalid JSON"));
+  uint8_t short_key[8] = {1};
+  controller.OnKeyChanged(1, XfrmKey(short_key, sizeof(short_key)));
+  controller.OnKeyChanged(0, TestPsk(1));
+  EXPECT_EQ(controller.stats().key_file_errors, 3u);
+  EXPECT_EQ(controller.advertised_spi(), 0);
+  controller.OnKeyChanged(1, TestPsk(1));
+  EXPECT_EQ(controller.advertised_spi(), 1);
+}
+
+}  // namespace
+}  // namespace kmesh::ipsec

@@ -1,0 +1,51 @@
+// IpsecEventSink: the entry points through which the inputs of the IPsec
+// daemon (the key file watcher and the KmeshNodeInfo peer watcher) tell the
+// controller what changed. The watchers know nothing about XFRM; the
+// controller (IpsecController) knows nothing about files or the Kubernetes
+// API. Implementations are thread-safe: each method may be called from any
+// thread, and calls are processed in the order they are made.
+#ifndef KMESH_IPSEC_IPSEC_EVENTS_H_
+#define KMESH_IPSEC_IPSEC_EVENTS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "kmesh/ipsec/node_view.h"
+#include "kmesh/kernel/xfrm_key.h"
+
+namespace kmesh::ipsec {
+
+class IpsecEventSink {
+ public:
+  virtual ~IpsecEventSink() = default;
+
+  // The key file holds a valid key: `psk` (36 bytes) under `spi` (> 0).
+  // Called when the file first appears and whenever its content changes; the
+  // same (spi, psk) again is harmless. A different psk under an SPI already
+  // seen means the operator deleted and re-created the secret.
+  virtual void OnKeyChanged(int32_t spi, const XfrmKey& psk) = 0;
+
+  // The key file exists but could not be read or parsed. The last good key
+  // stays in use; the sink logs and counts the error. `error` never holds key
+  // bytes.
+  virtual void OnKeyFileError(const absl::Status& error) = 0;
+
+  // A peer's KmeshNodeInfo was added or changed (already validated into a
+  // NodeView). The watcher filters out this node's own record.
+  virtual void OnPeerUpsert(const NodeView& peer) = 0;
+
+  // A peer's KmeshNodeInfo was deleted.
+  virtual void OnPeerDelete(const std::string& name) = 0;
+
+  // The watcher has delivered every peer that existed when its initial list
+  // (or a re-list after a broken watch) completed. Until the first call, the
+  // controller does not delete objects it adopted from a previous run for
+  // peers it has not yet heard of, so a restart keeps traffic flowing. The
+  // default does nothing (for sinks that do not care).
+  virtual void OnPeersSynced() {}
+};
+
+}  // namespace kmesh::ipsec
+
+#endif  // KMESH_IPSEC_IPSEC_EVENTS_H_

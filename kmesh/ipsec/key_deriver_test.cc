@@ -1,0 +1,164 @@
+#include "kmesh/ipsec/key_deriver.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kmesh::ipsec {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The expected values below were computed outside this code base, in a shell:
+//   PSK='\x00\x01\x02 ... \x23'   # the 36 bytes 0x00..0x23
+//   { printf "$PSK"; printf '10.0.0.1'; printf '10.0.0.2';
+//     printf "$BOOT_A"; printf "$BOOT_B"; } | sha512sum | cut -c1-72
+// (and the same with `openssl dgst -sha512 -r`), i.e. the first 36 bytes of
+// SHA-512(psk || src_ip || dst_ip || src_boot_id[0:36] || dst_boot_id[0:36]).
+constexpr char kBootA[] = "0b1b5f2a-6d3c-4e8f-9a7b-1c2d3e4f5a6b";
+constexpr char kBootB[] = "7e8f9a0b-1c2d-4e3f-8a9b-0c1d2e3f4a5b";
+
+XfrmKey TestPsk() {
+  uint8_t bytes[36];
+  for (int i = 0; i < 36; ++i) bytes[i] = static_cast<uint8_t>(i);
+  return XfrmKey(bytes, sizeof(bytes));
+}
+
+std::string Hex(const XfrmKey& key) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < key.size(); ++i) {
+    out.push_back(kDigits[key.data()[i] >> 4]);
+    out.push_back(kDigits[key.data()[i] & 0xf]);
+  }
+  return out;
+}
+
+TEST(DerivePairKeyTest, MatchesIndependentlyComputedVectorForIpv4) {
+  // { printf "$PSK"; printf '10.0.0.1'; printf '10.0.0.2'; printf "$BOOT_A";
+  //   printf "$BOOT_B"; } | sha512sum | cut -c1-72
+  absl::StatusOr<XfrmKey> key =
+      DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2", kBootA, kBootB);
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(key->size(), 36u);
+  EXPECT_EQ(Hex(*key),
+            "4d471254735c5820eb68591066890e5b557b09258cb960df3f94ccad53fdaad9"
+            "d9320cbc");
+}
+
+TEST(DerivePairKeyTest, MatchesIndependentlyComputedVectorForOtherIpv4) {
+  // { printf "$PSK"; printf '192.168.1.10'; printf '192.168.1.20';
+  //   printf "$BOOT_A"; printf "$BOOT_B"; } | openssl dgst -sha512 -r |
+  //   cut -c1-72
+  absl::StatusOr<XfrmKey> key =
+      DerivePairKey(TestPsk(), "192.168.1.10", "192.168.1.20", kBootA, kBootB);
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(Hex(*key),
+            "fb9e78f8f134232a6db3ffd3493c512b9ccf779570e4551a6349f8f30f8084a9"
+            "b7cb10b5");
+}
+
+TEST(DerivePairKeyTest, MatchesIndependentlyComputedVectorForIpv6) {
+  // { printf "$PSK"; printf 'fd00::1'; printf 'fd00::2'; printf "$BOOT_A";
+  //   printf "$BOOT_B"; } | sha512sum | cut -c1-72
+  absl::StatusOr<XfrmKey> key =
+      DerivePairKey(TestPsk(), "fd00::1", "fd00::2", kBootA, kBootB);
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(Hex(*key),
+            "6aa2c214086fbef2b7ffc46a79f7026033633a2806d8f5ed3a8ee45f8f69cd8a"
+            "8705e44c");
+}
+
+TEST(DerivePairKeyTest, DirectionMatters) {
+  // { printf "$PSK"; printf '10.0.0.2'; printf '10.0.0.1'; printf "$BOOT_B";
+  //   printf "$BOOT_A"; } | sha512sum | cut -c1-72
+  absl::StatusOr<XfrmKey> a_to_b =
+      DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2", kBootA, kBootB);
+  absl::StatusOr<XfrmKey> b_to_a =
+      DerivePairKey(TestPsk(), "10.0.0.2", "10.0.0.1", kBootB, kBootA);
+  ASSERT_TRUE(a_to_b.ok()) << a_to_b.status();
+  ASSERT_TRUE(b_to_a.ok()) << b_to_a.status();
+  EXPECT_NE(*a_to_b, *b_to_a);
+  EXPECT_EQ(Hex(*b_to_a),
+            "c9bae28d682fd37f619f1c0b8d5e86c2d28626d4a7f2bbbe4279541ad2a51b14"
+            "cc5ee97e");
+}
+
+TEST(DerivePairKeyTest, UsesOnlyTheFirst36CharactersOfEachBootId) {
+  // Two boot IDs that differ only after character 36 derive the same key,
+  // which is the vector computed from the 36-character prefixes.
+  const std::string long_a1 = std::string(kBootA) + "-first-suffix";
+  const std::string long_a2 = std::string(kBootA) + "-other";
+  const std::string long_b1 = std::string(kBootB) + "\n";
+  const std::string long_b2 = std::string(kBootB) + "0123456789";
+  absl::StatusOr<XfrmKey> key1 =
+      DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2", long_a1, long_b1);
+  absl::StatusOr<XfrmKey> key2 =
+      DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2", long_a2, long_b2);
+  ASSERT_TRUE(key1.ok()) << key1.status();
+  ASSERT_TRUE(key2.ok()) << key2.status();
+  EXPECT_EQ(*key1, *key2);
+  EXPECT_EQ(Hex(*key1),
+            "4d471254735c5820eb68591066890e5b557b09258cb960df3f94ccad53fdaad9"
+            "d9320cbc");
+}
+
+TEST(DerivePairKeyTest, BootIdDifferingWithinFirst36CharactersChangesKey) {
+  std::string rebooted = kBootB;
+  rebooted[35] = rebooted[35] == 'b' ? 'c' : 'b';
+  absl::StatusOr<XfrmKey> before =
+      DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2", kBootA, kBootB);
+  absl::StatusOr<XfrmKey> after =
+      DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2", kBootA, rebooted);
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_NE(*before, *after);
+}
+
+TEST(DerivePairKeyTest, DifferentPskGivesDifferentKey) {
+  uint8_t other[36] = {};
+  absl::StatusOr<XfrmKey> a =
+      DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2", kBootA, kBootB);
+  absl::StatusOr<XfrmKey> b = DerivePairKey(
+      XfrmKey(other, sizeof(other)), "10.0.0.1", "10.0.0.2", kBootA, kBootB);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(*a, *b);
+}
+
+TEST(DerivePairKeyTest, ShortSourceBootIdIsAnErrorNamingTheSource) {
+  absl::StatusOr<XfrmKey> key = DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2",
+                                              std::string(kBootA, 35), kBootB);
+  ASSERT_FALSE(key.ok());
+  EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(key.status().message(),
+              AllOf(HasSubstr("source"), Not(HasSubstr("destination")),
+                    HasSubstr("35")));
+}
+
+TEST(DerivePairKeyTest, ShortDestinationBootIdIsAnErrorNamingTheDestination) {
+  absl::StatusOr<XfrmKey> key =
+      DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2", kBootA, "");
+  ASSERT_FALSE(key.ok());
+  EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(key.status().message(), HasSubstr("destination"));
+}
+
+TEST(DerivePairKeyTest, EmptyInputsAreErrorsWithoutKeyBytes) {
+  EXPECT_FALSE(
+      DerivePairKey(XfrmKey(), "10.0.0.1", "10.0.0.2", kBootA, kBootB).ok());
+  EXPECT_FALSE(DerivePairKey(TestPsk(), "", "10.0.0.2", kBootA, kBootB).ok());
+  EXPECT_FALSE(DerivePairKey(TestPsk(), "10.0.0.1", "", kBootA, kBootB).ok());
+  absl::StatusOr<XfrmKey> key =
+      DerivePairKey(TestPsk(), "10.0.0.1", "10.0.0.2", "short", kBootB);
+  ASSERT_FALSE(key.ok());
+  EXPECT_THAT(std::string(key.status().message()),
+              Not(HasSubstr("000102030405")));
+}
+
+}  // namespace
+}  // namespace kmesh::ipsec
