@@ -149,6 +149,7 @@ absl::Status IpsecAgent::Init() {
                                      ": ", self.status().message()));
   }
 
+  self_ = *self;
   publisher_ = std::make_unique<ipsec::KubeNodeInfoPublisher>(deps_.client);
   controller_ = std::make_unique<ipsec::IpsecController>(
       *self, deps_.xfrm, publisher_.get(), deps_.markers, deps_.clock,
@@ -158,7 +159,8 @@ absl::Status IpsecAgent::Init() {
     LOG(ERROR) << "IPsec controller start: " << s << " (retrying)";
   }
   if (deps_.set_decrypt_marker) {
-    if (absl::Status s = deps_.set_decrypt_marker(true); !s.ok()) {
+    if (absl::Status s = deps_.set_decrypt_marker(true, NodeAddresses());
+        !s.ok()) {
       return absl::Status(s.code(),
                           absl::StrCat("attach decrypt marker: ", s.message()));
     }
@@ -191,6 +193,15 @@ absl::Status IpsecAgent::Init() {
   threads_.emplace_back([this] { namespace_reflector_->Run(); });
   threads_.emplace_back([this] { TickLoop(); });
   return absl::OkStatus();
+}
+
+std::vector<IpAddress> IpsecAgent::NodeAddresses() const {
+  std::vector<IpAddress> out;
+  if (!self_) return out;
+  for (const std::string& a : self_->addresses) {
+    if (auto ip = IpAddress::Parse(a); ip.ok()) out.push_back(*ip);
+  }
+  return out;
 }
 
 std::set<std::string> IpsecAgent::EncryptablePeers() const {
@@ -249,7 +260,8 @@ void IpsecAgent::Stop(AgentStopMode mode) {
     LOG(ERROR) << "IPsec shutdown: " << s;
   }
   if (deps_.set_decrypt_marker) {
-    if (absl::Status s = deps_.set_decrypt_marker(false); !s.ok()) {
+    if (absl::Status s = deps_.set_decrypt_marker(false, NodeAddresses());
+        !s.ok()) {
       LOG(ERROR) << "detach decrypt marker: " << s;
     }
   }

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -60,9 +61,11 @@ struct IpsecAgentDeps {
   XfrmKernel* xfrm = nullptr;
   MarkerMaps* markers = nullptr;
   workload::EncryptMarkerAttachment* encrypt_attachment = nullptr;
-  // Attaches (true) or detaches (false) the decrypt marker on the node's
-  // interfaces.
-  std::function<absl::Status(bool)> set_decrypt_marker;
+  // Attaches (true) or detaches (false) the decrypt marker on the
+  // interfaces that carry the node's addresses.
+  std::function<absl::Status(bool attach,
+                             const std::vector<IpAddress>& node_addresses)>
+      set_decrypt_marker;
   const Clock* clock = nullptr;
 };
 
@@ -96,8 +99,11 @@ class IpsecAgent {
   void TickLoop();
   void RefreshEncryptTargets();
 
+  std::vector<IpAddress> NodeAddresses() const;
+
   const IpsecAgentConfig config_;
   const IpsecAgentDeps deps_;
+  std::optional<ipsec::NodeView> self_;
   std::unique_ptr<ipsec::KubeNodeInfoPublisher> publisher_;
   std::unique_ptr<ipsec::IpsecController> controller_;
   std::unique_ptr<EventFanout> fanout_;

@@ -32,7 +32,8 @@ absl::StatusOr<DaemonConfig> MakeDaemonConfig(
     const std::string& mode, bool enable_bypass, bool enable_ipsec,
     const std::string& node_name, std::optional<std::string> node_name_env,
     const std::string& ipsec_key_file, const std::string& ipsec_grace_period,
-    const std::string& kubeconfig, const std::string& xfrm_backend) {
+    const std::string& kubeconfig, const std::string& bpf_object_dir,
+    const std::string& bpf_pin_dir) {
   DaemonConfig config;
   if (mode != "dual-engine" && mode != "kernel-native") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -63,11 +64,11 @@ absl::StatusOr<DaemonConfig> MakeDaemonConfig(
   }
   config.ipsec_grace_period = absl::ToChronoNanoseconds(grace);
   config.kubeconfig = kubeconfig;
-  if (xfrm_backend != "sim" && xfrm_backend != "linux") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--xfrm-backend=", xfrm_backend, ": expected sim or linux"));
+  if (bpf_object_dir.empty()) {
+    return absl::InvalidArgumentError("--bpf-object-dir must not be empty");
   }
-  config.xfrm_backend = xfrm_backend;
+  config.bpf_object_dir = bpf_object_dir;
+  config.bpf_pin_dir = bpf_pin_dir;
   return config;
 }
 

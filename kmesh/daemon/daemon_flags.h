@@ -22,7 +22,11 @@ struct DaemonConfig {
   std::string ipsec_key_file = "kmesh-ipsec/ipSec";
   std::chrono::nanoseconds ipsec_grace_period = std::chrono::minutes(5);
   std::string kubeconfig;  // empty: kubectl's search, then in-cluster
-  std::string xfrm_backend = "sim";
+  // Where the compiled eBPF markers are (encrypt_marker.bpf.o,
+  // decrypt_marker.bpf.o), and where their maps are pinned so a restart
+  // keeps them.
+  std::string bpf_object_dir = "bpf";
+  std::string bpf_pin_dir = "/sys/fs/bpf/kmesh-ipsec";
   // How often the controller's Tick runs.
   std::chrono::nanoseconds tick_interval = std::chrono::seconds(2);
 };
@@ -38,7 +42,8 @@ absl::StatusOr<DaemonConfig> MakeDaemonConfig(
     const std::string& mode, bool enable_bypass, bool enable_ipsec,
     const std::string& node_name, std::optional<std::string> node_name_env,
     const std::string& ipsec_key_file, const std::string& ipsec_grace_period,
-    const std::string& kubeconfig, const std::string& xfrm_backend);
+    const std::string& kubeconfig, const std::string& bpf_object_dir,
+    const std::string& bpf_pin_dir);
 
 }  // namespace kmesh::daemon
 

@@ -14,9 +14,9 @@ absl::StatusOr<DaemonConfig> Config(const std::string& mode = "dual-engine",
                                     const std::string& node = "",
                                     std::optional<std::string> env = "node-1",
                                     const std::string& grace = "5m",
-                                    const std::string& backend = "sim") {
+                                    const std::string& bpf_dir = "bpf") {
   return MakeDaemonConfig(mode, false, ipsec, node, env, "kmesh-ipsec/ipSec",
-                          grace, "", backend);
+                          grace, "", bpf_dir, "/sys/fs/bpf/kmesh-ipsec");
 }
 
 TEST(DaemonFlagsTest, KmeshDashedFlagNamesBecomeGflagsNames) {
@@ -36,7 +36,8 @@ TEST(DaemonFlagsTest, DefaultsAreKmeshs) {
   EXPECT_FALSE(defaults.enable_ipsec);
   EXPECT_EQ(defaults.ipsec_key_file, "kmesh-ipsec/ipSec");
   EXPECT_EQ(defaults.ipsec_grace_period, std::chrono::minutes(5));
-  EXPECT_EQ(defaults.xfrm_backend, "sim");
+  EXPECT_EQ(defaults.bpf_object_dir, "bpf");
+  EXPECT_EQ(defaults.bpf_pin_dir, "/sys/fs/bpf/kmesh-ipsec");
 }
 
 TEST(DaemonFlagsTest, ModeMustBeOneOfKmeshs) {
@@ -67,12 +68,12 @@ TEST(DaemonFlagsTest, GracePeriodIsADuration) {
   EXPECT_FALSE(Config("dual-engine", true, "", "n", "-1m").ok());
 }
 
-TEST(DaemonFlagsTest, BackendIsSimOrLinux) {
-  EXPECT_TRUE(Config("dual-engine", true, "", "n", "5m", "linux").ok());
-  EXPECT_THAT(std::string(Config("dual-engine", true, "", "n", "5m", "ebpf")
-                              .status()
-                              .message()),
-              HasSubstr("expected sim or linux"));
+TEST(DaemonFlagsTest, BpfObjectDirMustBeGiven) {
+  EXPECT_TRUE(Config("dual-engine", true, "", "n", "5m", "/opt/bpf").ok());
+  EXPECT_THAT(
+      std::string(
+          Config("dual-engine", true, "", "n", "5m", "").status().message()),
+      HasSubstr("--bpf-object-dir"));
 }
 
 }  // namespace

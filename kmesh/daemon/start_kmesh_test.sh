@@ -14,13 +14,14 @@ out=$(env -u NODE_NAME $dir/start_kmesh.sh --enable-ipsec=true 2>&1); rc=$?
 [ $rc -eq 1 ] || fail "no node name: exit $rc"
 echo "$out" | grep -q "NODE_NAME" || fail "no node name: $out"
 
-out=$(NODE_NAME=n1 $dir/start_kmesh.sh --enable-ipsec=true --xfrm-backend=linux 2>&1); rc=$?
-[ $rc -eq 1 ] || fail "linux backend: exit $rc"
-echo "$out" | grep -q "xfrm-backend=sim" || fail "linux backend: $out"
+out=$(NODE_NAME=n1 $dir/start_kmesh.sh --enable-ipsec=true --bpf-object-dir= 2>&1); rc=$?
+[ $rc -eq 1 ] || fail "empty bpf object dir: exit $rc"
+echo "$out" | grep -q "bpf-object-dir" || fail "empty bpf object dir: $out"
 
-out=$(NODE_NAME=n1 $dir/start_kmesh.sh --enable-ipsec=true --kubeconfig=/nonexistent/kubeconfig 2>&1); rc=$?
-[ $rc -eq 1 ] || fail "missing kubeconfig: exit $rc"
-echo "$out" | grep -q "/nonexistent/kubeconfig" || fail "missing kubeconfig: $out"
+out=$(NODE_NAME=n1 $dir/start_kmesh.sh --enable-ipsec=true --bpf-object-dir=/nonexistent --bpf-pin-dir= 2>&1); rc=$?
+[ $rc -eq 1 ] || fail "missing eBPF objects: exit $rc"
+echo "$out" | grep -q "/nonexistent" || fail "missing eBPF objects: $out"
+
 
 # IPsec off: runs until SIGTERM, then exits 0.
 $dir/start_kmesh.sh --mode=dual-engine --enable-bypass=false --enable-ipsec=false 2>"$TEST_TMPDIR/err" &

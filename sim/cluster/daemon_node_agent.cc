@@ -1,12 +1,74 @@
 #include "sim/cluster/daemon_node_agent.h"
 
+#include "absl/strings/str_cat.h"
+#include "kmesh/agent/ipsec_agent.h"
+#include "kmesh/kube/kubeconfig.h"
+#include "kmesh/kube/rest_kube_client.h"
+
 namespace kmesh::sim {
+namespace {
+
+// The production IpsecAgent (what kmesh-daemon runs) on a simulated node:
+// its own REST client to the simulated API server, the node's SimKernel as
+// XFRM tables and marker maps, the node's projected key file.
+class DaemonNodeAgent : public NodeAgent {
+ public:
+  explicit DaemonNodeAgent(const NodeAgentContext& context)
+      : context_(context) {}
+  ~DaemonNodeAgent() override { Stop(AgentStop::kKill); }
+
+  absl::Status Start() override {
+    auto access = kube::LoadKubeconfigFile(context_.kubeconfig_path, "");
+    if (!access.ok()) return access.status();
+    kube::RestKubeClientOptions options;
+    auto client = kube::RestKubeClient::ForCluster(*access, options);
+    if (!client.ok()) return client.status();
+    client_ = *std::move(client);
+
+    agent::IpsecAgentConfig config;
+    config.node_name = context_.node_name;
+    config.key_file_path = context_.key_file_path;
+    config.tick_interval = std::chrono::milliseconds(100);
+    config.reflector.initial_backoff = std::chrono::milliseconds(100);
+    config.reflector.max_backoff = std::chrono::milliseconds(1000);
+    agent::IpsecAgentDeps deps;
+    deps.client = client_.get();
+    deps.xfrm = &context_.kernel->xfrm();
+    deps.markers = &context_.kernel->marker_maps();
+    deps.encrypt_attachment = context_.encrypt_marker_attachment;
+    std::shared_ptr<SimKernel> kernel = context_.kernel;
+    deps.set_decrypt_marker = [kernel](bool attach,
+                                       const std::vector<IpAddress>&) {
+      kernel->SetDecryptMarker(attach);
+      return absl::OkStatus();
+    };
+    deps.clock = context_.clock != nullptr ? context_.clock : RealClock::Get();
+    auto agent = agent::IpsecAgent::Start(config, deps);
+    if (!agent.ok()) return agent.status();
+    agent_ = *std::move(agent);
+    return absl::OkStatus();
+  }
+
+  void Stop(AgentStop mode) override {
+    if (agent_ == nullptr) return;
+    agent_->Stop(mode == AgentStop::kGraceful ? agent::AgentStopMode::kGraceful
+                                              : agent::AgentStopMode::kKill);
+    agent_.reset();
+  }
+
+ private:
+  const NodeAgentContext context_;
+  std::unique_ptr<kube::RestKubeClient> client_;
+  std::unique_ptr<agent::IpsecAgent> agent_;
+};
+
+}  // namespace
 
 absl::StatusOr<NodeAgentFactory> DaemonNodeAgentFactory() {
-  return absl::FailedPreconditionError(
-      "no IPsec agent wired: sim/cluster/daemon_node_agent.cc does not yet "
-      "start the Kmesh daemon (IpsecController, key-file and peer watchers, "
-      "ManagedPodTracker) on the simulated nodes");
+  return NodeAgentFactory([](const NodeAgentContext& context)
+                              -> absl::StatusOr<std::unique_ptr<NodeAgent>> {
+    return std::unique_ptr<NodeAgent>(new DaemonNodeAgent(context));
+  });
 }
 
 }  // namespace kmesh::sim

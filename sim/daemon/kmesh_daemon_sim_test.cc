@@ -1,9 +1,10 @@
-// End-to-end test of the kmesh-daemon binary against the simulated API
-// server on loopback: with --enable-ipsec it reads its Node, picks up the
-// mounted key file, publishes its KmeshNodeInfo with the key's SPI, follows a
-// rotation of the file, and on SIGTERM withdraws its record and exits 0.
-// Waits are bounded polls of the API (the daemon is another process), never
-// fixed sleeps before an assertion.
+// End-to-end test of the daemon binary (kmesh-daemon-sim: kmesh-daemon's own
+// code path, RunDaemon and the IpsecAgent, on a simulated kernel) against the
+// simulated API server on loopback: with --enable-ipsec it reads its Node,
+// picks up the mounted key file, publishes its KmeshNodeInfo with the key's
+// SPI, follows a rotation of the file, and on SIGTERM withdraws its record and
+// exits 0. Waits are bounded polls of the API (the daemon is another process),
+// never fixed sleeps before an assertion.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,7 +117,7 @@ class KmeshDaemonE2eTest : public ::testing::Test {
   }
 
   void StartDaemon(const std::vector<std::string>& flags) {
-    const std::string binary = "kmesh/daemon/kmesh-daemon";
+    const std::string binary = "sim/daemon/kmesh-daemon-sim";
     std::vector<std::string> args = {binary};
     args.insert(args.end(), flags.begin(), flags.end());
     const std::string log = (dir_ / "daemon.log").string();
@@ -159,8 +160,7 @@ TEST_F(KmeshDaemonE2eTest,
   StartDaemon({"--mode=dual-engine", "--enable-bypass=false",
                "--enable-ipsec=true", "--node-name=node-a",
                absl::StrCat("--kubeconfig=", (dir_ / "kubeconfig").string()),
-               absl::StrCat("--ipsec-key-file=", key_file.string()),
-               "--xfrm-backend=sim"});
+               absl::StrCat("--ipsec-key-file=", key_file.string())});
   // No key file yet: the daemon runs keyless and publishes nothing.
   ASSERT_TRUE(WaitFor([&] {
     return DaemonLog().find("IPsec running") != std::string::npos;

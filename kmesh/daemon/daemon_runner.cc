@@ -1,0 +1,152 @@
+#include "kmesh/daemon/daemon_runner.h"
+
+#include <signal.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+#include "kmesh/agent/ipsec_agent.h"
+#include "kmesh/base/clock.h"
+#include "kmesh/ipsec/key_file_watcher.h"
+#include "kmesh/kube/kubeconfig.h"
+#include "kmesh/kube/rest_kube_client.h"
+
+DEFINE_string(mode, "dual-engine", "Kmesh mode: dual-engine or kernel-native");
+DEFINE_bool(enable_bypass, false, "Enable the bypass feature");
+DEFINE_bool(enable_ipsec, false,
+            "Encrypt cross-node pod traffic with IPsec (ESP, AES-256-GCM)");
+DEFINE_string(node_name, "", "This node's name (default: $NODE_NAME)");
+DEFINE_string(ipsec_key_file, kmesh::ipsec::kDefaultKeyFilePath,
+              "The mounted kmesh-ipsec secret's ipSec file");
+DEFINE_string(ipsec_grace_period, "5m",
+              "How long an old key stays after every peer moved past it");
+DEFINE_string(kubeconfig, "",
+              "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then "
+              "in-cluster service account)");
+DEFINE_string(
+    bpf_object_dir, "bpf",
+    "Directory holding encrypt_marker.bpf.o and decrypt_marker.bpf.o");
+DEFINE_string(bpf_pin_dir, "/sys/fs/bpf/kmesh-ipsec",
+              "bpffs directory where the marker maps are pinned");
+
+namespace kmesh::daemon {
+namespace {
+
+// Waits up to `timeout` for SIGTERM/SIGINT (blocked in every thread);
+// returns the signal or 0.
+int WaitForSignal(const sigset_t& signals, std::chrono::nanoseconds timeout) {
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  timespec ts{static_cast<time_t>(seconds.count()),
+              static_cast<long>((timeout - seconds).count())};
+  const int sig = sigtimedwait(&signals, nullptr, &ts);
+  return sig > 0 ? sig : 0;
+}
+
+int Fail(const absl::Status& status) {
+  std::cerr << "kmesh-daemon: " << status.message() << std::endl;
+  return 1;
+}
+
+int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
+             const NodeBackendsFactory& factory) {
+  absl::StatusOr<std::unique_ptr<NodeBackends>> backends = factory(config);
+  if (!backends.ok()) return Fail(backends.status());
+  absl::StatusOr<kube::ClusterAccess> access = kube::FindClusterAccess(
+      kube::ClusterAccessSearch::FromProcess(config.kubeconfig));
+  if (!access.ok()) return Fail(access.status());
+  absl::StatusOr<std::unique_ptr<kube::RestKubeClient>> client =
+      kube::RestKubeClient::ForCluster(*access);
+  if (!client.ok()) return Fail(client.status());
+
+  agent::IpsecAgentConfig agent_config;
+  agent_config.node_name = config.node_name;
+  agent_config.key_file_path = config.ipsec_key_file;
+  agent_config.node_wait = std::chrono::seconds(2);
+  agent_config.controller.grace_period =
+      std::chrono::duration_cast<Duration>(config.ipsec_grace_period);
+  agent::IpsecAgentDeps deps;
+  deps.client = client->get();
+  deps.xfrm = (*backends)->xfrm();
+  deps.markers = (*backends)->markers();
+  deps.encrypt_attachment = (*backends)->encrypt_attachment();
+  NodeBackends* b = backends->get();
+  deps.set_decrypt_marker = [b](bool attach,
+                                const std::vector<IpAddress>& addresses) {
+    return b->SetDecryptMarker(attach, addresses);
+  };
+  deps.clock = RealClock::Get();
+
+  // kubelet may not have reported the node yet: wait, but stay stoppable.
+  absl::StatusOr<std::unique_ptr<agent::IpsecAgent>> agent;
+  while (true) {
+    agent = agent::IpsecAgent::Start(agent_config, deps);
+    if (agent.ok() || absl::IsInvalidArgument(agent.status())) break;
+    LOG(WARNING) << agent.status();
+    if (WaitForSignal(signals, std::chrono::seconds(2)) != 0) return 0;
+  }
+  if (!agent.ok()) return Fail(agent.status());
+  LOG(INFO) << "IPsec running on node " << config.node_name << " (key file "
+            << config.ipsec_key_file << ")";
+  int sig = 0;
+  while ((sig = WaitForSignal(signals, std::chrono::seconds(3600))) == 0) {
+  }
+  LOG(INFO) << "signal " << sig << ": shutting down";
+  (*agent)->Stop(agent::AgentStopMode::kGraceful);
+  return 0;
+}
+
+}  // namespace
+
+int RunDaemon(int argc, char** argv, const NodeBackendsFactory& factory) {
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<std::string> normalized = NormalizeFlagNames(args);
+  std::vector<char*> raw;
+  for (std::string& a : normalized) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  int raw_argc = static_cast<int>(normalized.size());
+  char** raw_argv = raw.data();
+  gflags::SetUsageMessage(
+      "kmesh-daemon --mode=dual-engine --enable-bypass=false "
+      "--enable-ipsec=true");
+  gflags::ParseCommandLineFlags(&raw_argc, &raw_argv, true);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+
+  const char* env = std::getenv("NODE_NAME");
+  absl::StatusOr<DaemonConfig> config = MakeDaemonConfig(
+      FLAGS_mode, FLAGS_enable_bypass, FLAGS_enable_ipsec, FLAGS_node_name,
+      env ? std::optional<std::string>(env) : std::nullopt,
+      FLAGS_ipsec_key_file, FLAGS_ipsec_grace_period, FLAGS_kubeconfig,
+      FLAGS_bpf_object_dir, FLAGS_bpf_pin_dir);
+  if (!config.ok()) return Fail(config.status());
+
+  // Signals are taken synchronously by the main loop: block them before
+  // any thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  LOG(INFO) << "kmesh-daemon: mode " << config->mode << ", bypass "
+            << (config->enable_bypass ? "on" : "off") << ", IPsec "
+            << (config->enable_ipsec ? "on" : "off");
+  if (!config->enable_ipsec) {
+    LOG(INFO) << "IPsec is off; waiting for SIGTERM";
+    while (WaitForSignal(signals, std::chrono::seconds(3600)) == 0) {
+    }
+    return 0;
+  }
+  return RunIpsec(*config, signals, factory);
+}
+
+}  // namespace kmesh::daemon

@@ -1,0 +1,20 @@
+// RunDaemon: kmesh-daemon's life from command line to exit. It parses
+// Kmesh's flags (--mode, --enable-bypass, --enable-ipsec, node name from
+// NODE_NAME or --node-name, ...), and with IPsec on builds the node's
+// backends through the given factory, finds the cluster the way kubectl does
+// (--kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster), runs the
+// IpsecAgent, and on SIGTERM/SIGINT shuts it down gracefully (markers
+// detached, KmeshNodeInfo withdrawn, owned XFRM objects removed). Returns the
+// process exit code; every failure is one line on stderr naming its cause.
+#ifndef KMESH_DAEMON_DAEMON_RUNNER_H_
+#define KMESH_DAEMON_DAEMON_RUNNER_H_
+
+#include "kmesh/daemon/node_backends.h"
+
+namespace kmesh::daemon {
+
+int RunDaemon(int argc, char** argv, const NodeBackendsFactory& backends);
+
+}  // namespace kmesh::daemon
+
+#endif  // KMESH_DAEMON_DAEMON_RUNNER_H_
