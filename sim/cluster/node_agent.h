@@ -12,6 +12,7 @@
 #ifndef SIM_CLUSTER_NODE_AGENT_H_
 #define SIM_CLUSTER_NODE_AGENT_H_
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,6 +42,8 @@ struct NodeAgentContext {
   // projected at <work_dir>/kmesh-ipsec (key file below).
   std::string work_dir;
   std::string key_file_path;  // <work_dir>/kmesh-ipsec/ipSec
+  // How long old keys stay after every peer moved on (--ipsec-grace-period).
+  std::chrono::seconds ipsec_grace_period{300};
   const Clock* clock = nullptr;
 };
 

@@ -257,6 +257,7 @@ absl::Status SimCluster::StartAgent(const std::string& name) {
   context.work_dir = node_dir(name);
   context.key_file_path = key_file_path(name);
   context.clock = clock();
+  context.ipsec_grace_period = options_.ipsec_grace_period;
   auto agent = options_.agent_factory(context);
   if (!agent.ok()) return agent.status();
   if (absl::Status s = (*agent)->Start(); !s.ok()) {

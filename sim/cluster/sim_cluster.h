@@ -59,6 +59,8 @@ struct SimClusterOptions {
   Duration default_key_delay{};
   // The secret volume's `optional` (see secret_projector.h).
   bool secret_optional = true;
+  // The agents' --ipsec-grace-period.
+  std::chrono::seconds ipsec_grace_period{300};
   // For the projector and the agents; the real clock when null.
   const Clock* clock = nullptr;
   // Null: NoopNodeAgentFactory().
