@@ -455,11 +455,18 @@ absl::StatusOr<std::vector<XfrmSa>> SimXfrm::DumpSas() {
   return out;
 }
 
+SimXfrm::PolicyIdKey SimXfrm::IdKey(const XfrmPolicyId& id) {
+  // Exactly the fields SameIdentity compares.
+  return PolicyIdKey(static_cast<uint8_t>(id.dir), id.selector.src,
+                     id.selector.dst, id.selector.proto, id.mark.value,
+                     id.mark.mask);
+}
+
 SimXfrm::PolicyEntry* SimXfrm::FindPolicy(const XfrmPolicyId& id) {
-  for (PolicyEntry& entry : policies_) {
-    if (SameIdentity(entry.policy.id(), id)) return &entry;
-  }
-  return nullptr;
+  auto it = policy_ids_.find(IdKey(id));
+  if (it == policy_ids_.end()) return nullptr;
+  PolicyEntry* entry = &policies_.at(it->second);
+  return SameIdentity(entry->policy.id(), id) ? entry : nullptr;
 }
 
 absl::Status SimXfrm::InsertPolicy(const XfrmPolicy& policy, bool exclusive) {
@@ -475,22 +482,22 @@ absl::Status SimXfrm::InsertPolicy(const XfrmPolicy& policy, bool exclusive) {
     // xfrm_policy_insert_list puts the replacement right before the old
     // policy when the priority is unchanged (it keeps its place among
     // equals), otherwise after the last policy of its new priority.
-    if (existing->policy.priority != policy.priority) {
-      existing->pos = next_policy_seq_++;
+    PolicyEntry entry = *existing;
+    if (entry.policy.priority != policy.priority) {
+      entry.pos = next_policy_seq_++;
     }
-    existing->policy = policy;
-    existing->created = next_policy_seq_++;
+    policies_.erase(PolicyOrder(existing->policy.priority, existing->pos));
+    entry.policy = policy;
+    entry.created = next_policy_seq_++;
+    const PolicyOrder order(policy.priority, entry.pos);
+    policies_.emplace(order, std::move(entry));
+    policy_ids_[IdKey(policy.id())] = order;
   } else {
     const uint64_t seq = next_policy_seq_++;
-    policies_.push_back(PolicyEntry{policy, seq, seq});
+    const PolicyOrder order(policy.priority, seq);
+    policies_.emplace(order, PolicyEntry{policy, seq, seq});
+    policy_ids_[IdKey(policy.id())] = order;
   }
-  std::stable_sort(policies_.begin(), policies_.end(),
-                   [](const PolicyEntry& a, const PolicyEntry& b) {
-                     if (a.policy.priority != b.policy.priority) {
-                       return a.policy.priority < b.policy.priority;
-                     }
-                     return a.pos < b.pos;
-                   });
   return absl::OkStatus();
 }
 
@@ -509,11 +516,10 @@ absl::Status SimXfrm::UpdatePolicy(const XfrmPolicy& policy) {
 absl::Status SimXfrm::DeletePolicy(const XfrmPolicyId& id) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = BeginOp(XfrmOp::kDeletePolicy); !s.ok()) return s;
-  for (auto it = policies_.begin(); it != policies_.end(); ++it) {
-    if (SameIdentity(it->policy.id(), id)) {
-      policies_.erase(it);
-      return absl::OkStatus();
-    }
+  if (const PolicyEntry* entry = FindPolicy(id)) {
+    policies_.erase(PolicyOrder(entry->policy.priority, entry->pos));
+    policy_ids_.erase(IdKey(id));
+    return absl::OkStatus();
   }
   return KernelError(
       ENOENT,
@@ -525,7 +531,7 @@ absl::StatusOr<std::vector<XfrmPolicy>> SimXfrm::DumpPolicies() {
   if (absl::Status s = BeginOp(XfrmOp::kDumpPolicies); !s.ok()) return s;
   std::vector<const PolicyEntry*> order;
   order.reserve(policies_.size());
-  for (const PolicyEntry& e : policies_) order.push_back(&e);
+  for (const auto& [key, e] : policies_) order.push_back(&e);
   std::sort(order.begin(), order.end(),
             [](const PolicyEntry* a, const PolicyEntry* b) {
               return a->created > b->created;
@@ -585,7 +591,7 @@ std::optional<XfrmPolicy> SimXfrm::LookupPolicy(XfrmDir dir,
                                                 uint8_t proto,
                                                 uint32_t packet_mark) const {
   absl::MutexLock lock(&mu_);
-  for (const PolicyEntry& entry : policies_) {
+  for (const auto& [key, entry] : policies_) {
     const XfrmPolicy& p = entry.policy;
     if (p.dir != dir) continue;
     if (!p.mark.Matches(packet_mark)) continue;
@@ -760,7 +766,7 @@ std::string SimXfrm::FormatStates() const {
 std::string SimXfrm::FormatPolicies() const {
   absl::MutexLock lock(&mu_);
   std::vector<const PolicyEntry*> order;
-  for (const PolicyEntry& e : policies_) order.push_back(&e);
+  for (const auto& [key, e] : policies_) order.push_back(&e);
   std::sort(order.begin(), order.end(),
             [](const PolicyEntry* a, const PolicyEntry* b) {
               return a->created > b->created;

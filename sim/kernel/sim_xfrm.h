@@ -49,6 +49,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -270,7 +271,15 @@ class SimXfrm : public XfrmKernel {
   std::unordered_map<IpAddress, std::vector<SaEntry*>> by_dst_
       ABSL_GUARDED_BY(mu_);
   // Sorted by (priority, pos): lookup order.
-  std::vector<PolicyEntry> policies_ ABSL_GUARDED_BY(mu_);
+  // Policies in lookup order (priority, then position among equals), and
+  // an index from identity to that order, so inserts and deletes are
+  // O(log n) as a kernel's hashed tables are.
+  using PolicyOrder = std::pair<uint32_t, uint64_t>;
+  using PolicyIdKey =
+      std::tuple<uint8_t, IpPrefix, IpPrefix, uint8_t, uint32_t, uint32_t>;
+  static PolicyIdKey IdKey(const XfrmPolicyId& id);
+  std::map<PolicyOrder, PolicyEntry> policies_ ABSL_GUARDED_BY(mu_);
+  std::map<PolicyIdKey, PolicyOrder> policy_ids_ ABSL_GUARDED_BY(mu_);
   uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_policy_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::array<Fault, kXfrmOpCount> faults_ ABSL_GUARDED_BY(mu_);
