@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "bpf/marker_decision.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/ipsec/key_ring.h"
 #include "kmesh/ipsec/node_view.h"
@@ -45,14 +46,16 @@ namespace kmesh::ipsec {
 // theirs in practice.
 inline constexpr uint32_t kKmeshReqid = 0x4b4d5348;
 
-// Mark values (low byte) and the masks they are matched under.
-inline constexpr uint32_t kEncryptMarkValue = 0xe0;
-inline constexpr uint32_t kDecryptMarkValue = 0xd0;
-inline constexpr uint32_t kMarkTypeMask = 0xff;
-inline constexpr int kPeerIndexShift = 16;
-inline constexpr uint32_t kInboundSaMarkMask = 0xffff00ff;
+// Mark values (low byte) and the masks they are matched under; defined once,
+// in the header the eBPF markers compile (bpf/marker_decision.h).
+inline constexpr uint32_t kEncryptMarkValue = KMESH_MARK_ENCRYPT;
+inline constexpr uint32_t kDecryptMarkValue = KMESH_MARK_DECRYPT;
+inline constexpr uint32_t kMarkTypeMask = KMESH_MARK_KIND_MASK;
+inline constexpr int kPeerIndexShift = KMESH_MARK_PEER_INDEX_SHIFT;
+inline constexpr uint32_t kInboundSaMarkMask =
+    KMESH_MARK_PEER_INDEX_MASK | KMESH_MARK_KIND_MASK;
 // Peer indices are 16 bits; 0 is never assigned, so at most 65535 peers.
-inline constexpr uint32_t kMaxPeerIndex = 0xffff;
+inline constexpr uint32_t kMaxPeerIndex = KMESH_PEER_INDEX_MAX;
 
 // Policy priorities: lower numbers win. The block policies sit under the
 // specific ones.
