@@ -336,7 +336,7 @@ TEST_F(IpsecClusterE2eTest, NodeLeavingIsRemovedFromEveryPeer) {
       cluster_->network().kernel("node2")->node_addresses();
   ASSERT_TRUE(cluster_->RemoveNode("node2").ok());
   auto refers_to_gone = [&] {
-    for (const std::string& node : {"master", "node1"}) {
+    for (const char* node : {"master", "node1"}) {
       auto sas = cluster_->network().kernel(node)->xfrm().DumpSas();
       if (!sas.ok()) return true;
       for (const XfrmSa& sa : *sas) {
