@@ -138,26 +138,6 @@ class IpsecClusterE2eTest : public ::testing::Test {
     return false;
   }
 
-  bool AllAdvertise(int spi) {
-    auto spis = cluster_->AdvertisedSpis();
-    if (!spis.ok()) return false;
-    for (const std::string& node : cluster_->node_names()) {
-      auto it = spis->find(node);
-      if (it == spis->end() || it->second != spi) return false;
-    }
-    return true;
-  }
-
-  // ESP with `spi` seen between every ordered pair of nodes.
-  bool EspEverywhere(uint32_t spi) {
-    std::set<std::pair<std::string, std::string>> seen;
-    for (const auto& [key, counts] : cluster_->network().wire().Snapshot()) {
-      if (key.esp && key.spi == spi) seen.insert({key.from_node, key.to_node});
-    }
-    const size_t n = cluster_->node_names().size();
-    return seen.size() >= n * (n - 1);
-  }
-
   uint64_t Plaintext(
       const std::vector<std::pair<SimPodInfo, SimPodInfo>>& pairs) {
     uint64_t n = 0;
@@ -187,13 +167,17 @@ class IpsecClusterE2eTest : public ::testing::Test {
 TEST_F(IpsecClusterE2eTest,
        ManagedTrafficIsEspSpi1ThenSpi2WithNoLossNoPlaintextAndOldSasReclaimed) {
   WriteSecret(1);
-  ASSERT_TRUE(DriveUntil([&] { return AllAdvertise(1) && EspEverywhere(1); }));
+  ASSERT_TRUE(DriveUntil([&] {
+    return cluster_->AllNodesAdvertise(1) && cluster_->EspBetweenAllNodes(1);
+  }));
   const DirectionStats before = traffic_->Totals();
   const uint64_t managed_plain_before = Plaintext(managed_pairs_);
   const uint64_t plain_before = Plaintext(plain_pairs_);
 
   WriteSecret(2);
-  ASSERT_TRUE(DriveUntil([&] { return AllAdvertise(2) && EspEverywhere(2); }));
+  ASSERT_TRUE(DriveUntil([&] {
+    return cluster_->AllNodesAdvertise(2) && cluster_->EspBetweenAllNodes(2);
+  }));
   for (int i = 0; i < 20; ++i) traffic_->SendRound();
 
   const DirectionStats after = traffic_->Totals();
@@ -226,7 +210,9 @@ TEST_F(IpsecClusterE2eTest,
 // in clear.
 TEST_F(IpsecClusterE2eTest, NodeRebootConvergesToEspWithNothingLostAfter) {
   WriteSecret(1);
-  ASSERT_TRUE(DriveUntil([&] { return AllAdvertise(1) && EspEverywhere(1); }));
+  ASSERT_TRUE(DriveUntil([&] {
+    return cluster_->AllNodesAdvertise(1) && cluster_->EspBetweenAllNodes(1);
+  }));
   const std::string old_boot = cluster_->boot_id("node1");
   ASSERT_TRUE(cluster_->RebootNode("node1").ok());
   EXPECT_NE(cluster_->boot_id("node1"), old_boot);
@@ -237,7 +223,7 @@ TEST_F(IpsecClusterE2eTest, NodeRebootConvergesToEspWithNothingLostAfter) {
     traffic_->SendRound();
     const DirectionStats after = traffic_->Totals();
     const bool clean =
-        AllAdvertise(1) && after.lost == before.lost &&
+        cluster_->AllNodesAdvertise(1) && after.lost == before.lost &&
         after.received - before.received == after.sent - before.sent &&
         Plaintext(managed_pairs_) == plain_before;
     converged_rounds = clean ? converged_rounds + 1 : 0;
@@ -252,7 +238,9 @@ TEST_F(IpsecClusterE2eTest, NodeRebootConvergesToEspWithNothingLostAfter) {
 
 TEST_F(IpsecClusterE2eTest, TamperedAndReplayedEspAreDroppedAndCounted) {
   WriteSecret(1);
-  ASSERT_TRUE(DriveUntil([&] { return AllAdvertise(1) && EspEverywhere(1); }));
+  ASSERT_TRUE(DriveUntil([&] {
+    return cluster_->AllNodesAdvertise(1) && cluster_->EspBetweenAllNodes(1);
+  }));
   std::vector<uint8_t> captured;
   cluster_->network().SetWireFilter([&](const std::string& from,
                                         const std::string&,
@@ -293,7 +281,9 @@ TEST_F(IpsecClusterE2eTest, TamperedAndReplayedEspAreDroppedAndCounted) {
 // traffic back to plaintext (nothing lost), labelling it again encrypts it.
 TEST_F(IpsecClusterE2eTest, NamespaceRelabelTakesEffectWithoutRestart) {
   WriteSecret(1);
-  ASSERT_TRUE(DriveUntil([&] { return AllAdvertise(1) && EspEverywhere(1); }));
+  ASSERT_TRUE(DriveUntil([&] {
+    return cluster_->AllNodesAdvertise(1) && cluster_->EspBetweenAllNodes(1);
+  }));
   ASSERT_TRUE(
       cluster_->SetNamespaceLabel("default", kLabel, std::nullopt).ok());
   const uint64_t plain_at_unlabel = Plaintext(managed_pairs_);
@@ -316,11 +306,15 @@ TEST_F(IpsecClusterE2eTest, NamespaceRelabelTakesEffectWithoutRestart) {
 // traffic never leaves in clear, and nothing is lost once converged.
 TEST_F(IpsecClusterE2eTest, DaemonRestartMidRotationConvergesWithoutPlaintext) {
   WriteSecret(1);
-  ASSERT_TRUE(DriveUntil([&] { return AllAdvertise(1) && EspEverywhere(1); }));
+  ASSERT_TRUE(DriveUntil([&] {
+    return cluster_->AllNodesAdvertise(1) && cluster_->EspBetweenAllNodes(1);
+  }));
   const uint64_t plain_before = Plaintext(managed_pairs_);
   WriteSecret(2);
   ASSERT_TRUE(cluster_->RestartAgent("node1", AgentStop::kKill).ok());
-  ASSERT_TRUE(DriveUntil([&] { return AllAdvertise(2) && EspEverywhere(2); }));
+  ASSERT_TRUE(DriveUntil([&] {
+    return cluster_->AllNodesAdvertise(2) && cluster_->EspBetweenAllNodes(2);
+  }));
   const DirectionStats converged = traffic_->Totals();
   for (int i = 0; i < 20; ++i) traffic_->SendRound();
   EXPECT_EQ(traffic_->Totals().lost, converged.lost);
@@ -331,7 +325,9 @@ TEST_F(IpsecClusterE2eTest, DaemonRestartMidRotationConvergesWithoutPlaintext) {
 // it, and keep talking ESP among themselves.
 TEST_F(IpsecClusterE2eTest, NodeLeavingIsRemovedFromEveryPeer) {
   WriteSecret(1);
-  ASSERT_TRUE(DriveUntil([&] { return AllAdvertise(1) && EspEverywhere(1); }));
+  ASSERT_TRUE(DriveUntil([&] {
+    return cluster_->AllNodesAdvertise(1) && cluster_->EspBetweenAllNodes(1);
+  }));
   const std::vector<IpAddress> gone =
       cluster_->network().kernel("node2")->node_addresses();
   ASSERT_TRUE(cluster_->RemoveNode("node2").ok());

@@ -419,30 +419,7 @@ ApplyResult XfrmProgrammer::Reconcile(
     PlanGroup(group, objects, &ops, &result, &claimed_sas, &claimed_policies);
   }
   if (delete_unclaimed) {
-    if (auto g = group_sas_.find(kUnclaimed); g != group_sas_.end()) {
-      for (const SaKey& key : g->second) {
-        if (claimed_sas.count(key)) continue;
-        const XfrmSa& sa = sas_.at(key).object;
-        ops.push_back({OpKind::kDelete,
-                       true,
-                       PhaseOf(OpKind::kDelete, sa),
-                       kUnclaimed,
-                       sa,
-                       {}});
-      }
-    }
-    if (auto g = group_policies_.find(kUnclaimed); g != group_policies_.end()) {
-      for (const PolicyKey& key : g->second) {
-        if (claimed_policies.count(key)) continue;
-        const XfrmPolicy& policy = policies_.at(key).object;
-        ops.push_back({OpKind::kDelete,
-                       false,
-                       PhaseOf(OpKind::kDelete, policy),
-                       kUnclaimed,
-                       {},
-                       policy});
-      }
-    }
+    PlanDeleteUnclaimed(claimed_sas, claimed_policies, &ops);
   }
   needs_resync_ = false;
   Execute(std::move(ops), &result);
@@ -465,30 +442,38 @@ ApplyResult XfrmProgrammer::ApplyGroup(const std::string& group,
 ApplyResult XfrmProgrammer::DeleteUnclaimed() {
   ApplyResult result;
   std::vector<Op> ops;
+  PlanDeleteUnclaimed({}, {}, &ops);
+  Execute(std::move(ops), &result);
+  return result;
+}
+
+void XfrmProgrammer::PlanDeleteUnclaimed(
+    const std::set<SaKey>& keep_sas, const std::set<PolicyKey>& keep_policies,
+    std::vector<Op>* ops) const {
   if (auto g = group_sas_.find(kUnclaimed); g != group_sas_.end()) {
     for (const SaKey& key : g->second) {
+      if (keep_sas.count(key)) continue;
       const XfrmSa& sa = sas_.at(key).object;
-      ops.push_back({OpKind::kDelete,
-                     true,
-                     PhaseOf(OpKind::kDelete, sa),
-                     kUnclaimed,
-                     sa,
-                     {}});
+      ops->push_back({OpKind::kDelete,
+                      true,
+                      PhaseOf(OpKind::kDelete, sa),
+                      kUnclaimed,
+                      sa,
+                      {}});
     }
   }
   if (auto g = group_policies_.find(kUnclaimed); g != group_policies_.end()) {
     for (const PolicyKey& key : g->second) {
+      if (keep_policies.count(key)) continue;
       const XfrmPolicy& policy = policies_.at(key).object;
-      ops.push_back({OpKind::kDelete,
-                     false,
-                     PhaseOf(OpKind::kDelete, policy),
-                     kUnclaimed,
-                     {},
-                     policy});
+      ops->push_back({OpKind::kDelete,
+                      false,
+                      PhaseOf(OpKind::kDelete, policy),
+                      kUnclaimed,
+                      {},
+                      policy});
     }
   }
-  Execute(std::move(ops), &result);
-  return result;
 }
 
 bool XfrmProgrammer::IsInstalled(const XfrmSa& sa) const {

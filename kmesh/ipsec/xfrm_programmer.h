@@ -152,6 +152,10 @@ class XfrmProgrammer {
   static int PhaseOf(OpKind kind, const XfrmSa& sa);
   static int PhaseOf(OpKind kind, const XfrmPolicy& policy);
 
+  // Deletes of the adopted objects no group claims, except those kept.
+  void PlanDeleteUnclaimed(const std::set<SaKey>& keep_sas,
+                           const std::set<PolicyKey>& keep_policies,
+                           std::vector<Op>* ops) const;
   // Diffs one group's desired objects against the cache into `ops`.
   void PlanGroup(const std::string& group, const XfrmObjects& desired,
                  std::vector<Op>* ops, ApplyResult* result,

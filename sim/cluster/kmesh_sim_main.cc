@@ -236,26 +236,6 @@ uint64_t ManagedPlaintext(SimCluster& cluster, const Workloads& w) {
   return n;
 }
 
-// Whether ESP with `spi` crossed the wire between every ordered node pair.
-bool EspBetweenAllNodes(SimCluster& cluster, uint32_t spi) {
-  std::set<std::pair<std::string, std::string>> seen;
-  for (const auto& [key, counts] : cluster.network().wire().Snapshot()) {
-    if (key.esp && key.spi == spi) seen.insert({key.from_node, key.to_node});
-  }
-  const auto nodes = cluster.node_names();
-  return seen.size() >= nodes.size() * (nodes.size() - 1);
-}
-
-bool AllAdvertise(SimCluster& cluster, int spi) {
-  auto spis = cluster.AdvertisedSpis();
-  if (!spis.ok()) return false;
-  for (const std::string& node : cluster.node_names()) {
-    auto it = spis->find(node);
-    if (it == spis->end() || it->second != spi) return false;
-  }
-  return true;
-}
-
 std::vector<std::string> EspLines(SimCluster& cluster, const std::string& node,
                                   uint32_t spi, size_t max) {
   const std::string needle = absl::StrFormat("ESP(spi=0x%08x,", spi);
@@ -377,7 +357,7 @@ int Demo() {
     }
     std::cout << "==> waiting until every node advertises spi " << expected_spi
               << "\n";
-    if (!WaitFor([&] { return AllAdvertise(cluster, expected_spi); },
+    if (!WaitFor([&] { return cluster.AllNodesAdvertise(expected_spi); },
                  timeout)) {
       auto spis = cluster.AdvertisedSpis();
       std::string seen =
@@ -388,7 +368,7 @@ int Demo() {
                                       " s (", seen, ")"));
       return false;
     }
-    if (!WaitFor([&] { return EspBetweenAllNodes(cluster, expected_spi); },
+    if (!WaitFor([&] { return cluster.EspBetweenAllNodes(expected_spi); },
                  timeout)) {
       failures.push_back(absl::StrCat("no ESP with spi ", expected_spi,
                                       " between every pair of nodes"));

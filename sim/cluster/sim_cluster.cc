@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <random>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -446,6 +447,29 @@ absl::StatusOr<std::map<std::string, int>> SimCluster::AdvertisedSpis() {
                      : 0;
   }
   return spis;
+}
+
+}  // namespace kmesh::sim
+
+namespace kmesh::sim {
+
+bool SimCluster::AllNodesAdvertise(int spi) {
+  auto spis = AdvertisedSpis();
+  if (!spis.ok()) return false;
+  for (const std::string& node : node_names()) {
+    auto it = spis->find(node);
+    if (it == spis->end() || it->second != spi) return false;
+  }
+  return true;
+}
+
+bool SimCluster::EspBetweenAllNodes(uint32_t spi) {
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& [key, counts] : network().wire().Snapshot()) {
+    if (key.esp && key.spi == spi) seen.insert({key.from_node, key.to_node});
+  }
+  const size_t n = node_names().size();
+  return seen.size() >= n * (n - 1);
 }
 
 }  // namespace kmesh::sim

@@ -123,6 +123,11 @@ class SimCluster {
   // ------------------------------------------------------------- spec.spi of
   // every KmeshNodeInfo in kmesh-system, by name.
   absl::StatusOr<std::map<std::string, int>> AdvertisedSpis();
+  // Whether every node's KmeshNodeInfo advertises `spi`.
+  bool AllNodesAdvertise(int spi);
+  // Whether ESP with `spi` has crossed the wire between every ordered pair
+  // of nodes.
+  bool EspBetweenAllNodes(uint32_t spi);
 
  private:
   struct NodeState {
