@@ -35,12 +35,12 @@ docker build -t kmesh-ipsec:dev "$context"
 kind create cluster --name "$cluster" --config kind-config.yaml
 kind load docker-image kmesh-ipsec:dev --name "$cluster"
 kubectl apply -f "$repo/kmesh/daemon/crd/kmeshnodeinfo_crd.yaml"
-kubectl apply -f manifests/namespace.yaml -f manifests/rbac.yaml -f manifests/daemonset.yaml
+kubectl apply -f manifests/
 kubectl -n kmesh-system rollout status ds/kmesh --timeout=180s
 
 # 3. Managed workload.
 kubectl label namespace default istio.io/dataplane-mode=Kmesh --overwrite
-kubectl apply -f manifests/workload.yaml
+kubectl apply -f workload.yaml
 kubectl wait --for=condition=Ready pod/ipsec-server pod/ipsec-client --timeout=180s
 server_ip=$(kubectl get pod ipsec-server -o jsonpath='{.status.podIP}')
 

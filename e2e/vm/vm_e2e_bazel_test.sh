@@ -15,6 +15,20 @@ fi
 # in the user's real one so reruns are warm.
 home=$(getent passwd "$(id -u)" | cut -d: -f6)
 export KMESH_VM_CACHE=${KMESH_VM_CACHE:-${home:-/root}/.cache/kmesh-ipsec-vm}
+# The walkthrough needs a real kubectl from the machine (kubectl_elf.sh);
+# without one it is left out.
+walkthrough=()
+if kubectl=$("$r/e2e/vm/kubectl_elf.sh" "${TEST_TMPDIR:-/tmp}/kubectl"); then
+  walkthrough=(--bin "$kubectl"
+    --bin "$r/kmesh/daemon/kmesh-daemon"
+    --bin "$r/kmesh/kmeshctl/kmeshctl"
+    --bin "$r/sim/kube/sim_apiserver"
+    --data "$r/kmesh/daemon/crd/kmeshnodeinfo_crd.yaml"
+    walkthrough)
+  export KMESH_VM_MEM=${KMESH_VM_MEM:-1024} KMESH_VM_TIMEOUT=${KMESH_VM_TIMEOUT:-1800}
+else
+  echo "e2e/vm: no kubectl, the walkthrough scenario is left out"
+fi
 "$r/e2e/vm/vm_run.sh" --out "${TEST_UNDECLARED_OUTPUTS_DIR:-${TEST_TMPDIR:-/tmp}}/vm" \
   --bin "$r/kmesh/linux/netlink_xfrm_test" \
   --bin "$r/e2e/vm/netlink_esp_sa_test" \
@@ -22,7 +36,7 @@ export KMESH_VM_CACHE=${KMESH_VM_CACHE:-${home:-/root}/.cache/kmesh-ipsec-vm}
   --bin "$r/e2e/vm/static_node_datapath" \
   --data "$r/bpf/encrypt_marker.bpf.o" \
   --data "$r/bpf/decrypt_marker.bpf.o" \
-  netlink_sa esp_traffic kmesh_original
+  netlink_sa esp_traffic kmesh_original "${walkthrough[@]}"
 rc=$?
 if [[ $rc -eq 2 ]]; then
   echo "SKIPPED: e2e/vm: cannot run a VM here"

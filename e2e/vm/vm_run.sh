@@ -178,12 +178,13 @@ copy_elf() { # HOST_PATH ROOT GUEST_PATH: an ELF and its ldd-resolved libraries
 # Modules: what ESP in tunnel mode with rfc4106(gcm(aes)) needs (with the
 # default RNG: without drbg + jitterentropy_rng every ESP SA add fails with
 # "Kernel was unable to initialize cryptographic operations"), veth, tc with
-# BPF and flower/skbedit, and virtio-9p for the results. Whole crypto and xfrm
-# directories are shipped so that autoloaded helpers are always there.
+# BPF and flower/skbedit, a bridge (the walkthrough's underlay), and
+# virtio-9p for the results. Whole crypto and xfrm directories are shipped so
+# that autoloaded helpers are always there.
 MODULES="esp4 esp6 xfrm_user xfrm_algo gcm ghash-generic ghash-clmulni-intel aesni-intel
   ctr seqiv echainiv authenc authencesn tunnel4 xfrm4_tunnel tunnel6 xfrm6_tunnel veth
   sch_ingress cls_bpf act_bpf cls_flower act_skbedit act_gact 9p 9pnet_virtio virtio_pci
-  drbg jitterentropy_rng sha512_generic sha256_generic"
+  drbg jitterentropy_rng sha512_generic sha256_generic bridge"
 MODULE_DIRS="kernel/crypto kernel/arch/x86/crypto kernel/lib/crypto kernel/net/xfrm"
 base_key=$(
   {

@@ -7,8 +7,7 @@
 
 namespace kmesh::agent {
 
-// Forwards key and peer events to the controller and remembers the peers'
-// names (the controller answers per peer; the agent needs the list).
+// Forwards key and peer events to the controller.
 class IpsecAgent::EventFanout : public ipsec::IpsecEventSink {
  public:
   explicit EventFanout(ipsec::IpsecController* controller)
@@ -20,29 +19,15 @@ class IpsecAgent::EventFanout : public ipsec::IpsecEventSink {
     controller_->OnKeyFileError(error);
   }
   void OnPeerUpsert(const ipsec::NodeView& peer) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      peers_.insert(peer.name);
-    }
     controller_->OnPeerUpsert(peer);
   }
   void OnPeerDelete(const std::string& name) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      peers_.erase(name);
-    }
     controller_->OnPeerDelete(name);
   }
   void OnPeersSynced() override { controller_->OnPeersSynced(); }
-  std::set<std::string> peers() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return peers_;
-  }
 
  private:
   ipsec::IpsecController* const controller_;
-  mutable std::mutex mu_;
-  std::set<std::string> peers_;
 };
 
 class IpsecAgent::PodHandler : public kube::ReflectorHandler {
@@ -205,18 +190,19 @@ std::vector<IpAddress> IpsecAgent::NodeAddresses() const {
 }
 
 std::set<std::string> IpsecAgent::EncryptablePeers() const {
-  std::set<std::string> out;
-  if (!fanout_) return out;
-  for (const std::string& peer : fanout_->peers()) {
-    if (controller_->outbound_spi(peer) != 0) out.insert(peer);
-  }
-  return out;
+  if (!controller_) return {};
+  return controller_->PeersWithOutboundSa();
 }
 
 void IpsecAgent::RefreshEncryptTargets() {
-  const std::set<std::string> peers = EncryptablePeers();
+  // Runs on every tick: with a thousand peers, recomputing the set each time
+  // would cost more than everything else the agent does while idle.
+  const uint64_t generation = controller_->outbound_generation();
+  if (generation == refreshed_generation_) return;
+  const std::set<std::string> peers = controller_->PeersWithOutboundSa();
   std::lock_guard<std::mutex> lock(tracker_mu_);
   tracker_->SetIpsecNodes(peers);
+  refreshed_generation_ = generation;
 }
 
 void IpsecAgent::TickLoop() {

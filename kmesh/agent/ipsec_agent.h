@@ -117,6 +117,10 @@ class IpsecAgent {
   std::unique_ptr<kube::Reflector> pod_reflector_;
   std::unique_ptr<kube::Reflector> namespace_reflector_;
 
+  // The controller's outbound_generation() the encrypt targets were last
+  // computed for (TickLoop only).
+  std::optional<uint64_t> refreshed_generation_;
+
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;
   bool stopping_ = false;

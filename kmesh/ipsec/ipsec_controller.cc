@@ -174,7 +174,7 @@ void IpsecController::OnPeerUpsert(const NodeView& view) {
     retained_spis_dirty_ |= !peer.retained.empty();
     peer.retained.clear();
   }
-  peer.outbound_spi = ChooseOutboundSpi(peer);
+  SetOutboundSpi(&peer, ChooseOutboundSpi(peer));
   ApplyPeer(&peer);
   MaybeAdvertise();
   UpdateReclaimTimers();
@@ -202,6 +202,7 @@ bool IpsecController::AssignIndex(PeerState* peer) {
     }
     peer->status = index.status();
     peer->unprogrammable = true;
+    peers_lacking_index_ = true;
     return false;
   }
   peer->index = *index;
@@ -233,6 +234,7 @@ void IpsecController::OnPeerDelete(const std::string& name) {
   RecordXfrmResult(name, programmer_.RemoveGroup(name));
   Departed departed{it->second.index, it->second.marked_addresses};
   retained_spis_dirty_ |= !it->second.retained.empty();
+  if (it->second.outbound_spi != 0) ++outbound_generation_;
   peers_.erase(it);
   if (departed.index != 0) departed_[name] = std::move(departed);
   RemoveDeparted();
@@ -319,10 +321,15 @@ void IpsecController::Tick() {
   for (int32_t spi : due) Reclaim(spi);
   RemoveDeparted();
   // Peers that found no free index: one may have been released since.
-  for (auto& [name, peer] : peers_) {
-    if (peer.index != 0 || !AssignIndex(&peer)) continue;
-    peer.outbound_spi = ChooseOutboundSpi(peer);
-    ApplyPeer(&peer);
+  // (Only walked when there are such peers: with a thousand peers, walking
+  // them on every tick was most of an idle node's work.)
+  if (peers_lacking_index_) {
+    peers_lacking_index_ = false;
+    for (auto& [name, peer] : peers_) {
+      if (peer.index != 0 || !AssignIndex(&peer)) continue;
+      SetOutboundSpi(&peer, ChooseOutboundSpi(peer));
+      ApplyPeer(&peer);
+    }
   }
   MaybeAdvertise();
 }
@@ -360,6 +367,7 @@ absl::Status IpsecController::Shutdown() {
   for (auto& [name, peer] : peers_) indices_.Release(name);
   for (auto& [name, d] : departed_) indices_.Release(name);
   peers_.clear();
+  ++outbound_generation_;
   departed_.clear();
   retained_spis_dirty_ = true;
   advertised_spi_ = 0;
@@ -412,6 +420,20 @@ absl::Status IpsecController::peer_status(const std::string& name) const {
     return absl::NotFoundError(absl::StrCat("no peer ", name));
   }
   return it->second.status;
+}
+
+uint64_t IpsecController::outbound_generation() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return outbound_generation_;
+}
+
+std::set<std::string> IpsecController::PeersWithOutboundSa() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<std::string> out;
+  for (const auto& [name, peer] : peers_) {
+    if (peer.outbound_spi != 0) out.insert(out.end(), name);
+  }
+  return out;
 }
 
 IpsecControllerStats IpsecController::stats() const {
@@ -553,9 +575,15 @@ void IpsecController::ApplyPeer(PeerState* peer) {
   SyncMarkers(peer, ParsedAddresses(peer->view));
 }
 
+void IpsecController::SetOutboundSpi(PeerState* peer, int32_t spi) {
+  if (peer->outbound_spi == spi) return;
+  peer->outbound_spi = spi;
+  ++outbound_generation_;
+}
+
 void IpsecController::ApplyAllPeers(bool reselect_outbound) {
   for (auto& [name, peer] : peers_) {
-    if (reselect_outbound) peer.outbound_spi = ChooseOutboundSpi(peer);
+    if (reselect_outbound) SetOutboundSpi(&peer, ChooseOutboundSpi(peer));
     ApplyPeer(&peer);
   }
 }

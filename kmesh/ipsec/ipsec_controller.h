@@ -121,6 +121,11 @@ class IpsecController : public IpsecEventSink {
   std::vector<int32_t> inbound_spis(const std::string& peer) const;
   // The SPI this node sends to `peer` with (0 = none).
   int32_t outbound_spi(const std::string& peer) const;
+  // The peers this node has an outbound SA to (outbound_spi != 0), and a
+  // counter that changes whenever a peer's outbound SPI does (or a peer with
+  // one goes), so a caller can poll cheaply and recompute only on change.
+  std::set<std::string> PeersWithOutboundSa() const;
+  uint64_t outbound_generation() const;
   std::optional<uint16_t> peer_index(const std::string& peer) const;
   // OK, or why the peer is not (fully) programmed.
   absl::Status peer_status(const std::string& peer) const;
@@ -159,6 +164,8 @@ class IpsecController : public IpsecEventSink {
   // false (and the peer's status says why) when none is free.
   bool AssignIndex(PeerState* peer);
   int32_t ChooseOutboundSpi(const PeerState& peer) const;
+  // Sets the peer's outbound SPI, counting changes in outbound_generation_.
+  void SetOutboundSpi(PeerState* peer, int32_t spi);
   absl::StatusOr<PeerLayout> LayoutFor(const PeerState& peer) const;
   void ApplyPeer(PeerState* peer);
   void ApplyAllPeers(bool reselect_outbound);
@@ -202,6 +209,9 @@ class IpsecController : public IpsecEventSink {
   // Adopted after a restart, not yet claimed by a peer.
   std::vector<XfrmSa> adopted_sas_;
   std::map<IpAddress, uint16_t> adopted_index_by_address_;
+  uint64_t outbound_generation_ = 0;
+  // Some peer found no free index (Tick() retries them).
+  bool peers_lacking_index_ = false;
   bool started_ = false;
   bool peers_synced_ = false;
   TimePoint next_resync_;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -759,6 +760,41 @@ TEST(IpsecControllerTest, MalformedKeysAreCountedAndIgnored) {
   EXPECT_EQ(controller.advertised_spi(), 0);
   controller.OnKeyChanged(1, TestPsk(1));
   EXPECT_EQ(controller.advertised_spi(), 1);
+}
+
+// The agent polls outbound_generation() on every tick and recomputes its
+// encrypt targets only when it moved: it must move with every change of a
+// peer's outbound SPI and stay put otherwise.
+TEST(IpsecControllerTest, OutboundGenerationMovesExactlyWithOutboundChanges) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  IpsecController& controller = *cluster.nodes[0]->controller;
+  EXPECT_TRUE(controller.PeersWithOutboundSa().empty());
+  const uint64_t before_key = controller.outbound_generation();
+
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  EXPECT_EQ(controller.PeersWithOutboundSa(),
+            (std::set<std::string>{"node-1", "node-2"}));
+  const uint64_t with_key = controller.outbound_generation();
+  EXPECT_NE(with_key, before_key);
+
+  controller.Tick();
+  cluster.PumpAll();
+  EXPECT_EQ(controller.outbound_generation(), with_key);
+
+  // Node 1 and this node move to SPI 2: the outbound SA to node 1 changes.
+  cluster.GiveKey(1, 2, TestPsk(2));
+  cluster.GiveKey(0, 2, TestPsk(2));
+  cluster.PumpAll();
+  ASSERT_EQ(controller.outbound_spi("node-1"), 2);
+  const uint64_t rotated = controller.outbound_generation();
+  EXPECT_NE(rotated, with_key);
+
+  controller.OnPeerDelete("node-2");
+  EXPECT_EQ(controller.PeersWithOutboundSa(),
+            (std::set<std::string>{"node-1"}));
+  EXPECT_NE(controller.outbound_generation(), rotated);
 }
 
 }  // namespace

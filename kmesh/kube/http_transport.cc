@@ -265,7 +265,16 @@ class BeastHttpTransport : public HttpTransport {
 
  private:
   absl::StatusOr<std::unique_ptr<Connection>> Connect() {
-    auto connection = std::make_unique<Connection>(ssl_context_.get());
+    std::unique_ptr<Connection> connection;
+    try {
+      // Asio opens its reactor's descriptors here (epoll, eventfd, timerfd)
+      // and throws when it cannot, e.g. out of file descriptors.
+      connection = std::make_unique<Connection>(ssl_context_.get());
+    } catch (const boost::system::system_error& e) {
+      return NotSent(absl::UnavailableError(
+          absl::StrCat("cannot reach the API server at ", server_url_,
+                       ": cannot open a connection: ", e.code().message())));
+    }
     Connection& c = *connection;
     tcp::resolver resolver(c.ioc());
     beast::error_code ec;

@@ -1,10 +1,16 @@
 #include "kmesh/kube/http_transport.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -148,6 +154,34 @@ TEST(HttpTransportTest, ConnectionRefusedNamesTheServerAndWasNotSent) {
   EXPECT_THAT(response.status().message(),
               HasSubstr(absl::StrCat("cannot reach the API server at ", url,
                                      ": Connection refused")));
+  EXPECT_TRUE(RequestNotSent(response.status()));
+}
+
+TEST(HttpTransportTest, OutOfFileDescriptorsIsUnavailableNotACrash) {
+  auto server = LoopbackHttpServer::Start(
+      [](const ReceivedRequest&) { return ScriptedResponse(); });
+  std::unique_ptr<HttpTransport> transport =
+      MustCreate(AccessFor(server->url()));
+  // Use up every descriptor the process may open (a low limit makes that
+  // quick), so the connection cannot get its socket or Asio's reactor.
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 1024);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> filler;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) {
+    filler.push_back(fd);
+  }
+  absl::StatusOr<HttpResponse> response =
+      transport->RoundTrip({"GET", "/api/v1/nodes", "", ""});
+  for (int fd : filler) ::close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_FALSE(response.ok());
+  EXPECT_TRUE(absl::IsUnavailable(response.status())) << response.status();
+  EXPECT_THAT(response.status().message(),
+              HasSubstr(absl::StrCat("cannot reach the API server at ",
+                                     server->url())));
   EXPECT_TRUE(RequestNotSent(response.status()));
 }
 

@@ -6,7 +6,10 @@
 //       istio.io/dataplane-mode=Kmesh`, the real `kmeshctl secret create`,
 //       ESP with spi 0x00000001 on the wire, a rotation with `kmeshctl secret
 //       create`, spi 0x00000002, and a summary. Exits 0 only if every check
-//       held.
+//       held. Leaves in its state directory the captures
+//       (captures/<node>.pcap), cluster.json (node addresses, boot IDs, pods)
+//       and the key of each SPI (keys/ipSec.spi<N>): all that decrypting the
+//       captures independently needs.
 //   kmesh-sim up [--state_dir=DIR]
 //       Starts a 3-node cluster with workloads and traffic, writes its
 //       kubeconfig (path printed) and runs until SIGINT/SIGTERM, so that
@@ -19,12 +22,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -38,6 +43,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gflags/gflags.h"
+#include "kmesh/base/poll_until.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
 #include "sim/cluster/sim_cluster.h"
@@ -162,16 +168,6 @@ std::string Indent(const std::string& text) {
   return out;
 }
 
-// Waits for `done` up to `timeout`, checking every 20 ms.
-bool WaitFor(const std::function<bool()>& done, seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
 // --- Workloads shared by demo and up ---------------------------------------
 
 struct Workloads {
@@ -266,15 +262,82 @@ std::string XfrmStatSummary(SimCluster& cluster) {
   return out;
 }
 
-absl::Status WriteClusterFile(SimCluster& cluster) {
+// <state_dir>/cluster.json: where the cluster is (kubeconfig, API server,
+// pid), its node names (`kmesh-sim tcpdump` checks them), and what an
+// independent check of the captures needs besides the keys: each node's
+// InternalIPs (as its Node and KmeshNodeInfo spell them), boot ID and pod
+// CIDRs, the inputs of the per-pair key derivation, and every pod's node and
+// addresses, with whether the demo made it managed (absent for `up`, where
+// labels are changed by hand).
+absl::Status WriteClusterFile(SimCluster& cluster, const Workloads* workloads) {
+  nlohmann::json node_info = nlohmann::json::object();
+  for (const SimNodeInfo& node : cluster.network().nodes()) {
+    nlohmann::json addresses = nlohmann::json::array();
+    for (const IpAddress& a : node.addresses) addresses.push_back(a.ToString());
+    nlohmann::json cidrs = nlohmann::json::array();
+    for (const IpPrefix& c : node.pod_cidrs) cidrs.push_back(c.ToString());
+    node_info[node.name] = {{"addresses", addresses},
+                            {"boot_id", cluster.boot_id(node.name)},
+                            {"pod_cidrs", cidrs}};
+  }
+  nlohmann::json pods = nlohmann::json::array();
+  for (const SimPodInfo& pod : cluster.network().pods()) {
+    nlohmann::json ips = nlohmann::json::array();
+    for (const IpAddress& ip : pod.ips) ips.push_back(ip.ToString());
+    nlohmann::json entry = {{"namespace", pod.ns},
+                            {"name", pod.name},
+                            {"node", pod.node},
+                            {"ips", ips}};
+    if (workloads != nullptr) {
+      entry["managed"] =
+          std::find(workloads->managed.begin(), workloads->managed.end(),
+                    pod.key()) != workloads->managed.end();
+    }
+    pods.push_back(entry);
+  }
   nlohmann::json state = {{"kubeconfig", cluster.kubeconfig_path()},
                           {"nodes", cluster.node_names()},
+                          {"node_info", node_info},
+                          {"pods", pods},
                           {"api_server", cluster.api_server().url()},
                           {"pid", ::getpid()}};
   std::ofstream out(cluster.state_dir() + "/cluster.json");
   out << state.dump(2) << "\n";
   return out ? absl::OkStatus()
              : absl::InternalError("cannot write cluster.json");
+}
+
+// Keeps a copy of the key file projected into `node` as
+// <state_dir>/keys/ipSec.spi<spi> (mode 0600), after checking that it holds
+// `spi`. This is secret material written to disk on purpose: the demo's
+// cluster is simulated and throwaway (a fresh random key in a temporary
+// directory, the latest one already projected under nodes/), and keeping the
+// key of every SPI is what lets a reader decrypt the demo's own captures
+// with tshark and keys derived by code other than ours
+// (kmesh_sim_test's DemoCapturesDecryptWithIndependentlyDerivedKeys).
+absl::Status KeepProjectedKey(SimCluster& cluster, const std::string& node,
+                              int spi) {
+  std::ifstream in(cluster.key_file_path(node));
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  const auto key = nlohmann::json::parse(text, nullptr, false);
+  if (!in.is_open() || key.is_discarded() || !key.is_object() ||
+      key.value("spi", -1) != spi) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the key file projected into ", node, " does not hold spi ", spi));
+  }
+  // The directory is private (0700) before the file exists in it.
+  const std::string dir = cluster.state_dir() + "/keys";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir));
+  }
+  const std::string path = absl::StrCat(dir, "/ipSec.spi", spi);
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out || ::chmod(path.c_str(), 0600) != 0) {
+    return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
 }
 
 std::string MakeTempDir(const std::string& prefix) {
@@ -322,7 +385,6 @@ int Demo() {
   SimCluster& cluster = **started;
   const std::string kubeconfig = cluster.kubeconfig_path();
   std::cout << "    kubeconfig: " << kubeconfig << "\n";
-  (void)WriteClusterFile(cluster);
 
   const double rate = FLAGS_rate > 0 ? FLAGS_rate : 50;
   Traffic traffic(&cluster.network());
@@ -331,6 +393,7 @@ int Demo() {
     std::cerr << "kmesh-sim demo: " << workloads.status().message() << "\n";
     return 1;
   }
+  (void)WriteClusterFile(cluster, &*workloads);
   std::cout << "==> kubectl label namespace default " << kDataplaneLabel
             << "=Kmesh\n";
   if (auto s = cluster.SetNamespaceLabel("default", kDataplaneLabel, "Kmesh");
@@ -357,8 +420,8 @@ int Demo() {
     }
     std::cout << "==> waiting until every node advertises spi " << expected_spi
               << "\n";
-    if (!WaitFor([&] { return cluster.AllNodesAdvertise(expected_spi); },
-                 timeout)) {
+    if (!PollUntil([&] { return cluster.AllNodesAdvertise(expected_spi); },
+                   timeout)) {
       auto spis = cluster.AdvertisedSpis();
       std::string seen =
           spis.ok() ? absl::StrJoin(*spis, ", ", absl::PairFormatter("="))
@@ -368,8 +431,8 @@ int Demo() {
                                       " s (", seen, ")"));
       return false;
     }
-    if (!WaitFor([&] { return cluster.EspBetweenAllNodes(expected_spi); },
-                 timeout)) {
+    if (!PollUntil([&] { return cluster.EspBetweenAllNodes(expected_spi); },
+                   timeout)) {
       failures.push_back(absl::StrCat("no ESP with spi ", expected_spi,
                                       " between every pair of nodes"));
       return false;
@@ -381,6 +444,11 @@ int Demo() {
     if (lines.empty()) {
       failures.push_back(absl::StrFormat(
           "no ESP(spi=0x%08x line in master's capture", expected_spi));
+      return false;
+    }
+    if (auto s = KeepProjectedKey(cluster, options.nodes[0], expected_spi);
+        !s.ok()) {
+      failures.push_back(std::string(s.message()));
       return false;
     }
     return true;
@@ -414,7 +482,10 @@ int Demo() {
             << "    xfrm_stat:\n"
             << XfrmStatSummary(cluster)
             << "    captures: " << cluster.state_dir()
-            << "/captures/<node>.pcap (tcpdump -r ...)\n";
+            << "/captures/<node>.pcap (tcpdump -r ...)\n"
+            << "    keys of this throwaway cluster: " << cluster.state_dir()
+            << "/keys/ipSec.spi<N>; node addresses, boot IDs and pods: "
+            << cluster.state_dir() << "/cluster.json\n";
   if (lost_after_key != 0) {
     failures.push_back(
         absl::StrCat(lost_after_key, " packets lost after the first key"));
@@ -481,7 +552,7 @@ int Up() {
   }
   (void)traffic.Start(FLAGS_rate > 0 ? FLAGS_rate : 2,
                       std::chrono::hours(24 * 365));
-  (void)WriteClusterFile(cluster);
+  (void)WriteClusterFile(cluster, nullptr);
   const std::string kc = cluster.kubeconfig_path();
   std::cout << "kmesh-sim: " << options.nodes.size() << "-node cluster up ("
             << cluster.api_server().url() << ")\n"

@@ -118,7 +118,9 @@ absl::StatusOr<std::unique_ptr<SimCluster>> SimCluster::Start(
 
 absl::Status SimCluster::Init() {
   if (auto s = MakeDirs(options_.state_dir + "/nodes"); !s.ok()) return s;
-  auto server = kube::ApiServer::Start({});
+  kube::ApiServer::Options server_options;
+  server_options.store.history_limit = options_.api_watch_history;
+  auto server = kube::ApiServer::Start(server_options);
   if (!server.ok()) return server.status();
   server_ = *std::move(server);
   kubeconfig_path_ = options_.state_dir + "/kubeconfig";

@@ -61,6 +61,11 @@ struct SimClusterOptions {
   bool secret_optional = true;
   // The agents' --ipsec-grace-period.
   std::chrono::seconds ipsec_grace_period{300};
+  // Watch events the API server keeps for watches to resume from (older:
+  // 410 Gone, and the watcher lists again). A real API server keeps about
+  // five minutes of etcd history; large clusters need more than the default
+  // (1,000 nodes publishing their records within seconds).
+  size_t api_watch_history = 1000;
   // For the projector and the agents; the real clock when null.
   const Clock* clock = nullptr;
   // Null: NoopNodeAgentFactory().

@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/poll_until.h"
 #include "kmesh/kube/kube_client.h"
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
@@ -58,15 +59,8 @@ void WriteAtomically(const fs::path& path, const std::string& content) {
   fs::rename(tmp, path);
 }
 
-bool WaitFor(const std::function<bool()>& condition,
-             std::chrono::seconds limit = std::chrono::seconds(30)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
-}
+// How long a daemon may take to react to the API server or its key file.
+constexpr std::chrono::seconds kReactionLimit(30);
 
 class KmeshDaemonE2eTest : public ::testing::Test {
  protected:
@@ -162,13 +156,15 @@ TEST_F(KmeshDaemonE2eTest,
                absl::StrCat("--kubeconfig=", (dir_ / "kubeconfig").string()),
                absl::StrCat("--ipsec-key-file=", key_file.string())});
   // No key file yet: the daemon runs keyless and publishes nothing.
-  ASSERT_TRUE(WaitFor([&] {
-    return DaemonLog().find("IPsec running") != std::string::npos;
-  })) << DaemonLog();
+  ASSERT_TRUE(PollUntil(
+      [&] { return DaemonLog().find("IPsec running") != std::string::npos; },
+      kReactionLimit))
+      << DaemonLog();
   EXPECT_EQ(PublishedSpi(), -1);
 
   WriteAtomically(key_file, KeyJson(1, 0x11));
-  ASSERT_TRUE(WaitFor([&] { return PublishedSpi() == 1; })) << DaemonLog();
+  ASSERT_TRUE(PollUntil([&] { return PublishedSpi() == 1; }, kReactionLimit))
+      << DaemonLog();
   auto record = nlohmann::json::parse(
       *client_->Get(kube::KmeshNodeInfosKind(), "kmesh-system", "node-a"));
   EXPECT_EQ(record["spec"]["addresses"][0], "172.18.0.2");
@@ -176,7 +172,8 @@ TEST_F(KmeshDaemonE2eTest,
   EXPECT_EQ(record["spec"]["podCIDRS"][0], "10.244.0.0/24");
 
   WriteAtomically(key_file, KeyJson(2, 0x22));
-  ASSERT_TRUE(WaitFor([&] { return PublishedSpi() == 2; })) << DaemonLog();
+  ASSERT_TRUE(PollUntil([&] { return PublishedSpi() == 2; }, kReactionLimit))
+      << DaemonLog();
 
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   int status = 0;

@@ -27,7 +27,7 @@ expect() {
   else
     case "$out" in *"$want"*) verdict=PASS ;; *) verdict=FAIL ;; esac
   fi
-  [ $verdict = FAIL ] && failures=$((failures + 1))
+  [ "$verdict" = FAIL ] && failures=$((failures + 1))
   echo "PROBE $verdict: ip $* => ${out:-ok} (want $want)"
 }
 
@@ -37,7 +37,7 @@ show_contains() {
   shift
   out=$("$IP" netns exec "$NS" "$IP" "$@" 2>&1)
   case "$out" in *"$want"*) verdict=PASS ;; *) verdict=FAIL ;; esac
-  [ $verdict = FAIL ] && failures=$((failures + 1))
+  [ "$verdict" = FAIL ] && failures=$((failures + 1))
   echo "PROBE $verdict: ip $* contains \"$want\""
 }
 
@@ -49,6 +49,9 @@ EXISTS="File exists"
 ESRCH="No such process"
 ENOENT="No such file or directory"
 
+# $S, $A (and $P, $T below) are fragments of an `ip` command line, split
+# into words on purpose (POSIX sh has no arrays); none holds a glob.
+# shellcheck disable=SC2086
 sa_probes() {
   A="aead rfc4106(gcm(aes))"
   S="xfrm state add src"
@@ -92,6 +95,7 @@ sa_probes() {
   expect "$ESRCH" xfrm state get dst 10.0.0.1 proto esp spi 0
 }
 
+# shellcheck disable=SC2086
 policy_probes() {
   P="xfrm policy add src 0.0.0.0/0 dst 10.244.0.0/24"
   T="tmpl src 10.0.0.3 dst 10.0.0.1 proto esp reqid 1 mode tunnel"

@@ -1,6 +1,7 @@
 #include "sim/kube/api_error.h"
 
 #include <optional>
+#include <utility>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
@@ -10,6 +11,25 @@ namespace kmesh::sim::kube {
 namespace {
 
 constexpr char kPayloadUrl[] = "type.kmesh.net/sim.kube.HttpStatus";
+constexpr char kDetailsUrl[] = "type.kmesh.net/sim.kube.StatusDetails";
+
+// metav1.CauseType of a field error, from the wording of its type.
+std::string CauseType(const std::string& body) {
+  static const std::pair<const char*, const char*> kTypes[] = {
+      {"Invalid value", "FieldValueInvalid"},
+      {"Required value", "FieldValueRequired"},
+      {"Unsupported value", "FieldValueNotSupported"},
+      {"Not found", "FieldValueNotFound"},
+      {"Duplicate value", "FieldValueDuplicate"},
+      {"Forbidden", "FieldValueForbidden"},
+      {"Too long", "FieldValueTooLong"},
+      {"Too many", "FieldValueTooMany"},
+  };
+  for (const auto& [words, type] : kTypes) {
+    if (body.rfind(words, 0) == 0) return type;
+  }
+  return "FieldValueInvalid";
+}
 
 absl::StatusCode CodeFor(int http_code, const std::string& reason) {
   switch (http_code) {
@@ -129,6 +149,31 @@ absl::Status Invalid(const std::string& kind, const std::string& name,
       absl::StrCat(kind, " \"", name, "\" is invalid: ", field_errors));
 }
 
+absl::Status InvalidWithCauses(const std::string& kind,
+                               const std::string& group,
+                               const std::string& name,
+                               const std::vector<std::string>& field_errors) {
+  nlohmann::json causes = nlohmann::json::array();
+  std::string joined;
+  for (const std::string& error : field_errors) {
+    size_t colon = error.find(": ");
+    std::string field =
+        colon == std::string::npos ? "" : error.substr(0, colon);
+    std::string body =
+        colon == std::string::npos ? error : error.substr(colon + 2);
+    causes.push_back(
+        {{"reason", CauseType(body)}, {"message", body}, {"field", field}});
+    absl::StrAppend(&joined, joined.empty() ? "" : ", ", error);
+  }
+  if (field_errors.size() > 1) joined = absl::StrCat("[", joined, "]");
+  absl::Status status = Invalid(
+      group.empty() ? kind : absl::StrCat(kind, ".", group), name, joined);
+  nlohmann::json details = {{"name", name}, {"kind", kind}, {"causes", causes}};
+  if (!group.empty()) details["group"] = group;
+  status.SetPayload(kDetailsUrl, absl::Cord(details.dump()));
+  return status;
+}
+
 absl::Status Gone(const std::string& message) {
   return ApiError(410, "Expired", message);
 }
@@ -151,6 +196,12 @@ nlohmann::json StatusObject(const absl::Status& status) {
   if (!status.ok()) {
     object["message"] = std::string(status.message());
     if (!http.reason.empty()) object["reason"] = http.reason;
+    auto details = status.GetPayload(kDetailsUrl);
+    if (details.has_value()) {
+      nlohmann::json parsed =
+          nlohmann::json::parse(std::string(*details), nullptr, false);
+      if (!parsed.is_discarded()) object["details"] = parsed;
+    }
   }
   return object;
 }

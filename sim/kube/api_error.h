@@ -8,6 +8,7 @@
 #define SIM_KUBE_API_ERROR_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "nlohmann/json.hpp"
@@ -29,6 +30,17 @@ absl::Status BadRequest(const std::string& message);
 // 422: `Secret "X" is invalid: metadata.name: Invalid value: ...`.
 absl::Status Invalid(const std::string& kind, const std::string& name,
                      const std::string& field_errors);
+// 422 as apierrors.NewInvalid builds it: the message lists `field_errors`
+// (one alone, several in brackets) and the Status carries details (kind,
+// group, name, one cause per error), from which kubectl prints
+// `The DaemonSet "x" is invalid: spec.selector: ...`. Each field error reads
+// "<field>: <Invalid value|Required value|Unsupported value|Not found|
+// Duplicate value|Forbidden>...". `kind` is the plain kind, `group` "" for
+// the core group.
+absl::Status InvalidWithCauses(const std::string& kind,
+                               const std::string& group,
+                               const std::string& name,
+                               const std::vector<std::string>& field_errors);
 absl::Status Gone(const std::string& message);
 
 // The HTTP code and reason of `status` (200/"" for OK; statuses made

@@ -2,12 +2,13 @@
 // over HTTP/1.1 (or HTTPS) on loopback with the paths, verbs, status bodies
 // and watch streams of the real one, so the real kubectl, kmeshctl and the
 // daemon's REST client talk to it unchanged: core/v1 namespaces, nodes,
-// secrets, configmaps and pods, apiextensions.k8s.io/v1
-// customresourcedefinitions, kmesh.net/v1alpha1 kmeshnodeinfos and any type
-// a stored CRD defines; GET (get, list, watch with labelSelector,
-// fieldSelector, resourceVersion, timeoutSeconds), POST, PUT, PATCH
-// (merge-patch, strategic-merge-patch treated as merge-patch plus its
-// directives, json-patch), DELETE; discovery (/api, /apis, /version).
+// secrets, configmaps, pods and serviceaccounts, apps/v1 daemonsets,
+// rbac.authorization.k8s.io/v1 roles, rolebindings, clusterroles and
+// clusterrolebindings, apiextensions.k8s.io/v1 customresourcedefinitions,
+// kmesh.net/v1alpha1 kmeshnodeinfos and any type a stored CRD defines; GET
+// (get, list, watch with labelSelector, fieldSelector, resourceVersion,
+// timeoutSeconds), POST, PUT, PATCH (merge-patch, strategic-merge-patch,
+// json-patch; see patch.h), DELETE; discovery (/api, /apis, /version).
 // Errors are metav1.Status bodies. Watches are chunked streams of one JSON
 // event per line, flushed per event. A thread serves each connection, with
 // keep-alive. Tests can inject faults (failing requests, dropped watches,

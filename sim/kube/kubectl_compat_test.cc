@@ -1,15 +1,12 @@
 // The real kubectl against the simulated API server: each command is run as
-// a subprocess against an in-process server, and checked by what the store
-// then holds (or what kubectl printed, for reads). Skipped when kubectl is
-// not installed. kubectl's HOME (its discovery cache) is a fresh directory
-// under the test's temporary directory.
-#include <fcntl.h>
+// a subprocess (kubectl_runner.h) against an in-process server, and checked
+// by what the store then holds (or what kubectl printed, for reads). Skipped
+// when kubectl is not installed.
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "sim/kube/api_server.h"
+#include "sim/kube/kubectl_runner.h"
 #include "sim/kube/test_certs.h"
 
 namespace kmesh::sim::kube {
@@ -27,37 +25,19 @@ using nlohmann::json;
 
 constexpr char kCrdPath[] = "kmesh/daemon/crd/kmeshnodeinfo_crd.yaml";
 
-std::string KubectlPath() {
-  const char* env = getenv("KUBECTL");
-  return env != nullptr ? env : "/usr/bin/kubectl";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
 class KubectlCompatTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(KubectlPath().c_str(), X_OK) != 0) {
-      GTEST_SKIP() << "kubectl not found at " << KubectlPath()
+    if (!KubectlRunner::Available()) {
+      GTEST_SKIP() << "kubectl not found at " << KubectlRunner::Path()
                    << " (set KUBECTL to its path)";
     }
     static int counter = 0;
     dir_ = absl::StrCat(::testing::TempDir(), "/kubectl_compat_", getpid(), "_",
                         counter++);
     ASSERT_EQ(mkdir(dir_.c_str(), 0700), 0);
-    ASSERT_EQ(mkdir((dir_ + "/home").c_str(), 0700), 0);
     kubeconfig_ = dir_ + "/kubeconfig";
+    kubectl_ = std::make_unique<KubectlRunner>(kubeconfig_, dir_);
     StartServer(ApiServer::Options());
   }
 
@@ -79,40 +59,13 @@ class KubectlCompatTest : public ::testing::Test {
     return *store().FindType(group, version, plural);
   }
 
-  // Runs kubectl with `args` against the server; its output goes to files.
-  CommandResult Kubectl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {
-        KubectlPath(), "--kubeconfig=" + kubeconfig_, "--request-timeout=20s"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const std::string out_path = dir_ + "/stdout";
-    const std::string err_path = dir_ + "/stderr";
-    pid_t pid = fork();
-    if (pid == 0) {
-      int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(out, 1);
-      dup2(err, 2);
-      std::vector<char*> c_argv;
-      for (std::string& arg : argv) c_argv.push_back(arg.data());
-      c_argv.push_back(nullptr);
-      std::string home = "HOME=" + dir_ + "/home";
-      std::string path = "PATH=/usr/bin:/bin";
-      char* envp[] = {home.data(), path.data(), nullptr};
-      execve(argv[0].c_str(), c_argv.data(), envp);
-      _exit(127);
-    }
-    CommandResult result;
-    int status = 0;
-    waitpid(pid, &status, 0);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = ReadFile(out_path);
-    result.err = ReadFile(err_path);
-    return result;
+  KubectlResult Kubectl(const std::vector<std::string>& args) {
+    return kubectl_->Run(args);
   }
 
   // Runs kubectl and expects success.
   std::string KubectlOk(const std::vector<std::string>& args) {
-    CommandResult result = Kubectl(args);
+    KubectlResult result = Kubectl(args);
     EXPECT_EQ(result.exit_code, 0)
         << "kubectl " << absl::StrJoin(args, " ") << "\nstdout: " << result.out
         << "\nstderr: " << result.err;
@@ -143,6 +96,7 @@ spec:
 
   std::string dir_;
   std::string kubeconfig_;
+  std::unique_ptr<KubectlRunner> kubectl_;
   std::unique_ptr<ApiServer> server_;
 };
 
@@ -154,7 +108,7 @@ TEST_F(KubectlCompatTest, CreateSecretFromLiteral) {
   EXPECT_EQ((*secret)["data"]["a"], "Yg==");  // base64("b")
   EXPECT_EQ((*secret)["type"], "Opaque");
 
-  CommandResult again = Kubectl({"create", "secret", "generic", "s",
+  KubectlResult again = Kubectl({"create", "secret", "generic", "s",
                                  "--from-literal=a=c", "-n", "kmesh-system"});
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("secrets \"s\" already exists"), std::string::npos)
@@ -178,7 +132,7 @@ TEST_F(KubectlCompatTest, GetSecretAsJson) {
 }
 
 TEST_F(KubectlCompatTest, MissingSecretIsNotFound) {
-  CommandResult missing =
+  KubectlResult missing =
       Kubectl({"get", "secret", "kmesh-ipsec", "-n", "kmesh-system"});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("Error from server (NotFound): secrets "
@@ -248,7 +202,7 @@ TEST_F(KubectlCompatTest, SchemaViolationsAreRejected) {
   KubectlOk({"apply", "-f", kCrdPath});
   std::string manifest =
       WriteManifest("bad.yaml", NodeInfoManifest(0, "\"one\""));
-  CommandResult bad = Kubectl({"apply", "-f", manifest});
+  KubectlResult bad = Kubectl({"apply", "-f", manifest});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("spec.spi"), std::string::npos) << bad.err;
   EXPECT_FALSE(store()
@@ -291,7 +245,7 @@ TEST_F(KubectlCompatTest, CreateAndDeleteNamespace) {
 
 TEST_F(KubectlCompatTest, ForbiddenIsReported) {
   server_->Forbid("get", "secrets");
-  CommandResult forbidden =
+  KubectlResult forbidden =
       Kubectl({"get", "secret", "kmesh-ipsec", "-n", "kmesh-system"});
   EXPECT_NE(forbidden.exit_code, 0);
   EXPECT_NE(forbidden.err.find("Error from server (Forbidden): secrets "
@@ -316,7 +270,7 @@ TEST_F(KubectlCompatTest, BearerTokenOverTls) {
   server_->RequireBearerToken("t0ken");
   // (Without any credentials kubectl would prompt for a user name.)
   ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_, {"wrong"}).ok());
-  CommandResult wrong = Kubectl({"get", "namespaces"});
+  KubectlResult wrong = Kubectl({"get", "namespaces"});
   EXPECT_NE(wrong.exit_code, 0);
   EXPECT_NE(wrong.err.find("You must be logged in to the server"),
             std::string::npos)
@@ -344,7 +298,7 @@ TEST_F(KubectlCompatTest, WorksOverTlsWithClientCertificates) {
   EXPECT_TRUE(store().Get(Type("", "v1", "secrets"), "kmesh-system", "s").ok());
   // Without the client certificate the server refuses the handshake.
   ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_, {"some-token"}).ok());
-  CommandResult refused = Kubectl({"get", "secrets", "-n", "kmesh-system"});
+  KubectlResult refused = Kubectl({"get", "secrets", "-n", "kmesh-system"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("tls"), std::string::npos) << refused.err;
 }

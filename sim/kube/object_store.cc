@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "sim/kube/api_error.h"
+#include "sim/kube/apps_rbac_admission.h"
 #include "sim/kube/crd_schema.h"
 #include "sim/kube/validation.h"
 
@@ -23,6 +24,8 @@ namespace {
 using nlohmann::json;
 
 constexpr char kCrdGroup[] = "apiextensions.k8s.io";
+constexpr char kAppsGroup[] = "apps";
+constexpr char kRbacGroup[] = "rbac.authorization.k8s.io";
 const char* const kUndeletableNamespaces[] = {"default", "kube-system",
                                               "kube-public"};
 
@@ -219,6 +222,28 @@ json SpecPart(const json& object) {
   return copy;
 }
 
+// 422 Invalid with the field errors and causes as the real server sends
+// them.
+absl::Status InvalidObject(const ResourceType& type, const std::string& name,
+                           const std::vector<std::string>& errors) {
+  return InvalidWithCauses(type.kind, type.group, name, errors);
+}
+
+// What an update may not change, checked against the stored object; also
+// keeps server-owned parts (a DaemonSet's status) of `current`.
+std::vector<std::string> UpdateRules(const ResourceType& type, json& object,
+                                     const json& current) {
+  if (type.group == kAppsGroup && type.plural == "daemonsets") {
+    DefaultDaemonSet(object, current);
+    return ValidateDaemonSetUpdate(object, current);
+  }
+  if (type.group == kRbacGroup &&
+      (type.plural == "rolebindings" || type.plural == "clusterrolebindings")) {
+    return ValidateRoleBindingUpdate(object, current);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string ResourceType::ApiVersion() const {
@@ -256,6 +281,14 @@ std::vector<ResourceType> BuiltinResourceTypes() {
       {"", "v1", "configmaps", "configmap", "ConfigMap", true, {"cm"}, {}},
       {"",
        "v1",
+       "serviceaccounts",
+       "serviceaccount",
+       "ServiceAccount",
+       true,
+       {"sa"},
+       {}},
+      {"",
+       "v1",
        "pods",
        "pod",
        "Pod",
@@ -271,6 +304,39 @@ std::vector<ResourceType> BuiltinResourceTypes() {
        "CustomResourceDefinition",
        false,
        {"crd", "crds"},
+       {}},
+      {kAppsGroup,
+       "v1",
+       "daemonsets",
+       "daemonset",
+       "DaemonSet",
+       true,
+       {"ds"},
+       {}},
+      {kRbacGroup, "v1", "roles", "role", "Role", true, {}, {}},
+      {kRbacGroup,
+       "v1",
+       "rolebindings",
+       "rolebinding",
+       "RoleBinding",
+       true,
+       {},
+       {}},
+      {kRbacGroup,
+       "v1",
+       "clusterroles",
+       "clusterrole",
+       "ClusterRole",
+       false,
+       {},
+       {}},
+      {kRbacGroup,
+       "v1",
+       "clusterrolebindings",
+       "clusterrolebinding",
+       "ClusterRoleBinding",
+       false,
+       {},
        {}},
       {"kmesh.net",
        "v1alpha1",
@@ -380,6 +446,7 @@ absl::Status ObjectStore::Admit(const ResourceType& type, const std::string& ns,
         "metadata.name: Required value: name or generateName is required");
   } else {
     std::string why = type.plural == "namespaces" ? Dns1123LabelError(name)
+                      : type.group == kRbacGroup  ? RbacNameError(name)
                                                   : Dns1123SubdomainError(name);
     if (!why.empty()) {
       errors.push_back(
@@ -419,6 +486,21 @@ absl::Status ObjectStore::Admit(const ResourceType& type, const std::string& ns,
   if (type.group.empty() && type.plural == "namespaces" && errors.empty()) {
     AdmitNamespace(object);
   }
+  if (type.group == kAppsGroup && type.plural == "daemonsets") {
+    DefaultDaemonSet(object, nullptr);
+    std::vector<std::string> more = ValidateDaemonSet(object);
+    errors.insert(errors.end(), more.begin(), more.end());
+  }
+  if (type.group == kRbacGroup) {
+    std::vector<std::string> more;
+    if (type.plural == "roles" || type.plural == "clusterroles") {
+      more = ValidateRole(object, type.namespaced);
+    } else {
+      DefaultRoleBinding(object);
+      more = ValidateRoleBinding(object, type.namespaced);
+    }
+    errors.insert(errors.end(), more.begin(), more.end());
+  }
   // Custom resources: the stored CRD's schema for this version.
   const json* crd = nullptr;
   if (!type.group.empty() && type.group != kCrdGroup) {
@@ -438,9 +520,7 @@ absl::Status ObjectStore::Admit(const ResourceType& type, const std::string& ns,
       }
     }
   }
-  if (!errors.empty()) {
-    return Invalid(type.QualifiedKind(), name, absl::StrJoin(errors, ", "));
-  }
+  if (!errors.empty()) return InvalidObject(type, name, errors);
   return absl::OkStatus();
 }
 
@@ -552,6 +632,10 @@ absl::StatusOr<json> ObjectStore::UpdateLocked(const ResourceType& type,
     return Conflict(type.DisplayName(), name,
                     "the object has been modified; please apply your changes "
                     "to the latest version and try again");
+  }
+  if (std::vector<std::string> errors = UpdateRules(type, object, current);
+      !errors.empty()) {
+    return InvalidObject(type, name, errors);
   }
   // Server-owned fields keep their values.
   for (const char* field : {"uid", "creationTimestamp", "generation"}) {

@@ -7,7 +7,9 @@
 // 409 Conflict; namespaced objects need their Namespace to exist; names,
 // labels, kind and apiVersion are validated as the real server validates
 // them; custom resources are checked and pruned against their CRD's
-// openAPIV3Schema when the CRD is stored. Every change is an event in a
+// openAPIV3Schema when the CRD is stored; DaemonSets and RBAC objects are
+// defaulted and validated as the real server does it (apps_rbac_admission.h),
+// including the fields an update may not change. Every change is an event in a
 // bounded history, so a watch from resourceVersion N replays what happened
 // after N and then follows new changes; a watch from before the retained
 // history fails with 410 Gone ("Expired"). Errors carry their HTTP code and
@@ -58,8 +60,10 @@ struct ResourceType {
 };
 
 // The types every store serves: core/v1 namespaces, nodes, secrets, pods,
-// configmaps; apiextensions.k8s.io/v1 customresourcedefinitions;
-// kmesh.net/v1alpha1 kmeshnodeinfos.
+// configmaps, serviceaccounts; apps/v1 daemonsets; rbac.authorization.k8s.io/v1
+// roles, rolebindings, clusterroles, clusterrolebindings;
+// apiextensions.k8s.io/v1 customresourcedefinitions; kmesh.net/v1alpha1
+// kmeshnodeinfos.
 std::vector<ResourceType> BuiltinResourceTypes();
 
 enum class EventType { kAdded, kModified, kDeleted };

@@ -289,6 +289,105 @@ TEST_F(ObjectStoreTest, NamespacedObjectsNeedTheirNamespace) {
   EXPECT_TRUE(store_.Create(Secrets(), "missing", SecretObject("s")).ok());
 }
 
+json DaemonSetObject(const std::string& name, const std::string& app) {
+  json ds = json::parse(R"({
+    "apiVersion": "apps/v1", "kind": "DaemonSet",
+    "spec": {
+      "template": {
+        "metadata": {"labels": {"app": "kmesh"}},
+        "spec": {"containers": [{"name": "kmesh", "image": "kmesh-ipsec:dev"}]}
+      }
+    }
+  })");
+  ds["metadata"]["name"] = name;
+  ds["spec"]["selector"]["matchLabels"]["app"] = app;
+  return ds;
+}
+
+TEST_F(ObjectStoreTest, DaemonSetsAreValidatedDefaultedAndNamespaced) {
+  const ResourceType& daemonsets = Type("apps", "v1", "daemonsets");
+  auto missing_ns =
+      store_.Create(daemonsets, "nowhere", DaemonSetObject("kmesh", "kmesh"));
+  EXPECT_EQ(HttpCode(missing_ns.status()), 404);
+  EXPECT_EQ(missing_ns.status().message(), "namespaces \"nowhere\" not found");
+
+  auto mismatched = store_.Create(daemonsets, "kmesh-system",
+                                  DaemonSetObject("kmesh", "other"));
+  EXPECT_EQ(HttpCode(mismatched.status()), 422);
+  json status = StatusObject(mismatched.status());
+  EXPECT_EQ(status["message"],
+            "DaemonSet.apps \"kmesh\" is invalid: spec.template.metadata."
+            "labels: Invalid value: map[string]string{\"app\":\"kmesh\"}: "
+            "`selector` does not match template `labels`");
+  EXPECT_EQ(status["details"]["kind"], "DaemonSet");
+  EXPECT_EQ(status["details"]["group"], "apps");
+  EXPECT_EQ(status["details"]["causes"][0]["field"],
+            "spec.template.metadata.labels");
+  EXPECT_EQ(status["details"]["causes"][0]["reason"], "FieldValueInvalid");
+
+  EXPECT_EQ(HttpCode(store_
+                         .Create(daemonsets, "kmesh-system",
+                                 DaemonSetObject("Kmesh", "kmesh"))
+                         .status()),
+            422);
+  auto created = store_.Create(daemonsets, "kmesh-system",
+                               DaemonSetObject("kmesh", "kmesh"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ((*created)["spec"]["template"]["spec"]["restartPolicy"], "Always");
+  EXPECT_EQ((*created)["metadata"]["generation"], 1);
+}
+
+TEST_F(ObjectStoreTest, DaemonSetSelectorIsImmutable) {
+  const ResourceType& daemonsets = Type("apps", "v1", "daemonsets");
+  ASSERT_TRUE(
+      store_
+          .Create(daemonsets, "kmesh-system", DaemonSetObject("kmesh", "kmesh"))
+          .ok());
+  json changed = DaemonSetObject("kmesh", "kmesh");
+  changed["spec"]["template"]["metadata"]["labels"]["tier"] = "node";
+  changed["spec"]["selector"]["matchLabels"]["tier"] = "node";
+  auto updated = store_.Update(daemonsets, "kmesh-system", "kmesh", changed);
+  EXPECT_EQ(HttpCode(updated.status()), 422);
+  EXPECT_NE(std::string(updated.status().message()).find("field is immutable"),
+            std::string::npos);
+  // A change elsewhere is an update with a new generation.
+  json image = DaemonSetObject("kmesh", "kmesh");
+  image["spec"]["template"]["spec"]["containers"][0]["image"] = "kmesh:v2";
+  auto ok = store_.Update(daemonsets, "kmesh-system", "kmesh", image);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*ok)["metadata"]["generation"], 2);
+}
+
+TEST_F(ObjectStoreTest, RbacNamesArePathSegmentsAndRoleRefsAreFixed) {
+  const ResourceType& roles =
+      Type("rbac.authorization.k8s.io", "v1", "clusterroles");
+  const ResourceType& bindings =
+      Type("rbac.authorization.k8s.io", "v1", "clusterrolebindings");
+  json role = {
+      {"metadata", {{"name", "system:kmesh"}}},
+      {"rules",
+       {{{"apiGroups", {""}}, {"resources", {"nodes"}}, {"verbs", {"get"}}}}}};
+  EXPECT_TRUE(store_.Create(roles, "", role).ok());
+  role["metadata"]["name"] = "a/b";
+  EXPECT_EQ(HttpCode(store_.Create(roles, "", role).status()), 422);
+  json binding = {
+      {"metadata", {{"name", "kmesh"}}},
+      {"roleRef", {{"kind", "ClusterRole"}, {"name", "system:kmesh"}}},
+      {"subjects",
+       {{{"kind", "ServiceAccount"},
+         {"name", "kmesh"},
+         {"namespace", "kmesh-system"}}}}};
+  auto created = store_.Create(bindings, "", binding);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ((*created)["roleRef"]["apiGroup"], "rbac.authorization.k8s.io");
+  binding["roleRef"]["name"] = "cluster-admin";
+  auto changed = store_.Update(bindings, "", "kmesh", binding);
+  EXPECT_EQ(HttpCode(changed.status()), 422);
+  EXPECT_NE(
+      std::string(changed.status().message()).find("cannot change roleRef"),
+      std::string::npos);
+}
+
 TEST_F(ObjectStoreTest, ClusterScopedObjectsHaveNoNamespace) {
   json node = {{"metadata", {{"name", "node1"}, {"namespace", "default"}}}};
   auto created = store_.Create(Nodes(), "", node);

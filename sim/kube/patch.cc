@@ -1,6 +1,7 @@
 #include "sim/kube/patch.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -11,8 +12,80 @@ namespace {
 
 using nlohmann::json;
 
-// Strategic merge patch for objects without merge-keyed lists: RFC 7386 with
-// the directives honoured (lists are replaced whole).
+// The merge key of the pod-spec lists that have one in Kubernetes' types
+// (patchStrategy:"merge"); other lists are replaced whole. Containers are
+// matched by name, volume mounts by mount path, and so on.
+const char* MergeKey(const std::string& field) {
+  static const std::pair<const char*, const char*> kKeys[] = {
+      {"containers", "name"},
+      {"initContainers", "name"},
+      {"ephemeralContainers", "name"},
+      {"env", "name"},
+      {"volumes", "name"},
+      {"volumeMounts", "mountPath"},
+      {"volumeDevices", "devicePath"},
+      {"imagePullSecrets", "name"},
+      {"hostAliases", "ip"},
+  };
+  for (const auto& [name, key] : kKeys) {
+    if (field == name) return key;
+  }
+  return nullptr;
+}
+
+void StrategicMerge(json& target, const json& patch);
+
+// A merge-keyed list: patch elements update the element with the same key,
+// or are appended; {"$patch": "delete", key: k} removes it; a
+// `$setElementOrder/<field>` list orders the result.
+void MergeKeyedList(json& target, const json& patch, const char* key,
+                    const json* order) {
+  if (!target.is_array()) target = json::array();
+  for (const json& element : patch) {
+    if (element.is_object() && element.value("$patch", "") == "replace") {
+      target = json::array();
+      continue;
+    }
+    if (!element.is_object() || !element.contains(key)) {
+      target.push_back(element);
+      continue;
+    }
+    auto existing =
+        std::find_if(target.begin(), target.end(), [&](const json& item) {
+          return item.is_object() && item.contains(key) &&
+                 item[key] == element[key];
+        });
+    if (element.value("$patch", "") == "delete") {
+      if (existing != target.end()) target.erase(existing);
+      continue;
+    }
+    if (existing == target.end()) {
+      json added;
+      StrategicMerge(added, element);
+      target.push_back(added);
+    } else {
+      StrategicMerge(*existing, element);
+    }
+  }
+  if (order != nullptr && order->is_array()) {
+    auto rank = [&](const json& item) {
+      for (size_t i = 0; i < order->size(); ++i) {
+        if (item.is_object() && (*order)[i].is_object() &&
+            (*order)[i].contains(key) && item.contains(key) &&
+            (*order)[i][key] == item[key]) {
+          return i;
+        }
+      }
+      return order->size();
+    };
+    std::stable_sort(
+        target.begin(), target.end(),
+        [&](const json& a, const json& b) { return rank(a) < rank(b); });
+  }
+}
+
+// Strategic merge patch: RFC 7386 with the directives honoured; lists are
+// replaced whole except the merge-keyed ones above.
 void StrategicMerge(json& target, const json& patch) {
   if (!patch.is_object()) {
     target = patch;
@@ -48,6 +121,13 @@ void StrategicMerge(json& target, const json& patch) {
     }
     if (it->is_null()) {
       target.erase(key);
+      continue;
+    }
+    if (const char* merge_key = MergeKey(key);
+        merge_key != nullptr && it->is_array()) {
+      auto order = patch.find("$setElementOrder/" + key);
+      MergeKeyedList(target[key], *it, merge_key,
+                     order == patch.end() ? nullptr : &*order);
       continue;
     }
     StrategicMerge(target[key], *it);

@@ -1,9 +1,11 @@
 // The PATCH flavours the API server accepts, applied to JSON objects: JSON
 // merge patch (RFC 7386, application/merge-patch+json), strategic merge
-// patch (application/strategic-merge-patch+json) for objects whose lists
-// have no merge keys, which is merge patch plus the `$patch`, `$retainKeys`,
-// `$setElementOrder/...` and `$deleteFromPrimitiveList/...` directives
-// kubectl may send, and JSON patch (RFC 6902, application/json-patch+json).
+// patch (application/strategic-merge-patch+json), which is merge patch plus
+// the `$patch`, `$retainKeys`, `$setElementOrder/...` and
+// `$deleteFromPrimitiveList/...` directives kubectl may send, with the pod
+// spec's merge-keyed lists (containers and env by name, volumeMounts by
+// mountPath, ...) merged element by element and every other list replaced
+// whole, and JSON patch (RFC 6902, application/json-patch+json).
 // Server-side apply (application/apply-patch+yaml) is not supported.
 #ifndef SIM_KUBE_PATCH_H_
 #define SIM_KUBE_PATCH_H_

@@ -76,5 +76,33 @@ TEST(PatchTest, RejectsUnsupportedAndMalformedPatches) {
       400);
 }
 
+TEST(PatchTest, StrategicMergeMergesContainersByName) {
+  const json daemon_set = json::parse(R"({"spec":{"template":{"spec":{
+      "containers":[{"name":"a","image":"a:1","args":["x"],
+                     "env":[{"name":"E","value":"1"}]},
+                    {"name":"b","image":"b:1"}]}}}})");
+  // What kubectl apply sends when a's args change and c is added.
+  auto patched =
+      ApplyPatch(daemon_set, "application/strategic-merge-patch+json",
+                 R"({"spec":{"template":{"spec":{
+          "$setElementOrder/containers":[{"name":"c"},{"name":"a"},{"name":"b"}],
+          "containers":[{"name":"a","args":["y"]},{"name":"c","image":"c:1"}]}}}})");
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  const json& containers = (*patched)["spec"]["template"]["spec"]["containers"];
+  ASSERT_EQ(containers.size(), 3u);
+  EXPECT_EQ(containers[0]["name"], "c");
+  EXPECT_EQ(containers[1]["name"], "a");
+  EXPECT_EQ(containers[1]["image"], "a:1");       // Kept: not in the patch.
+  EXPECT_EQ(containers[1]["args"], json({"y"}));  // Other lists: replaced.
+  EXPECT_EQ(containers[1]["env"][0]["value"], "1");
+  EXPECT_EQ(containers[2]["name"], "b");
+
+  auto deleted = ApplyPatch(*patched, "application/strategic-merge-patch+json",
+                            R"({"spec":{"template":{"spec":{
+          "containers":[{"name":"b","$patch":"delete"}]}}}})");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ((*deleted)["spec"]["template"]["spec"]["containers"].size(), 2u);
+}
+
 }  // namespace
 }  // namespace kmesh::sim::kube

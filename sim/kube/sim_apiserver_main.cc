@@ -4,9 +4,9 @@
 //   sim_apiserver --port=6443 --kubeconfig_out=/tmp/kubeconfig
 //   kubectl --kubeconfig=/tmp/kubeconfig get namespaces
 //
-// Serves on 127.0.0.1 until SIGINT or SIGTERM. With --tls_cert and
-// --tls_key (PEM files) it serves HTTPS; --tls_ca names the CA written into
-// the kubeconfig (default: the certificate itself).
+// Serves on 127.0.0.1 (or --address) until SIGINT or SIGTERM. With
+// --tls_cert and --tls_key (PEM files) it serves HTTPS; --tls_ca names the CA
+// written into the kubeconfig (default: the certificate itself).
 #include <signal.h>
 
 #include <cstdio>
@@ -17,7 +17,9 @@
 #include "gflags/gflags.h"
 #include "sim/kube/api_server.h"
 
-DEFINE_int32(port, 0, "TCP port on 127.0.0.1; 0 picks a free one");
+DEFINE_string(address, "127.0.0.1",
+              "IP address to listen on (and to name in the kubeconfig)");
+DEFINE_int32(port, 0, "TCP port on --address; 0 picks a free one");
 DEFINE_string(kubeconfig_out, "", "write a kubeconfig for this server here");
 DEFINE_string(tls_cert, "", "PEM certificate file; with --tls_key: HTTPS");
 DEFINE_string(tls_key, "", "PEM private key file");
@@ -46,6 +48,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "sim_apiserver: --port must be 0..65535\n");
     return 1;
   }
+  options.address = FLAGS_address;
   options.port = static_cast<uint16_t>(FLAGS_port);
   options.store.history_limit = FLAGS_history_limit;
   for (const auto& [flag, path, out] :

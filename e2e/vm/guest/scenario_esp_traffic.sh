@@ -27,33 +27,9 @@ BOOT_B=0b0b0b0b-0000-4000-8000-00000000000b
 MARKERS=bpf
 
 # ------------------------------------------------------------ topology
-# pod_ns NODE POD IP: a pod namespace behind NODE, routed (Calico style: a /32
-# on the pod, its default gateway 169.254.1.1 on the node's side of the veth,
-# a host route to the pod on the node).
-pod_ns() {
-  node=$1 pod=$2 addr=$3 addr6=$4
-  ip netns add "$pod"
-  ip link add "h-$pod" netns "$node" type veth peer name eth0 netns "$pod"
-  ip -n "$pod" link set lo up
-  ip -n "$pod" addr add "$addr/32" dev eth0
-  ip -n "$pod" addr add "$addr6/128" dev eth0 nodad
-  ip -n "$pod" link set eth0 up
-  ip -n "$pod" route add 169.254.1.1 dev eth0
-  ip -n "$pod" route add default via 169.254.1.1 dev eth0
-  ip -n "$pod" -6 route add default via fe80::1 dev eth0
-  ip -n "$node" addr add 169.254.1.1/32 dev "h-$pod"
-  ip -n "$node" addr add fe80::1/64 dev "h-$pod" nodad
-  ip -n "$node" link set "h-$pod" up
-  ip -n "$node" route add "$addr/32" dev "h-$pod"
-  ip -n "$node" -6 route add "$addr6/128" dev "h-$pod"
-}
-
 setup_topology() {
-  for n in node-a node-b; do
-    ip netns add "$n"
-    ip -n "$n" link set lo up
-    ip netns exec "$n" sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward; echo 1 >/proc/sys/net/ipv6/conf/all/forwarding'
-  done
+  node_ns node-a
+  node_ns node-b
   ip link add und-a netns node-a type veth peer name und-b netns node-b
   ip -n node-a addr add 192.168.100.1/24 dev und-a
   ip -n node-b addr add 192.168.100.2/24 dev und-b
@@ -65,9 +41,9 @@ setup_topology() {
   ip -n node-b route add 10.244.1.0/24 via 192.168.100.1 dev und-b
   ip -n node-a -6 route add fd00:244:2::/64 via fd00:100::2 dev und-a
   ip -n node-b -6 route add fd00:244:1::/64 via fd00:100::1 dev und-b
-  pod_ns node-a pa1 10.244.1.10 fd00:244:1::10 # managed
-  pod_ns node-a pa2 10.244.1.11 fd00:244:1::11 # unmanaged
-  pod_ns node-b pb1 10.244.2.10 fd00:244:2::10 # managed
+  pod_ns node-a pa1 h-pa1 10.244.1.10 fd00:244:1::10 # managed
+  pod_ns node-a pa2 h-pa2 10.244.1.11 fd00:244:1::11 # unmanaged
+  pod_ns node-b pb1 h-pb1 10.244.2.10 fd00:244:2::10 # managed
 }
 
 # ------------------------------------------------------------ datapath
@@ -139,13 +115,7 @@ EOF
   done
 }
 
-ERRORS="XfrmInError XfrmInBufferError XfrmInHdrError XfrmInNoStates XfrmInStateProtoError
-XfrmInStateModeError XfrmInStateSeqError XfrmInStateExpired XfrmInStateMismatch XfrmInStateInvalid
-XfrmInTmplMismatch XfrmInNoPols XfrmInPolBlock XfrmInPolError XfrmOutError XfrmOutBundleGenError
-XfrmOutBundleCheckError XfrmOutNoStates XfrmOutStateProtoError XfrmOutStateModeError
-XfrmOutStateSeqError XfrmOutStateExpired XfrmOutPolBlock XfrmOutPolDead XfrmOutPolError
-XfrmFwdHdrError XfrmOutStateInvalid XfrmAcquireError"
-error_sum() { echo $(($(xfrm_stat_sum node-a "$ERRORS") + $(xfrm_stat_sum node-b "$ERRORS"))); }
+error_sum() { xfrm_error_sum node-a node-b; }
 
 # Lines of a `tcpdump -i any` capture in a node namespace.
 esp_out() { grep -c "und-$1 Out .*ESP(spi=$2," "$3"; }
@@ -298,14 +268,14 @@ keep /tmp/ping-rotation.txt
   fail "rotation programming failed: $(grep -h error /tmp/program.log | tail -n 3 | tr '\n' ' ')"
 summary=$(grep 'packets transmitted' /tmp/ping-rotation.txt)
 info "flow across the rotation: $summary"
-sent=$(echo "$summary" | sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p')
-answered=$(sed -n 's/.*icmp_seq=\([0-9]*\) .*/\1/p' /tmp/ping-rotation.txt |
-  awk -v last="${sent:-0}" '$1 < last && !seen[$1]++ { n++ } END { print n + 0 }')
+read -r answered sent <<EOF
+$(ping_answered /tmp/ping-rotation.txt)
+EOF
 dups=$(grep -c 'DUP!' /tmp/ping-rotation.txt)
-if [ "${sent:-0}" -gt 20 ] && [ "$answered" -eq $((sent - 1)) ] && [ "$dups" -eq 0 ]; then
+if [ "$sent" -gt 20 ] && [ "$answered" -eq $((sent - 1)) ] && [ "$dups" -eq 0 ]; then
   pass "continuous flow across the rotation lost nothing: all $answered packets sent before the stop answered ($summary)"
 else
-  fail "flow across the rotation: $answered of $((${sent:-0} - 1)) answered, $dups duplicates ($summary)"
+  fail "flow across the rotation: $answered of $((sent - 1)) answered, $dups duplicates ($summary)"
 fi
 r1=$(grep -c 'ESP(spi=0x00000001' /tmp/capture-a-rotation.txt)
 r2=$(grep -c 'ESP(spi=0x00000002' /tmp/capture-a-rotation.txt)

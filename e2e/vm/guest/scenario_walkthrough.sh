@@ -1,0 +1,682 @@
+#!/bin/sh
+# Scenario walkthrough: the user's walk-through (docs/user-guide.md) on a real
+# kernel, with the real binaries and nothing stubbed:
+#  - the simulated API server (sim_apiserver) in its own namespace on the
+#    underlay, a bridge in the VM's root namespace; the "operator" (kubectl,
+#    kmeshctl) sits on the same bridge;
+#  - three nodes, each a namespace on the underlay, registered as kubelet
+#    would (Node with InternalIP, bootID, podCIDRs; Pods with nodeName and
+#    podIP), each running `kmesh-daemon --enable-ipsec=true` with the Linux
+#    backends (XFRM over netlink, eBPF markers through libbpf);
+#  - pods as namespaces behind veths (managed ones in namespace default,
+#    unmanaged ones in namespace legacy);
+#  - a kubelet-like projection of the kmesh-ipsec Secret into each node's
+#    kmesh-ipsec/ipSec (timestamped directory + atomic ..data symlink swap),
+#    with a different delay per node.
+# Then: `kmeshctl secret create`; label namespace default; ESP spi 1 both
+# ways between managed pods on every node pair and no plaintext between them
+# on the wire; unmanaged and mixed traffic plaintext; `kmeshctl secret
+# create` again under two continuous flows (nothing lost, spi 2 afterwards);
+# the XFRM tables exactly as docs/xfrm-layout.md; spi 1 reclaimed after the
+# grace period; kill -9 of a daemon mid-flow and a restart (nothing lost or
+# leaked, same tables); SIGTERM removes the node's XFRM objects and its
+# KmeshNodeInfo; xfrm_stat error counters unchanged; no key in any log.
+# pass/fail always succeed, so "cond && pass .. || fail .." is an if-else;
+# $NODES and $RUNNING are word lists, split on purpose.
+# shellcheck disable=SC2015,SC2086
+# shellcheck source=SCRIPTDIR/lib.sh
+. /opt/e2e/lib.sh
+
+GRACE_S=15
+# Deadlines are generous: on a loaded 2-core host the TCG guest runs several
+# times slower (a daemon's start, BPF verifier included, took 70 s at load
+# average 80); they only cost time when something is broken.
+API_IP=192.168.100.100
+OPERATOR_IP=192.168.100.254
+REQID=1263358792
+W=/run/walkthrough
+KCFG=$W/kubeconfig
+LOGS=$E2E_OUT
+NODES="node-a node-b node-c"
+mkdir -p $W
+export HOME=/root
+
+# node facts: name index (1..3) -> address, pod CIDR, boot ID
+node_ip() { echo "192.168.100.$1"; }
+node_cidr() { echo "10.244.$1.0/24"; }
+node_idx() { case $1 in node-a) echo 1 ;; node-b) echo 2 ;; node-c) echo 3 ;; esac; }
+# Managed pods: p<x>1 in namespace default; unmanaged: p<x>2 in legacy.
+PA1=10.244.1.10 PA2=10.244.1.11 PB1=10.244.2.10 PB2=10.244.2.11 PC1=10.244.3.10
+MANAGED_RE='10\.244\.[123]\.10'
+
+kubectl() { "$BIN/kubectl" --kubeconfig="$KCFG" --request-timeout=20s "$@"; }
+kmeshctl() { "$BIN/kmeshctl" --kubeconfig="$KCFG" "$@"; }
+
+# ------------------------------------------------------------ underlay
+setup_underlay() {
+  modprobe bridge 2>/dev/null
+  ip link add br-und type bridge
+  ip link set br-und up
+  ip addr add "$OPERATOR_IP/24" dev br-und
+  # attach NS IF ADDR PORT: NS's interface IF with ADDR, its peer PORT on
+  # the bridge.
+  for spec in kube-api:eth0:$API_IP:und-api node-a:eth0:192.168.100.1:und-a \
+    node-b:eth0:192.168.100.2:und-b node-c:eth0:192.168.100.3:und-c; do
+    IFS=: read -r ns ifname addr port <<EOF
+$spec
+EOF
+    [ "$ns" = kube-api ] && ip netns add kube-api && ip -n kube-api link set lo up
+    [ "$ns" != kube-api ] && node_ns "$ns"
+    ip link add "$port" type veth peer name "$ifname" netns "$ns"
+    ip link set "$port" master br-und up
+    ip -n "$ns" addr add "$addr/24" dev "$ifname"
+    ip -n "$ns" link set "$ifname" up
+  done
+  for n in $NODES; do
+    i=$(node_idx "$n")
+    for p in $NODES; do
+      j=$(node_idx "$p")
+      [ "$i" = "$j" ] || ip -n "$n" route add "$(node_cidr "$j")" via "$(node_ip "$j")" dev eth0
+    done
+  done
+  pod_ns node-a pa1 veth-pa1 $PA1
+  pod_ns node-a pa2 veth-pa2 $PA2
+  pod_ns node-b pb1 veth-pb1 $PB1
+  pod_ns node-b pb2 veth-pb2 $PB2
+  pod_ns node-c pc1 veth-pc1 $PC1
+}
+
+# ------------------------------------------------------------ cluster objects
+# What kubelet and the CNI would report: Nodes (InternalIP, bootID,
+# podCIDRs) and Pods (nodeName, podIP) with their status.
+write_objects() {
+  {
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kmesh-system\n---\n'
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n'
+  } >$W/namespaces.yaml
+  : >$W/workloads.yaml
+  for n in $NODES; do
+    i=$(node_idx "$n")
+    cat >>$W/workloads.yaml <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $n
+spec:
+  podCIDR: $(node_cidr "$i")
+  podCIDRs: ["$(node_cidr "$i")"]
+status:
+  addresses:
+  - {type: InternalIP, address: "$(node_ip "$i")"}
+  - {type: Hostname, address: $n}
+  nodeInfo:
+    bootID: 0${i}0${i}0${i}0${i}-0000-4000-8000-00000000000${i}
+---
+EOF
+  done
+  for spec in pa1:default:node-a:$PA1 pa2:legacy:node-a:$PA2 pb1:default:node-b:$PB1 \
+    pb2:legacy:node-b:$PB2 pc1:default:node-c:$PC1; do
+    IFS=: read -r pod ns node ip <<EOF
+$spec
+EOF
+    cat >>$W/workloads.yaml <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $pod
+  namespace: $ns
+spec:
+  nodeName: $node
+  containers:
+  - {name: app, image: busybox}
+status:
+  phase: Running
+  hostIP: "$(node_ip "$(node_idx "$node")")"
+  podIP: "$ip"
+  podIPs:
+  - {ip: "$ip"}
+---
+EOF
+  done
+}
+
+# ------------------------------------------------------------ kubelet-like projection
+# project NODE FILE: kubelet's AtomicWriter: a new timestamped directory, a
+# ..data symlink swapped atomically (rename), ipSec -> ..data/ipSec.
+project() {
+  dir=$W/$1/kmesh-ipsec
+  version=..$(basename "$2")
+  mkdir -p "$dir/$version"
+  cp "$2" "$dir/$version/ipSec"
+  old=$(readlink "$dir/..data" 2>/dev/null)
+  ln -s "$version" "$dir/..data_tmp"
+  mv -T "$dir/..data_tmp" "$dir/..data"
+  [ -L "$dir/ipSec" ] || ln -s ..data/ipSec "$dir/ipSec"
+  [ -n "$old" ] && rm -rf "${dir:?}/$old"
+}
+# The projector: a watch on the Secret (one long-lived kubectl), and for each
+# new value a projection into node-a at once, node-b after 1 s, node-c after
+# 2 s (kubelets sync at different times).
+start_projector() {
+  "$BIN/kubectl" --kubeconfig="$KCFG" get secrets -n kmesh-system \
+    --field-selector metadata.name=kmesh-ipsec -w \
+    -o 'jsonpath={.data.ipSec}{"\n"}' >$W/secret-watch.txt 2>$W/secret-watch.err &
+  WATCH_PID=$!
+  (
+    seen="" count=0
+    while [ ! -f $W/stop-projector ]; do
+      value=$(grep -v '^$' $W/secret-watch.txt | tail -n 1)
+      if [ -n "$value" ] && [ "$value" != "$seen" ]; then
+        seen=$value
+        count=$((count + 1))
+        v=$W/secret.$count
+        echo "$value" | base64 -d >"$v"
+        delay=0
+        for n in $NODES; do
+          (sleep $delay && project "$n" "$v" && echo "E2E step: projected the secret into $n") &
+          delay=$((delay + 1))
+        done
+      fi
+      sleep 0.2
+    done
+  ) &
+  PROJECTOR_PID=$!
+}
+
+# ------------------------------------------------------------ daemons
+start_daemon() {
+  ip netns exec "$1" "$BIN/kmesh-daemon" --enable-ipsec=true --node-name="$1" \
+    --kubeconfig="$KCFG" --ipsec-key-file="$W/$1/kmesh-ipsec/ipSec" \
+    --bpf-object-dir="$DATA" --bpf-pin-dir="/bpf/$1" \
+    --ipsec-grace-period="${GRACE_S}s" >>"$LOGS/walkthrough-$1.daemon.log" 2>&1 &
+  eval "DAEMON_$(echo "$1" | tr -d -)=$!"
+}
+daemon_pid() { eval "echo \$DAEMON_$(echo "$1" | tr -d -)"; }
+
+# "node-a:1 node-b:1 node-c:1" as the API server holds them.
+node_infos() {
+  kubectl get kmeshnodeinfos -n kmesh-system \
+    -o 'jsonpath={range .items[*]}{.metadata.name}:{.spec.spi} {end}' 2>/dev/null
+}
+infos_are() { [ "$(node_infos)" = "$1" ]; }
+
+# ------------------------------------------------------------ XFRM views
+# One line per SA, whitespace squeezed, key and replay state left out.
+norm_state() {
+  ip -n "$1" xfrm state | awk '
+    /^src / { if (b != "") print b; b = $0; skip = 0; next }
+    /anti-replay/ { skip = 1; next }
+    /^[ \t]*sel / { skip = 0 }
+    skip { next }
+    { b = b " " $0 }
+    END { if (b != "") print b }' |
+    sed -E 's/aead ([^ ]+) 0x[0-9a-f]+ /aead \1 <key> /; s/[[:space:]]+/ /g; s/ $//' | sort
+}
+norm_policy() {
+  ip -n "$1" xfrm policy | awk '
+    /^src / { if (b != "") print b; b = $0; next }
+    { b = b " " $0 }
+    END { if (b != "") print b }' | sed -E 's/[[:space:]]+/ /g; s/ $//' | sort
+}
+# The peer index node NS gave peer address P (from its inbound SA's mark).
+peer_index() {
+  norm_state "$1" | sed -n "s|^src $2 dst .* mark 0x\([0-9a-f]*\)00d0/0xffff00ff .*|\1|p" | head -n 1
+}
+# expected_layout NS "SPI..." OUT_SPI PEER...: docs/xfrm-layout.md section 2
+# for node NS receiving with every SPI listed and sending with OUT_SPI, on
+# IPv4 only (the nodes have no IPv6 address). Writes $W/NS.want-state and
+# $W/NS.want-policy.
+expected_layout() {
+  ns=$1 spis=$2 out=$3
+  shift 3
+  me=$(node_idx "$ns")
+  s=$(node_ip "$me")
+  : >"$W/$ns.want-state"
+  : >"$W/$ns.want-policy"
+  for p in "$@"; do
+    j=$(node_idx "$p")
+    pip=$(node_ip "$j")
+    idx=$(peer_index "$ns" "$pip")
+    [ -n "$idx" ] || idx=MISSING
+    for spi in $spis; do
+      printf 'src %s dst %s proto esp spi 0x%08x reqid %s mode tunnel replay-window 0 flag esn mark 0x%s00d0/0xffff00ff output-mark 0xd0/0xffff00ff aead rfc4106(gcm(aes)) <key> 128 sel src 0.0.0.0/0 dst 0.0.0.0/0\n' \
+        "$pip" "$s" "$spi" $REQID "$idx" >>"$W/$ns.want-state"
+    done
+    printf 'src %s dst %s proto esp spi 0x%08x reqid %s mode tunnel replay-window 0 flag esn mark 0xe0/0xff aead rfc4106(gcm(aes)) <key> 128 sel src 0.0.0.0/0 dst 0.0.0.0/0\n' \
+      "$s" "$pip" "$out" $REQID >>"$W/$ns.want-state"
+    printf 'src 0.0.0.0/0 dst %s dir out priority 100 ptype main mark 0xe0/0xff tmpl src %s dst %s proto esp spi 0x%08x reqid %s mode tunnel\n' \
+      "$(node_cidr "$j")" "$s" "$pip" "$out" $REQID >>"$W/$ns.want-policy"
+    for dir in in fwd; do
+      printf 'src %s dst %s dir %s priority 100 ptype main mark 0xd0/0xff tmpl src %s dst %s proto esp reqid %s mode tunnel\n' \
+        "$(node_cidr "$j")" "$(node_cidr "$me")" $dir "$pip" "$s" $REQID >>"$W/$ns.want-policy"
+    done
+  done
+  {
+    echo 'src 0.0.0.0/0 dst 0.0.0.0/0 dir out action block priority 1000 ptype main mark 0xe0/0xff'
+    echo 'src ::/0 dst ::/0 dir out action block priority 1000 ptype main mark 0xe0/0xff'
+  } >>"$W/$ns.want-policy"
+  sort -o "$W/$ns.want-state" "$W/$ns.want-state"
+  sort -o "$W/$ns.want-policy" "$W/$ns.want-policy"
+}
+# layout_is NS "SPI..." OUT_SPI PEER...: the node's tables are exactly that
+# (and the peer indices are distinct, 1..65535).
+layout_is() {
+  expected_layout "$@"
+  norm_state "$1" >"$W/$1.have-state"
+  norm_policy "$1" >"$W/$1.have-policy"
+  cmp -s "$W/$1.want-state" "$W/$1.have-state" && cmp -s "$W/$1.want-policy" "$W/$1.have-policy"
+}
+layout_check() { # WHAT NS "SPI..." OUT_SPI PEER...
+  what=$1
+  shift
+  if wait_until 60 layout_is "$@"; then
+    pass "$what: $1 holds exactly docs/xfrm-layout.md's objects ($(wc -l <"$W/$1.have-state") SAs, $(wc -l <"$W/$1.have-policy") policies)"
+  else
+    fail "$what: $1's XFRM tables differ from docs/xfrm-layout.md: $(diff "$W/$1.want-state" "$W/$1.have-state" | grep '^[-+][^-+]' | tr '\n' ' ') $(diff "$W/$1.want-policy" "$W/$1.have-policy" | grep '^[-+][^-+]' | tr '\n' ' ')"
+  fi
+}
+# Packets sent through NS's outbound SAs from SRC to DST (all SPIs).
+out_sa_packets() {
+  ip -n "$1" -s xfrm state | awk -v s="$2" -v d="$3" '
+    /^src / { on = ($2 == s && $4 == d) }
+    on && /\(packets\)/ { sub(/\(packets\).*/, ""); n += $NF }
+    END { print n + 0 }'
+}
+# Encryption is on both ways between pods A (in namespace A_NS, on node NA)
+# and B (IP B_IP, on node NB): a ping goes out through both nodes' SAs.
+encrypted_both_ways() {
+  a_ns=$1 b_ip=$2 na=$3 nb=$4
+  ia=$(node_ip "$(node_idx "$na")") ib=$(node_ip "$(node_idx "$nb")")
+  before_a=$(out_sa_packets "$na" "$ia" "$ib")
+  before_b=$(out_sa_packets "$nb" "$ib" "$ia")
+  ip netns exec "$a_ns" ping -c 1 -W 1 "$b_ip" >/dev/null 2>&1 &&
+    [ "$(out_sa_packets "$na" "$ia" "$ib")" -gt "$before_a" ] &&
+    [ "$(out_sa_packets "$nb" "$ib" "$ia")" -gt "$before_b" ]
+}
+outbound_spis_are() { # SPI: every outbound SA of every running node uses it
+  for n in $RUNNING; do
+    norm_state "$n" | grep ' mark 0xe0/0xff ' | grep -v -q "spi $(printf '0x%08x' "$1") " && return 1
+  done
+  return 0
+}
+no_spi_on() { # SPI NODE...: no SA with that SPI left
+  spi=$(printf '0x%08x' "$1")
+  shift
+  for n in "$@"; do
+    ip -n "$n" xfrm state | grep -q "spi $spi " && return 1
+  done
+  return 0
+}
+
+# ------------------------------------------------------------ captures
+# capture_all TAG WIRE_FILTER [NODE...]: `tcpdump -i any esp` in each NODE
+# namespace and `tcpdump -i any WIRE_FILTER` in the root namespace (the
+# bridge's ports: the wire), until stop_captures. (Filters keep tcpdump's
+# share of the one TCG CPU small.)
+capture_all() {
+  CAP_TAG=$1 wire_filter=$2
+  shift 2
+  CAP_NODES="$*"
+  CAPS=""
+  for n in $CAP_NODES; do
+    CAPTURE_FILE=/tmp/cap-$CAP_TAG-$n.txt
+    start_capture "$n" -i any esp
+    CAPS="$CAPS $CAPTURE_PID"
+  done
+  CAPTURE_FILE=/tmp/cap-$CAP_TAG-wire.txt
+  tcpdump -Z root -l -n -i any "$wire_filter" >"$CAPTURE_FILE" 2>&1 &
+  CAPS="$CAPS $!"
+  wait_until 10 grep -q 'listening on' "$CAPTURE_FILE"
+}
+stop_captures() {
+  sleep 0.5
+  for p in $CAPS; do stop_process "$p" INT; done
+  for n in $CAP_NODES wire; do keep "/tmp/cap-$CAP_TAG-$n.txt"; done
+}
+# esp_count TAG NODE DIR PEER_IP SPI: ESP lines of NODE's capture on its
+# underlay (eth0) going DIR (Out/In) to/from PEER_IP with SPI.
+esp_count() {
+  me=$(node_ip "$(node_idx "$2")")
+  if [ "$3" = Out ]; then pair="IP $me > $4"; else pair="IP $4 > $me"; fi
+  grep -E "eth0 +$3 +$pair: ESP\(spi=$5," "/tmp/cap-$1-$2.txt" | grep -c .
+}
+# Plaintext packets between two managed pods on the wire (the bridge's ports).
+wire_plain_managed() {
+  grep -E "IP $MANAGED_RE > $MANAGED_RE:" "/tmp/cap-$1-wire.txt" | grep -c -v ESP
+}
+# Every node pair, both directions, carries ESP with SPI (in the node
+# captures of TAG); prints a line per node on failure.
+esp_all_pairs() {
+  tag=$1 spi=$2 min=$3 ok=0
+  for n in $NODES; do
+    for p in $NODES; do
+      [ "$n" = "$p" ] && continue
+      pip=$(node_ip "$(node_idx "$p")")
+      o=$(esp_count "$tag" "$n" Out "$pip" "$spi")
+      i=$(esp_count "$tag" "$n" In "$pip" "$spi")
+      if [ "$o" -lt "$min" ] || [ "$i" -lt "$min" ]; then
+        echo "$n<->$p: $o out, $i in"
+        ok=1
+      fi
+    done
+  done
+  return $ok
+}
+show_esp_lines() { # TAG SPI: two tcpdump lines per node
+  for n in $NODES; do
+    grep "ESP(spi=$2," "/tmp/cap-$1-$n.txt" | grep -m 1 ' Out ' | while read -r l; do info "tcpdump -i any in $n: $l"; done
+    grep "ESP(spi=$2," "/tmp/cap-$1-$n.txt" | grep -m 1 ' In ' | while read -r l; do info "tcpdump -i any in $n: $l"; done
+  done
+}
+# pings FROM_NS TO_IP...: a few pings; fails if any is lost.
+pings() {
+  from=$1
+  shift
+  for to in "$@"; do
+    ip netns exec "$from" ping -c 4 -i 0.1 -W 2 "$to" >"/tmp/ping-$from-$to.txt" 2>&1 || return 1
+  done
+}
+
+# ------------------------------------------------------------ flows
+# start_flow NAME FROM_NS TO_IP: a continuous 10 packets/s ping.
+start_flow() {
+  ip netns exec "$2" ping -i 0.1 -W 2 "$3" >"/tmp/flow-$1.txt" 2>&1 &
+  eval "FLOW_$1=$!"
+}
+# stop_flow NAME WHAT: stops it and checks that every packet sent before the
+# stop was answered.
+stop_flow() {
+  eval "stop_process \$FLOW_$1 INT"
+  keep "/tmp/flow-$1.txt"
+  read -r answered sent <<EOF
+$(ping_answered "/tmp/flow-$1.txt")
+EOF
+  summary=$(grep 'packets transmitted' "/tmp/flow-$1.txt")
+  if [ "$sent" -gt 10 ] && [ "$answered" -eq $((sent - 1)) ] && ! grep -q 'DUP!' "/tmp/flow-$1.txt"; then
+    pass "$2: flow $1 lost nothing: $answered of the $((sent - 1)) packets sent before the stop answered ($summary)"
+  else
+    fail "$2: flow $1: $answered of $((sent - 1)) answered ($summary)"
+  fi
+}
+
+xfrm_stat_report() { # WHEN
+  for n in $NODES; do
+    ip netns exec "$n" cat /proc/net/xfrm_stat >"/tmp/$n.xfrm_stat-$1.txt"
+    keep "/tmp/$n.xfrm_stat-$1.txt"
+    nonzero=$(awk '$2 != 0 { printf "%s %s ", $1, $2 }' "/tmp/$n.xfrm_stat-$1.txt")
+    info "xfrm_stat $n $1: $(echo "$XFRM_ERRORS" | wc -w) error counters sum $(xfrm_error_sum "$n"); nonzero: ${nonzero:-none}"
+  done
+}
+
+# stop_daemon NODE: SIGTERM, then up to 60 s for the graceful shutdown;
+# returns the daemon's exit status (137 when it had to be killed).
+exited() { ! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+stop_daemon() {
+  pid=$(daemon_pid "$1")
+  kill -TERM "$pid" 2>/dev/null
+  wait_until 60 exited "$pid" || kill -KILL "$pid" 2>/dev/null
+  wait "$pid"
+}
+
+cleanup() {
+  step "cleanup"
+  touch $W/stop-projector
+  for n in $RUNNING; do stop_daemon "$n"; done
+  [ -n "${PROJECTOR_PID:-}" ] && stop_process "$PROJECTOR_PID" TERM
+  [ -n "${WATCH_PID:-}" ] && stop_process "$WATCH_PID" TERM
+  [ -n "${API_PID:-}" ] && stop_process "$API_PID" TERM
+  for ns in pa1 pa2 pb1 pb2 pc1 node-a node-b node-c kube-api; do ip netns del "$ns" 2>/dev/null; done
+  ip link del br-und 2>/dev/null
+  rm -rf /bpf/node-a /bpf/node-b /bpf/node-c
+}
+
+# ============================================================ run
+step "topology"
+setup_underlay
+ok=1
+for n in $NODES; do
+  ip netns exec "$n" ping -c 1 -W 2 $API_IP >/dev/null 2>&1 || ok=0
+done
+ip netns exec node-a ping -c 1 -W 2 192.168.100.3 >/dev/null 2>&1 || ok=0
+[ $ok = 1 ] && pass "underlay: three node namespaces and the API server's namespace on one bridge" ||
+  fail "underlay: a node cannot reach the API server or another node"
+
+step "API server"
+ip netns exec kube-api "$BIN/sim_apiserver" --address=$API_IP --port=6443 \
+  --kubeconfig_out=$KCFG >"$LOGS/walkthrough-apiserver.log" 2>&1 &
+API_PID=$!
+wait_until 120 grep -q 'serving on' "$LOGS/walkthrough-apiserver.log" &&
+  pass "sim_apiserver serves on $API_IP:6443 in namespace kube-api: $(grep 'serving on' "$LOGS/walkthrough-apiserver.log")" ||
+  fail "sim_apiserver did not start: $(tr '\n' ' ' <"$LOGS/walkthrough-apiserver.log")"
+
+write_objects
+keep $W/workloads.yaml
+if kubectl apply -f "$DATA/kmeshnodeinfo_crd.yaml" -f $W/namespaces.yaml -f $W/workloads.yaml >/tmp/kubectl.txt 2>&1 &&
+  kubectl replace --subresource=status -f $W/workloads.yaml >>/tmp/kubectl.txt 2>&1; then
+  pass "kubectl apply: CRD kmeshnodeinfos.kmesh.net, namespaces, 3 Nodes and 5 Pods (status via --subresource=status)"
+else
+  fail "registering the cluster with kubectl: $(tail -n 3 /tmp/kubectl.txt | tr '\n' ' ')"
+fi
+
+step "kmeshctl secret create"
+start_projector
+kmeshctl secret create >/tmp/kmeshctl-1.txt 2>&1
+rc=$?
+grep -q 'created, spi 1' /tmp/kmeshctl-1.txt && [ $rc = 0 ] &&
+  pass "kmeshctl secret create: $(cat /tmp/kmeshctl-1.txt)" ||
+  fail "kmeshctl secret create (exit $rc): $(tr '\n' ' ' </tmp/kmeshctl-1.txt)"
+projected() { for n in $NODES; do grep -q '"spi":1,' "$W/$n/kmesh-ipsec/ipSec" 2>/dev/null || return 1; done; }
+wait_until 120 projected && pass "the secret is projected into each node's kmesh-ipsec/ipSec (symlink ..data swap, per-node delay)" ||
+  fail "the secret was not projected into every node: $(find $W/node-* | tr '\n' ' ')"
+
+step "daemons"
+RUNNING=$NODES
+for n in $NODES; do start_daemon "$n"; done
+if wait_until 300 infos_are "node-a:1 node-b:1 node-c:1 "; then
+  pass "all three KmeshNodeInfo objects appear with spi 1: $(node_infos)"
+else
+  fail "KmeshNodeInfo objects: '$(node_infos)' (expected node-a:1 node-b:1 node-c:1)"
+  for n in $NODES; do tail -n 5 "$LOGS/walkthrough-$n.daemon.log" | while read -r l; do info "$n daemon: $l"; done; done
+fi
+kubectl get kmeshnodeinfos -n kmesh-system -o yaml >/tmp/kmeshnodeinfos.yaml 2>&1
+keep /tmp/kmeshnodeinfos.yaml
+
+step "label namespace default"
+kubectl label namespace default istio.io/dataplane-mode=Kmesh >/tmp/label.txt 2>&1 &&
+  pass "kubectl label namespace default istio.io/dataplane-mode=Kmesh" || fail "label: $(cat /tmp/label.txt)"
+ready=1
+wait_until 180 encrypted_both_ways pa1 $PB1 node-a node-b || ready=0
+wait_until 90 encrypted_both_ways pb1 $PC1 node-b node-c || ready=0
+wait_until 90 encrypted_both_ways pc1 $PA1 node-c node-a || ready=0
+[ $ready = 1 ] && pass "the daemons attached the encrypt markers and filled their maps: every managed pair goes through the SAs" ||
+  fail "managed pod traffic did not go through both nodes' SAs within the deadline"
+for n in $NODES; do
+  ip netns exec "$n" tc filter show dev "veth-p$(echo "$n" | cut -c6)1" ingress >"/tmp/$n.tc.txt" 2>&1
+  ip netns exec "$n" tc filter show dev eth0 ingress >>"/tmp/$n.tc.txt" 2>&1
+  keep "/tmp/$n.tc.txt"
+done
+grep -q kmesh_encrypt /tmp/node-a.tc.txt && grep -q kmesh_decrypt /tmp/node-a.tc.txt &&
+  pass "node-a: encrypt marker on veth-pa1 (tc ingress), decrypt marker on eth0 (tc ingress)" ||
+  fail "node-a tc filters: $(tr '\n' ' ' </tmp/node-a.tc.txt)"
+
+errors_before=$(xfrm_error_sum $NODES)
+xfrm_stat_report before
+
+step "spi 1 traffic"
+capture_all spi1 'net 10.244.0.0/16' $NODES
+pings_ok=1
+pings pa1 $PB1 $PC1 || pings_ok=0
+pings pb1 $PC1 || pings_ok=0
+stop_captures
+[ $pings_ok = 1 ] && pass "ping between managed pods on all three node pairs" || fail "a ping between managed pods failed"
+show_esp_lines spi1 0x00000001
+missing=$(esp_all_pairs spi1 0x00000001 4)
+[ -z "$missing" ] && pass "tcpdump -i any in every node: ESP(spi=0x00000001) out to and in from both peers" ||
+  fail "ESP spi 1 missing between: $missing"
+leak=$(wire_plain_managed spi1)
+[ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire (spi 1 phase)" ||
+  fail "$leak plaintext packets between managed pods on the wire: $(grep -E "IP $MANAGED_RE > $MANAGED_RE:" /tmp/cap-spi1-wire.txt | grep -v ESP | head -n 2 | tr '\n' ' ')"
+
+step "unmanaged and mixed"
+capture_all plain 'net 10.244.0.0/16 or esp'
+plain_ok=1
+pings pa2 $PB2 || plain_ok=0 # unmanaged <-> unmanaged
+pings pa1 $PB2 || plain_ok=0 # managed -> unmanaged
+pings pa2 $PB1 || plain_ok=0 # unmanaged -> managed
+stop_captures
+[ $plain_ok = 1 ] && pass "unmanaged<->unmanaged and managed<->unmanaged pings are delivered" || fail "an unmanaged or mixed ping failed"
+for pair in "$PA2 $PB2" "$PA1 $PB2" "$PA2 $PB1"; do
+  # shellcheck disable=SC2086
+  set -- $pair
+  # Bridge ports see the frames a node sends as In or P (other host).
+  req=$(grep -E -c "und-a +(In|P) +IP $1 > $2: ICMP echo request" /tmp/cap-plain-wire.txt)
+  rep=$(grep -E -c "und-b +(In|P) +IP $2 > $1: ICMP echo reply" /tmp/cap-plain-wire.txt)
+  [ "$req" -ge 4 ] && [ "$rep" -ge 4 ] && pass "plaintext on the wire for $1 <-> $2 (not both managed): $req requests, $rep replies" ||
+    fail "$1 <-> $2: $req plaintext requests, $rep replies on the wire"
+done
+esp=$(grep -c 'ESP(' /tmp/cap-plain-wire.txt)
+[ "$esp" -eq 0 ] && pass "no ESP on the wire while only unmanaged or mixed pairs talk" || fail "$esp ESP packets during the plaintext-only phase"
+
+step "layout spi 1"
+layout_check "spi 1" node-a 1 1 node-b node-c
+idx_b=$(peer_index node-a 192.168.100.2)
+idx_c=$(peer_index node-a 192.168.100.3)
+[ -n "$idx_b" ] && [ -n "$idx_c" ] && [ "$idx_b" != "$idx_c" ] &&
+  pass "node-a's peer indices are distinct: node-b 0x$idx_b, node-c 0x$idx_c (inbound marks 0x${idx_b}00d0, 0x${idx_c}00d0)" ||
+  fail "node-a's peer indices: node-b '$idx_b', node-c '$idx_c'"
+ip -n node-a xfrm state | sed -E 's/(aead [^ ]+) 0x[0-9a-f]+/\1 <key>/' >/tmp/node-a.xfrm-state-spi1.txt
+ip -n node-a xfrm policy >/tmp/node-a.xfrm-policy-spi1.txt
+keep /tmp/node-a.xfrm-state-spi1.txt
+keep /tmp/node-a.xfrm-policy-spi1.txt
+
+step "rotation"
+capture_all rotation 'net 10.244.0.0/16' $NODES
+start_flow ab pa1 $PB1
+start_flow cb pc1 $PB1
+sleep 2
+t0=$(uptime_s)
+kmeshctl secret create >/tmp/kmeshctl-2.txt 2>&1
+rc=$?
+grep -q 'rotated, spi 1 -> 2' /tmp/kmeshctl-2.txt && [ $rc = 0 ] &&
+  pass "kmeshctl secret create again: $(cat /tmp/kmeshctl-2.txt)" ||
+  fail "second kmeshctl secret create (exit $rc): $(tr '\n' ' ' </tmp/kmeshctl-2.txt)"
+# Polled on the kernel (cheap): node-a receives with spi 1 and 2 and sends
+# with 2 once both peers advertise 2; the old SAs stay for the grace period.
+if wait_until 240 layout_is node-a "1 2" 2 node-b node-c; then
+  t_converged=$(uptime_s)
+  pass "rotation: node-a receives with spi 1 and 2 and sends with spi 2 $(awk -v a="$t0" -v b="$t_converged" 'BEGIN { printf "%.1f", b - a }')s after kmeshctl ($(grep -c . $W/node-a.have-state) SAs, as docs/xfrm-layout.md)"
+else
+  t_converged=$(uptime_s)
+  fail "rotation: node-a never held spi 1 and 2 inbound with spi 2 outbound: $(diff "$W/node-a.want-state" "$W/node-a.have-state" | grep '^[-+][^-+]' | tr '\n' ' ')"
+fi
+wait_until 90 outbound_spis_are 2 && wait_until 90 infos_are "node-a:2 node-b:2 node-c:2 " &&
+  pass "rotation converged: every KmeshNodeInfo at spi 2 ($(node_infos)), every outbound SA on every node spi 2" ||
+  fail "rotation did not converge: KmeshNodeInfo '$(node_infos)'"
+sleep 2
+stop_flow ab "rotation"
+stop_flow cb "rotation"
+stop_captures
+leak=$(wire_plain_managed rotation)
+[ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire during the rotation" ||
+  fail "$leak plaintext packets between managed pods on the wire during the rotation"
+for n in node-a node-b node-c; do
+  r1=$(grep -E -c 'eth0 +Out .*ESP\(spi=0x00000001' "/tmp/cap-rotation-$n.txt")
+  r2=$(grep -E -c 'eth0 +Out .*ESP\(spi=0x00000002' "/tmp/cap-rotation-$n.txt")
+  info "during the rotation $n sent $r1 ESP packets with spi 1, then $r2 with spi 2"
+done
+
+step "spi 2 traffic"
+capture_all spi2 'net 10.244.0.0/16' $NODES
+pings_ok=1
+pings pa1 $PB1 $PC1 || pings_ok=0
+pings pb1 $PC1 || pings_ok=0
+stop_captures
+[ $pings_ok = 1 ] && pass "ping between managed pods on all three node pairs after the rotation" || fail "a ping after the rotation failed"
+show_esp_lines spi2 0x00000002
+missing=$(esp_all_pairs spi2 0x00000002 4)
+old=$(cat /tmp/cap-spi2-node-*.txt | grep -c 'ESP(spi=0x00000001')
+[ -z "$missing" ] && [ "$old" -eq 0 ] && pass "tcpdump -i any in every node: ESP(spi=0x00000002) out to and in from both peers, no spi 1" ||
+  fail "after the rotation: spi 2 missing between: $missing; $old spi 1 packets"
+leak=$(wire_plain_managed spi2)
+[ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire (spi 2 phase)" || fail "$leak plaintext packets (spi 2 phase)"
+
+step "grace period"
+if wait_until $((GRACE_S + 120)) no_spi_on 1 $NODES; then
+  pass "spi 1 SAs reclaimed on every node $(awk -v a="$t_converged" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')s after node-a was first seen holding both (--ipsec-grace-period=${GRACE_S}s)"
+else
+  fail "spi 1 SAs still present $((GRACE_S + 120))s after the rotation converged"
+fi
+layout_check "spi 2" node-a 2 2 node-b node-c
+layout_check "spi 2" node-b 2 2 node-a node-c
+layout_check "spi 2" node-c 2 2 node-a node-b
+ip -n node-a xfrm state | sed -E 's/(aead [^ ]+) 0x[0-9a-f]+/\1 <key>/' >/tmp/node-a.xfrm-state-spi2.txt
+ip -n node-a xfrm policy >/tmp/node-a.xfrm-policy-spi2.txt
+keep /tmp/node-a.xfrm-state-spi2.txt
+keep /tmp/node-a.xfrm-policy-spi2.txt
+
+step "daemon restart"
+norm_state node-a >$W/restart-before-state
+norm_policy node-a >$W/restart-before-policy
+capture_all restart 'net 10.244.0.0/16'
+start_flow ab2 pa1 $PB1
+start_flow ca pc1 $PA1
+sleep 1
+kill -KILL "$(daemon_pid node-a)"
+wait "$(daemon_pid node-a)" 2>/dev/null
+echo "E2E step: killed node-a's daemon" >>"$LOGS/walkthrough-node-a.daemon.log"
+sleep 1
+running_lines=$(grep -c 'IPsec running on node' "$LOGS/walkthrough-node-a.daemon.log")
+start_daemon node-a
+restarted() { [ "$(grep -c 'IPsec running on node' "$LOGS/walkthrough-node-a.daemon.log")" -gt "$running_lines" ]; }
+wait_until 300 restarted && pass "node-a's daemon killed with SIGKILL mid-flow and started again" ||
+  fail "node-a's daemon did not come back: $(tail -n 3 "$LOGS/walkthrough-node-a.daemon.log" | tr '\n' ' ')"
+sleep 3 # a few ticks of the new daemon
+same() {
+  norm_state node-a | cmp -s - $W/restart-before-state && norm_policy node-a | cmp -s - $W/restart-before-policy
+}
+wait_until 60 same && infos_are "node-a:2 node-b:2 node-c:2 " &&
+  pass "after the restart node-a converged to the same XFRM tables, KmeshNodeInfo node-a at spi 2" ||
+  fail "after the restart node-a's tables differ: $(norm_state node-a | diff $W/restart-before-state - | grep '^[-+][^-+]' | tr '\n' ' ')"
+sleep 1
+stop_flow ab2 "daemon restart"
+stop_flow ca "daemon restart"
+stop_captures
+leak=$(wire_plain_managed restart)
+[ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire across the restart" ||
+  fail "$leak plaintext packets on the wire across the restart"
+
+errors_after=$(xfrm_error_sum $NODES)
+xfrm_stat_report after
+[ "$errors_after" -eq "$errors_before" ] &&
+  pass "/proc/net/xfrm_stat error counters unchanged on all three nodes ($errors_before -> $errors_after)" ||
+  fail "/proc/net/xfrm_stat error counters moved: $errors_before -> $errors_after"
+
+step "graceful stop of node-c"
+stop_daemon node-c
+rc=$?
+RUNNING="node-a node-b"
+[ $rc -eq 0 ] && pass "SIGTERM: node-c's daemon shut down gracefully (exit 0)" || fail "node-c's daemon exited $rc on SIGTERM"
+owned=$(ip -n node-c xfrm state | grep -c "reqid $REQID")
+owned_pol=$(ip -n node-c xfrm policy | grep -c -E "reqid $REQID|mark 0xe0/0xff")
+tc_left=$(ip netns exec node-c tc filter show dev eth0 ingress | grep -c kmesh)
+[ "$owned" -eq 0 ] && [ "$owned_pol" -eq 0 ] && [ "$tc_left" -eq 0 ] &&
+  pass "SIGTERM: node-c's daemon removed its XFRM SAs, policies and decrypt marker" ||
+  fail "after SIGTERM node-c still holds $owned SAs, $owned_pol policies, $tc_left markers"
+wait_until 90 infos_are "node-a:2 node-b:2 " && pass "SIGTERM: KmeshNodeInfo node-c withdrawn ($(node_infos))" ||
+  fail "KmeshNodeInfo after node-c stopped: $(node_infos)"
+layout_check "node-c left" node-a 2 2 node-b
+
+step "key material"
+leaks=0
+for f in /tmp/kmeshctl-1.txt /tmp/kmeshctl-2.txt /tmp/kubectl.txt "$E2E_RESULTS" "$LOGS"/walkthrough-*.log; do
+  for v in "$W"/secret.*; do
+    b64=$(sed -n 's/.*"aeadKey":"\([^"]*\)".*/\1/p' "$v")
+    hex=$(echo "$b64" | base64 -d | od -An -v -tx1 | tr -d ' \n')
+    [ ${#hex} -eq 72 ] || { leaks=$((leaks + 1)) && echo "E2E step: cannot read the PSK of $v"; }
+    grep -q -i -F -e "$hex" -e "$b64" "$f" 2>/dev/null && leaks=$((leaks + 1)) && echo "E2E step: PSK found in $f"
+  done
+done
+[ $leaks -eq 0 ] && pass "neither PSK (hex or base64) appears in any daemon, API server, kubectl or kmeshctl output" ||
+  fail "PSK material found $leaks times in logs"
+
+cleanup
