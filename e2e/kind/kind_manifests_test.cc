@@ -109,8 +109,7 @@ class KindManifestsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!KubectlRunner::Available()) {
-      GTEST_SKIP() << "kubectl not found at " << KubectlRunner::Path()
-                   << " (set KUBECTL to its path)";
+      GTEST_SKIP() << KubectlRunner::UnavailableReason();
     }
     static int counter = 0;
     dir_ = fs::path(::testing::TempDir()) /

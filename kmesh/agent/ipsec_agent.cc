@@ -7,29 +7,6 @@
 
 namespace kmesh::agent {
 
-// Forwards key and peer events to the controller.
-class IpsecAgent::EventFanout : public ipsec::IpsecEventSink {
- public:
-  explicit EventFanout(ipsec::IpsecController* controller)
-      : controller_(controller) {}
-  void OnKeyChanged(int32_t spi, const XfrmKey& psk) override {
-    controller_->OnKeyChanged(spi, psk);
-  }
-  void OnKeyFileError(const absl::Status& error) override {
-    controller_->OnKeyFileError(error);
-  }
-  void OnPeerUpsert(const ipsec::NodeView& peer) override {
-    controller_->OnPeerUpsert(peer);
-  }
-  void OnPeerDelete(const std::string& name) override {
-    controller_->OnPeerDelete(name);
-  }
-  void OnPeersSynced() override { controller_->OnPeersSynced(); }
-
- private:
-  ipsec::IpsecController* const controller_;
-};
-
 class IpsecAgent::PodHandler : public kube::ReflectorHandler {
  public:
   PodHandler(std::mutex* mu, workload::ManagedPodTracker* tracker)
@@ -150,7 +127,6 @@ absl::Status IpsecAgent::Init() {
                           absl::StrCat("attach decrypt marker: ", s.message()));
     }
   }
-  fanout_ = std::make_unique<EventFanout>(controller_.get());
   tracker_ = std::make_unique<workload::ManagedPodTracker>(
       config_.node_name, deps_.markers, deps_.encrypt_attachment);
   pod_handler_ = std::make_unique<PodHandler>(&tracker_mu_, tracker_.get());
@@ -158,13 +134,13 @@ absl::Status IpsecAgent::Init() {
       std::make_unique<NamespaceHandler>(&tracker_mu_, tracker_.get());
 
   key_watcher_ = std::make_unique<ipsec::KeyFileWatcher>(config_.key_file_path,
-                                                         fanout_.get());
+                                                         controller_.get());
   if (absl::Status s = key_watcher_->Start(); !s.ok()) {
     LOG(WARNING) << "key file watcher: " << s << " (polling instead)";
   }
   peer_watcher_ = std::make_unique<ipsec::PeerWatcher>(
-      deps_.client, config_.node_name, fanout_.get(), ipsec::kKmeshNamespace,
-      config_.reflector);
+      deps_.client, config_.node_name, controller_.get(),
+      ipsec::kKmeshNamespace, config_.reflector);
   pod_reflector_ =
       std::make_unique<kube::Reflector>(deps_.client, kube::PodsKind(), "",
                                         pod_handler_.get(), config_.reflector);
@@ -187,11 +163,6 @@ std::vector<IpAddress> IpsecAgent::NodeAddresses() const {
     if (auto ip = IpAddress::Parse(a); ip.ok()) out.push_back(*ip);
   }
   return out;
-}
-
-std::set<std::string> IpsecAgent::EncryptablePeers() const {
-  if (!controller_) return {};
-  return controller_->PeersWithOutboundSa();
 }
 
 void IpsecAgent::RefreshEncryptTargets() {

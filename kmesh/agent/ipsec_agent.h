@@ -86,11 +86,8 @@ class IpsecAgent {
   void Stop(AgentStopMode mode);
 
   ipsec::IpsecController& controller() { return *controller_; }
-  // Peers this node currently sends to over an SA.
-  std::set<std::string> EncryptablePeers() const;
 
  private:
-  class EventFanout;
   class PodHandler;
   class NamespaceHandler;
 
@@ -106,7 +103,6 @@ class IpsecAgent {
   std::optional<ipsec::NodeView> self_;
   std::unique_ptr<ipsec::KubeNodeInfoPublisher> publisher_;
   std::unique_ptr<ipsec::IpsecController> controller_;
-  std::unique_ptr<EventFanout> fanout_;
   std::unique_ptr<ipsec::KeyFileWatcher> key_watcher_;
   std::unique_ptr<ipsec::PeerWatcher> peer_watcher_;
 

@@ -29,8 +29,7 @@ class KubectlCompatTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!KubectlRunner::Available()) {
-      GTEST_SKIP() << "kubectl not found at " << KubectlRunner::Path()
-                   << " (set KUBECTL to its path)";
+      GTEST_SKIP() << KubectlRunner::UnavailableReason();
     }
     static int counter = 0;
     dir_ = absl::StrCat(::testing::TempDir(), "/kubectl_compat_", getpid(), "_",

@@ -34,6 +34,10 @@ std::string KubectlRunner::Path() {
 
 bool KubectlRunner::Available() { return access(Path().c_str(), X_OK) == 0; }
 
+std::string KubectlRunner::UnavailableReason() {
+  return "kubectl not found at " + Path() + " (set KUBECTL to its path)";
+}
+
 KubectlResult KubectlRunner::Run(const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {Path(), "--kubeconfig=" + kubeconfig_,
                                    "--request-timeout=20s"};

@@ -27,6 +27,8 @@ class KubectlRunner {
   static std::string Path();
   // Whether Path() is an executable.
   static bool Available();
+  // Why a test skips when !Available().
+  static std::string UnavailableReason();
 
   // Runs `kubectl --kubeconfig=... --request-timeout=20s args...` and waits.
   KubectlResult Run(const std::vector<std::string>& args) const;
