@@ -116,6 +116,11 @@ absl::Status IpsecAgent::Init() {
   controller_ = std::make_unique<ipsec::IpsecController>(
       *self, deps_.xfrm, publisher_.get(), deps_.markers, deps_.clock,
       config_.controller);
+  controller_->SetOutboundPeerListener(
+      [this](const std::string& peer, bool has_outbound_sa) {
+        std::lock_guard<std::mutex> lock(outbound_changes_mu_);
+        outbound_changes_.emplace_back(peer, has_outbound_sa);
+      });
   // A failure here (the kernel cannot be dumped) is retried by Tick().
   if (absl::Status s = controller_->Start(); !s.ok()) {
     LOG(ERROR) << "IPsec controller start: " << s << " (retrying)";
@@ -166,14 +171,17 @@ std::vector<IpAddress> IpsecAgent::NodeAddresses() const {
 }
 
 void IpsecAgent::RefreshEncryptTargets() {
-  // Runs on every tick: with a thousand peers, recomputing the set each time
-  // would cost more than everything else the agent does while idle.
-  const uint64_t generation = controller_->outbound_generation();
-  if (generation == refreshed_generation_) return;
-  const std::set<std::string> peers = controller_->PeersWithOutboundSa();
+  // Runs on every tick: only what changed since the last one is handed on
+  // (with a thousand peers, recomputing the set each time would cost more
+  // than everything else the agent does).
+  std::vector<std::pair<std::string, bool>> changes;
+  {
+    std::lock_guard<std::mutex> lock(outbound_changes_mu_);
+    changes.swap(outbound_changes_);
+  }
+  if (changes.empty()) return;
   std::lock_guard<std::mutex> lock(tracker_mu_);
-  tracker_->SetIpsecNodes(peers);
-  refreshed_generation_ = generation;
+  tracker_->UpdateIpsecNodes(changes);
 }
 
 void IpsecAgent::TickLoop() {

@@ -27,6 +27,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -113,9 +114,11 @@ class IpsecAgent {
   std::unique_ptr<kube::Reflector> pod_reflector_;
   std::unique_ptr<kube::Reflector> namespace_reflector_;
 
-  // The controller's outbound_generation() the encrypt targets were last
-  // computed for (TickLoop only).
-  std::optional<uint64_t> refreshed_generation_;
+  // Peers joining (true) or leaving (false) the controller's set of peers
+  // with an outbound SA, queued by its listener (under the controller's
+  // lock) for the next tick to hand to the tracker.
+  std::mutex outbound_changes_mu_;
+  std::vector<std::pair<std::string, bool>> outbound_changes_;
 
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;

@@ -174,7 +174,7 @@ void IpsecController::OnPeerUpsert(const NodeView& view) {
     retained_spis_dirty_ |= !peer.retained.empty();
     peer.retained.clear();
   }
-  SetOutboundSpi(&peer, ChooseOutboundSpi(peer));
+  SetOutboundSpi(view.name, &peer, ChooseOutboundSpi(peer));
   ApplyPeer(&peer);
   MaybeAdvertise();
   UpdateReclaimTimers();
@@ -234,7 +234,9 @@ void IpsecController::OnPeerDelete(const std::string& name) {
   RecordXfrmResult(name, programmer_.RemoveGroup(name));
   Departed departed{it->second.index, it->second.marked_addresses};
   retained_spis_dirty_ |= !it->second.retained.empty();
-  if (it->second.outbound_spi != 0) ++outbound_generation_;
+  if (it->second.outbound_spi != 0 && outbound_peer_listener_) {
+    outbound_peer_listener_(name, false);
+  }
   peers_.erase(it);
   if (departed.index != 0) departed_[name] = std::move(departed);
   RemoveDeparted();
@@ -327,7 +329,7 @@ void IpsecController::Tick() {
     peers_lacking_index_ = false;
     for (auto& [name, peer] : peers_) {
       if (peer.index != 0 || !AssignIndex(&peer)) continue;
-      SetOutboundSpi(&peer, ChooseOutboundSpi(peer));
+      SetOutboundSpi(name, &peer, ChooseOutboundSpi(peer));
       ApplyPeer(&peer);
     }
   }
@@ -364,10 +366,14 @@ absl::Status IpsecController::Shutdown() {
   // Block policies last: until here marked traffic is dropped, not sent.
   ApplyResult block = programmer_.RemoveGroup(kCatchAllGroup);
   if (!block.ok()) problems.push_back(std::string(block.ToStatus().message()));
-  for (auto& [name, peer] : peers_) indices_.Release(name);
+  for (auto& [name, peer] : peers_) {
+    indices_.Release(name);
+    if (peer.outbound_spi != 0 && outbound_peer_listener_) {
+      outbound_peer_listener_(name, false);
+    }
+  }
   for (auto& [name, d] : departed_) indices_.Release(name);
   peers_.clear();
-  ++outbound_generation_;
   departed_.clear();
   retained_spis_dirty_ = true;
   advertised_spi_ = 0;
@@ -420,11 +426,6 @@ absl::Status IpsecController::peer_status(const std::string& name) const {
     return absl::NotFoundError(absl::StrCat("no peer ", name));
   }
   return it->second.status;
-}
-
-uint64_t IpsecController::outbound_generation() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return outbound_generation_;
 }
 
 std::set<std::string> IpsecController::PeersWithOutboundSa() const {
@@ -575,15 +576,28 @@ void IpsecController::ApplyPeer(PeerState* peer) {
   SyncMarkers(peer, ParsedAddresses(peer->view));
 }
 
-void IpsecController::SetOutboundSpi(PeerState* peer, int32_t spi) {
+void IpsecController::SetOutboundSpi(const std::string& name, PeerState* peer,
+                                     int32_t spi) {
   if (peer->outbound_spi == spi) return;
+  // A rotation moves every peer from one SPI to the next without changing
+  // who has an outbound SA; only gaining or losing one is reported.
+  const bool had = peer->outbound_spi != 0;
   peer->outbound_spi = spi;
-  ++outbound_generation_;
+  if (had != (spi != 0) && outbound_peer_listener_) {
+    outbound_peer_listener_(name, spi != 0);
+  }
+}
+
+void IpsecController::SetOutboundPeerListener(OutboundPeerListener listener) {
+  std::lock_guard<std::mutex> lock(mu_);
+  outbound_peer_listener_ = std::move(listener);
 }
 
 void IpsecController::ApplyAllPeers(bool reselect_outbound) {
   for (auto& [name, peer] : peers_) {
-    if (reselect_outbound) SetOutboundSpi(&peer, ChooseOutboundSpi(peer));
+    if (reselect_outbound) {
+      SetOutboundSpi(name, &peer, ChooseOutboundSpi(peer));
+    }
     ApplyPeer(&peer);
   }
 }

@@ -32,6 +32,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -121,11 +122,16 @@ class IpsecController : public IpsecEventSink {
   std::vector<int32_t> inbound_spis(const std::string& peer) const;
   // The SPI this node sends to `peer` with (0 = none).
   int32_t outbound_spi(const std::string& peer) const;
-  // The peers this node has an outbound SA to (outbound_spi != 0), and a
-  // counter that changes whenever a peer's outbound SPI does (or a peer with
-  // one goes), so a caller can poll cheaply and recompute only on change.
+  // The peers this node has an outbound SA to (outbound_spi != 0).
   std::set<std::string> PeersWithOutboundSa() const;
-  uint64_t outbound_generation() const;
+  // Told, in order, each time a peer joins that set (true) or leaves it
+  // (false: its outbound SA went, or the peer did, or Shutdown()); a
+  // rotation leaves the set as it is. Called under the controller's lock:
+  // the listener must not call back into the controller (queue the change
+  // and act on it later). Set before Start().
+  using OutboundPeerListener =
+      std::function<void(const std::string& peer, bool has_outbound_sa)>;
+  void SetOutboundPeerListener(OutboundPeerListener listener);
   std::optional<uint16_t> peer_index(const std::string& peer) const;
   // OK, or why the peer is not (fully) programmed.
   absl::Status peer_status(const std::string& peer) const;
@@ -164,8 +170,9 @@ class IpsecController : public IpsecEventSink {
   // false (and the peer's status says why) when none is free.
   bool AssignIndex(PeerState* peer);
   int32_t ChooseOutboundSpi(const PeerState& peer) const;
-  // Sets the peer's outbound SPI, counting changes in outbound_generation_.
-  void SetOutboundSpi(PeerState* peer, int32_t spi);
+  // Sets the peer's outbound SPI, telling the listener when the peer joins
+  // or leaves the set of peers with one.
+  void SetOutboundSpi(const std::string& name, PeerState* peer, int32_t spi);
   absl::StatusOr<PeerLayout> LayoutFor(const PeerState& peer) const;
   void ApplyPeer(PeerState* peer);
   void ApplyAllPeers(bool reselect_outbound);
@@ -209,7 +216,7 @@ class IpsecController : public IpsecEventSink {
   // Adopted after a restart, not yet claimed by a peer.
   std::vector<XfrmSa> adopted_sas_;
   std::map<IpAddress, uint16_t> adopted_index_by_address_;
-  uint64_t outbound_generation_ = 0;
+  OutboundPeerListener outbound_peer_listener_;
   // Some peer found no free index (Tick() retries them).
   bool peers_lacking_index_ = false;
   bool started_ = false;

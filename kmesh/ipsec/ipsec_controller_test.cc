@@ -28,9 +28,12 @@ using ::kmesh::ipsec::testing::PathResultName;
 using ::kmesh::ipsec::testing::TestCluster;
 using ::kmesh::ipsec::testing::TestPsk;
 using ::testing::_;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Invoke;
+using ::testing::IsEmpty;
 using ::testing::Return;
+using ::testing::UnorderedElementsAre;
 
 constexpr auto kGrace = std::chrono::minutes(5);
 
@@ -762,39 +765,50 @@ TEST(IpsecControllerTest, MalformedKeysAreCountedAndIgnored) {
   EXPECT_EQ(controller.advertised_spi(), 1);
 }
 
-// The agent polls outbound_generation() on every tick and recomputes its
-// encrypt targets only when it moved: it must move with every change of a
-// peer's outbound SPI and stay put otherwise.
-TEST(IpsecControllerTest, OutboundGenerationMovesExactlyWithOutboundChanges) {
+// The agent learns which peers to encrypt to from the listener: it must be
+// told when a peer joins or leaves the set of peers with an outbound SA, in
+// order, and nothing else, including through a rotation (in a 1,000-node
+// cluster every agent would otherwise rebuild a 999-peer set while the
+// rotation spreads).
+TEST(IpsecControllerTest, OutboundPeerListenerHearsExactlyTheSetChanges) {
   TestCluster cluster(3);
   cluster.StartAll();
   IpsecController& controller = *cluster.nodes[0]->controller;
-  EXPECT_TRUE(controller.PeersWithOutboundSa().empty());
-  const uint64_t before_key = controller.outbound_generation();
+  // No key yet, so no outbound SA: nothing to have missed.
+  ASSERT_TRUE(controller.PeersWithOutboundSa().empty());
+  std::vector<std::pair<std::string, bool>> heard;
+  controller.SetOutboundPeerListener([&](const std::string& peer, bool has) {
+    heard.emplace_back(peer, has);
+  });
 
   cluster.GiveKeyToAll(1, TestPsk(1));
   cluster.PumpAll();
   EXPECT_EQ(controller.PeersWithOutboundSa(),
             (std::set<std::string>{"node-1", "node-2"}));
-  const uint64_t with_key = controller.outbound_generation();
-  EXPECT_NE(with_key, before_key);
+  EXPECT_THAT(heard, UnorderedElementsAre(std::make_pair("node-1", true),
+                                          std::make_pair("node-2", true)));
+  heard.clear();
 
   controller.Tick();
   cluster.PumpAll();
-  EXPECT_EQ(controller.outbound_generation(), with_key);
+  EXPECT_THAT(heard, IsEmpty());
 
-  // Node 1 and this node move to SPI 2: the outbound SA to node 1 changes.
+  // Node 1 and this node move to SPI 2: the outbound SA to node 1 changes,
+  // the set does not.
   cluster.GiveKey(1, 2, TestPsk(2));
   cluster.GiveKey(0, 2, TestPsk(2));
   cluster.PumpAll();
   ASSERT_EQ(controller.outbound_spi("node-1"), 2);
-  const uint64_t rotated = controller.outbound_generation();
-  EXPECT_NE(rotated, with_key);
+  EXPECT_THAT(heard, IsEmpty());
 
   controller.OnPeerDelete("node-2");
   EXPECT_EQ(controller.PeersWithOutboundSa(),
             (std::set<std::string>{"node-1"}));
-  EXPECT_NE(controller.outbound_generation(), rotated);
+  EXPECT_THAT(heard, ElementsAre(std::make_pair("node-2", false)));
+  heard.clear();
+
+  ASSERT_TRUE(controller.Shutdown().ok());
+  EXPECT_THAT(heard, ElementsAre(std::make_pair("node-1", false)));
 }
 
 }  // namespace

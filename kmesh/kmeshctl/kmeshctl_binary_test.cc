@@ -358,7 +358,7 @@ TEST_F(KmeshctlBinaryTest, ConcurrentCreatesEachGetTheirOwnSpi) {
                                 std::chrono::seconds(5));
     ASSERT_TRUE(event.ok()) << event.status();
     EXPECT_EQ(event->type, sim::kube::EventType::kModified);
-    const std::string ipsec = IpSecOf(event->object);
+    const std::string ipsec = IpSecOf(event->object());
     spis.push_back(SpiOf(ipsec));
     keys.insert(KeyHexOf(ipsec));
   }

@@ -25,7 +25,10 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <sstream>
+#include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -35,6 +38,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 
 namespace kmesh::kube {
 namespace {
@@ -69,12 +73,66 @@ std::string HostHeader(const ServerUrl& url) {
   return absl::StrCat(host, ":", url.port);
 }
 
-// One TCP or TLS connection with its own io_context; each operation runs the
-// context until it completes or its deadline (tcp_stream's timer) passes.
+// The io_context every connection of the process runs on, with the one
+// thread that runs it. Callers start an operation on it and block until it
+// completes (Connection::Run), so a connection costs one descriptor (its
+// socket) instead of a reactor of its own (epoll, eventfd, timerfd). Created
+// on first use and never destroyed: connections may be released on any
+// thread, including this one, and the thread simply ends with the process.
+class IoThread {
+ public:
+  // The shared io_context; Unavailable when its reactor cannot be opened
+  // (e.g. out of descriptors), and then tried again on the next call.
+  static absl::StatusOr<asio::io_context*> Get() {
+    static absl::Mutex mu(absl::kConstInit);
+    static IoThread* instance ABSL_GUARDED_BY(mu) = nullptr;
+    absl::MutexLock lock(&mu);
+    if (instance == nullptr) {
+      try {
+        instance = new IoThread();
+      } catch (const std::system_error& e) {
+        return absl::UnavailableError(
+            absl::StrCat("cannot start the I/O thread: ", e.what()));
+      } catch (const boost::system::system_error& e) {
+        return absl::UnavailableError(
+            absl::StrCat("cannot open the I/O reactor: ", e.code().message()));
+      }
+    }
+    return &instance->ioc_;
+  }
+
+ private:
+  IoThread()
+      : work_(asio::make_work_guard(ioc_)), thread_([this] { RunForever(); }) {
+    thread_.detach();
+  }
+
+  void RunForever() {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception&) {
+        // A handler threw; the failed operation's caller has its error
+        // already or times out. Keep serving the others.
+      }
+    }
+  }
+
+  asio::io_context ioc_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+// One TCP or TLS connection on the shared io_context. All of its state is
+// touched only by the operations Run() starts (on the I/O thread) or by its
+// owner between them, so it needs no lock; Run() returns after the
+// operation's handler ran, which orders the two.
 class Connection {
  public:
-  explicit Connection(asio::ssl::context* ssl_context)
-      : plain_(ssl_context ? nullptr : new beast::tcp_stream(ioc_)),
+  Connection(asio::io_context& ioc, asio::ssl::context* ssl_context)
+      : ioc_(ioc),
+        plain_(ssl_context ? nullptr : new beast::tcp_stream(ioc_)),
         tls_(ssl_context
                  ? new beast::ssl_stream<beast::tcp_stream>(ioc_, *ssl_context)
                  : nullptr) {}
@@ -92,19 +150,37 @@ class Connection {
     return tls_ ? f(*tls_) : f(*plain_);
   }
 
-  // Starts an asynchronous operation via `initiate(handler)` and runs the
-  // io_context until it has completed.
+  // Runs `initiate(handler)` on the I/O thread, which starts one
+  // asynchronous operation (and may set the stream's deadline first), and
+  // blocks until the handler has run; returns its error code.
   template <typename Initiate>
   beast::error_code Run(Initiate&& initiate) {
-    beast::error_code result = asio::error::would_block;
-    initiate([&result](beast::error_code ec, auto&&...) { result = ec; });
-    ioc_.restart();
-    ioc_.run();
-    return result;
+    struct Completion {
+      absl::Mutex mu;
+      bool done ABSL_GUARDED_BY(mu) = false;
+      beast::error_code result ABSL_GUARDED_BY(mu);
+    } completion;
+    auto finish = [&completion](beast::error_code ec) {
+      absl::MutexLock lock(&completion.mu);
+      completion.result = ec;
+      completion.done = true;
+    };
+    asio::post(ioc_, [&initiate, &finish] {
+      try {
+        initiate([&finish](beast::error_code ec, auto&&...) { finish(ec); });
+      } catch (const std::exception&) {
+        // Nothing was started, so no handler will run: fail the operation
+        // rather than leave its caller waiting.
+        finish(asio::error::fault);
+      }
+    });
+    absl::MutexLock lock(&completion.mu);
+    completion.mu.Await(absl::Condition(&completion.done));
+    return completion.result;
   }
 
-  beast::error_code Handshake(const std::string& verify_name,
-                              bool verify_peer) {
+  beast::error_code Handshake(const std::string& verify_name, bool verify_peer,
+                              milliseconds timeout) {
     SSL* s = ssl();
     const bool ip = IsIpLiteral(verify_name);
     if (!ip) SSL_set_tlsext_host_name(s, verify_name.c_str());
@@ -118,13 +194,14 @@ class Connection {
                                            verify_name.size());
       if (named != 1) return asio::error::invalid_argument;
     }
-    return Run([this](auto handler) {
+    return Run([this, timeout](auto handler) {
+      lowest().expires_after(timeout);
       tls_->async_handshake(asio::ssl::stream_base::client, std::move(handler));
     });
   }
 
  private:
-  asio::io_context ioc_;
+  asio::io_context& ioc_;
   beast::flat_buffer buffer_;
   std::unique_ptr<beast::tcp_stream> plain_;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
@@ -133,7 +210,7 @@ class Connection {
 class BeastResponseStream : public HttpResponseStream {
  public:
   BeastResponseStream(
-      std::unique_ptr<Connection> connection,
+      std::shared_ptr<Connection> connection,
       std::unique_ptr<http::response_parser<http::buffer_body>> parser,
       milliseconds idle_timeout, std::string server)
       : connection_(std::move(connection)),
@@ -142,45 +219,43 @@ class BeastResponseStream : public HttpResponseStream {
         server_(std::move(server)),
         chunk_(kStreamReadSize) {}
 
+  ~BeastResponseStream() override {
+    Cancel();
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](bool* reading) { return !*reading; }, &reading_));
+  }
+
   int status() const override { return parser_->get().result_int(); }
 
   absl::StatusOr<std::string> ReadSome() override {
     for (;;) {
       if (cancelled_.load()) return absl::CancelledError("stream closed");
       if (parser_->is_done()) return std::string();
-      parser_->get().body().data = chunk_.data();
-      parser_->get().body().size = chunk_.size();
-      if (idle_timeout_.count() > 0) {
-        connection_->lowest().expires_after(idle_timeout_);
-      } else {
-        connection_->lowest().expires_never();
-      }
       beast::error_code ec = connection_->Visit([this](auto& stream) {
-        return connection_->Run([&](auto handler) {
-          http::async_read_some(stream, connection_->buffer(), *parser_,
-                                std::move(handler));
-        });
+        return connection_->Run(
+            [&](auto handler) { StartRead(stream, std::move(handler)); });
       });
-      const size_t got = chunk_.size() - parser_->get().body().size;
-      if (ec == http::error::need_buffer) ec = {};
-      if (cancelled_.load()) return absl::CancelledError("stream closed");
-      if (ec == beast::error::timeout) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("no data from the API server at ", server_, " within ",
-                         idle_timeout_.count(), " ms"));
-      }
-      if (ec) {
-        return absl::UnavailableError(
-            absl::StrCat("connection to the API server at ", server_,
-                         " ended: ", ec.message()));
-      }
-      if (got > 0) return std::string(chunk_.data(), got);
+      absl::StatusOr<size_t> got = ReadResult(ec);
+      if (!got.ok()) return got.status();
+      if (*got > 0) return std::string(chunk_.data(), *got);
     }
+  }
+
+  void StartReading(DataHandler handler) override {
+    {
+      absl::MutexLock lock(&mu_);
+      handler_ = std::move(handler);
+      reading_ = true;
+    }
+    asio::post(connection_->ioc(), [this] { ReadNext(); });
   }
 
   void Cancel() override {
     cancelled_.store(true);
-    Connection* connection = connection_.get();
+    // The connection stays alive until this has run, even if the stream is
+    // released first.
+    std::shared_ptr<Connection> connection = connection_;
     asio::post(connection->ioc(), [connection] {
       beast::error_code ignored;
       connection->lowest().socket().shutdown(tcp::socket::shutdown_both,
@@ -190,12 +265,76 @@ class BeastResponseStream : public HttpResponseStream {
   }
 
  private:
-  std::unique_ptr<Connection> connection_;
+  // Starts one read of body bytes into chunk_, with the idle deadline; on
+  // the I/O thread.
+  template <typename Stream, typename Handler>
+  void StartRead(Stream& stream, Handler&& handler) {
+    parser_->get().body().data = chunk_.data();
+    parser_->get().body().size = chunk_.size();
+    if (idle_timeout_.count() > 0) {
+      connection_->lowest().expires_after(idle_timeout_);
+    } else {
+      connection_->lowest().expires_never();
+    }
+    http::async_read_some(stream, connection_->buffer(), *parser_,
+                          std::forward<Handler>(handler));
+  }
+
+  // How many body bytes the read that ended with `ec` put into chunk_, or
+  // why the stream ended.
+  absl::StatusOr<size_t> ReadResult(beast::error_code ec) {
+    const size_t got = chunk_.size() - parser_->get().body().size;
+    if (ec == http::error::need_buffer) ec = {};
+    if (cancelled_.load()) return absl::CancelledError("stream closed");
+    if (ec == beast::error::timeout) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("no data from the API server at ", server_, " within ",
+                       idle_timeout_.count(), " ms"));
+    }
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("connection to the API server at ", server_,
+                       " ended: ", ec.message()));
+    }
+    return got;
+  }
+
+  // StartReading's loop, on the I/O thread: one read, hand it over, repeat.
+  void ReadNext() {
+    if (cancelled_.load()) return Stop(absl::CancelledError("stream closed"));
+    if (parser_->is_done()) return Stop(std::string());
+    connection_->Visit([this](auto& stream) {
+      StartRead(stream, [this](beast::error_code ec, size_t) {
+        absl::StatusOr<size_t> got = ReadResult(ec);
+        if (!got.ok()) return Stop(got.status());
+        if (*got > 0 && !handler_(std::string(chunk_.data(), *got))) {
+          return Stop(std::nullopt);
+        }
+        ReadNext();
+      });
+      return 0;
+    });
+  }
+
+  // Ends StartReading: the handler's last call (unless it asked to stop),
+  // then the destructor may go on.
+  void Stop(std::optional<absl::StatusOr<std::string>> last) {
+    if (last.has_value()) handler_(*std::move(last));
+    absl::MutexLock lock(&mu_);
+    handler_ = nullptr;
+    reading_ = false;
+  }
+
+  const std::shared_ptr<Connection> connection_;
   std::unique_ptr<http::response_parser<http::buffer_body>> parser_;
   const milliseconds idle_timeout_;
   const std::string server_;
   std::vector<char> chunk_;
   std::atomic<bool> cancelled_{false};
+  absl::Mutex mu_;
+  // Set by StartReading, used by the I/O thread only until reading_ ends.
+  DataHandler handler_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class BeastHttpTransport : public HttpTransport {
@@ -218,16 +357,18 @@ class BeastHttpTransport : public HttpTransport {
   const std::string& server_url() const override { return server_url_; }
 
   absl::StatusOr<HttpResponse> RoundTrip(const HttpRequest& request) override {
-    absl::StatusOr<std::unique_ptr<Connection>> connection = Connect();
+    absl::StatusOr<std::shared_ptr<Connection>> connection = Connect();
     if (!connection.ok()) return connection.status();
     Connection& c = **connection;
-    c.lowest().expires_after(options_.request_timeout);
-    absl::Status sent = Send(c, request);
+    const auto deadline =
+        std::chrono::steady_clock::now() + options_.request_timeout;
+    absl::Status sent = Send(c, request, deadline);
     if (!sent.ok()) return sent;
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxResponseBody);
     beast::error_code ec = c.Visit([&](auto& stream) {
       return c.Run([&](auto handler) {
+        c.lowest().expires_at(deadline);
         http::async_read(stream, c.buffer(), parser, std::move(handler));
       });
     });
@@ -244,16 +385,18 @@ class BeastHttpTransport : public HttpTransport {
 
   absl::StatusOr<std::unique_ptr<HttpResponseStream>> OpenStream(
       const HttpRequest& request, milliseconds idle_timeout) override {
-    absl::StatusOr<std::unique_ptr<Connection>> connection = Connect();
+    absl::StatusOr<std::shared_ptr<Connection>> connection = Connect();
     if (!connection.ok()) return connection.status();
     Connection& c = **connection;
-    c.lowest().expires_after(options_.request_timeout);
-    absl::Status sent = Send(c, request);
+    const auto deadline =
+        std::chrono::steady_clock::now() + options_.request_timeout;
+    absl::Status sent = Send(c, request, deadline);
     if (!sent.ok()) return sent;
     auto parser = std::make_unique<http::response_parser<http::buffer_body>>();
     parser->body_limit(std::numeric_limits<uint64_t>::max());
     beast::error_code ec = c.Visit([&](auto& stream) {
       return c.Run([&](auto handler) {
+        c.lowest().expires_at(deadline);
         http::async_read_header(stream, c.buffer(), *parser,
                                 std::move(handler));
       });
@@ -264,17 +407,14 @@ class BeastHttpTransport : public HttpTransport {
   }
 
  private:
-  absl::StatusOr<std::unique_ptr<Connection>> Connect() {
-    std::unique_ptr<Connection> connection;
-    try {
-      // Asio opens its reactor's descriptors here (epoll, eventfd, timerfd)
-      // and throws when it cannot, e.g. out of file descriptors.
-      connection = std::make_unique<Connection>(ssl_context_.get());
-    } catch (const boost::system::system_error& e) {
-      return NotSent(absl::UnavailableError(
-          absl::StrCat("cannot reach the API server at ", server_url_,
-                       ": cannot open a connection: ", e.code().message())));
+  absl::StatusOr<std::shared_ptr<Connection>> Connect() {
+    absl::StatusOr<asio::io_context*> ioc = IoThread::Get();
+    if (!ioc.ok()) {
+      return NotSent(absl::UnavailableError(absl::StrCat(
+          "cannot reach the API server at ", server_url_,
+          ": cannot open a connection: ", ioc.status().message())));
     }
+    auto connection = std::make_shared<Connection>(**ioc, ssl_context_.get());
     Connection& c = *connection;
     tcp::resolver resolver(c.ioc());
     beast::error_code ec;
@@ -285,8 +425,8 @@ class BeastHttpTransport : public HttpTransport {
           absl::StrCat("cannot reach the API server at ", server_url_,
                        ": cannot resolve ", url_.host, ": ", ec.message())));
     }
-    c.lowest().expires_after(options_.connect_timeout);
     ec = c.Run([&](auto handler) {
+      c.lowest().expires_after(options_.connect_timeout);
       c.lowest().async_connect(endpoints, std::move(handler));
     });
     if (ec == beast::error::timeout) {
@@ -300,7 +440,7 @@ class BeastHttpTransport : public HttpTransport {
           "cannot reach the API server at ", server_url_, ": ", ec.message())));
     }
     if (ssl_context_ == nullptr) return connection;
-    ec = c.Handshake(verify_name_, verify_peer_);
+    ec = c.Handshake(verify_name_, verify_peer_, options_.connect_timeout);
     if (!ec) return connection;
     const long verify_result = SSL_get_verify_result(c.ssl());
     if (verify_peer_ && verify_result != X509_V_OK) {
@@ -322,7 +462,8 @@ class BeastHttpTransport : public HttpTransport {
 
   // Serializes and writes the request; the wire bytes (which may hold the
   // token) are wiped afterwards.
-  absl::Status Send(Connection& c, const HttpRequest& request) {
+  absl::Status Send(Connection& c, const HttpRequest& request,
+                    std::chrono::steady_clock::time_point deadline) {
     std::string wire =
         absl::StrCat(request.method, " ", url_.path_prefix, request.target,
                      " HTTP/1.1\r\nHost: ", HostHeader(url_),
@@ -339,6 +480,7 @@ class BeastHttpTransport : public HttpTransport {
     absl::StrAppend(&wire, "\r\n", request.body);
     beast::error_code ec = c.Visit([&](auto& stream) {
       return c.Run([&](auto handler) {
+        c.lowest().expires_at(deadline);
         asio::async_write(stream, asio::buffer(wire), std::move(handler));
       });
     });

@@ -7,13 +7,16 @@
 // (re-read from its file when it came from one, as tokens there rotate); the
 // serialized request is wiped after sending. Every call has a connect and a
 // request deadline. Each request uses a fresh connection (no keep-alive pool:
-// simple and enough for the product's request rate). Errors name the server:
+// simple and enough for the product's request rate). All connections of the
+// process run on one shared I/O thread, so a connection costs one descriptor
+// and a watch stream needs no thread of its own. Errors name the server:
 // "cannot reach the API server at https://10.0.0.1:6443: Connection refused".
 #ifndef KMESH_KUBE_HTTP_TRANSPORT_H_
 #define KMESH_KUBE_HTTP_TRANSPORT_H_
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -56,16 +59,30 @@ struct HttpResponse {
   std::string retry_after;  // The Retry-After header, if any.
 };
 
-// A response whose body is read as it arrives (watch streams).
+// A response whose body is read as it arrives (watch streams). The body is
+// read either by calling ReadSome() or, without a thread of the caller's, by
+// StartReading(); not both.
 class HttpResponseStream {
  public:
+  // Called on the transport's I/O thread with each piece of the body (never
+  // empty), then once with how it ended: "" when the body ended normally,
+  // Unavailable when the connection broke, Cancelled after Cancel(),
+  // DeadlineExceeded after `idle_timeout` without data. Returning false
+  // stops the reading (no further call). Must not block.
+  using DataHandler = std::function<bool(absl::StatusOr<std::string>)>;
+
+  // Cancels the stream and waits for a handler call in progress to return.
   virtual ~HttpResponseStream() = default;
   virtual int status() const = 0;
   // Blocks until body bytes arrive. Returns them (never empty), "" when the
   // body ended normally, Unavailable when the connection broke, Cancelled
   // after Cancel(), DeadlineExceeded after `idle_timeout` without data.
   virtual absl::StatusOr<std::string> ReadSome() = 0;
-  // Makes a blocked or later ReadSome() return Cancelled. Thread-safe.
+  // Reads the rest of the body on the I/O thread, handing it to `handler`.
+  // Call at most once.
+  virtual void StartReading(DataHandler handler) = 0;
+  // Makes a blocked or later ReadSome() return Cancelled, and ends
+  // StartReading() with Cancelled. Thread-safe.
   virtual void Cancel() = 0;
 };
 

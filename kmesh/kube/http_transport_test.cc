@@ -266,6 +266,215 @@ TEST(HttpTransportTest, StreamDeliversChunksAsTheyArriveAndCancelUnblocks) {
   EXPECT_TRUE(absl::IsCancelled(end)) << end;
 }
 
+// What a StartReading handler was given, for the test thread to wait on.
+class Received {
+ public:
+  bool Add(absl::StatusOr<std::string> data) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (data.ok() && !data->empty()) {
+      text_ += *data;
+    } else {
+      end_ = data.ok() ? absl::OkStatus() : data.status();
+      ++ends_;
+    }
+    cv_.notify_all();
+    return keep_reading_;
+  }
+  void StopAfterNext() {
+    std::lock_guard<std::mutex> lock(mu_);
+    keep_reading_ = false;
+  }
+  // Waits for `text` in what arrived; false after 10 s.
+  bool WaitFor(const std::string& text) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10),
+                        [&] { return text_.find(text) != std::string::npos; });
+  }
+  absl::Status WaitForEnd() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return ends_ > 0; });
+    return ends_ > 0 ? end_ : absl::InternalError("no end within 10 s");
+  }
+  int ends() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ends_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string text_;
+  absl::Status end_;
+  int ends_ = 0;
+  bool keep_reading_ = true;
+};
+
+TEST(HttpTransportTest, StartReadingHandsOverTheBodyThenHowItEnded) {
+  Gate finish;
+  auto server = LoopbackHttpServer::Start([&](const ReceivedRequest&) {
+    ScriptedResponse response;
+    response.stream = [&](const auto& write) {
+      write("one ");
+      finish.Wait();
+      write("two");
+    };
+    return response;
+  });
+  std::unique_ptr<HttpTransport> transport =
+      MustCreate(AccessFor(server->url()));
+  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
+      transport->OpenStream({"GET", "/w", "", ""},
+                            std::chrono::milliseconds(0));
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  Received received;
+  (*stream)->StartReading(
+      [&](absl::StatusOr<std::string> data) { return received.Add(data); });
+  ASSERT_TRUE(received.WaitFor("one "));
+  EXPECT_EQ(received.ends(), 0);  // Still open: the server is waiting.
+  finish.Open();
+  ASSERT_TRUE(received.WaitFor("two"));
+  // The body ended normally: one last call with "".
+  EXPECT_TRUE(received.WaitForEnd().ok());
+  stream->reset();
+  EXPECT_EQ(received.ends(), 1);
+}
+
+TEST(HttpTransportTest, CancelEndsStartReadingWithCancelledOnce) {
+  auto server = LoopbackHttpServer::Start([](const ReceivedRequest&) {
+    ScriptedResponse response;
+    response.stream = [](const auto& write) {
+      write("hello");
+      while (write(" "))
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    };
+    return response;
+  });
+  std::unique_ptr<HttpTransport> transport =
+      MustCreate(AccessFor(server->url()));
+  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
+      transport->OpenStream({"GET", "/w", "", ""},
+                            std::chrono::milliseconds(0));
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  Received received;
+  (*stream)->StartReading(
+      [&](absl::StatusOr<std::string> data) { return received.Add(data); });
+  ASSERT_TRUE(received.WaitFor("hello"));
+  std::thread canceller([&] { (*stream)->Cancel(); });
+  absl::Status end = received.WaitForEnd();
+  canceller.join();
+  EXPECT_TRUE(absl::IsCancelled(end)) << end;
+  stream->reset();  // Returns: the I/O thread is done with the stream.
+  EXPECT_EQ(received.ends(), 1);
+}
+
+TEST(HttpTransportTest, HandlerReturningFalseStopsTheReading) {
+  auto server = LoopbackHttpServer::Start([](const ReceivedRequest&) {
+    ScriptedResponse response;
+    response.stream = [](const auto& write) {
+      write("a");
+      while (write(" "))
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    };
+    return response;
+  });
+  std::unique_ptr<HttpTransport> transport =
+      MustCreate(AccessFor(server->url()));
+  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
+      transport->OpenStream({"GET", "/w", "", ""},
+                            std::chrono::milliseconds(0));
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  Received received;
+  received.StopAfterNext();
+  (*stream)->StartReading(
+      [&](absl::StatusOr<std::string> data) { return received.Add(data); });
+  ASSERT_TRUE(received.WaitFor("a"));
+  // Destroying the stream does not wait for an end that will not come, and
+  // the handler is not called again.
+  stream->reset();
+  EXPECT_EQ(received.ends(), 0);
+}
+
+// Counts this process's open descriptors.
+int OpenDescriptors() {
+  int count = 0;
+  for (int fd = 0; fd < 65536; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1) ++count;
+  }
+  return count;
+}
+
+// A server that holds every stream open until the client goes away; a
+// request for /once gets a plain answer.
+std::unique_ptr<LoopbackHttpServer> EndlessStreamServer() {
+  return LoopbackHttpServer::Start([](const ReceivedRequest& request) {
+    ScriptedResponse response;
+    if (request.target == "/once") return response;
+    response.stream = [](const auto& write) {
+      while (write(" "))
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    };
+    return response;
+  });
+}
+
+// Connections share the process's one I/O reactor, so an open watch costs
+// its socket and nothing else (a reactor per connection cost four: socket,
+// epoll, eventfd, timerfd). A thousand simulated nodes in one process hold
+// three thousand watches.
+TEST(HttpTransportTest, AnOpenStreamCostsOneDescriptorOnTheClientSide) {
+  auto server = EndlessStreamServer();
+  std::unique_ptr<HttpTransport> transport =
+      MustCreate(AccessFor(server->url()));
+  // Opens the shared reactor if no earlier test did.
+  ASSERT_TRUE(transport->RoundTrip({"GET", "/once", "", ""}).ok());
+  constexpr int kStreams = 32;
+  const int before = OpenDescriptors();
+  std::vector<std::unique_ptr<HttpResponseStream>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
+        transport->OpenStream({"GET", "/w", "", ""},
+                              std::chrono::milliseconds(0));
+    ASSERT_TRUE(stream.ok()) << stream.status();
+    streams.push_back(*std::move(stream));
+  }
+  // Each stream: the client's socket plus the test server's accepted one.
+  EXPECT_LE(OpenDescriptors() - before, 2 * kStreams);
+  for (auto& stream : streams) stream->Cancel();
+  for (auto& stream : streams) {
+    absl::StatusOr<std::string> data;
+    while ((data = stream->ReadSome()).ok()) {
+    }
+    EXPECT_TRUE(absl::IsCancelled(data.status())) << data.status();
+  }
+}
+
+TEST(HttpTransportTest, SilentStreamEndsAfterItsIdleTimeout) {
+  Gate release;
+  auto server = LoopbackHttpServer::Start([&](const ReceivedRequest&) {
+    ScriptedResponse response;
+    response.stream = [&](const auto& write) {
+      write("x");
+      release.Wait();
+    };
+    return response;
+  });
+  std::unique_ptr<HttpTransport> transport =
+      MustCreate(AccessFor(server->url()));
+  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
+      transport->OpenStream({"GET", "/w", "", ""},
+                            std::chrono::milliseconds(100));
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  absl::StatusOr<std::string> data = (*stream)->ReadSome();
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(*data, "x");
+  data = (*stream)->ReadSome();
+  release.Open();
+  ASSERT_FALSE(data.ok());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(data.status())) << data.status();
+  EXPECT_THAT(data.status().message(),
+              HasSubstr("no data from the API server at " + server->url()));
+}
+
 // TLS against certificates made for the test (sim/kube/test_certs.h): a CA,
 // a server certificate for IP 127.0.0.1 and DNS localhost, a client
 // certificate from the same CA.

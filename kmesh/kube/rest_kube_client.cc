@@ -111,8 +111,9 @@ void ParseStatusBody(const std::string& body, std::string* reason,
   }
 }
 
-// A watch connection: a thread reads the chunked body, splits it into lines
-// (one JSON event each) and queues the events for Next().
+// A watch connection: the transport's I/O thread hands over the chunked
+// body as it arrives (no thread of the stream's own); it is split into lines
+// (one JSON event each) and the events are queued for Next().
 class RestWatchStream : public WatchStream {
  public:
   RestWatchStream(std::unique_ptr<HttpResponseStream> body, std::string server,
@@ -120,10 +121,15 @@ class RestWatchStream : public WatchStream {
       : body_(std::move(body)),
         server_(std::move(server)),
         max_line_(max_line) {
-    reader_ = std::thread([this] { ReadLoop(); });
+    body_->StartReading(
+        [this](absl::StatusOr<std::string> data) { return OnData(data); });
   }
 
-  ~RestWatchStream() override { Close(); }
+  ~RestWatchStream() override {
+    Close();
+    // Waits for the I/O thread to be done with this stream.
+    body_.reset();
+  }
 
   absl::StatusOr<WatchEvent> Next(milliseconds timeout) override {
     std::unique_lock<std::mutex> lock(mu_);
@@ -147,51 +153,47 @@ class RestWatchStream : public WatchStream {
       closed_ = true;
     }
     cv_.notify_all();
-    body_->Cancel();
-    std::lock_guard<std::mutex> join_lock(join_mu_);
-    if (reader_.joinable()) reader_.join();
+    if (body_ != nullptr) body_->Cancel();
   }
 
  private:
-  void ReadLoop() {
-    std::string pending;
-    size_t scanned = 0;  // pending[0, scanned) holds no newline.
-    for (;;) {
-      absl::StatusOr<std::string> data = body_->ReadSome();
-      if (!data.ok()) {
-        Finish(absl::IsCancelled(data.status())
-                   ? data.status()
-                   : absl::UnavailableError(data.status().message()));
-        return;
-      }
-      if (data->empty()) {
-        // A last event without a trailing newline still counts.
-        if (!HandleLine(pending)) return;
-        Finish(absl::UnavailableError(
-            absl::StrCat("the API server at ", server_, " ended the watch")));
-        return;
-      }
-      pending.append(*data);
-      size_t start = 0;
-      for (;;) {
-        const size_t newline = pending.find('\n', scanned);
-        if (newline == std::string::npos) break;
-        if (!HandleLine(
-                absl::string_view(pending).substr(start, newline - start))) {
-          return;
-        }
-        start = newline + 1;
-        scanned = start;
-      }
-      pending.erase(0, start);
-      scanned = pending.size();
-      if (pending.size() > max_line_) {
-        Finish(absl::UnavailableError(
-            absl::StrCat("a watch event from the API server at ", server_,
-                         " is longer than ", max_line_, " bytes")));
-        return;
-      }
+  // One piece of the body, or how it ended; false when the stream is
+  // finished. On the I/O thread, one call at a time.
+  bool OnData(const absl::StatusOr<std::string>& data) {
+    if (!data.ok()) {
+      Finish(absl::IsCancelled(data.status())
+                 ? data.status()
+                 : absl::UnavailableError(data.status().message()));
+      return false;
     }
+    if (data->empty()) {
+      // A last event without a trailing newline still counts.
+      if (!HandleLine(pending_)) return false;
+      Finish(absl::UnavailableError(
+          absl::StrCat("the API server at ", server_, " ended the watch")));
+      return false;
+    }
+    pending_.append(*data);
+    size_t start = 0;
+    for (;;) {
+      const size_t newline = pending_.find('\n', scanned_);
+      if (newline == std::string::npos) break;
+      if (!HandleLine(
+              absl::string_view(pending_).substr(start, newline - start))) {
+        return false;
+      }
+      start = newline + 1;
+      scanned_ = start;
+    }
+    pending_.erase(0, start);
+    scanned_ = pending_.size();
+    if (pending_.size() > max_line_) {
+      Finish(absl::UnavailableError(
+          absl::StrCat("a watch event from the API server at ", server_,
+                       " is longer than ", max_line_, " bytes")));
+      return false;
+    }
+    return true;
   }
 
   // Queues one event line; false when the stream is finished.
@@ -251,16 +253,17 @@ class RestWatchStream : public WatchStream {
     cv_.notify_all();
   }
 
-  const std::unique_ptr<HttpResponseStream> body_;
+  std::unique_ptr<HttpResponseStream> body_;
   const std::string server_;
   const size_t max_line_;
+  // Used by OnData only (the I/O thread).
+  std::string pending_;
+  size_t scanned_ = 0;  // pending_[0, scanned_) holds no newline.
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<WatchEvent> events_;
   std::optional<absl::Status> end_;
   bool closed_ = false;
-  std::mutex join_mu_;
-  std::thread reader_;
 };
 
 }  // namespace

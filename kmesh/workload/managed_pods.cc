@@ -85,17 +85,35 @@ void ManagedPodTracker::DeleteNamespace(const std::string& name) {
 }
 
 void ManagedPodTracker::SetIpsecNodes(const std::set<std::string>& nodes) {
-  if (nodes == ipsec_nodes_) return;
-  ipsec_nodes_ = nodes;
-  ReconcileAll();
+  std::vector<std::pair<std::string, bool>> changes;
+  for (const std::string& node : nodes) {
+    if (!ipsec_nodes_.count(node)) changes.emplace_back(node, true);
+  }
+  for (const std::string& node : ipsec_nodes_) {
+    if (!nodes.count(node)) changes.emplace_back(node, false);
+  }
+  UpdateIpsecNodes(changes);
 }
 
-void ManagedPodTracker::ReconcileAll() {
+void ManagedPodTracker::UpdateIpsecNodes(
+    const std::vector<std::pair<std::string, bool>>& changes) {
+  // Only pods on nodes that joined or left change: while a key spreads
+  // through a large cluster the set changes on most ticks, and reconciling
+  // every pod each time was most of an agent's work.
+  std::set<std::string> changed;
+  for (const auto& [node, runs_ipsec] : changes) {
+    const bool was = ipsec_nodes_.count(node) > 0;
+    if (runs_ipsec) {
+      ipsec_nodes_.insert(node);
+    } else {
+      ipsec_nodes_.erase(node);
+    }
+    if (was != runs_ipsec) changed.insert(node);
+  }
+  if (changed.empty()) return;
   std::vector<std::string> keys;
-  for (const auto& [key, _] : pods_) keys.push_back(key);
-  // Pods that are gone but still contribute.
-  for (const auto& [key, _] : pod_targets_) {
-    if (!pods_.count(key)) keys.push_back(key);
+  for (const auto& [key, pod] : pods_) {
+    if (changed.count(pod.node)) keys.push_back(key);
   }
   Reconcile(keys);
 }

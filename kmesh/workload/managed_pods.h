@@ -17,6 +17,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -61,6 +62,10 @@ class ManagedPodTracker {
   void DeleteNamespace(const std::string& name);
   // The nodes that run IPsec (have a KmeshNodeInfo), this one excluded.
   void SetIpsecNodes(const std::set<std::string>& nodes);
+  // The same, as changes: each node joins (true) or leaves (false) that
+  // set, in order. Only pods on those nodes are looked at again.
+  void UpdateIpsecNodes(
+      const std::vector<std::pair<std::string, bool>>& changes);
 
   // Detaches the encrypt marker from every local pod (before a graceful
   // shutdown removes the block policy: unmarked traffic cannot be marked
@@ -85,7 +90,6 @@ class ManagedPodTracker {
   // Recomputes the desired targets/attachments for the given pods (and for
   // whatever failed before) and applies the difference.
   void Reconcile(const std::vector<std::string>& changed);
-  void ReconcileAll();
 
   const std::string local_node_;
   MarkerMaps* const maps_;

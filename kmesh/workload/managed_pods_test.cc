@@ -112,6 +112,27 @@ TEST_F(ManagedPodTrackerTest, OnlyNodesThatRunIpsecContributeTargets) {
   EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.3.3")));
 }
 
+// The agent hands over changes of the set as they happen; the result is the
+// same as giving the whole set, and a change that changes nothing (a node
+// joining twice) is harmless.
+TEST_F(ManagedPodTrackerTest, IpsecNodeChangesApplyInOrder) {
+  tracker_.SetIpsecNodes({});
+  tracker_.UpsertNamespace(Namespace("default", "Kmesh"));
+  tracker_.UpsertPod(Pod("default", "b", "node-b", "10.244.2.3"));
+  tracker_.UpsertPod(Pod("default", "c", "node-c", "10.244.3.3"));
+  EXPECT_THAT(Targets(), IsEmpty());
+  tracker_.UpdateIpsecNodes({{"node-c", true}, {"node-b", true}});
+  EXPECT_THAT(Targets(),
+              UnorderedElementsAre(Ip("10.244.2.3"), Ip("10.244.3.3")));
+  tracker_.UpdateIpsecNodes({{"node-b", false}, {"node-c", true}});
+  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.3.3")));
+  // Leaves, then comes back, within one batch.
+  tracker_.UpdateIpsecNodes({{"node-c", false}, {"node-c", true}});
+  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.3.3")));
+  tracker_.UpdateIpsecNodes({{"node-c", false}});
+  EXPECT_THAT(Targets(), IsEmpty());
+}
+
 TEST_F(ManagedPodTrackerTest, DeletedAndMovedPodsLeaveNothingBehind) {
   tracker_.UpsertNamespace(Namespace("default", "Kmesh"));
   tracker_.UpsertPod(Pod("default", "b", "node-b", "10.244.2.3"));

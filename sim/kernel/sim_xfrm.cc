@@ -486,17 +486,21 @@ absl::Status SimXfrm::InsertPolicy(const XfrmPolicy& policy, bool exclusive) {
     if (entry.policy.priority != policy.priority) {
       entry.pos = next_policy_seq_++;
     }
-    policies_.erase(PolicyOrder(existing->policy.priority, existing->pos));
+    const PolicyOrder old_order(existing->policy.priority, existing->pos);
+    policy_index_.Remove(old_order, existing->policy);
+    policies_.erase(old_order);
     entry.policy = policy;
     entry.created = next_policy_seq_++;
     const PolicyOrder order(policy.priority, entry.pos);
-    policies_.emplace(order, std::move(entry));
+    auto it = policies_.emplace(order, std::move(entry)).first;
     policy_ids_[IdKey(policy.id())] = order;
+    policy_index_.Insert(order, &it->second.policy);
   } else {
     const uint64_t seq = next_policy_seq_++;
     const PolicyOrder order(policy.priority, seq);
-    policies_.emplace(order, PolicyEntry{policy, seq, seq});
+    auto it = policies_.emplace(order, PolicyEntry{policy, seq, seq}).first;
     policy_ids_[IdKey(policy.id())] = order;
+    policy_index_.Insert(order, &it->second.policy);
   }
   return absl::OkStatus();
 }
@@ -517,7 +521,9 @@ absl::Status SimXfrm::DeletePolicy(const XfrmPolicyId& id) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = BeginOp(XfrmOp::kDeletePolicy); !s.ok()) return s;
   if (const PolicyEntry* entry = FindPolicy(id)) {
-    policies_.erase(PolicyOrder(entry->policy.priority, entry->pos));
+    const PolicyOrder order(entry->policy.priority, entry->pos);
+    policy_index_.Remove(order, entry->policy);
+    policies_.erase(order);
     policy_ids_.erase(IdKey(id));
     return absl::OkStatus();
   }
@@ -591,14 +597,10 @@ std::optional<XfrmPolicy> SimXfrm::LookupPolicy(XfrmDir dir,
                                                 uint8_t proto,
                                                 uint32_t packet_mark) const {
   absl::MutexLock lock(&mu_);
-  for (const auto& [key, entry] : policies_) {
-    const XfrmPolicy& p = entry.policy;
-    if (p.dir != dir) continue;
-    if (!p.mark.Matches(packet_mark)) continue;
-    if (!p.selector.Matches(src, dst, proto)) continue;
-    return p;
-  }
-  return std::nullopt;
+  // The first match in policies_ order, found through the prefix index.
+  const XfrmPolicy* p = policy_index_.Lookup(dir, src, dst, proto, packet_mark);
+  if (p == nullptr) return std::nullopt;
+  return *p;
 }
 
 // --- Per-SA state -----------------------------------------------------------

@@ -60,6 +60,7 @@
 #include "kmesh/base/ip_address.h"
 #include "kmesh/kernel/xfrm.h"
 #include "sim/kernel/replay_window.h"
+#include "sim/kernel/xfrm_policy_index.h"
 #include "sim/kernel/xfrm_stat.h"
 
 namespace kmesh {
@@ -158,6 +159,8 @@ class SimXfrm : public XfrmKernel {
   // selector matching (src, dst, proto), mark matching; lowest priority
   // number first, then insertion order. nullopt: no policy (for in/fwd,
   // plaintext is allowed then; ESP still needs a policy after decryption).
+  // Found through XfrmPolicyIndex (a hash lookup per selector shape of the
+  // direction), not by walking the table.
   std::optional<XfrmPolicy> LookupPolicy(XfrmDir dir, const IpAddress& src,
                                          const IpAddress& dst, uint8_t proto,
                                          uint32_t packet_mark) const;
@@ -270,16 +273,17 @@ class SimXfrm : public XfrmKernel {
       ABSL_GUARDED_BY(mu_);
   std::unordered_map<IpAddress, std::vector<SaEntry*>> by_dst_
       ABSL_GUARDED_BY(mu_);
-  // Sorted by (priority, pos): lookup order.
-  // Policies in lookup order (priority, then position among equals), and
-  // an index from identity to that order, so inserts and deletes are
-  // O(log n) as a kernel's hashed tables are.
-  using PolicyOrder = std::pair<uint32_t, uint64_t>;
+  // Policies in lookup order (priority, then position among equals), an
+  // index from identity to that order, so inserts and deletes are O(log n)
+  // as a kernel's hashed tables are, and an index by selector prefixes for
+  // the data path's lookups (it points into policies_, whose nodes stay put).
+  using PolicyOrder = XfrmPolicyIndex::Order;
   using PolicyIdKey =
       std::tuple<uint8_t, IpPrefix, IpPrefix, uint8_t, uint32_t, uint32_t>;
   static PolicyIdKey IdKey(const XfrmPolicyId& id);
   std::map<PolicyOrder, PolicyEntry> policies_ ABSL_GUARDED_BY(mu_);
   std::map<PolicyIdKey, PolicyOrder> policy_ids_ ABSL_GUARDED_BY(mu_);
+  XfrmPolicyIndex policy_index_ ABSL_GUARDED_BY(mu_);
   uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_policy_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::array<Fault, kXfrmOpCount> faults_ ABSL_GUARDED_BY(mu_);

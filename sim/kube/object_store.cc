@@ -96,6 +96,14 @@ const json& MetadataOf(const json& object) {
   return it != object.end() && it->is_object() ? *it : *empty;
 }
 
+// metadata.labels, or null; without copying them.
+const json& LabelsOf(const json& object) {
+  static const json* none = new json();
+  const json& metadata = MetadataOf(object);
+  auto it = metadata.find("labels");
+  return it != metadata.end() ? *it : *none;
+}
+
 // Secrets: stringData is write-only and merges into data; data values are
 // base64; the type defaults to Opaque.
 absl::Status AdmitSecret(json& secret) {
@@ -349,6 +357,14 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   };
 }
 
+const std::string& ObjectSnapshot::Serialized() const {
+  absl::MutexLock lock(&mu_);
+  if (serialized_ == nullptr) {
+    serialized_ = std::make_unique<const std::string>(object_.dump());
+  }
+  return *serialized_;
+}
+
 const char* EventTypeName(EventType type) {
   switch (type) {
     case EventType::kAdded:
@@ -400,7 +416,7 @@ const json* ObjectStore::FindObject(const ResourceType& type,
   auto objects = objects_.find(type.Key());
   if (objects == objects_.end()) return nullptr;
   auto it = objects->second.find({type.namespaced ? ns : "", name});
-  return it == objects->second.end() ? nullptr : &it->second;
+  return it == objects->second.end() ? nullptr : &it->second->json();
 }
 
 absl::Status ObjectStore::Admit(const ResourceType& type, const std::string& ns,
@@ -524,18 +540,33 @@ absl::Status ObjectStore::Admit(const ResourceType& type, const std::string& ns,
   return absl::OkStatus();
 }
 
-void ObjectStore::Record(const ResourceType& type, EventType event_type,
-                         json& object, json previous) {
+std::shared_ptr<const ObjectSnapshot> ObjectStore::Record(
+    const ResourceType& type, EventType event_type, json& object,
+    std::shared_ptr<const ObjectSnapshot> previous) {
   ++resource_version_;
   Metadata(object)["resourceVersion"] = absl::StrCat(resource_version_);
-  history_.push_back(Event{resource_version_, type.Key(), event_type,
-                           StringField(MetadataOf(object), "namespace"), object,
-                           std::move(previous)});
+  auto stored = std::make_shared<const ObjectSnapshot>(object);
+  TypeChannel* channel = Channel(type.Key());
+  std::string ns = StringField(MetadataOf(object), "namespace");
+  for (Watcher* watcher : channel->watchers) {
+    if (watcher->waiting_ &&
+        (watcher->namespace_.empty() || watcher->namespace_ == ns)) {
+      watcher->woken_.Signal();
+    }
+  }
+  history_.push_back(Event{resource_version_, channel, event_type,
+                           std::move(ns), stored, std::move(previous)});
   while (history_.size() > std::max<size_t>(options_.history_limit, 1)) {
     compacted_ = history_.front().resource_version;
     history_.pop_front();
   }
-  changed_.SignalAll();
+  return stored;
+}
+
+ObjectStore::TypeChannel* ObjectStore::Channel(const std::string& type_key) {
+  std::unique_ptr<TypeChannel>& channel = channels_[type_key];
+  if (channel == nullptr) channel = std::make_unique<TypeChannel>();
+  return channel.get();
 }
 
 absl::StatusOr<json> ObjectStore::Create(const ResourceType& type,
@@ -579,8 +610,8 @@ absl::StatusOr<json> ObjectStore::CreateLocked(const ResourceType& type,
   metadata.erase("deletionTimestamp");
   metadata.erase("generation");
   if (object.contains("spec")) metadata["generation"] = 1;
-  Record(type, EventType::kAdded, object, nullptr);
-  objects_[type.Key()][{type.namespaced ? ns : "", name}] = object;
+  objects_[type.Key()][{type.namespaced ? ns : "", name}] =
+      Record(type, EventType::kAdded, object, nullptr);
   if (type.group == kCrdGroup) RegisterCrdTypes(object);
   return object;
 }
@@ -623,7 +654,8 @@ absl::StatusOr<json> ObjectStore::UpdateLocked(const ResourceType& type,
   if (objects == objects_.end() || !objects->second.count(key)) {
     return NotFound(type.DisplayName(), name);
   }
-  json& current = objects->second[key];
+  std::shared_ptr<const ObjectSnapshot>& stored = objects->second[key];
+  const json& current = stored->json();
   const json& current_meta = MetadataOf(current);
   json& metadata = Metadata(object);
   std::string wanted = StringField(metadata, "resourceVersion");
@@ -651,9 +683,8 @@ absl::StatusOr<json> ObjectStore::UpdateLocked(const ResourceType& type,
       current_meta.contains("generation")) {
     metadata["generation"] = current_meta["generation"].get<int64_t>() + 1;
   }
-  json previous = current;
-  Record(type, EventType::kModified, object, std::move(previous));
-  current = object;
+  // The snapshot `current` refers to lives on in the history.
+  stored = Record(type, EventType::kModified, object, stored);
   if (type.group == kCrdGroup) RegisterCrdTypes(object);
   return object;
 }
@@ -674,7 +705,7 @@ void ObjectStore::DeleteLocked(const std::string& type_key,
   Objects& objects = objects_[type_key];
   auto it = objects.find(key);
   if (it == objects.end()) return;
-  json object = std::move(it->second);
+  json object = it->second->json();
   objects.erase(it);
   Record(*FindTypeLocked(type_key), EventType::kDeleted, object, nullptr);
 }
@@ -747,7 +778,7 @@ absl::StatusOr<json> ObjectStore::Delete(const ResourceType& type,
     }
   }
   Objects& objects = objects_[type.Key()];
-  json object = std::move(objects[key]);
+  json object = objects[key]->json();
   objects.erase(key);
   Record(type, EventType::kDeleted, object, nullptr);
   return object;
@@ -772,9 +803,10 @@ absl::StatusOr<ListResult> ObjectStore::List(const ResourceType& type,
   result.resource_version = resource_version_;
   auto objects = objects_.find(type.Key());
   if (objects == objects_.end()) return result;
-  for (const auto& [key, object] : objects->second) {
+  for (const auto& [key, stored] : objects->second) {
     if (!ns.empty() && type.namespaced && key.first != ns) continue;
-    if (!labels->Matches(MetadataOf(object).value("labels", json()))) continue;
+    const json& object = stored->json();
+    if (!labels->Matches(LabelsOf(object))) continue;
     if (!field_selector->Matches(object)) continue;
     result.items.push_back(object);
   }
@@ -808,17 +840,18 @@ absl::StatusOr<std::unique_ptr<ObjectStore::Watcher>> ObjectStore::Watch(
                              compacted_, ")"));
   }
   std::unique_ptr<Watcher> watcher(
-      new Watcher(this, type.Key(), type.namespaced ? ns : "",
+      new Watcher(this, Channel(type.Key()), type.namespaced ? ns : "",
                   *std::move(labels), *std::move(field_selector), from));
+  watcher->channel_->watchers.insert(watcher.get());
   if (initial_state) {
     auto objects = objects_.find(type.Key());
     if (objects != objects_.end()) {
-      for (const auto& [key, object] : objects->second) {
+      for (const auto& [key, stored] : objects->second) {
         if (!watcher->namespace_.empty() && key.first != watcher->namespace_) {
           continue;
         }
-        if (watcher->Selects(object)) {
-          watcher->initial_.push_back({EventType::kAdded, object});
+        if (watcher->Selects(stored->json())) {
+          watcher->ready_.push_back({EventType::kAdded, stored});
         }
       }
     }
@@ -861,72 +894,101 @@ void ObjectStore::RegisterCrdTypes(const json& crd) {
   }
 }
 
-ObjectStore::Watcher::Watcher(ObjectStore* store, std::string type_key,
+ObjectStore::Watcher::Watcher(ObjectStore* store, TypeChannel* channel,
                               std::string ns, LabelSelector labels,
                               FieldSelector fields, uint64_t cursor)
     : store_(store),
-      type_key_(std::move(type_key)),
+      channel_(channel),
       namespace_(std::move(ns)),
       labels_(std::move(labels)),
       fields_(std::move(fields)),
+      selects_all_(labels_.empty() && fields_.empty()),
       cursor_(cursor) {}
 
-ObjectStore::Watcher::~Watcher() = default;
+ObjectStore::Watcher::~Watcher() {
+  absl::MutexLock lock(&store_->mu_);
+  channel_->watchers.erase(this);
+}
 
 bool ObjectStore::Watcher::Selects(const json& object) const {
-  return labels_.Matches(MetadataOf(object).value("labels", json())) &&
-         fields_.Matches(object);
+  return selects_all_ ||
+         (labels_.Matches(LabelsOf(object)) && fields_.Matches(object));
 }
 
 void ObjectStore::Watcher::Cancel() {
-  absl::MutexLock lock(&store_->mu_);
   cancelled_ = true;
-  store_->changed_.SignalAll();
+  // Under the lock, so a Next() between its check and its wait still wakes.
+  absl::MutexLock lock(&store_->mu_);
+  woken_.Signal();
+}
+
+void ObjectStore::Watcher::Select(std::vector<Candidate>& candidates) {
+  for (Candidate& candidate : candidates) {
+    bool now_selected = Selects(candidate.object->json());
+    if (candidate.type != EventType::kModified) {
+      if (now_selected) {
+        ready_.push_back({candidate.type, std::move(candidate.object)});
+      }
+      continue;
+    }
+    // An object entering or leaving the selection is added or deleted from
+    // this watcher's point of view, as the real server reports it.
+    bool was_selected = Selects(candidate.previous->json());
+    EventType type = EventType::kModified;
+    if (now_selected && !was_selected) type = EventType::kAdded;
+    if (!now_selected && was_selected) type = EventType::kDeleted;
+    if (now_selected || was_selected) {
+      ready_.push_back({type, std::move(candidate.object)});
+    }
+  }
+  candidates.clear();
 }
 
 absl::StatusOr<WatchEvent> ObjectStore::Watcher::Next(
     std::chrono::steady_clock::time_point deadline) {
-  absl::MutexLock lock(&store_->mu_);
+  // At most this many history events are taken per hold of the store's lock.
+  constexpr size_t kMaxCandidates = 256;
   const absl::Time absl_deadline =
       absl::Now() +
       absl::FromChrono(deadline - std::chrono::steady_clock::now());
+  std::vector<Candidate> candidates;
   while (true) {
     if (cancelled_) return absl::CancelledError("watch cancelled");
-    if (!initial_.empty()) {
-      WatchEvent event = std::move(initial_.front());
-      initial_.pop_front();
+    if (!ready_.empty()) {
+      WatchEvent event = std::move(ready_.front());
+      ready_.pop_front();
       return event;
     }
-    if (cursor_ < store_->compacted_) {
-      return Gone(absl::StrCat("too old resource version: ", cursor_, " (",
-                               store_->compacted_, ")"));
-    }
-    while (cursor_ < store_->resource_version_) {
-      // Versions are consecutive, one event each: the event for version v
-      // sits at v - compacted_ - 1.
-      const Event& event = store_->history_[cursor_ - store_->compacted_];
-      ++cursor_;
-      if (event.type_key != type_key_) continue;
-      if (!namespace_.empty() && event.ns != namespace_) continue;
-      bool now_selected = Selects(event.object);
-      bool was_selected =
-          event.type == EventType::kModified && Selects(event.previous);
-      if (event.type == EventType::kModified) {
-        // An object entering or leaving the selection is added or deleted
-        // from this watcher's point of view, as the real server reports it.
-        if (now_selected && was_selected) {
-          return WatchEvent{EventType::kModified, event.object};
+    {
+      absl::MutexLock lock(&store_->mu_);
+      while (candidates.empty()) {
+        if (cancelled_) return absl::CancelledError("watch cancelled");
+        if (cursor_ < store_->compacted_) {
+          return Gone(absl::StrCat("too old resource version: ", cursor_, " (",
+                                   store_->compacted_, ")"));
         }
-        if (now_selected) return WatchEvent{EventType::kAdded, event.object};
-        if (was_selected) return WatchEvent{EventType::kDeleted, event.object};
-        continue;
+        while (cursor_ < store_->resource_version_ &&
+               candidates.size() < kMaxCandidates) {
+          // Versions are consecutive, one event each: the event for version
+          // v sits at v - compacted_ - 1.
+          const Event& event = store_->history_[cursor_ - store_->compacted_];
+          ++cursor_;
+          if (event.channel != channel_) continue;
+          if (!namespace_.empty() && event.ns != namespace_) continue;
+          candidates.push_back({event.type, event.object, event.previous});
+        }
+        if (!candidates.empty()) break;
+        if (absl::Now() >= absl_deadline) {
+          return absl::DeadlineExceededError(
+              "no watch event before the deadline");
+        }
+        waiting_ = true;
+        woken_.WaitWithDeadline(&store_->mu_, absl_deadline);
+        waiting_ = false;
       }
-      if (now_selected) return WatchEvent{event.type, event.object};
     }
-    if (absl::Now() >= absl_deadline) {
-      return absl::DeadlineExceededError("no watch event before the deadline");
-    }
-    store_->changed_.WaitWithDeadline(&store_->mu_, absl_deadline);
+    // Selectors run outside the store's lock, on immutable snapshots.
+    Select(candidates);
   }
 }
 

@@ -18,12 +18,14 @@
 #ifndef SIM_KUBE_OBJECT_STORE_H_
 #define SIM_KUBE_OBJECT_STORE_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,9 +72,32 @@ enum class EventType { kAdded, kModified, kDeleted };
 // "ADDED", "MODIFIED", "DELETED".
 const char* EventTypeName(EventType type);
 
+// An object as stored at one resourceVersion: immutable, and shared by the
+// store, its watch history and every watch event that carries it, so a change
+// is copied once however many watches deliver it, and serialised at most
+// once (Serialized()).
+class ObjectSnapshot {
+ public:
+  explicit ObjectSnapshot(nlohmann::json object) : object_(std::move(object)) {}
+  ObjectSnapshot(const ObjectSnapshot&) = delete;
+  ObjectSnapshot& operator=(const ObjectSnapshot&) = delete;
+
+  const nlohmann::json& json() const { return object_; }
+  // json().dump(): made by the first caller, then shared. Thread-safe.
+  const std::string& Serialized() const;
+
+ private:
+  const nlohmann::json object_;
+  mutable absl::Mutex mu_;
+  mutable std::unique_ptr<const std::string> serialized_ ABSL_GUARDED_BY(mu_);
+};
+
 struct WatchEvent {
   EventType type;
-  nlohmann::json object;  // The object at that resourceVersion.
+  std::shared_ptr<const ObjectSnapshot> snapshot;  // Never null.
+
+  // The object at that resourceVersion.
+  const nlohmann::json& object() const { return snapshot->json(); }
 };
 
 struct ListResult {
@@ -87,6 +112,9 @@ struct ListFilter {
 };
 
 class ObjectStore {
+ private:
+  struct TypeChannel;
+
  public:
   struct Options {
     // How many events the watch history keeps; a watch from an older
@@ -110,6 +138,8 @@ class ObjectStore {
     // The next event, waiting until `deadline`. DeadlineExceeded when none
     // came by then (the watcher stays usable); Cancelled after Cancel();
     // OutOfRange (410 Expired) when the events it needs left the history.
+    // One caller at a time. Only changes of the watched type (and namespace)
+    // wake it.
     absl::StatusOr<WatchEvent> Next(
         std::chrono::steady_clock::time_point deadline);
     // Makes a blocked and every later Next() return Cancelled. Thread-safe.
@@ -117,18 +147,33 @@ class ObjectStore {
 
    private:
     friend class ObjectStore;
-    Watcher(ObjectStore* store, std::string type_key, std::string ns,
+    // A history event of the watched type and namespace, taken under the
+    // store's lock; whether the selectors pass is decided after it.
+    struct Candidate {
+      EventType type;
+      std::shared_ptr<const ObjectSnapshot> object;
+      std::shared_ptr<const ObjectSnapshot> previous;
+    };
+    Watcher(ObjectStore* store, TypeChannel* channel, std::string ns,
             LabelSelector labels, FieldSelector fields, uint64_t cursor);
     bool Selects(const nlohmann::json& object) const;
+    // Moves the candidates that pass the selectors into ready_, as the
+    // events this watch reports.
+    void Select(std::vector<Candidate>& candidates);
 
     ObjectStore* const store_;
-    const std::string type_key_;
+    TypeChannel* const channel_;
     const std::string namespace_;
     const LabelSelector labels_;
     const FieldSelector fields_;
-    uint64_t cursor_;                 // Guarded by store_->mu_.
-    std::deque<WatchEvent> initial_;  // Guarded by store_->mu_.
-    bool cancelled_ = false;          // Guarded by store_->mu_.
+    const bool selects_all_;  // No label or field selector.
+    uint64_t cursor_;         // Guarded by store_->mu_.
+    std::atomic<bool> cancelled_{false};
+    absl::CondVar woken_;   // Signalled under store_->mu_.
+    bool waiting_ = false;  // In woken_.Wait; guarded by store_->mu_.
+    // Events due to the caller (the initial state, then changes), in order.
+    // Only Next() touches it.
+    std::deque<WatchEvent> ready_;
   };
 
   explicit ObjectStore(Options options);
@@ -199,16 +244,22 @@ class ObjectStore {
   uint64_t OldestWatchableResourceVersion() const;
 
  private:
+  // Where changes of one resource type are announced: its open watchers,
+  // each woken on its own, so a change wakes only the watchers of its type
+  // (and namespace), and a Cancel() only its watcher.
+  struct TypeChannel {
+    std::set<Watcher*> watchers;  // Guarded by mu_.
+  };
   struct Event {
     uint64_t resource_version;
-    std::string type_key;
+    const TypeChannel* channel;  // The type that changed.
     EventType type;
     std::string ns;
-    nlohmann::json object;
-    nlohmann::json previous;  // For kModified: the object before.
+    std::shared_ptr<const ObjectSnapshot> object;
+    std::shared_ptr<const ObjectSnapshot> previous;  // kModified: before.
   };
   using ObjectKey = std::pair<std::string, std::string>;  // (namespace, name)
-  using Objects = std::map<ObjectKey, nlohmann::json>;
+  using Objects = std::map<ObjectKey, std::shared_ptr<const ObjectSnapshot>>;
 
   absl::StatusOr<nlohmann::json> CreateLocked(const ResourceType& type,
                                               const std::string& ns,
@@ -230,9 +281,14 @@ class ObjectStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeleteLocked(const std::string& type_key, const ObjectKey& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Bumps the resourceVersion, stamps it on `object`, records the event.
-  void Record(const ResourceType& type, EventType event_type,
-              nlohmann::json& object, nlohmann::json previous)
+  // Bumps the resourceVersion, stamps it on `object`, records the event and
+  // wakes the watchers of its type and namespace. Returns the object as
+  // stored.
+  std::shared_ptr<const ObjectSnapshot> Record(
+      const ResourceType& type, EventType event_type, nlohmann::json& object,
+      std::shared_ptr<const ObjectSnapshot> previous)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  TypeChannel* Channel(const std::string& type_key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RegisterCrdTypes(const nlohmann::json& crd)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -241,7 +297,9 @@ class ObjectStore {
 
   const Options options_;
   mutable absl::Mutex mu_;
-  absl::CondVar changed_;
+  // One per type that was watched or changed; never removed.
+  std::map<std::string, std::unique_ptr<TypeChannel>> channels_
+      ABSL_GUARDED_BY(mu_);
   std::map<std::string, ResourceType> types_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Objects> objects_ ABSL_GUARDED_BY(mu_);
   uint64_t resource_version_ ABSL_GUARDED_BY(mu_) = 0;

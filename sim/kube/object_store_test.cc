@@ -467,12 +467,12 @@ TEST_F(ObjectStoreTest, WatchReplaysEventsAfterAVersionThenFollows) {
   auto first = (*watcher)->Next(Soon());
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->type, EventType::kModified);
-  EXPECT_EQ(first->object["data"]["k"], "MQ==");
-  EXPECT_EQ(VersionOf(first->object), VersionOf(*updated));
+  EXPECT_EQ(first->object()["data"]["k"], "MQ==");
+  EXPECT_EQ(VersionOf(first->object()), VersionOf(*updated));
   auto second = (*watcher)->Next(Soon());  // b is in another namespace.
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->type, EventType::kDeleted);
-  EXPECT_EQ(second->object["metadata"]["name"], "a");
+  EXPECT_EQ(second->object()["metadata"]["name"], "a");
   EXPECT_TRUE(
       absl::IsDeadlineExceeded((*watcher)->Next(Immediately()).status()));
 
@@ -483,9 +483,9 @@ TEST_F(ObjectStoreTest, WatchReplaysEventsAfterAVersionThenFollows) {
   auto fourth = (*watcher)->Next(Soon());
   ASSERT_TRUE(third.ok() && fourth.ok());
   EXPECT_EQ(third->type, EventType::kAdded);
-  EXPECT_EQ(third->object["metadata"]["name"], "c");
-  EXPECT_EQ(fourth->object["metadata"]["name"], "d");
-  EXPECT_LT(VersionOf(third->object), VersionOf(fourth->object));
+  EXPECT_EQ(third->object()["metadata"]["name"], "c");
+  EXPECT_EQ(fourth->object()["metadata"]["name"], "d");
+  EXPECT_LT(VersionOf(third->object()), VersionOf(fourth->object()));
 }
 
 TEST_F(ObjectStoreTest, WatchWithoutVersionStartsWithCurrentState) {
@@ -495,7 +495,7 @@ TEST_F(ObjectStoreTest, WatchWithoutVersionStartsWithCurrentState) {
   auto added = (*watcher)->Next(Soon());
   ASSERT_TRUE(added.ok());
   EXPECT_EQ(added->type, EventType::kAdded);
-  EXPECT_EQ(added->object["metadata"]["name"], "a");
+  EXPECT_EQ(added->object()["metadata"]["name"], "a");
   EXPECT_TRUE(
       absl::IsDeadlineExceeded((*watcher)->Next(Immediately()).status()));
 }
@@ -544,7 +544,7 @@ TEST_F(ObjectStoreTest, WatchFromCompactedVersionIsGone) {
   ASSERT_TRUE(oldest.ok());
   auto event = (*oldest)->Next(Soon());
   ASSERT_TRUE(event.ok());
-  EXPECT_EQ(event->object["metadata"]["name"], "s2");
+  EXPECT_EQ(event->object()["metadata"]["name"], "s2");
 }
 
 TEST_F(ObjectStoreTest, SlowWatcherFallingOutOfHistoryIsGone) {
@@ -566,6 +566,117 @@ TEST_F(ObjectStoreTest, CancelEndsAWatch) {
   ASSERT_TRUE(watcher.ok());
   (*watcher)->Cancel();
   EXPECT_TRUE(absl::IsCancelled((*watcher)->Next(Soon()).status()));
+}
+
+TEST_F(ObjectStoreTest, CancelDropsEventsAlreadyTaken) {
+  auto watcher = store_.Watch(Secrets(), "", {},
+                              std::to_string(store_.CurrentResourceVersion()));
+  ASSERT_TRUE(watcher.ok());
+  ASSERT_TRUE(store_.Create(Secrets(), "default", SecretObject("a")).ok());
+  ASSERT_TRUE(store_.Create(Secrets(), "default", SecretObject("b")).ok());
+  ASSERT_TRUE((*watcher)->Next(Soon()).ok());
+  (*watcher)->Cancel();
+  // b is due, but a cancelled watch delivers nothing more.
+  EXPECT_TRUE(absl::IsCancelled((*watcher)->Next(Soon()).status()));
+}
+
+TEST_F(ObjectStoreTest, CancelWakesABlockedNext) {
+  auto watcher = store_.Watch(Secrets(), "", {},
+                              std::to_string(store_.CurrentResourceVersion()));
+  ASSERT_TRUE(watcher.ok());
+  absl::Status result;
+  std::thread consumer([&] {
+    result =
+        (*watcher)->Next(steady_clock::now() + std::chrono::hours(1)).status();
+  });
+  (*watcher)->Cancel();
+  consumer.join();
+  EXPECT_TRUE(absl::IsCancelled(result)) << result;
+}
+
+TEST_F(ObjectStoreTest, WatchGetsNoEventsOfOtherTypes) {
+  const uint64_t from = store_.CurrentResourceVersion();
+  auto nodes = store_.Watch(Nodes(), "", {}, std::to_string(from));
+  auto infos = store_.Watch(NodeInfos(), "", {}, std::to_string(from));
+  ASSERT_TRUE(nodes.ok() && infos.ok());
+  for (const char* name : {"node1", "node2"}) {
+    ASSERT_TRUE(store_
+                    .Create(NodeInfos(), "kmesh-system",
+                            {{"apiVersion", "kmesh.net/v1alpha1"},
+                             {"kind", "KmeshNodeInfo"},
+                             {"metadata", {{"name", name}}},
+                             {"spec", {{"spi", 1}}}})
+                    .ok());
+  }
+  EXPECT_TRUE(absl::IsDeadlineExceeded((*nodes)->Next(Immediately()).status()));
+  ASSERT_TRUE(store_
+                  .Create(Nodes(), "",
+                          {{"apiVersion", "v1"},
+                           {"kind", "Node"},
+                           {"metadata", {{"name", "node1"}}}})
+                  .ok());
+  auto node = (*nodes)->Next(Soon());
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ(node->object()["kind"], "Node");
+  EXPECT_TRUE(absl::IsDeadlineExceeded((*nodes)->Next(Immediately()).status()));
+  for (const char* name : {"node1", "node2"}) {
+    auto info = (*infos)->Next(Soon());
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->object()["metadata"]["name"], name);
+  }
+  EXPECT_TRUE(absl::IsDeadlineExceeded((*infos)->Next(Immediately()).status()));
+}
+
+TEST_F(ObjectStoreTest, WatchFiltersByNamespaceAndFieldSelector) {
+  ASSERT_TRUE(store_.Create(Namespaces(), "", NamespaceObject("other")).ok());
+  const uint64_t from = store_.CurrentResourceVersion();
+  auto watcher = store_.Watch(Secrets(), "default", {"", "metadata.name=a"},
+                              std::to_string(from));
+  ASSERT_TRUE(watcher.ok());
+  auto a = store_.Create(Secrets(), "default", SecretObject("a"));
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(store_.Create(Secrets(), "default", SecretObject("b")).ok());
+  ASSERT_TRUE(store_.Create(Secrets(), "other", SecretObject("a")).ok());
+  json changed = *a;
+  changed["data"]["k"] = "MQ==";
+  ASSERT_TRUE(store_.Update(Secrets(), "default", "a", changed).ok());
+  ASSERT_TRUE(store_.Delete(Secrets(), "default", "a").ok());
+
+  std::vector<EventType> types;
+  while (true) {
+    auto event = (*watcher)->Next(Immediately());
+    if (!event.ok()) {
+      EXPECT_TRUE(absl::IsDeadlineExceeded(event.status())) << event.status();
+      break;
+    }
+    EXPECT_EQ(event->object()["metadata"]["name"], "a");
+    EXPECT_EQ(event->object()["metadata"]["namespace"], "default");
+    types.push_back(event->type);
+  }
+  EXPECT_EQ(types,
+            (std::vector<EventType>{EventType::kAdded, EventType::kModified,
+                                    EventType::kDeleted}));
+}
+
+TEST_F(ObjectStoreTest, WatchersShareTheStoredObject) {
+  auto a = store_.Create(Secrets(), "default", SecretObject("a"));
+  ASSERT_TRUE(a.ok());
+  const std::string from = std::to_string(VersionOf(*a) - 1);
+  auto replay = store_.Watch(Secrets(), "", {}, from);
+  auto other =
+      store_.Watch(Secrets(), "default", {"", "metadata.name=a"}, from);
+  auto initial = store_.Watch(Secrets(), "", {}, "");
+  ASSERT_TRUE(replay.ok() && other.ok() && initial.ok());
+  auto first = (*replay)->Next(Soon());
+  auto second = (*other)->Next(Soon());
+  auto listed = (*initial)->Next(Soon());
+  ASSERT_TRUE(first.ok() && second.ok() && listed.ok());
+  // One copy of the object, serialised once, behind every watch's event:
+  // the history's and the current state's.
+  EXPECT_EQ(first->snapshot, second->snapshot);
+  EXPECT_EQ(first->snapshot, listed->snapshot);
+  EXPECT_EQ(&first->snapshot->Serialized(), &listed->snapshot->Serialized());
+  EXPECT_EQ(first->snapshot->Serialized(), a->dump());
 }
 
 TEST_F(ObjectStoreTest, ConcurrentReadModifyWriteWithRetryLosesNothing) {

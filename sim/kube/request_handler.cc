@@ -144,9 +144,10 @@ ApiResponse RequestHandler::ErrorResponse(const absl::Status& status) {
 }
 
 std::string RequestHandler::WatchEventLine(const WatchEvent& event) {
-  return json{{"type", EventTypeName(event.type)}, {"object", event.object}}
-             .dump() +
-         "\n";
+  // Byte for byte json{{"type", ...}, {"object", ...}}.dump() + "\n" (keys
+  // sorted, no spaces), around the object's shared serialisation.
+  return absl::StrCat("{\"object\":", event.snapshot->Serialized(),
+                      ",\"type\":\"", EventTypeName(event.type), "\"}\n");
 }
 
 std::string RequestHandler::WatchErrorLine(const absl::Status& status) {

@@ -65,7 +65,8 @@ class RequestHandler {
 
   // The error response for `status` (a metav1.Status body).
   static ApiResponse ErrorResponse(const absl::Status& status);
-  // One line of a watch stream: {"type":"ADDED","object":{...}}.
+  // One line of a watch stream: {"object":{...},"type":"ADDED"}, the object
+  // serialised once for every watch that sends it.
   static std::string WatchEventLine(const WatchEvent& event);
   // The ERROR line a watch stream carries for `status` (e.g. 410 Expired).
   static std::string WatchErrorLine(const absl::Status& status);
