@@ -396,8 +396,10 @@ class Run {
   // Polls `done` for each node not yet done until all are; returns when
   // the last one was seen done. A sweep over a thousand simulated kernels
   // copies millions of SAs, so the pause between sweeps is four times the
-  // last sweep (at least 50 ms): the measurement takes at most a fifth of a
-  // core from the cluster it measures, and its resolution is the sweep time.
+  // last sweep, between 50 ms and 2 s: the measurement takes at most a fifth
+  // of a core from the cluster it measures while sweeps are short, and its
+  // resolution is the sweep time. (Unbounded, a starved sweep of minutes
+  // slept past the phase's deadline in a 1,000-node run.)
   absl::StatusOr<Clock::time_point> WaitForNodes(
       const std::function<bool(const std::string&)>& done,
       const std::string& what) {
@@ -415,8 +417,8 @@ class Run {
             absl::StrCat(pending.size(), " nodes never reached: ", what,
                          " (first: ", pending.front(), ")"));
       }
-      std::this_thread::sleep_for(
-          std::max<Clock::duration>(milliseconds(50), 4 * (now - sweep_start)));
+      std::this_thread::sleep_for(std::clamp<Clock::duration>(
+          4 * (now - sweep_start), milliseconds(50), milliseconds(2000)));
     }
   }
 
