@@ -266,6 +266,28 @@ TEST(HttpTransportTest, StreamDeliversChunksAsTheyArriveAndCancelUnblocks) {
   EXPECT_TRUE(absl::IsCancelled(end)) << end;
 }
 
+// A server that sends `first` on every stream and then holds it open (a
+// space every few ms) until the client goes away; a request for /once gets
+// a plain answer.
+std::unique_ptr<LoopbackHttpServer> EndlessStreamServer(std::string first) {
+  return LoopbackHttpServer::Start([first](const ReceivedRequest& request) {
+    ScriptedResponse response;
+    if (request.target == "/once") return response;
+    response.stream = [first](const auto& write) {
+      if (!first.empty()) write(first);
+      while (write(" "))
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    };
+    return response;
+  });
+}
+
+absl::StatusOr<std::unique_ptr<HttpResponseStream>> OpenEndlessStream(
+    HttpTransport& transport) {
+  return transport.OpenStream({"GET", "/w", "", ""},
+                              std::chrono::milliseconds(0));
+}
+
 // What a StartReading handler was given, for the test thread to wait on.
 class Received {
  public:
@@ -340,20 +362,11 @@ TEST(HttpTransportTest, StartReadingHandsOverTheBodyThenHowItEnded) {
 }
 
 TEST(HttpTransportTest, CancelEndsStartReadingWithCancelledOnce) {
-  auto server = LoopbackHttpServer::Start([](const ReceivedRequest&) {
-    ScriptedResponse response;
-    response.stream = [](const auto& write) {
-      write("hello");
-      while (write(" "))
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    };
-    return response;
-  });
+  auto server = EndlessStreamServer("hello");
   std::unique_ptr<HttpTransport> transport =
       MustCreate(AccessFor(server->url()));
   absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-      transport->OpenStream({"GET", "/w", "", ""},
-                            std::chrono::milliseconds(0));
+      OpenEndlessStream(*transport);
   ASSERT_TRUE(stream.ok()) << stream.status();
   Received received;
   (*stream)->StartReading(
@@ -368,20 +381,11 @@ TEST(HttpTransportTest, CancelEndsStartReadingWithCancelledOnce) {
 }
 
 TEST(HttpTransportTest, HandlerReturningFalseStopsTheReading) {
-  auto server = LoopbackHttpServer::Start([](const ReceivedRequest&) {
-    ScriptedResponse response;
-    response.stream = [](const auto& write) {
-      write("a");
-      while (write(" "))
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    };
-    return response;
-  });
+  auto server = EndlessStreamServer("a");
   std::unique_ptr<HttpTransport> transport =
       MustCreate(AccessFor(server->url()));
   absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-      transport->OpenStream({"GET", "/w", "", ""},
-                            std::chrono::milliseconds(0));
+      OpenEndlessStream(*transport);
   ASSERT_TRUE(stream.ok()) << stream.status();
   Received received;
   received.StopAfterNext();
@@ -403,26 +407,12 @@ int OpenDescriptors() {
   return count;
 }
 
-// A server that holds every stream open until the client goes away; a
-// request for /once gets a plain answer.
-std::unique_ptr<LoopbackHttpServer> EndlessStreamServer() {
-  return LoopbackHttpServer::Start([](const ReceivedRequest& request) {
-    ScriptedResponse response;
-    if (request.target == "/once") return response;
-    response.stream = [](const auto& write) {
-      while (write(" "))
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    };
-    return response;
-  });
-}
-
 // Connections share the process's one I/O reactor, so an open watch costs
 // its socket and nothing else (a reactor per connection cost four: socket,
 // epoll, eventfd, timerfd). A thousand simulated nodes in one process hold
 // three thousand watches.
 TEST(HttpTransportTest, AnOpenStreamCostsOneDescriptorOnTheClientSide) {
-  auto server = EndlessStreamServer();
+  auto server = EndlessStreamServer("");
   std::unique_ptr<HttpTransport> transport =
       MustCreate(AccessFor(server->url()));
   // Opens the shared reactor if no earlier test did.
@@ -432,8 +422,7 @@ TEST(HttpTransportTest, AnOpenStreamCostsOneDescriptorOnTheClientSide) {
   std::vector<std::unique_ptr<HttpResponseStream>> streams;
   for (int i = 0; i < kStreams; ++i) {
     absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-        transport->OpenStream({"GET", "/w", "", ""},
-                              std::chrono::milliseconds(0));
+        OpenEndlessStream(*transport);
     ASSERT_TRUE(stream.ok()) << stream.status();
     streams.push_back(*std::move(stream));
   }
