@@ -80,6 +80,7 @@ void IpsecController::AdoptFromKernel() {
   for (int32_t spi : adopted_spis) {
     if (!spi_order_.count(spi)) spi_order_[spi] = next_order_++;
   }
+  ReclaimInputsChanged();
   if (!adopted_sas_.empty()) {
     LOG(INFO) << "IPsec: adopted " << adopted_sas_.size() << " SAs from "
               << adopted_index_by_address_.size()
@@ -130,6 +131,7 @@ void IpsecController::OnKeyChanged(int32_t spi, const XfrmKey& psk) {
   ++stats_.key_changes;
   keys_.Install(spi, psk);
   spi_order_[spi] = next_order_++;
+  ReclaimInputsChanged();
   target_spi_ = spi;
   releasable_since_.erase(spi);
   // The ring now derives every SA of this SPI.
@@ -167,6 +169,7 @@ void IpsecController::OnPeerUpsert(const NodeView& view) {
       !inserted && (peer.view.boot_id != view.boot_id ||
                     peer.view.addresses != view.addresses);
   peer.view = view;
+  ReclaimInputsChanged();
   if (peer.index == 0) {
     if (!AssignIndex(&peer)) return;
   } else if (identity_changed) {
@@ -201,7 +204,7 @@ bool IpsecController::AssignIndex(PeerState* peer) {
       LOG(ERROR) << "IPsec: peer " << view.name << ": " << index.status();
     }
     peer->status = index.status();
-    peer->unprogrammable = true;
+    SetUnprogrammable(peer, true);
     peers_lacking_index_ = true;
     return false;
   }
@@ -238,6 +241,7 @@ void IpsecController::OnPeerDelete(const std::string& name) {
     outbound_peer_listener_(name, false);
   }
   peers_.erase(it);
+  ReclaimInputsChanged();
   if (departed.index != 0) departed_[name] = std::move(departed);
   RemoveDeparted();
   MaybeAdvertise();
@@ -248,6 +252,7 @@ void IpsecController::OnPeersSynced() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!started_) AdoptFromKernel();
   peers_synced_ = true;
+  ReclaimInputsChanged();
   FullReconcile();
   if (markers_ != nullptr) {
     // Entries for addresses no peer has any more (left by a previous run).
@@ -548,7 +553,7 @@ void IpsecController::ApplyPeer(PeerState* peer) {
       LOG(ERROR) << "IPsec: " << layout.status();
     }
     peer->status = layout.status();
-    peer->unprogrammable = true;
+    SetUnprogrammable(peer, true);
     peer->inbound_installed.clear();
     RecordXfrmResult(name, programmer_.RemoveGroup(name));
     SyncMarkers(peer, {});
@@ -560,7 +565,7 @@ void IpsecController::ApplyPeer(PeerState* peer) {
   ApplyResult result = programmer_.ApplyGroup(name, layout->objects);
   RecordXfrmResult(name, result);
   peer->status = result.ToStatus();
-  peer->unprogrammable = false;
+  SetUnprogrammable(peer, false);
   // Which SPIs can this node now receive from the peer?
   peer->inbound_installed.clear();
   std::map<int32_t, bool> complete;
@@ -694,9 +699,17 @@ bool IpsecController::IsOlder(int32_t a, int32_t b) const {
          ia->second < ib->second;
 }
 
+void IpsecController::SetUnprogrammable(PeerState* peer, bool unprogrammable) {
+  if (peer->unprogrammable == unprogrammable) return;
+  peer->unprogrammable = unprogrammable;
+  ReclaimInputsChanged();
+}
+
 void IpsecController::UpdateReclaimTimers() {
   if (!peers_synced_ || advertised_spi_ == 0) {
     releasable_since_.clear();
+    reclaim_candidates_.clear();
+    ReclaimInputsChanged();  // Decide afresh once these hold.
     return;
   }
   const TimePoint now = clock_->Now();
@@ -706,8 +719,16 @@ void IpsecController::UpdateReclaimTimers() {
   }
   if (candidates.empty()) {  // The common case: one SPI, nothing to walk.
     releasable_since_.clear();
+    reclaim_candidates_.clear();
     return;
   }
+  // The verdicts depend only on the candidates and on the inputs
+  // ReclaimInputsChanged() tracks: when neither moved, they stand, and so
+  // does each releasable SPI's start time.
+  if (!reclaim_inputs_changed_ && candidates == reclaim_candidates_) return;
+  reclaim_inputs_changed_ = false;
+  reclaim_candidates_ = candidates;
+  ++stats_.reclaim_walks;
   for (auto it = releasable_since_.begin(); it != releasable_since_.end();) {
     it = candidates.count(it->first) ? std::next(it)
                                      : releasable_since_.erase(it);
@@ -772,10 +793,10 @@ void IpsecController::FullReconcile() {
     absl::StatusOr<PeerLayout> layout = LayoutFor(peer);
     if (!layout.ok()) {
       peer.status = layout.status();
-      peer.unprogrammable = true;
+      SetUnprogrammable(&peer, true);
       continue;
     }
-    peer.unprogrammable = false;
+    SetUnprogrammable(&peer, false);
     desired[name] = layout->objects;
     layouts.emplace(name, *std::move(layout));
   }

@@ -79,6 +79,9 @@ struct IpsecControllerStats {
   uint64_t marker_errors = 0;
   uint64_t full_reconciles = 0;
   uint64_t spis_reclaimed = 0;
+  // Walks over the peers to decide whether an old SPI is still needed. They
+  // happen when a peer, a key or the SPI order changed, not on every tick.
+  uint64_t reclaim_walks = 0;
 };
 
 class IpsecController : public IpsecEventSink {
@@ -181,6 +184,10 @@ class IpsecController : public IpsecEventSink {
   void MaybeAdvertise();
   bool IsOlder(int32_t a, int32_t b) const;
   void UpdateReclaimTimers();
+  // Every change to peers_, a peer's view or unprogrammable flag, or
+  // spi_order_ goes through here or calls ReclaimInputsChanged().
+  void ReclaimInputsChanged() { reclaim_inputs_changed_ = true; }
+  void SetUnprogrammable(PeerState* peer, bool unprogrammable);
   void Reclaim(int32_t spi);
   void FullReconcile();
   void AdoptFromKernel();
@@ -208,6 +215,13 @@ class IpsecController : public IpsecEventSink {
   mutable bool retained_spis_dirty_ = false;
   // Old SPIs that no peer needs any more, and since when.
   std::map<int32_t, TimePoint> releasable_since_;
+  // What UpdateReclaimTimers last decided from: the old SPIs it walked the
+  // peers for, and whether anything it reads about the peers (membership,
+  // advertised SPI, unprogrammable) or the SPI order has changed since.
+  // While neither moved, its verdicts stand and ticks do not walk the
+  // peers (a thousand of them, ten times a second, through a grace period).
+  std::set<int32_t> reclaim_candidates_;
+  bool reclaim_inputs_changed_ = true;
 
   XfrmProgrammer programmer_;
   PeerIndexAllocator indices_;

@@ -336,6 +336,42 @@ TEST(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
   EXPECT_EQ(CountInbound(*cluster.nodes[0], 1), 0);
 }
 
+// Deciding whether an old SPI is still needed walks every peer; through a
+// grace period nothing it reads changes, so ticks must not repeat the walk
+// (ten ticks a second times a thousand peers, on every node). A change to a
+// peer does, and the reclaim still comes exactly when the grace period ends.
+TEST(IpsecControllerTest, TicksThroughTheGracePeriodDoNotWalkThePeers) {
+  IpsecControllerOptions options;
+  options.grace_period = kGrace;
+  TestCluster cluster(3, options);
+  cluster.StartAll();
+  cluster.GiveKeyToAll(1, TestPsk(1));
+  cluster.PumpAll();
+  cluster.GiveKeyToAll(2, TestPsk(2));
+  cluster.PumpAll();
+  IpsecController& node0 = *cluster.nodes[0]->controller;
+  const uint64_t walks = node0.stats().reclaim_walks;
+  EXPECT_GT(walks, 0u);
+  for (int i = 0; i < 50; ++i) {
+    cluster.clock.Advance(std::chrono::seconds(1));
+    node0.Tick();
+  }
+  EXPECT_EQ(node0.stats().reclaim_walks, walks) << "ticks walked the peers";
+  EXPECT_EQ(CountInbound(*cluster.nodes[0], 1), 2);
+
+  // The same record again is still an input change: one walk, same verdict,
+  // and the grace period keeps its start.
+  node0.OnPeerUpsert(cluster.records().at("node-1"));
+  EXPECT_EQ(node0.stats().reclaim_walks, walks + 1);
+  cluster.clock.Advance(kGrace - std::chrono::seconds(51));
+  node0.Tick();
+  EXPECT_EQ(CountInbound(*cluster.nodes[0], 1), 2) << "too early";
+  cluster.clock.Advance(std::chrono::seconds(2));
+  node0.Tick();
+  EXPECT_EQ(CountInbound(*cluster.nodes[0], 1), 0);
+  EXPECT_EQ(node0.stats().spis_reclaimed, 1u);
+}
+
 TEST(IpsecControllerTest, RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
   TestCluster cluster(3);
   cluster.StartAll();

@@ -142,7 +142,11 @@ class SimKernel {
   uint32_t next_ifindex_;
   std::vector<IpAddress> node_addresses_;
   std::map<IpAddress, Pod> pods_;
-  std::map<IpPrefix, IpAddress> routes_;
+  // Routes by prefix length, longest first: network address -> next hop.
+  // (Keys carry the family, so IPv4 and IPv6 prefixes of one length share a
+  // table without matching each other.)
+  std::map<int, std::unordered_map<IpAddress, IpAddress>, std::greater<int>>
+      routes_;
   bool decrypt_marker_ = false;
   Uplink uplink_;
   CaptureSink capture_sink_;

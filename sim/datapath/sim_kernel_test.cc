@@ -210,7 +210,7 @@ TEST_F(SimKernelTest, TamperedReplayedAndUnknownEspAreDroppedAndCounted) {
   EXPECT_GE(b_.kernel->xfrm().Stat(XfrmStat::kInStateProtoError), 1u);
   EXPECT_TRUE(b_.received.empty());
   // ESP from an address that is not a known peer gets no mark: no SA.
-  b_.kernel->marker_maps().DeletePeer(a_.address);
+  ASSERT_TRUE(b_.kernel->marker_maps().DeletePeer(a_.address).ok());
   EXPECT_EQ(b_.kernel->ReceiveFromWire(esp), PacketFate::kXfrmInNoStates);
 }
 
@@ -260,6 +260,55 @@ TEST_F(SimKernelTest, ThreePeersEachGetTheirOwnInboundSa) {
   EXPECT_EQ(b_.received.size(), 2u);
   EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInNoStates), 0u);
   EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInStateProtoError), 0u);
+}
+
+// Routing is the longest matching prefix of the packet's family, whatever
+// order the routes came in; removing one falls back to the next longest.
+TEST(SimKernelRoutingTest, LongestMatchingPrefixOfTheFamilyWins) {
+  SimKernel kernel("node-r", 4000);
+  kernel.AddNodeAddress(Ip("10.0.0.9"));
+  kernel.AddNodeAddress(Ip("fd00::9"));
+  kernel.AddPod("r1", Ip("10.244.9.2"), nullptr);
+  kernel.AddPod("r6", Ip("fd01:9::2"), nullptr);
+  std::vector<IpAddress> hops;
+  kernel.SetUplink([&hops](const IpAddress& hop, std::vector<uint8_t>) {
+    hops.push_back(hop);
+  });
+  kernel.SetRoute(Prefix("10.244.2.9/32"), Ip("10.0.0.3"));
+  kernel.SetRoute(Prefix("10.244.0.0/16"), Ip("10.0.0.1"));
+  kernel.SetRoute(Prefix("10.244.2.0/24"), Ip("10.0.0.2"));
+  kernel.SetRoute(Prefix("fd01::/16"), Ip("fd00::1"));
+  kernel.SetRoute(Prefix("fd01:2::/64"), Ip("fd00::2"));
+  // Shares its first 32 bits with 10.244.2.9 as an address's bytes: must
+  // not match an IPv4 packet.
+  kernel.SetRoute(Prefix("af4:209::/32"), Ip("fd00::3"));
+  auto next_hop = [&](const char* src, const char* dst) {
+    hops.clear();
+    const uint8_t payload[] = {1};
+    const PacketFate fate = kernel.SendFromPod(
+        Ip(src), BuildUdpPacket(Ip(src), Ip(dst), 1, 2, payload));
+    return fate == PacketFate::kTransmitted && hops.size() == 1
+               ? hops[0].ToString()
+               : std::string(PacketFateName(fate));
+  };
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"), "10.0.0.3");
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.10"), "10.0.0.2");
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.3.1"), "10.0.0.1");
+  EXPECT_EQ(next_hop("fd01:9::2", "fd01:2::5"), "fd00::2");
+  EXPECT_EQ(next_hop("fd01:9::2", "fd01:3::5"), "fd00::1");
+  EXPECT_EQ(next_hop("fd01:9::2", "fd02::5"),
+            PacketFateName(PacketFate::kNoRoute));
+
+  kernel.RemoveRoute(Prefix("10.244.2.9/32"));
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"), "10.0.0.2");
+  kernel.RemoveRoute(Prefix("10.244.2.0/24"));
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"), "10.0.0.1");
+  kernel.RemoveRoute(Prefix("10.244.0.0/16"));
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"),
+            PacketFateName(PacketFate::kNoRoute));
+  // Removing a route that is not there changes nothing.
+  kernel.RemoveRoute(Prefix("10.244.0.0/16"));
+  EXPECT_EQ(next_hop("fd01:9::2", "fd01:2::5"), "fd00::2");
 }
 
 }  // namespace

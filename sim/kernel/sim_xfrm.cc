@@ -26,6 +26,12 @@ constexpr size_t kMaxTemplates = 6;
 
 constexpr const char kRfc4106[] = "rfc4106(gcm(aes))";
 
+// The key of an SA in its (dst, SPI) chain's mask group: protocol and mark
+// value under the group's mask.
+uint64_t ProtoMarkKey(uint8_t proto, uint32_t masked_mark) {
+  return (uint64_t{proto} << 32) | masked_mark;
+}
+
 const char* ErrnoName(int error) {
   switch (error) {
     case EEXIST:
@@ -351,30 +357,60 @@ SimXfrm::SaEntry* SimXfrm::FindByLookup(const IpAddress& dst, uint32_t spi,
                                         uint8_t proto, uint32_t mark) const {
   auto it = by_spi_.find(SpiKey{dst, spi});
   if (it == by_spi_.end()) return nullptr;
-  const std::vector<SaEntry*>& chain = it->second;
-  for (auto e = chain.rbegin(); e != chain.rend(); ++e) {
-    const XfrmSa& sa = (*e)->sa;
-    if (sa.proto != proto) continue;
-    if ((mark & sa.mark.mask) != sa.mark.value) continue;
-    return *e;
+  // The newest match of each mask group is the last SA of its list; the
+  // newest of those (highest handle = latest insertion) is the SA the
+  // kernel's newest-first walk of the whole chain would stop at.
+  SaEntry* newest = nullptr;
+  for (const SpiChain::MaskGroup& group : it->second.groups) {
+    auto list = group.by_value.find(ProtoMarkKey(proto, mark & group.mask));
+    if (list == group.by_value.end()) continue;
+    SaEntry* candidate = list->second.back();
+    if (newest == nullptr || candidate->handle > newest->handle) {
+      newest = candidate;
+    }
   }
-  return nullptr;
+  return newest;
 }
 
 void SimXfrm::IndexSa(SaEntry* entry) {
-  by_spi_[SpiKey{entry->sa.dst, entry->sa.spi}].push_back(entry);
-  by_dst_[entry->sa.dst].push_back(entry);
+  const XfrmSa& sa = entry->sa;
+  SpiChain& chain = by_spi_[SpiKey{sa.dst, sa.spi}];
+  auto group = chain.FindGroup(sa.mark.mask);
+  if (group == chain.groups.end()) {
+    group = chain.groups.insert(group, SpiChain::MaskGroup{sa.mark.mask, {}});
+  }
+  // Handles grow, so appending keeps each list oldest first.
+  group->by_value[ProtoMarkKey(sa.proto, sa.mark.value & sa.mark.mask)]
+      .push_back(entry);
+  by_dst_[sa.dst].push_back(entry);
 }
 
 void SimXfrm::UnindexSa(SaEntry* entry) {
-  auto remove = [entry](std::vector<SaEntry*>& v) {
-    v.erase(std::remove(v.begin(), v.end(), entry), v.end());
-  };
-  const SpiKey key{entry->sa.dst, entry->sa.spi};
-  remove(by_spi_[key]);
-  if (by_spi_[key].empty()) by_spi_.erase(key);
-  remove(by_dst_[entry->sa.dst]);
-  if (by_dst_[entry->sa.dst].empty()) by_dst_.erase(entry->sa.dst);
+  const XfrmSa& sa = entry->sa;
+  if (auto chain = by_spi_.find(SpiKey{sa.dst, sa.spi});
+      chain != by_spi_.end()) {
+    std::vector<SpiChain::MaskGroup>& groups = chain->second.groups;
+    auto group = chain->second.FindGroup(sa.mark.mask);
+    if (group != groups.end()) {
+      auto list = group->by_value.find(
+          ProtoMarkKey(sa.proto, sa.mark.value & sa.mark.mask));
+      if (list != group->by_value.end()) {
+        auto& entries = list->second;
+        entries.erase(std::remove(entries.begin(), entries.end(), entry),
+                      entries.end());
+        if (entries.empty()) group->by_value.erase(list);
+      }
+      if (group->by_value.empty()) groups.erase(group);
+    }
+    if (groups.empty()) by_spi_.erase(chain);
+  }
+  auto by_dst = by_dst_.find(sa.dst);
+  if (by_dst != by_dst_.end()) {
+    std::vector<SaEntry*>& entries = by_dst->second;
+    entries.erase(std::remove(entries.begin(), entries.end(), entry),
+                  entries.end());
+    if (entries.empty()) by_dst_.erase(by_dst);
+  }
 }
 
 absl::Status SimXfrm::AddSa(const XfrmSa& sa) {
@@ -400,6 +436,7 @@ absl::Status SimXfrm::AddSa(const XfrmSa& sa) {
   auto entry = std::make_unique<SaEntry>(stored, handle);
   IndexSa(entry.get());
   sas_.emplace(handle, std::move(entry));
+  last_sa_change_ = std::chrono::steady_clock::now();
   return absl::OkStatus();
 }
 
@@ -423,6 +460,7 @@ absl::Status SimXfrm::UpdateSa(const XfrmSa& sa) {
   if (sa.output_mark.value != 0 || sa.output_mark.mask != 0) {
     existing->sa.output_mark = sa.output_mark;
   }
+  last_sa_change_ = std::chrono::steady_clock::now();
   return absl::OkStatus();
 }
 
@@ -441,6 +479,7 @@ absl::Status SimXfrm::DeleteSa(const XfrmSaId& id) {
   }
   UnindexSa(existing);
   sas_.erase(existing->handle);
+  last_sa_change_ = std::chrono::steady_clock::now();
   return absl::OkStatus();
 }
 
@@ -823,6 +862,16 @@ void SimXfrm::ResetOperationCounts() {
 size_t SimXfrm::sa_count() const {
   absl::MutexLock lock(&mu_);
   return sas_.size();
+}
+
+std::chrono::steady_clock::time_point SimXfrm::last_sa_change() const {
+  absl::MutexLock lock(&mu_);
+  return last_sa_change_;
+}
+
+void SimXfrm::VisitSas(absl::FunctionRef<void(const XfrmSa&)> visit) const {
+  absl::MutexLock lock(&mu_);
+  for (auto it = sas_.rbegin(); it != sas_.rend(); ++it) visit(it->second->sa);
 }
 
 size_t SimXfrm::policy_count() const {

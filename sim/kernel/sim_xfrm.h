@@ -18,7 +18,12 @@
 //   and flags stay as they were (xfrm_state_update), so a new key needs a new
 //   SA (new SPI) or delete + add.
 // - Lookups walk newest first, as the kernel's hash chains do: when several
-//   SAs match a packet's mark the most recently added wins.
+//   SAs match a packet's mark the most recently added wins. Lookups by
+//   (dst, SPI) (inbound packets, and the identity check of add, update and
+//   delete) find that SA through an index instead of a walk: per (dst, SPI)
+//   the SAs are grouped by mark mask and hashed by (protocol, masked mark
+//   value), so a lookup costs one hash probe per distinct mask in the chain
+//   (one for a node's per-peer inbound SAs, however many peers it has).
 // - Validation: AEAD rfc4106(gcm(aes)) only, ICV 64/96/128 (else ENOSYS,
 //   "Requested AEAD algorithm not found"); key 20, 28 or 36 bytes (AES-128/
 //   192/256 + salt; else EINVAL from the crypto layer); ESN needs a replay
@@ -42,7 +47,9 @@
 #ifndef SIM_KERNEL_SIM_XFRM_H_
 #define SIM_KERNEL_SIM_XFRM_H_
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -54,6 +61,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -136,7 +146,9 @@ class SimXfrm : public XfrmKernel {
 
   // Inbound ESP: the newest SA with this (dst, SPI, proto) whose mark
   // matches the packet's, (packet_mark & sa.mark.mask) == sa.mark.value
-  // (__xfrm_state_lookup). nullopt means XfrmInNoStates.
+  // (__xfrm_state_lookup). nullopt means XfrmInNoStates. Found through the
+  // (dst, SPI) index (one hash probe per distinct mark mask), not by walking
+  // the SAs.
   std::optional<SaRef> LookupInboundSa(const IpAddress& dst, uint32_t spi,
                                        uint8_t proto,
                                        uint32_t packet_mark) const;
@@ -216,6 +228,17 @@ class SimXfrm : public XfrmKernel {
   size_t sa_count() const;
   size_t policy_count() const;
 
+  // Calls `visit` with every SA, newest first (DumpSas's order), under the
+  // table's lock and without copying: for observers that poll large tables
+  // often (the cluster benchmark reads a thousand of them). Not an XfrmKernel
+  // operation, so it is neither counted nor subject to FailNext. `visit`
+  // must be short and must not call back into this SimXfrm.
+  void VisitSas(absl::FunctionRef<void(const XfrmSa&)> visit) const;
+  // When an AddSa, UpdateSa or DeleteSa last succeeded (the epoch before the
+  // first). An observer that finds the table in some state learns when it
+  // got there, however late it looked, provided nothing changed since.
+  std::chrono::steady_clock::time_point last_sa_change() const;
+
  private:
   struct SaEntry {
     SaEntry(const XfrmSa& s, uint64_t h)
@@ -248,11 +271,34 @@ class SimXfrm : public XfrmKernel {
       return std::hash<IpAddress>()(k.dst) * 31 + k.spi;
     }
   };
+  // The SAs of one (dst, SPI), indexed for __xfrm_state_lookup: grouped by
+  // mark mask (a chain holds few distinct masks), each group a hash map from
+  // (proto, masked mark value) to its SAs, oldest first. An SA with mask m
+  // and (stored, masked) value v matches mark k exactly when k & m == v, i.e.
+  // when it is listed under (proto, k & m) in m's group; so a lookup probes
+  // every group once and keeps the newest SA it finds. A list holds one SA
+  // in practice (AddSa refuses a second with the same proto, mask and value
+  // as EEXIST); the index does not rely on it.
+  struct SpiChain {
+    struct MaskGroup {
+      uint32_t mask = 0;
+      absl::flat_hash_map<uint64_t, absl::InlinedVector<SaEntry*, 1>> by_value;
+    };
+    std::vector<MaskGroup> groups;
+
+    // The group of `mask`, or groups.end().
+    std::vector<MaskGroup>::iterator FindGroup(uint32_t mask) {
+      return std::find_if(
+          groups.begin(), groups.end(),
+          [mask](const MaskGroup& g) { return g.mask == mask; });
+    }
+  };
 
   // Counts the call and returns the injected failure, if any.
   absl::Status BeginOp(XfrmOp op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // __xfrm_state_lookup: newest SA with (dst, spi, proto) and
-  // (mark & sa.mark.mask) == sa.mark.value.
+  // (mark & sa.mark.mask) == sa.mark.value, through by_spi_ (one probe per
+  // mark mask of the (dst, spi) chain).
   SaEntry* FindByLookup(const IpAddress& dst, uint32_t spi, uint8_t proto,
                         uint32_t mark) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   PolicyEntry* FindPolicy(const XfrmPolicyId& id)
@@ -268,9 +314,10 @@ class SimXfrm : public XfrmKernel {
   mutable absl::Mutex mu_;
   // By handle; handles grow, so iteration is insertion order.
   std::map<uint64_t, std::unique_ptr<SaEntry>> sas_ ABSL_GUARDED_BY(mu_);
-  // Indexes over sas_, each list oldest first (walked backwards).
-  std::unordered_map<SpiKey, std::vector<SaEntry*>, SpiKeyHash> by_spi_
-      ABSL_GUARDED_BY(mu_);
+  // Indexes over sas_: by (dst, SPI) for lookups by SPI (see SpiChain), and
+  // by destination for the outbound search, each list oldest first (walked
+  // backwards).
+  std::unordered_map<SpiKey, SpiChain, SpiKeyHash> by_spi_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<IpAddress, std::vector<SaEntry*>> by_dst_
       ABSL_GUARDED_BY(mu_);
   // Policies in lookup order (priority, then position among equals), an
@@ -285,6 +332,7 @@ class SimXfrm : public XfrmKernel {
   std::map<PolicyIdKey, PolicyOrder> policy_ids_ ABSL_GUARDED_BY(mu_);
   XfrmPolicyIndex policy_index_ ABSL_GUARDED_BY(mu_);
   uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = 1;
+  std::chrono::steady_clock::time_point last_sa_change_ ABSL_GUARDED_BY(mu_);
   uint64_t next_policy_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::array<Fault, kXfrmOpCount> faults_ ABSL_GUARDED_BY(mu_);
   std::array<uint64_t, kXfrmOpCount> op_counts_ ABSL_GUARDED_BY(mu_){};

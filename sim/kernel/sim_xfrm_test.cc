@@ -1,12 +1,20 @@
 #include "sim/kernel/sim_xfrm.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/kernel/xfrm.h"
@@ -232,6 +240,242 @@ TEST(SimXfrmSaTest, UpdateIsValidatedLikeAdd) {
   EXPECT_TRUE(absl::IsInvalidArgument(x.UpdateSa(sa)));
 }
 
+// --- The (dst, SPI) index against a newest-first walk ----------------------
+
+// The reference for everything SimXfrm finds by (dst, SPI): every live SA in
+// insertion order, walked newest first with __xfrm_state_lookup's test, as
+// Linux's byspi chain is (and as SimXfrm did before its index).
+class NewestFirstSaModel {
+ public:
+  struct Entry {
+    uint32_t tag;  // The reqid, unique per added SA.
+    IpAddress dst;
+    uint32_t spi;
+    uint8_t proto;
+    XfrmMark mark;  // Value stored under its mask, as Linux does.
+    XfrmMark output_mark;
+  };
+
+  // The newest SA with (dst, spi, proto) and (mark & sa.mask) == sa.value;
+  // counts every match into *matches when given.
+  const Entry* Find(const IpAddress& dst, uint32_t spi, uint8_t proto,
+                    uint32_t mark, int* matches = nullptr) const {
+    const int i = FindIndex(dst, spi, proto, mark, matches);
+    return i < 0 ? nullptr : &entries_[i];
+  }
+  // What AddSa / UpdateSa / DeleteSa return (validation only for what the
+  // random SAs can get wrong: the protocol and SPI 0).
+  absl::StatusCode Add(const XfrmSa& sa) {
+    if (sa.proto != kIpProtoEsp || sa.spi == 0) {
+      return absl::StatusCode::kInvalidArgument;
+    }
+    if (FindIndex(sa.dst, sa.spi, sa.proto, sa.mark.value & sa.mark.mask) >=
+        0) {
+      return absl::StatusCode::kAlreadyExists;
+    }
+    entries_.push_back(Entry{
+        sa.reqid, sa.dst, sa.spi, sa.proto,
+        XfrmMark{sa.mark.value & sa.mark.mask, sa.mark.mask}, sa.output_mark});
+    return absl::StatusCode::kOk;
+  }
+  absl::StatusCode Update(const XfrmSa& sa) {
+    if (sa.proto != kIpProtoEsp || sa.spi == 0) {
+      return absl::StatusCode::kInvalidArgument;
+    }
+    const int i =
+        FindIndex(sa.dst, sa.spi, sa.proto, sa.mark.value & sa.mark.mask);
+    if (i < 0) return absl::StatusCode::kNotFound;
+    if (sa.output_mark.value != 0 || sa.output_mark.mask != 0) {
+      entries_[i].output_mark = sa.output_mark;
+    }
+    return absl::StatusCode::kOk;
+  }
+  // Sets *deleted_tag to the removed SA's tag.
+  absl::StatusCode Delete(const XfrmSaId& id, uint32_t* deleted_tag) {
+    const int i =
+        FindIndex(id.dst, id.spi, id.proto, id.mark.value & id.mark.mask);
+    if (i < 0) return absl::StatusCode::kNotFound;
+    *deleted_tag = entries_[i].tag;
+    entries_.erase(entries_.begin() + i);
+    return absl::StatusCode::kOk;
+  }
+  // Oldest first.
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  int FindIndex(const IpAddress& dst, uint32_t spi, uint8_t proto,
+                uint32_t mark, int* matches = nullptr) const {
+    int found = -1;
+    for (int i = static_cast<int>(entries_.size()) - 1; i >= 0; --i) {
+      const Entry& e = entries_[i];
+      if (e.dst != dst || e.spi != spi || e.proto != proto ||
+          (mark & e.mark.mask) != e.mark.value) {
+        continue;
+      }
+      if (found < 0) found = i;
+      if (matches == nullptr) break;
+      ++*matches;
+    }
+    return found;
+  }
+
+  std::vector<Entry> entries_;
+};
+
+// Random SAs, identities and packet marks from small pools, so that (dst,
+// SPI) chains are long, masks overlap (0xff inside 0xffff and 0xffff00ff,
+// 0xffff0000 and 0xffff00ff share the high half), marks collide and several
+// SAs of different masks match one packet.
+class RandomSas {
+ public:
+  explicit RandomSas(uint32_t seed) : rng_(seed) {}
+
+  int Below(int n) {
+    return std::uniform_int_distribution<int>(0, n - 1)(rng_);
+  }
+  XfrmSa NextSa(uint32_t tag) {
+    static const char* const kDsts[][2] = {{"10.0.0.2", "10.0.0.1"},
+                                           {"10.0.0.3", "10.0.0.2"},
+                                           {"fd00::2", "fd00::1"}};
+    const auto& pair = kDsts[Below(3)];
+    XfrmSa sa = Sa(pair[0], pair[1], Spi(), Mark());
+    sa.reqid = tag;
+    sa.proto = Proto();
+    static const XfrmMark kOutputMarks[] = {
+        {0, 0}, {0xd0, 0xffff00ff}, {0x7, 0xff}, {0xe0, 0xffffffff}};
+    sa.output_mark = kOutputMarks[Below(4)];
+    return sa;
+  }
+  uint32_t Spi() {
+    static const uint32_t kSpis[] = {1, 2, 0x1000, 1, 2, 0x1000, 0};
+    return kSpis[Below(7)];
+  }
+  uint8_t Proto() { return Below(8) == 0 ? uint8_t{51} : kIpProtoEsp; }
+  XfrmMark Mark() {
+    // Mask 0 (unmarked) is rarer: it collides with every later SA of its
+    // (dst, SPI).
+    static const uint32_t kMasks[] = {0xffffffff, 0xffff00ff, 0xff,
+                                      0xffff,     0xffff0000, 0xffff00ff,
+                                      0xffffffff, 0xff,       0};
+    return XfrmMark{PacketMark(), kMasks[Below(9)]};
+  }
+  uint32_t PacketMark() {
+    static const uint32_t kMarks[] = {0,       0xd0,       0x100d0, 0x200d0,
+                                      0x1d0,   0x100e0,    0x10000, 0x2ff00d0,
+                                      0x20000, 0xffffffff, 0xe0,    0x300d0};
+    return kMarks[Below(12)];
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+std::string Describe(const NewestFirstSaModel::Entry* sa) {
+  if (sa == nullptr) return "none";
+  return absl::StrFormat("tag %u dst %s spi %u proto %u mark 0x%x/0x%x",
+                         sa->tag, sa->dst.ToString(), sa->spi, sa->proto,
+                         sa->mark.value, sa->mark.mask);
+}
+
+TEST(SimXfrmLookupTest, LookupBySpiEqualsNewestFirstWalkUnderRandomChanges) {
+  RandomSas random(20261126);
+  SimXfrm x;
+  NewestFirstSaModel model;
+  std::vector<XfrmSa> seen;  // SAs tried before, to update or delete again.
+  std::map<uint32_t, SaHandle> handles;  // By tag, as lookups return them.
+  std::map<std::string, int> outcomes;
+  int ambiguous = 0;  // Lookups that more than one SA matched.
+  uint32_t next_tag = 1;
+  for (int step = 0; step < 4000; ++step) {
+    const int op = random.Below(10);
+    XfrmSa sa = (seen.empty() || random.Below(2) == 0)
+                    ? random.NextSa(next_tag++)
+                    : seen[random.Below(seen.size())];
+    if (op < 5) {  // Add: a new SA, or one tried before under a new tag.
+      sa.reqid = next_tag++;
+      const absl::StatusCode want = model.Add(sa);
+      const absl::Status got = x.AddSa(sa);
+      ASSERT_EQ(got.code(), want) << "step " << step << ": add " << got;
+      ++outcomes[absl::StrCat("add ", absl::StatusCodeToString(want))];
+    } else if (op < 7) {  // Update, possibly with a new output mark.
+      if (random.Below(2) == 0) sa.output_mark = {0x40u + step % 8, 0xff};
+      const absl::StatusCode want = model.Update(sa);
+      const absl::Status got = x.UpdateSa(sa);
+      ASSERT_EQ(got.code(), want) << "step " << step << ": update " << got;
+      ++outcomes[absl::StrCat("update ", absl::StatusCodeToString(want))];
+    } else {  // Delete by the SA's identity or by a random mark.
+      XfrmSaId id = sa.id();
+      if (random.Below(3) == 0) id.mark = random.Mark();
+      uint32_t tag = 0;
+      const absl::StatusCode want = model.Delete(id, &tag);
+      const absl::Status got = x.DeleteSa(id);
+      ASSERT_EQ(got.code(), want) << "step " << step << ": delete " << got;
+      ++outcomes[absl::StrCat("delete ", absl::StatusCodeToString(want))];
+      if (auto h = handles.find(tag);
+          want == absl::StatusCode::kOk && h != handles.end()) {
+        // The deleted SA's handle is dead.
+        EXPECT_TRUE(absl::IsNotFound(x.GetSaStats(h->second).status()));
+        handles.erase(h);
+      }
+    }
+    seen.push_back(sa);
+    ASSERT_EQ(x.sa_count(), model.entries().size()) << "step " << step;
+    // Packets: live SAs' own marks (of every SA every 25 steps, else of ten
+    // random ones) and random marks to (dst, SPI, proto)s of the pools.
+    std::vector<std::tuple<IpAddress, uint32_t, uint8_t, uint32_t>> packets;
+    const std::vector<NewestFirstSaModel::Entry>& live = model.entries();
+    for (size_t i = 0; i < live.size() && (step % 25 == 0 || i < 10); ++i) {
+      const NewestFirstSaModel::Entry& s =
+          step % 25 == 0 ? live[i] : live[random.Below(live.size())];
+      packets.emplace_back(s.dst, s.spi, s.proto, s.mark.value);
+    }
+    for (int i = 0; i < 20; ++i) {
+      const XfrmSa probe = random.NextSa(0);
+      packets.emplace_back(probe.dst, probe.spi, probe.proto,
+                           random.PacketMark());
+    }
+    for (const auto& [dst, spi, proto, mark] : packets) {
+      int matches = 0;
+      const NewestFirstSaModel::Entry* want =
+          model.Find(dst, spi, proto, mark, &matches);
+      const std::optional<SaRef> got = x.LookupInboundSa(dst, spi, proto, mark);
+      ASSERT_EQ(got.has_value(), want != nullptr)
+          << "step " << step << ": dst " << dst.ToString() << " spi " << spi
+          << " proto " << int{proto} << " mark 0x" << std::hex << mark
+          << std::dec << ": want " << Describe(want);
+      if (want == nullptr) continue;
+      if (matches > 1) ++ambiguous;
+      ASSERT_EQ(got->sa.reqid, want->tag)
+          << "step " << step << ": mark 0x" << std::hex << mark << std::dec
+          << " want " << Describe(want) << ", got tag " << got->sa.reqid;
+      EXPECT_EQ(got->sa.mark, want->mark);
+      EXPECT_EQ(got->sa.output_mark, want->output_mark) << "step " << step;
+      auto [h, inserted] = handles.emplace(want->tag, got->handle);
+      EXPECT_TRUE(inserted || h->second == got->handle) << "step " << step;
+    }
+    if (step % 50 != 0) continue;
+    // The table itself, newest first.
+    absl::StatusOr<std::vector<XfrmSa>> dump = x.DumpSas();
+    ASSERT_TRUE(dump.ok());
+    std::vector<uint32_t> dumped;
+    for (const XfrmSa& s : *dump) dumped.push_back(s.reqid);
+    std::vector<uint32_t> modelled;
+    for (auto it = model.entries().rbegin(); it != model.entries().rend();
+         ++it) {
+      modelled.push_back(it->tag);
+    }
+    ASSERT_EQ(dumped, modelled) << "step " << step;
+  }
+  // Every outcome happened often, and newest-first mattered: many lookups
+  // matched more than one SA.
+  for (const char* outcome :
+       {"add OK", "add ALREADY_EXISTS", "add INVALID_ARGUMENT", "update OK",
+        "update NOT_FOUND", "delete OK", "delete NOT_FOUND"}) {
+    EXPECT_GT(outcomes[outcome], 20) << outcome;
+  }
+  EXPECT_GT(ambiguous, 500);
+}
+
 // --- SA validation -------------------------------------------------------
 
 TEST(SimXfrmValidationTest, SpiZeroIsRejected) {
@@ -341,6 +585,47 @@ TEST(SimXfrmSaTest, DumpListsNewestFirstAndReturnsCopies) {
   EXPECT_EQ((*dump)[1].spi, 40u);
   (*dump)[0].spi = 99;
   EXPECT_EQ((*x.DumpSas())[0].spi, 41u);
+}
+
+TEST(SimXfrmSaTest, LastSaChangeMovesOnlyWhenTheTableChanges) {
+  using SteadyClock = std::chrono::steady_clock;
+  SimXfrm x;
+  EXPECT_EQ(x.last_sa_change(), SteadyClock::time_point());
+  const auto before_add = SteadyClock::now();
+  ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.8", 40)).ok());
+  const auto added = x.last_sa_change();
+  EXPECT_GE(added, before_add);
+  EXPECT_LE(added, SteadyClock::now());
+  // Refused, failed or read-only operations leave it where it was.
+  EXPECT_FALSE(x.AddSa(Sa("10.0.0.2", "10.0.0.8", 40)).ok());  // EEXIST
+  EXPECT_FALSE(x.DeleteSa(XfrmSaId{Ip("10.0.0.8"), 99}).ok());
+  x.FailNext(XfrmOp::kAddSa, 1, absl::UnavailableError("ENOBUFS"));
+  EXPECT_FALSE(x.AddSa(Sa("10.0.0.2", "10.0.0.8", 41)).ok());
+  ASSERT_TRUE(x.DumpSas().ok());
+  x.VisitSas([](const XfrmSa&) {});
+  EXPECT_EQ(x.last_sa_change(), added);
+  const auto before_delete = SteadyClock::now();
+  ASSERT_TRUE(x.DeleteSa(XfrmSaId{Ip("10.0.0.8"), 40}).ok());
+  EXPECT_GE(x.last_sa_change(), before_delete);
+}
+
+TEST(SimXfrmSaTest, VisitSeesWhatDumpListsWithoutCountingAnOperation) {
+  SimXfrm x;
+  ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.8", 40)).ok());
+  ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.9", 41)).ok());
+  ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.8", 42)).ok());
+  ASSERT_TRUE(x.DeleteSa(XfrmSaId{Ip("10.0.0.8"), 40}).ok());
+  x.ResetOperationCounts();
+  // A failure planned for dumps does not reach the visitor either.
+  x.FailNext(XfrmOp::kDumpSas, 1, absl::UnavailableError("EINTR"));
+  std::vector<std::pair<std::string, uint32_t>> seen;
+  x.VisitSas([&seen](const XfrmSa& sa) {
+    seen.emplace_back(sa.dst.ToString(), sa.spi);
+  });
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, uint32_t>>{
+                      {"10.0.0.8", 42}, {"10.0.0.9", 41}}));
+  EXPECT_EQ(x.OperationCount(XfrmOp::kDumpSas), 0u);
+  EXPECT_FALSE(x.DumpSas().ok());  // The planned failure is still there.
 }
 
 // --- Outbound selection ---------------------------------------------------
