@@ -1,5 +1,6 @@
 #include "sim/datapath/esp_transform.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,36 @@ void Store32(uint8_t* p, uint32_t v) {
 uint32_t Load32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
          (uint32_t{p[2]} << 8) | p[3];
+}
+
+// The decrypted ESP payload `plain` (inner || padding || pad length || next
+// header): the padding is 1, 2, 3, ... (RFC 4303 2.4), the next header is IP
+// in IP, and the inner packet is one whole IP packet of that family.
+absl::Status CheckTrailer(absl::Span<const uint8_t> plain) {
+  if (plain.size() < 2) return absl::InvalidArgumentError("no ESP trailer");
+  const uint8_t next_header = plain.back();
+  const uint8_t pad = plain[plain.size() - 2];
+  if (pad + 2u > plain.size()) {
+    return absl::InvalidArgumentError("ESP pad length exceeds the payload");
+  }
+  const size_t inner_length = plain.size() - 2 - pad;
+  for (size_t i = 0; i < pad; ++i) {
+    if (plain[inner_length + i] != i + 1) {
+      return absl::InvalidArgumentError("ESP padding is not 1, 2, 3, ...");
+    }
+  }
+  if (next_header != kIpProtoIpip && next_header != kIpProtoIpv6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ESP next header ", next_header, " is not IP in IP"));
+  }
+  auto inner = ParseIpHeader(plain.subspan(0, inner_length));
+  if (!inner.ok()) return inner.status();
+  if ((inner->family == IpFamily::kV4) != (next_header == kIpProtoIpip) ||
+      inner->total_length != inner_length) {
+    return absl::InvalidArgumentError(
+        "inner packet does not match the ESP trailer");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -88,16 +119,26 @@ absl::StatusOr<std::vector<uint8_t>> EspTransform::Encapsulate(
   const size_t esp_length =
       kEspHeaderLength + kEspIvLength + plain_length + kEspIcvLength;
 
-  std::vector<uint8_t> esp(esp_length);
-  Store32(&esp[0], spi_);
-  Store32(&esp[4], static_cast<uint32_t>(seq));
-  Store32(&esp[8], static_cast<uint32_t>(seq >> 32));
-  Store32(&esp[12], static_cast<uint32_t>(seq));
+  // The outer packet is built once, by appending (no byte written twice),
+  // and the plaintext sealed in place in it.
+  std::vector<uint8_t> packet =
+      StartIpPacket(src_, dst_, kIpProtoEspNumber, esp_length);
+  const size_t esp_offset = packet.size();
+  uint8_t header[kEspHeaderLength + kEspIvLength];
+  Store32(&header[0], spi_);
+  Store32(&header[4], static_cast<uint32_t>(seq));
+  // Explicit IV: the 64-bit sequence number, a counter as RFC 4106 3.1
+  // allows (never repeated under one SA, whose sequence numbers never wrap).
+  Store32(&header[8], static_cast<uint32_t>(seq >> 32));
+  Store32(&header[12], static_cast<uint32_t>(seq));
+  packet.insert(packet.end(), header, header + sizeof(header));
+  packet.insert(packet.end(), inner.begin(), inner.end());
+  for (size_t i = 0; i < pad; ++i) packet.push_back(i + 1);
+  packet.push_back(static_cast<uint8_t>(pad));
+  packet.push_back(next_header);
+  packet.resize(packet.size() + kEspIcvLength);
+  uint8_t* esp = &packet[esp_offset];
   uint8_t* plain = &esp[kEspHeaderLength + kEspIvLength];
-  std::memcpy(plain, inner.data(), inner.size());
-  for (size_t i = 0; i < pad; ++i) plain[inner.size() + i] = i + 1;
-  plain[inner.size() + pad] = static_cast<uint8_t>(pad);
-  plain[inner.size() + pad + 1] = next_header;
 
   uint8_t aad[12];
   size_t aad_length;
@@ -108,12 +149,19 @@ absl::StatusOr<std::vector<uint8_t>> EspTransform::Encapsulate(
                      absl::MakeConstSpan(plain, plain_length),
                      absl::MakeSpan(plain, plain_length + kEspIcvLength));
   if (!sealed.ok()) return sealed.status();
-  return BuildIpPacket(src_, dst_, kIpProtoEspNumber, esp);
+  return packet;
 }
 
 absl::StatusOr<std::vector<uint8_t>> EspTransform::Decapsulate(
     uint64_t seq, absl::Span<const uint8_t> outer) const {
-  auto header = ParseEspHeader(outer);
+  std::vector<uint8_t> packet(outer.begin(), outer.end());
+  if (absl::Status s = DecapsulateInPlace(seq, &packet); !s.ok()) return s;
+  return packet;
+}
+
+absl::Status EspTransform::DecapsulateInPlace(
+    uint64_t seq, std::vector<uint8_t>* packet) const {
+  auto header = ParseEspHeader(*packet);
   if (!header.ok()) return header.status();
   if (header->spi != spi_) {
     return absl::InvalidArgumentError("packet is for another SPI");
@@ -122,45 +170,33 @@ absl::StatusOr<std::vector<uint8_t>> EspTransform::Decapsulate(
     return absl::InvalidArgumentError(
         "sequence number does not match the packet's");
   }
-  const uint8_t* esp = &outer[header->esp_offset];
   uint8_t aad[12];
   size_t aad_length;
   Aad(seq, aad, &aad_length);
+  const size_t sealed_offset =
+      header->esp_offset + kEspHeaderLength + kEspIvLength;
   const size_t sealed_length =
       header->esp_length - kEspHeaderLength - kEspIvLength;
-  std::vector<uint8_t> plain(sealed_length);
+  // The ciphertext is opened where it lies; the explicit IV before it is
+  // not overwritten.
+  uint8_t* sealed = packet->data() + sealed_offset;
   auto opened = aead_.OpenInto(
-      absl::MakeConstSpan(esp + kEspHeaderLength, kEspIvLength),
+      absl::MakeConstSpan(
+          packet->data() + header->esp_offset + kEspHeaderLength, kEspIvLength),
       absl::MakeConstSpan(aad, aad_length),
-      absl::MakeConstSpan(esp + kEspHeaderLength + kEspIvLength, sealed_length),
-      absl::MakeSpan(plain));
+      absl::MakeConstSpan(sealed, sealed_length),
+      absl::MakeSpan(sealed, sealed_length));
   if (!opened.ok()) return opened.status();
-  plain.resize(*opened);
-  if (plain.size() < 2) return absl::InvalidArgumentError("no ESP trailer");
-  const uint8_t next_header = plain.back();
-  const uint8_t pad = plain[plain.size() - 2];
-  if (pad + 2u > plain.size()) {
-    return absl::InvalidArgumentError("ESP pad length exceeds the payload");
+  absl::Status trailer = CheckTrailer(absl::MakeConstSpan(sealed, *opened));
+  if (!trailer.ok()) {
+    // Authentic but malformed: the buffer is dropped, with no plaintext.
+    std::fill(sealed, sealed + sealed_length, 0);
+    return trailer;
   }
-  const size_t inner_length = plain.size() - 2 - pad;
-  for (size_t i = 0; i < pad; ++i) {
-    if (plain[inner_length + i] != i + 1) {
-      return absl::InvalidArgumentError("ESP padding is not 1, 2, 3, ...");
-    }
-  }
-  if (next_header != kIpProtoIpip && next_header != kIpProtoIpv6) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ESP next header ", next_header, " is not IP in IP"));
-  }
-  plain.resize(inner_length);
-  auto inner = ParseIpHeader(plain);
-  if (!inner.ok()) return inner.status();
-  if ((inner->family == IpFamily::kV4) != (next_header == kIpProtoIpip) ||
-      inner->total_length != plain.size()) {
-    return absl::InvalidArgumentError(
-        "inner packet does not match the ESP trailer");
-  }
-  return plain;
+  const uint8_t pad = sealed[*opened - 2];
+  packet->erase(packet->begin(), packet->begin() + sealed_offset);
+  packet->resize(*opened - 2 - pad);
+  return absl::OkStatus();
 }
 
 }  // namespace kmesh::sim

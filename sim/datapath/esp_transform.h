@@ -58,6 +58,12 @@ class EspTransform {
   absl::StatusOr<std::vector<uint8_t>> Decapsulate(
       uint64_t seq, absl::Span<const uint8_t> outer) const;
 
+  // The same, decrypting in the packet's own buffer (no copy, no second
+  // allocation): on success `*packet` is the inner IP packet. On failure it
+  // holds no plaintext and is to be dropped. The receive path uses this.
+  absl::Status DecapsulateInPlace(uint64_t seq,
+                                  std::vector<uint8_t>* packet) const;
+
   uint32_t spi() const { return spi_; }
 
  private:

@@ -1,9 +1,12 @@
 #include "sim/datapath/esp_transform.h"
 
+#include <algorithm>
 #include <set>
+#include <string>
 #include <tuple>
 
 #include "gtest/gtest.h"
+#include "kmesh/crypto/aead.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
@@ -88,6 +91,52 @@ TEST(EspTransformTest, TamperedWrongKeyAndWrongSequenceAreRejected) {
   auto truncated = outer;
   truncated.resize(40);
   EXPECT_FALSE(t->Decapsulate(3, truncated).ok());
+}
+
+// An ESP packet that authenticates (the sender had the key) but whose
+// trailer is wrong: decrypting in place must refuse it and must not leave
+// the plaintext in the buffer the caller drops.
+TEST(EspTransformTest,
+     InPlaceRejectsAnAuthenticBadTrailerAndLeavesNoPlaintext) {
+  const XfrmSa sa = Sa("10.0.0.1", "10.0.0.2", 7, /*esn=*/false);
+  auto t = EspTransform::Create(sa);
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto aead = crypto::Rfc4106Aes256Gcm::Create(
+      absl::MakeConstSpan(sa.aead_key.data(), sa.aead_key.size()));
+  ASSERT_TRUE(aead.ok());
+  const auto inner = Inner("10.244.1.2", "10.244.2.3", 40);  // 68 bytes.
+  // inner || padding 9, 9 (must be 1, 2) || pad length 2 || IPv4 in IP.
+  std::vector<uint8_t> plain = inner;
+  for (uint8_t b : {9, 9, 2, 4}) plain.push_back(b);
+  const uint8_t esp_header[16] = {0, 0, 0, 1, 0, 0, 0, 3,
+                                  0, 0, 0, 0, 0, 0, 0, 3};  // SPI, seq, IV.
+  const uint8_t aad[8] = {0, 0, 0, 1, 0, 0, 0, 3};
+  auto sealed = aead->Seal(absl::MakeConstSpan(esp_header + 8, 8), aad, plain);
+  ASSERT_TRUE(sealed.ok());
+  std::vector<uint8_t> packet =
+      StartIpPacket(sa.src, sa.dst, 50, sizeof(esp_header) + sealed->size());
+  packet.insert(packet.end(), std::begin(esp_header), std::end(esp_header));
+  packet.insert(packet.end(), sealed->begin(), sealed->end());
+
+  const absl::Status s = t->DecapsulateInPlace(3, &packet);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(std::string(s.message()).find("padding"), std::string::npos) << s;
+  EXPECT_EQ(std::search(packet.begin(), packet.end(), inner.begin() + 20,
+                        inner.end()),
+            packet.end())
+      << "the inner packet's bytes are still in the buffer";
+
+  // The same plaintext with the right padding goes through, in place.
+  plain[inner.size()] = 1;
+  plain[inner.size() + 1] = 2;
+  sealed = aead->Seal(absl::MakeConstSpan(esp_header + 8, 8), aad, plain);
+  ASSERT_TRUE(sealed.ok());
+  packet =
+      StartIpPacket(sa.src, sa.dst, 50, sizeof(esp_header) + sealed->size());
+  packet.insert(packet.end(), std::begin(esp_header), std::end(esp_header));
+  packet.insert(packet.end(), sealed->begin(), sealed->end());
+  ASSERT_TRUE(t->DecapsulateInPlace(3, &packet).ok());
+  EXPECT_EQ(packet, inner);
 }
 
 TEST(EspTransformTest, RejectsSasItCannotRun) {

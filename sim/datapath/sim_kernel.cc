@@ -350,34 +350,36 @@ PacketFate SimKernel::XfrmInput(std::vector<uint8_t> packet, uint32_t mark) {
     xfrm_.IncrementStat(XfrmStat::kInStateProtoError);
     return PacketFate::kXfrmInStateProtoError;
   }
-  auto inner = transform->Decapsulate(check->seq, packet);
-  if (!inner.ok()) {
+  const absl::Status opened =
+      transform->DecapsulateInPlace(check->seq, &packet);
+  if (!opened.ok()) {
     (void)xfrm_.CountIntegrityFailure(sa->handle);
     xfrm_.IncrementStat(XfrmStat::kInStateProtoError);
     return PacketFate::kXfrmInStateProtoError;
   }
   (void)xfrm_.AdvanceReplay(sa->handle, check->seq);
-  (void)xfrm_.CountPacket(sa->handle, inner->size());
+  std::vector<uint8_t>& inner = packet;  // Decrypted in place.
+  (void)xfrm_.CountPacket(sa->handle, inner.size());
   mark = ApplyOutputMark(sa->sa, mark);
 
   // Tunnel mode: the inner packet is received again on the same device.
-  Capture("eth0", eth0_ifindex_, PacketDirection::kIn, *inner);
+  Capture("eth0", eth0_ifindex_, PacketDirection::kIn, inner);
   bool decrypt_marker;
   {
     std::lock_guard<std::mutex> lock(mu_);
     decrypt_marker = decrypt_marker_;
   }
   if (decrypt_marker) {
-    mark = RunDecryptHook(*inner, mark);
+    mark = RunDecryptHook(inner, mark);
   }
-  auto ip = ParseIpHeader(*inner);
+  auto ip = ParseIpHeader(inner);
   if (!ip.ok()) return PacketFate::kMalformed;
   const std::vector<XfrmSa> sec_path = {sa->sa};
   if (IsNodeAddress(ip->dst)) {
     return PolicyCheck(XfrmDir::kIn, ip->src, ip->dst, ip->proto, mark,
                        sec_path);
   }
-  return Forward(*std::move(inner), mark, sec_path);
+  return Forward(std::move(inner), mark, sec_path);
 }
 
 PacketFate SimKernel::Deliver(const Pod& pod,

@@ -88,32 +88,43 @@ absl::StatusOr<IpHeader> ParseIpHeader(absl::Span<const uint8_t> p) {
   return absl::InvalidArgumentError(absl::StrCat("IP version ", version));
 }
 
-std::vector<uint8_t> BuildIpPacket(const IpAddress& src, const IpAddress& dst,
-                                   uint8_t proto,
-                                   absl::Span<const uint8_t> payload,
+size_t IpHeaderLength(IpFamily family) {
+  return family == IpFamily::kV4 ? kIpv4HeaderLength : kIpv6HeaderLength;
+}
+
+std::vector<uint8_t> StartIpPacket(const IpAddress& src, const IpAddress& dst,
+                                   uint8_t proto, size_t payload_length,
                                    uint16_t id, uint8_t ttl) {
-  std::vector<uint8_t> p;
+  const size_t header_length = IpHeaderLength(src.family());
+  std::vector<uint8_t> p(header_length, 0);
+  p.reserve(header_length + payload_length);
   if (src.is_v4()) {
-    p.assign(kIpv4HeaderLength + payload.size(), 0);
     p[0] = 0x45;
-    Store16(&p[2], static_cast<uint16_t>(p.size()));
+    Store16(&p[2], static_cast<uint16_t>(header_length + payload_length));
     Store16(&p[4], id);
     p[8] = ttl;
     p[9] = proto;
     std::memcpy(&p[12], src.bytes().data(), 4);
     std::memcpy(&p[16], dst.bytes().data(), 4);
     Store16(&p[10], InternetChecksum(absl::MakeConstSpan(p.data(), 20)));
-    std::memcpy(&p[20], payload.data(), payload.size());
   } else {
-    p.assign(kIpv6HeaderLength + payload.size(), 0);
     p[0] = 0x60;
-    Store16(&p[4], static_cast<uint16_t>(payload.size()));
+    Store16(&p[4], static_cast<uint16_t>(payload_length));
     p[6] = proto;
     p[7] = ttl;
     std::memcpy(&p[8], src.bytes().data(), 16);
     std::memcpy(&p[24], dst.bytes().data(), 16);
-    std::memcpy(&p[40], payload.data(), payload.size());
   }
+  return p;
+}
+
+std::vector<uint8_t> BuildIpPacket(const IpAddress& src, const IpAddress& dst,
+                                   uint8_t proto,
+                                   absl::Span<const uint8_t> payload,
+                                   uint16_t id, uint8_t ttl) {
+  std::vector<uint8_t> p =
+      StartIpPacket(src, dst, proto, payload.size(), id, ttl);
+  p.insert(p.end(), payload.begin(), payload.end());
   return p;
 }
 

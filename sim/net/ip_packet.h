@@ -45,6 +45,18 @@ std::vector<uint8_t> BuildIpPacket(const IpAddress& src, const IpAddress& dst,
                                    absl::Span<const uint8_t> payload,
                                    uint16_t id = 0, uint8_t ttl = 64);
 
+// The header of the same packet for a payload of `payload_length` bytes,
+// with room reserved for them: the caller appends exactly that many (ESP
+// appends its header, the inner packet and its trailer, then encrypts in
+// place), so no payload byte is written twice. The header, checksum
+// included, does not depend on the payload's bytes.
+std::vector<uint8_t> StartIpPacket(const IpAddress& src, const IpAddress& dst,
+                                   uint8_t proto, size_t payload_length,
+                                   uint16_t id = 0, uint8_t ttl = 64);
+
+// 20 for IPv4, 40 for IPv6 (no options, no extension headers).
+size_t IpHeaderLength(IpFamily family);
+
 // A UDP datagram inside an IP packet, with a valid UDP checksum.
 std::vector<uint8_t> BuildUdpPacket(const IpAddress& src, const IpAddress& dst,
                                     uint16_t src_port, uint16_t dst_port,

@@ -22,6 +22,21 @@ TEST(IpPacketTest, Ipv4HeaderHasAValidChecksumAndParsesBack) {
   EXPECT_EQ(h->total_length, 23u);
 }
 
+TEST(IpPacketTest, StartedPacketWithItsPayloadAppendedIsTheBuiltOne) {
+  const uint8_t payload[] = {9, 8, 7, 6, 5};
+  for (const auto& [src, dst] : {std::pair{Ip("10.0.0.1"), Ip("10.0.0.2")},
+                                 std::pair{Ip("fd00::1"), Ip("fd00::2")}}) {
+    std::vector<uint8_t> p = StartIpPacket(src, dst, 50, sizeof(payload), 3);
+    EXPECT_EQ(p.size(), IpHeaderLength(src.family()));
+    EXPECT_GE(p.capacity(), p.size() + sizeof(payload));
+    p.insert(p.end(), std::begin(payload), std::end(payload));
+    EXPECT_EQ(p, BuildIpPacket(src, dst, 50, payload, 3)) << src.ToString();
+    auto h = ParseIpHeader(p);
+    ASSERT_TRUE(h.ok()) << h.status();
+    EXPECT_EQ(h->total_length, p.size());
+  }
+}
+
 TEST(IpPacketTest, KnownChecksum) {
   // The classic example header (checksum field zero) sums to 0xb861.
   const uint8_t header[] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40,
