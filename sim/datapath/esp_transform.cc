@@ -107,38 +107,74 @@ void EspTransform::Aad(uint64_t seq, uint8_t* aad, size_t* length) const {
   }
 }
 
-absl::StatusOr<std::vector<uint8_t>> EspTransform::Encapsulate(
-    uint64_t seq, absl::Span<const uint8_t> inner) const {
+absl::StatusOr<EspTransform::Layout> EspTransform::LayOut(
+    absl::Span<const uint8_t> inner) const {
   auto ip = ParseIpHeader(inner);
   if (!ip.ok()) return ip.status();
-  const uint8_t next_header =
-      ip->family == IpFamily::kV4 ? kIpProtoIpip : kIpProtoIpv6;
+  if (ip->total_length != inner.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("inner packet of ", ip->total_length, " bytes has ",
+                     inner.size() - ip->total_length, " bytes after it"));
+  }
+  Layout l;
+  l.inner_length = inner.size();
+  l.next_header = ip->family == IpFamily::kV4 ? kIpProtoIpip : kIpProtoIpv6;
   // Plaintext: inner || padding || pad length || next header, a multiple of 4.
-  const size_t pad = (4 - (inner.size() + 2) % 4) % 4;
-  const size_t plain_length = inner.size() + pad + 2;
-  const size_t esp_length =
-      kEspHeaderLength + kEspIvLength + plain_length + kEspIcvLength;
+  l.pad = (4 - (inner.size() + 2) % 4) % 4;
+  l.esp_offset = IpHeaderLength(src_.family());
+  l.esp_length = kEspHeaderLength + kEspIvLength + inner.size() + l.pad + 2 +
+                 kEspIcvLength;
+  // The IPv4 total length counts the header, the IPv6 payload length not.
+  const size_t max_esp_length =
+      src_.is_v4() ? 0xffff - l.esp_offset : size_t{0xffff};
+  if (l.esp_length > max_esp_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inner packet of ", inner.size(), " bytes does not fit in an ESP ",
+        "packet (", l.esp_length, " bytes of ESP, at most ", max_esp_length,
+        "); fragmentation is not simulated"));
+  }
+  return l;
+}
 
-  // The outer packet is built once, by appending (no byte written twice),
-  // and the plaintext sealed in place in it.
-  std::vector<uint8_t> packet =
-      StartIpPacket(src_, dst_, kIpProtoEspNumber, esp_length);
-  const size_t esp_offset = packet.size();
-  uint8_t header[kEspHeaderLength + kEspIvLength];
-  Store32(&header[0], spi_);
-  Store32(&header[4], static_cast<uint32_t>(seq));
+absl::StatusOr<std::vector<uint8_t>> EspTransform::Encapsulate(
+    uint64_t seq, absl::Span<const uint8_t> inner) const {
+  auto layout = LayOut(inner);
+  if (!layout.ok()) return layout.status();
+  std::vector<uint8_t> packet;
+  packet.reserve(layout->esp_offset + layout->esp_length);
+  packet.assign(inner.begin(), inner.end());
+  if (absl::Status s = Seal(seq, *layout, &packet); !s.ok()) return s;
+  return packet;
+}
+
+absl::Status EspTransform::EncapsulateInPlace(
+    uint64_t seq, std::vector<uint8_t>* packet) const {
+  auto layout = LayOut(*packet);
+  if (!layout.ok()) return layout.status();
+  return Seal(seq, *layout, packet);
+}
+
+absl::Status EspTransform::Seal(uint64_t seq, const Layout& l,
+                                std::vector<uint8_t>* packet) const {
+  // Grows the buffer (within its capacity when it has room, as an skb with
+  // head- and tailroom) and moves the inner packet to where the ESP payload
+  // starts; every other byte is written once.
+  packet->resize(l.esp_offset + l.esp_length);
+  uint8_t* esp = packet->data() + l.esp_offset;
+  uint8_t* plain = esp + kEspHeaderLength + kEspIvLength;
+  std::memmove(plain, packet->data(), l.inner_length);
+  WriteIpHeader(src_, dst_, kIpProtoEspNumber, l.esp_length, packet->data());
+  Store32(&esp[0], spi_);
+  Store32(&esp[4], static_cast<uint32_t>(seq));
   // Explicit IV: the 64-bit sequence number, a counter as RFC 4106 3.1
   // allows (never repeated under one SA, whose sequence numbers never wrap).
-  Store32(&header[8], static_cast<uint32_t>(seq >> 32));
-  Store32(&header[12], static_cast<uint32_t>(seq));
-  packet.insert(packet.end(), header, header + sizeof(header));
-  packet.insert(packet.end(), inner.begin(), inner.end());
-  for (size_t i = 0; i < pad; ++i) packet.push_back(i + 1);
-  packet.push_back(static_cast<uint8_t>(pad));
-  packet.push_back(next_header);
-  packet.resize(packet.size() + kEspIcvLength);
-  uint8_t* esp = &packet[esp_offset];
-  uint8_t* plain = &esp[kEspHeaderLength + kEspIvLength];
+  Store32(&esp[8], static_cast<uint32_t>(seq >> 32));
+  Store32(&esp[12], static_cast<uint32_t>(seq));
+  uint8_t* trailer = plain + l.inner_length;
+  for (size_t i = 0; i < l.pad; ++i) trailer[i] = i + 1;
+  trailer[l.pad] = static_cast<uint8_t>(l.pad);
+  trailer[l.pad + 1] = l.next_header;
+  const size_t plain_length = l.inner_length + l.pad + 2;
 
   uint8_t aad[12];
   size_t aad_length;
@@ -148,8 +184,11 @@ absl::StatusOr<std::vector<uint8_t>> EspTransform::Encapsulate(
                      absl::MakeConstSpan(aad, aad_length),
                      absl::MakeConstSpan(plain, plain_length),
                      absl::MakeSpan(plain, plain_length + kEspIcvLength));
-  if (!sealed.ok()) return sealed.status();
-  return packet;
+  if (!sealed.ok()) {
+    std::fill(packet->begin(), packet->end(), 0);  // No plaintext left.
+    return sealed.status();
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<uint8_t>> EspTransform::Decapsulate(
@@ -193,9 +232,9 @@ absl::Status EspTransform::DecapsulateInPlace(
     std::fill(sealed, sealed + sealed_length, 0);
     return trailer;
   }
-  const uint8_t pad = sealed[*opened - 2];
-  packet->erase(packet->begin(), packet->begin() + sealed_offset);
-  packet->resize(*opened - 2 - pad);
+  const size_t inner_length = *opened - 2 - sealed[*opened - 2];
+  std::memmove(packet->data(), sealed, inner_length);
+  packet->resize(inner_length);
   return absl::OkStatus();
 }
 

@@ -45,10 +45,19 @@ class EspTransform {
   // rfc4106(gcm(aes)), a 36-byte key and a 128-bit ICV.
   static absl::StatusOr<EspTransform> Create(const XfrmSa& sa);
 
-  // Tunnel-mode encapsulation of `inner` (a whole IPv4 or IPv6 packet) with
-  // sequence number `seq`, from the SA's source to its destination.
+  // Tunnel-mode encapsulation of `inner` (a whole IPv4 or IPv6 packet, with
+  // nothing after it) with sequence number `seq`, from the SA's source to
+  // its destination. InvalidArgument for a malformed inner packet.
   absl::StatusOr<std::vector<uint8_t>> Encapsulate(
       uint64_t seq, absl::Span<const uint8_t> inner) const;
+
+  // The same in the packet's own buffer: `*packet` goes in as the inner
+  // packet and comes out as the ESP packet, growing in place when its
+  // capacity has room (the transmit path uses this). On InvalidArgument it
+  // is unchanged; on another error (the AEAD failing) it is zeroed, to be
+  // dropped.
+  absl::Status EncapsulateInPlace(uint64_t seq,
+                                  std::vector<uint8_t>* packet) const;
 
   // Authenticates and decrypts the ESP packet `outer` whose full sequence
   // number is `seq` (the low 32 bits must match the header; with ESN the
@@ -67,7 +76,21 @@ class EspTransform {
   uint32_t spi() const { return spi_; }
 
  private:
+  // Where the parts of the ESP packet for an inner packet go.
+  struct Layout {
+    size_t inner_length = 0;
+    size_t pad = 0;
+    uint8_t next_header = 0;
+    size_t esp_offset = 0;  // The outer IP header's length.
+    size_t esp_length = 0;  // ESP header .. ICV.
+  };
+
   EspTransform(crypto::Rfc4106Aes256Gcm aead, const XfrmSa& sa);
+  absl::StatusOr<Layout> LayOut(absl::Span<const uint8_t> inner) const;
+  // Turns `*packet`, the inner packet `l` was laid out for, into the sealed
+  // ESP packet.
+  absl::Status Seal(uint64_t seq, const Layout& l,
+                    std::vector<uint8_t>* packet) const;
   void Aad(uint64_t seq, uint8_t* aad, size_t* length) const;
 
   crypto::Rfc4106Aes256Gcm aead_;

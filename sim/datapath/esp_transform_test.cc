@@ -61,6 +61,76 @@ TEST(EspTransformTest, RoundTripsBothFamiliesWithAndWithoutEsn) {
   }
 }
 
+// The transmit path encapsulates in the packet's buffer: the same bytes as
+// Encapsulate, in the same allocation when its capacity has room, and a
+// round trip through both in-place calls gives the inner packet back.
+TEST(EspTransformTest, InPlaceBuildsTheSameBytesInTheSameBuffer) {
+  for (bool esn : {false, true}) {
+    for (auto [outer_src, outer_dst, in_src, in_dst] :
+         {std::tuple{"10.0.0.1", "10.0.0.2", "10.244.1.2", "10.244.2.3"},
+          std::tuple{"fd00::1", "fd00::2", "10.244.1.2", "10.244.2.3"},
+          std::tuple{"fd00::1", "fd00::2", "fd00:1::2", "fd00:2::3"}}) {
+      auto t = EspTransform::Create(Sa(outer_src, outer_dst, 7, esn));
+      ASSERT_TRUE(t.ok()) << t.status();
+      for (size_t n : {0, 1, 2, 3, 1372}) {
+        const auto inner = Inner(in_src, in_dst, n);
+        const uint64_t seq = (uint64_t{3} << 32) | (n + 1);
+        auto copied = t->Encapsulate(seq, inner);
+        ASSERT_TRUE(copied.ok()) << copied.status();
+
+        std::vector<uint8_t> packet;
+        packet.reserve(inner.size() + 100);
+        packet = inner;
+        packet.reserve(inner.size() + 100);
+        const uint8_t* buffer = packet.data();
+        ASSERT_TRUE(t->EncapsulateInPlace(seq, &packet).ok());
+        EXPECT_EQ(packet, *copied) << "inner of " << n << " bytes";
+        EXPECT_EQ(packet.data(), buffer) << "reallocated with room to spare";
+        ASSERT_TRUE(t->DecapsulateInPlace(seq, &packet).ok());
+        EXPECT_EQ(packet, inner);
+        EXPECT_EQ(packet.data(), buffer);
+
+        // Without spare capacity the buffer grows and the bytes are the same.
+        packet = inner;
+        packet.shrink_to_fit();
+        ASSERT_TRUE(t->EncapsulateInPlace(seq, &packet).ok());
+        EXPECT_EQ(packet, *copied);
+      }
+    }
+  }
+}
+
+// What is not one whole IP packet is refused before anything is written.
+TEST(EspTransformTest, MalformedInnerPacketsAreRefusedAndLeftAlone) {
+  auto t = EspTransform::Create(Sa("10.0.0.1", "10.0.0.2", 7, false));
+  ASSERT_TRUE(t.ok());
+  const auto inner = Inner("10.244.1.2", "10.244.2.3", 10);
+  auto bad_checksum = inner;
+  bad_checksum[10] ^= 0x40;
+  auto trailing = inner;
+  trailing.push_back(0);
+  auto truncated = inner;
+  truncated.pop_back();
+  // The largest IPv4 packet: its ESP packet would not fit in one either.
+  auto too_big = Inner("10.244.1.2", "10.244.2.3", 0xffff - 28);
+  ASSERT_TRUE(ParseIpHeader(too_big).ok());
+  // The largest that fits: 65,478 + 34 bytes of ESP + 20 of IPv4 = 65,532;
+  // one byte more needs 3 of padding and makes 65,536.
+  auto largest = t->Encapsulate(1, Inner("10.244.1.2", "10.244.2.3", 65450));
+  ASSERT_TRUE(largest.ok()) << largest.status();
+  EXPECT_EQ(largest->size(), 65532u);
+  EXPECT_TRUE(ParseEspHeader(*largest).ok());
+  EXPECT_FALSE(
+      t->Encapsulate(1, Inner("10.244.1.2", "10.244.2.3", 65451)).ok());
+  for (const auto& bad :
+       {bad_checksum, trailing, truncated, too_big, std::vector<uint8_t>{}}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(t->Encapsulate(1, bad).status()));
+    auto packet = bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(t->EncapsulateInPlace(1, &packet)));
+    EXPECT_EQ(packet, bad);
+  }
+}
+
 TEST(EspTransformTest, OverheadIsWhatRfc4303AndRfc4106Give) {
   // Over IPv4: 20 outer + 8 SPI/seq + 8 IV + 0..3 pad + 2 + 16 ICV = 54..57.
   auto v4 = EspTransform::Create(Sa("10.0.0.1", "10.0.0.2", 1, false));

@@ -285,14 +285,15 @@ PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
         xfrm_.IncrementStat(XfrmStat::kOutStateProtoError);
         return PacketFate::kXfrmOutNoStates;
       }
-      auto outer = transform->Encapsulate(*seq, packet);
-      if (!outer.ok()) {
+      const size_t inner_length = packet.size();
+      // Encapsulated in the packet's own buffer, as the kernel does in the
+      // skb's head- and tailroom.
+      if (!transform->EncapsulateInPlace(*seq, &packet).ok()) {
         xfrm_.IncrementStat(XfrmStat::kOutError);
         return PacketFate::kMalformed;
       }
-      (void)xfrm_.CountPacket(sa->handle, packet.size());
+      (void)xfrm_.CountPacket(sa->handle, inner_length);
       mark = ApplyOutputMark(sa->sa, mark);
-      packet = *std::move(outer);
       hop = sa->sa.dst;
     }
   }

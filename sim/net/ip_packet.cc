@@ -92,29 +92,38 @@ size_t IpHeaderLength(IpFamily family) {
   return family == IpFamily::kV4 ? kIpv4HeaderLength : kIpv6HeaderLength;
 }
 
+void WriteIpHeader(const IpAddress& src, const IpAddress& dst, uint8_t proto,
+                   size_t payload_length, uint8_t* out, uint16_t id,
+                   uint8_t ttl) {
+  if (src.is_v4()) {
+    std::memset(out, 0, kIpv4HeaderLength);
+    out[0] = 0x45;
+    Store16(&out[2], static_cast<uint16_t>(kIpv4HeaderLength + payload_length));
+    Store16(&out[4], id);
+    out[8] = ttl;
+    out[9] = proto;
+    std::memcpy(&out[12], src.bytes().data(), 4);
+    std::memcpy(&out[16], dst.bytes().data(), 4);
+    Store16(&out[10], InternetChecksum(absl::MakeConstSpan(out, 20)));
+  } else {
+    std::memset(out, 0, kIpv6HeaderLength);
+    out[0] = 0x60;
+    Store16(&out[4], static_cast<uint16_t>(payload_length));
+    out[6] = proto;
+    out[7] = ttl;
+    std::memcpy(&out[8], src.bytes().data(), 16);
+    std::memcpy(&out[24], dst.bytes().data(), 16);
+  }
+}
+
 std::vector<uint8_t> StartIpPacket(const IpAddress& src, const IpAddress& dst,
                                    uint8_t proto, size_t payload_length,
                                    uint16_t id, uint8_t ttl) {
   const size_t header_length = IpHeaderLength(src.family());
-  std::vector<uint8_t> p(header_length, 0);
-  p.reserve(header_length + payload_length);
-  if (src.is_v4()) {
-    p[0] = 0x45;
-    Store16(&p[2], static_cast<uint16_t>(header_length + payload_length));
-    Store16(&p[4], id);
-    p[8] = ttl;
-    p[9] = proto;
-    std::memcpy(&p[12], src.bytes().data(), 4);
-    std::memcpy(&p[16], dst.bytes().data(), 4);
-    Store16(&p[10], InternetChecksum(absl::MakeConstSpan(p.data(), 20)));
-  } else {
-    p[0] = 0x60;
-    Store16(&p[4], static_cast<uint16_t>(payload_length));
-    p[6] = proto;
-    p[7] = ttl;
-    std::memcpy(&p[8], src.bytes().data(), 16);
-    std::memcpy(&p[24], dst.bytes().data(), 16);
-  }
+  std::vector<uint8_t> p;
+  p.reserve(header_length + payload_length);  // The one allocation.
+  p.resize(header_length);
+  WriteIpHeader(src, dst, proto, payload_length, p.data(), id, ttl);
   return p;
 }
 

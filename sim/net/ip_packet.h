@@ -54,6 +54,12 @@ std::vector<uint8_t> StartIpPacket(const IpAddress& src, const IpAddress& dst,
                                    uint8_t proto, size_t payload_length,
                                    uint16_t id = 0, uint8_t ttl = 64);
 
+// Writes that header (IpHeaderLength(src.family()) bytes) at `out`, for
+// building a packet in a buffer the caller already has.
+void WriteIpHeader(const IpAddress& src, const IpAddress& dst, uint8_t proto,
+                   size_t payload_length, uint8_t* out, uint16_t id = 0,
+                   uint8_t ttl = 64);
+
 // 20 for IPv4, 40 for IPv6 (no options, no extension headers).
 size_t IpHeaderLength(IpFamily family);
 
