@@ -19,6 +19,7 @@
 #include "bpf/marker_test_packets.h"
 #include "bpf/tc_test_run.h"
 #include "gflags/gflags.h"
+#include "glog/logging.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/linux/bpf_marker_loader.h"
 
@@ -177,5 +178,7 @@ int Run() {
 
 int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
   return kmesh::Run();
 }

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/kernel/memory_marker_maps.h"
 #include "kmesh/linux/bpf_marker_loader.h"
+#include "kmesh/linux/testing/private_bpf_filesystem.h"
 
 namespace kmesh {
 namespace {
@@ -290,8 +291,12 @@ TEST_F(MarkerBpfTest, PeersBeyondAnIndexBucketKeepTheirOwnIndex) {
 // between the two writes of an update, or a stale pinned index): missing tags
 // come back, tags of keys the hash map lacks go.
 TEST_F(MarkerBpfTest, OpeningTheMapsRepairsTheIndex) {
-  const std::string dir =
-      absl::StrCat("/sys/fs/bpf/kmesh-ipsec-repair-test-", getpid());
+  absl::StatusOr<std::unique_ptr<linux_backend::testing::PrivateBpfFilesystem>>
+      bpffs = linux_backend::testing::PrivateBpfFilesystem::Create();
+  if (!bpffs.ok()) {
+    GTEST_SKIP() << "no bpf filesystem of its own: " << bpffs.status();
+  }
+  const std::string dir = absl::StrCat((*bpffs)->path(), "/kmesh-ipsec");
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> pinned =
       BpfMarkerLoader::Load({.encrypt_object_path = "bpf/encrypt_marker.bpf.o",
                              .decrypt_object_path = "bpf/decrypt_marker.bpf.o",
@@ -336,14 +341,6 @@ TEST_F(MarkerBpfTest, OpeningTheMapsRepairsTheIndex) {
       BpfMarkerLoader::Load({.encrypt_object_path = "bpf/encrypt_marker.bpf.o",
                              .decrypt_object_path = "bpf/decrypt_marker.bpf.o",
                              .pin_directory = dir});
-  for (const char* name :
-       {linux_backend::kPeerMapName, linux_backend::kPeerIndexMapName,
-        linux_backend::kEncryptTargetMapName,
-        linux_backend::kEncryptTargetIndexMapName}) {
-    std::remove(absl::StrCat(dir, "/", name).c_str());
-  }
-  rmdir(dir.c_str());
-
   // The breakage was real: the programs trust the index.
   EXPECT_EQ(broken_target, 0u);
   EXPECT_EQ(broken_stranger, 0xe0u);

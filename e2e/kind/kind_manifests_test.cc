@@ -312,7 +312,8 @@ TEST_F(KindManifestsTest, DaemonRunsOnTheHostNetworkPrivilegedWithItsNodeName) {
   EXPECT_EQ((*node_name)["valueFrom"]["fieldRef"]["fieldPath"],
             "spec.nodeName");
   // The pinned maps survive a restart: bpffs from the host covers the pin
-  // directory.
+  // directory, and a bpffs the daemon mounts there itself (a host without
+  // one) propagates back to the host.
   const std::string pin_dir = daemon::DaemonConfig().bpf_pin_dir;
   bool pins_on_host = false;
   for (const json& mount : container["volumeMounts"]) {
@@ -320,7 +321,8 @@ TEST_F(KindManifestsTest, DaemonRunsOnTheHostNetworkPrivilegedWithItsNodeName) {
     if (volume == nullptr || !volume->contains("hostPath")) continue;
     const std::string path = mount["mountPath"];
     if (absl::StartsWith(pin_dir, path + "/") &&
-        (*volume)["hostPath"]["path"] == path) {
+        (*volume)["hostPath"]["path"] == path &&
+        mount.value("mountPropagation", "") == "Bidirectional") {
       pins_on_host = true;
     }
   }

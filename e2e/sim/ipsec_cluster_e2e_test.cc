@@ -6,6 +6,7 @@
 // checks. Traffic is driven round by round from the test thread; the agents
 // run on their own threads, so every wait is a bounded poll.
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -84,7 +85,7 @@ class IpsecClusterE2eTest : public ::testing::Test {
     traffic_.reset();
     if (cluster_) cluster_->Stop();
     cluster_.reset();
-    std::system(("rm -rf " + dir_).c_str());
+    std::filesystem::remove_all(dir_);
   }
 
   // Writes the Secret as kmeshctl does (Kmesh's JSON), spi `spi`.

@@ -5,6 +5,8 @@
 // inbound SA on each node is refused with EEXIST, so ESP from the third node
 // is checked against the wrong SA and dropped (XfrmInStateProtoError), as on
 // Linux (e2e/vm runs the same layout on a real kernel).
+#include <filesystem>
+
 #include "gtest/gtest.h"
 #include "sim/cluster/sim_cluster.h"
 #include "sim/cluster/traffic.h"
@@ -76,7 +78,7 @@ TEST(KmeshOriginalLayoutE2eTest, ThreeNodesCannotAllTalkWithKmeshsLayout) {
   }
   EXPECT_GT(integrity_drops, 0u);
   (*cluster)->Stop();
-  std::system((std::string("rm -rf ") + dir).c_str());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

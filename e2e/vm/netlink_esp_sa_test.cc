@@ -280,7 +280,14 @@ TEST_F(NetlinkEspSaTest, ProgrammerRotatesSpiAndLeavesForeignSasAlone) {
   };
   auto spis_in_kernel = [&] {
     std::vector<std::string> out;
-    for (const XfrmSa& sa : *xfrm_->DumpSas()) {
+    // Held in a variable: `*xfrm_->DumpSas()` in the loop header would
+    // dangle (the StatusOr temporary dies before the loop body runs).
+    const absl::StatusOr<std::vector<XfrmSa>> sas = xfrm_->DumpSas();
+    if (!sas.ok()) {
+      ADD_FAILURE() << sas.status();
+      return out;
+    }
+    for (const XfrmSa& sa : *sas) {
       if (!ipsec::IsOwnedSa(sa)) continue;
       out.push_back(absl::StrCat(ipsec::IsInboundSa(sa) ? "in" : "out", ":",
                                  sa.dst.is_v4() ? "4" : "6", ":", sa.spi));

@@ -43,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/crypto/encoding.h"
 #include "kmesh/ipsec/key_ring.h"
@@ -334,4 +335,8 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace kmesh::e2e
 
-int main(int argc, char** argv) { return kmesh::e2e::Main(argc, argv); }
+int main(int argc, char** argv) {
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  return kmesh::e2e::Main(argc, argv);
+}

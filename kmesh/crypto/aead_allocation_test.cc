@@ -14,6 +14,10 @@ namespace {
 std::atomic<long> allocations{0};
 }  // namespace
 
+// GCC 12 does not see that these replacements pair malloc with free and
+// warns (-Wmismatched-new-delete) where it inlines them.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(size_t size) {
   allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
@@ -21,6 +25,7 @@ void* operator new(size_t size) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace kmesh::crypto {
 namespace {

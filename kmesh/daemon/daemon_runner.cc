@@ -35,7 +35,8 @@ DEFINE_string(
     bpf_object_dir, "bpf",
     "Directory holding encrypt_marker.bpf.o and decrypt_marker.bpf.o");
 DEFINE_string(bpf_pin_dir, "/sys/fs/bpf/kmesh-ipsec",
-              "bpffs directory where the marker maps are pinned");
+              "Directory where the marker maps are pinned (a bpf filesystem "
+              "is mounted on its parent when there is none; empty: no pins)");
 
 namespace kmesh::daemon {
 namespace {

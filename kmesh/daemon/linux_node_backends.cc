@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "kmesh/linux/bpf_filesystem.h"
 #include "kmesh/linux/bpf_marker_loader.h"
 #include "kmesh/linux/netlink_xfrm.h"
 
@@ -186,6 +187,19 @@ absl::StatusOr<std::string> RouteInterfaceFor(const IpAddress& ip) {
 
 absl::StatusOr<std::unique_ptr<NodeBackends>> MakeLinuxNodeBackends(
     const DaemonConfig& config) {
+  // A fresh host may have no bpf filesystem: mount one, as start_kmesh.sh
+  // does in Kmesh. (An empty --bpf-pin-dir pins nothing.)
+  if (!config.bpf_pin_dir.empty()) {
+    absl::StatusOr<linux_backend::BpfFilesystem> bpffs =
+        linux_backend::EnsureBpfFilesystem(config.bpf_pin_dir);
+    if (!bpffs.ok()) return bpffs.status();
+    if (bpffs->mounted_now) {
+      LOG(INFO) << "mounted a bpf filesystem at " << bpffs->mount_point
+                << " (there was none); in a container the pinned maps "
+                   "outlive a restart only if this is the host's directory, "
+                   "mounted with mountPropagation: Bidirectional";
+    }
+  }
   auto xfrm = linux_backend::NetlinkXfrm::Open();
   if (!xfrm.ok()) return xfrm.status();
   linux_backend::BpfMarkerLoaderOptions options;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "glog/logging.h"
 #include "kmesh/base/clock.h"
 #include "kmesh/ipsec/controller_test_cluster.h"
 #include "kmesh/ipsec/ipsec_controller.h"
@@ -230,4 +231,12 @@ BENCHMARK(BM_MemoryPerPeer)
 }  // namespace
 }  // namespace kmesh::ipsec
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -303,7 +303,9 @@ TEST_F(KmeshctlBinaryTest, InvalidKeysFailAndWriteNothing) {
       {"", "invalid key: --key is empty"},
   };
   for (bool secret_exists : {false, true}) {
-    if (secret_exists) ASSERT_EQ(Run({"secret", "create"}).exit_code, 0);
+    if (secret_exists) {
+      ASSERT_EQ(Run({"secret", "create"}).exit_code, 0);
+    }
     const Json before = StoredSecret();
     server_->ClearRequestLog();
     for (const Case& c : cases) {

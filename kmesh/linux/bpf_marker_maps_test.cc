@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/linux/bpf_marker_loader.h"
+#include "kmesh/linux/testing/private_bpf_filesystem.h"
 
 namespace kmesh::linux_backend {
 namespace {
@@ -158,8 +159,11 @@ TEST_F(BpfMarkerMapsTest, RefusesDescriptorsThatAreNotMarkerMaps) {
 
 // Pinned maps outlive the loader: a restarted daemon sees the same entries.
 TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
-  const std::string dir =
-      absl::StrCat("/sys/fs/bpf/kmesh-ipsec-test-", getpid());
+  absl::StatusOr<std::unique_ptr<testing::PrivateBpfFilesystem>> bpffs =
+      testing::PrivateBpfFilesystem::Create();
+  if (!bpffs.ok())
+    GTEST_SKIP() << "no bpf filesystem of its own: " << bpffs.status();
+  const std::string dir = absl::StrCat((*bpffs)->path(), "/kmesh-ipsec");
   {
     absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> first =
         BpfMarkerLoader::Load(Objects(dir));
@@ -171,17 +175,12 @@ TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
       BpfMarkerLoader::Load(Objects(dir));
   absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> opened =
       BpfMarkerMaps::OpenPinned(dir);
-  // Clean up before asserting, so a failure leaves nothing pinned.
-  bool pinned = true;
+  // (The private bpffs takes every pin with it, whatever the outcome.)
   for (const char* name : {kPeerMapName, kPeerIndexMapName,
                            kEncryptTargetMapName, kEncryptTargetIndexMapName}) {
     const std::string pin = absl::StrCat(dir, "/", name);
-    pinned = pinned && access(pin.c_str(), F_OK) == 0;
-    std::remove(pin.c_str());
+    EXPECT_EQ(access(pin.c_str(), F_OK), 0) << pin;
   }
-  rmdir(dir.c_str());
-
-  EXPECT_TRUE(pinned);
   ASSERT_TRUE(second.ok()) << second.status();
   absl::StatusOr<std::vector<PeerMarkerEntry>> peers =
       (*second)->maps().DumpPeers();

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -109,7 +110,7 @@ int Run() {
     theirs.push_back(
         std::chrono::duration<double>(Clock::now() - start).count());
   }
-  std::system(absl::StrCat("rm -rf ", dir).c_str());
+  std::filesystem::remove_all(dir);
 
   const double a = Median(ours), b = Median(theirs);
   std::printf("policies per round: %d added + %d removed, rounds: %d\n", n, n,

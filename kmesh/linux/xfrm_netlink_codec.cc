@@ -27,8 +27,6 @@ IpAddress GetAddress(uint16_t af, const xfrm_address_t& in) {
                               reinterpret_cast<const uint8_t*>(&in));
 }
 
-absl::StatusOr<uint16_t> FamilyOf(IpFamily f) { return AfOf(f); }
-
 absl::Status CheckSelector(const XfrmSelector& sel) {
   if (sel.src.family() != sel.dst.family()) {
     return absl::InvalidArgumentError(

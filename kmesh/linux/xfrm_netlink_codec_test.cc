@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -43,7 +44,9 @@ bool CaptureIproute(const std::string& args, Captured* out) {
   const std::string cmd =
       absl::StrCat(prefix, "strace -f -e trace=sendmsg -xx -s 65536 -o ", log,
                    " ip ", args, " >/dev/null 2>&1");
-  std::system(cmd.c_str());  // `ip` itself may fail; only the request matters.
+  // `ip` itself may fail (its exit status is ignored); only the request
+  // it sent matters, and a missing trace is reported below.
+  [[maybe_unused]] const int ip_status = std::system(cmd.c_str());
   std::ifstream in(log);
   std::string line;
   bool found = false;
@@ -63,7 +66,7 @@ bool CaptureIproute(const std::string& args, Captured* out) {
     found = true;
     break;
   }
-  std::system(absl::StrCat("rm -rf ", dir).c_str());
+  std::filesystem::remove_all(dir);
   return found;
 }
 

@@ -43,6 +43,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gflags/gflags.h"
+#include "glog/logging.h"
 #include "kmesh/base/poll_until.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
@@ -656,6 +657,8 @@ int Usage() {
 int main(int argc, char** argv) {
   gflags::SetUsageMessage("kmesh-sim demo|up|tcpdump NODE [flags]");
   gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
   if (argc < 2) return kmesh::sim::Usage();
   const std::string command = argv[1];
   if (command == "demo" && argc == 2) return kmesh::sim::Demo();

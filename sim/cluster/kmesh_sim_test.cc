@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -88,7 +89,7 @@ class KmeshSimTest : public ::testing::Test {
     char tmpl[] = "/tmp/kmesh_sim_test.XXXXXX";
     dir_ = mkdtemp(tmpl);
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string dir_;
 };
 
@@ -298,8 +299,10 @@ TEST_F(KmeshSimTest, UpRunsAClusterThatKmeshctlAndTcpdumpUse) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     const std::string log = dir_ + "/up.log";
-    freopen(log.c_str(), "w", stdout);
-    freopen(log.c_str(), "a", stderr);
+    if (freopen(log.c_str(), "w", stdout) == nullptr ||
+        freopen(log.c_str(), "a", stderr) == nullptr) {
+      _exit(126);
+    }
     const std::string state = "--state_dir=" + dir_;
     execl(KmeshSim().c_str(), "kmesh-sim", "up", "--agent=none", "--rate=100",
           state.c_str(), static_cast<char*>(nullptr));

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -54,7 +55,7 @@ class ProjectedVolumeWriterTest : public ::testing::Test {
     options.wall_clock = [this] { return now_; };
     writer_ = std::make_unique<ProjectedVolumeWriter>(dir_, options);
   }
-  void TearDown() override { std::system(("rm -rf " + root_).c_str()); }
+  void TearDown() override { std::filesystem::remove_all(root_); }
 
   std::string root_, dir_;
   // 2026-11-26 09:00:00 UTC.

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -58,7 +59,7 @@ class SecretProjectorTest : public ::testing::Test {
     char tmpl[] = "/tmp/secret_projector_test.XXXXXX";
     root_ = mkdtemp(tmpl);
   }
-  void TearDown() override { std::system(("rm -rf " + root_).c_str()); }
+  void TearDown() override { std::filesystem::remove_all(root_); }
 
   std::unique_ptr<SecretProjector> Make(bool optional = true) {
     SecretProjector::Options options;

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -84,7 +85,7 @@ class SimClusterTest : public ::testing::Test {
   }
   void TearDown() override {
     cluster_.reset();
-    std::system(("rm -rf " + dir_).c_str());
+    std::filesystem::remove_all(dir_);
   }
   void Start(SimClusterOptions options = {}) {
     options.state_dir = dir_;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -235,7 +236,7 @@ TEST_F(SimNetworkTest, CaptureLogFilesGetTcpdumpLines) {
   std::ifstream pcap(net_->PcapPath("node1"), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(pcap)), {});
   EXPECT_GT(bytes.size(), 24u);  // Global header plus records.
-  std::system(("rm -rf " + dir).c_str());
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(SimNetworkTest, RebootGivesAFreshKernelWithTheSameTopology) {

@@ -121,7 +121,7 @@ class KmeshDaemonE2eTest : public ::testing::Test {
       std::vector<char*> argv;
       for (std::string& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
-      freopen(log.c_str(), "w", stderr);
+      if (freopen(log.c_str(), "w", stderr) == nullptr) _exit(126);
       execv(binary.c_str(), argv.data());
       _exit(127);
     }

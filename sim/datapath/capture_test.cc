@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -66,7 +67,7 @@ class CaptureTest : public ::testing::Test {
     for (uint8_t b : key)
       absl::StrAppend(&key_hex_, absl::Hex(b, absl::kZeroPad2));
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::vector<CapturedPacket> Packets() {
     auto esp = EspTransform::Create(sa_);

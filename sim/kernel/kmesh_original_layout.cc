@@ -145,10 +145,12 @@ KmeshLayoutReport ProgramKmeshOriginalLayout(
     }
     // Kmesh only sends once the peer's SPI is not newer than its own.
     if (peer.spi > local.spi) continue;
-    // createXfrmRuleEgress.
-    AddSaIgnoringExists(kernel, KmeshOutboundSa(local, peer),
-                        absl::StrCat("outbound ", out_name, " spi ", peer.spi),
-                        report);
+    // createXfrmRuleEgress: like the ingress side, an error other than
+    // EEXIST ends it before its policies.
+    const absl::Status outbound = AddSaIgnoringExists(
+        kernel, KmeshOutboundSa(local, peer),
+        absl::StrCat("outbound ", out_name, " spi ", peer.spi), report);
+    if (!outbound.ok() && !absl::IsAlreadyExists(outbound)) continue;
     for (const XfrmPolicy& p : KmeshOutboundPolicies(local, peer)) {
       CreateOrUpdate(
           kernel, p,
