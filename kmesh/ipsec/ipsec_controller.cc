@@ -65,7 +65,7 @@ void IpsecController::AdoptFromKernel() {
       programmer_.Reconcile(desired, /*delete_unclaimed=*/false);
   RecordXfrmResult("start", result);
   for (const XfrmOpError& e : result.errors) {
-    if (e.operation.rfind("dump", 0) == 0) return;  // Not started yet.
+    if (IsDump(e.op)) return;  // Not started yet.
   }
   adopted_sas_ = programmer_.Unclaimed().sas;
   std::set<int32_t> adopted_spis;
@@ -843,7 +843,7 @@ void IpsecController::RecordXfrmResult(const std::string& what,
   if (result.ok()) return;
   stats_.xfrm_errors += result.errors.size();
   for (const XfrmOpError& e : result.errors) {
-    LOG(ERROR) << "IPsec (" << what << "): " << e.operation << " [" << e.object
+    LOG(ERROR) << "IPsec (" << what << "): " << XfrmOpName(e.op) << " [" << e.object
                << "] failed: " << e.status;
   }
 }

@@ -251,7 +251,7 @@ TEST(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
   cluster.GiveKeyToAll(1, TestPsk(1));
   cluster.PumpAll();
   ClusterNode& node = *cluster.nodes[0];
-  node.sim.FailNext(sim::XfrmOp::kAddSa, 1,
+  node.sim.FailNext(XfrmOp::kAddSa, 1,
                     absl::ResourceExhaustedError("ENOBUFS: no buffer space"));
   cluster.GiveKey(0, 2, TestPsk(2));
   EXPECT_EQ(node.controller->advertised_spi(), 1)
@@ -708,7 +708,7 @@ TEST(IpsecControllerTest, KernelErrorsAreReportedAndRetriedOnTick) {
   cluster.StartAll();
   cluster.GiveKeyToAll(1, TestPsk(1));
   ClusterNode& node = *cluster.nodes[0];
-  node.sim.FailNext(sim::XfrmOp::kAddPolicy, 2,
+  node.sim.FailNext(XfrmOp::kAddPolicy, 2,
                     absl::ResourceExhaustedError("ENOBUFS: no buffer space"));
   cluster.PumpAll();
   EXPECT_GT(node.controller->stats().xfrm_errors, 0u);

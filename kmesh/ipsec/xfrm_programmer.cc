@@ -26,13 +26,6 @@ enum Phase {
   kDeleteBlockPolicy = 9,
 };
 
-const char* OpName(bool is_sa, int kind) {
-  static const char* kSa[] = {"add SA", "update SA", "delete SA", "replace SA"};
-  static const char* kPolicy[] = {"add policy", "update policy",
-                                  "delete policy", "replace policy"};
-  return is_sa ? kSa[kind] : kPolicy[kind];
-}
-
 // Whether `from` can become `to` with an in-place update (Linux changes only
 // the output mark of a live SA).
 bool UpdatableInPlace(const XfrmSa& from, const XfrmSa& to) {
@@ -46,7 +39,7 @@ bool UpdatableInPlace(const XfrmSa& from, const XfrmSa& to) {
 absl::Status ApplyResult::ToStatus() const {
   if (errors.empty()) return absl::OkStatus();
   const XfrmOpError& first = errors.front();
-  std::string message = absl::StrCat(first.operation, " [", first.object,
+  std::string message = absl::StrCat(XfrmOpName(first.op), " [", first.object,
                                      "] failed: ", first.status.message());
   if (errors.size() > 1) {
     absl::StrAppend(&message, " (and ", errors.size() - 1,
@@ -179,7 +172,7 @@ void XfrmProgrammer::PlanGroup(const std::string& group,
     const SaKey key = KeyOf(sa);
     if (!claimed_sas->insert(key).second) {
       result->errors.push_back(
-          {group, "add SA", DescribeSa(sa),
+          {group, XfrmOp::kAddSa, DescribeSa(sa),
            absl::FailedPreconditionError(
                absl::StrCat("the same SA identity is wanted twice (", group,
                             " conflicts with another peer or with itself)"))});
@@ -194,7 +187,7 @@ void XfrmProgrammer::PlanGroup(const std::string& group,
     }
     if (it->second.group != group && it->second.group != kUnclaimed) {
       wanted_sas.erase(key);
-      result->errors.push_back({group, "add SA", DescribeSa(sa),
+      result->errors.push_back({group, XfrmOp::kAddSa, DescribeSa(sa),
                                 absl::FailedPreconditionError(absl::StrCat(
                                     "already programmed for ", it->second.group,
                                     ", wanted by ", group))});
@@ -215,7 +208,7 @@ void XfrmProgrammer::PlanGroup(const std::string& group,
     const PolicyKey key = KeyOf(policy);
     if (!claimed_policies->insert(key).second) {
       result->errors.push_back(
-          {group, "add policy", DescribePolicy(policy),
+          {group, XfrmOp::kAddPolicy, DescribePolicy(policy),
            absl::FailedPreconditionError(absl::StrCat(
                "the same policy selector and mark are wanted twice (", group,
                " conflicts with another peer or with itself; overlapping pod "
@@ -236,7 +229,7 @@ void XfrmProgrammer::PlanGroup(const std::string& group,
     if (it->second.group != group && it->second.group != kUnclaimed) {
       wanted_policies.erase(key);
       result->errors.push_back(
-          {group, "add policy", DescribePolicy(policy),
+          {group, XfrmOp::kAddPolicy, DescribePolicy(policy),
            absl::FailedPreconditionError(absl::StrCat(
                "already programmed for ", it->second.group, ", wanted by ",
                group, " (overlapping pod CIDRs?)"))});
@@ -277,31 +270,51 @@ void XfrmProgrammer::PlanGroup(const std::string& group,
   }
 }
 
-absl::Status XfrmProgrammer::ExecuteOne(const Op& op) {
+XfrmOp XfrmProgrammer::KernelOpOf(const Op& op) {
+  switch (op.kind) {
+    case OpKind::kAdd:
+      return op.is_sa ? XfrmOp::kAddSa : XfrmOp::kAddPolicy;
+    case OpKind::kUpdate:
+      return op.is_sa ? XfrmOp::kUpdateSa : XfrmOp::kUpdatePolicy;
+    case OpKind::kDelete:
+      return op.is_sa ? XfrmOp::kDeleteSa : XfrmOp::kDeletePolicy;
+    case OpKind::kReplace:
+      return op.is_sa ? XfrmOp::kAddSa : XfrmOp::kUpdatePolicy;
+  }
+  return XfrmOp::kAddSa;
+}
+
+absl::Status XfrmProgrammer::ExecuteOne(const Op& op, XfrmOp* failed) {
   if (op.is_sa) {
     switch (op.kind) {
       case OpKind::kAdd:
         ++counts_.sa_adds;
+        *failed = XfrmOp::kAddSa;
         return kernel_->AddSa(op.sa);
       case OpKind::kUpdate: {
         ++counts_.sa_updates;
+        *failed = XfrmOp::kUpdateSa;
         absl::Status s = kernel_->UpdateSa(op.sa);
         if (absl::IsNotFound(s)) {  // Deleted behind our back: add it again.
           ++counts_.sa_adds;
+          *failed = XfrmOp::kAddSa;
           s = kernel_->AddSa(op.sa);
         }
         return s;
       }
       case OpKind::kDelete: {
         ++counts_.sa_deletes;
+        *failed = XfrmOp::kDeleteSa;
         absl::Status s = kernel_->DeleteSa(op.sa.id());
         return absl::IsNotFound(s) ? absl::OkStatus() : s;
       }
       case OpKind::kReplace: {
         ++counts_.sa_deletes;
+        *failed = XfrmOp::kDeleteSa;
         absl::Status s = kernel_->DeleteSa(op.sa.id());
         if (!s.ok() && !absl::IsNotFound(s)) return s;
         ++counts_.sa_adds;
+        *failed = XfrmOp::kAddSa;
         s = kernel_->AddSa(op.sa);
         if (!s.ok()) CacheEraseSa(KeyOf(op.sa));  // The old one is gone.
         return s;
@@ -311,17 +324,21 @@ absl::Status XfrmProgrammer::ExecuteOne(const Op& op) {
     switch (op.kind) {
       case OpKind::kAdd:
         ++counts_.policy_adds;
+        *failed = XfrmOp::kAddPolicy;
         return kernel_->AddPolicy(op.policy);
       case OpKind::kUpdate:
         ++counts_.policy_updates;
+        *failed = XfrmOp::kUpdatePolicy;
         return kernel_->UpdatePolicy(op.policy);
       case OpKind::kDelete: {
         ++counts_.policy_deletes;
+        *failed = XfrmOp::kDeletePolicy;
         absl::Status s = kernel_->DeletePolicy(op.policy.id());
         return absl::IsNotFound(s) ? absl::OkStatus() : s;
       }
       case OpKind::kReplace:
         ++counts_.policy_updates;
+        *failed = XfrmOp::kUpdatePolicy;
         return kernel_->UpdatePolicy(op.policy);
     }
   }
@@ -332,7 +349,6 @@ void XfrmProgrammer::Execute(std::vector<Op> ops, ApplyResult* result) {
   std::stable_sort(ops.begin(), ops.end(),
                    [](const Op& a, const Op& b) { return a.phase < b.phase; });
   for (const Op& op : ops) {
-    const int kind = static_cast<int>(op.kind);
     const std::string object =
         op.is_sa ? DescribeSa(op.sa) : DescribePolicy(op.policy);
     // Dependencies: an out policy only points at installed outbound SAs, and
@@ -346,7 +362,7 @@ void XfrmProgrammer::Execute(std::vector<Op> ops, ApplyResult* result) {
       if (!ready) {
         needs_resync_ = true;
         result->errors.push_back(
-            {op.group, OpName(false, kind), object,
+            {op.group, KernelOpOf(op), object,
              absl::FailedPreconditionError(
                  "deferred: the outbound SA it uses is not installed")});
         continue;
@@ -355,17 +371,17 @@ void XfrmProgrammer::Execute(std::vector<Op> ops, ApplyResult* result) {
     if (op.phase == kDeleteOutboundSa && outbound_refs_.count(KeyOf(op.sa))) {
       needs_resync_ = true;
       result->errors.push_back(
-          {op.group, OpName(true, kind), object,
+          {op.group, KernelOpOf(op), object,
            absl::FailedPreconditionError(
                "deferred: an installed out policy still uses this SA")});
       continue;
     }
-    absl::Status status = ExecuteOne(op);
+    XfrmOp failed = KernelOpOf(op);
+    absl::Status status = ExecuteOne(op, &failed);
     if (!status.ok()) {
       ++counts_.failures;
       needs_resync_ = true;
-      result->errors.push_back(
-          {op.group, OpName(op.is_sa, kind), object, status});
+      result->errors.push_back({op.group, failed, object, status});
       continue;
     }
     if (op.is_sa) {
@@ -392,7 +408,7 @@ ApplyResult XfrmProgrammer::Reconcile(
   if (!sas.ok()) {
     ++counts_.failures;
     needs_resync_ = true;
-    result.errors.push_back({"", "dump SAs", "all", sas.status()});
+    result.errors.push_back({"", XfrmOp::kDumpSas, "all", sas.status()});
     return result;
   }
   ++counts_.dumps;
@@ -400,7 +416,8 @@ ApplyResult XfrmProgrammer::Reconcile(
   if (!policies.ok()) {
     ++counts_.failures;
     needs_resync_ = true;
-    result.errors.push_back({"", "dump policies", "all", policies.status()});
+    result.errors.push_back(
+        {"", XfrmOp::kDumpPolicies, "all", policies.status()});
     return result;
   }
 

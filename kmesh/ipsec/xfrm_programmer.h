@@ -57,9 +57,11 @@ struct XfrmOpCounts {
 
 // One failed (or deliberately deferred) operation.
 struct XfrmOpError {
-  std::string group;      // The group (peer) the object belongs to.
-  std::string operation;  // "add SA", "update policy", ...
-  std::string object;     // DescribeSa / DescribePolicy (no key bytes)
+  std::string group;  // The group (peer) the object belongs to.
+  // The kernel call that failed, or that was refused or deferred before
+  // being made (a replace is a delete and an add: whichever failed).
+  XfrmOp op = XfrmOp::kAddSa;
+  std::string object;  // DescribeSa / DescribePolicy (no key bytes)
   absl::Status status;
 };
 
@@ -162,7 +164,10 @@ class XfrmProgrammer {
                  std::set<SaKey>* claimed_sas,
                  std::set<PolicyKey>* claimed_policies);
   void Execute(std::vector<Op> ops, ApplyResult* result);
-  absl::Status ExecuteOne(const Op& op);
+  // Runs `op`; on failure `*failed` is the kernel call that failed.
+  absl::Status ExecuteOne(const Op& op, XfrmOp* failed);
+  // The kernel call `op` stands for (for a refused or deferred op).
+  static XfrmOp KernelOpOf(const Op& op);
 
   void CachePutSa(const std::string& group, const XfrmSa& sa);
   void CacheEraseSa(const SaKey& key);

@@ -323,7 +323,7 @@ TEST_F(XfrmProgrammerFaultTest,
   ApplyResult result = faulty_.ApplyGroup("node-b", desired);
   ASSERT_EQ(result.errors.size(), 1u);
   EXPECT_EQ(result.errors[0].group, "node-b");
-  EXPECT_EQ(result.errors[0].operation, "add SA");
+  EXPECT_EQ(result.errors[0].op, XfrmOp::kAddSa);
   EXPECT_THAT(result.errors[0].object, HasSubstr("spi 0x00000001"));
   EXPECT_THAT(std::string(result.ToStatus().message()), HasSubstr("ENOBUFS"));
   EXPECT_TRUE(faulty_.needs_resync());

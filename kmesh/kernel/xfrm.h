@@ -9,6 +9,7 @@
 #ifndef KMESH_KERNEL_XFRM_H_
 #define KMESH_KERNEL_XFRM_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -123,6 +124,26 @@ struct XfrmPolicy {
 
   XfrmPolicyId id() const { return XfrmPolicyId{dir, selector, mark}; }
 };
+
+// The XfrmKernel calls, one per method: what failed in an error report,
+// and what the simulator counts and can be told to fail.
+enum class XfrmOp : uint8_t {
+  kAddSa,
+  kUpdateSa,
+  kDeleteSa,
+  kDumpSas,
+  kAddPolicy,
+  kUpdatePolicy,
+  kDeletePolicy,
+  kDumpPolicies,
+};
+inline constexpr size_t kXfrmOpCount =
+    static_cast<size_t>(XfrmOp::kDumpPolicies) + 1;
+// "add SA", "dump policies", ...
+const char* XfrmOpName(XfrmOp op);
+inline bool IsDump(XfrmOp op) {
+  return op == XfrmOp::kDumpSas || op == XfrmOp::kDumpPolicies;
+}
 
 class XfrmKernel {
  public:

@@ -1,6 +1,6 @@
-// BPF error reporting for the marker loader and maps: turns the errno of a
-// libbpf call into an absl::Status that names the operation, the errno and,
-// for a missing privilege, what to do about it.
+// BPF error reporting for the marker loader and maps: a failed libbpf or tc
+// call as a KernelError (kmesh/kernel/kernel_error.h: the errno, its name and
+// its code), plus what to do when the privilege is missing.
 #ifndef KMESH_LINUX_BPF_ERRORS_H_
 #define KMESH_LINUX_BPF_ERRORS_H_
 
@@ -14,11 +14,8 @@ namespace kmesh::linux_backend {
 inline constexpr char kBpfNotPermitted[] =
     "BPF not permitted: run as root with CAP_BPF/CAP_NET_ADMIN";
 
-// `err` is a positive errno (libbpf returns it negated). The message is
-// "<what>: <NAME> (<strerror>)", plus kBpfNotPermitted for EPERM. Codes: EPERM
-// PermissionDenied, ENOENT/ENODEV/ENXIO NotFound, E2BIG/ENOSPC/ENOMEM
-// ResourceExhausted, EEXIST AlreadyExists, EINVAL InvalidArgument, anything
-// else Internal.
+// `err` is an errno, positive or negated (libbpf returns it negated):
+// KernelError(err, what), with kBpfNotPermitted as the hint for EPERM.
 absl::Status BpfErrnoStatus(int err, const std::string& what);
 
 }  // namespace kmesh::linux_backend

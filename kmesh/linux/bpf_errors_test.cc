@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "gtest/gtest.h"
+#include "kmesh/kernel/kernel_error.h"
 
 namespace kmesh::linux_backend {
 namespace {
@@ -31,7 +32,9 @@ TEST(BpfErrnoStatusTest, MapsErrnoToCodesAndNamesIt) {
       {ENOMEM, absl::StatusCode::kResourceExhausted, "ENOMEM"},
       {EEXIST, absl::StatusCode::kAlreadyExists, "EEXIST"},
       {EINVAL, absl::StatusCode::kInvalidArgument, "EINVAL"},
-      {EACCES, absl::StatusCode::kInternal, "EACCES"},
+      // The verifier's refusal: a permission error, but not a missing
+      // privilege.
+      {EACCES, absl::StatusCode::kPermissionDenied, "EACCES"},
   };
   for (const auto& c : cases) {
     // Positive and negated errno (libbpf returns -errno) read the same.
@@ -40,6 +43,7 @@ TEST(BpfErrnoStatusTest, MapsErrnoToCodesAndNamesIt) {
       EXPECT_EQ(status.code(), c.code) << status;
       EXPECT_NE(status.message().find(c.name), absl::string_view::npos)
           << status;
+      EXPECT_EQ(KernelErrno(status), c.err) << status;
       EXPECT_EQ(status.message().find("not permitted"), absl::string_view::npos)
           << status;
     }

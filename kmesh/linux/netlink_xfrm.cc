@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "kmesh/kernel/kernel_error.h"
 
 namespace kmesh::linux_backend {
 namespace {
@@ -34,44 +35,20 @@ std::string PolicyName(XfrmDir dir, const XfrmSelector& sel,
                          XfrmDirName(dir), mark.value, mark.mask);
 }
 
-}  // namespace
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return absl::StrCat(name ? name : absl::StrCat("errno ", err), " (",
-                      strerror(err), ")");
-}
-
+// A failed XFRM netlink call, with what to do about a missing privilege or
+// kernel feature.
 absl::Status StatusFromErrno(int err, const std::string& what) {
-  const std::string text = absl::StrCat(what, ": ", ErrnoName(err));
-  switch (err) {
-    case EEXIST:
-      return absl::AlreadyExistsError(text);
-    case ENOENT:
-    case ESRCH:
-      return absl::NotFoundError(text);
-    case EPERM:
-    case EACCES:
-      return absl::PermissionDeniedError(
-          absl::StrCat(text, "; XFRM needs CAP_NET_ADMIN (run as root)"));
-    case EINVAL:
-      return absl::InvalidArgumentError(text);
-    case ENOBUFS:
-    case ENOMEM:
-      return absl::ResourceExhaustedError(text);
-    case EPROTONOSUPPORT:
-    case ENOSYS:
-    case EAFNOSUPPORT:
-      return absl::UnimplementedError(absl::StrCat(
-          text, "; this kernel lacks the XFRM feature (ESP or the AEAD)"));
-    case EAGAIN:
-    case EINTR:
-    case EBUSY:
-      return absl::UnavailableError(text);
-    default:
-      return absl::InternalError(text);
-  }
+  const absl::StatusCode code = KernelErrorCode(err);
+  return KernelError(
+      err, what,
+      code == absl::StatusCode::kPermissionDenied
+          ? "XFRM needs CAP_NET_ADMIN (run as root)"
+      : code == absl::StatusCode::kUnimplemented
+          ? "this kernel lacks the XFRM feature (ESP or the AEAD)"
+          : "");
 }
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<NetlinkXfrm>> NetlinkXfrm::Open() {
   mnl_socket* socket = mnl_socket_open(NETLINK_XFRM);

@@ -53,11 +53,6 @@ class NetlinkXfrm : public XfrmKernel {
   uint32_t seq_;
 };
 
-// "EEXIST (File exists)".
-std::string ErrnoName(int err);
-// The interface's status for a kernel errno, with `what` as the subject.
-absl::Status StatusFromErrno(int err, const std::string& what);
-
 }  // namespace kmesh::linux_backend
 
 #endif  // KMESH_LINUX_NETLINK_XFRM_H_

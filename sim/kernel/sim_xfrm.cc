@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "kmesh/kernel/kernel_error.h"
 
 namespace kmesh {
 namespace sim {
@@ -30,32 +31,6 @@ constexpr const char kRfc4106[] = "rfc4106(gcm(aes))";
 // value under the group's mask.
 uint64_t ProtoMarkKey(uint8_t proto, uint32_t masked_mark) {
   return (uint64_t{proto} << 32) | masked_mark;
-}
-
-const char* ErrnoName(int error) {
-  switch (error) {
-    case EEXIST:
-      return "EEXIST";
-    case ESRCH:
-      return "ESRCH";
-    case ENOENT:
-      return "ENOENT";
-    case EINVAL:
-      return "EINVAL";
-    case ENOSYS:
-      return "ENOSYS";
-    case EPROTONOSUPPORT:
-      return "EPROTONOSUPPORT";
-    case EOVERFLOW:
-      return "EOVERFLOW";
-  }
-  return "E?";
-}
-
-// "EEXIST: <detail>", with the code absl gives that errno.
-absl::Status KernelError(int error, const std::string& detail) {
-  return absl::Status(absl::ErrnoToStatusCode(error),
-                      absl::StrCat(ErrnoName(error), ": ", detail));
 }
 
 std::string ProtoName(uint8_t proto) {
@@ -300,28 +275,6 @@ bool SameIdentity(const XfrmPolicyId& a, const XfrmPolicyId& b) {
 }
 
 }  // namespace
-
-const char* XfrmOpName(XfrmOp op) {
-  switch (op) {
-    case XfrmOp::kAddSa:
-      return "AddSa";
-    case XfrmOp::kUpdateSa:
-      return "UpdateSa";
-    case XfrmOp::kDeleteSa:
-      return "DeleteSa";
-    case XfrmOp::kDumpSas:
-      return "DumpSas";
-    case XfrmOp::kAddPolicy:
-      return "AddPolicy";
-    case XfrmOp::kUpdatePolicy:
-      return "UpdatePolicy";
-    case XfrmOp::kDeletePolicy:
-      return "DeletePolicy";
-    case XfrmOp::kDumpPolicies:
-      return "DumpPolicies";
-  }
-  return "?";
-}
 
 bool InboundTemplateMatches(const XfrmTemplate& tmpl, const XfrmSa& sa) {
   if (sa.proto != tmpl.proto || sa.mode != tmpl.mode) return false;

@@ -76,21 +76,6 @@
 namespace kmesh {
 namespace sim {
 
-// Kernel operations, for fault injection and counting.
-enum class XfrmOp : uint8_t {
-  kAddSa,
-  kUpdateSa,
-  kDeleteSa,
-  kDumpSas,
-  kAddPolicy,
-  kUpdatePolicy,
-  kDeletePolicy,
-  kDumpPolicies,
-};
-inline constexpr size_t kXfrmOpCount =
-    static_cast<size_t>(XfrmOp::kDumpPolicies) + 1;
-const char* XfrmOpName(XfrmOp op);
-
 // Names one SA in the table for per-SA data-path state. Handles are never
 // reused: after the SA is deleted, calls with its handle are NotFound.
 struct SaHandle {
