@@ -843,8 +843,8 @@ void IpsecController::RecordXfrmResult(const std::string& what,
   if (result.ok()) return;
   stats_.xfrm_errors += result.errors.size();
   for (const XfrmOpError& e : result.errors) {
-    LOG(ERROR) << "IPsec (" << what << "): " << XfrmOpName(e.op) << " [" << e.object
-               << "] failed: " << e.status;
+    LOG(ERROR) << "IPsec (" << what << "): " << XfrmOpName(e.op) << " ["
+               << e.object << "] failed: " << e.status;
   }
 }
 
