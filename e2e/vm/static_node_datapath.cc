@@ -241,8 +241,8 @@ absl::Status ProgramXfrm(const Config& c) {
   const ipsec::ApplyResult result =
       programmer.Reconcile(*desired, /*delete_unclaimed=*/true);
   for (const ipsec::XfrmOpError& e : result.errors) {
-    std::cerr << "error: " << e.group << ": " << XfrmOpName(e.op) << " " << e.object
-              << ": " << e.status.message() << "\n";
+    std::cerr << "error: " << e.group << ": " << XfrmOpName(e.op) << " "
+              << e.object << ": " << e.status.message() << "\n";
   }
   const ipsec::XfrmOpCounts& n = programmer.counts();
   std::cout << "xfrm: " << n.sa_adds << " SA adds, " << n.sa_updates
