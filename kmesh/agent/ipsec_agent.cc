@@ -67,12 +67,10 @@ class IpsecAgent::NamespaceHandler : public kube::ReflectorHandler {
 
 absl::StatusOr<std::unique_ptr<IpsecAgent>> IpsecAgent::Start(
     IpsecAgentConfig config, IpsecAgentDeps deps) {
-  if (deps.client == nullptr || deps.xfrm == nullptr ||
-      deps.markers == nullptr || deps.encrypt_attachment == nullptr ||
-      deps.clock == nullptr) {
+  if (deps.client == nullptr || deps.node == nullptr || deps.clock == nullptr) {
     return absl::InvalidArgumentError(
-        "IpsecAgent needs a Kubernetes client, an XFRM kernel, marker maps, "
-        "an encrypt-marker attachment and a clock");
+        "IpsecAgent needs a Kubernetes client, the node's kernel backends and "
+        "a clock");
   }
   if (config.node_name.empty()) {
     return absl::InvalidArgumentError(
@@ -114,8 +112,8 @@ absl::Status IpsecAgent::Init() {
   self_ = *self;
   publisher_ = std::make_unique<ipsec::KubeNodeInfoPublisher>(deps_.client);
   controller_ = std::make_unique<ipsec::IpsecController>(
-      *self, deps_.xfrm, publisher_.get(), deps_.markers, deps_.clock,
-      config_.controller);
+      *self, &deps_.node->xfrm(), publisher_.get(), &deps_.node->marker_maps(),
+      deps_.clock, config_.controller);
   controller_->SetOutboundPeerListener(
       [this](const std::string& peer, bool has_outbound_sa) {
         std::lock_guard<std::mutex> lock(outbound_changes_mu_);
@@ -125,15 +123,14 @@ absl::Status IpsecAgent::Init() {
   if (absl::Status s = controller_->Start(); !s.ok()) {
     LOG(ERROR) << "IPsec controller start: " << s << " (retrying)";
   }
-  if (deps_.set_decrypt_marker) {
-    if (absl::Status s = deps_.set_decrypt_marker(true, NodeAddresses());
-        !s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrCat("attach decrypt marker: ", s.message()));
-    }
+  if (absl::Status s = deps_.node->SetDecryptMarker(true, NodeAddresses());
+      !s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("attach decrypt marker: ", s.message()));
   }
   tracker_ = std::make_unique<workload::ManagedPodTracker>(
-      config_.node_name, deps_.markers, deps_.encrypt_attachment);
+      config_.node_name, &deps_.node->marker_maps(),
+      &deps_.node->encrypt_marker_attachment());
   pod_handler_ = std::make_unique<PodHandler>(&tracker_mu_, tracker_.get());
   namespace_handler_ =
       std::make_unique<NamespaceHandler>(&tracker_mu_, tracker_.get());
@@ -224,11 +221,9 @@ void IpsecAgent::Stop(AgentStopMode mode) {
   if (absl::Status s = controller_->Shutdown(); !s.ok()) {
     LOG(ERROR) << "IPsec shutdown: " << s;
   }
-  if (deps_.set_decrypt_marker) {
-    if (absl::Status s = deps_.set_decrypt_marker(false, NodeAddresses());
-        !s.ok()) {
-      LOG(ERROR) << "detach decrypt marker: " << s;
-    }
+  if (absl::Status s = deps_.node->SetDecryptMarker(false, NodeAddresses());
+      !s.ok()) {
+    LOG(ERROR) << "detach decrypt marker: " << s;
   }
 }
 

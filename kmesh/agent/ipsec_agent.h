@@ -6,8 +6,8 @@
 // watcher (peers), Pod and Namespace watchers feeding the ManagedPodTracker,
 // and a ticker that reclaims old keys and publishes which peers can be
 // encrypted to. The kernel, the marker maps and attachments and the
-// Kubernetes client are given to it, so kmesh-daemon runs it on Linux and the
-// simulated cluster runs the very same code on simulated kernels.
+// Kubernetes client are given to it (NodeBackends), so kmesh-daemon runs it on
+// Linux and the simulated cluster runs the very same code on simulated kernels.
 //
 // Encrypt targets are the managed pods of peers this node already has an
 // outbound SA to: before a key exists, or towards a node that joined but
@@ -36,8 +36,7 @@
 #include "kmesh/ipsec/key_file_watcher.h"
 #include "kmesh/ipsec/node_record.h"
 #include "kmesh/ipsec/peer_watcher.h"
-#include "kmesh/kernel/marker_maps.h"
-#include "kmesh/kernel/xfrm.h"
+#include "kmesh/kernel/node_backends.h"
 #include "kmesh/kube/kube_client.h"
 #include "kmesh/kube/reflector.h"
 #include "kmesh/workload/managed_pods.h"
@@ -59,14 +58,8 @@ struct IpsecAgentConfig {
 // What the agent programs and talks to; all must outlive it.
 struct IpsecAgentDeps {
   kube::KubeClient* client = nullptr;
-  XfrmKernel* xfrm = nullptr;
-  MarkerMaps* markers = nullptr;
-  workload::EncryptMarkerAttachment* encrypt_attachment = nullptr;
-  // Attaches (true) or detaches (false) the decrypt marker on the
-  // interfaces that carry the node's addresses.
-  std::function<absl::Status(bool attach,
-                             const std::vector<IpAddress>& node_addresses)>
-      set_decrypt_marker;
+  // The node's kernel: XFRM tables, marker maps, marker attach points.
+  NodeBackends* node = nullptr;
   const Clock* clock = nullptr;
 };
 

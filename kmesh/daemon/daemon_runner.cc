@@ -76,14 +76,7 @@ int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
       std::chrono::duration_cast<Duration>(config.ipsec_grace_period);
   agent::IpsecAgentDeps deps;
   deps.client = client->get();
-  deps.xfrm = (*backends)->xfrm();
-  deps.markers = (*backends)->markers();
-  deps.encrypt_attachment = (*backends)->encrypt_attachment();
-  NodeBackends* b = backends->get();
-  deps.set_decrypt_marker = [b](bool attach,
-                                const std::vector<IpAddress>& addresses) {
-    return b->SetDecryptMarker(attach, addresses);
-  };
+  deps.node = backends->get();
   deps.clock = RealClock::Get();
 
   // kubelet may not have reported the node yet: wait, but stay stoppable.

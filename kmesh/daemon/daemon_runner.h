@@ -9,9 +9,20 @@
 #ifndef KMESH_DAEMON_DAEMON_RUNNER_H_
 #define KMESH_DAEMON_DAEMON_RUNNER_H_
 
-#include "kmesh/daemon/node_backends.h"
+#include <functional>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "kmesh/daemon/daemon_flags.h"
+#include "kmesh/kernel/node_backends.h"
 
 namespace kmesh::daemon {
+
+// Builds the node's kernel backends from the daemon's configuration: the
+// Linux ones in kmesh-daemon, simulated ones in kmesh-daemon-sim.
+using NodeBackendsFactory =
+    std::function<absl::StatusOr<std::unique_ptr<NodeBackends>>(
+        const DaemonConfig& config)>;
 
 int RunDaemon(int argc, char** argv, const NodeBackendsFactory& backends);
 

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "kmesh/api/kube.pb.h"
 #include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/marker_attachment.h"
 #include "kmesh/kernel/marker_maps.h"
 
 namespace kmesh::workload {
@@ -33,22 +34,6 @@ inline constexpr char kDataplaneModeKmesh[] = "Kmesh";
 // The rule above, on the two label maps.
 bool IsManaged(const google::protobuf::Map<std::string, std::string>& pod,
                const google::protobuf::Map<std::string, std::string>* ns);
-
-// A local pod the encrypt marker is attached to.
-struct LocalPod {
-  std::string ns;
-  std::string name;
-  std::vector<IpAddress> ips;
-};
-
-// Attaches the encrypt marker to a local pod's host-side veth, or detaches
-// it. Backends: the libbpf loader on Linux, the simulated kernel's tc hooks.
-class EncryptMarkerAttachment {
- public:
-  virtual ~EncryptMarkerAttachment() = default;
-  virtual absl::Status Attach(const LocalPod& pod) = 0;
-  virtual absl::Status Detach(const LocalPod& pod) = 0;
-};
 
 class ManagedPodTracker {
  public:

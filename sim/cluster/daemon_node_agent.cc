@@ -34,15 +34,7 @@ class DaemonNodeAgent : public NodeAgent {
     config.reflector.max_backoff = std::chrono::milliseconds(1000);
     agent::IpsecAgentDeps deps;
     deps.client = client_.get();
-    deps.xfrm = &context_.kernel->xfrm();
-    deps.markers = &context_.kernel->marker_maps();
-    deps.encrypt_attachment = context_.encrypt_marker_attachment;
-    std::shared_ptr<SimKernel> kernel = context_.kernel;
-    deps.set_decrypt_marker = [kernel](bool attach,
-                                       const std::vector<IpAddress>&) {
-      kernel->SetDecryptMarker(attach);
-      return absl::OkStatus();
-    };
+    deps.node = context_.kernel.get();
     deps.clock = context_.clock != nullptr ? context_.clock : RealClock::Get();
     auto agent = agent::IpsecAgent::Start(config, deps);
     if (!agent.ok()) return agent.status();

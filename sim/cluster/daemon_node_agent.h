@@ -5,10 +5,6 @@
 // publisher over a RestKubeClient built from NodeAgentContext::
 // kubeconfig_path, ManagedPodTracker over the node's marker maps and tc
 // hooks) against the node's SimKernel.
-//
-// Until that wiring lands, DaemonNodeAgentFactory() returns
-// FailedPrecondition("no IPsec agent wired: ...") so nothing pretends to
-// encrypt.
 #ifndef SIM_CLUSTER_DAEMON_NODE_AGENT_H_
 #define SIM_CLUSTER_DAEMON_NODE_AGENT_H_
 

@@ -20,22 +20,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kmesh/base/clock.h"
-#include "kmesh/workload/managed_pods.h"
 #include "sim/datapath/sim_kernel.h"
 
 namespace kmesh::sim {
 
 struct NodeAgentContext {
   std::string node_name;
-  // The node's kernel for this boot: kernel->xfrm() is the XfrmKernel,
-  // kernel->marker_maps() the MarkerMaps, SetEncryptMarker() /
-  // SetDecryptMarker() the tc attach points. Replaced by a reboot (the agent
-  // is recreated then).
+  // The node's kernel for this boot, the NodeBackends a daemon programs
+  // (XFRM tables, marker maps, the markers' tc attach points). Replaced by a
+  // reboot (the agent is recreated then).
   std::shared_ptr<SimKernel> kernel;
-  // Attaches the encrypt marker to local pods' veths (for
-  // workload::ManagedPodTracker); owned by the cluster, lives as long as the
-  // node.
-  workload::EncryptMarkerAttachment* encrypt_marker_attachment = nullptr;
   // A kubeconfig for the simulated API server (plain HTTP on 127.0.0.1).
   std::string kubeconfig_path;
   // The daemon's working directory on this node; the secret volume is

@@ -11,7 +11,6 @@
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
 #include "nlohmann/json.hpp"
-#include "sim/cluster/sim_encrypt_marker_attachment.h"
 
 namespace kmesh::sim {
 namespace {
@@ -241,8 +240,6 @@ absl::Status SimCluster::RegisterNode(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   NodeState& state = nodes_[name];
   state.boot_id = boot_id;
-  state.attachment =
-      std::make_unique<SimEncryptMarkerAttachment>(network_.get(), name);
   return absl::OkStatus();
 }
 
@@ -252,10 +249,6 @@ absl::Status SimCluster::StartAgent(const std::string& name) {
   context.kernel = network_->kernel(name);
   if (!context.kernel)
     return absl::NotFoundError(absl::StrCat("no node ", name));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    context.encrypt_marker_attachment = nodes_[name].attachment.get();
-  }
   context.kubeconfig_path = kubeconfig_path_;
   context.work_dir = node_dir(name);
   context.key_file_path = key_file_path(name);

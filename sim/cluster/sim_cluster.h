@@ -137,7 +137,6 @@ class SimCluster {
  private:
   struct NodeState {
     std::string boot_id;
-    std::unique_ptr<workload::EncryptMarkerAttachment> attachment;
     std::unique_ptr<NodeAgent> agent;
   };
 

@@ -131,7 +131,6 @@ TEST_F(SimClusterTest, NodesAreRegisteredTheWayKubeletRegistersThem) {
   EXPECT_EQ(agent->context().key_file_path,
             dir_ + "/nodes/node2/kmesh-ipsec/ipSec");
   EXPECT_TRUE(std::ifstream(agent->context().kubeconfig_path).good());
-  EXPECT_NE(agent->context().encrypt_marker_attachment, nullptr);
 }
 
 TEST_F(SimClusterTest, PlaintextFlowsBetweenEveryPairOfPods) {

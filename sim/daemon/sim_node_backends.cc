@@ -1,54 +1,35 @@
 #include "sim/daemon/sim_node_backends.h"
 
-#include <mutex>
-#include <set>
+#include <vector>
 
-#include "kmesh/kernel/memory_marker_maps.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/datapath/sim_kernel.h"
 
 namespace kmesh::sim {
 namespace {
 
-class RecordingAttachment : public workload::EncryptMarkerAttachment {
+// A SimKernel whose eth0 takes on the node's addresses when the agent
+// first names them (the process has no network of its own to read them
+// from).
+class StandaloneSimKernel : public SimKernel {
  public:
-  absl::Status Attach(const workload::LocalPod& pod) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    attached_.insert(pod.ns + "/" + pod.name);
-    return absl::OkStatus();
-  }
-  absl::Status Detach(const workload::LocalPod& pod) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    attached_.erase(pod.ns + "/" + pod.name);
-    return absl::OkStatus();
-  }
+  explicit StandaloneSimKernel(const std::string& node_name)
+      : SimKernel(node_name, /*ifindex_base=*/1) {}
 
- private:
-  std::mutex mu_;
-  std::set<std::string> attached_;
-};
-
-class SimNodeBackends : public daemon::NodeBackends {
- public:
-  XfrmKernel* xfrm() override { return &xfrm_; }
-  MarkerMaps* markers() override { return &maps_; }
-  workload::EncryptMarkerAttachment* encrypt_attachment() override {
-    return &attachment_;
+  absl::Status SetDecryptMarker(
+      bool attach, const std::vector<IpAddress>& addresses) override {
+    if (attach && node_addresses().empty()) {
+      for (const IpAddress& a : addresses) AddNodeAddress(a);
+    }
+    return SimKernel::SetDecryptMarker(attach, addresses);
   }
-  absl::Status SetDecryptMarker(bool, const std::vector<IpAddress>&) override {
-    return absl::OkStatus();
-  }
-
- private:
-  SimXfrm xfrm_;
-  MemoryMarkerMaps maps_;
-  RecordingAttachment attachment_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<daemon::NodeBackends>> MakeSimNodeBackends(
-    const daemon::DaemonConfig&) {
-  return std::unique_ptr<daemon::NodeBackends>(new SimNodeBackends());
+absl::StatusOr<std::unique_ptr<NodeBackends>> MakeSimNodeBackends(
+    const daemon::DaemonConfig& config) {
+  return std::unique_ptr<NodeBackends>(
+      new StandaloneSimKernel(config.node_name));
 }
 
 }  // namespace kmesh::sim

@@ -1,9 +1,11 @@
 #include "sim/datapath/sim_kernel.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "absl/strings/str_cat.h"
 #include "bpf/marker_decision_host.h"
+#include "kmesh/kernel/kernel_error.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
@@ -97,6 +99,50 @@ void SimKernel::SetEncryptMarker(const IpAddress& pod_ip, bool attached) {
 void SimKernel::SetDecryptMarker(bool attached) {
   std::lock_guard<std::mutex> lock(mu_);
   decrypt_marker_ = attached;
+}
+
+absl::Status SimKernel::SetDecryptMarker(
+    bool attach, const std::vector<IpAddress>& node_addresses) {
+  bool carried = false;
+  for (const IpAddress& a : node_addresses) carried |= IsNodeAddress(a);
+  if (!carried) {
+    if (!attach) return absl::OkStatus();  // Not attached anywhere.
+    return absl::NotFoundError(
+        absl::StrCat("no interface of node ", node_name_,
+                     " carries any of this node's InternalIP addresses"));
+  }
+  SetDecryptMarker(attach);
+  return absl::OkStatus();
+}
+
+bool SimKernel::SetVethEncryptMarker(const LocalPod& pod, bool attached) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string ifname;
+  for (const IpAddress& ip : pod.ips) {
+    auto it = pods_.find(ip);
+    if (it != pods_.end()) {
+      ifname = it->second.ifname;
+      break;
+    }
+  }
+  if (ifname.empty()) return false;
+  // The hook sits on the veth: every address behind it is covered.
+  for (auto& [ip, p] : pods_) {
+    if (p.ifname == ifname) p.encrypt_marker = attached;
+  }
+  return true;
+}
+
+absl::Status SimKernel::PodVethAttachment::Attach(const LocalPod& pod) {
+  if (kernel_->SetVethEncryptMarker(pod, true)) return absl::OkStatus();
+  return KernelError(ENODEV, absl::StrCat("attach the encrypt marker for pod ",
+                                          pod.ns, "/", pod.name, " on node ",
+                                          kernel_->node_name(), ": no veth"));
+}
+
+absl::Status SimKernel::PodVethAttachment::Detach(const LocalPod& pod) {
+  kernel_->SetVethEncryptMarker(pod, false);  // A gone veth is detached.
+  return absl::OkStatus();
 }
 
 uint32_t SimKernel::RunEncryptHook(absl::Span<const uint8_t> packet,

@@ -29,7 +29,9 @@
 
 #include "absl/types/span.h"
 #include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/marker_attachment.h"
 #include "kmesh/kernel/memory_marker_maps.h"
+#include "kmesh/kernel/node_backends.h"
 #include "sim/datapath/capture.h"
 #include "sim/datapath/esp_transform.h"
 #include "sim/kernel/sim_xfrm.h"
@@ -54,7 +56,7 @@ enum class PacketFate : uint8_t {
 };
 const char* PacketFateName(PacketFate fate);
 
-class SimKernel {
+class SimKernel : public NodeBackends {
  public:
   // Called with the next hop's address and the packet leaving on eth0.
   using Uplink = std::function<void(const IpAddress& next_hop,
@@ -68,8 +70,20 @@ class SimKernel {
   SimKernel& operator=(const SimKernel&) = delete;
 
   const std::string& node_name() const { return node_name_; }
-  SimXfrm& xfrm() { return xfrm_; }
-  MemoryMarkerMaps& marker_maps() { return marker_maps_; }
+
+  // --- NodeBackends: what the node's IPsec agent programs ------------------
+  SimXfrm& xfrm() override { return xfrm_; }
+  MemoryMarkerMaps& marker_maps() override { return marker_maps_; }
+  // Attaches the encrypt hook to the veth of a local pod, found by its IPs
+  // as Linux routes them; NotFound (ENODEV) when no IP of the pod is behind
+  // a veth here, and detaching from a pod whose veth is gone succeeds.
+  EncryptMarkerAttachment& encrypt_marker_attachment() override {
+    return pod_veths_;
+  }
+  // The decrypt hook on eth0, which carries the node addresses; attaching
+  // when none of `node_addresses` is one of them is NotFound, as on Linux.
+  absl::Status SetDecryptMarker(
+      bool attach, const std::vector<IpAddress>& node_addresses) override;
 
   // --- Topology ----------------------------------------------------------
   void AddNodeAddress(const IpAddress& address);
@@ -106,6 +120,19 @@ class SimKernel {
   void SetCaptureSink(CaptureSink sink);
 
  private:
+  class PodVethAttachment : public EncryptMarkerAttachment {
+   public:
+    explicit PodVethAttachment(SimKernel* kernel) : kernel_(kernel) {}
+    absl::Status Attach(const LocalPod& pod) override;
+    absl::Status Detach(const LocalPod& pod) override;
+
+   private:
+    SimKernel* const kernel_;
+  };
+  // Sets the encrypt hook on the veth behind any of `pod`'s IPs; false when
+  // there is none.
+  bool SetVethEncryptMarker(const LocalPod& pod, bool attached);
+
   struct Pod {
     std::string name;
     std::string ifname;
@@ -151,6 +178,7 @@ class SimKernel {
   Uplink uplink_;
   CaptureSink capture_sink_;
   std::unordered_map<uint64_t, std::shared_ptr<const EspTransform>> transforms_;
+  PodVethAttachment pod_veths_{this};
 };
 
 }  // namespace kmesh::sim

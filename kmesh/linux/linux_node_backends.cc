@@ -1,10 +1,7 @@
-#include "kmesh/daemon/linux_node_backends.h"
+#include "kmesh/linux/linux_node_backends.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
-#include <libmnl/libmnl.h>
-#include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -16,24 +13,22 @@
 #include "kmesh/linux/bpf_filesystem.h"
 #include "kmesh/linux/bpf_marker_loader.h"
 #include "kmesh/linux/netlink_xfrm.h"
+#include "kmesh/linux/route_lookup.h"
 
-namespace kmesh::daemon {
+namespace kmesh::linux_backend {
 namespace {
 
-using linux_backend::BpfMarkerLoader;
-using linux_backend::MarkerProgram;
-
 // The encrypt marker on each managed local pod's host-side veth.
-class VethEncryptAttachment : public workload::EncryptMarkerAttachment {
+class VethEncryptAttachment : public EncryptMarkerAttachment {
  public:
   explicit VethEncryptAttachment(BpfMarkerLoader* loader) : loader_(loader) {}
 
-  absl::Status Attach(const workload::LocalPod& pod) override {
+  absl::Status Attach(const LocalPod& pod) override {
     auto ifname = Interface(pod);
     if (!ifname.ok()) return ifname.status();
     return loader_->Attach(MarkerProgram::kEncrypt, *ifname);
   }
-  absl::Status Detach(const workload::LocalPod& pod) override {
+  absl::Status Detach(const LocalPod& pod) override {
     auto ifname = Interface(pod);
     if (!ifname.ok()) {
       // The pod and its veth are gone: nothing is attached any more.
@@ -44,7 +39,7 @@ class VethEncryptAttachment : public workload::EncryptMarkerAttachment {
   }
 
  private:
-  absl::StatusOr<std::string> Interface(const workload::LocalPod& pod) {
+  absl::StatusOr<std::string> Interface(const LocalPod& pod) {
     if (pod.ips.empty()) {
       return absl::NotFoundError(
           absl::StrCat("pod ", pod.ns, "/", pod.name, " has no IP"));
@@ -65,16 +60,16 @@ class VethEncryptAttachment : public workload::EncryptMarkerAttachment {
 
 class LinuxNodeBackends : public NodeBackends {
  public:
-  LinuxNodeBackends(std::unique_ptr<linux_backend::NetlinkXfrm> xfrm,
+  LinuxNodeBackends(std::unique_ptr<NetlinkXfrm> xfrm,
                     std::unique_ptr<BpfMarkerLoader> loader)
       : xfrm_(std::move(xfrm)),
         loader_(std::move(loader)),
         attachment_(loader_.get()) {}
 
-  XfrmKernel* xfrm() override { return xfrm_.get(); }
-  MarkerMaps* markers() override { return &loader_->maps(); }
-  workload::EncryptMarkerAttachment* encrypt_attachment() override {
-    return &attachment_;
+  XfrmKernel& xfrm() override { return *xfrm_; }
+  MarkerMaps& marker_maps() override { return loader_->maps(); }
+  EncryptMarkerAttachment& encrypt_marker_attachment() override {
+    return attachment_;
   }
 
   absl::Status SetDecryptMarker(
@@ -126,72 +121,20 @@ class LinuxNodeBackends : public NodeBackends {
   }
 
  private:
-  std::unique_ptr<linux_backend::NetlinkXfrm> xfrm_;
+  std::unique_ptr<NetlinkXfrm> xfrm_;
   std::unique_ptr<BpfMarkerLoader> loader_;
   VethEncryptAttachment attachment_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::string> RouteInterfaceFor(const IpAddress& ip) {
-  mnl_socket* nl = mnl_socket_open(NETLINK_ROUTE);
-  if (nl == nullptr || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-    if (nl) mnl_socket_close(nl);
-    return absl::InternalError(
-        absl::StrCat("route lookup socket: ", std::strerror(errno)));
-  }
-  std::vector<uint8_t> buf(MNL_SOCKET_BUFFER_SIZE);
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-  nlh->nlmsg_type = RTM_GETROUTE;
-  nlh->nlmsg_flags = NLM_F_REQUEST;
-  nlh->nlmsg_seq = 1;
-  auto* rtm =
-      static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
-  rtm->rtm_family = ip.is_v4() ? AF_INET : AF_INET6;
-  rtm->rtm_dst_len = ip.byte_length() * 8;
-  mnl_attr_put(nlh, RTA_DST, ip.byte_length(), ip.bytes().data());
-  uint32_t oif = 0;
-  absl::Status status;
-  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-    status = absl::InternalError(
-        absl::StrCat("route lookup: ", std::strerror(errno)));
-  } else {
-    const ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
-    auto on_route = [](const nlmsghdr* msg, void* data) -> int {
-      mnl_attr_parse(
-          msg, sizeof(rtmsg),
-          [](const nlattr* attr, void* out) -> int {
-            if (mnl_attr_get_type(attr) == RTA_OIF) {
-              *static_cast<uint32_t*>(out) = mnl_attr_get_u32(attr);
-            }
-            return MNL_CB_OK;
-          },
-          data);
-      return MNL_CB_OK;
-    };
-    if (n < 0 || mnl_cb_run(buf.data(), n, 1, mnl_socket_get_portid(nl),
-                            on_route, &oif) < 0) {
-      status = absl::NotFoundError(absl::StrCat("no route to ", ip.ToString(),
-                                                ": ", std::strerror(errno)));
-    }
-  }
-  mnl_socket_close(nl);
-  if (!status.ok()) return status;
-  char name[IF_NAMESIZE];
-  if (oif == 0 || if_indextoname(oif, name) == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("no interface routes to ", ip.ToString()));
-  }
-  return std::string(name);
-}
-
 absl::StatusOr<std::unique_ptr<NodeBackends>> MakeLinuxNodeBackends(
-    const DaemonConfig& config) {
+    const LinuxNodeBackendsOptions& config) {
   // A fresh host may have no bpf filesystem: mount one, as start_kmesh.sh
   // does in Kmesh. (An empty --bpf-pin-dir pins nothing.)
   if (!config.bpf_pin_dir.empty()) {
-    absl::StatusOr<linux_backend::BpfFilesystem> bpffs =
-        linux_backend::EnsureBpfFilesystem(config.bpf_pin_dir);
+    absl::StatusOr<BpfFilesystem> bpffs =
+        EnsureBpfFilesystem(config.bpf_pin_dir);
     if (!bpffs.ok()) return bpffs.status();
     if (bpffs->mounted_now) {
       LOG(INFO) << "mounted a bpf filesystem at " << bpffs->mount_point
@@ -200,9 +143,9 @@ absl::StatusOr<std::unique_ptr<NodeBackends>> MakeLinuxNodeBackends(
                    "mounted with mountPropagation: Bidirectional";
     }
   }
-  auto xfrm = linux_backend::NetlinkXfrm::Open();
+  auto xfrm = NetlinkXfrm::Open();
   if (!xfrm.ok()) return xfrm.status();
-  linux_backend::BpfMarkerLoaderOptions options;
+  BpfMarkerLoaderOptions options;
   options.encrypt_object_path = config.bpf_object_dir + "/encrypt_marker.bpf.o";
   options.decrypt_object_path = config.bpf_object_dir + "/decrypt_marker.bpf.o";
   options.pin_directory = config.bpf_pin_dir;
@@ -212,4 +155,4 @@ absl::StatusOr<std::unique_ptr<NodeBackends>> MakeLinuxNodeBackends(
       new LinuxNodeBackends(*std::move(xfrm), *std::move(loader)));
 }
 
-}  // namespace kmesh::daemon
+}  // namespace kmesh::linux_backend
