@@ -1,18 +1,20 @@
 #include "e2e/vm/kernel_test_env.h"
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+
+#include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::e2e {
 namespace {
 
 NetnsSetup Enter() {
   if (geteuid() != 0) return NetnsSetup::kNotRoot;
-  return unshare(CLONE_NEWNET) == 0 ? NetnsSetup::kPrivateNetns
-                                    : NetnsSetup::kNoNetns;
+  return linux_backend::testing::EnterNewNetworkNamespace().ok()
+             ? NetnsSetup::kPrivateNetns
+             : NetnsSetup::kNoNetns;
 }
 
 std::string IpBinary() {

@@ -7,10 +7,10 @@
 
 namespace kmesh::agent {
 
+// Pod and Namespace events, parsed and handed to the tracker under its lock.
 class IpsecAgent::PodHandler : public kube::ReflectorHandler {
  public:
-  PodHandler(std::mutex* mu, workload::ManagedPodTracker* tracker)
-      : mu_(mu), tracker_(tracker) {}
+  explicit PodHandler(IpsecAgent* agent) : agent_(agent) {}
   void OnAdd(const std::string& object) override { Upsert(object); }
   void OnUpdate(const std::string&, const std::string& object) override {
     Upsert(object);
@@ -18,8 +18,9 @@ class IpsecAgent::PodHandler : public kube::ReflectorHandler {
   void OnDelete(const std::string& last_known) override {
     auto pod = api::ParseJson<api::Pod>(last_known);
     if (!pod.ok()) return;
-    std::lock_guard<std::mutex> lock(*mu_);
-    tracker_->DeletePod(pod->metadata().namespace_(), pod->metadata().name());
+    absl::MutexLock lock(&agent_->tracker_mu_);
+    agent_->tracker_->DeletePod(pod->metadata().namespace_(),
+                                pod->metadata().name());
   }
 
  private:
@@ -29,17 +30,15 @@ class IpsecAgent::PodHandler : public kube::ReflectorHandler {
       LOG(WARNING) << "ignoring a pod: " << pod.status();
       return;
     }
-    std::lock_guard<std::mutex> lock(*mu_);
-    tracker_->UpsertPod(*pod);
+    absl::MutexLock lock(&agent_->tracker_mu_);
+    agent_->tracker_->UpsertPod(*pod);
   }
-  std::mutex* const mu_;
-  workload::ManagedPodTracker* const tracker_;
+  IpsecAgent* const agent_;
 };
 
 class IpsecAgent::NamespaceHandler : public kube::ReflectorHandler {
  public:
-  NamespaceHandler(std::mutex* mu, workload::ManagedPodTracker* tracker)
-      : mu_(mu), tracker_(tracker) {}
+  explicit NamespaceHandler(IpsecAgent* agent) : agent_(agent) {}
   void OnAdd(const std::string& object) override { Upsert(object); }
   void OnUpdate(const std::string&, const std::string& object) override {
     Upsert(object);
@@ -47,8 +46,8 @@ class IpsecAgent::NamespaceHandler : public kube::ReflectorHandler {
   void OnDelete(const std::string& last_known) override {
     auto ns = api::ParseJson<api::Namespace>(last_known);
     if (!ns.ok()) return;
-    std::lock_guard<std::mutex> lock(*mu_);
-    tracker_->DeleteNamespace(ns->metadata().name());
+    absl::MutexLock lock(&agent_->tracker_mu_);
+    agent_->tracker_->DeleteNamespace(ns->metadata().name());
   }
 
  private:
@@ -58,11 +57,10 @@ class IpsecAgent::NamespaceHandler : public kube::ReflectorHandler {
       LOG(WARNING) << "ignoring a namespace: " << ns.status();
       return;
     }
-    std::lock_guard<std::mutex> lock(*mu_);
-    tracker_->UpsertNamespace(*ns);
+    absl::MutexLock lock(&agent_->tracker_mu_);
+    agent_->tracker_->UpsertNamespace(*ns);
   }
-  std::mutex* const mu_;
-  workload::ManagedPodTracker* const tracker_;
+  IpsecAgent* const agent_;
 };
 
 absl::StatusOr<std::unique_ptr<IpsecAgent>> IpsecAgent::Start(
@@ -116,7 +114,7 @@ absl::Status IpsecAgent::Init() {
       deps_.clock, config_.controller);
   controller_->SetOutboundPeerListener(
       [this](const std::string& peer, bool has_outbound_sa) {
-        std::lock_guard<std::mutex> lock(outbound_changes_mu_);
+        absl::MutexLock lock(&outbound_changes_mu_);
         outbound_changes_.emplace_back(peer, has_outbound_sa);
       });
   // A failure here (the kernel cannot be dumped) is retried by Tick().
@@ -128,12 +126,14 @@ absl::Status IpsecAgent::Init() {
     return absl::Status(s.code(),
                         absl::StrCat("attach decrypt marker: ", s.message()));
   }
-  tracker_ = std::make_unique<workload::ManagedPodTracker>(
-      config_.node_name, &deps_.node->marker_maps(),
-      &deps_.node->encrypt_marker_attachment());
-  pod_handler_ = std::make_unique<PodHandler>(&tracker_mu_, tracker_.get());
-  namespace_handler_ =
-      std::make_unique<NamespaceHandler>(&tracker_mu_, tracker_.get());
+  {
+    absl::MutexLock lock(&tracker_mu_);
+    tracker_ = std::make_unique<workload::ManagedPodTracker>(
+        config_.node_name, &deps_.node->marker_maps(),
+        &deps_.node->encrypt_marker_attachment());
+  }
+  pod_handler_ = std::make_unique<PodHandler>(this);
+  namespace_handler_ = std::make_unique<NamespaceHandler>(this);
 
   key_watcher_ = std::make_unique<ipsec::KeyFileWatcher>(config_.key_file_path,
                                                          controller_.get());
@@ -173,33 +173,35 @@ void IpsecAgent::RefreshEncryptTargets() {
   // than everything else the agent does).
   std::vector<std::pair<std::string, bool>> changes;
   {
-    std::lock_guard<std::mutex> lock(outbound_changes_mu_);
+    absl::MutexLock lock(&outbound_changes_mu_);
     changes.swap(outbound_changes_);
   }
   if (changes.empty()) return;
-  std::lock_guard<std::mutex> lock(tracker_mu_);
+  absl::MutexLock lock(&tracker_mu_);
   tracker_->UpdateIpsecNodes(changes);
 }
 
 void IpsecAgent::TickLoop() {
-  std::unique_lock<std::mutex> lock(tick_mu_);
+  const auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_) {
+    return stopping_;
+  };
+  absl::MutexLock lock(&tick_mu_);
   while (!stopping_) {
-    lock.unlock();
+    tick_mu_.Unlock();
     controller_->Tick();
     RefreshEncryptTargets();
-    lock.lock();
-    tick_cv_.wait_for(lock, config_.tick_interval,
-                      [this] { return stopping_; });
+    tick_mu_.Lock();
+    tick_mu_.AwaitWithTimeout(absl::Condition(&stopping),
+                              absl::FromChrono(config_.tick_interval));
   }
 }
 
 void IpsecAgent::Stop(AgentStopMode mode) {
   if (stopped_.exchange(true)) return;
   {
-    std::lock_guard<std::mutex> lock(tick_mu_);
+    absl::MutexLock lock(&tick_mu_);
     stopping_ = true;
   }
-  tick_cv_.notify_all();
   if (key_watcher_) key_watcher_->Stop();
   if (peer_watcher_) peer_watcher_->Stop();
   if (pod_reflector_) pod_reflector_->Stop();
@@ -211,7 +213,7 @@ void IpsecAgent::Stop(AgentStopMode mode) {
   // Graceful: first stop marking (so removing the block policy cannot let
   // marked traffic out in clear), then remove what this node owns.
   {
-    std::lock_guard<std::mutex> lock(tracker_mu_);
+    absl::MutexLock lock(&tracker_mu_);
     if (tracker_) {
       if (absl::Status s = tracker_->DetachAll(); !s.ok()) {
         LOG(ERROR) << "detach encrypt markers: " << s;

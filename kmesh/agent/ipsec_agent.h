@@ -19,10 +19,8 @@
 #define KMESH_AGENT_IPSEC_AGENT_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -30,7 +28,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "kmesh/base/clock.h"
 #include "kmesh/ipsec/ipsec_controller.h"
 #include "kmesh/ipsec/key_file_watcher.h"
@@ -100,8 +101,9 @@ class IpsecAgent {
   std::unique_ptr<ipsec::KeyFileWatcher> key_watcher_;
   std::unique_ptr<ipsec::PeerWatcher> peer_watcher_;
 
-  mutable std::mutex tracker_mu_;
-  std::unique_ptr<workload::ManagedPodTracker> tracker_;
+  absl::Mutex tracker_mu_;
+  std::unique_ptr<workload::ManagedPodTracker> tracker_
+      ABSL_GUARDED_BY(tracker_mu_);
   std::unique_ptr<PodHandler> pod_handler_;
   std::unique_ptr<NamespaceHandler> namespace_handler_;
   std::unique_ptr<kube::Reflector> pod_reflector_;
@@ -110,12 +112,12 @@ class IpsecAgent {
   // Peers joining (true) or leaving (false) the controller's set of peers
   // with an outbound SA, queued by its listener (under the controller's
   // lock) for the next tick to hand to the tracker.
-  std::mutex outbound_changes_mu_;
-  std::vector<std::pair<std::string, bool>> outbound_changes_;
+  absl::Mutex outbound_changes_mu_;
+  std::vector<std::pair<std::string, bool>> outbound_changes_
+      ABSL_GUARDED_BY(outbound_changes_mu_);
 
-  std::mutex tick_mu_;
-  std::condition_variable tick_cv_;
-  bool stopping_ = false;
+  absl::Mutex tick_mu_;
+  bool stopping_ ABSL_GUARDED_BY(tick_mu_) = false;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopped_{false};
 };

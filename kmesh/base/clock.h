@@ -5,7 +5,9 @@
 #define KMESH_BASE_CLOCK_H_
 
 #include <chrono>
-#include <mutex>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace kmesh {
 
@@ -33,17 +35,17 @@ class RealClock : public Clock {
 class ManualClock : public Clock {
  public:
   TimePoint Now() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return now_;
   }
   void Advance(Duration d) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     now_ += d;
   }
 
  private:
-  mutable std::mutex mu_;
-  TimePoint now_{std::chrono::hours(1)};
+  mutable absl::Mutex mu_;
+  TimePoint now_ ABSL_GUARDED_BY(mu_){std::chrono::hours(1)};
 };
 
 }  // namespace kmesh

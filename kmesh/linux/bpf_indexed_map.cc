@@ -112,7 +112,7 @@ absl::Status BpfIndexedMap::Repair() {
   for (const auto& [address, value] : *entries) {
     if (address.is_v4()) v4[WordOf(MarkerKeyFor(address))] = value;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   overflowed_.clear();
   // Slots: drop tags of keys the hash map no longer has, fix stale values.
   absl::flat_hash_set<uint32_t> indexed;
@@ -187,7 +187,7 @@ void BpfIndexedMap::Promote(uint32_t b) {
 
 absl::Status BpfIndexedMap::Upsert(const IpAddress& address, uint32_t value) {
   const kmesh_marker_ip_key key = MarkerKeyFor(address);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   // The hash map first: a tag never names a key the hash map lacks.
   if (bpf_map_update_elem(map_fd_, &key, &value, BPF_ANY) != 0) {
     return BpfErrnoStatus(errno,
@@ -213,7 +213,7 @@ absl::Status BpfIndexedMap::Upsert(const IpAddress& address, uint32_t value) {
 
 absl::Status BpfIndexedMap::Delete(const IpAddress& address) {
   const kmesh_marker_ip_key key = MarkerKeyFor(address);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   bool freed_slot = false;
   const uint32_t word = WordOf(key);
   const uint32_t b = kmesh_marker_index_bucket_of(word, buckets_);
@@ -283,7 +283,7 @@ BpfIndexedMap::Dump() const {
 }
 
 BpfIndexedMap::Stats BpfIndexedMap::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Stats stats;
   for (uint32_t b = 0; b < buckets_; ++b) {
     for (const __u64& slot : index_[b].slot) {

@@ -15,14 +15,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "bpf/marker_decision.h"
 #include "kmesh/base/ip_address.h"
 
@@ -62,12 +63,12 @@ class BpfIndexedMap {
                 kmesh_marker_index_bucket* index, size_t mapped_bytes);
 
   // Makes the index agree with the hash map.
-  absl::Status Repair();
+  absl::Status Repair() ABSL_LOCKS_EXCLUDED(mu_);
   // Puts IPv4 `word` with `value` in a free slot of its bucket, or records it
-  // as overflowed. Caller holds mu_.
-  void Place(uint32_t word, uint32_t value);
+  // as overflowed.
+  void Place(uint32_t word, uint32_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves one overflowed key of `bucket` into a free slot, if any.
-  void Promote(uint32_t bucket);
+  void Promote(uint32_t bucket) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   const int map_fd_;
@@ -76,9 +77,11 @@ class BpfIndexedMap {
   kmesh_marker_index_bucket* const index_;
   const size_t mapped_bytes_;
 
-  mutable std::mutex mu_;
+  // Writers of the index (the mmap'ed buckets) and of overflowed_.
+  mutable absl::Mutex mu_;
   // Bucket -> the IPv4 address words that live only in the hash map.
-  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> overflowed_;
+  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> overflowed_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kmesh::linux_backend

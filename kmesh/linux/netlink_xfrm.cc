@@ -122,7 +122,7 @@ absl::Status NetlinkXfrm::Dump(const NetlinkMessage& msg,
 }
 
 absl::Status NetlinkXfrm::AddSa(const XfrmSa& sa) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const std::string what = "XFRM add " + SaName(sa.src, sa.dst, sa.spi);
   auto msg = EncodeSa(sa, SaWriteMode::kAdd, ++seq_);
   if (!msg.ok())
@@ -131,7 +131,7 @@ absl::Status NetlinkXfrm::AddSa(const XfrmSa& sa) {
 }
 
 absl::Status NetlinkXfrm::UpdateSa(const XfrmSa& sa) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const std::string what = "XFRM update " + SaName(sa.src, sa.dst, sa.spi);
   auto msg = EncodeSa(sa, SaWriteMode::kUpdate, ++seq_);
   if (!msg.ok())
@@ -140,7 +140,7 @@ absl::Status NetlinkXfrm::UpdateSa(const XfrmSa& sa) {
 }
 
 absl::Status NetlinkXfrm::DeleteSa(const XfrmSaId& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const std::string what = "XFRM delete " + SaIdName(id);
   auto msg = EncodeDeleteSa(id, ++seq_);
   if (!msg.ok())
@@ -149,7 +149,7 @@ absl::Status NetlinkXfrm::DeleteSa(const XfrmSaId& id) {
 }
 
 absl::StatusOr<std::vector<XfrmSa>> NetlinkXfrm::DumpSas() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   struct Collected {
     std::vector<XfrmSa> sas;
     absl::Status status;
@@ -172,7 +172,7 @@ absl::StatusOr<std::vector<XfrmSa>> NetlinkXfrm::DumpSas() {
 }
 
 absl::Status NetlinkXfrm::AddPolicy(const XfrmPolicy& policy) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const std::string what =
       "XFRM add " + PolicyName(policy.dir, policy.selector, policy.mark);
   auto msg = EncodePolicy(policy, PolicyWriteMode::kAdd, ++seq_);
@@ -182,7 +182,7 @@ absl::Status NetlinkXfrm::AddPolicy(const XfrmPolicy& policy) {
 }
 
 absl::Status NetlinkXfrm::UpdatePolicy(const XfrmPolicy& policy) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const std::string what =
       "XFRM update " + PolicyName(policy.dir, policy.selector, policy.mark);
   auto msg = EncodePolicy(policy, PolicyWriteMode::kUpdate, ++seq_);
@@ -192,7 +192,7 @@ absl::Status NetlinkXfrm::UpdatePolicy(const XfrmPolicy& policy) {
 }
 
 absl::Status NetlinkXfrm::DeletePolicy(const XfrmPolicyId& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const std::string what =
       "XFRM delete " + PolicyName(id.dir, id.selector, id.mark);
   auto msg = EncodeDeletePolicy(id, ++seq_);
@@ -202,7 +202,7 @@ absl::Status NetlinkXfrm::DeletePolicy(const XfrmPolicyId& id) {
 }
 
 absl::StatusOr<std::vector<XfrmPolicy>> NetlinkXfrm::DumpPolicies() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   struct Collected {
     std::vector<XfrmPolicy> policies;
     absl::Status status;

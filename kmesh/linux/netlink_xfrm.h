@@ -11,10 +11,11 @@
 #define KMESH_LINUX_NETLINK_XFRM_H_
 
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "kmesh/kernel/xfrm.h"
 #include "kmesh/linux/xfrm_netlink_codec.h"
 
@@ -42,15 +43,18 @@ class NetlinkXfrm : public XfrmKernel {
  private:
   explicit NetlinkXfrm(mnl_socket* socket);
   // Sends `msg` and waits for its acknowledgement.
-  absl::Status Transact(const NetlinkMessage& msg, const std::string& what);
+  absl::Status Transact(const NetlinkMessage& msg, const std::string& what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends a dump request and hands every reply message to `on_message`.
   absl::Status Dump(const NetlinkMessage& msg, const std::string& what,
-                    int (*on_message)(const nlmsghdr*, void*), void* data);
+                    int (*on_message)(const nlmsghdr*, void*), void* data)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  std::mutex mu_;
-  mnl_socket* socket_;
-  uint32_t port_id_;
-  uint32_t seq_;
+  // One request at a time on the socket.
+  absl::Mutex mu_;
+  mnl_socket* const socket_;
+  uint32_t port_id_ ABSL_GUARDED_BY(mu_);
+  uint32_t seq_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kmesh::linux_backend

@@ -1,80 +1,25 @@
-// NetlinkXfrm against the real kernel, inside a private network namespace
-// that the test creates with unshare(CLONE_NEWNET) on a dedicated thread (the
-// namespace disappears with that thread and the socket, so nothing is left
-// behind). Each policy shape the programmer emits is added, dumped, compared
-// field by field with what `ip xfrm policy` prints, updated and deleted.
-// Needs root; skips otherwise.
+// NetlinkXfrm against the real kernel, inside a fresh network namespace of
+// each test's own (it disappears with the test's socket and process, so
+// nothing is left behind). Each policy shape the programmer emits is added,
+// dumped, compared field by field with what `ip xfrm policy` prints, updated
+// and deleted. Needs root; skips otherwise.
 #include "kmesh/linux/netlink_xfrm.h"
 
 #include <sched.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstdio>
-#include <functional>
-#include <future>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::linux_backend {
 namespace {
-
-// Runs `fn` on a thread that lives in a fresh network namespace.
-class PrivateNetns {
- public:
-  PrivateNetns() {
-    std::promise<bool> started;
-    auto result = started.get_future();
-    thread_ = std::thread([this, &started] {
-      started.set_value(unshare(CLONE_NEWNET) == 0);
-      Loop();
-    });
-    ok_ = result.get();
-  }
-  ~PrivateNetns() {
-    Run([this] { done_ = true; });
-    thread_.join();
-  }
-  bool ok() const { return ok_; }
-
-  void Run(std::function<void()> fn) {
-    std::packaged_task<void()> task(std::move(fn));
-    auto f = task.get_future();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      task_ = std::move(task);
-      has_task_ = true;
-    }
-    cv_.notify_all();
-    f.wait();
-  }
-
- private:
-  void Loop() {
-    while (!done_) {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return has_task_; });
-      has_task_ = false;
-      auto task = std::move(task_);
-      lock.unlock();
-      task();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::packaged_task<void()> task_;
-  bool has_task_ = false;
-  bool done_ = false;
-  bool ok_ = false;
-  std::thread thread_;
-};
 
 std::string RunCommand(const std::string& cmd) {
   std::string out;
@@ -162,25 +107,17 @@ class NetlinkXfrmTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
-    netns_ = std::make_unique<PrivateNetns>();
-    if (!netns_->ok()) GTEST_SKIP() << "unshare(CLONE_NEWNET) not permitted";
-    netns_->Run([this] {
-      auto x = NetlinkXfrm::Open();
-      ASSERT_TRUE(x.ok()) << x.status();
-      xfrm_ = *std::move(x);
-    });
-  }
-  void TearDown() override {
-    xfrm_.reset();
-    netns_.reset();
+    if (absl::Status s = testing::EnterNewNetworkNamespace(); !s.ok()) {
+      GTEST_SKIP() << s;
+    }
+    auto x = NetlinkXfrm::Open();
+    ASSERT_TRUE(x.ok()) << x.status();
+    xfrm_ = *std::move(x);
   }
   std::string Ip(const std::string& args) {
-    std::string out;
-    netns_->Run([&] { out = RunCommand("ip " + args + " 2>&1"); });
-    return out;
+    return RunCommand("ip " + args + " 2>&1");
   }
 
-  std::unique_ptr<PrivateNetns> netns_;
   std::unique_ptr<NetlinkXfrm> xfrm_;
 };
 

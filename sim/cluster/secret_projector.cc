@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "kmesh/api/json_codec.h"
 #include "kmesh/api/kube.pb.h"
 
@@ -45,7 +46,7 @@ SecretProjector::~SecretProjector() { Stop(); }
 
 void SecretProjector::AddNode(const std::string& node, const std::string& dir,
                               Duration delay) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Node& n = nodes_[node];
   ProjectedVolumeWriter::Options writer_options;
   writer_options.wall_clock = options_.wall_clock;
@@ -56,24 +57,24 @@ void SecretProjector::AddNode(const std::string& node, const std::string& dir,
 }
 
 void SecretProjector::RemoveNode(const std::string& node) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   nodes_.erase(node);
 }
 
 void SecretProjector::SetDelay(const std::string& node, Duration delay) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node);
   if (it != nodes_.end()) it->second.delay = delay;
 }
 
 void SecretProjector::ResyncNow(const std::string& node) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node);
   if (it != nodes_.end() && current_) it->second.due = options_.clock->Now();
 }
 
 absl::Status SecretProjector::Reboot(const std::string& node) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node);
   if (it == nodes_.end()) {
     return absl::NotFoundError(absl::StrCat("no volume for node ", node));
@@ -95,7 +96,7 @@ void SecretProjector::ScheduleAllLocked() {
 
 void SecretProjector::OnSecret(const std::string& json) {
   auto secret = api::ParseJson<api::Secret>(json);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!secret.ok()) {
     last_error_ = absl::InvalidArgumentError(
         absl::StrCat("secret ", options_.ns, "/", options_.name,
@@ -111,7 +112,7 @@ void SecretProjector::OnSecret(const std::string& json) {
 }
 
 void SecretProjector::OnSecretDeleted() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (options_.optional) {
     current_ = Content{"deleted", std::make_shared<VolumePayload>()};
   } else {
@@ -123,7 +124,7 @@ void SecretProjector::OnSecretDeleted() {
 }
 
 int SecretProjector::ProcessDue() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!current_) return 0;
   const TimePoint now = options_.clock->Now();
   int written = 0;
@@ -144,7 +145,7 @@ int SecretProjector::ProcessDue() {
 }
 
 std::optional<TimePoint> SecretProjector::NextDue() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::optional<TimePoint> next;
   for (const auto& [name, node] : nodes_) {
     if (node.due && (!next || *node.due < *next)) next = node.due;
@@ -158,7 +159,7 @@ absl::Status SecretProjector::Start() {
   }
   if (reflector_) return absl::FailedPreconditionError("already started");
   {
-    std::lock_guard<std::mutex> lock(run_mu_);
+    absl::MutexLock lock(&run_mu_);
     stopping_ = false;
   }
   handler_ = std::make_unique<Handler>(this, options_.name);
@@ -167,13 +168,16 @@ absl::Status SecretProjector::Start() {
                                                  options_.reflector);
   reflector_thread_ = std::thread([this] { reflector_->Run(); });
   writer_thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(run_mu_);
+    const auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_) {
+      return stopping_;
+    };
+    absl::MutexLock lock(&run_mu_);
     while (!stopping_) {
-      lock.unlock();
+      run_mu_.Unlock();
       ProcessDue();
-      lock.lock();
-      run_cv_.wait_for(lock, options_.poll_interval,
-                       [this] { return stopping_; });
+      run_mu_.Lock();
+      run_mu_.AwaitWithTimeout(absl::Condition(&stopping),
+                               absl::FromChrono(options_.poll_interval));
     }
   });
   return absl::OkStatus();
@@ -181,10 +185,9 @@ absl::Status SecretProjector::Start() {
 
 void SecretProjector::Stop() {
   {
-    std::lock_guard<std::mutex> lock(run_mu_);
+    absl::MutexLock lock(&run_mu_);
     stopping_ = true;
   }
-  run_cv_.notify_all();
   if (reflector_) reflector_->Stop();
   if (reflector_thread_.joinable()) reflector_thread_.join();
   if (writer_thread_.joinable()) writer_thread_.join();
@@ -197,14 +200,14 @@ bool SecretProjector::HasSynced() const {
 }
 
 std::map<std::string, std::string> SecretProjector::ProjectedVersions() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::map<std::string, std::string> out;
   for (const auto& [name, node] : nodes_) out[name] = node.projected_version;
   return out;
 }
 
 absl::Status SecretProjector::last_error() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return last_error_;
 }
 

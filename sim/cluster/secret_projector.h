@@ -23,15 +23,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "kmesh/base/clock.h"
 #include "kmesh/kube/kube_client.h"
 #include "kmesh/kube/reflector.h"
@@ -108,23 +108,22 @@ class SecretProjector {
     std::optional<TimePoint> due;
     std::string projected_version;
   };
-  void ScheduleAllLocked();
+  void ScheduleAllLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   kube::KubeClient* const client_;
   const Options options_;
 
-  mutable std::mutex mu_;
-  std::map<std::string, Node> nodes_;
-  std::optional<Content> current_;
-  absl::Status last_error_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Node> nodes_ ABSL_GUARDED_BY(mu_);
+  std::optional<Content> current_ ABSL_GUARDED_BY(mu_);
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
 
   std::unique_ptr<Handler> handler_;
   std::unique_ptr<kube::Reflector> reflector_;
   std::thread reflector_thread_;
   std::thread writer_thread_;
-  std::mutex run_mu_;
-  std::condition_variable run_cv_;
-  bool stopping_ = false;
+  absl::Mutex run_mu_;
+  bool stopping_ ABSL_GUARDED_BY(run_mu_) = false;
 };
 
 }  // namespace kmesh::sim

@@ -162,7 +162,7 @@ absl::Status SimCluster::Init() {
 void SimCluster::Stop() {
   std::vector<std::string> names;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
     for (const auto& [name, state] : nodes_) names.push_back(name);
@@ -237,7 +237,7 @@ absl::Status SimCluster::RegisterNode(const std::string& name) {
   }
   if (auto s = MakeDirs(node_dir(name)); !s.ok()) return s;
   projector_->AddNode(name, node_dir(name) + "/kmesh-ipsec", KeyDelay(name));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   NodeState& state = nodes_[name];
   state.boot_id = boot_id;
   return absl::OkStatus();
@@ -261,7 +261,7 @@ absl::Status SimCluster::StartAgent(const std::string& name) {
         s.code(),
         absl::StrCat("agent on ", name, " failed to start: ", s.message()));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   nodes_[name].agent = *std::move(agent);
   return absl::OkStatus();
 }
@@ -269,7 +269,7 @@ absl::Status SimCluster::StartAgent(const std::string& name) {
 void SimCluster::StopAgent(const std::string& name, AgentStop mode) {
   std::unique_ptr<NodeAgent> agent;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = nodes_.find(name);
     if (it == nodes_.end()) return;
     agent = std::move(it->second.agent);
@@ -284,7 +284,7 @@ std::vector<std::string> SimCluster::node_names() const {
 }
 
 std::string SimCluster::boot_id(const std::string& node) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node);
   return it == nodes_.end() ? "" : it->second.boot_id;
 }
@@ -298,7 +298,7 @@ std::string SimCluster::key_file_path(const std::string& node) const {
 }
 
 NodeAgent* SimCluster::agent(const std::string& node) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node);
   return it == nodes_.end() ? nullptr : it->second.agent.get();
 }
@@ -393,7 +393,7 @@ absl::Status SimCluster::RemoveNode(const std::string& name) {
   status.Update(IgnoreNotFound(client_->Delete(NodesKind(), "", name)));
   status.Update(IgnoreNotFound(
       client_->Delete(KmeshNodeInfosKind(), kKmeshNamespace, name)));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   nodes_.erase(name);
   return status;
 }
@@ -406,7 +406,7 @@ absl::Status SimCluster::RebootNode(const std::string& name) {
   if (auto s = network_->RebootNode(name); !s.ok()) return s;
   const std::string boot_id = RandomBootId();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     nodes_[name].boot_id = boot_id;
   }
   if (auto s = WriteNodeObject(*info, boot_id, /*create=*/false); !s.ok()) {

@@ -29,13 +29,14 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "kmesh/base/clock.h"
 #include "kmesh/kube/kube_client.h"
 #include "sim/cluster/node_agent.h"
@@ -157,10 +158,10 @@ class SimCluster {
   std::unique_ptr<SimNetwork> network_;
   std::unique_ptr<SecretProjector> projector_;
 
-  mutable std::mutex mu_;  // nodes_ (agents run outside it).
-  std::map<std::string, NodeState> nodes_;
-  std::map<std::string, Labels> pod_labels_;  // "ns/name"
-  bool stopped_ = false;
+  mutable absl::Mutex mu_;  // Agents run outside it.
+  std::map<std::string, NodeState> nodes_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Labels> pod_labels_ ABSL_GUARDED_BY(mu_);  // "ns/name"
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // A random RFC 4122 version-4 UUID, 36 characters, as Linux's

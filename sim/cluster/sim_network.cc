@@ -75,7 +75,7 @@ void WireMonitor::Observe(const std::string& from_node,
   key.from_node = from_node;
   key.to_node = to_node;
   auto ip = ParseIpHeader(packet);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!ip.ok()) {
     ++malformed_;
     return;
@@ -98,12 +98,12 @@ void WireMonitor::Observe(const std::string& from_node,
 }
 
 std::map<WireMonitor::Key, WireMonitor::Counts> WireMonitor::Snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return counts_;
 }
 
 uint64_t WireMonitor::EspPackets(std::optional<uint32_t> spi) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   uint64_t n = 0;
   for (const auto& [key, c] : counts_) {
     if (key.esp && (!spi || key.spi == *spi)) n += c.packets;
@@ -113,7 +113,7 @@ uint64_t WireMonitor::EspPackets(std::optional<uint32_t> spi) const {
 
 uint64_t WireMonitor::PlaintextPackets(const IpAddress& src,
                                        const IpAddress& dst) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   uint64_t n = 0;
   for (const auto& [key, c] : counts_) {
     if (!key.esp && key.src == src && key.dst == dst) n += c.packets;
@@ -122,7 +122,7 @@ uint64_t WireMonitor::PlaintextPackets(const IpAddress& src,
 }
 
 uint64_t WireMonitor::PlaintextPackets() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   uint64_t n = 0;
   for (const auto& [key, c] : counts_) {
     if (!key.esp) n += c.packets;
@@ -131,12 +131,12 @@ uint64_t WireMonitor::PlaintextPackets() const {
 }
 
 uint64_t WireMonitor::MalformedPackets() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return malformed_;
 }
 
 std::vector<uint32_t> WireMonitor::Spis() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<uint32_t> spis;
   for (const auto& [key, c] : counts_) {
     if (key.esp && (spis.empty() || spis.back() != key.spi)) {
@@ -149,7 +149,7 @@ std::vector<uint32_t> WireMonitor::Spis() const {
 }
 
 void WireMonitor::Reset() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   counts_.clear();
   malformed_ = 0;
 }
@@ -183,7 +183,7 @@ SimNetwork::~SimNetwork() {
   // outlive the network in a shared_ptr held elsewhere.
   std::map<std::string, std::unique_ptr<Node>> nodes;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     nodes.swap(nodes_);
   }
   for (auto& [name, node] : nodes) {
@@ -210,7 +210,7 @@ void SimNetwork::ConnectKernel(const Node& node, SimKernel& kernel) {
 
 absl::StatusOr<SimNodeInfo> SimNetwork::AddNode(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("empty node name");
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (nodes_.count(name)) {
     return absl::AlreadyExistsError(absl::StrCat("node ", name, " exists"));
   }
@@ -250,7 +250,7 @@ absl::StatusOr<SimNodeInfo> SimNetwork::AddNode(const std::string& name) {
 absl::Status SimNetwork::RemoveNode(const std::string& name) {
   std::unique_ptr<Node> node;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = nodes_.find(name);
     if (it == nodes_.end()) {
       return absl::NotFoundError(absl::StrCat("no node ", name));
@@ -275,7 +275,7 @@ absl::Status SimNetwork::RemoveNode(const std::string& name) {
 absl::Status SimNetwork::RebootNode(const std::string& name) {
   std::shared_ptr<SimKernel> old_kernel;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = nodes_.find(name);
     if (it == nodes_.end()) {
       return absl::NotFoundError(absl::StrCat("no node ", name));
@@ -297,7 +297,7 @@ absl::Status SimNetwork::RebootNode(const std::string& name) {
         kernel->AddPod(pod.name, ip, [this, copy](absl::Span<const uint8_t> p) {
           DeliveryHandler handler;
           {
-            std::lock_guard<std::mutex> lock(mu_);
+            absl::MutexLock lock(&mu_);
             handler = delivery_handler_;
           }
           if (handler) handler(copy, p);
@@ -314,14 +314,14 @@ absl::Status SimNetwork::RebootNode(const std::string& name) {
 }
 
 std::optional<SimNodeInfo> SimNetwork::node(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = nodes_.find(name);
   if (it == nodes_.end()) return std::nullopt;
   return it->second->info;
 }
 
 std::vector<SimNodeInfo> SimNetwork::nodes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<SimNodeInfo> out;
   for (const auto& [name, node] : nodes_) out.push_back(node->info);
   std::sort(out.begin(), out.end(),
@@ -332,13 +332,13 @@ std::vector<SimNodeInfo> SimNetwork::nodes() const {
 }
 
 std::shared_ptr<SimKernel> SimNetwork::kernel(const std::string& node) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node);
   return it == nodes_.end() ? nullptr : it->second->kernel;
 }
 
 std::string SimNetwork::NodeOwning(const IpAddress& address) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = address_owner_.find(address);
   return it == address_owner_.end() ? "" : it->second;
 }
@@ -346,7 +346,7 @@ std::string SimNetwork::NodeOwning(const IpAddress& address) const {
 absl::StatusOr<SimPodInfo> SimNetwork::AddPod(const std::string& ns,
                                               const std::string& name,
                                               const std::string& node_name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = nodes_.find(node_name);
   if (it == nodes_.end()) {
     return absl::NotFoundError(absl::StrCat("no node ", node_name));
@@ -368,7 +368,7 @@ absl::StatusOr<SimPodInfo> SimNetwork::AddPod(const std::string& ns,
     node.kernel->AddPod(name, ip, [this, pod](absl::Span<const uint8_t> p) {
       DeliveryHandler handler;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         handler = delivery_handler_;
       }
       if (handler) handler(pod, p);
@@ -380,7 +380,7 @@ absl::StatusOr<SimPodInfo> SimNetwork::AddPod(const std::string& ns,
 
 absl::Status SimNetwork::RemovePod(const std::string& ns,
                                    const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = pods_.find(ns + "/" + name);
   if (it == pods_.end()) {
     return absl::NotFoundError(absl::StrCat("no pod ", ns, "/", name));
@@ -396,26 +396,26 @@ absl::Status SimNetwork::RemovePod(const std::string& ns,
 
 std::optional<SimPodInfo> SimNetwork::pod(const std::string& ns,
                                           const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = pods_.find(ns + "/" + name);
   if (it == pods_.end()) return std::nullopt;
   return it->second;
 }
 
 std::vector<SimPodInfo> SimNetwork::pods() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<SimPodInfo> out;
   for (const auto& [key, pod] : pods_) out.push_back(pod);
   return out;
 }
 
 void SimNetwork::SetDeliveryHandler(DeliveryHandler handler) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   delivery_handler_ = std::move(handler);
 }
 
 void SimNetwork::SetWireFilter(WireFilter filter) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   wire_filter_ = std::move(filter);
 }
 
@@ -426,7 +426,7 @@ SendResult SimNetwork::SendFromPod(const std::string& ns,
   std::shared_ptr<SimKernel> kernel;
   IpAddress src;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = pods_.find(ns + "/" + name);
     if (it == pods_.end()) return result;  // kNoRoute: no such pod.
     auto ip = ParseIpHeader(packet);
@@ -462,7 +462,7 @@ void SimNetwork::OnWire(const std::string& from, const IpAddress& next_hop,
   std::string to;
   WireFilter filter;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto owner = address_owner_.find(next_hop);
     if (owner != address_owner_.end()) {
       to = owner->second;
@@ -491,7 +491,7 @@ std::string SimNetwork::NameOf(const IpAddress& address) const {
 }
 
 SimNetwork::Capture* SimNetwork::CaptureFor(const std::string& node) {
-  std::lock_guard<std::mutex> lock(capture_mu_);
+  absl::MutexLock lock(&capture_mu_);
   auto& slot = captures_[node];
   if (!slot) {
     slot = std::make_unique<Capture>();
@@ -535,7 +535,7 @@ std::vector<std::string> SimNetwork::CaptureLines(
     const std::string& node) const {
   Capture* capture = nullptr;
   {
-    std::lock_guard<std::mutex> lock(capture_mu_);
+    absl::MutexLock lock(&capture_mu_);
     auto it = captures_.find(node);
     if (it == captures_.end()) return {};
     capture = it->second.get();
@@ -555,7 +555,7 @@ std::string SimNetwork::PcapPath(const std::string& node) const {
 }
 
 absl::Status SimNetwork::FlushCaptures() {
-  std::lock_guard<std::mutex> lock(capture_mu_);
+  absl::MutexLock lock(&capture_mu_);
   absl::Status status;
   for (auto& [node, capture] : captures_) {
     std::lock_guard<std::mutex> capture_lock(capture->mu);

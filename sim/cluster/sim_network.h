@@ -30,14 +30,15 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "kmesh/base/ip_address.h"
 #include "sim/datapath/capture.h"
@@ -126,9 +127,9 @@ class WireMonitor {
   void Reset();
 
  private:
-  mutable std::mutex mu_;
-  std::map<Key, Counts> counts_;
-  uint64_t malformed_ = 0;
+  mutable absl::Mutex mu_;
+  std::map<Key, Counts> counts_ ABSL_GUARDED_BY(mu_);
+  uint64_t malformed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class SimNetwork {
@@ -208,16 +209,17 @@ class SimNetwork {
   const SimNetworkOptions options_;
   WireMonitor wire_;
 
-  mutable std::mutex mu_;  // Topology; never held while packets move.
-  int next_index_ = 0;
-  std::map<std::string, std::unique_ptr<Node>> nodes_;
-  std::map<IpAddress, std::string> address_owner_;
-  std::map<std::string, SimPodInfo> pods_;  // key()
-  DeliveryHandler delivery_handler_;
-  WireFilter wire_filter_;
+  mutable absl::Mutex mu_;  // Topology; never held while packets move.
+  int next_index_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::unique_ptr<Node>> nodes_ ABSL_GUARDED_BY(mu_);
+  std::map<IpAddress, std::string> address_owner_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, SimPodInfo> pods_ ABSL_GUARDED_BY(mu_);  // key()
+  DeliveryHandler delivery_handler_ ABSL_GUARDED_BY(mu_);
+  WireFilter wire_filter_ ABSL_GUARDED_BY(mu_);
 
-  mutable std::mutex capture_mu_;
-  std::map<std::string, std::unique_ptr<Capture>> captures_;
+  mutable absl::Mutex capture_mu_;
+  std::map<std::string, std::unique_ptr<Capture>> captures_
+      ABSL_GUARDED_BY(capture_mu_);
 };
 
 }  // namespace kmesh::sim

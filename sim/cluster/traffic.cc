@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "absl/strings/str_join.h"
 #include "sim/net/ip_packet.h"
 
@@ -75,7 +76,7 @@ absl::StatusOr<int> Traffic::AddFlow(const FlowSpec& spec) {
         "flow ", client->key(), " -> ", server->key(), ": a pod has no IPv",
         static_cast<int>(spec.family), " address"));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (flows_.size() >= 20000) {
     return absl::ResourceExhaustedError("too many flows");
   }
@@ -99,7 +100,7 @@ std::vector<uint8_t> Traffic::BuildPayload(int flow, bool response,
 }
 
 void Traffic::CountSend(int flow, bool response, const SendResult& result) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   FlowStats& stats = flows_[flow].stats;
   DirectionStats& d = response ? stats.response : stats.request;
   ++d.sent;
@@ -110,7 +111,7 @@ void Traffic::CountSend(int flow, bool response, const SendResult& result) {
 }
 
 void Traffic::SendRound() {
-  std::lock_guard<std::mutex> send_lock(send_mu_);
+  absl::MutexLock send_lock(&send_mu_);
   struct Request {
     int flow;
     uint64_t seq;
@@ -119,7 +120,7 @@ void Traffic::SendRound() {
   };
   std::vector<Request> requests;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (Flow& f : flows_) {
       requests.push_back({f.stats.id, f.next_seq++, f.stats.spec,
                           f.stats.client_ip, f.stats.server_ip});
@@ -138,14 +139,14 @@ void Traffic::SendRound() {
 
     std::vector<PendingResponse> responses;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       responses.swap(pending_);
     }
     for (const PendingResponse& p : responses) {
       FlowSpec spec;
       IpAddress client_ip, server_ip;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         spec = flows_[p.flow].stats.spec;
         client_ip = flows_[p.flow].stats.client_ip;
         server_ip = flows_[p.flow].stats.server_ip;
@@ -174,7 +175,7 @@ void Traffic::OnDelivered(const SimPodInfo& to,
   const int flow = static_cast<int>(GetBig(p + 4, 4));
   const bool response = p[8] != 0;
   const uint64_t seq = GetBig(p + 9, 8);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (flow < 0 || flow >= static_cast<int>(flows_.size())) return;
   Flow& f = flows_[flow];
   const FlowSpec& spec = f.stats.spec;
@@ -218,7 +219,7 @@ absl::Status Traffic::Start(double rounds_per_second,
   }
   if (thread_.joinable()) thread_.join();
   {
-    std::lock_guard<std::mutex> lock(run_mu_);
+    absl::MutexLock lock(&run_mu_);
     stop_requested_ = false;
   }
   const auto period = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -227,14 +228,18 @@ absl::Status Traffic::Start(double rounds_per_second,
     const auto start = std::chrono::steady_clock::now();
     const auto end = start + max_run;
     auto next = start;
-    std::unique_lock<std::mutex> lock(run_mu_);
+    const auto stop_requested = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                                    run_mu_) { return stop_requested_; };
+    absl::MutexLock lock(&run_mu_);
     while (!stop_requested_ && std::chrono::steady_clock::now() < end) {
-      lock.unlock();
+      run_mu_.Unlock();
       SendRound();
-      lock.lock();
+      run_mu_.Lock();
       next += period;
-      run_cv_.wait_until(lock, std::min(next, end),
-                         [this] { return stop_requested_; });
+      run_mu_.AwaitWithDeadline(
+          absl::Condition(&stop_requested),
+          absl::Now() + absl::FromChrono(std::min(next, end) -
+                                         std::chrono::steady_clock::now()));
     }
     running_ = false;
   });
@@ -243,16 +248,15 @@ absl::Status Traffic::Start(double rounds_per_second,
 
 void Traffic::Stop() {
   {
-    std::lock_guard<std::mutex> lock(run_mu_);
+    absl::MutexLock lock(&run_mu_);
     stop_requested_ = true;
   }
-  run_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   running_ = false;
 }
 
 std::vector<FlowStats> Traffic::Stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<FlowStats> out;
   for (const Flow& f : flows_) out.push_back(f.stats);
   return out;

@@ -23,15 +23,15 @@
 #include <atomic>
 #include <bitset>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "kmesh/base/ip_address.h"
 #include "sim/cluster/sim_network.h"
 
@@ -116,17 +116,16 @@ class Traffic {
   void CountSend(int flow, bool response, const SendResult& result);
 
   SimNetwork* const network_;
-  std::mutex send_mu_;  // One round at a time.
+  absl::Mutex send_mu_;  // One round at a time.
 
-  mutable std::mutex mu_;  // Flows, counters, pending responses.
-  std::vector<Flow> flows_;
-  std::vector<PendingResponse> pending_;
+  mutable absl::Mutex mu_;
+  std::vector<Flow> flows_ ABSL_GUARDED_BY(mu_);
+  std::vector<PendingResponse> pending_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<uint64_t> rounds_{0};
   std::atomic<bool> running_{false};
-  std::mutex run_mu_;
-  std::condition_variable run_cv_;
-  bool stop_requested_ = false;
+  absl::Mutex run_mu_;
+  bool stop_requested_ ABSL_GUARDED_BY(run_mu_) = false;
   std::thread thread_;
 };
 

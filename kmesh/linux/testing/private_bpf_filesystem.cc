@@ -1,6 +1,5 @@
 #include "kmesh/linux/testing/private_bpf_filesystem.h"
 
-#include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::linux_backend::testing {
 namespace {
@@ -24,20 +24,6 @@ absl::Status ErrnoStatus(int err, const std::string& what) {
 }
 
 }  // namespace
-
-absl::Status EnterPrivateMountNamespace() {
-  thread_local bool entered = false;
-  if (entered) return absl::OkStatus();
-  if (unshare(CLONE_NEWNS) != 0) {
-    return ErrnoStatus(errno, "unshare(CLONE_NEWNS)");
-  }
-  // Without this, mounts under a shared host mount would propagate back.
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    return ErrnoStatus(errno, "make / private in the new mount namespace");
-  }
-  entered = true;
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::string> MakeTestDirectory(const std::string& prefix,
                                               const std::string& base) {

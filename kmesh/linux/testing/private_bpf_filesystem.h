@@ -14,13 +14,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::linux_backend::testing {
-
-// Moves the calling thread into a new mount namespace whose mounts are all
-// private. Idempotent within a thread. PermissionDenied without
-// CAP_SYS_ADMIN.
-absl::Status EnterPrivateMountNamespace();
 
 // A new empty directory named after `prefix`, under `base` when given, else
 // under $TEST_TMPDIR (or /tmp). A test that drops privileges passes "/tmp":

@@ -1,0 +1,46 @@
+#include "kmesh/linux/testing/private_namespaces.h"
+
+#include <sched.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace kmesh::linux_backend::testing {
+namespace {
+
+absl::Status NamespaceError(int err, const std::string& what) {
+  const std::string message =
+      absl::StrCat(what, ": ", std::strerror(err),
+                   err == EPERM ? " (needs root with CAP_SYS_ADMIN)" : "");
+  return err == EPERM ? absl::PermissionDeniedError(message)
+                      : absl::InternalError(message);
+}
+
+}  // namespace
+
+absl::Status EnterPrivateMountNamespace() {
+  thread_local bool entered = false;
+  if (entered) return absl::OkStatus();
+  if (unshare(CLONE_NEWNS) != 0) {
+    return NamespaceError(errno, "unshare(CLONE_NEWNS)");
+  }
+  // Without this, mounts under a shared host mount would propagate back.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return NamespaceError(errno, "make / private in the new mount namespace");
+  }
+  entered = true;
+  return absl::OkStatus();
+}
+
+absl::Status EnterNewNetworkNamespace() {
+  if (unshare(CLONE_NEWNET) != 0) {
+    return NamespaceError(errno, "unshare(CLONE_NEWNET)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kmesh::linux_backend::testing
