@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
