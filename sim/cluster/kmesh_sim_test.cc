@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/poll_until.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
 
@@ -71,16 +72,6 @@ std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return "";
   return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-template <typename F>
-bool Eventually(F condition, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
 }
 
 class KmeshSimTest : public ::testing::Test {
@@ -308,7 +299,7 @@ TEST_F(KmeshSimTest, UpRunsAClusterThatKmeshctlAndTcpdumpUse) {
           state.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  const bool up = Eventually(
+  const bool up = PollUntil(
       [&] { return absl::StrContains(ReadFile(dir_ + "/up.log"), "Ctrl-C"); },
       std::chrono::seconds(30));
   const std::string up_log = ReadFile(dir_ + "/up.log");
@@ -331,7 +322,7 @@ TEST_F(KmeshSimTest, UpRunsAClusterThatKmeshctlAndTcpdumpUse) {
     for (const char* node : {"master", "node1", "node2"}) {
       const std::string key =
           absl::StrCat(dir_, "/nodes/", node, "/kmesh-ipsec/ipSec");
-      EXPECT_TRUE(Eventually(
+      EXPECT_TRUE(PollUntil(
           [&] { return absl::StrContains(ReadFile(key), "\"spi\":1"); },
           std::chrono::seconds(10)))
           << node;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "kmesh/base/poll_until.h"
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
 #include "nlohmann/json.hpp"
@@ -173,16 +174,6 @@ TEST_F(SecretProjectorTest, MalformedSecretIsReportedAndIgnored) {
 }
 
 // Waits for `condition` up to 10 s; the projector's threads run in real time.
-template <typename F>
-bool Eventually(F condition) {
-  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return condition();
-}
-
 TEST_F(SecretProjectorTest, FollowsTheSecretThroughTheApiServer) {
   auto server = kube::ApiServer::Start({});
   ASSERT_TRUE(server.ok()) << server.status();
@@ -200,19 +191,22 @@ TEST_F(SecretProjectorTest, FollowsTheSecretThroughTheApiServer) {
   SecretProjector p(client->get(), options);
   p.AddNode("node0", Dir("node0"), seconds(0));
   ASSERT_TRUE(p.Start().ok());
-  ASSERT_TRUE(Eventually([&] { return p.HasSynced(); }));
+  ASSERT_TRUE(
+      PollUntil([&] { return p.HasSynced(); }, std::chrono::seconds(10)));
   nlohmann::json secret = nlohmann::json::parse(SecretJson("", "key-1"));
   secret["metadata"].erase("resourceVersion");
   ASSERT_TRUE(
       (*client)
           ->Create(kmesh::kube::SecretsKind(), "kmesh-system", secret.dump())
           .ok());
-  EXPECT_TRUE(Eventually([&] { return Key("node0") == "key-1"; }));
+  EXPECT_TRUE(PollUntil([&] { return Key("node0") == "key-1"; },
+                        std::chrono::seconds(10)));
   ASSERT_TRUE(
       (*client)
           ->Delete(kmesh::kube::SecretsKind(), "kmesh-system", "kmesh-ipsec")
           .ok());
-  EXPECT_TRUE(Eventually([&] { return Key("node0") == "<absent>"; }));
+  EXPECT_TRUE(PollUntil([&] { return Key("node0") == "<absent>"; },
+                        std::chrono::seconds(10)));
   p.Stop();
 }
 

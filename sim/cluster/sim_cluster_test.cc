@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/poll_until.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/traffic.h"
 
@@ -29,17 +30,6 @@ using ::kmesh::kube::NodesKind;
 using ::kmesh::kube::PodsKind;
 using ::kmesh::kube::SecretsKind;
 using nlohmann::json;
-
-template <typename F>
-bool Eventually(F condition) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return condition();
-}
 
 std::string RunCommand(const std::string& cmd) {
   std::string out;
@@ -201,9 +191,10 @@ TEST_F(SimClusterTest, TheSecretIsProjectedIntoEveryNode) {
                   .Create(SecretsKind(), "kmesh-system", SecretJson())
                   .ok());
   for (const std::string& node : cluster_->node_names()) {
-    EXPECT_TRUE(Eventually([&] {
-      return ReadFile(cluster_->key_file_path(node)) == kSecretValue;
-    })) << node;
+    EXPECT_TRUE(PollUntil(
+        [&] { return ReadFile(cluster_->key_file_path(node)) == kSecretValue; },
+        std::chrono::seconds(10)))
+        << node;
   }
 }
 
@@ -258,7 +249,8 @@ TEST_F(SimClusterTest, RebootWipesTheKernelAndChangesTheBootId) {
                   .Create(SecretsKind(), "kmesh-system", SecretJson())
                   .ok());
   const std::string key_file = cluster_->key_file_path("node1");
-  ASSERT_TRUE(Eventually([&] { return ReadFile(key_file) == kSecretValue; }));
+  ASSERT_TRUE(PollUntil([&] { return ReadFile(key_file) == kSecretValue; },
+                        std::chrono::seconds(10)));
   const std::string data_dir =
       ReadLink(cluster_->node_dir("node1") + "/kmesh-ipsec/..data");
 
