@@ -23,6 +23,7 @@
 #include "kmesh/kernel/memory_marker_maps.h"
 #include "kmesh/linux/bpf_marker_loader.h"
 #include "kmesh/linux/testing/private_bpf_filesystem.h"
+#include "kmesh/linux/testing/test_markers.h"
 
 namespace kmesh {
 namespace {
@@ -58,17 +59,10 @@ bool KernelTestRunAccepts(const std::vector<uint8_t>& frame) {
 class MarkerBpfTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) {
-      GTEST_SKIP() << "needs root: BPF_PROG_TEST_RUN of tc programs requires "
-                      "CAP_BPF and CAP_NET_ADMIN";
-    }
     absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
-        BpfMarkerLoader::Load(
-            {.encrypt_object_path = "bpf/encrypt_marker.bpf.o",
-             .decrypt_object_path = "bpf/decrypt_marker.bpf.o"});
-    if (!loader.ok() &&
-        loader.status().code() == absl::StatusCode::kPermissionDenied) {
-      GTEST_SKIP() << "BPF unavailable here: " << loader.status();
+        linux_backend::testing::LoadTestMarkers();
+    if (absl::IsPermissionDenied(loader.status())) {
+      GTEST_SKIP() << loader.status().message();
     }
     ASSERT_TRUE(loader.ok()) << loader.status();
     loader_ = *std::move(loader);
@@ -298,9 +292,7 @@ TEST_F(MarkerBpfTest, OpeningTheMapsRepairsTheIndex) {
   }
   const std::string dir = absl::StrCat((*bpffs)->path(), "/kmesh-ipsec");
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> pinned =
-      BpfMarkerLoader::Load({.encrypt_object_path = "bpf/encrypt_marker.bpf.o",
-                             .decrypt_object_path = "bpf/decrypt_marker.bpf.o",
-                             .pin_directory = dir});
+      linux_backend::testing::LoadTestMarkers(dir);
   ASSERT_TRUE(pinned.ok()) << pinned.status();
   const int program = (*pinned)->program_fd(MarkerProgram::kEncrypt);
   const IpAddress pod = Ip("10.244.0.7");
@@ -338,9 +330,7 @@ TEST_F(MarkerBpfTest, OpeningTheMapsRepairsTheIndex) {
   absl::StatusOr<std::unique_ptr<linux_backend::BpfMarkerMaps>> reopened =
       linux_backend::BpfMarkerMaps::OpenPinned(dir);
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> restarted =
-      BpfMarkerLoader::Load({.encrypt_object_path = "bpf/encrypt_marker.bpf.o",
-                             .decrypt_object_path = "bpf/decrypt_marker.bpf.o",
-                             .pin_directory = dir});
+      linux_backend::testing::LoadTestMarkers(dir);
   // The breakage was real: the programs trust the index.
   EXPECT_EQ(broken_target, 0u);
   EXPECT_EQ(broken_stranger, 0xe0u);

@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "kmesh/linux/testing/private_bpf_filesystem.h"
+#include "kmesh/linux/testing/unprivileged_child.h"
 
 namespace kmesh::linux_backend {
 namespace {
@@ -120,47 +121,17 @@ TEST_F(BpfFilesystemTest, WithoutThePrivilegeItRefusesAndSaysWhatToDo) {
   // The unprivileged child must be able to reach the directory.
   ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
   ASSERT_EQ(chmod((dir_ + "/fs").c_str(), 0755), 0);
-  int pipe_fds[2];
-  ASSERT_EQ(pipe(pipe_fds), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(pipe_fds[0]);
-    if (setresgid(65534, 65534, 65534) != 0 ||
-        setresuid(65534, 65534, 65534) != 0) {
-      _exit(2);
-    }
-    absl::StatusOr<BpfFilesystem> ensured =
-        EnsureBpfFilesystem(parent + "/kmesh-ipsec");
-    const std::string report =
-        absl::StrCat(static_cast<int>(ensured.status().code()), " ",
-                     ensured.status().message());
-    if (write(pipe_fds[1], report.data(), report.size()) < 0) _exit(3);
-    _exit(0);
-  }
-  close(pipe_fds[1]);
-  std::string report;
-  char buffer[512];
-  for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof(buffer))) > 0;) {
-    report.append(buffer, n);
-  }
-  close(pipe_fds[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-
-  EXPECT_EQ(
-      report.rfind(
-          absl::StrCat(static_cast<int>(absl::StatusCode::kFailedPrecondition)),
-          0),
-      0u)
-      << report;
+  absl::StatusOr<std::string> report = testing::RunAsNobody([&parent] {
+    return EnsureBpfFilesystem(parent + "/kmesh-ipsec").status().ToString();
+  });
+  ASSERT_TRUE(report.ok()) << report.status();
   for (const std::string& part :
-       {absl::StrCat("no bpf filesystem at ", parent), std::string("EPERM"),
+       {std::string("FAILED_PRECONDITION"),
+        absl::StrCat("no bpf filesystem at ", parent), std::string("EPERM"),
         std::string("CAP_SYS_ADMIN"), absl::StrCat("mount -t bpf bpf ", parent),
         std::string("--bpf-pin-dir")}) {
-    EXPECT_NE(report.find(part), std::string::npos)
-        << "missing \"" << part << "\" in: " << report;
+    EXPECT_NE(report->find(part), std::string::npos)
+        << "missing \"" << part << "\" in: " << *report;
   }
   EXPECT_FALSE(IsOnBpfFilesystem(parent));
 }

@@ -33,6 +33,8 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
+#include "kmesh/linux/testing/test_markers.h"
+#include "kmesh/linux/testing/unprivileged_child.h"
 
 namespace kmesh::linux_backend {
 namespace {
@@ -143,12 +145,9 @@ class BpfMarkerLoaderTest : public ::testing::Test {
     }
 
     absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
-        BpfMarkerLoader::Load(
-            {.encrypt_object_path = "bpf/encrypt_marker.bpf.o",
-             .decrypt_object_path = "bpf/decrypt_marker.bpf.o"});
-    if (!loader.ok() &&
-        loader.status().code() == absl::StatusCode::kPermissionDenied) {
-      GTEST_SKIP() << "BPF unavailable here: " << loader.status();
+        testing::LoadTestMarkers();
+    if (absl::IsPermissionDenied(loader.status())) {
+      GTEST_SKIP() << loader.status().message();
     }
     ASSERT_TRUE(loader.ok()) << loader.status();
     loader_ = *std::move(loader);
@@ -331,29 +330,16 @@ TEST_F(BpfMarkerLoaderTest, DecryptMarkOnRealEspFromKnownPeer) {
 TEST_F(BpfMarkerLoaderTest, UnprivilegedAttachSaysBpfIsNotPermitted) {
   ScopedNetns in(host_);
   ASSERT_TRUE(in.ok());
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Drop root (and with it every capability), then try to attach.
-    if (setresgid(65534, 65534, 65534) != 0 ||
-        setresuid(65534, 65534, 65534) != 0) {
-      _exit(2);
-    }
-    const absl::Status status = loader_->Attach(MarkerProgram::kEncrypt, "vB1");
-    const std::string message(status.message());
-    const bool good = status.code() == absl::StatusCode::kPermissionDenied &&
-                      message.find("vB1") != std::string::npos &&
-                      message.find("EPERM") != std::string::npos &&
-                      message.find(
-                          "BPF not permitted: run as root with "
-                          "CAP_BPF/CAP_NET_ADMIN") != std::string::npos;
-    if (!good) std::fprintf(stderr, "child got: %s\n", message.c_str());
-    _exit(good ? 0 : 1);
+  absl::StatusOr<std::string> message = testing::RunAsNobody([this] {
+    return std::string(
+        loader_->Attach(MarkerProgram::kEncrypt, "vB1").ToString());
+  });
+  ASSERT_TRUE(message.ok()) << message.status();
+  for (const char* part :
+       {"PERMISSION_DENIED", "vB1", "EPERM",
+        "BPF not permitted: run as root with CAP_BPF/CAP_NET_ADMIN"}) {
+    EXPECT_NE(message->find(part), std::string::npos) << *message;
   }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

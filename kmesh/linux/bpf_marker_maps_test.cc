@@ -19,31 +19,23 @@
 #include "kmesh/base/ip_address.h"
 #include "kmesh/linux/bpf_marker_loader.h"
 #include "kmesh/linux/testing/private_bpf_filesystem.h"
+#include "kmesh/linux/testing/test_markers.h"
+#include "kmesh/linux/testing/unprivileged_child.h"
 
 namespace kmesh::linux_backend {
 namespace {
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
 
-BpfMarkerLoaderOptions Objects(const std::string& pin_directory = "") {
-  BpfMarkerLoaderOptions options;
-  options.encrypt_object_path = "bpf/encrypt_marker.bpf.o";
-  options.decrypt_object_path = "bpf/decrypt_marker.bpf.o";
-  options.pin_directory = pin_directory;
-  return options;
-}
+using testing::TestMarkerObjects;
 
 class BpfMarkerMapsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) {
-      GTEST_SKIP() << "needs root: BPF maps require CAP_BPF";
-    }
     absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
-        BpfMarkerLoader::Load(Objects());
-    if (!loader.ok() &&
-        loader.status().code() == absl::StatusCode::kPermissionDenied) {
-      GTEST_SKIP() << "BPF unavailable here: " << loader.status();
+        testing::LoadTestMarkers();
+    if (absl::IsPermissionDenied(loader.status())) {
+      GTEST_SKIP() << loader.status().message();
     }
     ASSERT_TRUE(loader.ok()) << loader.status();
     loader_ = *std::move(loader);
@@ -166,13 +158,13 @@ TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
   const std::string dir = absl::StrCat((*bpffs)->path(), "/kmesh-ipsec");
   {
     absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> first =
-        BpfMarkerLoader::Load(Objects(dir));
+        BpfMarkerLoader::Load(TestMarkerObjects(dir));
     ASSERT_TRUE(first.ok()) << first.status();
     ASSERT_TRUE((*first)->maps().UpsertPeer(Ip("192.168.1.2"), 3).ok());
     ASSERT_TRUE((*first)->maps().UpsertEncryptTarget(Ip("10.244.1.5")).ok());
   }
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> second =
-      BpfMarkerLoader::Load(Objects(dir));
+      BpfMarkerLoader::Load(TestMarkerObjects(dir));
   absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> opened =
       BpfMarkerMaps::OpenPinned(dir);
   // (The private bpffs takes every pin with it, whatever the outcome.)
@@ -197,7 +189,7 @@ TEST_F(BpfMarkerMapsTest, PinDirectoryOutsideBpffsIsRefused) {
   char dir[] = "/tmp/kmesh-not-bpffs-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
-      BpfMarkerLoader::Load(Objects(dir));
+      BpfMarkerLoader::Load(TestMarkerObjects(dir));
   rmdir(dir);
   EXPECT_EQ(loader.status().code(), absl::StatusCode::kFailedPrecondition)
       << loader.status();
@@ -211,7 +203,7 @@ TEST(BpfMarkerLoaderLoadTest, UnprivilegedLoadSaysBpfIsNotPermitted) {
   char dir[] = "/tmp/kmesh-unprivileged-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   ASSERT_EQ(chmod(dir, 0755), 0);
-  BpfMarkerLoaderOptions options = Objects();
+  BpfMarkerLoaderOptions options = TestMarkerObjects();
   for (std::string* path :
        {&options.encrypt_object_path, &options.decrypt_object_path}) {
     const std::string copy = absl::StrCat(
@@ -220,35 +212,20 @@ TEST(BpfMarkerLoaderLoadTest, UnprivilegedLoadSaysBpfIsNotPermitted) {
     ASSERT_EQ(chmod(copy.c_str(), 0644), 0);
     *path = copy;
   }
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Drop root and every capability with it, then load.
-    if (setresgid(65534, 65534, 65534) != 0 ||
-        setresuid(65534, 65534, 65534) != 0) {
-      _exit(2);
-    }
-    absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
-        BpfMarkerLoader::Load(options);
-    const std::string message(loader.status().message());
-    const bool good =
-        loader.status().code() == absl::StatusCode::kPermissionDenied &&
-        message.find("encrypt_marker.bpf.o") != std::string::npos &&
-        message.find(
-            "BPF not permitted: run as root with "
-            "CAP_BPF/CAP_NET_ADMIN") != std::string::npos;
-    if (!good) std::fprintf(stderr, "child got: %s\n", message.c_str());
-    _exit(good ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+  absl::StatusOr<std::string> message = testing::RunAsNobody([&options] {
+    return std::string(BpfMarkerLoader::Load(options).status().ToString());
+  });
   std::filesystem::remove_all(dir);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_TRUE(message.ok()) << message.status();
+  for (const char* part :
+       {"PERMISSION_DENIED", "encrypt_marker.bpf.o",
+        "BPF not permitted: run as root with CAP_BPF/CAP_NET_ADMIN"}) {
+    EXPECT_NE(message->find(part), std::string::npos) << *message;
+  }
 }
 
 TEST(BpfMarkerLoaderLoadTest, MissingObjectIsNotFoundNamingThePath) {
-  BpfMarkerLoaderOptions options = Objects();
+  BpfMarkerLoaderOptions options = TestMarkerObjects();
   options.decrypt_object_path = "bpf/no_such_object.bpf.o";
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
       BpfMarkerLoader::Load(options);

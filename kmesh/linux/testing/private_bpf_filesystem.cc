@@ -10,17 +10,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kmesh/kernel/kernel_error.h"
 #include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::linux_backend::testing {
 namespace {
 
 absl::Status ErrnoStatus(int err, const std::string& what) {
-  const std::string message =
-      absl::StrCat(what, ": ", std::strerror(err),
-                   err == EPERM ? " (needs root with CAP_SYS_ADMIN)" : "");
-  return err == EPERM ? absl::PermissionDeniedError(message)
-                      : absl::InternalError(message);
+  return KernelError(err, what,
+                     err == EPERM ? "needs root with CAP_SYS_ADMIN" : "");
 }
 
 }  // namespace

@@ -4,20 +4,16 @@
 #include <sys/mount.h>
 
 #include <cerrno>
-#include <cstring>
 #include <string>
 
-#include "absl/strings/str_cat.h"
+#include "kmesh/kernel/kernel_error.h"
 
 namespace kmesh::linux_backend::testing {
 namespace {
 
 absl::Status NamespaceError(int err, const std::string& what) {
-  const std::string message =
-      absl::StrCat(what, ": ", std::strerror(err),
-                   err == EPERM ? " (needs root with CAP_SYS_ADMIN)" : "");
-  return err == EPERM ? absl::PermissionDeniedError(message)
-                      : absl::InternalError(message);
+  return KernelError(err, what,
+                     err == EPERM ? "needs root with CAP_SYS_ADMIN" : "");
 }
 
 }  // namespace
