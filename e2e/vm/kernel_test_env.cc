@@ -5,17 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "kmesh/linux/testing/private_namespaces.h"
-
 namespace kmesh::e2e {
 namespace {
-
-NetnsSetup Enter() {
-  if (geteuid() != 0) return NetnsSetup::kNotRoot;
-  return linux_backend::testing::EnterNewNetworkNamespace().ok()
-             ? NetnsSetup::kPrivateNetns
-             : NetnsSetup::kNoNetns;
-}
 
 std::string IpBinary() {
   for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"}) {
@@ -25,11 +16,6 @@ std::string IpBinary() {
 }
 
 }  // namespace
-
-NetnsSetup EnterPrivateNetnsOnce() {
-  static const NetnsSetup setup = Enter();
-  return setup;
-}
 
 bool EspRequired() {
   const char* v = std::getenv("KMESH_VM_EXPECT_ESP");

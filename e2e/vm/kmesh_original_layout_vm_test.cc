@@ -18,6 +18,7 @@
 #include "kmesh/ipsec/xfrm_layout.h"
 #include "kmesh/kernel/xfrm.h"
 #include "kmesh/linux/netlink_xfrm.h"
+#include "kmesh/linux/testing/private_namespaces.h"
 #include "sim/kernel/kmesh_original_layout.h"
 #include "sim/kernel/sim_xfrm.h"
 
@@ -50,13 +51,9 @@ std::vector<XfrmPolicy> Sorted(std::vector<XfrmPolicy> ps) {
 }
 
 TEST(KmeshOriginalLayoutOnLinuxTest, ThreeNodesFailOnLinuxAsInTheSimulator) {
-  switch (e2e::EnterPrivateNetnsOnce()) {
-    case e2e::NetnsSetup::kNotRoot:
-      GTEST_SKIP() << "needs root for a private network namespace";
-    case e2e::NetnsSetup::kNoNetns:
-      GTEST_SKIP() << "unshare(CLONE_NEWNET) not permitted";
-    case e2e::NetnsSetup::kPrivateNetns:
-      break;
+  if (absl::Status s = linux_backend::testing::EnterNewNetworkNamespace();
+      !s.ok()) {
+    GTEST_SKIP() << s;
   }
   auto opened = linux_backend::NetlinkXfrm::Open();
   ASSERT_TRUE(opened.ok()) << opened.status();

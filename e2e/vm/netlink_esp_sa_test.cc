@@ -30,6 +30,7 @@
 #include "kmesh/ipsec/xfrm_programmer.h"
 #include "kmesh/kernel/xfrm.h"
 #include "kmesh/linux/netlink_xfrm.h"
+#include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh {
 namespace {
@@ -68,20 +69,14 @@ NodeView Node(const std::string& name, const std::string& v4,
 class NetlinkEspSaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    switch (e2e::EnterPrivateNetnsOnce()) {
-      case e2e::NetnsSetup::kNotRoot:
-        GTEST_SKIP() << "needs root for a private network namespace";
-      case e2e::NetnsSetup::kNoNetns:
-        GTEST_SKIP() << "unshare(CLONE_NEWNET) not permitted";
-      case e2e::NetnsSetup::kPrivateNetns:
-        break;
+    // A fresh network namespace per test: nothing of another test's state.
+    if (absl::Status s = linux_backend::testing::EnterNewNetworkNamespace();
+        !s.ok()) {
+      GTEST_SKIP() << s;
     }
     auto x = NetlinkXfrm::Open();
     ASSERT_TRUE(x.ok()) << x.status();
     xfrm_ = *std::move(x);
-    // Whatever a previous test left behind goes first (we own this netns).
-    e2e::RunIp("xfrm state flush");
-    e2e::RunIp("xfrm policy flush");
 
     self_ = Node("node-a", "192.168.100.1", "fd00:100::1", "10.244.1.0/24",
                  "fd00:244:1::/64", 1);
