@@ -1,39 +1,15 @@
 // Cluster convergence benchmark: a SimCluster of --nodes nodes, each running
-// the production IpsecAgent (DaemonNodeAgentFactory: its own REST client to
-// the one simulated API server, its own simulated kernel, its own projected
-// key file), with per-node key delays spread over --key_window_ms so nodes
-// learn each key at different times. It creates the key (spi 1) with
-// kmeshctl's own SecretCommand, waits for convergence, starts continuous
-// request/response traffic on --pairs cross-node managed pod pairs, rotates
-// (spi 2), and measures from the secret write:
-//   advertised  every node's KmeshNodeInfo (read from the API server) says 2;
-//   converged   that, and in every node's simulated XFRM table, for every
-//               other node, the one outbound SA (src = this node, dst = the
-//               peer) has SPI 2 and an inbound SA with SPI 2 from the peer
-//               is installed;
-//   reclaimed   no SA with SPI 1 is left in any node's table (after the
-//               grace period, --grace_seconds).
-// Converged and reclaimed are the instants of the SA changes that completed
-// the last node (SimXfrm::last_sa_change), not when the poll noticed; both
-// are printed.
-// Lost and plaintext packets on the sampled flows from the rotation to the
-// end must be 0: otherwise the benchmark says so and exits 1. It reports wall
-// time, process CPU time (user + system) and memory (VmHWM, VmRSS, threads;
-// SAs and policies per node).
-//
-// Baseline, in the same process and run first: the same measurement at
-// --baseline_nodes (default 100). The work in a cluster is inherently
-// quadratic (every node programs every peer and every node's record reaches
-// every node), so the ratio that shows how it scales is CPU time per node
-// pair, N*(N-1): 1.0 means linear in the work there is. Wall time minus the
-// key window shows the lag after the last node learnt the key.
-//
-//   bazel run -c opt //sim/cluster:cluster_convergence_benchmark --
+// the production IpsecAgent with its own REST client, simulated kernel and
+// projected key file (per-node key delays over --key_window_ms), under
+// continuous traffic on --pairs cross-node pod pairs. It creates the key,
+// rotates it, and reports when every node advertised, converged and
+// reclaimed, with CPU, memory and lost/plaintext packets (which must be 0),
+// against a --baseline_nodes run in the same process. docs/benchmarks.md
+// defines each figure and records the runs:
+//   bazel run -c opt //sim/cluster:cluster_convergence_benchmark -- \
 //       --nodes=1000 --baseline_nodes=100 --grace_seconds=300
-//       --timeout_seconds=1800   (all on one line)
-// Needs fs.inotify.max_user_instances above the node count (each simulated
-// daemon watches its key file with its own inotify instance, as each real
-// daemon does on its own node); the benchmark says so when it is not.
+// Needs fs.inotify.max_user_instances above the node count (one inotify
+// instance per simulated daemon); it says so when it is not.
 #include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>

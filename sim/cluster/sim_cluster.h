@@ -8,17 +8,8 @@
 // status.podIP/podIPs from the node's CIDRs) with labels that can change at
 // run time; it projects the kmesh-ipsec Secret into every node's working
 // directory like kubelet (SecretProjector, per-node delays); and it runs one
-// NodeAgent per node, the slot the Kmesh daemon fills (node_agent.h).
-//
-// Node operations for end-to-end tests:
-//   RebootNode   agent killed, kernel replaced by an empty one, new boot ID
-//                in the Node object, secret volume re-projected (tmpfs), a
-//                new agent started;
-//   RemoveNode   agent stopped gracefully, node off the wire, its pods, Node
-//                and KmeshNodeInfo deleted;
-//   AddNode      a new node joins (new addresses and CIDRs, agent started);
-//   RestartAgent the agent is stopped and a new one started; the kernel
-//                state stays.
+// NodeAgent per node, the slot the Kmesh daemon fills (node_agent.h). Nodes
+// can join, leave, reboot and restart their daemon while traffic flows.
 //
 // Layout of the state directory:
 //   <state_dir>/kubeconfig
@@ -119,9 +110,16 @@ class SimCluster {
 
   // --- Node operations
   // ----------------------------------------------------------
+  // A new node joins (new addresses and CIDRs, agent started).
   absl::Status AddNode(const std::string& name);
+  // Agent stopped gracefully, node off the wire, its pods, Node and
+  // KmeshNodeInfo deleted.
   absl::Status RemoveNode(const std::string& name);
+  // Agent killed, kernel replaced by an empty one, new boot ID in the Node
+  // object, secret volume re-projected (tmpfs), a new agent started.
   absl::Status RebootNode(const std::string& name);
+  // The agent is stopped (`mode`) and a new one started; the kernel state
+  // stays.
   absl::Status RestartAgent(const std::string& name,
                             AgentStop mode = AgentStop::kKill);
 
