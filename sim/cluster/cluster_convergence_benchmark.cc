@@ -6,8 +6,8 @@
 // reclaimed, with CPU, memory and lost/plaintext packets (which must be 0),
 // against a --baseline_nodes run in the same process. docs/benchmarks.md
 // defines each figure and records the runs:
-//   bazel run -c opt //sim/cluster:cluster_convergence_benchmark -- \
-//       --nodes=1000 --baseline_nodes=100 --grace_seconds=300
+//   bazel run -c opt //sim/cluster:cluster_convergence_benchmark --
+//       --nodes=1000 --baseline_nodes=100 --grace_seconds=300  (one line)
 // Needs fs.inotify.max_user_instances above the node count (one inotify
 // instance per simulated daemon); it says so when it is not.
 #include <dirent.h>
