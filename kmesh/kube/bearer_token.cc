@@ -31,8 +31,7 @@ void BearerToken::AppendHeader(std::string* request) {
 }
 
 void BearerToken::RefreshIfDue() {
-  if (file_.empty() ||
-      std::chrono::steady_clock::now() - read_at_ < refresh_) {
+  if (file_.empty() || std::chrono::steady_clock::now() - read_at_ < refresh_) {
     return;
   }
   read_at_ = std::chrono::steady_clock::now();

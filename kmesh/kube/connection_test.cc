@@ -54,8 +54,8 @@ TEST(ConnectionTest, RunReturnsTheOperationsError) {
 
 TEST(ConnectionTest, AnOperationThatCannotStartFailsInsteadOfHanging) {
   Connection connection(SharedContext(), nullptr);
-  boost::beast::error_code ec = connection.Run(
-      [](auto) { throw std::runtime_error("cannot start"); });
+  boost::beast::error_code ec =
+      connection.Run([](auto) { throw std::runtime_error("cannot start"); });
   EXPECT_EQ(ec, boost::asio::error::fault);
 }
 

@@ -111,8 +111,8 @@ class BeastHttpTransport : public HttpTransport {
           "cannot reach the API server at ", server_url_,
           ": cannot open a connection: ", ioc.status().message())));
     }
-    auto connection = std::make_shared<Connection>(
-        **ioc, tls_ ? &tls_->context() : nullptr);
+    auto connection =
+        std::make_shared<Connection>(**ioc, tls_ ? &tls_->context() : nullptr);
     Connection& c = *connection;
     tcp::resolver resolver(c.ioc());
     beast::error_code ec;

@@ -3,11 +3,12 @@
 // against the simulated API server is in rest_kube_client_sim_test.cc.
 #include "kmesh/kube/rest_kube_client.h"
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/kube/kube_status.h"
@@ -22,24 +23,6 @@ using ::testing::HasSubstr;
 using testing::LoopbackHttpServer;
 using testing::ReceivedRequest;
 using testing::ScriptedResponse;
-
-class Gate {
- public:
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
 
 ScriptedResponse Json(int status, std::string body) {
   ScriptedResponse response;
@@ -62,15 +45,15 @@ class Script {
   explicit Script(std::vector<testing::RequestHandler> steps)
       : steps_(std::move(steps)) {}
   ScriptedResponse operator()(const ReceivedRequest& request) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     const size_t i = std::min(next_++, steps_.size() - 1);
     return steps_[i](request);
   }
 
  private:
-  std::mutex mu_;
-  std::vector<testing::RequestHandler> steps_;
-  size_t next_ = 0;
+  const std::vector<testing::RequestHandler> steps_;
+  absl::Mutex mu_;
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class RestKubeClientTest : public ::testing::Test {
@@ -96,6 +79,25 @@ class RestKubeClientTest : public ::testing::Test {
     return *std::move(client);
   }
 
+  // One answer for every request: a chunked body written by `body`.
+  void ServeStream(decltype(ScriptedResponse::stream) body,
+                   bool drop_after_stream = false) {
+    Serve({[body, drop_after_stream](const ReceivedRequest&) {
+      ScriptedResponse r;
+      r.stream = body;
+      r.drop_after_stream = drop_after_stream;
+      return r;
+    }});
+  }
+
+  // A watch of every node through `client` (client_ by default).
+  std::unique_ptr<WatchStream> WatchNodes(RestKubeClient* client = nullptr) {
+    absl::StatusOr<std::unique_ptr<WatchStream>> watch =
+        (client ? client : client_.get())->Watch(NodesKind(), "", {});
+    EXPECT_TRUE(watch.ok()) << watch.status();
+    return watch.ok() ? *std::move(watch) : nullptr;
+  }
+
   std::vector<std::string> Targets() const {
     std::vector<std::string> targets;
     for (const ReceivedRequest& r : server_->requests()) {
@@ -104,6 +106,8 @@ class RestKubeClientTest : public ::testing::Test {
     return targets;
   }
 
+  // Lets a scripted server that waits for it go on; outlives the server.
+  absl::Notification release_;
   std::unique_ptr<LoopbackHttpServer> server_;
   std::unique_ptr<RestKubeClient> client_;
   std::vector<int64_t> sleeps_;
@@ -307,18 +311,14 @@ TEST_F(RestKubeClientTest, WatchReassemblesEventsSplitAcrossChunks) {
   absl::StrAppend(
       &body,
       R"({"type":"DELETED","object":{"metadata":{"name":"o2","resourceVersion":"6"}}})");
-  Serve({[body](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [body](const auto& write) {
-      // Awkward piece sizes, so lines and even UTF-8/JSON tokens split.
-      for (size_t i = 0; i < body.size();) {
-        const size_t n = (i < 600) ? 7 : 65521;
-        write(body.substr(i, n));
-        i += n;
-      }
-    };
-    return r;
-  }});
+  ServeStream([body](const auto& write) {
+    // Awkward piece sizes, so lines and even UTF-8/JSON tokens split.
+    for (size_t i = 0; i < body.size();) {
+      const size_t n = (i < 600) ? 7 : 65521;
+      write(body.substr(i, n));
+      i += n;
+    }
+  });
   ListOptions options;
   options.resource_version = "0";
   options.timeout = std::chrono::seconds(30);
@@ -350,103 +350,83 @@ TEST_F(RestKubeClientTest, WatchReassemblesEventsSplitAcrossChunks) {
 }
 
 TEST_F(RestKubeClientTest, WatchTimeoutKeepsTheStreamUsable) {
-  Gate send_second;
-  Serve({[&](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [&](const auto& write) {
-      write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
-            "\n");
-      send_second.Wait();
-      write(R"({"type":"ADDED","object":{"metadata":{"name":"b"}}})"
-            "\n");
-    };
-    r.drop_after_stream = true;
-    return r;
-  }});
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      client_->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
-  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  ServeStream(
+      [this](const auto& write) {
+        write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+              "\n");
+        release_.WaitForNotification();
+        write(R"({"type":"ADDED","object":{"metadata":{"name":"b"}}})"
+              "\n");
+      },
+      /*drop_after_stream=*/true);
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_THAT(event->object, HasSubstr("\"a\""));
   // Nothing more until the server sends again: a timeout, not an end.
-  event = (*watch)->Next(milliseconds(20));
+  event = watch->Next(milliseconds(20));
   EXPECT_TRUE(absl::IsDeadlineExceeded(event.status())) << event.status();
-  send_second.Open();
-  event = (*watch)->Next(milliseconds(10000));
+  release_.Notify();
+  event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_THAT(event->object, HasSubstr("\"b\""));
   // Then the connection drops without the final chunk.
-  event = (*watch)->Next(milliseconds(10000));
+  event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
   // And stays ended.
-  event = (*watch)->Next(milliseconds(1));
+  event = watch->Next(milliseconds(1));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
-  server_->Stop();  // Its threads use the gate, which dies with this scope.
 }
 
 TEST_F(RestKubeClientTest, WatchGoneIsOutOfRangeAfterEarlierEvents) {
-  Serve({[](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [](const auto& write) {
-      write(
-          R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
-          "\n"
-          R"json({"type":"ERROR","object":{"kind":"Status","status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}})json"
-          "\n");
-    };
-    return r;
-  }});
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      client_->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
-  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  ServeStream([](const auto& write) {
+    write(
+        R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+        "\n"
+        R"json({"type":"ERROR","object":{"kind":"Status","status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}})json"
+        "\n");
+  });
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
-  event = (*watch)->Next(milliseconds(10000));
+  event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(IsGone(event.status())) << event.status();
   EXPECT_THAT(event.status().message(), HasSubstr("too old resource version"));
 }
 
 TEST_F(RestKubeClientTest, WatchReadsOddEventsSafelyAndStopsAtGarbage) {
-  Serve({[](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [](const auto& write) {
-      // A non-410 error with a mistyped code, blank lines, then garbage.
-      write(R"({"type":"ERROR","object":{"code":"500","message":7}})"
-            "\n\n  \n"
-            R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
-            "\n"
-            "<html>proxy error</html>\n"
-            R"({"type":"ADDED","object":{"metadata":{"name":"never"}}})"
-            "\n");
-    };
-    return r;
-  }});
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      client_->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
-  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  ServeStream([](const auto& write) {
+    // A non-410 error with a mistyped code, blank lines, then garbage.
+    write(R"({"type":"ERROR","object":{"code":"500","message":7}})"
+          "\n\n  \n"
+          R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+          "\n"
+          "<html>proxy error</html>\n"
+          R"({"type":"ADDED","object":{"metadata":{"name":"never"}}})"
+          "\n");
+  });
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_EQ(event->type, WatchEventType::kError);
-  event = (*watch)->Next(milliseconds(10000));
+  event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_EQ(event->type, WatchEventType::kAdded);
-  event = (*watch)->Next(milliseconds(10000));
+  event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
   EXPECT_THAT(event.status().message(), HasSubstr("malformed watch event"));
 }
 
 TEST_F(RestKubeClientTest, WatchRefusesALineLongerThanTheLimit) {
-  Serve({[](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [](const auto& write) {
-      write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
-            "\n");
-      // 5000 bytes and no newline yet.
-      for (int i = 0; i < 5; ++i) write(std::string(1000, ' '));
-    };
-    return r;
-  }});
+  ServeStream([](const auto& write) {
+    write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+          "\n");
+    // 5000 bytes and no newline yet.
+    for (int i = 0; i < 5; ++i) write(std::string(1000, ' '));
+  });
   ClusterAccess access;
   access.server = server_->url();
   RestKubeClientOptions options;
@@ -454,11 +434,10 @@ TEST_F(RestKubeClientTest, WatchRefusesALineLongerThanTheLimit) {
   absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
       RestKubeClient::ForCluster(access, options);
   ASSERT_TRUE(client.ok()) << client.status();
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      (*client)->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
-  EXPECT_TRUE((*watch)->Next(milliseconds(10000)).ok());
-  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  std::unique_ptr<WatchStream> watch = WatchNodes(client->get());
+  ASSERT_NE(watch, nullptr);
+  EXPECT_TRUE(watch->Next(milliseconds(10000)).ok());
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
   EXPECT_THAT(event.status().message(), HasSubstr("longer than 4096 bytes"));
 }
@@ -475,22 +454,15 @@ TEST_F(RestKubeClientTest, WatchOpenErrorIsMapped) {
 }
 
 TEST_F(RestKubeClientTest, CloseUnblocksNextFromAnotherThread) {
-  Gate finish;
-  Serve({[&](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [&](const auto&) { finish.Wait(); };
-    return r;
-  }});
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      client_->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
+  ServeStream([this](const auto&) { release_.WaitForNotification(); });
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
   absl::Status result;
   std::thread reader(
-      [&] { result = (*watch)->Next(milliseconds(60000)).status(); });
-  (*watch)->Close();
+      [&] { result = watch->Next(milliseconds(60000)).status(); });
+  watch->Close();
   reader.join();
-  finish.Open();
-  server_->Stop();  // Its threads use the gate, which dies with this scope.
+  release_.Notify();
   EXPECT_TRUE(absl::IsCancelled(result)) << result;
 }
 

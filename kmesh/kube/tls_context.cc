@@ -77,10 +77,9 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(
                        "certificate (",
                        ec.message(), ")"));
     }
-    context->use_private_key(
-        boost::asio::buffer(access.client_key_pem.data(),
-                            access.client_key_pem.size()),
-        ssl::context::pem, ec);
+    context->use_private_key(boost::asio::buffer(access.client_key_pem.data(),
+                                                 access.client_key_pem.size()),
+                             ssl::context::pem, ec);
     if (ec) {
       // The key itself is never part of the message.
       return absl::InvalidArgumentError(
@@ -91,9 +90,9 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(
   }
   std::string verify_name =
       access.tls_server_name.empty() ? url_host : access.tls_server_name;
-  return std::unique_ptr<TlsContext>(new TlsContext(
-      std::move(context), std::move(verify_name),
-      !access.insecure_skip_tls_verify));
+  return std::unique_ptr<TlsContext>(
+      new TlsContext(std::move(context), std::move(verify_name),
+                     !access.insecure_skip_tls_verify));
 }
 
 TlsContext::TlsContext(std::unique_ptr<boost::asio::ssl::context> context,
