@@ -15,7 +15,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/kube/testing/loopback_http_server.h"
-#include "sim/kube/test_certs.h"
+#include "kmesh/kube/testing/test_cluster_access.h"
+#include "sim/kube/testing/test_certs.h"
 
 namespace kmesh::kube {
 namespace {
@@ -27,13 +28,7 @@ using testing::LoopbackTls;
 using ::testing::Not;
 using testing::ReceivedRequest;
 using testing::ScriptedResponse;
-
-ClusterAccess AccessFor(const std::string& server) {
-  ClusterAccess access;
-  access.server = server;
-  access.source = "test kubeconfig";
-  return access;
-}
+using testing::TestClusterAccess;
 
 std::unique_ptr<HttpTransport> MustCreate(const ClusterAccess& access,
                                           HttpTransportOptions options = {}) {
@@ -104,14 +99,31 @@ class Received {
 class HttpTransportTest : public ::testing::Test {
  protected:
   // Starts the server, answering with `handler`, and a transport to its URL
-  // followed by `path_prefix`.
+  // followed by `path_prefix`, with `bearer_token` when there is one.
   void Serve(testing::RequestHandler handler, HttpTransportOptions options = {},
-             ClusterAccess access = ClusterAccess(),
-             const std::string& path_prefix = "") {
+             const std::string& path_prefix = "",
+             const std::string& bearer_token = "") {
     server_ = LoopbackHttpServer::Start(std::move(handler));
-    access.server = server_->url() + path_prefix;
-    access.source = "test kubeconfig";
+    ClusterAccess access = TestClusterAccess(server_->url() + path_prefix);
+    access.bearer_token = crypto::SecretBytes::CopyFrom(bearer_token);
     transport_ = MustCreate(access, options);
+  }
+
+  // A server whose every stream sends `first`, waits for release_, sends
+  // `second` ("" = nothing) and then ends or, with `hold_open`, holds on
+  // until the client goes away.
+  void ServeInTwoParts(std::string first, std::string second,
+                       bool hold_open = false) {
+    Serve([=](const ReceivedRequest&) {
+      ScriptedResponse response;
+      response.stream = [=](const auto& write) {
+        write(first);
+        release_.WaitForNotification();
+        write(second);
+        if (hold_open) HoldOpen(write);
+      };
+      return response;
+    });
   }
 
   // A server whose every stream sends `first`, then holds on until the
@@ -126,6 +138,19 @@ class HttpTransportTest : public ::testing::Test {
       };
       return response;
     });
+  }
+
+  // Serves endless streams that start with `first`, opens one and reads it
+  // into `received` (StartReading) until `first` arrived; nullptr (and a
+  // failure) when that does not happen.
+  std::unique_ptr<HttpResponseStream> ReadEndlessStream(
+      const std::string& first, Received& received) {
+    ServeEndlessStreams(first);
+    std::unique_ptr<HttpResponseStream> stream = OpenStream();
+    if (stream == nullptr) return nullptr;
+    stream->StartReading(received.Handler());
+    EXPECT_TRUE(received.WaitFor(first));
+    return stream;
   }
 
   // GET /w as a stream; nullptr (and a failure) when it cannot be opened.
@@ -144,8 +169,6 @@ class HttpTransportTest : public ::testing::Test {
 };
 
 TEST_F(HttpTransportTest, SendsTheRequestAndReadsTheResponse) {
-  ClusterAccess access;
-  access.bearer_token = crypto::SecretBytes::CopyFrom("tok123");
   Serve(
       [](const ReceivedRequest&) {
         ScriptedResponse response;
@@ -154,7 +177,7 @@ TEST_F(HttpTransportTest, SendsTheRequestAndReadsTheResponse) {
         response.headers = {{"Retry-After", "7"}};
         return response;
       },
-      {}, std::move(access), "/prefix");
+      {}, "/prefix", "tok123");
   absl::StatusOr<HttpResponse> response = transport_->RoundTrip(
       {"POST", "/api/v1/nodes?x=1", R"({"a":1})", "application/json"});
   ASSERT_TRUE(response.ok()) << response.status();
@@ -246,16 +269,7 @@ TEST_F(HttpTransportTest, DroppedConnectionAfterSendingIsUnavailable) {
 }
 
 TEST_F(HttpTransportTest, StreamDeliversChunksAsTheyArriveAndCancelUnblocks) {
-  Serve([this](const ReceivedRequest&) {
-    ScriptedResponse response;
-    response.stream = [this](const auto& write) {
-      write("first");
-      release_.WaitForNotification();
-      write("second");
-      HoldOpen(write);
-    };
-    return response;
-  });
+  ServeInTwoParts("first", "second", /*hold_open=*/true);
   std::unique_ptr<HttpResponseStream> stream = OpenStream();
   ASSERT_NE(stream, nullptr);
   EXPECT_EQ(stream->status(), 200);
@@ -284,15 +298,7 @@ TEST_F(HttpTransportTest, StreamDeliversChunksAsTheyArriveAndCancelUnblocks) {
 }
 
 TEST_F(HttpTransportTest, StartReadingHandsOverTheBodyThenHowItEnded) {
-  Serve([this](const ReceivedRequest&) {
-    ScriptedResponse response;
-    response.stream = [this](const auto& write) {
-      write("one ");
-      release_.WaitForNotification();
-      write("two");
-    };
-    return response;
-  });
+  ServeInTwoParts("one ", "two");
   std::unique_ptr<HttpResponseStream> stream = OpenStream();
   ASSERT_NE(stream, nullptr);
   Received received;
@@ -308,12 +314,10 @@ TEST_F(HttpTransportTest, StartReadingHandsOverTheBodyThenHowItEnded) {
 }
 
 TEST_F(HttpTransportTest, CancelEndsStartReadingWithCancelledOnce) {
-  ServeEndlessStreams("hello");
-  std::unique_ptr<HttpResponseStream> stream = OpenStream();
-  ASSERT_NE(stream, nullptr);
   Received received;
-  stream->StartReading(received.Handler());
-  ASSERT_TRUE(received.WaitFor("hello"));
+  std::unique_ptr<HttpResponseStream> stream =
+      ReadEndlessStream("hello", received);
+  ASSERT_NE(stream, nullptr);
   std::thread canceller([&] { stream->Cancel(); });
   absl::Status end = received.WaitForEnd();
   canceller.join();
@@ -323,13 +327,10 @@ TEST_F(HttpTransportTest, CancelEndsStartReadingWithCancelledOnce) {
 }
 
 TEST_F(HttpTransportTest, HandlerReturningFalseStopsTheReading) {
-  ServeEndlessStreams("a");
-  std::unique_ptr<HttpResponseStream> stream = OpenStream();
-  ASSERT_NE(stream, nullptr);
   Received received;
   received.StopAfterNext();
-  stream->StartReading(received.Handler());
-  ASSERT_TRUE(received.WaitFor("a"));
+  std::unique_ptr<HttpResponseStream> stream = ReadEndlessStream("a", received);
+  ASSERT_NE(stream, nullptr);
   // Destroying the stream does not wait for an end that will not come, and
   // the handler is not called again.
   stream.reset();
@@ -372,14 +373,7 @@ TEST_F(HttpTransportTest, AnOpenStreamCostsOneDescriptorOnTheClientSide) {
 }
 
 TEST_F(HttpTransportTest, SilentStreamEndsAfterItsIdleTimeout) {
-  Serve([this](const ReceivedRequest&) {
-    ScriptedResponse response;
-    response.stream = [this](const auto& write) {
-      write("x");
-      release_.WaitForNotification();
-    };
-    return response;
-  });
+  ServeInTwoParts("x", "");
   std::unique_ptr<HttpResponseStream> stream = OpenStream(milliseconds(100));
   ASSERT_NE(stream, nullptr);
   absl::StatusOr<std::string> data = stream->ReadSome();
@@ -424,7 +418,7 @@ class TlsTransportTest : public ::testing::Test {
 
   // Access to the server, trusting the test CA.
   ClusterAccess TrustingCa() const {
-    ClusterAccess access = AccessFor(server_->url());
+    ClusterAccess access = TestClusterAccess(server_->url());
     access.certificate_authority_pem = certs_->ca_cert_pem;
     return access;
   }
@@ -486,7 +480,7 @@ TEST_F(TlsTransportTest, ChecksTheServerNameAndAddress) {
 
 TEST_F(TlsTransportTest, InsecureSkipVerifyOnlyWhenAsked) {
   StartServer(*other_);
-  ClusterAccess access = AccessFor(server_->url());
+  ClusterAccess access = TestClusterAccess(server_->url());
   access.insecure_skip_tls_verify = true;
   absl::StatusOr<HttpResponse> response = GetVersion(access);
   EXPECT_TRUE(response.ok()) << response.status();
@@ -506,7 +500,7 @@ TEST_F(TlsTransportTest, PresentsTheClientCertificateWhenRequired) {
 }
 
 TEST_F(TlsTransportTest, AnUnusableCaIsRefusedAtCreation) {
-  ClusterAccess access = AccessFor("https://127.0.0.1:1");
+  ClusterAccess access = TestClusterAccess("https://127.0.0.1:1");
   access.certificate_authority_pem = "not a certificate";
   EXPECT_FALSE(HttpTransport::Create(access).ok());
 }

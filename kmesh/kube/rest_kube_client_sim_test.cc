@@ -22,7 +22,8 @@
 #include "kmesh/kube/typed_client.h"
 #include "nlohmann/json.hpp"
 #include "sim/kube/api_server.h"
-#include "sim/kube/test_certs.h"
+#include "sim/kube/testing/test_certs.h"
+#include "sim/kube/testing/tls_server_options.h"
 
 namespace kmesh::kube {
 namespace {
@@ -559,12 +560,7 @@ TEST_F(SimKubeTest, BearerTokenIsSentAndNeverEchoed) {
 class SimKubeTlsTest : public SimKubeTest {
  protected:
   void StartTls(const sim::kube::TestCertificates& certs, bool mutual) {
-    sim::kube::ApiServer::Options options;
-    options.tls_cert_pem = certs.server_cert_pem;
-    options.tls_key_pem = certs.server_key_pem;
-    options.tls_ca_pem = certs.ca_cert_pem;
-    if (mutual) options.client_ca_pem = certs.ca_cert_pem;
-    StartServer(options);
+    StartServer(sim::kube::TlsServerOptions(certs, mutual));
   }
 };
 

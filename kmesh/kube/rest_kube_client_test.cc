@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/kube/kube_status.h"
 #include "kmesh/kube/testing/loopback_http_server.h"
+#include "kmesh/kube/testing/test_cluster_access.h"
 
 namespace kmesh::kube {
 namespace {
@@ -23,6 +24,7 @@ using ::testing::HasSubstr;
 using testing::LoopbackHttpServer;
 using testing::ReceivedRequest;
 using testing::ScriptedResponse;
+using testing::TestClusterAccess;
 
 ScriptedResponse Json(int status, std::string body) {
   ScriptedResponse response;
@@ -39,42 +41,40 @@ ScriptedResponse StatusBody(int code, const std::string& reason,
                          R"(","reason":")", reason, R"(","code":)", code, "}"));
 }
 
-// A response script: one handler per request, in order; the last repeats.
+// A response script: one answer per request, in order; the last repeats.
 class Script {
  public:
-  explicit Script(std::vector<testing::RequestHandler> steps)
-      : steps_(std::move(steps)) {}
-  ScriptedResponse operator()(const ReceivedRequest& request) {
+  explicit Script(std::vector<ScriptedResponse> answers)
+      : answers_(std::move(answers)) {}
+  ScriptedResponse operator()(const ReceivedRequest&) {
     absl::MutexLock lock(&mu_);
-    const size_t i = std::min(next_++, steps_.size() - 1);
-    return steps_[i](request);
+    return answers_[std::min(next_++, answers_.size() - 1)];
   }
 
  private:
-  const std::vector<testing::RequestHandler> steps_;
+  const std::vector<ScriptedResponse> answers_;
   absl::Mutex mu_;
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class RestKubeClientTest : public ::testing::Test {
  protected:
-  void Serve(std::vector<testing::RequestHandler> steps) {
-    auto script = std::make_shared<Script>(std::move(steps));
+  // Answers the requests with `answers`, in order; the last repeats.
+  void Serve(std::vector<ScriptedResponse> answers) {
+    auto script = std::make_shared<Script>(std::move(answers));
     server_ = LoopbackHttpServer::Start(
         [script](const ReceivedRequest& r) { return (*script)(r); });
     client_ = MakeClient(server_->url());
   }
 
   std::unique_ptr<RestKubeClient> MakeClient(const std::string& url) {
-    ClusterAccess access;
-    access.server = url;
     RestKubeClientOptions options;
     options.retry_base_delay = milliseconds(100);
     options.retry_max_delay = milliseconds(2000);
     options.transport.request_timeout = milliseconds(5000);
     options.sleep = [this](milliseconds d) { sleeps_.push_back(d.count()); };
     absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
-        RestKubeClient::ForCluster(access, options);
+        RestKubeClient::ForCluster(TestClusterAccess(url), options);
     EXPECT_TRUE(client.ok()) << client.status();
     return *std::move(client);
   }
@@ -82,12 +82,10 @@ class RestKubeClientTest : public ::testing::Test {
   // One answer for every request: a chunked body written by `body`.
   void ServeStream(decltype(ScriptedResponse::stream) body,
                    bool drop_after_stream = false) {
-    Serve({[body, drop_after_stream](const ReceivedRequest&) {
-      ScriptedResponse r;
-      r.stream = body;
-      r.drop_after_stream = drop_after_stream;
-      return r;
-    }});
+    ScriptedResponse streamed;
+    streamed.stream = std::move(body);
+    streamed.drop_after_stream = drop_after_stream;
+    Serve({streamed});
   }
 
   // A watch of every node through `client` (client_ by default).
@@ -125,9 +123,7 @@ TEST(ResourcePathTest, FollowsTheApiLayout) {
 }
 
 TEST_F(RestKubeClientTest, GetReturnsTheObject) {
-  Serve({[](const ReceivedRequest&) {
-    return Json(200, R"({"kind":"Node","metadata":{"name":"n1"}})");
-  }});
+  Serve({Json(200, R"({"kind":"Node","metadata":{"name":"n1"}})")});
   absl::StatusOr<std::string> node = client_->Get(NodesKind(), "", "n1");
   ASSERT_TRUE(node.ok()) << node.status();
   EXPECT_EQ(*node, R"({"kind":"Node","metadata":{"name":"n1"}})");
@@ -148,9 +144,7 @@ TEST_F(RestKubeClientTest, ErrorsCarryTheServersReasonMessageAndUrl) {
            {401, "Unauthorized", absl::StatusCode::kUnauthenticated},
            {422, "Invalid", absl::StatusCode::kInvalidArgument}}) {
     SCOPED_TRACE(c.reason);
-    Serve({[&c](const ReceivedRequest&) {
-      return StatusBody(c.code, c.reason, "the server's own words");
-    }});
+    Serve({StatusBody(c.code, c.reason, "the server's own words")});
     absl::StatusOr<std::string> created =
         client_->Create(SecretsKind(), "ns", R"({"metadata":{"name":"s"}})");
     ASSERT_FALSE(created.ok());
@@ -165,20 +159,17 @@ TEST_F(RestKubeClientTest, ErrorsCarryTheServersReasonMessageAndUrl) {
 }
 
 TEST_F(RestKubeClientTest, NonJsonErrorBodyIsQuoted) {
-  Serve(
-      {[](const ReceivedRequest&) { return Json(404, "404 page not found"); }});
+  Serve({Json(404, "404 page not found")});
   absl::StatusOr<std::string> got = client_->Get(NodesKind(), "", "x");
   EXPECT_TRUE(absl::IsNotFound(got.status()));
   EXPECT_THAT(got.status().message(), HasSubstr("404 page not found"));
 }
 
 TEST_F(RestKubeClientTest, ListEncodesTheSelectorAndCompletesItems) {
-  Serve({[](const ReceivedRequest&) {
-    return Json(200,
-                R"({"kind":"SecretList","metadata":{"resourceVersion":"77"},
+  Serve({Json(200,
+              R"({"kind":"SecretList","metadata":{"resourceVersion":"77"},
       "items":[{"metadata":{"name":"a","namespace":"ns"}},
-               {"metadata":{"name":"b","namespace":"ns"}}]})");
-  }});
+               {"metadata":{"name":"b","namespace":"ns"}}]})")});
   ListOptions options;
   options.label_selector = "app=kmesh,tier!=web";
   absl::StatusOr<ObjectList> list = client_->List(SecretsKind(), "ns", options);
@@ -195,20 +186,15 @@ TEST_F(RestKubeClientTest, ListEncodesTheSelectorAndCompletesItems) {
 }
 
 TEST_F(RestKubeClientTest, NamespacedKindsNeedANamespace) {
-  Serve({[](const ReceivedRequest&) { return Json(200, "{}"); }});
+  Serve({Json(200, "{}")});
   EXPECT_TRUE(
       absl::IsInvalidArgument(client_->Get(SecretsKind(), "", "x").status()));
   EXPECT_TRUE(server_->requests().empty());
 }
 
 TEST_F(RestKubeClientTest, ReadRetriesAfterServerErrorWithBackoff) {
-  Serve({[](const ReceivedRequest&) {
-           return StatusBody(500, "InternalError", "etcd hiccup");
-         },
-         [](const ReceivedRequest&) {
-           return StatusBody(502, "", "bad gateway");
-         },
-         [](const ReceivedRequest&) { return Json(200, R"({"ok":1})"); }});
+  Serve({StatusBody(500, "InternalError", "etcd hiccup"),
+         StatusBody(502, "", "bad gateway"), Json(200, R"({"ok":1})")});
   absl::StatusOr<std::string> got = client_->Get(NodesKind(), "", "n");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(server_->requests().size(), 3u);
@@ -216,20 +202,15 @@ TEST_F(RestKubeClientTest, ReadRetriesAfterServerErrorWithBackoff) {
 }
 
 TEST_F(RestKubeClientTest, ReadHonoursRetryAfterOnTooManyRequests) {
-  Serve({[](const ReceivedRequest&) {
-           ScriptedResponse r = StatusBody(429, "TooManyRequests", "slow down");
-           r.headers = {{"Retry-After", "1"}};
-           return r;
-         },
-         [](const ReceivedRequest&) { return Json(200, "{}"); }});
+  ScriptedResponse throttled = StatusBody(429, "TooManyRequests", "slow down");
+  throttled.headers = {{"Retry-After", "1"}};
+  Serve({throttled, Json(200, "{}")});
   ASSERT_TRUE(client_->Get(NodesKind(), "", "n").ok());
   EXPECT_THAT(sleeps_, ElementsAre(1000));
 }
 
 TEST_F(RestKubeClientTest, ReadGivesUpAfterTheLastAttempt) {
-  Serve({[](const ReceivedRequest&) {
-    return StatusBody(503, "ServiceUnavailable", "down for maintenance");
-  }});
+  Serve({StatusBody(503, "ServiceUnavailable", "down for maintenance")});
   absl::StatusOr<ObjectList> list = client_->List(NodesKind(), "", {});
   ASSERT_FALSE(list.ok());
   EXPECT_TRUE(IsRetryable(list.status()));
@@ -239,10 +220,7 @@ TEST_F(RestKubeClientTest, ReadGivesUpAfterTheLastAttempt) {
 }
 
 TEST_F(RestKubeClientTest, WriteIsNotRetriedAfterAServerError) {
-  Serve({[](const ReceivedRequest&) {
-           return StatusBody(500, "InternalError", "maybe applied");
-         },
-         [](const ReceivedRequest&) { return Json(200, "{}"); }});
+  Serve({StatusBody(500, "InternalError", "maybe applied"), Json(200, "{}")});
   absl::StatusOr<std::string> updated =
       client_->Update(SecretsKind(), "ns", "s", R"({"metadata":{"name":"s"}})");
   ASSERT_FALSE(updated.ok());
@@ -253,25 +231,18 @@ TEST_F(RestKubeClientTest, WriteIsNotRetriedAfterAServerError) {
 
 TEST_F(RestKubeClientTest,
        WriteIsNotRetriedWhenTheConnectionDropsAfterSending) {
-  Serve({[](const ReceivedRequest&) {
-           ScriptedResponse r;
-           r.drop = true;
-           return r;
-         },
-         [](const ReceivedRequest&) { return Json(201, "{}"); }});
+  ScriptedResponse dropped;
+  dropped.drop = true;
+  Serve({dropped, Json(201, "{}")});
   absl::Status deleted = client_->Delete(SecretsKind(), "ns", "s");
   EXPECT_TRUE(absl::IsUnavailable(deleted)) << deleted;
   EXPECT_EQ(server_->requests().size(), 1u);
 }
 
 TEST_F(RestKubeClientTest, WriteIsRetriedOnServiceUnavailableAndThrottling) {
-  Serve({[](const ReceivedRequest&) {
-           return StatusBody(503, "ServiceUnavailable", "starting");
-         },
-         [](const ReceivedRequest&) {
-           return StatusBody(429, "TooManyRequests", "slow down");
-         },
-         [](const ReceivedRequest&) { return Json(201, R"({"created":1})"); }});
+  Serve({StatusBody(503, "ServiceUnavailable", "starting"),
+         StatusBody(429, "TooManyRequests", "slow down"),
+         Json(201, R"({"created":1})")});
   absl::StatusOr<std::string> created =
       client_->Create(SecretsKind(), "ns", R"({"metadata":{"name":"s"}})");
   ASSERT_TRUE(created.ok()) << created.status();
@@ -280,7 +251,7 @@ TEST_F(RestKubeClientTest, WriteIsRetriedOnServiceUnavailableAndThrottling) {
 }
 
 TEST_F(RestKubeClientTest, WriteIsRetriedWhenNothingCouldBeSent) {
-  Serve({[](const ReceivedRequest&) { return Json(200, "{}"); }});
+  Serve({Json(200, "{}")});
   const std::string url = server_->url();
   server_.reset();
   std::unique_ptr<RestKubeClient> client = MakeClient(url);
@@ -427,12 +398,10 @@ TEST_F(RestKubeClientTest, WatchRefusesALineLongerThanTheLimit) {
     // 5000 bytes and no newline yet.
     for (int i = 0; i < 5; ++i) write(std::string(1000, ' '));
   });
-  ClusterAccess access;
-  access.server = server_->url();
   RestKubeClientOptions options;
   options.max_watch_line = 4096;
   absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
-      RestKubeClient::ForCluster(access, options);
+      RestKubeClient::ForCluster(TestClusterAccess(server_->url()), options);
   ASSERT_TRUE(client.ok()) << client.status();
   std::unique_ptr<WatchStream> watch = WatchNodes(client->get());
   ASSERT_NE(watch, nullptr);
@@ -443,9 +412,7 @@ TEST_F(RestKubeClientTest, WatchRefusesALineLongerThanTheLimit) {
 }
 
 TEST_F(RestKubeClientTest, WatchOpenErrorIsMapped) {
-  Serve({[](const ReceivedRequest&) {
-    return StatusBody(403, "Forbidden", "cannot watch nodes");
-  }});
+  Serve({StatusBody(403, "Forbidden", "cannot watch nodes")});
   absl::StatusOr<std::unique_ptr<WatchStream>> watch =
       client_->Watch(NodesKind(), "", {});
   ASSERT_FALSE(watch.ok());

@@ -6,24 +6,31 @@ namespace kmesh::kube {
 namespace {
 
 TEST(ParseServerUrlTest, SplitsSchemeHostPortAndPrefix) {
-  absl::StatusOr<ServerUrl> url = ParseServerUrl("https://10.0.0.1:6443");
-  ASSERT_TRUE(url.ok());
-  EXPECT_TRUE(url->tls);
-  EXPECT_EQ(url->host, "10.0.0.1");
-  EXPECT_EQ(url->port, 6443);
-  EXPECT_EQ(url->path_prefix, "");
+  const struct {
+    const char* url;
+    bool tls;
+    const char* host;
+    uint16_t port;
+    const char* path_prefix;
+  } cases[] = {
+      {"https://10.0.0.1:6443", true, "10.0.0.1", 6443, ""},
+      {"http://[fd00::1]/k8s/clusters/c1/", false, "fd00::1", 80,
+       "/k8s/clusters/c1"},
+      {"https://kubernetes.default.svc", true, "kubernetes.default.svc", 443,
+       ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.url);
+    absl::StatusOr<ServerUrl> url = ParseServerUrl(c.url);
+    ASSERT_TRUE(url.ok()) << url.status();
+    EXPECT_EQ(url->tls, c.tls);
+    EXPECT_EQ(url->host, c.host);
+    EXPECT_EQ(url->port, c.port);
+    EXPECT_EQ(url->path_prefix, c.path_prefix);
+  }
+}
 
-  url = ParseServerUrl("http://[fd00::1]/k8s/clusters/c1/");
-  ASSERT_TRUE(url.ok());
-  EXPECT_FALSE(url->tls);
-  EXPECT_EQ(url->host, "fd00::1");
-  EXPECT_EQ(url->port, 80);
-  EXPECT_EQ(url->path_prefix, "/k8s/clusters/c1");
-
-  url = ParseServerUrl("https://kubernetes.default.svc");
-  ASSERT_TRUE(url.ok());
-  EXPECT_EQ(url->port, 443);
-
+TEST(ParseServerUrlTest, RefusesWhatIsNotAnApiServerUrl) {
   for (const char* bad : {"ftp://x", "10.0.0.1:6443", "https://:6443",
                           "https://a:99999", "https://[fd00::1"}) {
     EXPECT_FALSE(ParseServerUrl(bad).ok()) << bad;

@@ -4,19 +4,24 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sim/kube/test_certs.h"
+#include "kmesh/kube/testing/test_cluster_access.h"
+#include "sim/kube/testing/test_certs.h"
 
 namespace kmesh::kube {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::TestClusterAccess;
 
-ClusterAccess AccessTo(const std::string& server) {
-  ClusterAccess access;
-  access.server = server;
-  access.source = "test kubeconfig";
-  return access;
+// A context for `access` to a server whose URL's host is `host`; nullptr
+// (and a failure) when it cannot be made.
+std::unique_ptr<TlsContext> MustCreate(const ClusterAccess& access,
+                                       const std::string& host) {
+  absl::StatusOr<std::unique_ptr<TlsContext>> tls =
+      TlsContext::Create(access, host);
+  EXPECT_TRUE(tls.ok()) << tls.status();
+  return tls.ok() ? *std::move(tls) : nullptr;
 }
 
 // The server name a new connection's TLS session sends (SNI), or "".
@@ -31,7 +36,7 @@ TEST(TlsContextTest, UnusableKeyOrCaIsRefusedAtCreation) {
   absl::StatusOr<sim::kube::TestCertificates> certs =
       sim::kube::GenerateTestCertificates("kube-test-ca");
   ASSERT_TRUE(certs.ok()) << certs.status();
-  ClusterAccess access = AccessTo("https://127.0.0.1:1");
+  ClusterAccess access = TestClusterAccess("https://127.0.0.1:1");
   access.certificate_authority_pem = "not a certificate";
   absl::StatusOr<std::unique_ptr<TlsContext>> tls =
       TlsContext::Create(access, "127.0.0.1");
@@ -49,36 +54,34 @@ TEST(TlsContextTest, UnusableKeyOrCaIsRefusedAtCreation) {
 }
 
 TEST(TlsContextTest, SendsTheServerNameOnlyForADnsName) {
-  ClusterAccess access = AccessTo("https://kubernetes.default.svc");
-  absl::StatusOr<std::unique_ptr<TlsContext>> by_name =
-      TlsContext::Create(access, "kubernetes.default.svc");
-  ASSERT_TRUE(by_name.ok()) << by_name.status();
-  EXPECT_EQ(SniOf(**by_name), "kubernetes.default.svc");
-  absl::StatusOr<std::unique_ptr<TlsContext>> by_address =
-      TlsContext::Create(access, "10.0.0.1");
-  ASSERT_TRUE(by_address.ok()) << by_address.status();
-  EXPECT_EQ(SniOf(**by_address), "");
+  const ClusterAccess access =
+      TestClusterAccess("https://kubernetes.default.svc");
+  std::unique_ptr<TlsContext> by_name =
+      MustCreate(access, "kubernetes.default.svc");
+  ASSERT_NE(by_name, nullptr);
+  EXPECT_EQ(SniOf(*by_name), "kubernetes.default.svc");
+  std::unique_ptr<TlsContext> by_address = MustCreate(access, "10.0.0.1");
+  ASSERT_NE(by_address, nullptr);
+  EXPECT_EQ(SniOf(*by_address), "");
 }
 
 TEST(TlsContextTest, TlsServerNameReplacesTheUrlsHost) {
-  ClusterAccess access = AccessTo("https://10.0.0.1:6443");
+  ClusterAccess access = TestClusterAccess("https://10.0.0.1:6443");
   access.tls_server_name = "kubernetes";
-  absl::StatusOr<std::unique_ptr<TlsContext>> tls =
-      TlsContext::Create(access, "10.0.0.1");
-  ASSERT_TRUE(tls.ok()) << tls.status();
-  EXPECT_EQ(SniOf(**tls), "kubernetes");
+  std::unique_ptr<TlsContext> tls = MustCreate(access, "10.0.0.1");
+  ASSERT_NE(tls, nullptr);
+  EXPECT_EQ(SniOf(*tls), "kubernetes");
 }
 
 TEST(TlsContextTest, VerifiesThePeerUnlessTheKubeconfigSaysNot) {
-  ClusterAccess access = AccessTo("https://10.0.0.1:6443");
-  absl::StatusOr<std::unique_ptr<TlsContext>> tls =
-      TlsContext::Create(access, "10.0.0.1");
-  ASSERT_TRUE(tls.ok()) << tls.status();
-  EXPECT_TRUE((*tls)->verify_peer());
+  ClusterAccess access = TestClusterAccess("https://10.0.0.1:6443");
+  std::unique_ptr<TlsContext> verifying = MustCreate(access, "10.0.0.1");
+  ASSERT_NE(verifying, nullptr);
+  EXPECT_TRUE(verifying->verify_peer());
   access.insecure_skip_tls_verify = true;
-  tls = TlsContext::Create(access, "10.0.0.1");
-  ASSERT_TRUE(tls.ok()) << tls.status();
-  EXPECT_FALSE((*tls)->verify_peer());
+  std::unique_ptr<TlsContext> trusting = MustCreate(access, "10.0.0.1");
+  ASSERT_NE(trusting, nullptr);
+  EXPECT_FALSE(trusting->verify_peer());
 }
 
 }  // namespace
