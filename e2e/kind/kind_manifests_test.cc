@@ -44,8 +44,8 @@
 #include "nlohmann/json.hpp"
 #include "sim/cluster/projected_volume_writer.h"
 #include "sim/kube/api_server.h"
-#include "sim/kube/kubectl_runner.h"
 #include "sim/kube/request_handler.h"
+#include "sim/kube/testing/kubectl_runner.h"
 
 namespace kmesh::e2e {
 namespace {
@@ -111,10 +111,8 @@ class KindManifestsTest : public ::testing::Test {
     if (!KubectlRunner::Available()) {
       GTEST_SKIP() << KubectlRunner::UnavailableReason();
     }
-    static int counter = 0;
-    dir_ = fs::path(::testing::TempDir()) /
-           absl::StrCat("kind_manifests_", getpid(), "_", counter++);
-    fs::create_directories(dir_);
+    dir_ = KubectlRunner::NewWorkDir("kind_manifests");
+    ASSERT_FALSE(dir_.empty());
     auto server = sim::kube::ApiServer::Start({});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);

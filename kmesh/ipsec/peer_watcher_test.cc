@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/api/json_codec.h"
 #include "kmesh/api/kmesh_node_info.pb.h"
-#include "kmesh/kube/mock_kube_client.h"
+#include "kmesh/kube/testing/mock_kube_client.h"
 
 namespace kmesh::ipsec {
 namespace {

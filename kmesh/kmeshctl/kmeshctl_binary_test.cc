@@ -28,7 +28,9 @@
 #include "kmesh/kube/rest_kube_client.h"
 #include "nlohmann/json.hpp"
 #include "sim/kube/api_server.h"
-#include "sim/kube/test_certs.h"
+#include "sim/kube/testing/kube_objects.h"
+#include "sim/kube/testing/test_certs.h"
+#include "sim/kube/testing/tls_server_options.h"
 
 extern char** environ;
 
@@ -141,14 +143,7 @@ class KmeshctlBinaryTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start({});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    const auto* namespaces = server_->store().FindType("", "v1", "namespaces");
-    ASSERT_NE(namespaces, nullptr);
-    ASSERT_TRUE(server_->store()
-                    .Create(*namespaces, "",
-                            {{"apiVersion", "v1"},
-                             {"kind", "Namespace"},
-                             {"metadata", {{"name", kNs}}}})
-                    .ok());
+    ASSERT_TRUE(sim::kube::CreateNamespace(server_->store(), kNs).ok());
     kubeconfig_ = absl::StrCat(TestTmpDir(), "/kubeconfig-", getpid());
     ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_).ok());
   }
@@ -547,11 +542,8 @@ TEST(KmeshctlTlsTest, WorksOverMutualTlsWithTheKubeconfigsCertificates) {
   absl::StatusOr<sim::kube::TestCertificates> certs =
       sim::kube::GenerateTestCertificates();
   ASSERT_TRUE(certs.ok()) << certs.status();
-  ApiServer::Options options;
-  options.tls_cert_pem = certs->server_cert_pem;
-  options.tls_key_pem = certs->server_key_pem;
-  options.tls_ca_pem = certs->ca_cert_pem;
-  options.client_ca_pem = certs->ca_cert_pem;
+  ApiServer::Options options =
+      sim::kube::TlsServerOptions(*certs, /*require_client_certificate=*/true);
   options.store.initial_namespaces.push_back(kNs);
   absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();

@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/crypto/encoding.h"
-#include "kmesh/kube/mock_kube_client.h"
+#include "kmesh/kube/testing/mock_kube_client.h"
 #include "nlohmann/json.hpp"
 
 namespace kmesh::kmeshctl {

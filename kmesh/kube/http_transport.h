@@ -1,40 +1,25 @@
-// HttpTransport: HTTP/1.1 to one Kubernetes API server, over TCP or over TLS
-// (BoringSSL), with Boost.Beast. TLS verifies the server's certificate
-// against the kubeconfig's CA and the server's name (a SAN IP address for an
-// IP-literal server URL), presents the client certificate when there is one,
-// and skips verification only when the kubeconfig says
-// insecure-skip-tls-verify. A bearer token goes into the Authorization header
-// (re-read from its file when it came from one, as tokens there rotate); the
-// serialized request is wiped after sending. Every call has a connect and a
-// request deadline. Each request uses a fresh connection (no keep-alive pool:
-// simple and enough for the product's request rate). All connections of the
-// process run on one shared I/O thread, so a connection costs one descriptor
-// and a watch stream needs no thread of its own. Errors name the server:
-// "cannot reach the API server at https://10.0.0.1:6443: Connection refused".
+// HttpTransport: HTTP/1.1 to one Kubernetes API server, over TCP or TLS,
+// with Boost.Beast. It assembles the pieces beside it: the server's URL
+// (server_url.h), TLS as the kubeconfig says (tls_context.h), the bearer
+// token (bearer_token.h), and connections on the process's one I/O thread
+// (io_thread.h, connection.h). Each request uses a fresh connection (no
+// keep-alive pool: enough for the product's request rate) within a connect
+// and a request deadline; the request text, which may hold the token, is
+// wiped after sending. Errors name the server: "cannot reach the API server
+// at https://10.0.0.1:6443: Connection refused".
 #ifndef KMESH_KUBE_HTTP_TRANSPORT_H_
 #define KMESH_KUBE_HTTP_TRANSPORT_H_
 
 #include <chrono>
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "kmesh/kube/kubeconfig.h"
 
 namespace kmesh::kube {
-
-// A parsed API server URL: "https://10.0.0.1:6443/prefix".
-struct ServerUrl {
-  bool tls = true;
-  std::string host;  // Without IPv6 brackets.
-  uint16_t port = 443;
-  std::string path_prefix;  // "" or "/prefix" (no trailing slash).
-};
-absl::StatusOr<ServerUrl> ParseServerUrl(absl::string_view url);
 
 struct HttpTransportOptions {
   std::chrono::milliseconds connect_timeout{10000};  // TCP + TLS handshake.

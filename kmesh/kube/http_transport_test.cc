@@ -5,54 +5,30 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <cstdlib>
-#include <fstream>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/kube/testing/loopback_http_server.h"
-#include "sim/kube/test_certs.h"
+#include "kmesh/kube/testing/test_cluster_access.h"
+#include "sim/kube/testing/test_certs.h"
 
 namespace kmesh::kube {
 namespace {
 
+using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 using testing::LoopbackHttpServer;
 using testing::LoopbackTls;
 using ::testing::Not;
 using testing::ReceivedRequest;
 using testing::ScriptedResponse;
-
-// A latch a test opens to let a scripted server continue.
-class Gate {
- public:
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-ClusterAccess AccessFor(const std::string& server) {
-  ClusterAccess access;
-  access.server = server;
-  access.source = "test kubeconfig";
-  return access;
-}
+using testing::TestClusterAccess;
 
 std::unique_ptr<HttpTransport> MustCreate(const ClusterAccess& access,
                                           HttpTransportOptions options = {}) {
@@ -62,49 +38,153 @@ std::unique_ptr<HttpTransport> MustCreate(const ClusterAccess& access,
   return transport.ok() ? *std::move(transport) : nullptr;
 }
 
-TEST(ParseServerUrlTest, SplitsSchemeHostPortAndPrefix) {
-  absl::StatusOr<ServerUrl> url = ParseServerUrl("https://10.0.0.1:6443");
-  ASSERT_TRUE(url.ok());
-  EXPECT_TRUE(url->tls);
-  EXPECT_EQ(url->host, "10.0.0.1");
-  EXPECT_EQ(url->port, 6443);
-  EXPECT_EQ(url->path_prefix, "");
-
-  url = ParseServerUrl("http://[fd00::1]/k8s/clusters/c1/");
-  ASSERT_TRUE(url.ok());
-  EXPECT_FALSE(url->tls);
-  EXPECT_EQ(url->host, "fd00::1");
-  EXPECT_EQ(url->port, 80);
-  EXPECT_EQ(url->path_prefix, "/k8s/clusters/c1");
-
-  url = ParseServerUrl("https://kubernetes.default.svc");
-  ASSERT_TRUE(url.ok());
-  EXPECT_EQ(url->port, 443);
-
-  for (const char* bad : {"ftp://x", "10.0.0.1:6443", "https://:6443",
-                          "https://a:99999", "https://[fd00::1"}) {
-    EXPECT_FALSE(ParseServerUrl(bad).ok()) << bad;
-  }
+// Holds a scripted stream open (a space every few ms) until the client goes
+// away.
+void HoldOpen(const std::function<bool(const std::string&)>& write) {
+  while (write(" ")) std::this_thread::sleep_for(milliseconds(5));
 }
 
-TEST(HttpTransportTest, SendsTheRequestAndReadsTheResponse) {
-  auto server = LoopbackHttpServer::Start([](const ReceivedRequest&) {
-    ScriptedResponse response;
-    response.status = 201;
-    response.body = R"({"ok":true})";
-    response.headers = {{"Retry-After", "7"}};
-    return response;
-  });
-  ClusterAccess access = AccessFor(server->url() + "/prefix");
-  access.bearer_token = crypto::SecretBytes::CopyFrom("tok123");
-  std::unique_ptr<HttpTransport> transport = MustCreate(access);
-  absl::StatusOr<HttpResponse> response = transport->RoundTrip(
+// What a StartReading handler was given, for the test thread to wait on.
+class Received {
+ public:
+  // The handler to give StartReading.
+  HttpResponseStream::DataHandler Handler() {
+    return [this](absl::StatusOr<std::string> data) { return Add(data); };
+  }
+  void StopAfterNext() {
+    absl::MutexLock lock(&mu_);
+    keep_reading_ = false;
+  }
+  // Waits for `text` in what arrived; false after 10 s.
+  bool WaitFor(const std::string& text) {
+    absl::MutexLock lock(&mu_);
+    auto arrived = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return text_.find(text) != std::string::npos;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&arrived), absl::Seconds(10));
+  }
+  absl::Status WaitForEnd() {
+    absl::MutexLock lock(&mu_);
+    auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ends_ > 0; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(10))) {
+      return absl::InternalError("no end within 10 s");
+    }
+    return end_;
+  }
+  int ends() {
+    absl::MutexLock lock(&mu_);
+    return ends_;
+  }
+
+ private:
+  bool Add(const absl::StatusOr<std::string>& data) {
+    absl::MutexLock lock(&mu_);
+    if (data.ok() && !data->empty()) {
+      text_ += *data;
+    } else {
+      end_ = data.ok() ? absl::OkStatus() : data.status();
+      ++ends_;
+    }
+    return keep_reading_;
+  }
+
+  absl::Mutex mu_;
+  std::string text_ ABSL_GUARDED_BY(mu_);
+  absl::Status end_ ABSL_GUARDED_BY(mu_);
+  int ends_ ABSL_GUARDED_BY(mu_) = 0;
+  bool keep_reading_ ABSL_GUARDED_BY(mu_) = true;
+};
+
+// A transport to a scripted loopback server.
+class HttpTransportTest : public ::testing::Test {
+ protected:
+  // Starts the server, answering with `handler`, and a transport to its URL
+  // followed by `path_prefix`, with `bearer_token` when there is one.
+  void Serve(testing::RequestHandler handler, HttpTransportOptions options = {},
+             const std::string& path_prefix = "",
+             const std::string& bearer_token = "") {
+    server_ = LoopbackHttpServer::Start(std::move(handler));
+    ClusterAccess access = TestClusterAccess(server_->url() + path_prefix);
+    access.bearer_token = crypto::SecretBytes::CopyFrom(bearer_token);
+    transport_ = MustCreate(access, options);
+  }
+
+  // A server whose every stream sends `first`, waits for release_, sends
+  // `second` ("" = nothing) and then ends or, with `hold_open`, holds on
+  // until the client goes away.
+  void ServeInTwoParts(std::string first, std::string second,
+                       bool hold_open = false) {
+    Serve([=](const ReceivedRequest&) {
+      ScriptedResponse response;
+      response.stream = [=](const auto& write) {
+        write(first);
+        release_.WaitForNotification();
+        write(second);
+        if (hold_open) HoldOpen(write);
+      };
+      return response;
+    });
+  }
+
+  // A server whose every stream sends `first`, then holds on until the
+  // client goes away; a request for /once gets a plain answer.
+  void ServeEndlessStreams(std::string first) {
+    Serve([first](const ReceivedRequest& request) {
+      ScriptedResponse response;
+      if (request.target == "/once") return response;
+      response.stream = [first](const auto& write) {
+        if (!first.empty()) write(first);
+        HoldOpen(write);
+      };
+      return response;
+    });
+  }
+
+  // Serves endless streams that start with `first`, opens one and reads it
+  // into `received` (StartReading) until `first` arrived; nullptr (and a
+  // failure) when that does not happen.
+  std::unique_ptr<HttpResponseStream> ReadEndlessStream(
+      const std::string& first, Received& received) {
+    ServeEndlessStreams(first);
+    std::unique_ptr<HttpResponseStream> stream = OpenStream();
+    if (stream == nullptr) return nullptr;
+    stream->StartReading(received.Handler());
+    EXPECT_TRUE(received.WaitFor(first));
+    return stream;
+  }
+
+  // GET /w as a stream; nullptr (and a failure) when it cannot be opened.
+  std::unique_ptr<HttpResponseStream> OpenStream(
+      milliseconds idle_timeout = milliseconds(0)) {
+    absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
+        transport_->OpenStream({"GET", "/w", "", ""}, idle_timeout);
+    EXPECT_TRUE(stream.ok()) << stream.status();
+    return stream.ok() ? *std::move(stream) : nullptr;
+  }
+
+  // Lets a scripted server that waits for it go on; outlives the server.
+  absl::Notification release_;
+  std::unique_ptr<LoopbackHttpServer> server_;
+  std::unique_ptr<HttpTransport> transport_;
+};
+
+TEST_F(HttpTransportTest, SendsTheRequestAndReadsTheResponse) {
+  Serve(
+      [](const ReceivedRequest&) {
+        ScriptedResponse response;
+        response.status = 201;
+        response.body = R"({"ok":true})";
+        response.headers = {{"Retry-After", "7"}};
+        return response;
+      },
+      {}, "/prefix", "tok123");
+  absl::StatusOr<HttpResponse> response = transport_->RoundTrip(
       {"POST", "/api/v1/nodes?x=1", R"({"a":1})", "application/json"});
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 201);
   EXPECT_EQ(response->body, R"({"ok":true})");
   EXPECT_EQ(response->retry_after, "7");
-  std::vector<ReceivedRequest> requests = server->requests();
+  std::vector<ReceivedRequest> requests = server_->requests();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].method, "POST");
   EXPECT_EQ(requests[0].target, "/prefix/api/v1/nodes?x=1");
@@ -114,41 +194,13 @@ TEST(HttpTransportTest, SendsTheRequestAndReadsTheResponse) {
   EXPECT_EQ(requests[0].headers["accept"], "application/json");
 }
 
-TEST(HttpTransportTest, TokenFromAFileIsReReadAsItRotates) {
-  auto server = LoopbackHttpServer::Start(
-      [](const ReceivedRequest&) { return ScriptedResponse(); });
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string token_file =
-      absl::StrCat(tmp ? tmp : "/tmp", "/rotating-token");
-  std::ofstream(token_file) << "first\n";
-  ClusterAccess access = AccessFor(server->url());
-  access.bearer_token = crypto::SecretBytes::CopyFrom("first");
-  access.bearer_token_file = token_file;
-  HttpTransportOptions options;
-  options.token_file_refresh = std::chrono::milliseconds(0);  // Every call.
-  std::unique_ptr<HttpTransport> transport = MustCreate(access, options);
-  ASSERT_TRUE(transport->RoundTrip({"GET", "/1", "", ""}).ok());
-  std::ofstream(token_file) << "second\n";
-  ASSERT_TRUE(transport->RoundTrip({"GET", "/2", "", ""}).ok());
-  // An empty (half-written) file keeps the last good token.
-  std::ofstream(token_file, std::ios::trunc).flush();
-  ASSERT_TRUE(transport->RoundTrip({"GET", "/3", "", ""}).ok());
-  std::vector<ReceivedRequest> requests = server->requests();
-  ASSERT_EQ(requests.size(), 3u);
-  EXPECT_EQ(requests[0].headers["authorization"], "Bearer first");
-  EXPECT_EQ(requests[1].headers["authorization"], "Bearer second");
-  EXPECT_EQ(requests[2].headers["authorization"], "Bearer second");
-}
-
-TEST(HttpTransportTest, ConnectionRefusedNamesTheServerAndWasNotSent) {
-  auto server = LoopbackHttpServer::Start(
-      [](const ReceivedRequest&) { return ScriptedResponse(); });
-  const std::string url = server->url();
-  server->Stop();
-  server.reset();  // Nothing listens on the port any more.
-  std::unique_ptr<HttpTransport> transport = MustCreate(AccessFor(url));
+TEST_F(HttpTransportTest, ConnectionRefusedNamesTheServerAndWasNotSent) {
+  Serve([](const ReceivedRequest&) { return ScriptedResponse(); });
+  const std::string url = server_->url();
+  server_->Stop();
+  server_.reset();  // Nothing listens on the port any more.
   absl::StatusOr<HttpResponse> response =
-      transport->RoundTrip({"GET", "/api/v1/nodes", "", ""});
+      transport_->RoundTrip({"GET", "/api/v1/nodes", "", ""});
   ASSERT_FALSE(response.ok());
   EXPECT_TRUE(absl::IsUnavailable(response.status()));
   EXPECT_THAT(response.status().message(),
@@ -157,11 +209,8 @@ TEST(HttpTransportTest, ConnectionRefusedNamesTheServerAndWasNotSent) {
   EXPECT_TRUE(RequestNotSent(response.status()));
 }
 
-TEST(HttpTransportTest, OutOfFileDescriptorsIsUnavailableNotACrash) {
-  auto server = LoopbackHttpServer::Start(
-      [](const ReceivedRequest&) { return ScriptedResponse(); });
-  std::unique_ptr<HttpTransport> transport =
-      MustCreate(AccessFor(server->url()));
+TEST_F(HttpTransportTest, OutOfFileDescriptorsIsUnavailableNotACrash) {
+  Serve([](const ReceivedRequest&) { return ScriptedResponse(); });
   // Use up every descriptor the process may open (a low limit makes that
   // quick), so the connection cannot get its socket or Asio's reactor.
   rlimit saved{};
@@ -174,89 +223,71 @@ TEST(HttpTransportTest, OutOfFileDescriptorsIsUnavailableNotACrash) {
     filler.push_back(fd);
   }
   absl::StatusOr<HttpResponse> response =
-      transport->RoundTrip({"GET", "/api/v1/nodes", "", ""});
+      transport_->RoundTrip({"GET", "/api/v1/nodes", "", ""});
   for (int fd : filler) ::close(fd);
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   ASSERT_FALSE(response.ok());
   EXPECT_TRUE(absl::IsUnavailable(response.status())) << response.status();
   EXPECT_THAT(response.status().message(),
               HasSubstr(absl::StrCat("cannot reach the API server at ",
-                                     server->url())));
+                                     server_->url())));
   EXPECT_TRUE(RequestNotSent(response.status()));
 }
 
-TEST(HttpTransportTest, AnswerlessServerTimesOutAfterTheRequestTimeout) {
-  Gate release;
-  auto server = LoopbackHttpServer::Start([&](const ReceivedRequest&) {
-    release.Wait();
-    return ScriptedResponse();
-  });
+TEST_F(HttpTransportTest, AnswerlessServerTimesOutAfterTheRequestTimeout) {
   HttpTransportOptions options;
-  options.request_timeout = std::chrono::milliseconds(100);
-  std::unique_ptr<HttpTransport> transport =
-      MustCreate(AccessFor(server->url()), options);
+  options.request_timeout = milliseconds(100);
+  Serve(
+      [this](const ReceivedRequest&) {
+        release_.WaitForNotification();
+        return ScriptedResponse();
+      },
+      options);
   absl::StatusOr<HttpResponse> response =
-      transport->RoundTrip({"GET", "/api/v1/nodes", "", ""});
-  release.Open();
+      transport_->RoundTrip({"GET", "/api/v1/nodes", "", ""});
+  release_.Notify();
   ASSERT_FALSE(response.ok());
   EXPECT_TRUE(absl::IsUnavailable(response.status()));
-  EXPECT_THAT(response.status().message(),
-              HasSubstr("no response from the API server at " + server->url()));
+  EXPECT_THAT(
+      response.status().message(),
+      HasSubstr("no response from the API server at " + server_->url()));
   // The request had been sent: not safe to repeat blindly.
   EXPECT_FALSE(RequestNotSent(response.status()));
 }
 
-TEST(HttpTransportTest, DroppedConnectionAfterSendingIsUnavailable) {
-  auto server = LoopbackHttpServer::Start([](const ReceivedRequest&) {
+TEST_F(HttpTransportTest, DroppedConnectionAfterSendingIsUnavailable) {
+  Serve([](const ReceivedRequest&) {
     ScriptedResponse response;
     response.drop = true;
     return response;
   });
-  std::unique_ptr<HttpTransport> transport =
-      MustCreate(AccessFor(server->url()));
   absl::StatusOr<HttpResponse> response =
-      transport->RoundTrip({"PUT", "/api/v1/nodes/a", "{}", "x"});
+      transport_->RoundTrip({"PUT", "/api/v1/nodes/a", "{}", "x"});
   ASSERT_FALSE(response.ok());
   EXPECT_TRUE(absl::IsUnavailable(response.status()));
   EXPECT_FALSE(RequestNotSent(response.status()));
 }
 
-TEST(HttpTransportTest, StreamDeliversChunksAsTheyArriveAndCancelUnblocks) {
-  Gate second_chunk;
-  auto server = LoopbackHttpServer::Start([&](const ReceivedRequest&) {
-    ScriptedResponse response;
-    response.stream = [&](const auto& write) {
-      write("first");
-      second_chunk.Wait();
-      write("second");
-      // Hold the stream open until the client goes away.
-      while (write(" "))
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    };
-    return response;
-  });
-  std::unique_ptr<HttpTransport> transport =
-      MustCreate(AccessFor(server->url()));
-  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-      transport->OpenStream({"GET", "/w", "", ""},
-                            std::chrono::milliseconds(0));
-  ASSERT_TRUE(stream.ok()) << stream.status();
-  EXPECT_EQ((*stream)->status(), 200);
-  absl::StatusOr<std::string> data = (*stream)->ReadSome();
+TEST_F(HttpTransportTest, StreamDeliversChunksAsTheyArriveAndCancelUnblocks) {
+  ServeInTwoParts("first", "second", /*hold_open=*/true);
+  std::unique_ptr<HttpResponseStream> stream = OpenStream();
+  ASSERT_NE(stream, nullptr);
+  EXPECT_EQ(stream->status(), 200);
+  absl::StatusOr<std::string> data = stream->ReadSome();
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(*data, "first");  // Before the server sent anything else.
-  second_chunk.Open();
+  release_.Notify();
   std::string rest;
   while (rest.find("second") == std::string::npos) {
-    data = (*stream)->ReadSome();
+    data = stream->ReadSome();
     ASSERT_TRUE(data.ok()) << data.status();
     rest += *data;
   }
   // Cancel from another thread while a read may be blocked.
-  std::thread canceller([&] { (*stream)->Cancel(); });
+  std::thread canceller([&] { stream->Cancel(); });
   absl::Status end;
   for (;;) {
-    data = (*stream)->ReadSome();
+    data = stream->ReadSome();
     if (!data.ok()) {
       end = data.status();
       break;
@@ -266,135 +297,43 @@ TEST(HttpTransportTest, StreamDeliversChunksAsTheyArriveAndCancelUnblocks) {
   EXPECT_TRUE(absl::IsCancelled(end)) << end;
 }
 
-// A server that sends `first` on every stream and then holds it open (a
-// space every few ms) until the client goes away; a request for /once gets
-// a plain answer.
-std::unique_ptr<LoopbackHttpServer> EndlessStreamServer(std::string first) {
-  return LoopbackHttpServer::Start([first](const ReceivedRequest& request) {
-    ScriptedResponse response;
-    if (request.target == "/once") return response;
-    response.stream = [first](const auto& write) {
-      if (!first.empty()) write(first);
-      while (write(" "))
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    };
-    return response;
-  });
-}
-
-absl::StatusOr<std::unique_ptr<HttpResponseStream>> OpenEndlessStream(
-    HttpTransport& transport) {
-  return transport.OpenStream({"GET", "/w", "", ""},
-                              std::chrono::milliseconds(0));
-}
-
-// What a StartReading handler was given, for the test thread to wait on.
-class Received {
- public:
-  bool Add(absl::StatusOr<std::string> data) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (data.ok() && !data->empty()) {
-      text_ += *data;
-    } else {
-      end_ = data.ok() ? absl::OkStatus() : data.status();
-      ++ends_;
-    }
-    cv_.notify_all();
-    return keep_reading_;
-  }
-  void StopAfterNext() {
-    std::lock_guard<std::mutex> lock(mu_);
-    keep_reading_ = false;
-  }
-  // Waits for `text` in what arrived; false after 10 s.
-  bool WaitFor(const std::string& text) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(10),
-                        [&] { return text_.find(text) != std::string::npos; });
-  }
-  absl::Status WaitForEnd() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return ends_ > 0; });
-    return ends_ > 0 ? end_ : absl::InternalError("no end within 10 s");
-  }
-  int ends() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return ends_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::string text_;
-  absl::Status end_;
-  int ends_ = 0;
-  bool keep_reading_ = true;
-};
-
-TEST(HttpTransportTest, StartReadingHandsOverTheBodyThenHowItEnded) {
-  Gate finish;
-  auto server = LoopbackHttpServer::Start([&](const ReceivedRequest&) {
-    ScriptedResponse response;
-    response.stream = [&](const auto& write) {
-      write("one ");
-      finish.Wait();
-      write("two");
-    };
-    return response;
-  });
-  std::unique_ptr<HttpTransport> transport =
-      MustCreate(AccessFor(server->url()));
-  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-      transport->OpenStream({"GET", "/w", "", ""},
-                            std::chrono::milliseconds(0));
-  ASSERT_TRUE(stream.ok()) << stream.status();
+TEST_F(HttpTransportTest, StartReadingHandsOverTheBodyThenHowItEnded) {
+  ServeInTwoParts("one ", "two");
+  std::unique_ptr<HttpResponseStream> stream = OpenStream();
+  ASSERT_NE(stream, nullptr);
   Received received;
-  (*stream)->StartReading(
-      [&](absl::StatusOr<std::string> data) { return received.Add(data); });
+  stream->StartReading(received.Handler());
   ASSERT_TRUE(received.WaitFor("one "));
   EXPECT_EQ(received.ends(), 0);  // Still open: the server is waiting.
-  finish.Open();
+  release_.Notify();
   ASSERT_TRUE(received.WaitFor("two"));
   // The body ended normally: one last call with "".
   EXPECT_TRUE(received.WaitForEnd().ok());
-  stream->reset();
+  stream.reset();
   EXPECT_EQ(received.ends(), 1);
 }
 
-TEST(HttpTransportTest, CancelEndsStartReadingWithCancelledOnce) {
-  auto server = EndlessStreamServer("hello");
-  std::unique_ptr<HttpTransport> transport =
-      MustCreate(AccessFor(server->url()));
-  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-      OpenEndlessStream(*transport);
-  ASSERT_TRUE(stream.ok()) << stream.status();
+TEST_F(HttpTransportTest, CancelEndsStartReadingWithCancelledOnce) {
   Received received;
-  (*stream)->StartReading(
-      [&](absl::StatusOr<std::string> data) { return received.Add(data); });
-  ASSERT_TRUE(received.WaitFor("hello"));
-  std::thread canceller([&] { (*stream)->Cancel(); });
+  std::unique_ptr<HttpResponseStream> stream =
+      ReadEndlessStream("hello", received);
+  ASSERT_NE(stream, nullptr);
+  std::thread canceller([&] { stream->Cancel(); });
   absl::Status end = received.WaitForEnd();
   canceller.join();
   EXPECT_TRUE(absl::IsCancelled(end)) << end;
-  stream->reset();  // Returns: the I/O thread is done with the stream.
+  stream.reset();  // Returns: the I/O thread is done with the stream.
   EXPECT_EQ(received.ends(), 1);
 }
 
-TEST(HttpTransportTest, HandlerReturningFalseStopsTheReading) {
-  auto server = EndlessStreamServer("a");
-  std::unique_ptr<HttpTransport> transport =
-      MustCreate(AccessFor(server->url()));
-  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-      OpenEndlessStream(*transport);
-  ASSERT_TRUE(stream.ok()) << stream.status();
+TEST_F(HttpTransportTest, HandlerReturningFalseStopsTheReading) {
   Received received;
   received.StopAfterNext();
-  (*stream)->StartReading(
-      [&](absl::StatusOr<std::string> data) { return received.Add(data); });
-  ASSERT_TRUE(received.WaitFor("a"));
+  std::unique_ptr<HttpResponseStream> stream = ReadEndlessStream("a", received);
+  ASSERT_NE(stream, nullptr);
   // Destroying the stream does not wait for an end that will not come, and
   // the handler is not called again.
-  stream->reset();
+  stream.reset();
   EXPECT_EQ(received.ends(), 0);
 }
 
@@ -411,20 +350,16 @@ int OpenDescriptors() {
 // its socket and nothing else (a reactor per connection cost four: socket,
 // epoll, eventfd, timerfd). A thousand simulated nodes in one process hold
 // three thousand watches.
-TEST(HttpTransportTest, AnOpenStreamCostsOneDescriptorOnTheClientSide) {
-  auto server = EndlessStreamServer("");
-  std::unique_ptr<HttpTransport> transport =
-      MustCreate(AccessFor(server->url()));
+TEST_F(HttpTransportTest, AnOpenStreamCostsOneDescriptorOnTheClientSide) {
+  ServeEndlessStreams("");
   // Opens the shared reactor if no earlier test did.
-  ASSERT_TRUE(transport->RoundTrip({"GET", "/once", "", ""}).ok());
+  ASSERT_TRUE(transport_->RoundTrip({"GET", "/once", "", ""}).ok());
   constexpr int kStreams = 32;
   const int before = OpenDescriptors();
   std::vector<std::unique_ptr<HttpResponseStream>> streams;
   for (int i = 0; i < kStreams; ++i) {
-    absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-        OpenEndlessStream(*transport);
-    ASSERT_TRUE(stream.ok()) << stream.status();
-    streams.push_back(*std::move(stream));
+    streams.push_back(OpenStream());
+    ASSERT_NE(streams.back(), nullptr);
   }
   // Each stream: the client's socket plus the test server's accepted one.
   EXPECT_LE(OpenDescriptors() - before, 2 * kStreams);
@@ -437,31 +372,19 @@ TEST(HttpTransportTest, AnOpenStreamCostsOneDescriptorOnTheClientSide) {
   }
 }
 
-TEST(HttpTransportTest, SilentStreamEndsAfterItsIdleTimeout) {
-  Gate release;
-  auto server = LoopbackHttpServer::Start([&](const ReceivedRequest&) {
-    ScriptedResponse response;
-    response.stream = [&](const auto& write) {
-      write("x");
-      release.Wait();
-    };
-    return response;
-  });
-  std::unique_ptr<HttpTransport> transport =
-      MustCreate(AccessFor(server->url()));
-  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-      transport->OpenStream({"GET", "/w", "", ""},
-                            std::chrono::milliseconds(100));
-  ASSERT_TRUE(stream.ok()) << stream.status();
-  absl::StatusOr<std::string> data = (*stream)->ReadSome();
+TEST_F(HttpTransportTest, SilentStreamEndsAfterItsIdleTimeout) {
+  ServeInTwoParts("x", "");
+  std::unique_ptr<HttpResponseStream> stream = OpenStream(milliseconds(100));
+  ASSERT_NE(stream, nullptr);
+  absl::StatusOr<std::string> data = stream->ReadSome();
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(*data, "x");
-  data = (*stream)->ReadSome();
-  release.Open();
+  data = stream->ReadSome();
+  release_.Notify();
   ASSERT_FALSE(data.ok());
   EXPECT_TRUE(absl::IsDeadlineExceeded(data.status())) << data.status();
   EXPECT_THAT(data.status().message(),
-              HasSubstr("no data from the API server at " + server->url()));
+              HasSubstr("no data from the API server at " + server_->url()));
 }
 
 // TLS against certificates made for the test (sim/kube/test_certs.h): a CA,
@@ -479,11 +402,12 @@ class TlsTransportTest : public ::testing::Test {
     other_ = new sim::kube::TestCertificates(*std::move(other));
   }
 
-  static std::unique_ptr<LoopbackHttpServer> StartServer(
-      const sim::kube::TestCertificates& certs,
-      const std::string& client_ca = "") {
+  // A TLS server with `certs`' server certificate, requiring a client
+  // certificate from `client_ca` when that is set.
+  void StartServer(const sim::kube::TestCertificates& certs,
+                   const std::string& client_ca = "") {
     LoopbackTls tls{certs.server_cert_pem, certs.server_key_pem, client_ca};
-    return LoopbackHttpServer::Start(
+    server_ = LoopbackHttpServer::Start(
         [](const ReceivedRequest&) {
           ScriptedResponse response;
           response.body = "{}";
@@ -492,101 +416,93 @@ class TlsTransportTest : public ::testing::Test {
         &tls);
   }
 
-  static ClusterAccess TrustingCa(const std::string& url) {
-    ClusterAccess access = AccessFor(url);
+  // Access to the server, trusting the test CA.
+  ClusterAccess TrustingCa() const {
+    ClusterAccess access = TestClusterAccess(server_->url());
     access.certificate_authority_pem = certs_->ca_cert_pem;
     return access;
   }
 
+  static absl::StatusOr<HttpResponse> GetVersion(const ClusterAccess& access) {
+    return MustCreate(access)->RoundTrip({"GET", "/version", "", ""});
+  }
+
   static sim::kube::TestCertificates* certs_;
   static sim::kube::TestCertificates* other_;
+  std::unique_ptr<LoopbackHttpServer> server_;
 };
 sim::kube::TestCertificates* TlsTransportTest::certs_;
 sim::kube::TestCertificates* TlsTransportTest::other_;
 
 TEST_F(TlsTransportTest, VerifiesTheServerAgainstTheKubeconfigCa) {
-  auto server = StartServer(*certs_);
-  ClusterAccess access = TrustingCa(server->url());
+  StartServer(*certs_);
+  ClusterAccess access = TrustingCa();
   access.bearer_token = crypto::SecretBytes::CopyFrom("tls-token");
-  absl::StatusOr<HttpResponse> response =
-      MustCreate(access)->RoundTrip({"GET", "/version", "", ""});
+  absl::StatusOr<HttpResponse> response = GetVersion(access);
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 200);
-  ASSERT_EQ(server->requests().size(), 1u);
-  EXPECT_EQ(server->requests()[0].headers["authorization"], "Bearer tls-token");
+  ASSERT_EQ(server_->requests().size(), 1u);
+  EXPECT_EQ(server_->requests()[0].headers["authorization"],
+            "Bearer tls-token");
 }
 
 TEST_F(TlsTransportTest, RefusesACertificateFromAnotherCa) {
-  auto server = StartServer(*other_);
-  ClusterAccess access = TrustingCa(server->url());
+  StartServer(*other_);
+  ClusterAccess access = TrustingCa();
   access.bearer_token = crypto::SecretBytes::CopyFrom("never-sent-token");
-  absl::StatusOr<HttpResponse> response =
-      MustCreate(access)->RoundTrip({"GET", "/version", "", ""});
+  absl::StatusOr<HttpResponse> response = GetVersion(access);
   ASSERT_FALSE(response.ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(response.status()));
   EXPECT_THAT(
       response.status().message(),
       ::testing::AllOf(
-          HasSubstr("the API server at " + server->url() +
+          HasSubstr("the API server at " + server_->url() +
                     " presented a TLS certificate that is not trusted"),
           HasSubstr("test kubeconfig"), Not(HasSubstr("never-sent-token"))));
-  EXPECT_TRUE(server->requests().empty());
+  EXPECT_TRUE(server_->requests().empty());
 }
 
 TEST_F(TlsTransportTest, ChecksTheServerNameAndAddress) {
-  auto server = StartServer(*certs_);
-  ClusterAccess access = TrustingCa(server->url());
+  StartServer(*certs_);
+  ClusterAccess access = TrustingCa();
   // The certificate names 127.0.0.1 and localhost, not these.
   for (const char* name : {"10.0.0.1", "kubernetes.default.svc"}) {
     SCOPED_TRACE(name);
     access.tls_server_name = name;
-    absl::StatusOr<HttpResponse> response =
-        MustCreate(access)->RoundTrip({"GET", "/version", "", ""});
+    absl::StatusOr<HttpResponse> response = GetVersion(access);
     ASSERT_FALSE(response.ok());
     EXPECT_THAT(response.status().message(), HasSubstr("not trusted"));
   }
   access.tls_server_name = "localhost";
-  absl::StatusOr<HttpResponse> response =
-      MustCreate(access)->RoundTrip({"GET", "/version", "", ""});
+  absl::StatusOr<HttpResponse> response = GetVersion(access);
   EXPECT_TRUE(response.ok()) << response.status();
 }
 
 TEST_F(TlsTransportTest, InsecureSkipVerifyOnlyWhenAsked) {
-  auto server = StartServer(*other_);
-  ClusterAccess access = AccessFor(server->url());
+  StartServer(*other_);
+  ClusterAccess access = TestClusterAccess(server_->url());
   access.insecure_skip_tls_verify = true;
-  absl::StatusOr<HttpResponse> response =
-      MustCreate(access)->RoundTrip({"GET", "/version", "", ""});
+  absl::StatusOr<HttpResponse> response = GetVersion(access);
   EXPECT_TRUE(response.ok()) << response.status();
 }
 
 TEST_F(TlsTransportTest, PresentsTheClientCertificateWhenRequired) {
-  auto server = StartServer(*certs_, certs_->ca_cert_pem);
-  ClusterAccess access = TrustingCa(server->url());
+  StartServer(*certs_, certs_->ca_cert_pem);
+  ClusterAccess access = TrustingCa();
   // Without a client certificate the server refuses the handshake.
-  absl::StatusOr<HttpResponse> response =
-      MustCreate(access)->RoundTrip({"GET", "/version", "", ""});
+  absl::StatusOr<HttpResponse> response = GetVersion(access);
   EXPECT_FALSE(response.ok());
-  EXPECT_TRUE(server->requests().empty());
+  EXPECT_TRUE(server_->requests().empty());
   access.client_certificate_pem = certs_->client_cert_pem;
   access.client_key_pem = crypto::SecretBytes::CopyFrom(certs_->client_key_pem);
-  response = MustCreate(access)->RoundTrip({"GET", "/version", "", ""});
+  response = GetVersion(access);
   EXPECT_TRUE(response.ok()) << response.status();
 }
 
-TEST_F(TlsTransportTest, UnusableKeyOrCaIsRefusedAtCreation) {
-  ClusterAccess access = AccessFor("https://127.0.0.1:1");
+TEST_F(TlsTransportTest, AnUnusableCaIsRefusedAtCreation) {
+  ClusterAccess access = TestClusterAccess("https://127.0.0.1:1");
   access.certificate_authority_pem = "not a certificate";
   EXPECT_FALSE(HttpTransport::Create(access).ok());
-  access.certificate_authority_pem = certs_->ca_cert_pem;
-  access.client_certificate_pem = certs_->client_cert_pem;
-  access.client_key_pem = crypto::SecretBytes::CopyFrom("SECRETKEYJUNK");
-  absl::StatusOr<std::unique_ptr<HttpTransport>> transport =
-      HttpTransport::Create(access);
-  ASSERT_FALSE(transport.ok());
-  EXPECT_THAT(transport.status().message(),
-              ::testing::AllOf(HasSubstr("client key"),
-                               Not(HasSubstr("SECRETKEYJUNK"))));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "glog/logging.h"
 #include "kmesh/kube/kube_status.h"
 #include "nlohmann/json.hpp"
@@ -71,33 +72,37 @@ Reflector::Reflector(KubeClient* client, ResourceKind kind, std::string ns,
 Reflector::~Reflector() { Stop(); }
 
 void Reflector::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   stopped_ = true;
   if (active_stream_ != nullptr) active_stream_->Close();
-  stop_cv_.notify_all();
 }
 
 bool Reflector::WaitOrStop(milliseconds delay) {
-  std::unique_lock<std::mutex> lock(mu_);
-  stop_cv_.wait_for(lock, delay, [this] { return stopped_; });
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopped_), absl::FromChrono(delay));
   return !stopped_;
 }
 
+bool Reflector::stopped() const {
+  absl::MutexLock lock(&mu_);
+  return stopped_;
+}
+
 std::map<std::string, std::string> Reflector::Snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::map<std::string, std::string> snapshot;
   for (const auto& [key, entry] : store_) snapshot[key] = entry.json;
   return snapshot;
 }
 
 std::string Reflector::LastResourceVersion() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return resource_version_;
 }
 
 void Reflector::SetResourceVersion(const std::string& rv) {
   if (rv.empty()) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   resource_version_ = rv;
 }
 
@@ -111,10 +116,7 @@ void Reflector::Run() {
   };
   bool need_list = true;
   for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopped_) return;
-    }
+    if (stopped()) return;
     if (need_list) {
       absl::Status listed = ListAndDeliver();
       if (!listed.ok()) {
@@ -129,10 +131,7 @@ void Reflector::Run() {
     absl::Status watched = WatchOnce();
     const bool lasted =
         std::chrono::steady_clock::now() - watch_start >= kQuietWatchIsHealthy;
-    if (absl::IsCancelled(watched)) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopped_) return;
-    }
+    if (absl::IsCancelled(watched) && stopped()) return;
     if (IsGone(watched)) {
       // The server no longer has history from our version: relist now.
       LOG(INFO) << "watch of " << kind_.DisplayName()
@@ -171,7 +170,7 @@ absl::Status Reflector::ListAndDeliver() {
   std::vector<std::string> added;
   std::vector<std::pair<std::string, std::string>> updated;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& [key, entry] : store_) {
       if (fresh.count(key) == 0) deleted.push_back(entry.json);
     }
@@ -208,7 +207,7 @@ absl::Status Reflector::WatchOnce() {
       client_->Watch(kind_, ns_, watch_options);
   if (!stream.ok()) return stream.status();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopped_) return absl::CancelledError("stopped");
     active_stream_ = stream->get();
   }
@@ -223,7 +222,7 @@ absl::Status Reflector::WatchOnce() {
     result = Apply(*event);
     if (!result.ok()) break;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   active_stream_ = nullptr;
   return result;
 }
@@ -249,7 +248,7 @@ absl::Status Reflector::Apply(const WatchEvent& event) {
   std::string old_json;
   bool existed = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = store_.find(id->key);
     existed = it != store_.end();
     if (existed) old_json = std::move(it->second.json);

@@ -21,14 +21,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "kmesh/kube/kube_client.h"
 
 namespace kmesh::kube {
@@ -88,13 +88,14 @@ class Reflector {
     std::string json;
   };
 
-  absl::Status ListAndDeliver();
+  absl::Status ListAndDeliver() ABSL_LOCKS_EXCLUDED(mu_);
   // Watches until the stream ends; returns why (OutOfRange = relist).
-  absl::Status WatchOnce();
-  absl::Status Apply(const WatchEvent& event);
+  absl::Status WatchOnce() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Apply(const WatchEvent& event) ABSL_LOCKS_EXCLUDED(mu_);
   // Waits for `delay` or until Stop(); false when stopped.
-  bool WaitOrStop(std::chrono::milliseconds delay);
-  void SetResourceVersion(const std::string& rv);
+  bool WaitOrStop(std::chrono::milliseconds delay) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetResourceVersion(const std::string& rv) ABSL_LOCKS_EXCLUDED(mu_);
+  bool stopped() const ABSL_LOCKS_EXCLUDED(mu_);
 
   KubeClient* const client_;
   const ResourceKind kind_;
@@ -105,12 +106,12 @@ class Reflector {
   std::atomic<bool> synced_{false};
   std::atomic<int> list_count_{0};
 
-  mutable std::mutex mu_;
-  std::condition_variable stop_cv_;
-  bool stopped_ = false;
-  WatchStream* active_stream_ = nullptr;  // Closed by Stop().
-  std::map<std::string, Entry> store_;
-  std::string resource_version_;
+  mutable absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  WatchStream* active_stream_ ABSL_GUARDED_BY(mu_) =
+      nullptr;  // Stop() closes it.
+  std::map<std::string, Entry> store_ ABSL_GUARDED_BY(mu_);
+  std::string resource_version_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kmesh::kube

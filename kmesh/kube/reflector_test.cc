@@ -4,22 +4,25 @@
 // API server (real drops and compaction) see rest_kube_client_sim_test.cc.
 #include "kmesh/kube/reflector.h"
 
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kmesh/kube/testing/scripted_watch_stream.h"
 
 namespace kmesh::kube {
 namespace {
 
 using std::chrono::milliseconds;
 using ::testing::ElementsAre;
+using testing::ScriptedWatchStream;
 
-constexpr milliseconds kWait{10000};
+constexpr absl::Duration kWait = absl::Seconds(10);
 
 std::string Obj(const std::string& name, int rv) {
   return absl::StrCat(R"({"metadata":{"name":")", name,
@@ -31,66 +34,45 @@ WatchEvent Event(WatchEventType type, const std::string& name, int rv) {
   return WatchEvent{type, Obj(name, rv)};
 }
 
-// Events then an end status; blocks after the script until closed.
-class ScriptedWatch : public WatchStream {
- public:
-  explicit ScriptedWatch(std::deque<absl::StatusOr<WatchEvent>> script)
-      : script_(std::move(script)) {}
-  absl::StatusOr<WatchEvent> Next(milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return closed_ || !script_.empty(); });
-    if (closed_) return absl::CancelledError("closed");
-    if (script_.empty()) return absl::DeadlineExceededError("timeout");
-    absl::StatusOr<WatchEvent> next = script_.front();
-    if (next.ok()) script_.pop_front();  // An end status repeats.
-    return next;
-  }
-  void Close() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<absl::StatusOr<WatchEvent>> script_;
-  bool closed_ = false;
-};
-
 // Lists and watch scripts are consumed in order; the last list repeats and
 // watches beyond the script block until closed.
 class ScriptedKubeClient : public KubeClient {
  public:
   void AddList(std::vector<std::string> items, int rv) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     lists_.push_back(ObjectList{std::move(items), std::to_string(rv)});
   }
   void AddListError(absl::Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     lists_.push_back(status);
   }
-  void AddWatch(std::deque<absl::StatusOr<WatchEvent>> script) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void AddWatch(ScriptedWatchStream::Script script) {
+    absl::MutexLock lock(&mu_);
     watches_.push_back(std::move(script));
   }
   void AddWatchError(absl::Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     watches_.push_back(status);
   }
   std::vector<std::string> WatchVersions() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return watch_versions_;
   }
+  std::vector<std::string> LabelSelectors() {
+    absl::MutexLock lock(&mu_);
+    return label_selectors_;
+  }
   bool WaitForWatches(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kWait,
-                        [&] { return watch_versions_.size() >= n; });
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return watch_versions_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
   }
 
   absl::StatusOr<ObjectList> List(const ResourceKind&, const std::string&,
                                   const ListOptions& options) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     label_selectors_.push_back(options.label_selector);
     absl::StatusOr<ObjectList> list = lists_.front();
     if (lists_.size() > 1) lists_.pop_front();
@@ -99,16 +81,13 @@ class ScriptedKubeClient : public KubeClient {
   absl::StatusOr<std::unique_ptr<WatchStream>> Watch(
       const ResourceKind&, const std::string&,
       const ListOptions& options) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     watch_versions_.push_back(options.resource_version);
-    cv_.notify_all();
-    if (watches_.empty()) {
-      return std::unique_ptr<WatchStream>(new ScriptedWatch({}));
-    }
+    if (watches_.empty()) return std::make_unique<ScriptedWatchStream>();
     auto next = std::move(watches_.front());
     watches_.pop_front();
     if (!next.ok()) return next.status();
-    return std::unique_ptr<WatchStream>(new ScriptedWatch(*std::move(next)));
+    return std::make_unique<ScriptedWatchStream>(*std::move(next));
   }
   absl::StatusOr<std::string> Get(const ResourceKind&, const std::string&,
                                   const std::string&) override {
@@ -128,14 +107,13 @@ class ScriptedKubeClient : public KubeClient {
     return absl::UnimplementedError("");
   }
 
-  std::vector<std::string> label_selectors_;
-
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<absl::StatusOr<ObjectList>> lists_;
-  std::deque<absl::StatusOr<std::deque<absl::StatusOr<WatchEvent>>>> watches_;
-  std::vector<std::string> watch_versions_;
+  absl::Mutex mu_;
+  std::deque<absl::StatusOr<ObjectList>> lists_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::StatusOr<ScriptedWatchStream::Script>> watches_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> watch_versions_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> label_selectors_ ABSL_GUARDED_BY(mu_);
 };
 
 // Records "add a@1", "update a@1->a@4", "delete b@5", "synced".
@@ -149,11 +127,14 @@ class RecordingHandler : public ReflectorHandler {
   void OnSynced() override { Record("synced"); }
 
   bool WaitForCount(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return events_.size() >= n; });
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return events_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
   }
   std::vector<std::string> events() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return events_;
   }
 
@@ -167,13 +148,11 @@ class RecordingHandler : public ReflectorHandler {
     return field("name") + "@" + field("resourceVersion");
   }
   void Record(std::string e) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     events_.push_back(std::move(e));
-    cv_.notify_all();
   }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> events_;
+  absl::Mutex mu_;
+  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
 };
 
 class ReflectorTest : public ::testing::Test {
@@ -210,7 +189,7 @@ TEST_F(ReflectorTest, ListsThenWatchesFromTheListVersion) {
                           "update a@1->a@4", "delete b@5"));
   EXPECT_TRUE(reflector_->HasSynced());
   EXPECT_THAT(client_.WatchVersions(), ElementsAre("2"));
-  EXPECT_THAT(client_.label_selectors_, ElementsAre("app=kmesh"));
+  EXPECT_THAT(client_.LabelSelectors(), ElementsAre("app=kmesh"));
   std::map<std::string, std::string> snapshot = reflector_->Snapshot();
   EXPECT_EQ(snapshot.size(), 2u);
   EXPECT_EQ(snapshot["ns/a"], Obj("a", 4));

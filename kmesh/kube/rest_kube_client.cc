@@ -3,17 +3,18 @@
 #include <openssl/mem.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "kmesh/kube/kube_status.h"
 #include "nlohmann/json.hpp"
 
@@ -132,10 +133,11 @@ class RestWatchStream : public WatchStream {
   }
 
   absl::StatusOr<WatchEvent> Next(milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, timeout, [this] {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return closed_ || !events_.empty() || end_.has_value();
-    });
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&ready), absl::FromChrono(timeout));
     if (closed_) return absl::CancelledError("watch closed");
     if (!events_.empty()) {
       WatchEvent event = std::move(events_.front());
@@ -149,10 +151,9 @@ class RestWatchStream : public WatchStream {
 
   void Close() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       closed_ = true;
     }
-    cv_.notify_all();
     if (body_ != nullptr) body_->Cancel();
   }
 
@@ -237,20 +238,14 @@ class RestWatchStream : public WatchStream {
       return false;
     }
     out.object = object_it->dump();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(std::move(out));
-    }
-    cv_.notify_all();
+    absl::MutexLock lock(&mu_);
+    events_.push_back(std::move(out));
     return true;
   }
 
   void Finish(absl::Status status) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!end_.has_value()) end_ = std::move(status);
-    }
-    cv_.notify_all();
+    absl::MutexLock lock(&mu_);
+    if (!end_.has_value()) end_ = std::move(status);
   }
 
   std::unique_ptr<HttpResponseStream> body_;
@@ -259,11 +254,10 @@ class RestWatchStream : public WatchStream {
   // Used by OnData only (the I/O thread).
   std::string pending_;
   size_t scanned_ = 0;  // pending_[0, scanned_) holds no newline.
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<WatchEvent> events_;
-  std::optional<absl::Status> end_;
-  bool closed_ = false;
+  absl::Mutex mu_;
+  std::deque<WatchEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

@@ -1,28 +1,12 @@
-// RestKubeClient: KubeClient over the Kubernetes REST API, for a real API
-// server or the simulated one. Paths follow the API's layout (core group
-// under /api/v1, others under /apis/{group}/{version}; /namespaces/{ns} for
-// namespaced kinds); objects travel as JSON. A non-2xx answer is read as a
-// metav1.Status and mapped with StatusFromHttp, keeping the server's reason
-// and message; every message names the server URL.
-//
-// Retries: reads (Get, List) are retried on Unavailable outcomes -- transport
-// failures, 5xx and 429 (honouring Retry-After) -- with bounded exponential
-// backoff. Writes (Create, Update, Delete) are retried only when the server
-// certainly did not act on them: the connection could not be opened (nothing
-// was sent), 429 Too Many Requests, or 503 Service Unavailable (both are
-// answered before the request is processed). Any other failure of a write
-// (a timeout after sending, a 500, a reset connection) is returned as is:
-// repeating it could apply it twice, and callers do read-modify-write with
-// resourceVersion anyway. A refused TLS certificate is never retried.
-//
-//   absl::StatusOr<ClusterAccess> access = FindClusterAccess(
-//       ClusterAccessSearch::FromProcess(flag_kubeconfig, flag_context));
-//   if (!access.ok()) return access.status();
-//   absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
-//       RestKubeClient::ForCluster(*access);
-//
-// Watch streams are read by a thread per stream into a queue, so Next()
-// with a timeout never leaves a half-read event behind.
+// RestKubeClient: KubeClient over the Kubernetes REST API (a real API server
+// or the simulated one), through an HttpTransport. Paths follow the API's
+// layout (ResourcePath); objects travel as JSON; a non-2xx answer is read as
+// a metav1.Status and mapped with StatusFromHttp, naming the server. Reads
+// are retried on Unavailable outcomes (transport failures, 5xx, 429 with its
+// Retry-After) with bounded exponential backoff; writes only when the server
+// certainly did not act on them (nothing was sent, 429, 503), since callers
+// do read-modify-write with resourceVersion anyway. A watch's body is split
+// into events on the transport's I/O thread and queued for Next().
 #ifndef KMESH_KUBE_REST_KUBE_CLIENT_H_
 #define KMESH_KUBE_REST_KUBE_CLIENT_H_
 

@@ -4,12 +4,13 @@
 // without losing an event, a relist after 410, injected faults and the retry
 // policy, TLS with the server's own CA, a wrong CA and client certificates,
 // and bearer tokens.
-#include <condition_variable>
 #include <cstdlib>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/api/kmesh_node_info.pb.h"
@@ -21,7 +22,8 @@
 #include "kmesh/kube/typed_client.h"
 #include "nlohmann/json.hpp"
 #include "sim/kube/api_server.h"
-#include "sim/kube/test_certs.h"
+#include "sim/kube/testing/test_certs.h"
+#include "sim/kube/testing/tls_server_options.h"
 
 namespace kmesh::kube {
 namespace {
@@ -35,6 +37,7 @@ using Json = nlohmann::json;
 
 constexpr char kNs[] = "kmesh-system";
 constexpr milliseconds kWait{10000};
+constexpr absl::Duration kAwait = absl::Seconds(10);
 
 std::string TempDir() {
   const char* tmp = std::getenv("TEST_TMPDIR");
@@ -64,6 +67,14 @@ std::string Field(const std::string& json, const std::string& pointer) {
   return object.at(Json::json_pointer(pointer)).get<std::string>();
 }
 
+// Reflector options that retry within milliseconds.
+ReflectorOptions QuickRetries() {
+  ReflectorOptions options;
+  options.initial_backoff = milliseconds(1);
+  options.max_backoff = milliseconds(10);
+  return options;
+}
+
 // Collects reflector callbacks as "add s1", "update s1", "delete s1".
 class ViewHandler : public ReflectorHandler {
  public:
@@ -74,37 +85,36 @@ class ViewHandler : public ReflectorHandler {
   void OnDelete(const std::string& o) override { Record("delete", o); }
 
   bool WaitFor(const std::string& event) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return std::find(events_.begin(), events_.end(), event) != events_.end();
-    });
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&seen), kAwait);
   }
   std::vector<std::string> events() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return events_;
   }
   // The consumer's view: name -> resourceVersion.
   std::map<std::string, std::string> view() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return view_;
   }
 
  private:
   void Record(const std::string& what, const std::string& json) {
     const std::string name = Field(json, "/metadata/name");
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     events_.push_back(what + " " + name);
     if (what == "delete") {
       view_.erase(name);
     } else {
       view_[name] = Field(json, "/metadata/resourceVersion");
     }
-    cv_.notify_all();
   }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> events_;
-  std::map<std::string, std::string> view_;
+  absl::Mutex mu_;
+  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> view_ ABSL_GUARDED_BY(mu_);
 };
 
 class SimKubeTest : public ::testing::Test {
@@ -145,6 +155,19 @@ class SimKubeTest : public ::testing::Test {
                              R"({"apiVersion":"v1","kind":"Namespace",)"
                              R"("metadata":{"name":"kmesh-system"}})")
                     .ok());
+  }
+
+  // The secrets in kNs as the server has them: name -> resourceVersion.
+  std::map<std::string, std::string> ServerView() {
+    std::map<std::string, std::string> view;
+    absl::StatusOr<ObjectList> list = client_->List(SecretsKind(), kNs, {});
+    EXPECT_TRUE(list.ok()) << list.status();
+    if (!list.ok()) return view;
+    for (const std::string& item : list->items) {
+      view[Field(item, "/metadata/name")] =
+          Field(item, "/metadata/resourceVersion");
+    }
+    return view;
   }
 
   int CountRequests(const std::string& method, const std::string& path) {
@@ -290,9 +313,7 @@ TEST_F(SimKubeTest, ReflectorResumesAfterDroppedWatchesWithoutLosingEvents) {
   SetUpCluster();
   ASSERT_TRUE(client_->Create(SecretsKind(), kNs, SecretJson("s0", "x")).ok());
   ViewHandler handler;
-  ReflectorOptions options;
-  options.initial_backoff = milliseconds(1);
-  options.max_backoff = milliseconds(10);
+  const ReflectorOptions options = QuickRetries();
   Reflector reflector(client_.get(), SecretsKind(), kNs, &handler, options);
   std::thread runner([&] { reflector.Run(); });
   ASSERT_TRUE(handler.WaitFor("add s0"));
@@ -316,14 +337,7 @@ TEST_F(SimKubeTest, ReflectorResumesAfterDroppedWatchesWithoutLosingEvents) {
               ElementsAre("add s0", "add s1", "add s2", "add s3", "delete s0"));
   EXPECT_EQ(reflector.ListCount(), 1);  // Resumed each time, never relisted.
   // The view matches the server exactly.
-  absl::StatusOr<ObjectList> list = client_->List(SecretsKind(), kNs, {});
-  ASSERT_TRUE(list.ok());
-  std::map<std::string, std::string> truth;
-  for (const std::string& item : list->items) {
-    truth[Field(item, "/metadata/name")] =
-        Field(item, "/metadata/resourceVersion");
-  }
-  EXPECT_EQ(handler.view(), truth);
+  EXPECT_EQ(handler.view(), ServerView());
   // Every re-watch carried the version the reflector had reached.
   int resumed = 0;
   for (const auto& r : server_->RequestLog()) {
@@ -340,27 +354,28 @@ class GatedClient : public KubeClient {
  public:
   explicit GatedClient(KubeClient* inner) : inner_(inner) {}
   void Close() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     open_ = false;
   }
   void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     open_ = true;
-    cv_.notify_all();
   }
   bool WaitForBlockedWatch() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return blocked_ > 0; });
+    absl::MutexLock lock(&mu_);
+    auto blocked = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return blocked_ > 0;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&blocked), kAwait);
   }
 
   absl::StatusOr<std::unique_ptr<WatchStream>> Watch(
       const ResourceKind& kind, const std::string& ns,
       const ListOptions& options) override {
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       ++blocked_;
-      cv_.notify_all();
-      cv_.wait(lock, [&] { return open_; });
+      mu_.Await(absl::Condition(&open_));
       --blocked_;
     }
     return inner_->Watch(kind, ns, options);
@@ -391,10 +406,9 @@ class GatedClient : public KubeClient {
 
  private:
   KubeClient* const inner_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = true;
-  int blocked_ = 0;
+  absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = true;
+  int blocked_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 TEST_F(SimKubeTest, ReflectorRelistsAfterGoneAndKeepsTheViewExact) {
@@ -407,9 +421,7 @@ TEST_F(SimKubeTest, ReflectorRelistsAfterGoneAndKeepsTheViewExact) {
   }
   GatedClient gated(client_.get());
   ViewHandler handler;
-  ReflectorOptions options;
-  options.initial_backoff = milliseconds(1);
-  options.max_backoff = milliseconds(10);
+  const ReflectorOptions options = QuickRetries();
   Reflector reflector(&gated, SecretsKind(), kNs, &handler, options);
   std::thread runner([&] { reflector.Run(); });
   ASSERT_TRUE(handler.WaitFor("add remove"));
@@ -445,14 +457,7 @@ TEST_F(SimKubeTest, ReflectorRelistsAfterGoneAndKeepsTheViewExact) {
   runner.join();
 
   EXPECT_EQ(reflector.ListCount(), 2);
-  absl::StatusOr<ObjectList> list = client_->List(SecretsKind(), kNs, {});
-  ASSERT_TRUE(list.ok());
-  std::map<std::string, std::string> truth;
-  for (const std::string& item : list->items) {
-    truth[Field(item, "/metadata/name")] =
-        Field(item, "/metadata/resourceVersion");
-  }
-  EXPECT_EQ(handler.view(), truth);
+  EXPECT_EQ(handler.view(), ServerView());
   // Objects created and deleted while away never reach the consumer.
   for (const std::string& e : handler.events()) {
     EXPECT_THAT(e, Not(HasSubstr("tmp0")));
@@ -555,12 +560,7 @@ TEST_F(SimKubeTest, BearerTokenIsSentAndNeverEchoed) {
 class SimKubeTlsTest : public SimKubeTest {
  protected:
   void StartTls(const sim::kube::TestCertificates& certs, bool mutual) {
-    sim::kube::ApiServer::Options options;
-    options.tls_cert_pem = certs.server_cert_pem;
-    options.tls_key_pem = certs.server_key_pem;
-    options.tls_ca_pem = certs.ca_cert_pem;
-    if (mutual) options.client_ca_pem = certs.ca_cert_pem;
-    StartServer(options);
+    StartServer(sim::kube::TlsServerOptions(certs, mutual));
   }
 };
 

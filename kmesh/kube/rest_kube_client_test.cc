@@ -3,15 +3,17 @@
 // against the simulated API server is in rest_kube_client_sim_test.cc.
 #include "kmesh/kube/rest_kube_client.h"
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/kube/kube_status.h"
 #include "kmesh/kube/testing/loopback_http_server.h"
+#include "kmesh/kube/testing/test_cluster_access.h"
 
 namespace kmesh::kube {
 namespace {
@@ -22,24 +24,7 @@ using ::testing::HasSubstr;
 using testing::LoopbackHttpServer;
 using testing::ReceivedRequest;
 using testing::ScriptedResponse;
-
-class Gate {
- public:
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using testing::TestClusterAccess;
 
 ScriptedResponse Json(int status, std::string body) {
   ScriptedResponse response;
@@ -56,44 +41,59 @@ ScriptedResponse StatusBody(int code, const std::string& reason,
                          R"(","reason":")", reason, R"(","code":)", code, "}"));
 }
 
-// A response script: one handler per request, in order; the last repeats.
+// A response script: one answer per request, in order; the last repeats.
 class Script {
  public:
-  explicit Script(std::vector<testing::RequestHandler> steps)
-      : steps_(std::move(steps)) {}
-  ScriptedResponse operator()(const ReceivedRequest& request) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const size_t i = std::min(next_++, steps_.size() - 1);
-    return steps_[i](request);
+  explicit Script(std::vector<ScriptedResponse> answers)
+      : answers_(std::move(answers)) {}
+  ScriptedResponse operator()(const ReceivedRequest&) {
+    absl::MutexLock lock(&mu_);
+    return answers_[std::min(next_++, answers_.size() - 1)];
   }
 
  private:
-  std::mutex mu_;
-  std::vector<testing::RequestHandler> steps_;
-  size_t next_ = 0;
+  const std::vector<ScriptedResponse> answers_;
+  absl::Mutex mu_;
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class RestKubeClientTest : public ::testing::Test {
  protected:
-  void Serve(std::vector<testing::RequestHandler> steps) {
-    auto script = std::make_shared<Script>(std::move(steps));
+  // Answers the requests with `answers`, in order; the last repeats.
+  void Serve(std::vector<ScriptedResponse> answers) {
+    auto script = std::make_shared<Script>(std::move(answers));
     server_ = LoopbackHttpServer::Start(
         [script](const ReceivedRequest& r) { return (*script)(r); });
     client_ = MakeClient(server_->url());
   }
 
   std::unique_ptr<RestKubeClient> MakeClient(const std::string& url) {
-    ClusterAccess access;
-    access.server = url;
     RestKubeClientOptions options;
     options.retry_base_delay = milliseconds(100);
     options.retry_max_delay = milliseconds(2000);
     options.transport.request_timeout = milliseconds(5000);
     options.sleep = [this](milliseconds d) { sleeps_.push_back(d.count()); };
     absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
-        RestKubeClient::ForCluster(access, options);
+        RestKubeClient::ForCluster(TestClusterAccess(url), options);
     EXPECT_TRUE(client.ok()) << client.status();
     return *std::move(client);
+  }
+
+  // One answer for every request: a chunked body written by `body`.
+  void ServeStream(decltype(ScriptedResponse::stream) body,
+                   bool drop_after_stream = false) {
+    ScriptedResponse streamed;
+    streamed.stream = std::move(body);
+    streamed.drop_after_stream = drop_after_stream;
+    Serve({streamed});
+  }
+
+  // A watch of every node through `client` (client_ by default).
+  std::unique_ptr<WatchStream> WatchNodes(RestKubeClient* client = nullptr) {
+    absl::StatusOr<std::unique_ptr<WatchStream>> watch =
+        (client ? client : client_.get())->Watch(NodesKind(), "", {});
+    EXPECT_TRUE(watch.ok()) << watch.status();
+    return watch.ok() ? *std::move(watch) : nullptr;
   }
 
   std::vector<std::string> Targets() const {
@@ -104,6 +104,8 @@ class RestKubeClientTest : public ::testing::Test {
     return targets;
   }
 
+  // Lets a scripted server that waits for it go on; outlives the server.
+  absl::Notification release_;
   std::unique_ptr<LoopbackHttpServer> server_;
   std::unique_ptr<RestKubeClient> client_;
   std::vector<int64_t> sleeps_;
@@ -121,9 +123,7 @@ TEST(ResourcePathTest, FollowsTheApiLayout) {
 }
 
 TEST_F(RestKubeClientTest, GetReturnsTheObject) {
-  Serve({[](const ReceivedRequest&) {
-    return Json(200, R"({"kind":"Node","metadata":{"name":"n1"}})");
-  }});
+  Serve({Json(200, R"({"kind":"Node","metadata":{"name":"n1"}})")});
   absl::StatusOr<std::string> node = client_->Get(NodesKind(), "", "n1");
   ASSERT_TRUE(node.ok()) << node.status();
   EXPECT_EQ(*node, R"({"kind":"Node","metadata":{"name":"n1"}})");
@@ -144,9 +144,7 @@ TEST_F(RestKubeClientTest, ErrorsCarryTheServersReasonMessageAndUrl) {
            {401, "Unauthorized", absl::StatusCode::kUnauthenticated},
            {422, "Invalid", absl::StatusCode::kInvalidArgument}}) {
     SCOPED_TRACE(c.reason);
-    Serve({[&c](const ReceivedRequest&) {
-      return StatusBody(c.code, c.reason, "the server's own words");
-    }});
+    Serve({StatusBody(c.code, c.reason, "the server's own words")});
     absl::StatusOr<std::string> created =
         client_->Create(SecretsKind(), "ns", R"({"metadata":{"name":"s"}})");
     ASSERT_FALSE(created.ok());
@@ -161,20 +159,17 @@ TEST_F(RestKubeClientTest, ErrorsCarryTheServersReasonMessageAndUrl) {
 }
 
 TEST_F(RestKubeClientTest, NonJsonErrorBodyIsQuoted) {
-  Serve(
-      {[](const ReceivedRequest&) { return Json(404, "404 page not found"); }});
+  Serve({Json(404, "404 page not found")});
   absl::StatusOr<std::string> got = client_->Get(NodesKind(), "", "x");
   EXPECT_TRUE(absl::IsNotFound(got.status()));
   EXPECT_THAT(got.status().message(), HasSubstr("404 page not found"));
 }
 
 TEST_F(RestKubeClientTest, ListEncodesTheSelectorAndCompletesItems) {
-  Serve({[](const ReceivedRequest&) {
-    return Json(200,
-                R"({"kind":"SecretList","metadata":{"resourceVersion":"77"},
+  Serve({Json(200,
+              R"({"kind":"SecretList","metadata":{"resourceVersion":"77"},
       "items":[{"metadata":{"name":"a","namespace":"ns"}},
-               {"metadata":{"name":"b","namespace":"ns"}}]})");
-  }});
+               {"metadata":{"name":"b","namespace":"ns"}}]})")});
   ListOptions options;
   options.label_selector = "app=kmesh,tier!=web";
   absl::StatusOr<ObjectList> list = client_->List(SecretsKind(), "ns", options);
@@ -191,20 +186,15 @@ TEST_F(RestKubeClientTest, ListEncodesTheSelectorAndCompletesItems) {
 }
 
 TEST_F(RestKubeClientTest, NamespacedKindsNeedANamespace) {
-  Serve({[](const ReceivedRequest&) { return Json(200, "{}"); }});
+  Serve({Json(200, "{}")});
   EXPECT_TRUE(
       absl::IsInvalidArgument(client_->Get(SecretsKind(), "", "x").status()));
   EXPECT_TRUE(server_->requests().empty());
 }
 
 TEST_F(RestKubeClientTest, ReadRetriesAfterServerErrorWithBackoff) {
-  Serve({[](const ReceivedRequest&) {
-           return StatusBody(500, "InternalError", "etcd hiccup");
-         },
-         [](const ReceivedRequest&) {
-           return StatusBody(502, "", "bad gateway");
-         },
-         [](const ReceivedRequest&) { return Json(200, R"({"ok":1})"); }});
+  Serve({StatusBody(500, "InternalError", "etcd hiccup"),
+         StatusBody(502, "", "bad gateway"), Json(200, R"({"ok":1})")});
   absl::StatusOr<std::string> got = client_->Get(NodesKind(), "", "n");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(server_->requests().size(), 3u);
@@ -212,20 +202,15 @@ TEST_F(RestKubeClientTest, ReadRetriesAfterServerErrorWithBackoff) {
 }
 
 TEST_F(RestKubeClientTest, ReadHonoursRetryAfterOnTooManyRequests) {
-  Serve({[](const ReceivedRequest&) {
-           ScriptedResponse r = StatusBody(429, "TooManyRequests", "slow down");
-           r.headers = {{"Retry-After", "1"}};
-           return r;
-         },
-         [](const ReceivedRequest&) { return Json(200, "{}"); }});
+  ScriptedResponse throttled = StatusBody(429, "TooManyRequests", "slow down");
+  throttled.headers = {{"Retry-After", "1"}};
+  Serve({throttled, Json(200, "{}")});
   ASSERT_TRUE(client_->Get(NodesKind(), "", "n").ok());
   EXPECT_THAT(sleeps_, ElementsAre(1000));
 }
 
 TEST_F(RestKubeClientTest, ReadGivesUpAfterTheLastAttempt) {
-  Serve({[](const ReceivedRequest&) {
-    return StatusBody(503, "ServiceUnavailable", "down for maintenance");
-  }});
+  Serve({StatusBody(503, "ServiceUnavailable", "down for maintenance")});
   absl::StatusOr<ObjectList> list = client_->List(NodesKind(), "", {});
   ASSERT_FALSE(list.ok());
   EXPECT_TRUE(IsRetryable(list.status()));
@@ -235,10 +220,7 @@ TEST_F(RestKubeClientTest, ReadGivesUpAfterTheLastAttempt) {
 }
 
 TEST_F(RestKubeClientTest, WriteIsNotRetriedAfterAServerError) {
-  Serve({[](const ReceivedRequest&) {
-           return StatusBody(500, "InternalError", "maybe applied");
-         },
-         [](const ReceivedRequest&) { return Json(200, "{}"); }});
+  Serve({StatusBody(500, "InternalError", "maybe applied"), Json(200, "{}")});
   absl::StatusOr<std::string> updated =
       client_->Update(SecretsKind(), "ns", "s", R"({"metadata":{"name":"s"}})");
   ASSERT_FALSE(updated.ok());
@@ -249,25 +231,18 @@ TEST_F(RestKubeClientTest, WriteIsNotRetriedAfterAServerError) {
 
 TEST_F(RestKubeClientTest,
        WriteIsNotRetriedWhenTheConnectionDropsAfterSending) {
-  Serve({[](const ReceivedRequest&) {
-           ScriptedResponse r;
-           r.drop = true;
-           return r;
-         },
-         [](const ReceivedRequest&) { return Json(201, "{}"); }});
+  ScriptedResponse dropped;
+  dropped.drop = true;
+  Serve({dropped, Json(201, "{}")});
   absl::Status deleted = client_->Delete(SecretsKind(), "ns", "s");
   EXPECT_TRUE(absl::IsUnavailable(deleted)) << deleted;
   EXPECT_EQ(server_->requests().size(), 1u);
 }
 
 TEST_F(RestKubeClientTest, WriteIsRetriedOnServiceUnavailableAndThrottling) {
-  Serve({[](const ReceivedRequest&) {
-           return StatusBody(503, "ServiceUnavailable", "starting");
-         },
-         [](const ReceivedRequest&) {
-           return StatusBody(429, "TooManyRequests", "slow down");
-         },
-         [](const ReceivedRequest&) { return Json(201, R"({"created":1})"); }});
+  Serve({StatusBody(503, "ServiceUnavailable", "starting"),
+         StatusBody(429, "TooManyRequests", "slow down"),
+         Json(201, R"({"created":1})")});
   absl::StatusOr<std::string> created =
       client_->Create(SecretsKind(), "ns", R"({"metadata":{"name":"s"}})");
   ASSERT_TRUE(created.ok()) << created.status();
@@ -276,7 +251,7 @@ TEST_F(RestKubeClientTest, WriteIsRetriedOnServiceUnavailableAndThrottling) {
 }
 
 TEST_F(RestKubeClientTest, WriteIsRetriedWhenNothingCouldBeSent) {
-  Serve({[](const ReceivedRequest&) { return Json(200, "{}"); }});
+  Serve({Json(200, "{}")});
   const std::string url = server_->url();
   server_.reset();
   std::unique_ptr<RestKubeClient> client = MakeClient(url);
@@ -307,18 +282,14 @@ TEST_F(RestKubeClientTest, WatchReassemblesEventsSplitAcrossChunks) {
   absl::StrAppend(
       &body,
       R"({"type":"DELETED","object":{"metadata":{"name":"o2","resourceVersion":"6"}}})");
-  Serve({[body](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [body](const auto& write) {
-      // Awkward piece sizes, so lines and even UTF-8/JSON tokens split.
-      for (size_t i = 0; i < body.size();) {
-        const size_t n = (i < 600) ? 7 : 65521;
-        write(body.substr(i, n));
-        i += n;
-      }
-    };
-    return r;
-  }});
+  ServeStream([body](const auto& write) {
+    // Awkward piece sizes, so lines and even UTF-8/JSON tokens split.
+    for (size_t i = 0; i < body.size();) {
+      const size_t n = (i < 600) ? 7 : 65521;
+      write(body.substr(i, n));
+      i += n;
+    }
+  });
   ListOptions options;
   options.resource_version = "0";
   options.timeout = std::chrono::seconds(30);
@@ -350,123 +321,98 @@ TEST_F(RestKubeClientTest, WatchReassemblesEventsSplitAcrossChunks) {
 }
 
 TEST_F(RestKubeClientTest, WatchTimeoutKeepsTheStreamUsable) {
-  Gate send_second;
-  Serve({[&](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [&](const auto& write) {
-      write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
-            "\n");
-      send_second.Wait();
-      write(R"({"type":"ADDED","object":{"metadata":{"name":"b"}}})"
-            "\n");
-    };
-    r.drop_after_stream = true;
-    return r;
-  }});
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      client_->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
-  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  ServeStream(
+      [this](const auto& write) {
+        write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+              "\n");
+        release_.WaitForNotification();
+        write(R"({"type":"ADDED","object":{"metadata":{"name":"b"}}})"
+              "\n");
+      },
+      /*drop_after_stream=*/true);
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_THAT(event->object, HasSubstr("\"a\""));
   // Nothing more until the server sends again: a timeout, not an end.
-  event = (*watch)->Next(milliseconds(20));
+  event = watch->Next(milliseconds(20));
   EXPECT_TRUE(absl::IsDeadlineExceeded(event.status())) << event.status();
-  send_second.Open();
-  event = (*watch)->Next(milliseconds(10000));
+  release_.Notify();
+  event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_THAT(event->object, HasSubstr("\"b\""));
   // Then the connection drops without the final chunk.
-  event = (*watch)->Next(milliseconds(10000));
+  event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
   // And stays ended.
-  event = (*watch)->Next(milliseconds(1));
+  event = watch->Next(milliseconds(1));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
-  server_->Stop();  // Its threads use the gate, which dies with this scope.
 }
 
 TEST_F(RestKubeClientTest, WatchGoneIsOutOfRangeAfterEarlierEvents) {
-  Serve({[](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [](const auto& write) {
-      write(
-          R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
-          "\n"
-          R"json({"type":"ERROR","object":{"kind":"Status","status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}})json"
-          "\n");
-    };
-    return r;
-  }});
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      client_->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
-  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  ServeStream([](const auto& write) {
+    write(
+        R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+        "\n"
+        R"json({"type":"ERROR","object":{"kind":"Status","status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}})json"
+        "\n");
+  });
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
-  event = (*watch)->Next(milliseconds(10000));
+  event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(IsGone(event.status())) << event.status();
   EXPECT_THAT(event.status().message(), HasSubstr("too old resource version"));
 }
 
 TEST_F(RestKubeClientTest, WatchReadsOddEventsSafelyAndStopsAtGarbage) {
-  Serve({[](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [](const auto& write) {
-      // A non-410 error with a mistyped code, blank lines, then garbage.
-      write(R"({"type":"ERROR","object":{"code":"500","message":7}})"
-            "\n\n  \n"
-            R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
-            "\n"
-            "<html>proxy error</html>\n"
-            R"({"type":"ADDED","object":{"metadata":{"name":"never"}}})"
-            "\n");
-    };
-    return r;
-  }});
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      client_->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
-  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  ServeStream([](const auto& write) {
+    // A non-410 error with a mistyped code, blank lines, then garbage.
+    write(R"({"type":"ERROR","object":{"code":"500","message":7}})"
+          "\n\n  \n"
+          R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+          "\n"
+          "<html>proxy error</html>\n"
+          R"({"type":"ADDED","object":{"metadata":{"name":"never"}}})"
+          "\n");
+  });
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_EQ(event->type, WatchEventType::kError);
-  event = (*watch)->Next(milliseconds(10000));
+  event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_EQ(event->type, WatchEventType::kAdded);
-  event = (*watch)->Next(milliseconds(10000));
+  event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
   EXPECT_THAT(event.status().message(), HasSubstr("malformed watch event"));
 }
 
 TEST_F(RestKubeClientTest, WatchRefusesALineLongerThanTheLimit) {
-  Serve({[](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [](const auto& write) {
-      write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
-            "\n");
-      // 5000 bytes and no newline yet.
-      for (int i = 0; i < 5; ++i) write(std::string(1000, ' '));
-    };
-    return r;
-  }});
-  ClusterAccess access;
-  access.server = server_->url();
+  ServeStream([](const auto& write) {
+    write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+          "\n");
+    // 5000 bytes and no newline yet.
+    for (int i = 0; i < 5; ++i) write(std::string(1000, ' '));
+  });
   RestKubeClientOptions options;
   options.max_watch_line = 4096;
   absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
-      RestKubeClient::ForCluster(access, options);
+      RestKubeClient::ForCluster(TestClusterAccess(server_->url()), options);
   ASSERT_TRUE(client.ok()) << client.status();
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      (*client)->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
-  EXPECT_TRUE((*watch)->Next(milliseconds(10000)).ok());
-  absl::StatusOr<WatchEvent> event = (*watch)->Next(milliseconds(10000));
+  std::unique_ptr<WatchStream> watch = WatchNodes(client->get());
+  ASSERT_NE(watch, nullptr);
+  EXPECT_TRUE(watch->Next(milliseconds(10000)).ok());
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
   EXPECT_THAT(event.status().message(), HasSubstr("longer than 4096 bytes"));
 }
 
 TEST_F(RestKubeClientTest, WatchOpenErrorIsMapped) {
-  Serve({[](const ReceivedRequest&) {
-    return StatusBody(403, "Forbidden", "cannot watch nodes");
-  }});
+  Serve({StatusBody(403, "Forbidden", "cannot watch nodes")});
   absl::StatusOr<std::unique_ptr<WatchStream>> watch =
       client_->Watch(NodesKind(), "", {});
   ASSERT_FALSE(watch.ok());
@@ -475,22 +421,15 @@ TEST_F(RestKubeClientTest, WatchOpenErrorIsMapped) {
 }
 
 TEST_F(RestKubeClientTest, CloseUnblocksNextFromAnotherThread) {
-  Gate finish;
-  Serve({[&](const ReceivedRequest&) {
-    ScriptedResponse r;
-    r.stream = [&](const auto&) { finish.Wait(); };
-    return r;
-  }});
-  absl::StatusOr<std::unique_ptr<WatchStream>> watch =
-      client_->Watch(NodesKind(), "", {});
-  ASSERT_TRUE(watch.ok()) << watch.status();
+  ServeStream([this](const auto&) { release_.WaitForNotification(); });
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
   absl::Status result;
   std::thread reader(
-      [&] { result = (*watch)->Next(milliseconds(60000)).status(); });
-  (*watch)->Close();
+      [&] { result = watch->Next(milliseconds(60000)).status(); });
+  watch->Close();
   reader.join();
-  finish.Open();
-  server_->Stop();  // Its threads use the gate, which dies with this scope.
+  release_.Notify();
   EXPECT_TRUE(absl::IsCancelled(result)) << result;
 }
 

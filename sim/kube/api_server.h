@@ -1,22 +1,14 @@
 // ApiServer: the simulated Kubernetes API server. It serves an ObjectStore
-// over HTTP/1.1 (or HTTPS) on loopback with the paths, verbs, status bodies
-// and watch streams of the real one, so the real kubectl, kmeshctl and the
-// daemon's REST client talk to it unchanged: core/v1 namespaces, nodes,
-// secrets, configmaps, pods and serviceaccounts, apps/v1 daemonsets,
-// rbac.authorization.k8s.io/v1 roles, rolebindings, clusterroles and
-// clusterrolebindings, apiextensions.k8s.io/v1 customresourcedefinitions,
-// kmesh.net/v1alpha1 kmeshnodeinfos and any type a stored CRD defines; GET
-// (get, list, watch with labelSelector, fieldSelector, resourceVersion,
-// timeoutSeconds), POST, PUT, PATCH (merge-patch, strategic-merge-patch,
-// json-patch; see patch.h), DELETE; discovery (/api, /apis, /version).
-// Errors are metav1.Status bodies. Watches are chunked streams of one JSON
-// event per line, flushed per event. A thread serves each connection, with
-// keep-alive. Tests can inject faults (failing requests, dropped watches,
-// delays, 401/403) and read the request log.
+// (every type of resource_types.h and any a stored CRD defines) over
+// HTTP/1.1 or HTTPS on loopback with the paths, verbs, status bodies, watch
+// streams and discovery documents of the real one (request_handler.h), so
+// the real kubectl, kmeshctl and the daemon's REST client talk to it
+// unchanged. A thread serves each connection, with keep-alive. Tests can
+// inject faults (failing requests, dropped watches, delays, 401/403) and
+// read the request log.
 //
 //   auto server = ApiServer::Start({});   // 127.0.0.1, ephemeral port.
 //   (*server)->WriteKubeconfig(dir + "/kubeconfig");
-//   ... kubectl --kubeconfig=... / a REST client at (*server)->url() ...
 //   (*server)->Stop();                    // Also done by the destructor.
 #ifndef SIM_KUBE_API_SERVER_H_
 #define SIM_KUBE_API_SERVER_H_

@@ -8,7 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "sim/kube/test_http_client.h"
+#include "sim/kube/testing/kube_objects.h"
+#include "sim/kube/testing/test_http_client.h"
 
 namespace kmesh::sim::kube {
 namespace {
@@ -244,15 +245,8 @@ TEST_F(ApiServerTest, DeletePreconditions) {
 TEST_F(ApiServerTest, ServesKmeshNodeInfos) {
   const std::string base =
       "/apis/kmesh.net/v1alpha1/namespaces/kmesh-system/kmeshnodeinfos";
-  json info = {{"apiVersion", "kmesh.net/v1alpha1"},
-               {"kind", "KmeshNodeInfo"},
-               {"metadata", {{"name", "node1"}}},
-               {"spec",
-                {{"spi", 1},
-                 {"addresses", {"10.0.0.1"}},
-                 {"bootID", "3c1f5b9e-1111-2222-3333-444455556666"},
-                 {"podCIDRS", {"10.244.1.0/24"}}}}};
-  TestHttpResponse created = Request("POST", base, info.dump());
+  TestHttpResponse created =
+      Request("POST", base, KmeshNodeInfoObject("node1").dump());
   ASSERT_EQ(created.code, 201) << created.body;
   json all = Body(Request("GET", "/apis/kmesh.net/v1alpha1/kmeshnodeinfos"));
   EXPECT_EQ(all["kind"], "KmeshNodeInfoList");

@@ -10,8 +10,9 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "sim/kube/api_server.h"
-#include "sim/kube/test_certs.h"
-#include "sim/kube/test_http_client.h"
+#include "sim/kube/testing/test_certs.h"
+#include "sim/kube/testing/test_http_client.h"
+#include "sim/kube/testing/tls_server_options.h"
 
 namespace kmesh::sim::kube {
 namespace {
@@ -25,12 +26,8 @@ class ApiServerTlsTest : public ::testing::Test {
   }
 
   std::unique_ptr<ApiServer> StartServer(bool require_client_cert) {
-    ApiServer::Options options;
-    options.tls_cert_pem = certs_.server_cert_pem;
-    options.tls_key_pem = certs_.server_key_pem;
-    options.tls_ca_pem = certs_.ca_cert_pem;
-    if (require_client_cert) options.client_ca_pem = certs_.ca_cert_pem;
-    auto server = ApiServer::Start(options);
+    auto server =
+        ApiServer::Start(TlsServerOptions(certs_, require_client_cert));
     EXPECT_TRUE(server.ok()) << server.status();
     return server.ok() ? *std::move(server) : nullptr;
   }

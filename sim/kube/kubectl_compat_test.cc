@@ -12,16 +12,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "sim/kube/api_server.h"
-#include "sim/kube/kubectl_runner.h"
-#include "sim/kube/test_certs.h"
+#include "sim/kube/testing/kube_objects.h"
+#include "sim/kube/testing/kubectl_runner.h"
+#include "sim/kube/testing/test_certs.h"
+#include "sim/kube/testing/tls_server_options.h"
 
 namespace kmesh::sim::kube {
 namespace {
 
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 constexpr char kCrdPath[] = "kmesh/daemon/crd/kmeshnodeinfo_crd.yaml";
 
@@ -31,10 +35,8 @@ class KubectlCompatTest : public ::testing::Test {
     if (!KubectlRunner::Available()) {
       GTEST_SKIP() << KubectlRunner::UnavailableReason();
     }
-    static int counter = 0;
-    dir_ = absl::StrCat(::testing::TempDir(), "/kubectl_compat_", getpid(), "_",
-                        counter++);
-    ASSERT_EQ(mkdir(dir_.c_str(), 0700), 0);
+    dir_ = KubectlRunner::NewWorkDir("kubectl_compat");
+    ASSERT_FALSE(dir_.empty());
     kubeconfig_ = dir_ + "/kubeconfig";
     kubectl_ = std::make_unique<KubectlRunner>(kubeconfig_, dir_);
     StartServer(ApiServer::Options());
@@ -46,10 +48,7 @@ class KubectlCompatTest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_).ok());
-    ASSERT_TRUE(store()
-                    .Create(Type("", "v1", "namespaces"), "",
-                            {{"metadata", {{"name", "kmesh-system"}}}})
-                    .ok());
+    ASSERT_TRUE(CreateNamespace(store(), "kmesh-system").ok());
   }
 
   ObjectStore& store() { return server_->store(); }
@@ -62,13 +61,20 @@ class KubectlCompatTest : public ::testing::Test {
     return kubectl_->Run(args);
   }
 
-  // Runs kubectl and expects success.
+  // Runs kubectl and expects success; returns its output.
   std::string KubectlOk(const std::vector<std::string>& args) {
     KubectlResult result = Kubectl(args);
     EXPECT_EQ(result.exit_code, 0)
         << "kubectl " << absl::StrJoin(args, " ") << "\nstdout: " << result.out
         << "\nstderr: " << result.err;
     return result.out;
+  }
+
+  // Runs kubectl and expects failure; returns what it said on stderr.
+  std::string KubectlFails(const std::vector<std::string>& args) {
+    KubectlResult result = Kubectl(args);
+    EXPECT_NE(result.exit_code, 0) << "kubectl " << absl::StrJoin(args, " ");
+    return result.err;
   }
 
   std::string WriteManifest(const std::string& name, const std::string& text) {
@@ -131,13 +137,10 @@ TEST_F(KubectlCompatTest, GetSecretAsJson) {
 }
 
 TEST_F(KubectlCompatTest, MissingSecretIsNotFound) {
-  KubectlResult missing =
-      Kubectl({"get", "secret", "kmesh-ipsec", "-n", "kmesh-system"});
-  EXPECT_NE(missing.exit_code, 0);
-  EXPECT_NE(missing.err.find("Error from server (NotFound): secrets "
-                             "\"kmesh-ipsec\" not found"),
-            std::string::npos)
-      << missing.err;
+  EXPECT_THAT(
+      KubectlFails({"get", "secret", "kmesh-ipsec", "-n", "kmesh-system"}),
+      HasSubstr("Error from server (NotFound): secrets \"kmesh-ipsec\" not "
+                "found"));
 }
 
 TEST_F(KubectlCompatTest, LabelAndUnlabelNamespace) {
@@ -244,13 +247,10 @@ TEST_F(KubectlCompatTest, CreateAndDeleteNamespace) {
 
 TEST_F(KubectlCompatTest, ForbiddenIsReported) {
   server_->Forbid("get", "secrets");
-  KubectlResult forbidden =
-      Kubectl({"get", "secret", "kmesh-ipsec", "-n", "kmesh-system"});
-  EXPECT_NE(forbidden.exit_code, 0);
-  EXPECT_NE(forbidden.err.find("Error from server (Forbidden): secrets "
-                               "\"kmesh-ipsec\" is forbidden"),
-            std::string::npos)
-      << forbidden.err;
+  EXPECT_THAT(
+      KubectlFails({"get", "secret", "kmesh-ipsec", "-n", "kmesh-system"}),
+      HasSubstr("Error from server (Forbidden): secrets \"kmesh-ipsec\" is "
+                "forbidden"));
   server_->ClearFaults();
   EXPECT_NE(Kubectl({"get", "secret", "kmesh-ipsec", "-n", "kmesh-system"})
                 .err.find("NotFound"),
@@ -261,19 +261,12 @@ TEST_F(KubectlCompatTest, ForbiddenIsReported) {
 TEST_F(KubectlCompatTest, BearerTokenOverTls) {
   auto certs = GenerateTestCertificates();
   ASSERT_TRUE(certs.ok());
-  ApiServer::Options options;
-  options.tls_cert_pem = certs->server_cert_pem;
-  options.tls_key_pem = certs->server_key_pem;
-  options.tls_ca_pem = certs->ca_cert_pem;
-  StartServer(options);
+  StartServer(TlsServerOptions(*certs));
   server_->RequireBearerToken("t0ken");
   // (Without any credentials kubectl would prompt for a user name.)
   ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_, {"wrong"}).ok());
-  KubectlResult wrong = Kubectl({"get", "namespaces"});
-  EXPECT_NE(wrong.exit_code, 0);
-  EXPECT_NE(wrong.err.find("You must be logged in to the server"),
-            std::string::npos)
-      << wrong.err;
+  EXPECT_THAT(KubectlFails({"get", "namespaces"}),
+              HasSubstr("You must be logged in to the server"));
   ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_).ok());  // With the token.
   EXPECT_NE(KubectlOk({"get", "namespaces"}).find("kmesh-system"),
             std::string::npos);
@@ -282,12 +275,7 @@ TEST_F(KubectlCompatTest, BearerTokenOverTls) {
 TEST_F(KubectlCompatTest, WorksOverTlsWithClientCertificates) {
   auto certs = GenerateTestCertificates();
   ASSERT_TRUE(certs.ok());
-  ApiServer::Options options;
-  options.tls_cert_pem = certs->server_cert_pem;
-  options.tls_key_pem = certs->server_key_pem;
-  options.tls_ca_pem = certs->ca_cert_pem;
-  options.client_ca_pem = certs->ca_cert_pem;
-  StartServer(options);
+  StartServer(TlsServerOptions(*certs, /*require_client_certificate=*/true));
   ASSERT_TRUE(server_
                   ->WriteKubeconfig(kubeconfig_, {"", certs->client_cert_pem,
                                                   certs->client_key_pem})
@@ -297,9 +285,8 @@ TEST_F(KubectlCompatTest, WorksOverTlsWithClientCertificates) {
   EXPECT_TRUE(store().Get(Type("", "v1", "secrets"), "kmesh-system", "s").ok());
   // Without the client certificate the server refuses the handshake.
   ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_, {"some-token"}).ok());
-  KubectlResult refused = Kubectl({"get", "secrets", "-n", "kmesh-system"});
-  EXPECT_NE(refused.exit_code, 0);
-  EXPECT_NE(refused.err.find("tls"), std::string::npos) << refused.err;
+  EXPECT_THAT(KubectlFails({"get", "secrets", "-n", "kmesh-system"}),
+              HasSubstr("tls"));
 }
 
 }  // namespace

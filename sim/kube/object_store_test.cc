@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "gtest/gtest.h"
 #include "sim/kube/api_error.h"
+#include "sim/kube/testing/kube_objects.h"
 
 namespace kmesh::sim::kube {
 namespace {
@@ -46,11 +47,6 @@ class ObjectStoreTest : public ::testing::Test {
     return Type("kmesh.net", "v1alpha1", "kmeshnodeinfos");
   }
 
-  static json NamespaceObject(const std::string& name) {
-    return {{"apiVersion", "v1"},
-            {"kind", "Namespace"},
-            {"metadata", {{"name", name}}}};
-  }
   static json SecretObject(const std::string& name, json labels = json()) {
     json secret = {{"apiVersion", "v1"},
                    {"kind", "Secret"},
@@ -71,6 +67,14 @@ class ObjectStoreTest : public ::testing::Test {
   // Events already in the history arrive without waiting; a deadline in
   // the past makes Next() say so instead of blocking.
   static steady_clock::time_point Immediately() { return steady_clock::now(); }
+
+  // A watch of the secrets in every namespace, from the current version.
+  std::unique_ptr<ObjectStore::Watcher> WatchSecretsFromNow() {
+    auto watcher = store_.Watch(
+        Secrets(), "", {}, std::to_string(store_.CurrentResourceVersion()));
+    EXPECT_TRUE(watcher.ok()) << watcher.status();
+    return watcher.ok() ? *std::move(watcher) : nullptr;
+  }
 
   ObjectStore store_;
 };
@@ -569,27 +573,25 @@ TEST_F(ObjectStoreTest, CancelEndsAWatch) {
 }
 
 TEST_F(ObjectStoreTest, CancelDropsEventsAlreadyTaken) {
-  auto watcher = store_.Watch(Secrets(), "", {},
-                              std::to_string(store_.CurrentResourceVersion()));
-  ASSERT_TRUE(watcher.ok());
+  std::unique_ptr<ObjectStore::Watcher> watcher = WatchSecretsFromNow();
+  ASSERT_NE(watcher, nullptr);
   ASSERT_TRUE(store_.Create(Secrets(), "default", SecretObject("a")).ok());
   ASSERT_TRUE(store_.Create(Secrets(), "default", SecretObject("b")).ok());
-  ASSERT_TRUE((*watcher)->Next(Soon()).ok());
-  (*watcher)->Cancel();
+  ASSERT_TRUE(watcher->Next(Soon()).ok());
+  watcher->Cancel();
   // b is due, but a cancelled watch delivers nothing more.
-  EXPECT_TRUE(absl::IsCancelled((*watcher)->Next(Soon()).status()));
+  EXPECT_TRUE(absl::IsCancelled(watcher->Next(Soon()).status()));
 }
 
 TEST_F(ObjectStoreTest, CancelWakesABlockedNext) {
-  auto watcher = store_.Watch(Secrets(), "", {},
-                              std::to_string(store_.CurrentResourceVersion()));
-  ASSERT_TRUE(watcher.ok());
+  std::unique_ptr<ObjectStore::Watcher> watcher = WatchSecretsFromNow();
+  ASSERT_NE(watcher, nullptr);
   absl::Status result;
   std::thread consumer([&] {
     result =
-        (*watcher)->Next(steady_clock::now() + std::chrono::hours(1)).status();
+        watcher->Next(steady_clock::now() + std::chrono::hours(1)).status();
   });
-  (*watcher)->Cancel();
+  watcher->Cancel();
   consumer.join();
   EXPECT_TRUE(absl::IsCancelled(result)) << result;
 }
@@ -600,13 +602,9 @@ TEST_F(ObjectStoreTest, WatchGetsNoEventsOfOtherTypes) {
   auto infos = store_.Watch(NodeInfos(), "", {}, std::to_string(from));
   ASSERT_TRUE(nodes.ok() && infos.ok());
   for (const char* name : {"node1", "node2"}) {
-    ASSERT_TRUE(store_
-                    .Create(NodeInfos(), "kmesh-system",
-                            {{"apiVersion", "kmesh.net/v1alpha1"},
-                             {"kind", "KmeshNodeInfo"},
-                             {"metadata", {{"name", name}}},
-                             {"spec", {{"spi", 1}}}})
-                    .ok());
+    ASSERT_TRUE(
+        store_.Create(NodeInfos(), "kmesh-system", KmeshNodeInfoObject(name))
+            .ok());
   }
   EXPECT_TRUE(absl::IsDeadlineExceeded((*nodes)->Next(Immediately()).status()));
   ASSERT_TRUE(store_
@@ -749,14 +747,10 @@ TEST_F(ObjectStoreTest, CustomResourcesFollowTheirCrdSchema) {
   ASSERT_TRUE(crd.ok()) << crd.status();
   EXPECT_EQ((*crd)["status"]["conditions"][1]["type"], "Established");
 
-  json info = {{"apiVersion", "kmesh.net/v1alpha1"},
-               {"kind", "KmeshNodeInfo"},
-               {"metadata", {{"name", "node1"}}},
-               {"spec",
-                {{"spi", 1},
-                 {"addresses", {"10.0.0.1"}},
-                 {"bootID", "b"},
-                 {"podCIDRs", {"10.244.1.0/24"}}}}};
+  json info = KmeshNodeInfoObject("node1");
+  // Misspelt: the schema says podCIDRS.
+  info["spec"]["podCIDRs"] = info["spec"]["podCIDRS"];
+  info["spec"].erase("podCIDRS");
   auto created = store_.Create(NodeInfos(), "kmesh-system", info);
   ASSERT_TRUE(created.ok()) << created.status();
   // The misspelt field is pruned, as a real server prunes it.

@@ -1,5 +1,9 @@
 #include "sim/kube/selector.h"
 
+#include <initializer_list>
+#include <utility>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace kmesh::sim::kube {
@@ -13,47 +17,54 @@ bool LabelsMatch(const std::string& selector, const json& labels) {
   return parsed.ok() && parsed->Matches(labels);
 }
 
+// Each selector of `cases` against `labels`: whether it matches.
+void ExpectMatches(const json& labels,
+                   std::initializer_list<std::pair<const char*, bool>> cases) {
+  for (const auto& [selector, matches] : cases) {
+    EXPECT_EQ(LabelsMatch(selector, labels), matches)
+        << "\"" << selector << "\" on " << labels.dump();
+  }
+}
+
 TEST(LabelSelectorTest, EmptySelectorMatchesEverything) {
-  EXPECT_TRUE(LabelsMatch("", json()));
-  EXPECT_TRUE(LabelsMatch("  ", {{"a", "b"}}));
+  ExpectMatches(json(), {{"", true}});
+  ExpectMatches({{"a", "b"}}, {{"  ", true}});
 }
 
 TEST(LabelSelectorTest, EqualityAndInequality) {
-  json labels = {{"istio.io/dataplane-mode", "Kmesh"}, {"app", "web"}};
-  EXPECT_TRUE(LabelsMatch("istio.io/dataplane-mode=Kmesh", labels));
-  EXPECT_TRUE(LabelsMatch("app==web", labels));
-  EXPECT_FALSE(LabelsMatch("app=db", labels));
-  EXPECT_TRUE(LabelsMatch("app!=db", labels));
-  EXPECT_FALSE(LabelsMatch("app!=web", labels));
-  // != also matches objects without the label, as in Kubernetes.
-  EXPECT_TRUE(LabelsMatch("tier!=db", labels));
-  EXPECT_TRUE(LabelsMatch("app=web, istio.io/dataplane-mode=Kmesh", labels));
-  EXPECT_FALSE(LabelsMatch("app=web,istio.io/dataplane-mode=none", labels));
+  ExpectMatches({{"istio.io/dataplane-mode", "Kmesh"}, {"app", "web"}},
+                {{"istio.io/dataplane-mode=Kmesh", true},
+                 {"app==web", true},
+                 {"app=db", false},
+                 {"app!=db", true},
+                 {"app!=web", false},
+                 // != also matches objects without the label, as in
+                 // Kubernetes.
+                 {"tier!=db", true},
+                 {"app=web, istio.io/dataplane-mode=Kmesh", true},
+                 {"app=web,istio.io/dataplane-mode=none", false}});
 }
 
 TEST(LabelSelectorTest, ExistenceAndAbsence) {
-  json labels = {{"app", "web"}};
-  EXPECT_TRUE(LabelsMatch("app", labels));
-  EXPECT_FALSE(LabelsMatch("tier", labels));
-  EXPECT_TRUE(LabelsMatch("!tier", labels));
-  EXPECT_FALSE(LabelsMatch("!app", labels));
-  EXPECT_FALSE(LabelsMatch("app", json()));
+  ExpectMatches(
+      {{"app", "web"}},
+      {{"app", true}, {"tier", false}, {"!tier", true}, {"!app", false}});
+  ExpectMatches(json(), {{"app", false}});
 }
 
 TEST(LabelSelectorTest, SetMembership) {
-  json labels = {{"env", "prod"}};
-  EXPECT_TRUE(LabelsMatch("env in (prod,staging)", labels));
-  EXPECT_TRUE(LabelsMatch("env in ( dev , prod )", labels));
-  EXPECT_FALSE(LabelsMatch("env in (dev)", labels));
-  EXPECT_TRUE(LabelsMatch("env notin (dev,test)", labels));
-  EXPECT_FALSE(LabelsMatch("env notin (prod)", labels));
-  EXPECT_TRUE(LabelsMatch("tier notin (db)", labels));
-  EXPECT_TRUE(LabelsMatch("env in (prod),!tier", labels));
+  ExpectMatches({{"env", "prod"}}, {{"env in (prod,staging)", true},
+                                    {"env in ( dev , prod )", true},
+                                    {"env in (dev)", false},
+                                    {"env notin (dev,test)", true},
+                                    {"env notin (prod)", false},
+                                    {"tier notin (db)", true},
+                                    {"env in (prod),!tier", true}});
 }
 
 TEST(LabelSelectorTest, NumericComparison) {
-  EXPECT_TRUE(LabelsMatch("replicas>2", {{"replicas", "3"}}));
-  EXPECT_FALSE(LabelsMatch("replicas<2", {{"replicas", "3"}}));
+  ExpectMatches({{"replicas", "3"}},
+                {{"replicas>2", true}, {"replicas<2", false}});
 }
 
 TEST(LabelSelectorTest, RejectsMalformedSelectors) {
@@ -67,18 +78,19 @@ TEST(LabelSelectorTest, RejectsMalformedSelectors) {
 }
 
 TEST(FieldSelectorTest, MatchesAllowedFields) {
-  json pod = {{"metadata", {{"name", "p1"}, {"namespace", "default"}}},
-              {"spec", {{"nodeName", "node1"}}}};
-  std::vector<std::string> allowed = {"metadata.name", "spec.nodeName"};
-  auto by_node = FieldSelector::Parse("spec.nodeName=node1", allowed);
-  ASSERT_TRUE(by_node.ok());
-  EXPECT_TRUE(by_node->Matches(pod));
-  auto other_node = FieldSelector::Parse("spec.nodeName==node2", allowed);
-  ASSERT_TRUE(other_node.ok());
-  EXPECT_FALSE(other_node->Matches(pod));
-  auto not_p1 = FieldSelector::Parse("metadata.name!=p1", allowed);
-  ASSERT_TRUE(not_p1.ok());
-  EXPECT_FALSE(not_p1->Matches(pod));
+  const json pod = {{"metadata", {{"name", "p1"}, {"namespace", "default"}}},
+                    {"spec", {{"nodeName", "node1"}}}};
+  const std::vector<std::string> allowed = {"metadata.name", "spec.nodeName"};
+  for (const auto& [selector, matches] :
+       std::vector<std::pair<const char*, bool>>{
+           {"spec.nodeName=node1", true},
+           {"spec.nodeName==node2", false},
+           {"metadata.name!=p1", false}}) {
+    absl::StatusOr<FieldSelector> parsed =
+        FieldSelector::Parse(selector, allowed);
+    ASSERT_TRUE(parsed.ok()) << selector << ": " << parsed.status();
+    EXPECT_EQ(parsed->Matches(pod), matches) << selector;
+  }
 }
 
 TEST(FieldSelectorTest, RejectsUnknownFieldsAndSyntax) {

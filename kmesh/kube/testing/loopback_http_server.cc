@@ -8,12 +8,13 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <mutex>
 #include <thread>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace kmesh::kube::testing {
 
@@ -51,7 +52,7 @@ class LoopbackHttpServer::Impl {
 
   void Stop() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopped_) return;
       stopped_ = true;
       for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
@@ -60,7 +61,7 @@ class LoopbackHttpServer::Impl {
     accept_thread_.join();
     std::vector<std::thread> threads;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       threads.swap(threads_);
     }
     for (std::thread& t : threads) t.join();
@@ -71,11 +72,11 @@ class LoopbackHttpServer::Impl {
   }
   uint16_t port() const { return port_; }
   std::vector<ReceivedRequest> requests() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return requests_;
   }
   int connections() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return connections_;
   }
 
@@ -85,7 +86,7 @@ class LoopbackHttpServer::Impl {
       tcp::socket socket(ioc_);
       beast::error_code ec;
       acceptor_.accept(socket, ec);
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopped_) return;
       if (ec) continue;
       ++connections_;
@@ -96,7 +97,7 @@ class LoopbackHttpServer::Impl {
   }
 
   void Forget(int fd) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto it = open_fds_.begin(); it != open_fds_.end(); ++it) {
       if (*it == fd) {
         open_fds_.erase(it);
@@ -138,7 +139,7 @@ class LoopbackHttpServer::Impl {
     }
     received.body = request.body();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       requests_.push_back(received);
     }
     ScriptedResponse response = handler_(received);
@@ -180,12 +181,12 @@ class LoopbackHttpServer::Impl {
   std::unique_ptr<asio::ssl::context> ssl_;
   uint16_t port_ = 0;
   std::thread accept_thread_;
-  mutable std::mutex mu_;
-  bool stopped_ = false;
-  int connections_ = 0;
-  std::vector<int> open_fds_;
-  std::vector<std::thread> threads_;
-  std::vector<ReceivedRequest> requests_;
+  mutable absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  int connections_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int> open_fds_ ABSL_GUARDED_BY(mu_);  // Accepted sockets.
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+  std::vector<ReceivedRequest> requests_ ABSL_GUARDED_BY(mu_);
 };
 
 std::unique_ptr<LoopbackHttpServer> LoopbackHttpServer::Start(

@@ -5,8 +5,8 @@
 // chunked framing, and whether a stream ended with its final chunk or was
 // cut. Reads give up after a few seconds, so a broken server fails a test
 // instead of hanging it.
-#ifndef SIM_KUBE_TEST_HTTP_CLIENT_H_
-#define SIM_KUBE_TEST_HTTP_CLIENT_H_
+#ifndef SIM_KUBE_TESTING_TEST_HTTP_CLIENT_H_
+#define SIM_KUBE_TESTING_TEST_HTTP_CLIENT_H_
 
 #include <cstdint>
 #include <map>
@@ -71,4 +71,4 @@ class TestHttpClient {
 
 }  // namespace kmesh::sim::kube
 
-#endif  // SIM_KUBE_TEST_HTTP_CLIENT_H_
+#endif  // SIM_KUBE_TESTING_TEST_HTTP_CLIENT_H_

@@ -3,8 +3,8 @@
 // localhost (subjectAltName IP and DNS, serverAuth), and a client
 // certificate (clientAuth, CN kmesh-test, O system:masters), all ECDSA P-256
 // and valid for a day from an hour ago. Everything is PEM.
-#ifndef SIM_KUBE_TEST_CERTS_H_
-#define SIM_KUBE_TEST_CERTS_H_
+#ifndef SIM_KUBE_TESTING_TEST_CERTS_H_
+#define SIM_KUBE_TESTING_TEST_CERTS_H_
 
 #include <string>
 
@@ -28,4 +28,4 @@ absl::StatusOr<TestCertificates> GenerateTestCertificates(
 
 }  // namespace kmesh::sim::kube
 
-#endif  // SIM_KUBE_TEST_CERTS_H_
+#endif  // SIM_KUBE_TESTING_TEST_CERTS_H_

@@ -1,4 +1,4 @@
-#include "sim/kube/kubectl_runner.h"
+#include "sim/kube/testing/kubectl_runner.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -36,6 +37,15 @@ bool KubectlRunner::Available() { return access(Path().c_str(), X_OK) == 0; }
 
 std::string KubectlRunner::UnavailableReason() {
   return "kubectl not found at " + Path() + " (set KUBECTL to its path)";
+}
+
+std::string KubectlRunner::NewWorkDir(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  const char* tmp = getenv("TEST_TMPDIR");
+  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + prefix + "_" +
+                          std::to_string(getpid()) + "_" +
+                          std::to_string(counter++);
+  return mkdir(dir.c_str(), 0700) == 0 ? dir : "";
 }
 
 KubectlResult KubectlRunner::Run(const std::vector<std::string>& args) const {

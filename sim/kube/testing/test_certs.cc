@@ -1,4 +1,4 @@
-#include "sim/kube/test_certs.h"
+#include "sim/kube/testing/test_certs.h"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>

@@ -1,8 +1,8 @@
 // MockKubeClient: a gMock KubeClient for tests that need to script what the
 // API server answers, e.g. a 409 Conflict on the first update, a 500, or an
 // AlreadyExists race, which are awkward to provoke in the simulated server.
-#ifndef KMESH_KUBE_MOCK_KUBE_CLIENT_H_
-#define KMESH_KUBE_MOCK_KUBE_CLIENT_H_
+#ifndef KMESH_KUBE_TESTING_MOCK_KUBE_CLIENT_H_
+#define KMESH_KUBE_TESTING_MOCK_KUBE_CLIENT_H_
 
 #include <memory>
 #include <string>
@@ -42,4 +42,4 @@ class MockKubeClient : public KubeClient {
 
 }  // namespace kmesh::kube
 
-#endif  // KMESH_KUBE_MOCK_KUBE_CLIENT_H_
+#endif  // KMESH_KUBE_TESTING_MOCK_KUBE_CLIENT_H_

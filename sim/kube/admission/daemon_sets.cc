@@ -1,9 +1,11 @@
-#include "sim/kube/apps_rbac_admission.h"
+#include "sim/kube/admission/daemon_sets.h"
 
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "sim/kube/admission/field_errors.h"
+#include "sim/kube/object_fields.h"
 #include "sim/kube/selector.h"
 #include "sim/kube/validation.h"
 
@@ -11,24 +13,6 @@ namespace kmesh::sim::kube {
 namespace {
 
 using nlohmann::json;
-
-constexpr char kRbacGroup[] = "rbac.authorization.k8s.io";
-
-// A Go string literal as %q / %#v print it (plain ASCII here).
-std::string Quote(const std::string& s) { return json(s).dump(); }
-
-std::string StringAt(const json& object, const char* field) {
-  if (!object.is_object()) return "";
-  auto it = object.find(field);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-const json& At(const json& object, const char* field) {
-  static const json* null = new json();
-  if (!object.is_object()) return *null;
-  auto it = object.find(field);
-  return it == object.end() ? *null : *it;
-}
 
 // Go's %#v of a map[string]string: keys sorted, `(nil)` when absent.
 std::string GoStringMap(const json& map) {
@@ -40,15 +24,6 @@ std::string GoStringMap(const json& map) {
         Quote(it->is_string() ? it->get<std::string>() : it->dump())));
   }
   return absl::StrCat("map[string]string{", absl::StrJoin(pairs, ", "), "}");
-}
-
-std::string GoStringList(const json& list) {
-  if (!list.is_array()) return "[]string(nil)";
-  std::vector<std::string> items;
-  for (const json& item : list) {
-    items.push_back(Quote(item.is_string() ? item.get<std::string>() : ""));
-  }
-  return absl::StrCat("[]string{", absl::StrJoin(items, ", "), "}");
 }
 
 // Go's %#v of a metav1.LabelSelector.
@@ -69,44 +44,6 @@ std::string GoLabelSelector(const json& selector) {
   return absl::StrCat(
       "v1.LabelSelector{MatchLabels:", GoStringMap(At(selector, "matchLabels")),
       ", MatchExpressions:", expressions, "}");
-}
-
-// field.ErrorList with apimachinery's wording.
-class FieldErrors {
- public:
-  void Required(const std::string& path, const std::string& detail = "") {
-    Add(absl::StrCat(path, ": Required value",
-                     detail.empty() ? "" : ": " + detail));
-  }
-  void Invalid(const std::string& path, const std::string& value,
-               const std::string& detail) {
-    Add(absl::StrCat(path, ": Invalid value: ", value, ": ", detail));
-  }
-  void NotSupported(const std::string& path, const std::string& value,
-                    const std::vector<std::string>& supported) {
-    std::vector<std::string> quoted;
-    for (const std::string& s : supported) quoted.push_back(Quote(s));
-    Add(absl::StrCat(path, ": Unsupported value: ", Quote(value),
-                     ": supported values: ", absl::StrJoin(quoted, ", ")));
-  }
-  void NotFound(const std::string& path, const std::string& value) {
-    Add(absl::StrCat(path, ": Not found: ", Quote(value)));
-  }
-  void Duplicate(const std::string& path, const std::string& value) {
-    Add(absl::StrCat(path, ": Duplicate value: ", Quote(value)));
-  }
-  void Forbidden(const std::string& path, const std::string& detail) {
-    Add(absl::StrCat(path, ": Forbidden: ", detail));
-  }
-  void Add(std::string error) { errors_.push_back(std::move(error)); }
-  std::vector<std::string> Take() { return std::move(errors_); }
-
- private:
-  std::vector<std::string> errors_;
-};
-
-std::string Index(const std::string& path, size_t i) {
-  return absl::StrCat(path, "[", i, "]");
 }
 
 // ValidateLabelSelector; returns the selector in label-selector syntax when
@@ -327,14 +264,6 @@ void DefaultContainers(json& containers) {
 
 }  // namespace
 
-std::string RbacNameError(const std::string& name) {
-  if (name == ".") return "may not be '.'";
-  if (name == "..") return "may not be '..'";
-  if (name.find('/') != std::string::npos) return "may not contain '/'";
-  if (name.find('%') != std::string::npos) return "may not contain '%'";
-  return "";
-}
-
 void DefaultDaemonSet(json& ds, const json& old) {
   json& spec = ds["spec"];
   if (!spec.is_object()) spec = json::object();
@@ -436,138 +365,20 @@ std::vector<std::string> ValidateDaemonSetUpdate(const json& ds,
   return errors.Take();
 }
 
-std::vector<std::string> ValidateRole(const json& role, bool namespaced) {
-  FieldErrors errors;
-  const json& rules = At(role, "rules");
-  if (!rules.is_array()) return errors.Take();
-  for (size_t i = 0; i < rules.size(); ++i) {
-    const json& rule = rules[i];
-    std::string at = Index("rules", i);
-    auto count = [&](const char* field) {
-      const json& list = At(rule, field);
-      return list.is_array() ? list.size() : 0;
-    };
-    if (count("verbs") == 0) {
-      errors.Required(at + ".verbs", "verbs must contain at least one value");
-    }
-    if (count("nonResourceURLs") > 0) {
-      std::string urls = GoStringList(At(rule, "nonResourceURLs"));
-      if (namespaced) {
-        errors.Invalid(at + ".nonResourceURLs", urls,
-                       "namespaced rules cannot apply to non-resource URLs");
-      }
-      if (count("apiGroups") > 0 || count("resources") > 0 ||
-          count("resourceNames") > 0) {
-        errors.Invalid(at + ".nonResourceURLs", urls,
-                       "rules cannot apply to both regular resources and "
-                       "non-resource URLs");
-      }
-      continue;
-    }
-    if (count("apiGroups") == 0) {
-      errors.Required(at + ".apiGroups",
-                      "resource rules must supply at least one api group");
-    }
-    if (count("resources") == 0) {
-      errors.Required(at + ".resources",
-                      "resource rules must supply at least one resource");
-    }
-  }
-  return errors.Take();
-}
-
-void DefaultRoleBinding(json& binding) {
-  json& role_ref = binding["roleRef"];
-  if (!role_ref.is_object()) role_ref = json::object();
-  if (StringAt(role_ref, "apiGroup").empty()) role_ref["apiGroup"] = kRbacGroup;
-  json& subjects = binding["subjects"];
-  if (!subjects.is_array()) {
-    binding.erase("subjects");
-    return;
-  }
-  for (json& subject : subjects) {
-    if (!subject.is_object()) continue;
-    std::string kind = StringAt(subject, "kind");
-    if ((kind == "User" || kind == "Group") && !subject.contains("apiGroup")) {
-      subject["apiGroup"] = kRbacGroup;
-    }
-  }
-}
-
-std::vector<std::string> ValidateRoleBinding(const json& binding,
-                                             bool namespaced) {
-  FieldErrors errors;
-  const json& role_ref = At(binding, "roleRef");
-  std::string group = StringAt(role_ref, "apiGroup");
-  if (group != kRbacGroup) {
-    errors.NotSupported("roleRef.apiGroup", group, {kRbacGroup});
-  }
-  std::string kind = StringAt(role_ref, "kind");
-  if (namespaced && kind != "Role" && kind != "ClusterRole") {
-    errors.NotSupported("roleRef.kind", kind, {"Role", "ClusterRole"});
-  } else if (!namespaced && kind != "ClusterRole") {
-    errors.NotSupported("roleRef.kind", kind, {"ClusterRole"});
-  }
-  std::string name = StringAt(role_ref, "name");
-  if (name.empty()) {
-    errors.Required("roleRef.name");
-  } else if (std::string why = RbacNameError(name); !why.empty()) {
-    errors.Invalid("roleRef.name", Quote(name), why);
-  }
-  const json& subjects = At(binding, "subjects");
-  if (subjects.is_array()) {
-    for (size_t i = 0; i < subjects.size(); ++i) {
-      const json& subject = subjects[i];
-      std::string at = Index("subjects", i);
-      std::string subject_name = StringAt(subject, "name");
-      std::string subject_kind = StringAt(subject, "kind");
-      std::string subject_group = StringAt(subject, "apiGroup");
-      if (subject_name.empty()) errors.Required(at + ".name");
-      if (subject_kind == "ServiceAccount") {
-        if (!subject_name.empty()) {
-          if (std::string why = Dns1123SubdomainError(subject_name);
-              !why.empty()) {
-            errors.Invalid(at + ".name", Quote(subject_name), why);
-          }
-        }
-        if (!subject_group.empty()) {
-          errors.NotSupported(at + ".apiGroup", subject_group, {""});
-        }
-        if (!namespaced && StringAt(subject, "namespace").empty()) {
-          errors.Required(at + ".namespace");
-        }
-      } else if (subject_kind == "User" || subject_kind == "Group") {
-        if (subject_group != kRbacGroup) {
-          errors.NotSupported(at + ".apiGroup", subject_group, {kRbacGroup});
-        }
-      } else {
-        errors.NotSupported(at + ".kind", subject_kind,
-                            {"ServiceAccount", "User", "Group"});
-      }
-    }
-  }
-  return errors.Take();
-}
-
-std::vector<std::string> ValidateRoleBindingUpdate(const json& binding,
-                                                   const json& old) {
-  FieldErrors errors;
-  const json& role_ref = At(binding, "roleRef");
-  const json& old_ref = At(old, "roleRef");
-  auto field = [](const json& ref, const char* name) {
-    return StringAt(ref, name);
+KindAdmission DaemonSetAdmission() {
+  KindAdmission admission;
+  admission.admit = [](const ResourceType&, json& ds,
+                       std::vector<std::string>& errors) {
+    DefaultDaemonSet(ds, nullptr);
+    std::vector<std::string> more = ValidateDaemonSet(ds);
+    errors.insert(errors.end(), more.begin(), more.end());
+    return absl::OkStatus();
   };
-  if (field(role_ref, "apiGroup") != field(old_ref, "apiGroup") ||
-      field(role_ref, "kind") != field(old_ref, "kind") ||
-      field(role_ref, "name") != field(old_ref, "name")) {
-    errors.Invalid("roleRef",
-                   absl::StrCat("rbac.RoleRef{APIGroup:",
-                                Quote(field(role_ref, "apiGroup")),
-                                ", Kind:", Quote(field(role_ref, "kind")),
-                                ", Name:", Quote(field(role_ref, "name")), "}"),
-                   "cannot change roleRef");
-  }
-  return errors.Take();
+  admission.admit_update = [](json& ds, const json& current) {
+    DefaultDaemonSet(ds, current);
+    return ValidateDaemonSetUpdate(ds, current);
+  };
+  return admission;
 }
 
 }  // namespace kmesh::sim::kube

@@ -1,4 +1,4 @@
-#include "sim/kube/test_http_client.h"
+#include "sim/kube/testing/test_http_client.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -1,4 +1,4 @@
-#include "sim/kube/crd_schema.h"
+#include "sim/kube/admission/crd_schema.h"
 
 #include "absl/strings/str_cat.h"
 

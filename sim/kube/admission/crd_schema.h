@@ -4,8 +4,8 @@
 // silently unless x-kubernetes-preserve-unknown-fields says otherwise. So a
 // client writing `podCIDRs` where the CRD says `podCIDRS` loses the field, as
 // it would on a real cluster.
-#ifndef SIM_KUBE_CRD_SCHEMA_H_
-#define SIM_KUBE_CRD_SCHEMA_H_
+#ifndef SIM_KUBE_ADMISSION_CRD_SCHEMA_H_
+#define SIM_KUBE_ADMISSION_CRD_SCHEMA_H_
 
 #include <string>
 #include <vector>
@@ -24,4 +24,4 @@ std::vector<std::string> ValidateAndPrune(const nlohmann::json& schema,
 
 }  // namespace kmesh::sim::kube
 
-#endif  // SIM_KUBE_CRD_SCHEMA_H_
+#endif  // SIM_KUBE_ADMISSION_CRD_SCHEMA_H_

@@ -4,8 +4,8 @@
 // caches discovery) is a directory of the runner's own, and its output is
 // captured through files in that directory. Tests skip when Available() is
 // false.
-#ifndef SIM_KUBE_KUBECTL_RUNNER_H_
-#define SIM_KUBE_KUBECTL_RUNNER_H_
+#ifndef SIM_KUBE_TESTING_KUBECTL_RUNNER_H_
+#define SIM_KUBE_TESTING_KUBECTL_RUNNER_H_
 
 #include <string>
 #include <vector>
@@ -29,6 +29,9 @@ class KubectlRunner {
   static bool Available();
   // Why a test skips when !Available().
   static std::string UnavailableReason();
+  // Makes a new work directory, $TEST_TMPDIR/<prefix>_<pid>_<n>; "" when it
+  // cannot.
+  static std::string NewWorkDir(const std::string& prefix);
 
   // Runs `kubectl --kubeconfig=... --request-timeout=20s args...` and waits.
   KubectlResult Run(const std::vector<std::string>& args) const;
@@ -40,4 +43,4 @@ class KubectlRunner {
 
 }  // namespace kmesh::sim::kube
 
-#endif  // SIM_KUBE_KUBECTL_RUNNER_H_
+#endif  // SIM_KUBE_TESTING_KUBECTL_RUNNER_H_
