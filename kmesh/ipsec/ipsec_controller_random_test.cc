@@ -16,17 +16,25 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/clock.h"
-#include "kmesh/ipsec/controller_test_cluster.h"
 #include "kmesh/ipsec/ipsec_controller.h"
-#include "kmesh/ipsec/recording_node_info_publisher.h"
-#include "kmesh/ipsec/recording_xfrm_kernel.h"
+#include "kmesh/ipsec/testing/recording_node_info_publisher.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
+#include "kmesh/ipsec/testing/test_psk.h"
+#include "kmesh/ipsec/testing/xfrm_objects.h"
 #include "kmesh/ipsec/xfrm_layout.h"
 #include "kmesh/kernel/memory_marker_maps.h"
+#include "kmesh/kernel/testing/recording_xfrm_kernel.h"
 #include "sim/kernel/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {
 
+using ::kmesh::ipsec::testing::DumpedPolicies;
+using ::kmesh::ipsec::testing::DumpedSas;
+using ::kmesh::ipsec::testing::ExpectEachOnce;
+using ::kmesh::ipsec::testing::OwnedPolicies;
+using ::kmesh::ipsec::testing::OwnedSas;
+using ::kmesh::ipsec::testing::RecordingNodeInfoPublisher;
 using ::kmesh::ipsec::testing::TestBootId;
 using ::kmesh::ipsec::testing::TestNodeView;
 using ::kmesh::ipsec::testing::TestPsk;
@@ -234,28 +242,14 @@ class RandomizedController {
         EXPECT_TRUE(std::count(spis.begin(), spis.end(), current_spi_)) << name;
       }
     }
-    std::vector<XfrmSa> sas = *sim_.DumpSas();
-    std::vector<XfrmPolicy> policies = *sim_.DumpPolicies();
+    const std::vector<XfrmSa> sas = DumpedSas(sim_);
+    const std::vector<XfrmPolicy> policies = DumpedPolicies(sim_);
     // Foreign objects untouched.
-    for (const XfrmSa& f : Foreign()) {
-      int found = 0;
-      for (const XfrmSa& sa : sas) found += SameSa(sa, f);
-      EXPECT_EQ(found, 1) << DescribeSa(f);
-    }
-    for (const XfrmPolicy& f : ForeignPolicies()) {
-      int found = 0;
-      for (const XfrmPolicy& p : policies) found += SamePolicy(p, f);
-      EXPECT_EQ(found, 1) << DescribePolicy(f);
-    }
+    ExpectEachOnce(sas, Foreign());
+    ExpectEachOnce(policies, ForeignPolicies());
     // Owned == expected, both ways.
-    std::vector<XfrmSa> owned;
-    for (const XfrmSa& sa : sas) {
-      if (IsOwnedSa(sa)) owned.push_back(sa);
-    }
-    std::vector<XfrmPolicy> owned_policies;
-    for (const XfrmPolicy& p : policies) {
-      if (IsOwnedPolicy(p)) owned_policies.push_back(p);
-    }
+    const std::vector<XfrmSa> owned = OwnedSas(sas);
+    const std::vector<XfrmPolicy> owned_policies = OwnedPolicies(policies);
     EXPECT_EQ(sas.size(), owned.size() + Foreign().size());
     EXPECT_EQ(policies.size(),
               owned_policies.size() + ForeignPolicies().size());

@@ -7,25 +7,29 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kmesh/ipsec/controller_test_cluster.h"
-#include "kmesh/ipsec/mock_xfrm_kernel.h"
+#include "kmesh/ipsec/testing/recording_node_info_publisher.h"
+#include "kmesh/ipsec/testing/test_cluster.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
+#include "kmesh/ipsec/testing/test_psk.h"
+#include "kmesh/ipsec/testing/xfrm_objects.h"
+#include "kmesh/kernel/memory_marker_maps.h"
+#include "kmesh/kernel/testing/mock_xfrm_kernel.h"
 #include "sim/kernel/kmesh_original_layout.h"
+#include "sim/kernel/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {
 
-// Dumps by value (a range-for over *StatusOr-temporary would dangle).
-std::vector<XfrmSa> DumpedSas(const XfrmKernel& kernel) {
-  return *const_cast<XfrmKernel&>(kernel).DumpSas();
-}
-std::vector<XfrmPolicy> DumpedPolicies(const XfrmKernel& kernel) {
-  return *const_cast<XfrmKernel&>(kernel).DumpPolicies();
-}
-
 using ::kmesh::ipsec::testing::ClusterNode;
+using ::kmesh::ipsec::testing::DumpedPolicies;
+using ::kmesh::ipsec::testing::DumpedSas;
+using ::kmesh::ipsec::testing::ExpectEachOnce;
 using ::kmesh::ipsec::testing::PathResult;
 using ::kmesh::ipsec::testing::PathResultName;
+using ::kmesh::ipsec::testing::RecordingNodeInfoPublisher;
+using ::kmesh::ipsec::testing::TestBootId;
 using ::kmesh::ipsec::testing::TestCluster;
+using ::kmesh::ipsec::testing::TestNodeView;
 using ::kmesh::ipsec::testing::TestPsk;
 using ::testing::_;
 using ::testing::ElementsAre;
@@ -38,11 +42,7 @@ using ::testing::UnorderedElementsAre;
 constexpr auto kGrace = std::chrono::minutes(5);
 
 std::vector<XfrmSa> OwnedSas(const ClusterNode& node) {
-  std::vector<XfrmSa> out;
-  for (const XfrmSa& sa : DumpedSas(node.sim)) {
-    if (IsOwnedSa(sa)) out.push_back(sa);
-  }
-  return out;
+  return testing::OwnedSas(DumpedSas(node.sim));
 }
 
 IpAddress Address(const ClusterNode& node) {
@@ -51,46 +51,46 @@ IpAddress Address(const ClusterNode& node) {
 
 // (a): every ordered pair has exactly one outbound SA and exactly one
 // inbound SA for it with the same derived key.
-void ExpectOnePairOfSasPerDirection(const TestCluster& cluster) {
-  const int n = static_cast<int>(cluster.nodes.size());
-  std::vector<std::vector<XfrmSa>> sas(n);
-  for (int i = 0; i < n; ++i) sas[i] = OwnedSas(*cluster.nodes[i]);
-  for (int s = 0; s < n; ++s) {
-    for (int r = 0; r < n; ++r) {
-      if (s == r) continue;
-      const IpAddress from = Address(*cluster.nodes[s]);
-      const IpAddress to = Address(*cluster.nodes[r]);
-      std::vector<const XfrmSa*> outbound;
-      for (const XfrmSa& sa : sas[s]) {
-        if (!IsInboundSa(sa) && sa.src == from && sa.dst == to) {
-          outbound.push_back(&sa);
-        }
-      }
-      ASSERT_EQ(outbound.size(), 1u) << s << "->" << r;
-      std::vector<const XfrmSa*> inbound;
-      for (const XfrmSa& sa : sas[r]) {
-        if (IsInboundSa(sa) && sa.src == from && sa.dst == to) {
-          inbound.push_back(&sa);
-        }
-      }
-      ASSERT_EQ(inbound.size(), 1u) << s << "->" << r;
-      EXPECT_EQ(inbound[0]->spi, outbound[0]->spi);
-      EXPECT_TRUE(inbound[0]->aead_key == outbound[0]->aead_key)
-          << s << "->" << r;
+// The SAs between two addresses, of one direction, in `sas`.
+std::vector<XfrmSa> SasBetween(const std::vector<XfrmSa>& sas, bool inbound,
+                               const IpAddress& from, const IpAddress& to) {
+  std::vector<XfrmSa> out;
+  for (const XfrmSa& sa : sas) {
+    if (IsInboundSa(sa) == inbound && sa.src == from && sa.dst == to) {
+      out.push_back(sa);
     }
+  }
+  return out;
+}
+
+void ExpectOnePairOfSasPerDirection(const TestCluster& cluster) {
+  std::vector<std::vector<XfrmSa>> sas;
+  for (const auto& node : cluster.nodes) sas.push_back(OwnedSas(*node));
+  for (const auto& [s, r] : cluster.Pairs()) {
+    const IpAddress from = Address(*cluster.nodes[s]);
+    const IpAddress to = Address(*cluster.nodes[r]);
+    const std::vector<XfrmSa> outbound = SasBetween(sas[s], false, from, to);
+    const std::vector<XfrmSa> inbound = SasBetween(sas[r], true, from, to);
+    ASSERT_EQ(outbound.size(), 1u) << s << "->" << r;
+    ASSERT_EQ(inbound.size(), 1u) << s << "->" << r;
+    EXPECT_EQ(inbound[0].spi, outbound[0].spi);
+    EXPECT_TRUE(inbound[0].aead_key == outbound[0].aead_key) << s << "->" << r;
   }
 }
 
+// Every path is encrypted (with `spi_text` in the outbound SA's description,
+// when given).
 void ExpectAllPathsEncrypted(const TestCluster& cluster,
-                             IpFamily family = IpFamily::kV4) {
-  const int n = static_cast<int>(cluster.nodes.size());
-  for (int s = 0; s < n; ++s) {
-    for (int r = 0; r < n; ++r) {
-      if (s == r) continue;
-      PathResult result = cluster.CheckPath(s, r, family);
-      EXPECT_EQ(result, PathResult::kEncrypted)
-          << s << "->" << r << ": " << PathResultName(result);
-    }
+                             IpFamily family = IpFamily::kV4,
+                             const std::string& spi_text = "",
+                             const std::string& step = "") {
+  for (const auto& [s, r] : cluster.Pairs()) {
+    std::string sa;
+    PathResult result = cluster.CheckPath(s, r, family, &sa);
+    ASSERT_EQ(result, PathResult::kEncrypted)
+        << step << ": " << s << "->" << r << " " << PathResultName(result)
+        << " " << sa;
+    EXPECT_THAT(sa, HasSubstr(spi_text)) << s << "->" << r;
   }
 }
 
@@ -105,8 +105,7 @@ class ClusterSizeTest : public ::testing::TestWithParam<int> {};
 TEST_P(ClusterSizeTest, EveryPairHasOneMatchingSaPairAndNoEexist) {
   TestCluster cluster(GetParam());
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ExpectOnePairOfSasPerDirection(cluster);
   ExpectAllPathsEncrypted(cluster);
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
@@ -121,8 +120,7 @@ INSTANTIATE_TEST_SUITE_P(Sizes, ClusterSizeTest, ::testing::Values(3, 5, 50));
 TEST(IpsecControllerTest, DualStackClusterEncryptsBothFamilies) {
   TestCluster cluster(3, {}, /*dual_stack=*/true);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ExpectAllPathsEncrypted(cluster, IpFamily::kV4);
   ExpectAllPathsEncrypted(cluster, IpFamily::kV6);
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
@@ -163,23 +161,13 @@ void CheckRotationInvariants(const TestCluster& cluster,
   }
   // No sender uses an SPI its receiver cannot decrypt, nothing leaks, and
   // nothing is lost (everybody already had SPI 1).
-  for (int s = 0; s < n; ++s) {
-    for (int r = 0; r < n; ++r) {
-      if (s == r) continue;
-      std::string sa;
-      PathResult result = cluster.CheckPath(s, r, IpFamily::kV4, &sa);
-      ASSERT_EQ(result, PathResult::kEncrypted)
-          << step << ": " << s << "->" << r << " " << PathResultName(result)
-          << " " << sa;
-    }
-  }
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "", step);
 }
 
 TEST(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
   TestCluster cluster(5);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   CheckRotationInvariants(cluster, "initial");
 
   // Nodes learn key 2 at different times; nodes 3 and 4 see peer records
@@ -209,16 +197,8 @@ TEST(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
   cluster.PumpAll(check);
 
   // Everybody moved: SPI 2 in both directions on every pair.
-  for (int s = 0; s < 5; ++s) {
-    EXPECT_EQ(cluster.PublishedSpi(s), 2);
-    for (int r = 0; r < 5; ++r) {
-      if (s == r) continue;
-      std::string sa;
-      ASSERT_EQ(cluster.CheckPath(s, r, IpFamily::kV4, &sa),
-                PathResult::kEncrypted);
-      EXPECT_THAT(sa, HasSubstr("spi 0x00000002")) << s << "->" << r;
-    }
-  }
+  for (int s = 0; s < 5; ++s) EXPECT_EQ(cluster.PublishedSpi(s), 2);
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "spi 0x00000002");
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
   EXPECT_GT(step, 20);
 }
@@ -226,19 +206,13 @@ TEST(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
 TEST(IpsecControllerTest, NothingIsAdvertisedBeforeThePeerListIsComplete) {
   TestCluster cluster(3);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ClusterNode& node = *cluster.nodes[0];
   // Restart with a key learnt while down; peers arrive after the key.
   node.publisher.published.clear();
-  node.controller = std::make_unique<IpsecController>(
-      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
-  ASSERT_TRUE(node.controller->Start().ok());
-  node.controller->OnKeyChanged(2, TestPsk(2));
+  cluster.RestartController(0).OnKeyChanged(2, TestPsk(2));
   EXPECT_EQ(node.controller->advertised_spi(), 0);
-  for (const auto& [name, view] : cluster.records()) {
-    if (name != node.view.name) node.controller->OnPeerUpsert(view);
-  }
+  cluster.DeliverRecords(0);
   EXPECT_TRUE(node.publisher.published.empty());
   node.controller->OnPeersSynced();
   EXPECT_EQ(node.controller->advertised_spi(), 2);
@@ -248,8 +222,7 @@ TEST(IpsecControllerTest, NothingIsAdvertisedBeforeThePeerListIsComplete) {
 TEST(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
   TestCluster cluster(3);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ClusterNode& node = *cluster.nodes[0];
   node.sim.FailNext(XfrmOp::kAddSa, 1,
                     absl::ResourceExhaustedError("ENOBUFS: no buffer space"));
@@ -278,8 +251,7 @@ TEST(IpsecControllerTest, OldSpiStaysThroughGraceAndWhileAnyPeerAdvertisesIt) {
   options.grace_period = kGrace;
   TestCluster cluster(3, options);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   // Nodes 0 and 1 rotate; node 2 is still on SPI 1.
   cluster.GiveKey(0, 2, TestPsk(2));
   cluster.GiveKey(1, 2, TestPsk(2));
@@ -313,10 +285,8 @@ TEST(IpsecControllerTest, OldSpiStaysThroughGraceAndWhileAnyPeerAdvertisesIt) {
 TEST(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
   TestCluster cluster(3);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
-  cluster.GiveKeyToAll(2, TestPsk(2));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
+  cluster.RollOutKey(2);
   cluster.clock.Advance(std::chrono::minutes(4));
   cluster.TickAll();
   // Node 2 restarts with an old key file and advertises SPI 1 again.
@@ -345,10 +315,8 @@ TEST(IpsecControllerTest, TicksThroughTheGracePeriodDoNotWalkThePeers) {
   options.grace_period = kGrace;
   TestCluster cluster(3, options);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
-  cluster.GiveKeyToAll(2, TestPsk(2));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
+  cluster.RollOutKey(2);
   IpsecController& node0 = *cluster.nodes[0]->controller;
   const uint64_t walks = node0.stats().reclaim_walks;
   EXPECT_GT(walks, 0u);
@@ -375,15 +343,12 @@ TEST(IpsecControllerTest, TicksThroughTheGracePeriodDoNotWalkThePeers) {
 TEST(IpsecControllerTest, RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
   TestCluster cluster(3);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
-  cluster.GiveKeyToAll(2, TestPsk(2));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
+  cluster.RollOutKey(2);
   cluster.clock.Advance(kGrace + std::chrono::seconds(1));
   cluster.TickAll();
   // delete + create: SPI 1 again, another key.
-  cluster.GiveKeyToAll(1, TestPsk(3));
-  cluster.PumpAll();
+  cluster.RollOutKey(1, 3);
   ExpectAllPathsEncrypted(cluster);
   for (const auto& node : cluster.nodes) {
     EXPECT_EQ(node->controller->advertised_spi(), 1);
@@ -402,10 +367,8 @@ TEST(IpsecControllerTest, RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
 TEST(IpsecControllerTest, SameSpiWithAnotherKeyReplacesKeysInPlace) {
   TestCluster cluster(3);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
-  cluster.GiveKeyToAll(1, TestPsk(9));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
+  cluster.RollOutKey(1, 9);
   ExpectOnePairOfSasPerDirection(cluster);
   ExpectAllPathsEncrypted(cluster);
   for (const auto& node : cluster.nodes) {
@@ -417,12 +380,11 @@ TEST(IpsecControllerTest, SameSpiWithAnotherKeyReplacesKeysInPlace) {
 TEST(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
   TestCluster cluster(5);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ClusterNode& node = *cluster.nodes[0];
   const int before = node.kernel.changes;
   NodeView peer = cluster.records().at("node-3");
-  peer.boot_id = testing::TestBootId(3, 1);  // Rebooted.
+  peer.boot_id = TestBootId(3, 1);  // Rebooted.
   node.controller->OnPeerUpsert(peer);
   // One inbound and one outbound SA, each replaced (delete + add).
   EXPECT_EQ(node.kernel.changes - before, 4);
@@ -455,16 +417,12 @@ TEST(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
 TEST(IpsecControllerTest, RestartAdoptsKernelStateWithoutAnyChange) {
   TestCluster cluster(3);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ClusterNode& node = *cluster.nodes[0];
   const int before = node.kernel.changes;
   const uint16_t index = *node.controller->peer_index("node-2");
   // Crash: no Shutdown. The new process starts, reads its key, hears peers.
-  node.controller.reset();
-  node.controller = std::make_unique<IpsecController>(
-      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
-  ASSERT_TRUE(node.controller->Start().ok());
+  cluster.RestartController(0);
   ExpectAllPathsEncrypted(cluster);
   node.controller->OnKeyChanged(1, TestPsk(1));
   ExpectAllPathsEncrypted(cluster);
@@ -481,20 +439,14 @@ TEST(IpsecControllerTest, RestartAdoptsKernelStateWithoutAnyChange) {
 TEST(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
   TestCluster cluster(3);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   cluster.GiveKey(0, 2, TestPsk(2));
   cluster.PumpAll();
   // Node 0 restarts; its key file now holds only SPI 2. Peers still on 1.
   ClusterNode& node = *cluster.nodes[0];
   const int before = node.kernel.changes;
-  node.controller = std::make_unique<IpsecController>(
-      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
-  ASSERT_TRUE(node.controller->Start().ok());
-  node.controller->OnKeyChanged(2, TestPsk(2));
-  for (const auto& [name, view] : cluster.records()) {
-    if (name != node.view.name) node.controller->OnPeerUpsert(view);
-  }
+  cluster.RestartController(0).OnKeyChanged(2, TestPsk(2));
+  cluster.DeliverRecords(0);
   node.controller->OnPeersSynced();
   cluster.PumpAll();
   EXPECT_EQ(node.kernel.changes, before);
@@ -516,13 +468,9 @@ TEST(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
 TEST(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
   TestCluster cluster(4);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ClusterNode& node = *cluster.nodes[0];
-  node.controller = std::make_unique<IpsecController>(
-      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
-  ASSERT_TRUE(node.controller->Start().ok());
-  node.controller->OnKeyChanged(1, TestPsk(1));
+  cluster.RestartController(0).OnKeyChanged(1, TestPsk(1));
   // node-3 left while node 0 was down.
   node.controller->OnPeerUpsert(cluster.records().at("node-1"));
   node.controller->OnPeerUpsert(cluster.records().at("node-2"));
@@ -551,8 +499,7 @@ TEST(IpsecControllerTest, ShutdownRemovesOnlyOwnObjectsAndWithdraws) {
   ASSERT_TRUE(node.sim.AddPolicy(foreign_policy).ok());
 
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ASSERT_TRUE(node.controller->Shutdown().ok());
   EXPECT_EQ(node.publisher.withdrawn, std::vector<std::string>{"node-0"});
   auto sas = *node.sim.DumpSas();
@@ -583,33 +530,18 @@ TEST(IpsecControllerTest, KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
   const std::vector<XfrmPolicy> kmesh_policies = DumpedPolicies(node.sim);
 
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   // Linux: an unmarked SA with our (dst, SPI) blocks our marked one: the
   // conflict is reported per peer, and nothing leaks meanwhile.
   EXPECT_GT(node.kernel.already_exists, 0);
   EXPECT_EQ(node.controller->peer_status("node-1").code(),
             absl::StatusCode::kAlreadyExists);
-  for (int s = 0; s < 3; ++s) {
-    for (int r = 0; r < 3; ++r) {
-      if (s != r) {
-        EXPECT_NE(cluster.CheckPath(s, r), PathResult::kPlaintext);
-      }
-    }
+  for (const auto& [s, r] : cluster.Pairs()) {
+    EXPECT_NE(cluster.CheckPath(s, r), PathResult::kPlaintext);
   }
   // Kmesh's objects are not ours: all still there, unchanged.
-  for (const XfrmSa& old : kmesh_sas) {
-    int found = 0;
-    for (const XfrmSa& sa : DumpedSas(node.sim)) found += SameSa(sa, old);
-    EXPECT_EQ(found, 1) << DescribeSa(old);
-  }
-  for (const XfrmPolicy& old : kmesh_policies) {
-    int found = 0;
-    for (const XfrmPolicy& p : DumpedPolicies(node.sim)) {
-      found += SamePolicy(p, old);
-    }
-    EXPECT_EQ(found, 1) << DescribePolicy(old);
-  }
+  ExpectEachOnce(DumpedSas(node.sim), kmesh_sas);
+  ExpectEachOnce(DumpedPolicies(node.sim), kmesh_policies);
   // The operator removes the old daemon's objects; the next Tick converges.
   for (const XfrmSa& old : kmesh_sas) {
     ASSERT_TRUE(node.sim.DeleteSa(old.id()).ok());
@@ -629,8 +561,7 @@ TEST(IpsecControllerTest, KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
 TEST(IpsecControllerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
   TestCluster cluster(3);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ClusterNode& node = *cluster.nodes[0];
   NodeView bad = cluster.records().at("node-2");
   bad.boot_id = "1234";
@@ -654,8 +585,7 @@ TEST(IpsecControllerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
 TEST(IpsecControllerTest, PeerWithoutAddressesIsAnErrorForThatPeerOnly) {
   TestCluster cluster(3);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ClusterNode& node = *cluster.nodes[0];
   NodeView bad = cluster.records().at("node-2");
   bad.addresses.clear();
@@ -669,8 +599,7 @@ TEST(IpsecControllerTest, PeerWithoutAddressesIsAnErrorForThatPeerOnly) {
 TEST(IpsecControllerTest, OwnRecordIsIgnoredAsAPeer) {
   TestCluster cluster(2);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   const size_t sas = cluster.nodes[0]->sim.sa_count();
   cluster.nodes[0]->controller->OnPeerUpsert(cluster.records().at("node-0"));
   EXPECT_EQ(cluster.nodes[0]->sim.sa_count(), sas);
@@ -681,8 +610,7 @@ TEST(IpsecControllerTest, PeerIndexLimitIsAClearErrorPerPeer) {
   options.max_peer_index = 2;
   TestCluster cluster(4, options);
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   int exhausted = 0;
   for (const char* peer : {"node-1", "node-2", "node-3"}) {
     exhausted += cluster.nodes[0]->controller->peer_status(peer).code() ==
@@ -722,20 +650,7 @@ TEST(IpsecControllerTest, KernelErrorsAreReportedAndRetriedOnTick) {
 TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   sim::SimXfrm sim;
   ::testing::NiceMock<MockXfrmKernel> mock;
-  ON_CALL(mock, AddSa(_)).WillByDefault(Invoke(&sim, &sim::SimXfrm::AddSa));
-  ON_CALL(mock, UpdateSa(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::UpdateSa));
-  ON_CALL(mock, DeleteSa(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::DeleteSa));
-  ON_CALL(mock, DumpSas()).WillByDefault(Invoke(&sim, &sim::SimXfrm::DumpSas));
-  ON_CALL(mock, AddPolicy(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::AddPolicy));
-  ON_CALL(mock, UpdatePolicy(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::UpdatePolicy));
-  ON_CALL(mock, DeletePolicy(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::DeletePolicy));
-  ON_CALL(mock, DumpPolicies())
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::DumpPolicies));
+  mock.DelegateTo(&sim);
   const absl::Status enobufs =
       absl::ResourceExhaustedError("ENOBUFS: No buffer space available");
 
@@ -746,15 +661,15 @@ TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   EXPECT_CALL(mock, DumpSas())
       .WillOnce(Return(absl::UnavailableError("EINTR: dump interrupted")))
       .WillRepeatedly(Invoke(&sim, &sim::SimXfrm::DumpSas));
-  IpsecController controller(testing::TestNodeView(0, false), &mock, &publisher,
-                             &markers, &clock);
+  IpsecController controller(TestNodeView(0), &mock, &publisher, &markers,
+                             &clock);
   EXPECT_EQ(controller.Start().code(), absl::StatusCode::kUnavailable);
   controller.Tick();
   EXPECT_EQ(sim.policy_count(), 2u) << "block policies after the retry";
 
   // Every SA add fails for a while.
   EXPECT_CALL(mock, AddSa(_)).WillRepeatedly(Return(enobufs));
-  NodeView peer = testing::TestNodeView(1, false);
+  NodeView peer = TestNodeView(1);
   peer.spi = 1;
   controller.OnPeerUpsert(peer);
   controller.OnPeersSynced();
@@ -817,8 +732,7 @@ TEST(IpsecControllerTest, OutboundPeerListenerHearsExactlyTheSetChanges) {
     heard.emplace_back(peer, has);
   });
 
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   EXPECT_EQ(controller.PeersWithOutboundSa(),
             (std::set<std::string>{"node-1", "node-2"}));
   EXPECT_THAT(heard, UnorderedElementsAre(std::make_pair("node-1", true),

@@ -6,45 +6,25 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kmesh/ipsec/mock_xfrm_kernel.h"
-#include "kmesh/ipsec/recording_xfrm_kernel.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
+#include "kmesh/ipsec/testing/test_psk.h"
+#include "kmesh/ipsec/testing/xfrm_objects.h"
+#include "kmesh/kernel/testing/mock_xfrm_kernel.h"
+#include "kmesh/kernel/testing/recording_xfrm_kernel.h"
 #include "sim/kernel/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {
 
-// Dumps by value (a range-for over *StatusOr-temporary would dangle).
-std::vector<XfrmSa> DumpedSas(const XfrmKernel& kernel) {
-  return *const_cast<XfrmKernel&>(kernel).DumpSas();
-}
-std::vector<XfrmPolicy> DumpedPolicies(const XfrmKernel& kernel) {
-  return *const_cast<XfrmKernel&>(kernel).DumpPolicies();
-}
-
+using ::kmesh::ipsec::testing::DumpedPolicies;
+using ::kmesh::ipsec::testing::DumpedSas;
+using ::kmesh::ipsec::testing::MakeNodeView;
+using ::kmesh::ipsec::testing::TestBootId;
+using ::kmesh::ipsec::testing::TestPsk;
 using ::testing::_;
 using ::testing::HasSubstr;
 using ::testing::Invoke;
 using ::testing::Return;
-
-const char kBootA[] = "aaaaaaaa-1111-2222-3333-444444444444";
-const char kBootB[] = "bbbbbbbb-1111-2222-3333-444444444444";
-const char kBootC[] = "cccccccc-1111-2222-3333-444444444444";
-
-XfrmKey Psk(uint8_t fill) {
-  uint8_t bytes[36];
-  for (int i = 0; i < 36; ++i) bytes[i] = static_cast<uint8_t>(fill * 7 + i);
-  return XfrmKey(bytes, sizeof(bytes));
-}
-
-NodeView Node(const std::string& name, const std::string& address,
-              const std::string& boot, const std::string& cidr) {
-  NodeView v;
-  v.name = name;
-  v.addresses = {address};
-  v.boot_id = boot;
-  v.pod_cidrs = {*IpPrefix::Parse(cidr)};
-  return v;
-}
 
 // Index of the first log line containing `needle`, or -1.
 int IndexOf(const std::vector<std::string>& log, const std::string& needle) {
@@ -57,8 +37,8 @@ int IndexOf(const std::vector<std::string>& log, const std::string& needle) {
 class XfrmProgrammerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    keys_.Install(1, Psk(1));
-    keys_.Install(2, Psk(2));
+    keys_.Install(1, TestPsk(1));
+    keys_.Install(2, TestPsk(2));
   }
   XfrmObjects Peer(const NodeView& peer, uint16_t index,
                    std::vector<int32_t> inbound, int32_t outbound) {
@@ -99,9 +79,12 @@ class XfrmProgrammerTest : public ::testing::Test {
   }
 
   KeyRing keys_;
-  NodeView self_ = Node("node-a", "10.0.0.1", kBootA, "10.244.0.0/24");
-  NodeView b_ = Node("node-b", "10.0.0.2", kBootB, "10.244.1.0/24");
-  NodeView c_ = Node("node-c", "10.0.0.3", kBootC, "10.244.2.0/24");
+  NodeView self_ =
+      MakeNodeView("node-a", {"10.0.0.1"}, TestBootId(1), {"10.244.0.0/24"});
+  NodeView b_ =
+      MakeNodeView("node-b", {"10.0.0.2"}, TestBootId(2), {"10.244.1.0/24"});
+  NodeView c_ =
+      MakeNodeView("node-c", {"10.0.0.3"}, TestBootId(3), {"10.244.2.0/24"});
   sim::SimXfrm sim_;
   RecordingXfrmKernel kernel_{&sim_};
   XfrmProgrammer programmer_{&kernel_};
@@ -126,7 +109,7 @@ TEST_F(XfrmProgrammerTest, ChangedKeyReplacesSaBecauseLinuxUpdateKeepsKeys) {
   ASSERT_TRUE(programmer_.ApplyGroup("node-b", Peer(b_, 1, {1}, 0)).ok());
   kernel_.log.clear();
   NodeView rebooted = b_;
-  rebooted.boot_id = "dddddddd-1111-2222-3333-444444444444";
+  rebooted.boot_id = TestBootId(2, 1);
   XfrmObjects desired = Peer(rebooted, 1, {1}, 0);
   ASSERT_TRUE(programmer_.ApplyGroup("node-b", desired).ok());
   ASSERT_EQ(kernel_.log.size(), 2u);
@@ -289,22 +272,7 @@ class XfrmProgrammerFaultTest : public XfrmProgrammerTest {
  protected:
   void SetUp() override {
     XfrmProgrammerTest::SetUp();
-    ON_CALL(mock_, AddSa(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::AddSa));
-    ON_CALL(mock_, UpdateSa(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::UpdateSa));
-    ON_CALL(mock_, DeleteSa(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::DeleteSa));
-    ON_CALL(mock_, DumpSas())
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::DumpSas));
-    ON_CALL(mock_, AddPolicy(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::AddPolicy));
-    ON_CALL(mock_, UpdatePolicy(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::UpdatePolicy));
-    ON_CALL(mock_, DeletePolicy(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::DeletePolicy));
-    ON_CALL(mock_, DumpPolicies())
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::DumpPolicies));
+    mock_.DelegateTo(&kernel_);
   }
   static absl::Status NoBufs() {
     return absl::ResourceExhaustedError(
@@ -375,7 +343,7 @@ TEST_F(XfrmProgrammerFaultTest, SaDeletedBehindOurBackIsAddedOnUpdate) {
   ASSERT_TRUE(faulty_.ApplyGroup("node-b", desired).ok());
   ASSERT_TRUE(sim_.DeleteSa(desired.sas[0].id()).ok());
   NodeView rebooted = b_;
-  rebooted.boot_id = "dddddddd-1111-2222-3333-444444444444";
+  rebooted.boot_id = TestBootId(2, 1);
   ApplyResult result = faulty_.ApplyGroup("node-b", Peer(rebooted, 1, {1}, 0));
   EXPECT_TRUE(result.ok()) << result.ToStatus();
   EXPECT_EQ(sim_.sa_count(), 1u);

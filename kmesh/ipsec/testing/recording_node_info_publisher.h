@@ -2,8 +2,8 @@
 // publication in memory, optionally hands each one to a callback (a test's
 // in-process "API server" fan-out to the other nodes), and can be told to
 // fail.
-#ifndef KMESH_IPSEC_RECORDING_NODE_INFO_PUBLISHER_H_
-#define KMESH_IPSEC_RECORDING_NODE_INFO_PUBLISHER_H_
+#ifndef KMESH_IPSEC_TESTING_RECORDING_NODE_INFO_PUBLISHER_H_
+#define KMESH_IPSEC_TESTING_RECORDING_NODE_INFO_PUBLISHER_H_
 
 #include <functional>
 #include <optional>
@@ -13,7 +13,7 @@
 
 #include "kmesh/ipsec/node_info_publisher.h"
 
-namespace kmesh::ipsec {
+namespace kmesh::ipsec::testing {
 
 class RecordingNodeInfoPublisher : public NodeInfoPublisher {
  public:
@@ -40,6 +40,6 @@ class RecordingNodeInfoPublisher : public NodeInfoPublisher {
   std::function<void(const std::string&)> on_withdraw;
 };
 
-}  // namespace kmesh::ipsec
+}  // namespace kmesh::ipsec::testing
 
-#endif  // KMESH_IPSEC_RECORDING_NODE_INFO_PUBLISHER_H_
+#endif  // KMESH_IPSEC_TESTING_RECORDING_NODE_INFO_PUBLISHER_H_
