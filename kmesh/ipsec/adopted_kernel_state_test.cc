@@ -13,7 +13,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
-using ::testing::Optional;
 
 IpAddress Ip(const std::string& text) { return *IpAddress::Parse(text); }
 
@@ -136,7 +135,8 @@ TEST_F(AdoptedKernelStateTest, ADepartedPeerKeepsItsMarkerEntriesUntilGone) {
   adopted_.Depart("node-c", {4, {kPeerC}});
   EXPECT_EQ(adopted_.departed().at("node-b").index, 3);
   EXPECT_EQ(adopted_.Return("node-x"), std::nullopt);
-  EXPECT_THAT(adopted_.Return("node-b"), Optional(ElementsAre(kPeerB)));
+  EXPECT_THAT(adopted_.Return("node-b"),
+              ::testing::Optional(ElementsAre(kPeerB)));
   EXPECT_EQ(adopted_.departed().count("node-b"), 0u);
   EXPECT_THAT(adopted_.ForgetDeparted("node-c"), ElementsAre(kPeerC));
   EXPECT_TRUE(adopted_.departed().empty());

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -20,29 +21,14 @@
 namespace kmesh::ipsec {
 namespace {
 
-using ::kmesh::ipsec::testing::ClusterNode;
-using ::kmesh::ipsec::testing::DumpedPolicies;
-using ::kmesh::ipsec::testing::DumpedSas;
-using ::kmesh::ipsec::testing::ExpectEachOnce;
-using ::kmesh::ipsec::testing::PathResult;
-using ::kmesh::ipsec::testing::PathResultName;
-using ::kmesh::ipsec::testing::RecordingNodeInfoPublisher;
-using ::kmesh::ipsec::testing::TestBootId;
-using ::kmesh::ipsec::testing::TestCluster;
-using ::kmesh::ipsec::testing::TestNodeView;
-using ::kmesh::ipsec::testing::TestPsk;
-using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Invoke;
 using ::testing::IsEmpty;
-using ::testing::Return;
-using ::testing::UnorderedElementsAre;
 
 constexpr auto kGrace = std::chrono::minutes(5);
 
-std::vector<XfrmSa> OwnedSas(const ClusterNode& node) {
-  return testing::OwnedSas(DumpedSas(node.sim));
+std::vector<XfrmSa> OwnedSasOf(const ClusterNode& node) {
+  return OwnedSas(DumpedSas(node.sim));
 }
 
 IpAddress Address(const ClusterNode& node) {
@@ -65,7 +51,7 @@ std::vector<XfrmSa> SasBetween(const std::vector<XfrmSa>& sas, bool inbound,
 
 void ExpectOnePairOfSasPerDirection(const TestCluster& cluster) {
   std::vector<std::vector<XfrmSa>> sas;
-  for (const auto& node : cluster.nodes) sas.push_back(OwnedSas(*node));
+  for (const auto& node : cluster.nodes) sas.push_back(OwnedSasOf(*node));
   for (const auto& [s, r] : cluster.Pairs()) {
     const IpAddress from = Address(*cluster.nodes[s]);
     const IpAddress to = Address(*cluster.nodes[r]);
@@ -100,12 +86,32 @@ int AlreadyExistsTotal(const TestCluster& cluster) {
   return total;
 }
 
-class ClusterSizeTest : public ::testing::TestWithParam<int> {};
+class IpsecControllerTest : public ::testing::Test {
+ protected:
+  // n nodes, none started yet.
+  TestCluster& NewCluster(int n, IpsecControllerOptions options = {},
+                          bool dual_stack = false) {
+    cluster_ = std::make_unique<TestCluster>(n, options, dual_stack);
+    return *cluster_;
+  }
+  // n started nodes that all hold and advertise SPI 1.
+  TestCluster& KeyedCluster(int n, IpsecControllerOptions options = {},
+                            bool dual_stack = false) {
+    TestCluster& cluster = NewCluster(n, options, dual_stack);
+    cluster.StartAll();
+    cluster.RollOutKey(1);
+    return cluster;
+  }
+
+ private:
+  std::unique_ptr<TestCluster> cluster_;
+};
+
+class ClusterSizeTest : public IpsecControllerTest,
+                        public ::testing::WithParamInterface<int> {};
 
 TEST_P(ClusterSizeTest, EveryPairHasOneMatchingSaPairAndNoEexist) {
-  TestCluster cluster(GetParam());
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+  TestCluster& cluster = KeyedCluster(GetParam());
   ExpectOnePairOfSasPerDirection(cluster);
   ExpectAllPathsEncrypted(cluster);
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
@@ -117,17 +123,15 @@ TEST_P(ClusterSizeTest, EveryPairHasOneMatchingSaPairAndNoEexist) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, ClusterSizeTest, ::testing::Values(3, 5, 50));
 
-TEST(IpsecControllerTest, DualStackClusterEncryptsBothFamilies) {
-  TestCluster cluster(3, {}, /*dual_stack=*/true);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, DualStackClusterEncryptsBothFamilies) {
+  TestCluster& cluster = KeyedCluster(3, {}, /*dual_stack=*/true);
   ExpectAllPathsEncrypted(cluster, IpFamily::kV4);
   ExpectAllPathsEncrypted(cluster, IpFamily::kV6);
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
 }
 
-TEST(IpsecControllerTest, UnmarkedTrafficAndNodesWithoutKeysNeverLeak) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest, UnmarkedTrafficAndNodesWithoutKeysNeverLeak) {
+  TestCluster& cluster = NewCluster(3);
   cluster.StartAll();
   // Before any key: marked traffic is blocked, not sent in clear.
   EXPECT_EQ(cluster.CheckPath(0, 1), PathResult::kBlocked);
@@ -164,10 +168,8 @@ void CheckRotationInvariants(const TestCluster& cluster,
   ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "", step);
 }
 
-TEST(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
-  TestCluster cluster(5);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
+  TestCluster& cluster = KeyedCluster(5);
   CheckRotationInvariants(cluster, "initial");
 
   // Nodes learn key 2 at different times; nodes 3 and 4 see peer records
@@ -203,10 +205,8 @@ TEST(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
   EXPECT_GT(step, 20);
 }
 
-TEST(IpsecControllerTest, NothingIsAdvertisedBeforeThePeerListIsComplete) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, NothingIsAdvertisedBeforeThePeerListIsComplete) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   // Restart with a key learnt while down; peers arrive after the key.
   node.publisher.published.clear();
@@ -219,10 +219,8 @@ TEST(IpsecControllerTest, NothingIsAdvertisedBeforeThePeerListIsComplete) {
   CheckRotationInvariants(cluster, "after sync");
 }
 
-TEST(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   node.sim.FailNext(XfrmOp::kAddSa, 1,
                     absl::ResourceExhaustedError("ENOBUFS: no buffer space"));
@@ -240,18 +238,17 @@ TEST(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
 // (c) Reclaim of the old SPI.
 int CountInbound(const ClusterNode& node, uint32_t spi) {
   int count = 0;
-  for (const XfrmSa& sa : OwnedSas(node)) {
+  for (const XfrmSa& sa : OwnedSasOf(node)) {
     count += IsInboundSa(sa) && sa.spi == spi;
   }
   return count;
 }
 
-TEST(IpsecControllerTest, OldSpiStaysThroughGraceAndWhileAnyPeerAdvertisesIt) {
+TEST_F(IpsecControllerTest,
+       OldSpiStaysThroughGraceAndWhileAnyPeerAdvertisesIt) {
   IpsecControllerOptions options;
   options.grace_period = kGrace;
-  TestCluster cluster(3, options);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+  TestCluster& cluster = KeyedCluster(3, options);
   // Nodes 0 and 1 rotate; node 2 is still on SPI 1.
   cluster.GiveKey(0, 2, TestPsk(2));
   cluster.GiveKey(1, 2, TestPsk(2));
@@ -282,10 +279,8 @@ TEST(IpsecControllerTest, OldSpiStaysThroughGraceAndWhileAnyPeerAdvertisesIt) {
   ExpectOnePairOfSasPerDirection(cluster);
 }
 
-TEST(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
+  TestCluster& cluster = KeyedCluster(3);
   cluster.RollOutKey(2);
   cluster.clock.Advance(std::chrono::minutes(4));
   cluster.TickAll();
@@ -310,12 +305,10 @@ TEST(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
 // grace period nothing it reads changes, so ticks must not repeat the walk
 // (ten ticks a second times a thousand peers, on every node). A change to a
 // peer does, and the reclaim still comes exactly when the grace period ends.
-TEST(IpsecControllerTest, TicksThroughTheGracePeriodDoNotWalkThePeers) {
+TEST_F(IpsecControllerTest, TicksThroughTheGracePeriodDoNotWalkThePeers) {
   IpsecControllerOptions options;
   options.grace_period = kGrace;
-  TestCluster cluster(3, options);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+  TestCluster& cluster = KeyedCluster(3, options);
   cluster.RollOutKey(2);
   IpsecController& node0 = *cluster.nodes[0]->controller;
   const uint64_t walks = node0.stats().reclaim_walks;
@@ -340,10 +333,9 @@ TEST(IpsecControllerTest, TicksThroughTheGracePeriodDoNotWalkThePeers) {
   EXPECT_EQ(node0.stats().spis_reclaimed, 1u);
 }
 
-TEST(IpsecControllerTest, RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest,
+       RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
+  TestCluster& cluster = KeyedCluster(3);
   cluster.RollOutKey(2);
   cluster.clock.Advance(kGrace + std::chrono::seconds(1));
   cluster.TickAll();
@@ -364,10 +356,8 @@ TEST(IpsecControllerTest, RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
   ExpectAllPathsEncrypted(cluster);
 }
 
-TEST(IpsecControllerTest, SameSpiWithAnotherKeyReplacesKeysInPlace) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, SameSpiWithAnotherKeyReplacesKeysInPlace) {
+  TestCluster& cluster = KeyedCluster(3);
   cluster.RollOutKey(1, 9);
   ExpectOnePairOfSasPerDirection(cluster);
   ExpectAllPathsEncrypted(cluster);
@@ -377,10 +367,8 @@ TEST(IpsecControllerTest, SameSpiWithAnotherKeyReplacesKeysInPlace) {
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
 }
 
-TEST(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
-  TestCluster cluster(5);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
+  TestCluster& cluster = KeyedCluster(5);
   ClusterNode& node = *cluster.nodes[0];
   const int before = node.kernel.changes;
   NodeView peer = cluster.records().at("node-3");
@@ -398,7 +386,7 @@ TEST(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
              p.selector.dst.ToString() == "10.103.3.0/24";
   }
   EXPECT_FALSE(stale);
-  for (const XfrmSa& sa : OwnedSas(node)) {
+  for (const XfrmSa& sa : OwnedSasOf(node)) {
     EXPECT_NE(sa.src.ToString(), "10.0.0.4");
     EXPECT_NE(sa.dst.ToString(), "10.0.0.4");
   }
@@ -414,10 +402,8 @@ TEST(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
   EXPECT_FALSE(node.controller->peer_index("node-3").has_value());
 }
 
-TEST(IpsecControllerTest, RestartAdoptsKernelStateWithoutAnyChange) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, RestartAdoptsKernelStateWithoutAnyChange) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   const int before = node.kernel.changes;
   const uint16_t index = *node.controller->peer_index("node-2");
@@ -436,10 +422,8 @@ TEST(IpsecControllerTest, RestartAdoptsKernelStateWithoutAnyChange) {
   EXPECT_EQ(node.controller->peer_index("node-2"), index);
 }
 
-TEST(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
+  TestCluster& cluster = KeyedCluster(3);
   cluster.GiveKey(0, 2, TestPsk(2));
   cluster.PumpAll();
   // Node 0 restarts; its key file now holds only SPI 2. Peers still on 1.
@@ -465,10 +449,8 @@ TEST(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
   ExpectAllPathsEncrypted(cluster);
 }
 
-TEST(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
-  TestCluster cluster(4);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
+  TestCluster& cluster = KeyedCluster(4);
   ClusterNode& node = *cluster.nodes[0];
   cluster.RestartController(0).OnKeyChanged(1, TestPsk(1));
   // node-3 left while node 0 was down.
@@ -480,23 +462,16 @@ TEST(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
   EXPECT_FALSE(node.markers.LookupPeer(*IpAddress::Parse("10.0.0.4")));
 }
 
-TEST(IpsecControllerTest, ShutdownRemovesOnlyOwnObjectsAndWithdraws) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest, ShutdownRemovesOnlyOwnObjectsAndWithdraws) {
+  TestCluster& cluster = NewCluster(3);
   ClusterNode& node = *cluster.nodes[0];
-  XfrmSa foreign;
-  foreign.src = *IpAddress::Parse("192.168.5.1");
-  foreign.dst = *IpAddress::Parse("10.0.0.1");
-  foreign.spi = 0x4242;
-  foreign.reqid = 5;
-  uint8_t key[36] = {1};
-  foreign.aead_key = XfrmKey(key, sizeof(key));
+  XfrmSa foreign = ForeignSa("192.168.5.1", "10.0.0.1", 0x4242, /*reqid=*/5);
   foreign.replay_window = 32;
   ASSERT_TRUE(node.sim.AddSa(foreign).ok());
-  XfrmPolicy foreign_policy;
-  foreign_policy.dir = XfrmDir::kOut;
-  foreign_policy.selector.src = *IpPrefix::Parse("0.0.0.0/0");
-  foreign_policy.selector.dst = *IpPrefix::Parse("192.168.99.0/24");
-  ASSERT_TRUE(node.sim.AddPolicy(foreign_policy).ok());
+  ASSERT_TRUE(node.sim
+                  .AddPolicy(ForeignPolicy(XfrmDir::kOut, "192.168.99.0/24",
+                                           "10.0.0.1", "192.168.5.1", 5))
+                  .ok());
 
   cluster.StartAll();
   cluster.RollOutKey(1);
@@ -515,8 +490,9 @@ TEST(IpsecControllerTest, ShutdownRemovesOnlyOwnObjectsAndWithdraws) {
   EXPECT_EQ(cluster.CheckPath(1, 2), PathResult::kEncrypted);
 }
 
-TEST(IpsecControllerTest, KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest,
+       KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
+  TestCluster& cluster = NewCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   // Kmesh's Go daemon ran on node 0 before (reqid 1, unmarked inbound SA).
   auto original = [&](int i) {
@@ -558,10 +534,8 @@ TEST(IpsecControllerTest, KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
 }
 
 // (e) Bad inputs.
-TEST(IpsecControllerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   NodeView bad = cluster.records().at("node-2");
   bad.boot_id = "1234";
@@ -582,10 +556,8 @@ TEST(IpsecControllerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
   EXPECT_TRUE(node.controller->peer_status("node-2").ok());
 }
 
-TEST(IpsecControllerTest, PeerWithoutAddressesIsAnErrorForThatPeerOnly) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, PeerWithoutAddressesIsAnErrorForThatPeerOnly) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   NodeView bad = cluster.records().at("node-2");
   bad.addresses.clear();
@@ -596,21 +568,17 @@ TEST(IpsecControllerTest, PeerWithoutAddressesIsAnErrorForThatPeerOnly) {
   EXPECT_EQ(cluster.CheckPath(0, 1), PathResult::kEncrypted);
 }
 
-TEST(IpsecControllerTest, OwnRecordIsIgnoredAsAPeer) {
-  TestCluster cluster(2);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+TEST_F(IpsecControllerTest, OwnRecordIsIgnoredAsAPeer) {
+  TestCluster& cluster = KeyedCluster(2);
   const size_t sas = cluster.nodes[0]->sim.sa_count();
   cluster.nodes[0]->controller->OnPeerUpsert(cluster.records().at("node-0"));
   EXPECT_EQ(cluster.nodes[0]->sim.sa_count(), sas);
 }
 
-TEST(IpsecControllerTest, PeerIndexLimitIsAClearErrorPerPeer) {
+TEST_F(IpsecControllerTest, PeerIndexLimitIsAClearErrorPerPeer) {
   IpsecControllerOptions options;
   options.max_peer_index = 2;
-  TestCluster cluster(4, options);
-  cluster.StartAll();
-  cluster.RollOutKey(1);
+  TestCluster& cluster = KeyedCluster(4, options);
   int exhausted = 0;
   for (const char* peer : {"node-1", "node-2", "node-3"}) {
     exhausted += cluster.nodes[0]->controller->peer_status(peer).code() ==
@@ -631,8 +599,8 @@ TEST(IpsecControllerTest, PeerIndexLimitIsAClearErrorPerPeer) {
       << controller.peer_status(waiting);
 }
 
-TEST(IpsecControllerTest, KernelErrorsAreReportedAndRetriedOnTick) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest, KernelErrorsAreReportedAndRetriedOnTick) {
+  TestCluster& cluster = NewCluster(3);
   cluster.StartAll();
   cluster.GiveKeyToAll(1, TestPsk(1));
   ClusterNode& node = *cluster.nodes[0];
@@ -647,7 +615,7 @@ TEST(IpsecControllerTest, KernelErrorsAreReportedAndRetriedOnTick) {
   ExpectOnePairOfSasPerDirection(cluster);
 }
 
-TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
+TEST_F(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   sim::SimXfrm sim;
   ::testing::NiceMock<MockXfrmKernel> mock;
   mock.DelegateTo(&sim);
@@ -659,8 +627,9 @@ TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   MemoryMarkerMaps markers;
   // The first dump fails: Start reports it, Tick retries.
   EXPECT_CALL(mock, DumpSas())
-      .WillOnce(Return(absl::UnavailableError("EINTR: dump interrupted")))
-      .WillRepeatedly(Invoke(&sim, &sim::SimXfrm::DumpSas));
+      .WillOnce(
+          ::testing::Return(absl::UnavailableError("EINTR: dump interrupted")))
+      .WillRepeatedly(::testing::Invoke(&sim, &sim::SimXfrm::DumpSas));
   IpsecController controller(TestNodeView(0), &mock, &publisher, &markers,
                              &clock);
   EXPECT_EQ(controller.Start().code(), absl::StatusCode::kUnavailable);
@@ -668,7 +637,8 @@ TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   EXPECT_EQ(sim.policy_count(), 2u) << "block policies after the retry";
 
   // Every SA add fails for a while.
-  EXPECT_CALL(mock, AddSa(_)).WillRepeatedly(Return(enobufs));
+  EXPECT_CALL(mock, AddSa(::testing::_))
+      .WillRepeatedly(::testing::Return(enobufs));
   NodeView peer = TestNodeView(1);
   peer.spi = 1;
   controller.OnPeerUpsert(peer);
@@ -680,8 +650,8 @@ TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   EXPECT_TRUE(publisher.published.empty());
 
   // The kernel recovers.
-  EXPECT_CALL(mock, AddSa(_))
-      .WillRepeatedly(Invoke(&sim, &sim::SimXfrm::AddSa));
+  EXPECT_CALL(mock, AddSa(::testing::_))
+      .WillRepeatedly(::testing::Invoke(&sim, &sim::SimXfrm::AddSa));
   clock.Advance(std::chrono::seconds(5));
   controller.Tick();
   EXPECT_EQ(controller.advertised_spi(), 1);
@@ -689,8 +659,8 @@ TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   EXPECT_EQ(sim.sa_count(), 2u);
 }
 
-TEST(IpsecControllerTest, PublishFailureIsRetriedOnTick) {
-  TestCluster cluster(2);
+TEST_F(IpsecControllerTest, PublishFailureIsRetriedOnTick) {
+  TestCluster& cluster = NewCluster(2);
   cluster.StartAll();
   ClusterNode& node = *cluster.nodes[0];
   node.publisher.fail_with = absl::UnavailableError("API server down");
@@ -702,8 +672,8 @@ TEST(IpsecControllerTest, PublishFailureIsRetriedOnTick) {
   EXPECT_EQ(node.controller->advertised_spi(), 1);
 }
 
-TEST(IpsecControllerTest, MalformedKeysAreCountedAndIgnored) {
-  TestCluster cluster(2);
+TEST_F(IpsecControllerTest, MalformedKeysAreCountedAndIgnored) {
+  TestCluster& cluster = NewCluster(2);
   cluster.StartAll();
   IpsecController& controller = *cluster.nodes[0]->controller;
   controller.OnKeyFileError(absl::InvalidArgumentError("invalid JSON"));
@@ -721,8 +691,8 @@ TEST(IpsecControllerTest, MalformedKeysAreCountedAndIgnored) {
 // order, and nothing else, including through a rotation (in a 1,000-node
 // cluster every agent would otherwise rebuild a 999-peer set while the
 // rotation spreads).
-TEST(IpsecControllerTest, OutboundPeerListenerHearsExactlyTheSetChanges) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest, OutboundPeerListenerHearsExactlyTheSetChanges) {
+  TestCluster& cluster = NewCluster(3);
   cluster.StartAll();
   IpsecController& controller = *cluster.nodes[0]->controller;
   // No key yet, so no outbound SA: nothing to have missed.
@@ -735,8 +705,9 @@ TEST(IpsecControllerTest, OutboundPeerListenerHearsExactlyTheSetChanges) {
   cluster.RollOutKey(1);
   EXPECT_EQ(controller.PeersWithOutboundSa(),
             (std::set<std::string>{"node-1", "node-2"}));
-  EXPECT_THAT(heard, UnorderedElementsAre(std::make_pair("node-1", true),
-                                          std::make_pair("node-2", true)));
+  EXPECT_THAT(heard,
+              ::testing::UnorderedElementsAre(std::make_pair("node-1", true),
+                                              std::make_pair("node-2", true)));
   heard.clear();
 
   controller.Tick();

@@ -28,8 +28,6 @@ namespace kmesh::ipsec {
 namespace {
 
 namespace fs = std::filesystem;
-using ::kmesh::ipsec::testing::RecordingEventSink;
-using ::kmesh::ipsec::testing::TestPsk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -192,23 +190,20 @@ TEST_F(KeyFileWatcherTest, FollowsKubeletAtomicSymlinkSwaps) {
   EXPECT_EQ(watcher.error_count(), 0);
 }
 
-TEST_F(KeyFileWatcherTest, FollowsInPlaceWrites) {
-  const std::string path = root_ + "/ipSec";
-  WriteFile(path, KeyJson(1, KeyBytes(1)));
-  KeyFileWatcher& watcher = StartWatcher(path);
-  WriteFile(path, KeyJson(2, KeyBytes(2)));
-  EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  EXPECT_THAT(ReportedSpis(), ElementsAre(1, 2));
-}
-
-TEST_F(KeyFileWatcherTest, FollowsInPlaceWritesThroughTheSymlink) {
-  const std::string dir = root_ + "/kmesh-ipsec";
-  KubeletProject(dir, KeyJson(1, KeyBytes(1)));
-  KeyFileWatcher& watcher = StartWatcher(dir + "/ipSec");
-  // Written into ..<timestamp>/ipSec, which the directory watch cannot see.
-  WriteFile(dir + "/ipSec", KeyJson(2, KeyBytes(2)));
-  EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  EXPECT_THAT(ReportedSpis(), ElementsAre(1, 2));
+TEST_F(KeyFileWatcherTest, FollowsInPlaceWritesToTheFileAndThroughItsSymlink) {
+  fs::create_directories(root_ + "/plain");
+  WriteFile(root_ + "/plain/ipSec", KeyJson(1, KeyBytes(1)));
+  KubeletProject(root_ + "/projected", KeyJson(1, KeyBytes(1)));
+  // Through the symlink the write lands in ..<timestamp>/ipSec, which the
+  // directory watch cannot see.
+  for (const std::string& dir : {root_ + "/plain", root_ + "/projected"}) {
+    RecordingEventSink sink;
+    KeyFileWatcher watcher(dir + "/ipSec", &sink);
+    ASSERT_TRUE(watcher.Start().ok());
+    WriteFile(dir + "/ipSec", KeyJson(2, KeyBytes(2)));
+    EXPECT_TRUE(watcher.ProcessEvents(kNow)) << dir;
+    EXPECT_THAT(sink.log(), ElementsAre("key 1", "key 2")) << dir;
+  }
 }
 
 TEST_F(KeyFileWatcherTest, SameContentRewrittenIsNoEvent) {

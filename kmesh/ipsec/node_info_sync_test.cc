@@ -25,9 +25,6 @@
 namespace kmesh::ipsec {
 namespace {
 
-using ::kmesh::ipsec::testing::MakeNodeView;
-using ::kmesh::ipsec::testing::RecordingEventSink;
-using ::kmesh::ipsec::testing::TestBootId;
 using ::testing::ElementsAre;
 
 constexpr char kCrdPath[] = "kmesh/daemon/crd/kmeshnodeinfo_crd.yaml";

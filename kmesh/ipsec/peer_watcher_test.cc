@@ -22,12 +22,8 @@
 namespace kmesh::ipsec {
 namespace {
 
-using ::kmesh::ipsec::testing::RecordingEventSink;
-using ::kmesh::ipsec::testing::TestBootId;
 using ::testing::_;
 using ::testing::ElementsAre;
-using ::testing::IsEmpty;
-using ::testing::Return;
 using ::testing::SizeIs;
 
 const std::string kBootA = TestBootId(1);
@@ -49,135 +45,121 @@ std::string Record(const std::string& name, int32_t spi,
   return kmesh::api::ToJson(info);
 }
 
-TEST(PeerRecordHandlerTest, DeliversAValidPeer) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd(Record("node2", 1, "10.0.0.2", kBootB));
-  ASSERT_THAT(sink.upserts(), SizeIs(1));
-  const NodeView peer = sink.upserts()[0];
+class PeerRecordHandlerTest : public ::testing::Test {
+ protected:
+  RecordingEventSink sink_;
+  PeerRecordHandler handler_{"self", &sink_};
+};
+
+TEST_F(PeerRecordHandlerTest, DeliversAValidPeer) {
+  handler_.OnAdd(Record("node2", 1, "10.0.0.2", kBootB));
+  ASSERT_THAT(sink_.upserts(), SizeIs(1));
+  const NodeView peer = sink_.upserts()[0];
   EXPECT_EQ(peer.name, "node2");
   EXPECT_EQ(peer.spi, 1);
   EXPECT_THAT(peer.addresses, ElementsAre("10.0.0.2"));
   EXPECT_EQ(peer.boot_id, kBootB);
   EXPECT_THAT(peer.pod_cidrs, ElementsAre(*IpPrefix::Parse("10.244.2.0/24")));
-  EXPECT_EQ(handler.invalid_record_count(), 0);
+  EXPECT_EQ(handler_.invalid_record_count(), 0);
 }
 
-TEST(PeerRecordHandlerTest, ParsesTheWireFormatOtherKmeshDaemonsWrite) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd(R"({"apiVersion":"kmesh.net/v1alpha1","kind":"KmeshNodeInfo",
+TEST_F(PeerRecordHandlerTest, ParsesTheWireFormatOtherKmeshDaemonsWrite) {
+  handler_.OnAdd(R"({"apiVersion":"kmesh.net/v1alpha1","kind":"KmeshNodeInfo",
     "metadata":{"name":"node3","namespace":"kmesh-system",
                 "resourceVersion":"77","generation":1},
     "spec":{"spi":2,"addresses":["172.18.0.4","fc00::4"],
             "bootID":"7e8f9a0b-1c2d-4e3f-8a9b-0c1d2e3f4a5b",
             "podCIDRS":["10.244.3.0/24","fd10:3::/64"]}})");
-  ASSERT_THAT(sink.upserts(), SizeIs(1));
-  EXPECT_THAT(sink.upserts()[0].addresses,
+  ASSERT_THAT(sink_.upserts(), SizeIs(1));
+  EXPECT_THAT(sink_.upserts()[0].addresses,
               ElementsAre("172.18.0.4", "fc00::4"));
-  EXPECT_THAT(sink.upserts()[0].pod_cidrs, SizeIs(2));
+  EXPECT_THAT(sink_.upserts()[0].pod_cidrs, SizeIs(2));
 }
 
-TEST(PeerRecordHandlerTest, SkipsTheOwnNode) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd(Record("self", 1, "10.0.0.1", kBootA));
-  handler.OnUpdate(Record("self", 1, "10.0.0.1", kBootA),
-                   Record("self", 2, "10.0.0.1", kBootA, "2"));
-  handler.OnDelete(Record("self", 2, "10.0.0.1", kBootA, "2"));
-  EXPECT_THAT(sink.log(), IsEmpty());
+TEST_F(PeerRecordHandlerTest, SkipsTheOwnNode) {
+  handler_.OnAdd(Record("self", 1, "10.0.0.1", kBootA));
+  handler_.OnUpdate(Record("self", 1, "10.0.0.1", kBootA),
+                    Record("self", 2, "10.0.0.1", kBootA, "2"));
+  handler_.OnDelete(Record("self", 2, "10.0.0.1", kBootA, "2"));
+  EXPECT_THAT(sink_.log(), ::testing::IsEmpty());
 }
 
-TEST(PeerRecordHandlerTest, ChangesAreDeliveredAndNoOpUpdatesAreNot) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
+TEST_F(PeerRecordHandlerTest, ChangesAreDeliveredAndNoOpUpdatesAreNot) {
   const std::string v1 = Record("node2", 1, "10.0.0.2", kBootB, "1");
-  handler.OnAdd(v1);
+  handler_.OnAdd(v1);
   // Only the resourceVersion changed: nothing the controller uses.
   const std::string v2 = Record("node2", 1, "10.0.0.2", kBootB, "2");
-  handler.OnUpdate(v1, v2);
-  EXPECT_THAT(sink.upserts(), SizeIs(1));
+  handler_.OnUpdate(v1, v2);
+  EXPECT_THAT(sink_.upserts(), SizeIs(1));
   // A new SPI, a new boot ID (reboot), a new address: each delivered.
   const std::string v3 = Record("node2", 2, "10.0.0.2", kBootB, "3");
-  handler.OnUpdate(v2, v3);
+  handler_.OnUpdate(v2, v3);
   const std::string v4 = Record("node2", 2, "10.0.0.2", kBootA, "4");
-  handler.OnUpdate(v3, v4);
+  handler_.OnUpdate(v3, v4);
   const std::string v5 = Record("node2", 2, "10.0.0.9", kBootA, "5");
-  handler.OnUpdate(v4, v5);
-  ASSERT_THAT(sink.upserts(), SizeIs(4));
-  EXPECT_EQ(sink.upserts()[1].spi, 2);
-  EXPECT_EQ(sink.upserts()[2].boot_id, kBootA);
-  EXPECT_THAT(sink.upserts()[3].addresses, ElementsAre("10.0.0.9"));
+  handler_.OnUpdate(v4, v5);
+  ASSERT_THAT(sink_.upserts(), SizeIs(4));
+  EXPECT_EQ(sink_.upserts()[1].spi, 2);
+  EXPECT_EQ(sink_.upserts()[2].boot_id, kBootA);
+  EXPECT_THAT(sink_.upserts()[3].addresses, ElementsAre("10.0.0.9"));
 }
 
-TEST(PeerRecordHandlerTest, DeleteIsDelivered) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
+TEST_F(PeerRecordHandlerTest, DeleteIsDelivered) {
   const std::string record = Record("node2", 1, "10.0.0.2", kBootB);
-  handler.OnAdd(record);
-  handler.OnDelete(record);
-  EXPECT_THAT(sink.log(), ElementsAre("upsert node2 spi 1", "delete node2"));
+  handler_.OnAdd(record);
+  handler_.OnDelete(record);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node2 spi 1", "delete node2"));
   // Re-added after a delete: delivered again even though it is unchanged.
-  handler.OnAdd(record);
-  EXPECT_THAT(sink.upserts(), SizeIs(2));
+  handler_.OnAdd(record);
+  EXPECT_THAT(sink_.upserts(), SizeIs(2));
 }
 
-TEST(PeerRecordHandlerTest, InvalidPeerIsReportedOnceAndOthersAreUnaffected) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
+TEST_F(PeerRecordHandlerTest, InvalidPeerIsReportedOnceAndOthersAreUnaffected) {
   const std::string bad_v1 = Record("node2", 1, "10.0.0.300", kBootB, "1");
   const std::string bad_v2 = Record("node2", 1, "10.0.0.300", kBootB, "2");
-  handler.OnAdd(bad_v1);
-  handler.OnUpdate(bad_v1, bad_v2);  // Same problem: not reported again.
-  handler.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
-  EXPECT_EQ(handler.invalid_record_count(), 1);
-  EXPECT_THAT(sink.log(), ElementsAre("upsert node3 spi 1"));
+  handler_.OnAdd(bad_v1);
+  handler_.OnUpdate(bad_v1, bad_v2);  // Same problem: not reported again.
+  handler_.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
+  EXPECT_EQ(handler_.invalid_record_count(), 1);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node3 spi 1"));
 
   // Fixed by its daemon: delivered.
-  handler.OnUpdate(bad_v2, Record("node2", 1, "10.0.0.2", kBootB, "3"));
-  EXPECT_THAT(sink.log(),
+  handler_.OnUpdate(bad_v2, Record("node2", 1, "10.0.0.2", kBootB, "3"));
+  EXPECT_THAT(sink_.log(),
               ElementsAre("upsert node3 spi 1", "upsert node2 spi 1"));
 }
 
-TEST(PeerRecordHandlerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd(Record("node2", 1, "10.0.0.2", kBootB.substr(0, 35)));
-  handler.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
-  EXPECT_EQ(handler.invalid_record_count(), 1);
-  EXPECT_THAT(sink.log(), ElementsAre("upsert node3 spi 1"));
+TEST_F(PeerRecordHandlerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
+  handler_.OnAdd(Record("node2", 1, "10.0.0.2", kBootB.substr(0, 35)));
+  handler_.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
+  EXPECT_EQ(handler_.invalid_record_count(), 1);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node3 spi 1"));
 }
 
-TEST(PeerRecordHandlerTest, InvalidUpdateKeepsThePeerAsLastValid) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
+TEST_F(PeerRecordHandlerTest, InvalidUpdateKeepsThePeerAsLastValid) {
   const std::string good = Record("node2", 1, "10.0.0.2", kBootB, "1");
   const std::string bad = Record("node2", 2, "not-an-ip", kBootB, "2");
-  handler.OnAdd(good);
-  handler.OnUpdate(good, bad);
-  EXPECT_EQ(handler.invalid_record_count(), 1);
-  EXPECT_THAT(sink.log(), ElementsAre("upsert node2 spi 1"));
+  handler_.OnAdd(good);
+  handler_.OnUpdate(good, bad);
+  EXPECT_EQ(handler_.invalid_record_count(), 1);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node2 spi 1"));
   // Deleting it still removes the peer.
-  handler.OnDelete(bad);
-  EXPECT_THAT(sink.log(), ElementsAre("upsert node2 spi 1", "delete node2"));
+  handler_.OnDelete(bad);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node2 spi 1", "delete node2"));
 }
 
-TEST(PeerRecordHandlerTest, UnreadableJsonIsCountedNotFatal) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd("{\"spec\": [");
-  handler.OnAdd("{\"spec\": {\"spi\": \"many\"}}");
-  handler.OnDelete("not json");
-  handler.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
-  EXPECT_EQ(handler.invalid_record_count(), 2);
-  EXPECT_THAT(sink.log(), ElementsAre("upsert node3 spi 1"));
+TEST_F(PeerRecordHandlerTest, UnreadableJsonIsCountedNotFatal) {
+  handler_.OnAdd("{\"spec\": [");
+  handler_.OnAdd("{\"spec\": {\"spi\": \"many\"}}");
+  handler_.OnDelete("not json");
+  handler_.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
+  EXPECT_EQ(handler_.invalid_record_count(), 2);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node3 spi 1"));
 }
 
-TEST(PeerRecordHandlerTest, SyncedIsForwarded) {
-  RecordingEventSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnSynced();
-  EXPECT_EQ(sink.synced(), 1);
+TEST_F(PeerRecordHandlerTest, SyncedIsForwarded) {
+  handler_.OnSynced();
+  EXPECT_EQ(sink_.synced(), 1);
 }
 
 // A watch stream fed by the test; Next() blocks until an event or Close().
@@ -220,7 +202,7 @@ TEST(PeerWatcherTest, ListsThenWatchesKmeshNodeInfos) {
                 Record("node2", 1, "10.0.0.2", kBootB, "11")};
   list.resource_version = "11";
   EXPECT_CALL(client, List(ResourceIs("kmeshnodeinfos"), "kmesh-system", _))
-      .WillOnce(Return(list));
+      .WillOnce(::testing::Return(list));
   std::vector<kube::WatchEvent> events = {
       {kube::WatchEventType::kAdded,
        Record("node3", 1, "10.0.0.3", kBootA, "12")},

@@ -11,7 +11,6 @@
 namespace kmesh::ipsec {
 namespace {
 
-using ::kmesh::ipsec::testing::TestPsk;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using KeyChange = SpiRotation::KeyChange;

@@ -5,6 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "kmesh/ipsec/key_deriver.h"
+#include "kmesh/ipsec/testing/peer_layout.h"
 #include "kmesh/ipsec/testing/test_nodes.h"
 #include "kmesh/ipsec/testing/test_psk.h"
 #include "kmesh/ipsec/testing/xfrm_objects.h"
@@ -12,24 +13,18 @@
 namespace kmesh::ipsec {
 namespace {
 
-using ::kmesh::ipsec::testing::MakeNodeView;
-using ::kmesh::ipsec::testing::TestBootId;
-using ::kmesh::ipsec::testing::TestPsk;
-
 const std::string kBootA = TestBootId(1);
 const std::string kBootB = TestBootId(2);
 
 IpAddress Ip(const std::string& s) { return *IpAddress::Parse(s); }
 IpPrefix Cidr(const std::string& s) { return *IpPrefix::Parse(s); }
 
-std::vector<XfrmSa> Inbound(const XfrmObjects& o) {
-  return testing::InboundSas(o.sas);
-}
+std::vector<XfrmSa> Inbound(const XfrmObjects& o) { return InboundSas(o.sas); }
 std::vector<XfrmSa> Outbound(const XfrmObjects& o) {
-  return testing::OutboundSas(o.sas);
+  return OutboundSas(o.sas);
 }
 std::vector<XfrmPolicy> Policies(const XfrmObjects& o, XfrmDir dir) {
-  return testing::PoliciesIn(o.policies, dir);
+  return PoliciesIn(o.policies, dir);
 }
 
 class XfrmLayoutTest : public ::testing::Test {
@@ -42,14 +37,7 @@ class XfrmLayoutTest : public ::testing::Test {
   PeerLayoutInput Input(const NodeView& self, const NodeView& peer,
                         uint16_t index, std::vector<int32_t> inbound,
                         int32_t outbound) {
-    PeerLayoutInput in;
-    in.self = &self;
-    in.peer = &peer;
-    in.peer_index = index;
-    in.keys = &keys_;
-    in.inbound_spis = std::move(inbound);
-    in.outbound_spi = outbound;
-    return in;
+    return LayoutInput(self, peer, index, keys_, std::move(inbound), outbound);
   }
   KeyRing keys_;
   NodeView a_ = MakeNodeView("node-a", {"10.0.0.1"}, kBootA, {"10.244.0.0/24"});

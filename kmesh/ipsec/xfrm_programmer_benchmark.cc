@@ -25,11 +25,6 @@
 namespace kmesh::ipsec {
 namespace {
 
-using ::kmesh::ipsec::testing::RecordingNodeInfoPublisher;
-using ::kmesh::ipsec::testing::TestBootId;
-using ::kmesh::ipsec::testing::TestNodeView;
-using ::kmesh::ipsec::testing::TestPsk;
-
 struct Node {
   explicit Node(XfrmKernel* kernel)
       : controller(TestNodeView(0, false), kernel, &publisher, &markers,

@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kmesh/ipsec/testing/peer_layout.h"
 #include "kmesh/ipsec/testing/test_nodes.h"
 #include "kmesh/ipsec/testing/test_psk.h"
 #include "kmesh/ipsec/testing/xfrm_objects.h"
@@ -16,14 +17,8 @@
 namespace kmesh::ipsec {
 namespace {
 
-using ::kmesh::ipsec::testing::DumpedPolicies;
-using ::kmesh::ipsec::testing::DumpedSas;
-using ::kmesh::ipsec::testing::MakeNodeView;
-using ::kmesh::ipsec::testing::TestBootId;
-using ::kmesh::ipsec::testing::TestPsk;
 using ::testing::_;
 using ::testing::HasSubstr;
-using ::testing::Invoke;
 using ::testing::Return;
 
 // Index of the first log line containing `needle`, or -1.
@@ -42,41 +37,15 @@ class XfrmProgrammerTest : public ::testing::Test {
   }
   XfrmObjects Peer(const NodeView& peer, uint16_t index,
                    std::vector<int32_t> inbound, int32_t outbound) {
-    PeerLayoutInput in;
-    in.self = &self_;
-    in.peer = &peer;
-    in.peer_index = index;
-    in.keys = &keys_;
-    in.inbound_spis = std::move(inbound);
-    in.outbound_spi = outbound;
-    auto layout = LayoutPeer(in);
-    EXPECT_TRUE(layout.ok()) << layout.status();
-    return layout->objects;
+    return PeerObjects(self_, peer, index, keys_, std::move(inbound), outbound);
   }
-  static XfrmSa ForeignSa() {
-    XfrmSa sa;
-    sa.src = *IpAddress::Parse("192.168.7.1");
-    // Same destination as ours; an unmarked SA with our SPI would block
-    // ours on Linux (the mark lookup is asymmetric), so another SPI.
-    sa.dst = *IpAddress::Parse("10.0.0.1");
-    sa.spi = 0x1000;
-    sa.reqid = 1;
-    uint8_t key[36] = {9};
-    sa.aead_key = XfrmKey(key, sizeof(key));
-    return sa;
-  }
-  static XfrmPolicy ForeignPolicy() {
-    XfrmPolicy p;
-    p.dir = XfrmDir::kOut;
-    p.selector.src = *IpPrefix::Parse("0.0.0.0/0");
-    p.selector.dst = *IpPrefix::Parse("10.244.1.0/24");  // Same as ours.
-    XfrmTemplate t;
-    t.src = *IpAddress::Parse("10.0.0.1");
-    t.dst = *IpAddress::Parse("192.168.7.1");
-    t.reqid = 1;
-    p.templates.push_back(t);
-    return p;
-  }
+  // Same destination as ours; an unmarked SA with our SPI would block ours
+  // on Linux (the mark lookup is asymmetric), so another SPI.
+  const XfrmSa foreign_sa_ =
+      ForeignSa("192.168.7.1", "10.0.0.1", /*spi=*/0x1000, /*reqid=*/1);
+  // The same selector as our out policy to node-b.
+  const XfrmPolicy foreign_policy_ = ForeignPolicy(
+      XfrmDir::kOut, "10.244.1.0/24", "10.0.0.1", "192.168.7.1", /*reqid=*/1);
 
   KeyRing keys_;
   NodeView self_ =
@@ -178,8 +147,8 @@ TEST_F(XfrmProgrammerTest, RemovingGroupDeletesOutPolicyBeforeItsSa) {
 }
 
 TEST_F(XfrmProgrammerTest, ForeignObjectsSurviveReconcileAndAreNeverTouched) {
-  ASSERT_TRUE(sim_.AddSa(ForeignSa()).ok());
-  ASSERT_TRUE(sim_.AddPolicy(ForeignPolicy()).ok());
+  ASSERT_TRUE(sim_.AddSa(foreign_sa_).ok());
+  ASSERT_TRUE(sim_.AddPolicy(foreign_policy_).ok());
   kernel_.log.clear();
   std::map<std::string, XfrmObjects> desired;
   desired["node-b"] = Peer(b_, 1, {1}, 1);
@@ -190,8 +159,8 @@ TEST_F(XfrmProgrammerTest, ForeignObjectsSurviveReconcileAndAreNeverTouched) {
   EXPECT_EQ(sim_.sa_count(), 1u);
   EXPECT_EQ(sim_.policy_count(), 1u);
   auto sas = *sim_.DumpSas();
-  EXPECT_TRUE(SameSa(sas[0], ForeignSa()));
-  EXPECT_TRUE(SamePolicy((*kernel_.DumpPolicies())[0], ForeignPolicy()));
+  EXPECT_TRUE(SameSa(sas[0], foreign_sa_));
+  EXPECT_TRUE(SamePolicy((*kernel_.DumpPolicies())[0], foreign_policy_));
   for (const std::string& line : kernel_.log) {
     EXPECT_THAT(line, ::testing::Not(HasSubstr("192.168.7.1"))) << line;
   }
@@ -287,7 +256,7 @@ TEST_F(XfrmProgrammerFaultTest,
   XfrmObjects desired = Peer(b_, 1, {1, 2}, 1);
   EXPECT_CALL(mock_, AddSa(_))
       .WillOnce(Return(NoBufs()))
-      .WillRepeatedly(Invoke(&kernel_, &RecordingXfrmKernel::AddSa));
+      .WillRepeatedly(::testing::Invoke(&kernel_, &RecordingXfrmKernel::AddSa));
   ApplyResult result = faulty_.ApplyGroup("node-b", desired);
   ASSERT_EQ(result.errors.size(), 1u);
   EXPECT_EQ(result.errors[0].group, "node-b");

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 
 void RecordingEventSink::OnKeyChanged(int32_t spi, const XfrmKey& psk) {
   absl::MutexLock lock(&mu_);
@@ -66,4 +66,4 @@ bool RecordingEventSink::WaitForEvents(size_t n, absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout);
 }
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec

@@ -18,7 +18,7 @@
 #include "kmesh/ipsec/node_view.h"
 #include "kmesh/kernel/xfrm_key.h"
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 
 class RecordingEventSink : public IpsecEventSink {
  public:
@@ -55,6 +55,6 @@ class RecordingEventSink : public IpsecEventSink {
   int synced_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec
 
 #endif  // KMESH_IPSEC_TESTING_RECORDING_EVENT_SINK_H_

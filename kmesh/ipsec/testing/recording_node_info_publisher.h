@@ -13,7 +13,7 @@
 
 #include "kmesh/ipsec/node_info_publisher.h"
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 
 class RecordingNodeInfoPublisher : public NodeInfoPublisher {
  public:
@@ -40,6 +40,6 @@ class RecordingNodeInfoPublisher : public NodeInfoPublisher {
   std::function<void(const std::string&)> on_withdraw;
 };
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec
 
 #endif  // KMESH_IPSEC_TESTING_RECORDING_NODE_INFO_PUBLISHER_H_

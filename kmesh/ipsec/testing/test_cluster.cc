@@ -5,24 +5,15 @@
 #include "kmesh/ipsec/testing/test_psk.h"
 #include "kmesh/ipsec/xfrm_layout.h"
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 
 const char* PathResultName(PathResult r) {
-  switch (r) {
-    case PathResult::kEncrypted:
-      return "encrypted";
-    case PathResult::kBlocked:
-      return "blocked";
-    case PathResult::kNoOutboundSa:
-      return "no-outbound-sa";
-    case PathResult::kPlaintext:
-      return "PLAINTEXT";
-    case PathResult::kUndecryptable:
-      return "undecryptable";
-    case PathResult::kRejected:
-      return "rejected";
-  }
-  return "?";
+  // In the order of the enum.
+  static const char* const kNames[] = {
+      "encrypted", "blocked",       "no-outbound-sa",
+      "PLAINTEXT", "undecryptable", "rejected",
+  };
+  return kNames[static_cast<int>(r)];
 }
 
 TestCluster::TestCluster(int n, IpsecControllerOptions options, bool dual_stack)
@@ -171,4 +162,4 @@ PathResult TestCluster::CheckPath(int s, int r, IpFamily family,
   return PathResult::kEncrypted;
 }
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec

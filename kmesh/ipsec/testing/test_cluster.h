@@ -27,7 +27,7 @@
 #include "kmesh/kernel/testing/recording_xfrm_kernel.h"
 #include "sim/kernel/sim_xfrm.h"
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 
 struct ClusterNode {
   NodeView view;  // This node's identity (spi unused).
@@ -109,6 +109,6 @@ class TestCluster {
   std::map<std::string, NodeView> records_;
 };
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec
 
 #endif  // KMESH_IPSEC_TESTING_TEST_CLUSTER_H_

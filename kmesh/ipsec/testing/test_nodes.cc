@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 
 std::string TestBootId(int node, int generation) {
   return absl::StrFormat("%08x-0000-4000-8000-%012x", node, generation);
@@ -51,4 +51,4 @@ IpAddress PodIp(const NodeView& node, IpFamily family) {
   return IpAddress();
 }
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec

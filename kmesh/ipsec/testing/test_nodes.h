@@ -12,7 +12,7 @@
 #include "kmesh/base/ip_address.h"
 #include "kmesh/ipsec/node_view.h"
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 
 // A 36-character boot ID, different per (node, generation): a node that
 // reboots gets the next generation.
@@ -34,6 +34,6 @@ NodeView MakeNodeView(const std::string& name,
 // IpAddress when it has none).
 IpAddress PodIp(const NodeView& node, IpFamily family);
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec
 
 #endif  // KMESH_IPSEC_TESTING_TEST_NODES_H_

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 
 XfrmKey TestPsk(int seed) {
   uint8_t bytes[36];
@@ -12,4 +12,4 @@ XfrmKey TestPsk(int seed) {
   return XfrmKey(bytes, sizeof(bytes));
 }
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec

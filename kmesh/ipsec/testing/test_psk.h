@@ -6,10 +6,10 @@
 
 #include "kmesh/kernel/xfrm_key.h"
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 
 XfrmKey TestPsk(int seed);
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec
 
 #endif  // KMESH_IPSEC_TESTING_TEST_PSK_H_

@@ -2,8 +2,9 @@
 
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/ip_address.h"
 
-namespace kmesh::ipsec::testing {
+namespace kmesh::ipsec {
 namespace {
 
 template <typename T, typename Keep>
@@ -22,6 +23,16 @@ std::vector<T> ValueOf(absl::StatusOr<std::vector<T>> dumped) {
     return {};
   }
   return *std::move(dumped);
+}
+
+template <typename T, typename Same, typename Describe>
+void ExpectEachOnceBy(const std::vector<T>& held, const std::vector<T>& wanted,
+                      Same same, Describe describe) {
+  for (const T& want : wanted) {
+    int found = 0;
+    for (const T& object : held) found += same(object, want);
+    EXPECT_EQ(found, 1) << describe(want);
+  }
 }
 
 }  // namespace
@@ -47,22 +58,41 @@ std::vector<XfrmPolicy> PoliciesIn(const std::vector<XfrmPolicy>& policies,
   return Filter(policies, [dir](const XfrmPolicy& p) { return p.dir == dir; });
 }
 
+XfrmSa ForeignSa(const std::string& src, const std::string& dst, uint32_t spi,
+                 uint32_t reqid) {
+  XfrmSa sa;
+  sa.src = *IpAddress::Parse(src);
+  sa.dst = *IpAddress::Parse(dst);
+  sa.spi = spi;
+  sa.reqid = reqid;
+  const uint8_t key[36] = {static_cast<uint8_t>(spi)};
+  sa.aead_key = XfrmKey(key, sizeof(key));
+  return sa;
+}
+
+XfrmPolicy ForeignPolicy(XfrmDir dir, const std::string& dst_prefix,
+                         const std::string& tunnel_src,
+                         const std::string& tunnel_dst, uint32_t reqid) {
+  XfrmPolicy policy;
+  policy.dir = dir;
+  policy.selector.src = *IpPrefix::Parse("0.0.0.0/0");
+  policy.selector.dst = *IpPrefix::Parse(dst_prefix);
+  XfrmTemplate tunnel;
+  tunnel.src = *IpAddress::Parse(tunnel_src);
+  tunnel.dst = *IpAddress::Parse(tunnel_dst);
+  tunnel.reqid = reqid;
+  policy.templates.push_back(tunnel);
+  return policy;
+}
+
 void ExpectEachOnce(const std::vector<XfrmSa>& held,
                     const std::vector<XfrmSa>& wanted) {
-  for (const XfrmSa& want : wanted) {
-    int found = 0;
-    for (const XfrmSa& sa : held) found += SameSa(sa, want);
-    EXPECT_EQ(found, 1) << DescribeSa(want);
-  }
+  ExpectEachOnceBy(held, wanted, SameSa, DescribeSa);
 }
 
 void ExpectEachOnce(const std::vector<XfrmPolicy>& held,
                     const std::vector<XfrmPolicy>& wanted) {
-  for (const XfrmPolicy& want : wanted) {
-    int found = 0;
-    for (const XfrmPolicy& p : held) found += SamePolicy(p, want);
-    EXPECT_EQ(found, 1) << DescribePolicy(want);
-  }
+  ExpectEachOnceBy(held, wanted, SamePolicy, DescribePolicy);
 }
 
 std::vector<XfrmSa> DumpedSas(const XfrmKernel& kernel) {
@@ -73,4 +103,4 @@ std::vector<XfrmPolicy> DumpedPolicies(const XfrmKernel& kernel) {
   return ValueOf(const_cast<XfrmKernel&>(kernel).DumpPolicies());
 }
 
-}  // namespace kmesh::ipsec::testing
+}  // namespace kmesh::ipsec
