@@ -26,6 +26,9 @@
 #include "kmesh/base/ip_address.h"
 #include "kmesh/ipsec/key_ring.h"
 #include "kmesh/ipsec/node_view.h"
+#include "kmesh/ipsec/testing/peer_layout.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
+#include "kmesh/ipsec/testing/test_psk.h"
 #include "kmesh/ipsec/xfrm_layout.h"
 #include "kmesh/ipsec/xfrm_programmer.h"
 #include "kmesh/kernel/xfrm.h"
@@ -40,30 +43,12 @@ using ::kmesh::ipsec::NodeView;
 using ::kmesh::ipsec::XfrmObjects;
 using ::kmesh::linux_backend::NetlinkXfrm;
 
-XfrmKey PatternKey(uint8_t seed) {
-  std::vector<uint8_t> bytes(36);
-  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = seed + i;
-  return XfrmKey(bytes.data(), bytes.size());
-}
-
 std::string Hex(const XfrmKey& key) {
   std::string s = "0x";
   for (size_t i = 0; i < key.size(); ++i) {
     absl::StrAppend(&s, absl::StrFormat("%02x", key.data()[i]));
   }
   return s;
-}
-
-NodeView Node(const std::string& name, const std::string& v4,
-              const std::string& v6, const std::string& cidr4,
-              const std::string& cidr6, int32_t spi) {
-  NodeView n;
-  n.name = name;
-  n.spi = spi;
-  n.addresses = {v4, v6};
-  n.boot_id = absl::StrCat(name, "-0000-4000-8000-000000000000-boot-id");
-  n.pod_cidrs = {*IpPrefix::Parse(cidr4), *IpPrefix::Parse(cidr6)};
-  return n;
 }
 
 class NetlinkEspSaTest : public ::testing::Test {
@@ -78,12 +63,14 @@ class NetlinkEspSaTest : public ::testing::Test {
     ASSERT_TRUE(x.ok()) << x.status();
     xfrm_ = *std::move(x);
 
-    self_ = Node("node-a", "192.168.100.1", "fd00:100::1", "10.244.1.0/24",
-                 "fd00:244:1::/64", 1);
-    peer_ = Node("node-b", "192.168.100.2", "fd00:100::2", "10.244.2.0/24",
-                 "fd00:244:2::/64", 1);
-    keys_.Install(1, PatternKey(0x10));
-    keys_.Install(2, PatternKey(0x50));
+    self_ = ipsec::MakeNodeView("node-a", {"192.168.100.1", "fd00:100::1"},
+                                ipsec::TestBootId(1),
+                                {"10.244.1.0/24", "fd00:244:1::/64"});
+    peer_ = ipsec::MakeNodeView("node-b", {"192.168.100.2", "fd00:100::2"},
+                                ipsec::TestBootId(2),
+                                {"10.244.2.0/24", "fd00:244:2::/64"});
+    keys_.Install(1, ipsec::TestPsk(1));
+    keys_.Install(2, ipsec::TestPsk(2));
     keys_.SetCurrent(1);
 
     // Does this kernel take an ESP SA at all?
@@ -101,16 +88,8 @@ class NetlinkEspSaTest : public ::testing::Test {
 
   // The daemon's layout on node-a for peer node-b (peer index 3).
   XfrmObjects Layout(std::vector<int32_t> inbound_spis, int32_t outbound_spi) {
-    ipsec::PeerLayoutInput in;
-    in.self = &self_;
-    in.peer = &peer_;
-    in.peer_index = kPeerIndex;
-    in.keys = &keys_;
-    in.inbound_spis = std::move(inbound_spis);
-    in.outbound_spi = outbound_spi;
-    absl::StatusOr<ipsec::PeerLayout> layout = ipsec::LayoutPeer(in);
-    EXPECT_TRUE(layout.ok()) << layout.status();
-    return layout.ok() ? layout->objects : XfrmObjects{};
+    return ipsec::PeerObjects(self_, peer_, kPeerIndex, keys_,
+                              std::move(inbound_spis), outbound_spi);
   }
 
   static constexpr uint16_t kPeerIndex = 3;
@@ -243,7 +222,7 @@ TEST_F(NetlinkEspSaTest, UpdateKeepsTheKeyAndDeleteRemoves) {
   ASSERT_TRUE(xfrm_->AddSa(sa).ok());
   XfrmSa changed = sa;
   changed.output_mark = XfrmMark{0xd0, 0xffffffff};
-  changed.aead_key = PatternKey(0x99);  // Linux keeps the live SA's key.
+  changed.aead_key = ipsec::TestPsk(0x99);  // Linux keeps the live SA's key.
   ASSERT_TRUE(xfrm_->UpdateSa(changed).ok());
   auto dumped = xfrm_->DumpSas();
   ASSERT_TRUE(dumped.ok());

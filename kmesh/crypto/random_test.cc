@@ -26,8 +26,21 @@ TEST(RandomTest, FillRandomWritesTheWholeBuffer) {
   EXPECT_FALSE(AllZero(all.last(16)));
 }
 
-TEST(RandomTest, FillRandomAcceptsAnEmptyBuffer) {
+// An empty span writes nothing, wherever it points: into a buffer (whose
+// bytes must stay as they were) or nowhere at all (a null data pointer must
+// not be passed on to RAND_bytes).
+TEST(RandomTest, FillRandomWritesNothingThroughAnEmptySpan) {
+  std::vector<uint8_t> buffer(32, 0);
+  FillRandom(absl::MakeSpan(buffer.data() + 8, 0));
+  FillRandom(absl::MakeSpan(buffer).subspan(32));
+  EXPECT_TRUE(AllZero(buffer));
   FillRandom(absl::Span<uint8_t>());
+  FillRandom(absl::Span<uint8_t>(nullptr, 0));
+  // The same buffer is filled once the span has a length.
+  FillRandom(absl::MakeSpan(buffer.data() + 8, 16));
+  EXPECT_TRUE(AllZero(absl::MakeConstSpan(buffer).first(8)));
+  EXPECT_FALSE(AllZero(absl::MakeConstSpan(buffer).subspan(8, 16)));
+  EXPECT_TRUE(AllZero(absl::MakeConstSpan(buffer).subspan(24)));
 }
 
 TEST(RandomTest, RandomSecretBytesAreFreshEachTime) {

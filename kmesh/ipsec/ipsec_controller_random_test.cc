@@ -16,34 +16,29 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/clock.h"
-#include "kmesh/ipsec/controller_test_cluster.h"
 #include "kmesh/ipsec/ipsec_controller.h"
-#include "kmesh/ipsec/recording_node_info_publisher.h"
-#include "kmesh/ipsec/recording_xfrm_kernel.h"
+#include "kmesh/ipsec/testing/peer_layout.h"
+#include "kmesh/ipsec/testing/recording_node_info_publisher.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
+#include "kmesh/ipsec/testing/test_psk.h"
+#include "kmesh/ipsec/testing/xfrm_objects.h"
 #include "kmesh/ipsec/xfrm_layout.h"
 #include "kmesh/kernel/memory_marker_maps.h"
+#include "kmesh/kernel/testing/recording_xfrm_kernel.h"
 #include "sim/kernel/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {
 
-using ::kmesh::ipsec::testing::TestBootId;
-using ::kmesh::ipsec::testing::TestNodeView;
-using ::kmesh::ipsec::testing::TestPsk;
-
+// Another IPsec user's objects on this node, one SA with a mark.
 std::vector<XfrmSa> Foreign() {
   std::vector<XfrmSa> out;
   for (int i = 0; i < 2; ++i) {
-    XfrmSa sa;
-    sa.src = *IpAddress::Parse(absl::StrCat("192.168.50.", i + 1));
-    sa.dst = *IpAddress::Parse("10.0.0.1");  // This node, as ours.
-    sa.spi = 0x7000 + i;
-    sa.reqid = 42;
-    uint8_t key[36] = {static_cast<uint8_t>(i + 1)};
-    sa.aead_key = XfrmKey(key, sizeof(key));
-    sa.replay_window = 64;
-    sa.mark = XfrmMark{0x100u * (i + 1), 0xf00};
-    out.push_back(sa);
+    // To this node, as ours.
+    out.push_back(ForeignSa(absl::StrCat("192.168.50.", i + 1), "10.0.0.1",
+                            0x7000 + i, /*reqid=*/42));
+    out.back().replay_window = 64;
+    out.back().mark = XfrmMark{0x100u * (i + 1), 0xf00};
   }
   return out;
 }
@@ -51,17 +46,9 @@ std::vector<XfrmSa> Foreign() {
 std::vector<XfrmPolicy> ForeignPolicies() {
   std::vector<XfrmPolicy> out;
   for (XfrmDir dir : {XfrmDir::kOut, XfrmDir::kIn}) {
-    XfrmPolicy p;
-    p.dir = dir;
-    p.selector.src = *IpPrefix::Parse("0.0.0.0/0");
-    p.selector.dst = *IpPrefix::Parse("172.16.0.0/16");
-    p.priority = 50;
-    XfrmTemplate t;
-    t.src = *IpAddress::Parse("10.0.0.1");
-    t.dst = *IpAddress::Parse("192.168.50.1");
-    t.reqid = 42;
-    p.templates.push_back(t);
-    out.push_back(p);
+    out.push_back(ForeignPolicy(dir, "172.16.0.0/16", "10.0.0.1",
+                                "192.168.50.1", /*reqid=*/42));
+    out.back().priority = 50;
   }
   return out;
 }
@@ -215,17 +202,10 @@ class RandomizedController {
       if (v.spi != 0 && v.spi == current_spi_) {
         EXPECT_EQ(out, v.spi) << name;
       }
-      PeerLayoutInput in;
-      in.self = &self_;
-      in.peer = &v;
-      in.peer_index = *index;
-      in.keys = &all_keys_;
-      in.inbound_spis = controller_->inbound_spis(name);
-      in.outbound_spi = out;
-      auto layout = LayoutPeer(in);
-      ASSERT_TRUE(layout.ok()) << layout.status();
-      for (XfrmSa& sa : layout->objects.sas) expected.sas.push_back(sa);
-      for (XfrmPolicy& p : layout->objects.policies) {
+      const XfrmObjects objects = PeerObjects(
+          self_, v, *index, all_keys_, controller_->inbound_spis(name), out);
+      for (const XfrmSa& sa : objects.sas) expected.sas.push_back(sa);
+      for (const XfrmPolicy& p : objects.policies) {
         expected.policies.push_back(p);
       }
       // The current SPI is always receivable.
@@ -234,28 +214,14 @@ class RandomizedController {
         EXPECT_TRUE(std::count(spis.begin(), spis.end(), current_spi_)) << name;
       }
     }
-    std::vector<XfrmSa> sas = *sim_.DumpSas();
-    std::vector<XfrmPolicy> policies = *sim_.DumpPolicies();
+    const std::vector<XfrmSa> sas = DumpedSas(sim_);
+    const std::vector<XfrmPolicy> policies = DumpedPolicies(sim_);
     // Foreign objects untouched.
-    for (const XfrmSa& f : Foreign()) {
-      int found = 0;
-      for (const XfrmSa& sa : sas) found += SameSa(sa, f);
-      EXPECT_EQ(found, 1) << DescribeSa(f);
-    }
-    for (const XfrmPolicy& f : ForeignPolicies()) {
-      int found = 0;
-      for (const XfrmPolicy& p : policies) found += SamePolicy(p, f);
-      EXPECT_EQ(found, 1) << DescribePolicy(f);
-    }
+    ExpectEachOnce(sas, Foreign());
+    ExpectEachOnce(policies, ForeignPolicies());
     // Owned == expected, both ways.
-    std::vector<XfrmSa> owned;
-    for (const XfrmSa& sa : sas) {
-      if (IsOwnedSa(sa)) owned.push_back(sa);
-    }
-    std::vector<XfrmPolicy> owned_policies;
-    for (const XfrmPolicy& p : policies) {
-      if (IsOwnedPolicy(p)) owned_policies.push_back(p);
-    }
+    const std::vector<XfrmSa> owned = OwnedSas(sas);
+    const std::vector<XfrmPolicy> owned_policies = OwnedPolicies(policies);
     EXPECT_EQ(sas.size(), owned.size() + Foreign().size());
     EXPECT_EQ(policies.size(),
               owned_policies.size() + ForeignPolicies().size());

@@ -2,47 +2,33 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kmesh/ipsec/controller_test_cluster.h"
-#include "kmesh/ipsec/mock_xfrm_kernel.h"
+#include "kmesh/ipsec/testing/recording_node_info_publisher.h"
+#include "kmesh/ipsec/testing/test_cluster.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
+#include "kmesh/ipsec/testing/test_psk.h"
+#include "kmesh/ipsec/testing/xfrm_objects.h"
+#include "kmesh/kernel/memory_marker_maps.h"
+#include "kmesh/kernel/testing/mock_xfrm_kernel.h"
 #include "sim/kernel/kmesh_original_layout.h"
+#include "sim/kernel/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {
 
-// Dumps by value (a range-for over *StatusOr-temporary would dangle).
-std::vector<XfrmSa> DumpedSas(const XfrmKernel& kernel) {
-  return *const_cast<XfrmKernel&>(kernel).DumpSas();
-}
-std::vector<XfrmPolicy> DumpedPolicies(const XfrmKernel& kernel) {
-  return *const_cast<XfrmKernel&>(kernel).DumpPolicies();
-}
-
-using ::kmesh::ipsec::testing::ClusterNode;
-using ::kmesh::ipsec::testing::PathResult;
-using ::kmesh::ipsec::testing::PathResultName;
-using ::kmesh::ipsec::testing::TestCluster;
-using ::kmesh::ipsec::testing::TestPsk;
-using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Invoke;
 using ::testing::IsEmpty;
-using ::testing::Return;
-using ::testing::UnorderedElementsAre;
 
 constexpr auto kGrace = std::chrono::minutes(5);
 
-std::vector<XfrmSa> OwnedSas(const ClusterNode& node) {
-  std::vector<XfrmSa> out;
-  for (const XfrmSa& sa : DumpedSas(node.sim)) {
-    if (IsOwnedSa(sa)) out.push_back(sa);
-  }
-  return out;
+std::vector<XfrmSa> OwnedSasOf(const ClusterNode& node) {
+  return OwnedSas(DumpedSas(node.sim));
 }
 
 IpAddress Address(const ClusterNode& node) {
@@ -51,46 +37,46 @@ IpAddress Address(const ClusterNode& node) {
 
 // (a): every ordered pair has exactly one outbound SA and exactly one
 // inbound SA for it with the same derived key.
-void ExpectOnePairOfSasPerDirection(const TestCluster& cluster) {
-  const int n = static_cast<int>(cluster.nodes.size());
-  std::vector<std::vector<XfrmSa>> sas(n);
-  for (int i = 0; i < n; ++i) sas[i] = OwnedSas(*cluster.nodes[i]);
-  for (int s = 0; s < n; ++s) {
-    for (int r = 0; r < n; ++r) {
-      if (s == r) continue;
-      const IpAddress from = Address(*cluster.nodes[s]);
-      const IpAddress to = Address(*cluster.nodes[r]);
-      std::vector<const XfrmSa*> outbound;
-      for (const XfrmSa& sa : sas[s]) {
-        if (!IsInboundSa(sa) && sa.src == from && sa.dst == to) {
-          outbound.push_back(&sa);
-        }
-      }
-      ASSERT_EQ(outbound.size(), 1u) << s << "->" << r;
-      std::vector<const XfrmSa*> inbound;
-      for (const XfrmSa& sa : sas[r]) {
-        if (IsInboundSa(sa) && sa.src == from && sa.dst == to) {
-          inbound.push_back(&sa);
-        }
-      }
-      ASSERT_EQ(inbound.size(), 1u) << s << "->" << r;
-      EXPECT_EQ(inbound[0]->spi, outbound[0]->spi);
-      EXPECT_TRUE(inbound[0]->aead_key == outbound[0]->aead_key)
-          << s << "->" << r;
+// The SAs between two addresses, of one direction, in `sas`.
+std::vector<XfrmSa> SasBetween(const std::vector<XfrmSa>& sas, bool inbound,
+                               const IpAddress& from, const IpAddress& to) {
+  std::vector<XfrmSa> out;
+  for (const XfrmSa& sa : sas) {
+    if (IsInboundSa(sa) == inbound && sa.src == from && sa.dst == to) {
+      out.push_back(sa);
     }
+  }
+  return out;
+}
+
+void ExpectOnePairOfSasPerDirection(const TestCluster& cluster) {
+  std::vector<std::vector<XfrmSa>> sas;
+  for (const auto& node : cluster.nodes) sas.push_back(OwnedSasOf(*node));
+  for (const auto& [s, r] : cluster.Pairs()) {
+    const IpAddress from = Address(*cluster.nodes[s]);
+    const IpAddress to = Address(*cluster.nodes[r]);
+    const std::vector<XfrmSa> outbound = SasBetween(sas[s], false, from, to);
+    const std::vector<XfrmSa> inbound = SasBetween(sas[r], true, from, to);
+    ASSERT_EQ(outbound.size(), 1u) << s << "->" << r;
+    ASSERT_EQ(inbound.size(), 1u) << s << "->" << r;
+    EXPECT_EQ(inbound[0].spi, outbound[0].spi);
+    EXPECT_TRUE(inbound[0].aead_key == outbound[0].aead_key) << s << "->" << r;
   }
 }
 
+// Every path is encrypted (with `spi_text` in the outbound SA's description,
+// when given).
 void ExpectAllPathsEncrypted(const TestCluster& cluster,
-                             IpFamily family = IpFamily::kV4) {
-  const int n = static_cast<int>(cluster.nodes.size());
-  for (int s = 0; s < n; ++s) {
-    for (int r = 0; r < n; ++r) {
-      if (s == r) continue;
-      PathResult result = cluster.CheckPath(s, r, family);
-      EXPECT_EQ(result, PathResult::kEncrypted)
-          << s << "->" << r << ": " << PathResultName(result);
-    }
+                             IpFamily family = IpFamily::kV4,
+                             const std::string& spi_text = "",
+                             const std::string& step = "") {
+  for (const auto& [s, r] : cluster.Pairs()) {
+    std::string sa;
+    PathResult result = cluster.CheckPath(s, r, family, &sa);
+    ASSERT_EQ(result, PathResult::kEncrypted)
+        << step << ": " << s << "->" << r << " " << PathResultName(result)
+        << " " << sa;
+    EXPECT_THAT(sa, HasSubstr(spi_text)) << s << "->" << r;
   }
 }
 
@@ -100,13 +86,32 @@ int AlreadyExistsTotal(const TestCluster& cluster) {
   return total;
 }
 
-class ClusterSizeTest : public ::testing::TestWithParam<int> {};
+class IpsecControllerTest : public ::testing::Test {
+ protected:
+  // n nodes, none started yet.
+  TestCluster& NewCluster(int n, IpsecControllerOptions options = {},
+                          bool dual_stack = false) {
+    cluster_ = std::make_unique<TestCluster>(n, options, dual_stack);
+    return *cluster_;
+  }
+  // n started nodes that all hold and advertise SPI 1.
+  TestCluster& KeyedCluster(int n, IpsecControllerOptions options = {},
+                            bool dual_stack = false) {
+    TestCluster& cluster = NewCluster(n, options, dual_stack);
+    cluster.StartAll();
+    cluster.RollOutKey(1);
+    return cluster;
+  }
+
+ private:
+  std::unique_ptr<TestCluster> cluster_;
+};
+
+class ClusterSizeTest : public IpsecControllerTest,
+                        public ::testing::WithParamInterface<int> {};
 
 TEST_P(ClusterSizeTest, EveryPairHasOneMatchingSaPairAndNoEexist) {
-  TestCluster cluster(GetParam());
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  TestCluster& cluster = KeyedCluster(GetParam());
   ExpectOnePairOfSasPerDirection(cluster);
   ExpectAllPathsEncrypted(cluster);
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
@@ -118,18 +123,15 @@ TEST_P(ClusterSizeTest, EveryPairHasOneMatchingSaPairAndNoEexist) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, ClusterSizeTest, ::testing::Values(3, 5, 50));
 
-TEST(IpsecControllerTest, DualStackClusterEncryptsBothFamilies) {
-  TestCluster cluster(3, {}, /*dual_stack=*/true);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, DualStackClusterEncryptsBothFamilies) {
+  TestCluster& cluster = KeyedCluster(3, {}, /*dual_stack=*/true);
   ExpectAllPathsEncrypted(cluster, IpFamily::kV4);
   ExpectAllPathsEncrypted(cluster, IpFamily::kV6);
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
 }
 
-TEST(IpsecControllerTest, UnmarkedTrafficAndNodesWithoutKeysNeverLeak) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest, UnmarkedTrafficAndNodesWithoutKeysNeverLeak) {
+  TestCluster& cluster = NewCluster(3);
   cluster.StartAll();
   // Before any key: marked traffic is blocked, not sent in clear.
   EXPECT_EQ(cluster.CheckPath(0, 1), PathResult::kBlocked);
@@ -163,23 +165,11 @@ void CheckRotationInvariants(const TestCluster& cluster,
   }
   // No sender uses an SPI its receiver cannot decrypt, nothing leaks, and
   // nothing is lost (everybody already had SPI 1).
-  for (int s = 0; s < n; ++s) {
-    for (int r = 0; r < n; ++r) {
-      if (s == r) continue;
-      std::string sa;
-      PathResult result = cluster.CheckPath(s, r, IpFamily::kV4, &sa);
-      ASSERT_EQ(result, PathResult::kEncrypted)
-          << step << ": " << s << "->" << r << " " << PathResultName(result)
-          << " " << sa;
-    }
-  }
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "", step);
 }
 
-TEST(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
-  TestCluster cluster(5);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
+  TestCluster& cluster = KeyedCluster(5);
   CheckRotationInvariants(cluster, "initial");
 
   // Nodes learn key 2 at different times; nodes 3 and 4 see peer records
@@ -209,47 +199,28 @@ TEST(IpsecControllerTest, RotationNeverAdvertisesEarlyNorSendsUndecryptable) {
   cluster.PumpAll(check);
 
   // Everybody moved: SPI 2 in both directions on every pair.
-  for (int s = 0; s < 5; ++s) {
-    EXPECT_EQ(cluster.PublishedSpi(s), 2);
-    for (int r = 0; r < 5; ++r) {
-      if (s == r) continue;
-      std::string sa;
-      ASSERT_EQ(cluster.CheckPath(s, r, IpFamily::kV4, &sa),
-                PathResult::kEncrypted);
-      EXPECT_THAT(sa, HasSubstr("spi 0x00000002")) << s << "->" << r;
-    }
-  }
+  for (int s = 0; s < 5; ++s) EXPECT_EQ(cluster.PublishedSpi(s), 2);
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "spi 0x00000002");
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
   EXPECT_GT(step, 20);
 }
 
-TEST(IpsecControllerTest, NothingIsAdvertisedBeforeThePeerListIsComplete) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, NothingIsAdvertisedBeforeThePeerListIsComplete) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   // Restart with a key learnt while down; peers arrive after the key.
   node.publisher.published.clear();
-  node.controller = std::make_unique<IpsecController>(
-      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
-  ASSERT_TRUE(node.controller->Start().ok());
-  node.controller->OnKeyChanged(2, TestPsk(2));
+  cluster.RestartController(0).OnKeyChanged(2, TestPsk(2));
   EXPECT_EQ(node.controller->advertised_spi(), 0);
-  for (const auto& [name, view] : cluster.records()) {
-    if (name != node.view.name) node.controller->OnPeerUpsert(view);
-  }
+  cluster.DeliverRecords(0);
   EXPECT_TRUE(node.publisher.published.empty());
   node.controller->OnPeersSynced();
   EXPECT_EQ(node.controller->advertised_spi(), 2);
   CheckRotationInvariants(cluster, "after sync");
 }
 
-TEST(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   node.sim.FailNext(XfrmOp::kAddSa, 1,
                     absl::ResourceExhaustedError("ENOBUFS: no buffer space"));
@@ -267,19 +238,17 @@ TEST(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
 // (c) Reclaim of the old SPI.
 int CountInbound(const ClusterNode& node, uint32_t spi) {
   int count = 0;
-  for (const XfrmSa& sa : OwnedSas(node)) {
+  for (const XfrmSa& sa : OwnedSasOf(node)) {
     count += IsInboundSa(sa) && sa.spi == spi;
   }
   return count;
 }
 
-TEST(IpsecControllerTest, OldSpiStaysThroughGraceAndWhileAnyPeerAdvertisesIt) {
+TEST_F(IpsecControllerTest,
+       OldSpiStaysThroughGraceAndWhileAnyPeerAdvertisesIt) {
   IpsecControllerOptions options;
   options.grace_period = kGrace;
-  TestCluster cluster(3, options);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  TestCluster& cluster = KeyedCluster(3, options);
   // Nodes 0 and 1 rotate; node 2 is still on SPI 1.
   cluster.GiveKey(0, 2, TestPsk(2));
   cluster.GiveKey(1, 2, TestPsk(2));
@@ -310,13 +279,9 @@ TEST(IpsecControllerTest, OldSpiStaysThroughGraceAndWhileAnyPeerAdvertisesIt) {
   ExpectOnePairOfSasPerDirection(cluster);
 }
 
-TEST(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
-  cluster.GiveKeyToAll(2, TestPsk(2));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
+  TestCluster& cluster = KeyedCluster(3);
+  cluster.RollOutKey(2);
   cluster.clock.Advance(std::chrono::minutes(4));
   cluster.TickAll();
   // Node 2 restarts with an old key file and advertises SPI 1 again.
@@ -340,15 +305,11 @@ TEST(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
 // grace period nothing it reads changes, so ticks must not repeat the walk
 // (ten ticks a second times a thousand peers, on every node). A change to a
 // peer does, and the reclaim still comes exactly when the grace period ends.
-TEST(IpsecControllerTest, TicksThroughTheGracePeriodDoNotWalkThePeers) {
+TEST_F(IpsecControllerTest, TicksThroughTheGracePeriodDoNotWalkThePeers) {
   IpsecControllerOptions options;
   options.grace_period = kGrace;
-  TestCluster cluster(3, options);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
-  cluster.GiveKeyToAll(2, TestPsk(2));
-  cluster.PumpAll();
+  TestCluster& cluster = KeyedCluster(3, options);
+  cluster.RollOutKey(2);
   IpsecController& node0 = *cluster.nodes[0]->controller;
   const uint64_t walks = node0.stats().reclaim_walks;
   EXPECT_GT(walks, 0u);
@@ -372,18 +333,14 @@ TEST(IpsecControllerTest, TicksThroughTheGracePeriodDoNotWalkThePeers) {
   EXPECT_EQ(node0.stats().spis_reclaimed, 1u);
 }
 
-TEST(IpsecControllerTest, RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
-  cluster.GiveKeyToAll(2, TestPsk(2));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest,
+       RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
+  TestCluster& cluster = KeyedCluster(3);
+  cluster.RollOutKey(2);
   cluster.clock.Advance(kGrace + std::chrono::seconds(1));
   cluster.TickAll();
   // delete + create: SPI 1 again, another key.
-  cluster.GiveKeyToAll(1, TestPsk(3));
-  cluster.PumpAll();
+  cluster.RollOutKey(1, 3);
   ExpectAllPathsEncrypted(cluster);
   for (const auto& node : cluster.nodes) {
     EXPECT_EQ(node->controller->advertised_spi(), 1);
@@ -399,13 +356,9 @@ TEST(IpsecControllerTest, RecreatedSecretRestartingAtSpiOneIsNewerAndReclaims) {
   ExpectAllPathsEncrypted(cluster);
 }
 
-TEST(IpsecControllerTest, SameSpiWithAnotherKeyReplacesKeysInPlace) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
-  cluster.GiveKeyToAll(1, TestPsk(9));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, SameSpiWithAnotherKeyReplacesKeysInPlace) {
+  TestCluster& cluster = KeyedCluster(3);
+  cluster.RollOutKey(1, 9);
   ExpectOnePairOfSasPerDirection(cluster);
   ExpectAllPathsEncrypted(cluster);
   for (const auto& node : cluster.nodes) {
@@ -414,15 +367,12 @@ TEST(IpsecControllerTest, SameSpiWithAnotherKeyReplacesKeysInPlace) {
   EXPECT_EQ(AlreadyExistsTotal(cluster), 0);
 }
 
-TEST(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
-  TestCluster cluster(5);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
+  TestCluster& cluster = KeyedCluster(5);
   ClusterNode& node = *cluster.nodes[0];
   const int before = node.kernel.changes;
   NodeView peer = cluster.records().at("node-3");
-  peer.boot_id = testing::TestBootId(3, 1);  // Rebooted.
+  peer.boot_id = TestBootId(3, 1);  // Rebooted.
   node.controller->OnPeerUpsert(peer);
   // One inbound and one outbound SA, each replaced (delete + add).
   EXPECT_EQ(node.kernel.changes - before, 4);
@@ -436,7 +386,7 @@ TEST(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
              p.selector.dst.ToString() == "10.103.3.0/24";
   }
   EXPECT_FALSE(stale);
-  for (const XfrmSa& sa : OwnedSas(node)) {
+  for (const XfrmSa& sa : OwnedSasOf(node)) {
     EXPECT_NE(sa.src.ToString(), "10.0.0.4");
     EXPECT_NE(sa.dst.ToString(), "10.0.0.4");
   }
@@ -452,19 +402,13 @@ TEST(IpsecControllerTest, PeerChangesTouchOnlyThatPeersObjects) {
   EXPECT_FALSE(node.controller->peer_index("node-3").has_value());
 }
 
-TEST(IpsecControllerTest, RestartAdoptsKernelStateWithoutAnyChange) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, RestartAdoptsKernelStateWithoutAnyChange) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   const int before = node.kernel.changes;
   const uint16_t index = *node.controller->peer_index("node-2");
   // Crash: no Shutdown. The new process starts, reads its key, hears peers.
-  node.controller.reset();
-  node.controller = std::make_unique<IpsecController>(
-      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
-  ASSERT_TRUE(node.controller->Start().ok());
+  cluster.RestartController(0);
   ExpectAllPathsEncrypted(cluster);
   node.controller->OnKeyChanged(1, TestPsk(1));
   ExpectAllPathsEncrypted(cluster);
@@ -478,23 +422,15 @@ TEST(IpsecControllerTest, RestartAdoptsKernelStateWithoutAnyChange) {
   EXPECT_EQ(node.controller->peer_index("node-2"), index);
 }
 
-TEST(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
+  TestCluster& cluster = KeyedCluster(3);
   cluster.GiveKey(0, 2, TestPsk(2));
   cluster.PumpAll();
   // Node 0 restarts; its key file now holds only SPI 2. Peers still on 1.
   ClusterNode& node = *cluster.nodes[0];
   const int before = node.kernel.changes;
-  node.controller = std::make_unique<IpsecController>(
-      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
-  ASSERT_TRUE(node.controller->Start().ok());
-  node.controller->OnKeyChanged(2, TestPsk(2));
-  for (const auto& [name, view] : cluster.records()) {
-    if (name != node.view.name) node.controller->OnPeerUpsert(view);
-  }
+  cluster.RestartController(0).OnKeyChanged(2, TestPsk(2));
+  cluster.DeliverRecords(0);
   node.controller->OnPeersSynced();
   cluster.PumpAll();
   EXPECT_EQ(node.kernel.changes, before);
@@ -513,16 +449,10 @@ TEST(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
   ExpectAllPathsEncrypted(cluster);
 }
 
-TEST(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
-  TestCluster cluster(4);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
+  TestCluster& cluster = KeyedCluster(4);
   ClusterNode& node = *cluster.nodes[0];
-  node.controller = std::make_unique<IpsecController>(
-      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock);
-  ASSERT_TRUE(node.controller->Start().ok());
-  node.controller->OnKeyChanged(1, TestPsk(1));
+  cluster.RestartController(0).OnKeyChanged(1, TestPsk(1));
   // node-3 left while node 0 was down.
   node.controller->OnPeerUpsert(cluster.records().at("node-1"));
   node.controller->OnPeerUpsert(cluster.records().at("node-2"));
@@ -532,27 +462,19 @@ TEST(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
   EXPECT_FALSE(node.markers.LookupPeer(*IpAddress::Parse("10.0.0.4")));
 }
 
-TEST(IpsecControllerTest, ShutdownRemovesOnlyOwnObjectsAndWithdraws) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest, ShutdownRemovesOnlyOwnObjectsAndWithdraws) {
+  TestCluster& cluster = NewCluster(3);
   ClusterNode& node = *cluster.nodes[0];
-  XfrmSa foreign;
-  foreign.src = *IpAddress::Parse("192.168.5.1");
-  foreign.dst = *IpAddress::Parse("10.0.0.1");
-  foreign.spi = 0x4242;
-  foreign.reqid = 5;
-  uint8_t key[36] = {1};
-  foreign.aead_key = XfrmKey(key, sizeof(key));
+  XfrmSa foreign = ForeignSa("192.168.5.1", "10.0.0.1", 0x4242, /*reqid=*/5);
   foreign.replay_window = 32;
   ASSERT_TRUE(node.sim.AddSa(foreign).ok());
-  XfrmPolicy foreign_policy;
-  foreign_policy.dir = XfrmDir::kOut;
-  foreign_policy.selector.src = *IpPrefix::Parse("0.0.0.0/0");
-  foreign_policy.selector.dst = *IpPrefix::Parse("192.168.99.0/24");
-  ASSERT_TRUE(node.sim.AddPolicy(foreign_policy).ok());
+  ASSERT_TRUE(node.sim
+                  .AddPolicy(ForeignPolicy(XfrmDir::kOut, "192.168.99.0/24",
+                                           "10.0.0.1", "192.168.5.1", 5))
+                  .ok());
 
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   ASSERT_TRUE(node.controller->Shutdown().ok());
   EXPECT_EQ(node.publisher.withdrawn, std::vector<std::string>{"node-0"});
   auto sas = *node.sim.DumpSas();
@@ -568,8 +490,9 @@ TEST(IpsecControllerTest, ShutdownRemovesOnlyOwnObjectsAndWithdraws) {
   EXPECT_EQ(cluster.CheckPath(1, 2), PathResult::kEncrypted);
 }
 
-TEST(IpsecControllerTest, KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest,
+       KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
+  TestCluster& cluster = NewCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   // Kmesh's Go daemon ran on node 0 before (reqid 1, unmarked inbound SA).
   auto original = [&](int i) {
@@ -583,33 +506,18 @@ TEST(IpsecControllerTest, KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
   const std::vector<XfrmPolicy> kmesh_policies = DumpedPolicies(node.sim);
 
   cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   // Linux: an unmarked SA with our (dst, SPI) blocks our marked one: the
   // conflict is reported per peer, and nothing leaks meanwhile.
   EXPECT_GT(node.kernel.already_exists, 0);
   EXPECT_EQ(node.controller->peer_status("node-1").code(),
             absl::StatusCode::kAlreadyExists);
-  for (int s = 0; s < 3; ++s) {
-    for (int r = 0; r < 3; ++r) {
-      if (s != r) {
-        EXPECT_NE(cluster.CheckPath(s, r), PathResult::kPlaintext);
-      }
-    }
+  for (const auto& [s, r] : cluster.Pairs()) {
+    EXPECT_NE(cluster.CheckPath(s, r), PathResult::kPlaintext);
   }
   // Kmesh's objects are not ours: all still there, unchanged.
-  for (const XfrmSa& old : kmesh_sas) {
-    int found = 0;
-    for (const XfrmSa& sa : DumpedSas(node.sim)) found += SameSa(sa, old);
-    EXPECT_EQ(found, 1) << DescribeSa(old);
-  }
-  for (const XfrmPolicy& old : kmesh_policies) {
-    int found = 0;
-    for (const XfrmPolicy& p : DumpedPolicies(node.sim)) {
-      found += SamePolicy(p, old);
-    }
-    EXPECT_EQ(found, 1) << DescribePolicy(old);
-  }
+  ExpectEachOnce(DumpedSas(node.sim), kmesh_sas);
+  ExpectEachOnce(DumpedPolicies(node.sim), kmesh_policies);
   // The operator removes the old daemon's objects; the next Tick converges.
   for (const XfrmSa& old : kmesh_sas) {
     ASSERT_TRUE(node.sim.DeleteSa(old.id()).ok());
@@ -626,11 +534,8 @@ TEST(IpsecControllerTest, KmeshOriginalObjectsAreForeignAndBlockUntilRemoved) {
 }
 
 // (e) Bad inputs.
-TEST(IpsecControllerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   NodeView bad = cluster.records().at("node-2");
   bad.boot_id = "1234";
@@ -651,11 +556,8 @@ TEST(IpsecControllerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
   EXPECT_TRUE(node.controller->peer_status("node-2").ok());
 }
 
-TEST(IpsecControllerTest, PeerWithoutAddressesIsAnErrorForThatPeerOnly) {
-  TestCluster cluster(3);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, PeerWithoutAddressesIsAnErrorForThatPeerOnly) {
+  TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
   NodeView bad = cluster.records().at("node-2");
   bad.addresses.clear();
@@ -666,23 +568,17 @@ TEST(IpsecControllerTest, PeerWithoutAddressesIsAnErrorForThatPeerOnly) {
   EXPECT_EQ(cluster.CheckPath(0, 1), PathResult::kEncrypted);
 }
 
-TEST(IpsecControllerTest, OwnRecordIsIgnoredAsAPeer) {
-  TestCluster cluster(2);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+TEST_F(IpsecControllerTest, OwnRecordIsIgnoredAsAPeer) {
+  TestCluster& cluster = KeyedCluster(2);
   const size_t sas = cluster.nodes[0]->sim.sa_count();
   cluster.nodes[0]->controller->OnPeerUpsert(cluster.records().at("node-0"));
   EXPECT_EQ(cluster.nodes[0]->sim.sa_count(), sas);
 }
 
-TEST(IpsecControllerTest, PeerIndexLimitIsAClearErrorPerPeer) {
+TEST_F(IpsecControllerTest, PeerIndexLimitIsAClearErrorPerPeer) {
   IpsecControllerOptions options;
   options.max_peer_index = 2;
-  TestCluster cluster(4, options);
-  cluster.StartAll();
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  TestCluster& cluster = KeyedCluster(4, options);
   int exhausted = 0;
   for (const char* peer : {"node-1", "node-2", "node-3"}) {
     exhausted += cluster.nodes[0]->controller->peer_status(peer).code() ==
@@ -703,8 +599,8 @@ TEST(IpsecControllerTest, PeerIndexLimitIsAClearErrorPerPeer) {
       << controller.peer_status(waiting);
 }
 
-TEST(IpsecControllerTest, KernelErrorsAreReportedAndRetriedOnTick) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest, KernelErrorsAreReportedAndRetriedOnTick) {
+  TestCluster& cluster = NewCluster(3);
   cluster.StartAll();
   cluster.GiveKeyToAll(1, TestPsk(1));
   ClusterNode& node = *cluster.nodes[0];
@@ -719,23 +615,10 @@ TEST(IpsecControllerTest, KernelErrorsAreReportedAndRetriedOnTick) {
   ExpectOnePairOfSasPerDirection(cluster);
 }
 
-TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
+TEST_F(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   sim::SimXfrm sim;
   ::testing::NiceMock<MockXfrmKernel> mock;
-  ON_CALL(mock, AddSa(_)).WillByDefault(Invoke(&sim, &sim::SimXfrm::AddSa));
-  ON_CALL(mock, UpdateSa(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::UpdateSa));
-  ON_CALL(mock, DeleteSa(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::DeleteSa));
-  ON_CALL(mock, DumpSas()).WillByDefault(Invoke(&sim, &sim::SimXfrm::DumpSas));
-  ON_CALL(mock, AddPolicy(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::AddPolicy));
-  ON_CALL(mock, UpdatePolicy(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::UpdatePolicy));
-  ON_CALL(mock, DeletePolicy(_))
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::DeletePolicy));
-  ON_CALL(mock, DumpPolicies())
-      .WillByDefault(Invoke(&sim, &sim::SimXfrm::DumpPolicies));
+  mock.DelegateTo(&sim);
   const absl::Status enobufs =
       absl::ResourceExhaustedError("ENOBUFS: No buffer space available");
 
@@ -744,17 +627,19 @@ TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   MemoryMarkerMaps markers;
   // The first dump fails: Start reports it, Tick retries.
   EXPECT_CALL(mock, DumpSas())
-      .WillOnce(Return(absl::UnavailableError("EINTR: dump interrupted")))
-      .WillRepeatedly(Invoke(&sim, &sim::SimXfrm::DumpSas));
-  IpsecController controller(testing::TestNodeView(0, false), &mock, &publisher,
-                             &markers, &clock);
+      .WillOnce(
+          ::testing::Return(absl::UnavailableError("EINTR: dump interrupted")))
+      .WillRepeatedly(::testing::Invoke(&sim, &sim::SimXfrm::DumpSas));
+  IpsecController controller(TestNodeView(0), &mock, &publisher, &markers,
+                             &clock);
   EXPECT_EQ(controller.Start().code(), absl::StatusCode::kUnavailable);
   controller.Tick();
   EXPECT_EQ(sim.policy_count(), 2u) << "block policies after the retry";
 
   // Every SA add fails for a while.
-  EXPECT_CALL(mock, AddSa(_)).WillRepeatedly(Return(enobufs));
-  NodeView peer = testing::TestNodeView(1, false);
+  EXPECT_CALL(mock, AddSa(::testing::_))
+      .WillRepeatedly(::testing::Return(enobufs));
+  NodeView peer = TestNodeView(1);
   peer.spi = 1;
   controller.OnPeerUpsert(peer);
   controller.OnPeersSynced();
@@ -765,8 +650,8 @@ TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   EXPECT_TRUE(publisher.published.empty());
 
   // The kernel recovers.
-  EXPECT_CALL(mock, AddSa(_))
-      .WillRepeatedly(Invoke(&sim, &sim::SimXfrm::AddSa));
+  EXPECT_CALL(mock, AddSa(::testing::_))
+      .WillRepeatedly(::testing::Invoke(&sim, &sim::SimXfrm::AddSa));
   clock.Advance(std::chrono::seconds(5));
   controller.Tick();
   EXPECT_EQ(controller.advertised_spi(), 1);
@@ -774,8 +659,8 @@ TEST(IpsecControllerTest, MockedKernelFailuresNeverCrashAndAreRetried) {
   EXPECT_EQ(sim.sa_count(), 2u);
 }
 
-TEST(IpsecControllerTest, PublishFailureIsRetriedOnTick) {
-  TestCluster cluster(2);
+TEST_F(IpsecControllerTest, PublishFailureIsRetriedOnTick) {
+  TestCluster& cluster = NewCluster(2);
   cluster.StartAll();
   ClusterNode& node = *cluster.nodes[0];
   node.publisher.fail_with = absl::UnavailableError("API server down");
@@ -787,8 +672,8 @@ TEST(IpsecControllerTest, PublishFailureIsRetriedOnTick) {
   EXPECT_EQ(node.controller->advertised_spi(), 1);
 }
 
-TEST(IpsecControllerTest, MalformedKeysAreCountedAndIgnored) {
-  TestCluster cluster(2);
+TEST_F(IpsecControllerTest, MalformedKeysAreCountedAndIgnored) {
+  TestCluster& cluster = NewCluster(2);
   cluster.StartAll();
   IpsecController& controller = *cluster.nodes[0]->controller;
   controller.OnKeyFileError(absl::InvalidArgumentError("invalid JSON"));
@@ -806,8 +691,8 @@ TEST(IpsecControllerTest, MalformedKeysAreCountedAndIgnored) {
 // order, and nothing else, including through a rotation (in a 1,000-node
 // cluster every agent would otherwise rebuild a 999-peer set while the
 // rotation spreads).
-TEST(IpsecControllerTest, OutboundPeerListenerHearsExactlyTheSetChanges) {
-  TestCluster cluster(3);
+TEST_F(IpsecControllerTest, OutboundPeerListenerHearsExactlyTheSetChanges) {
+  TestCluster& cluster = NewCluster(3);
   cluster.StartAll();
   IpsecController& controller = *cluster.nodes[0]->controller;
   // No key yet, so no outbound SA: nothing to have missed.
@@ -817,12 +702,12 @@ TEST(IpsecControllerTest, OutboundPeerListenerHearsExactlyTheSetChanges) {
     heard.emplace_back(peer, has);
   });
 
-  cluster.GiveKeyToAll(1, TestPsk(1));
-  cluster.PumpAll();
+  cluster.RollOutKey(1);
   EXPECT_EQ(controller.PeersWithOutboundSa(),
             (std::set<std::string>{"node-1", "node-2"}));
-  EXPECT_THAT(heard, UnorderedElementsAre(std::make_pair("node-1", true),
-                                          std::make_pair("node-2", true)));
+  EXPECT_THAT(heard,
+              ::testing::UnorderedElementsAre(std::make_pair("node-1", true),
+                                              std::make_pair("node-2", true)));
   heard.clear();
 
   controller.Tick();

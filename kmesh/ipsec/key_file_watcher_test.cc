@@ -9,20 +9,26 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/crypto/encoding.h"
+#include "kmesh/ipsec/testing/recording_event_sink.h"
+#include "kmesh/ipsec/testing/test_psk.h"
 
 namespace kmesh::ipsec {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -30,36 +36,10 @@ using ::testing::SizeIs;
 
 constexpr std::chrono::milliseconds kNow{0};
 
-struct KeyEvent {
-  int32_t spi;
-  XfrmKey psk;
-};
-
-// Records what the watcher reports.
-class RecordingSink : public IpsecEventSink {
- public:
-  void OnKeyChanged(int32_t spi, const XfrmKey& psk) override {
-    keys.push_back({spi, psk});
-  }
-  void OnKeyFileError(const absl::Status& error) override {
-    errors.push_back(error);
-  }
-  void OnPeerUpsert(const NodeView&) override {}
-  void OnPeerDelete(const std::string&) override {}
-
-  std::vector<KeyEvent> keys;
-  std::vector<absl::Status> errors;
-};
-
-std::vector<uint8_t> KeyBytes(uint8_t seed, size_t size = 36) {
-  std::vector<uint8_t> bytes(size);
-  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(seed + i);
-  return bytes;
-}
-
-XfrmKey Key(uint8_t seed) {
-  std::vector<uint8_t> bytes = KeyBytes(seed);
-  return XfrmKey(bytes.data(), bytes.size());
+// The bytes of TestPsk(seed), or of its first `size` bytes.
+std::vector<uint8_t> KeyBytes(int seed, size_t size = 36) {
+  const XfrmKey psk = TestPsk(seed);
+  return std::vector<uint8_t>(psk.data(), psk.data() + size);
 }
 
 // The JSON Kmesh's Go tools write.
@@ -119,8 +99,26 @@ class KeyFileWatcherTest : public ::testing::Test {
     if (!old_stamp.empty()) fs::remove_all(dir + "/" + old_stamp);
   }
 
+  // Starts a watcher of `path` that reports to sink_.
+  KeyFileWatcher& StartWatcher(const std::string& path,
+                               KeyFileWatcher::Options options = {}) {
+    watcher_ = std::make_unique<KeyFileWatcher>(path, &sink_, options);
+    EXPECT_TRUE(watcher_->Start().ok());
+    return *watcher_;
+  }
+  // The SPIs of the keys reported so far, in order.
+  std::vector<int32_t> ReportedSpis() const {
+    std::vector<int32_t> spis;
+    for (const RecordingEventSink::Key& key : sink_.keys()) {
+      spis.push_back(key.spi);
+    }
+    return spis;
+  }
+
   std::string root_;
   int generation_ = 0;
+  RecordingEventSink sink_;
+  std::unique_ptr<KeyFileWatcher> watcher_;
 };
 
 TEST_F(KeyFileWatcherTest, AcceptsWhitespaceAndUnknownFields) {
@@ -129,132 +127,95 @@ TEST_F(KeyFileWatcherTest, AcceptsWhitespaceAndUnknownFields) {
             absl::StrCat("{\n  \"length\": 128, \"spi\": 2, \"extra\": 1,\n",
                          "  \"aeadKey\": \"", crypto::Base64Encode(KeyBytes(3)),
                          "\", \"aeadKeyName\": \"rfc4106(gcm(aes))\"\n}\n"));
-  RecordingSink sink;
-  KeyFileWatcher watcher(path, &sink);
-  ASSERT_TRUE(watcher.Start().ok());
-  ASSERT_THAT(sink.keys, SizeIs(1));
-  EXPECT_EQ(sink.keys[0].spi, 2);
-  EXPECT_EQ(sink.keys[0].psk, Key(3));
+  StartWatcher(path);
+  ASSERT_THAT(ReportedSpis(), ElementsAre(2));
+  EXPECT_EQ(sink_.keys()[0].psk, TestPsk(3));
 }
 
 TEST_F(KeyFileWatcherTest, NoFileAtStartIsKeylessWithoutErrors) {
-  RecordingSink sink;
-  KeyFileWatcher watcher(root_ + "/kmesh-ipsec/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
+  KeyFileWatcher& watcher = StartWatcher(root_ + "/kmesh-ipsec/ipSec");
   EXPECT_FALSE(watcher.ProcessEvents(kNow));
   watcher.CheckNow();
-  EXPECT_THAT(sink.keys, IsEmpty());
-  EXPECT_THAT(sink.errors, IsEmpty());
+  EXPECT_THAT(sink_.log(), IsEmpty());
   EXPECT_EQ(watcher.error_count(), 0);
 }
 
 TEST_F(KeyFileWatcherTest, ReadsAnExistingFileAtStart) {
   fs::create_directories(root_ + "/kmesh-ipsec");
   WriteFile(root_ + "/kmesh-ipsec/ipSec", KeyJson(1, KeyBytes(1)));
-  RecordingSink sink;
-  KeyFileWatcher watcher(root_ + "/kmesh-ipsec/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
-  ASSERT_THAT(sink.keys, SizeIs(1));
-  EXPECT_EQ(sink.keys[0].spi, 1);
-  EXPECT_EQ(sink.keys[0].psk, Key(1));
+  StartWatcher(root_ + "/kmesh-ipsec/ipSec");
+  ASSERT_THAT(ReportedSpis(), ElementsAre(1));
+  EXPECT_EQ(sink_.keys()[0].psk, TestPsk(1));
 }
 
 TEST_F(KeyFileWatcherTest, DefaultPathIsRelativeToTheWorkingDirectory) {
-  RecordingSink sink;
-  KeyFileWatcher watcher(kDefaultKeyFilePath, &sink);
+  KeyFileWatcher watcher(kDefaultKeyFilePath, &sink_);
   EXPECT_EQ(watcher.path(),
             (fs::current_path() / "kmesh-ipsec" / "ipSec").string());
 }
 
 TEST_F(KeyFileWatcherTest, PicksUpTheFileWhenTheDirectoryAppearsLater) {
-  RecordingSink sink;
-  KeyFileWatcher watcher(root_ + "/volumes/kmesh-ipsec/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
-
+  KeyFileWatcher& watcher = StartWatcher(root_ + "/volumes/kmesh-ipsec/ipSec");
   fs::create_directory(root_ + "/volumes");
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
   fs::create_directory(root_ + "/volumes/kmesh-ipsec");
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  EXPECT_THAT(sink.keys, IsEmpty());
+  EXPECT_THAT(sink_.keys(), IsEmpty());
 
   ReplaceFile(root_ + "/volumes/kmesh-ipsec/ipSec", KeyJson(1, KeyBytes(1)));
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  ASSERT_THAT(sink.keys, SizeIs(1));
-  EXPECT_EQ(sink.keys[0].psk, Key(1));
+  ASSERT_THAT(ReportedSpis(), ElementsAre(1));
+  EXPECT_EQ(sink_.keys()[0].psk, TestPsk(1));
   EXPECT_EQ(watcher.error_count(), 0);
 }
 
 TEST_F(KeyFileWatcherTest, PicksUpAWholeTreeCreatedBetweenChecks) {
-  RecordingSink sink;
-  KeyFileWatcher watcher(root_ + "/a/b/kmesh-ipsec/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
+  KeyFileWatcher& watcher = StartWatcher(root_ + "/a/b/kmesh-ipsec/ipSec");
   KubeletProject(root_ + "/a/b/kmesh-ipsec", KeyJson(1, KeyBytes(1)));
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  ASSERT_THAT(sink.keys, SizeIs(1));
-  EXPECT_EQ(sink.keys[0].spi, 1);
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1));
 }
 
 TEST_F(KeyFileWatcherTest, FollowsKubeletAtomicSymlinkSwaps) {
   const std::string dir = root_ + "/kmesh-ipsec";
   KubeletProject(dir, KeyJson(1, KeyBytes(1)));
-  RecordingSink sink;
-  KeyFileWatcher watcher(dir + "/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
-  ASSERT_THAT(sink.keys, SizeIs(1));
-
-  KubeletProject(dir, KeyJson(2, KeyBytes(2)));
-  EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  ASSERT_THAT(sink.keys, SizeIs(2));
-  EXPECT_EQ(sink.keys[1].spi, 2);
-  EXPECT_EQ(sink.keys[1].psk, Key(2));
-
-  KubeletProject(dir, KeyJson(3, KeyBytes(3)));
-  EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  ASSERT_THAT(sink.keys, SizeIs(3));
-  EXPECT_EQ(sink.keys[2].spi, 3);
+  KeyFileWatcher& watcher = StartWatcher(dir + "/ipSec");
+  for (int spi : {2, 3}) {
+    KubeletProject(dir, KeyJson(spi, KeyBytes(spi)));
+    EXPECT_TRUE(watcher.ProcessEvents(kNow));
+    ASSERT_EQ(ReportedSpis().back(), spi);
+    EXPECT_EQ(sink_.keys().back().psk, TestPsk(spi));
+  }
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1, 2, 3));
   EXPECT_EQ(watcher.error_count(), 0);
 }
 
-TEST_F(KeyFileWatcherTest, FollowsInPlaceWrites) {
-  const std::string path = root_ + "/ipSec";
-  WriteFile(path, KeyJson(1, KeyBytes(1)));
-  RecordingSink sink;
-  KeyFileWatcher watcher(path, &sink);
-  ASSERT_TRUE(watcher.Start().ok());
-  WriteFile(path, KeyJson(2, KeyBytes(2)));
-  EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  ASSERT_THAT(sink.keys, SizeIs(2));
-  EXPECT_EQ(sink.keys[1].spi, 2);
-}
-
-TEST_F(KeyFileWatcherTest, FollowsInPlaceWritesThroughTheSymlink) {
-  const std::string dir = root_ + "/kmesh-ipsec";
-  KubeletProject(dir, KeyJson(1, KeyBytes(1)));
-  RecordingSink sink;
-  KeyFileWatcher watcher(dir + "/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
-  // Written into ..<timestamp>/ipSec, which the directory watch cannot see.
-  WriteFile(dir + "/ipSec", KeyJson(2, KeyBytes(2)));
-  EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  ASSERT_THAT(sink.keys, SizeIs(2));
-  EXPECT_EQ(sink.keys[1].spi, 2);
+TEST_F(KeyFileWatcherTest, FollowsInPlaceWritesToTheFileAndThroughItsSymlink) {
+  fs::create_directories(root_ + "/plain");
+  WriteFile(root_ + "/plain/ipSec", KeyJson(1, KeyBytes(1)));
+  KubeletProject(root_ + "/projected", KeyJson(1, KeyBytes(1)));
+  // Through the symlink the write lands in ..<timestamp>/ipSec, which the
+  // directory watch cannot see.
+  for (const std::string& dir : {root_ + "/plain", root_ + "/projected"}) {
+    RecordingEventSink sink;
+    KeyFileWatcher watcher(dir + "/ipSec", &sink);
+    ASSERT_TRUE(watcher.Start().ok());
+    WriteFile(dir + "/ipSec", KeyJson(2, KeyBytes(2)));
+    EXPECT_TRUE(watcher.ProcessEvents(kNow)) << dir;
+    EXPECT_THAT(sink.log(), ElementsAre("key 1", "key 2")) << dir;
+  }
 }
 
 TEST_F(KeyFileWatcherTest, SameContentRewrittenIsNoEvent) {
   const std::string dir = root_ + "/kmesh-ipsec";
   KubeletProject(dir, KeyJson(1, KeyBytes(1)));
-  RecordingSink sink;
-  KeyFileWatcher watcher(dir + "/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
-  ASSERT_THAT(sink.keys, SizeIs(1));
-
+  KeyFileWatcher& watcher = StartWatcher(dir + "/ipSec");
   KubeletProject(dir, KeyJson(1, KeyBytes(1)));
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
   WriteFile(dir + "/ipSec", KeyJson(1, KeyBytes(1)));
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
   watcher.CheckNow();
-  EXPECT_THAT(sink.keys, SizeIs(1));
-  EXPECT_THAT(sink.errors, IsEmpty());
+  EXPECT_THAT(sink_.log(), ElementsAre("key 1"));
 }
 
 TEST_F(KeyFileWatcherTest, MalformedFilesKeepTheLastGoodKeyAndAreCounted) {
@@ -262,10 +223,8 @@ TEST_F(KeyFileWatcherTest, MalformedFilesKeepTheLastGoodKeyAndAreCounted) {
   const std::vector<uint8_t> good = KeyBytes(0x41);
   const std::vector<uint8_t> other = KeyBytes(0x90);
   KubeletProject(dir, KeyJson(1, good));
-  RecordingSink sink;
-  KeyFileWatcher watcher(dir + "/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
-  ASSERT_THAT(sink.keys, SizeIs(1));
+  KeyFileWatcher& watcher = StartWatcher(dir + "/ipSec");
+  ASSERT_THAT(ReportedSpis(), ElementsAre(1));
 
   const std::vector<std::string> bad_files = {
       // Truncated JSON still holding a key.
@@ -280,8 +239,9 @@ TEST_F(KeyFileWatcherTest, MalformedFilesKeepTheLastGoodKeyAndAreCounted) {
     EXPECT_TRUE(watcher.ProcessEvents(kNow));
     ++expected_errors;
     EXPECT_EQ(watcher.error_count(), expected_errors) << bad;
-    ASSERT_THAT(sink.errors, SizeIs(expected_errors));
-    const std::string message(sink.errors.back().message());
+    const std::vector<absl::Status> errors = sink_.key_errors();
+    ASSERT_THAT(errors, SizeIs(expected_errors));
+    const std::string message(errors.back().message());
     EXPECT_THAT(message, HasSubstr(dir + "/ipSec"));
     EXPECT_THAT(message, HasSubstr("keeping the last good key"));
     for (const auto* bytes : {&good, &other}) {
@@ -295,7 +255,7 @@ TEST_F(KeyFileWatcherTest, MalformedFilesKeepTheLastGoodKeyAndAreCounted) {
       }
     }
   }
-  EXPECT_THAT(sink.keys, SizeIs(1));  // The last good key stays.
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1));  // The last good key stays.
 
   // The same malformed content seen again is not a new error.
   watcher.CheckNow();
@@ -304,21 +264,18 @@ TEST_F(KeyFileWatcherTest, MalformedFilesKeepTheLastGoodKeyAndAreCounted) {
   // A good file again is picked up.
   KubeletProject(dir, KeyJson(2, other));
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  ASSERT_THAT(sink.keys, SizeIs(2));
-  EXPECT_EQ(sink.keys[1].spi, 2);
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1, 2));
 }
 
 TEST_F(KeyFileWatcherTest, ReturningToTheLastGoodKeyAfterAnErrorIsNoEvent) {
   const std::string path = root_ + "/ipSec";
   WriteFile(path, KeyJson(1, KeyBytes(1)));
-  RecordingSink sink;
-  KeyFileWatcher watcher(path, &sink);
-  ASSERT_TRUE(watcher.Start().ok());
+  KeyFileWatcher& watcher = StartWatcher(path);
   ReplaceFile(path, "{");
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
   ReplaceFile(path, KeyJson(1, KeyBytes(1)));
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  EXPECT_THAT(sink.keys, SizeIs(1));
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1));
   EXPECT_EQ(watcher.error_count(), 1);
 }
 
@@ -326,58 +283,49 @@ TEST_F(KeyFileWatcherTest, RemovedFileKeepsTheKeyAndReappearingIsPickedUp) {
   const std::string dir = root_ + "/kmesh-ipsec";
   fs::create_directories(dir);
   WriteFile(dir + "/ipSec", KeyJson(1, KeyBytes(1)));
-  RecordingSink sink;
-  KeyFileWatcher watcher(dir + "/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
+  KeyFileWatcher& watcher = StartWatcher(dir + "/ipSec");
 
   fs::remove_all(dir);
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  EXPECT_THAT(sink.keys, SizeIs(1));
-  EXPECT_THAT(sink.errors, IsEmpty());
+  EXPECT_THAT(sink_.log(), ElementsAre("key 1"));
 
   KubeletProject(dir, KeyJson(2, KeyBytes(2)));
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  ASSERT_THAT(sink.keys, SizeIs(2));
-  EXPECT_EQ(sink.keys[1].spi, 2);
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1, 2));
 }
 
 TEST_F(KeyFileWatcherTest, OversizedFileIsAnError) {
   const std::string path = root_ + "/ipSec";
   WriteFile(path, std::string(100, ' ') + KeyJson(1, KeyBytes(1)));
-  RecordingSink sink;
   KeyFileWatcher::Options options;
   options.max_file_size = 64;
-  KeyFileWatcher watcher(path, &sink, options);
-  ASSERT_TRUE(watcher.Start().ok());
-  EXPECT_THAT(sink.keys, IsEmpty());
-  ASSERT_THAT(sink.errors, SizeIs(1));
-  EXPECT_THAT(sink.errors[0].message(), HasSubstr("larger than 64 bytes"));
+  StartWatcher(path, options);
+  EXPECT_THAT(sink_.keys(), IsEmpty());
+  ASSERT_THAT(sink_.key_errors(), SizeIs(1));
+  EXPECT_THAT(sink_.key_errors()[0].message(),
+              HasSubstr("larger than 64 bytes"));
 }
 
 TEST_F(KeyFileWatcherTest, UnreadablePathIsReportedOnce) {
   // A directory where the file should be: open() works, read() fails.
   fs::create_directories(root_ + "/kmesh-ipsec/ipSec");
-  RecordingSink sink;
-  KeyFileWatcher watcher(root_ + "/kmesh-ipsec/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
+  KeyFileWatcher& watcher = StartWatcher(root_ + "/kmesh-ipsec/ipSec");
   watcher.CheckNow();
   watcher.CheckNow();
-  ASSERT_THAT(sink.errors, SizeIs(1));
+  ASSERT_THAT(sink_.key_errors(), SizeIs(1));
   EXPECT_EQ(watcher.error_count(), 1);
-  EXPECT_THAT(sink.errors[0].message(), HasSubstr("cannot read"));
+  EXPECT_THAT(sink_.key_errors()[0].message(), HasSubstr("cannot read"));
 
   // Replaced by a real file: picked up.
   fs::remove(root_ + "/kmesh-ipsec/ipSec");
   WriteFile(root_ + "/kmesh-ipsec/ipSec", KeyJson(1, KeyBytes(1)));
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
-  EXPECT_THAT(sink.keys, SizeIs(1));
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1));
 }
 
 TEST_F(KeyFileWatcherTest, RunPicksUpChangesUntilStopped) {
   const std::string path = root_ + "/ipSec";
-  RecordingSink sink;
-  KeyFileWatcher watcher(path, &sink);
-  ASSERT_TRUE(watcher.Start().ok());
+  KeyFileWatcher& watcher = StartWatcher(path);
   std::thread runner([&watcher] { watcher.Run(); });
   ReplaceFile(path, KeyJson(1, KeyBytes(1)));
   watcher.Stop();
@@ -385,18 +333,27 @@ TEST_F(KeyFileWatcherTest, RunPicksUpChangesUntilStopped) {
   // Whether Run() saw the event before Stop() is a race; a final check after
   // the thread is gone must find the key either way, exactly once.
   watcher.CheckNow();
-  ASSERT_THAT(sink.keys, SizeIs(1));
-  EXPECT_EQ(sink.keys[0].spi, 1);
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1));
 }
 
-TEST_F(KeyFileWatcherTest, RunReturnsAfterStop) {
-  RecordingSink sink;
-  KeyFileWatcher watcher(root_ + "/kmesh-ipsec/ipSec", &sink);
-  ASSERT_TRUE(watcher.Start().ok());
+// Stop() must wake a Run() that is waiting for events: with a resync
+// interval of an hour, nothing else would end the wait. The key written
+// after Run() started can only reach the sink through Run(), so once it has
+// arrived Run() is inside its loop, and it returns only because of Stop().
+TEST_F(KeyFileWatcherTest, StopWakesARunThatIsWaitingForEvents) {
+  const std::string path = root_ + "/ipSec";
+  KeyFileWatcher::Options options;
+  options.resync_interval = std::chrono::hours(1);
+  KeyFileWatcher& watcher = StartWatcher(path, options);
   std::thread runner([&watcher] { watcher.Run(); });
+  ReplaceFile(path, KeyJson(1, KeyBytes(1)));
+  const bool picked_up = sink_.WaitForEvents(1);
+  const absl::Time stopped = absl::Now();
   watcher.Stop();
-  runner.join();  // Hangs (and the test times out) if Stop() is not seen.
-  SUCCEED();
+  runner.join();
+  ASSERT_TRUE(picked_up) << "Run() did not pick up the key";
+  EXPECT_LT(absl::Now() - stopped, absl::Seconds(10));
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1));
 }
 
 }  // namespace

@@ -3,10 +3,8 @@
 // enforced) and the real REST client: one node's KubeNodeInfoPublisher
 // writes, another node's PeerWatcher sees it.
 #include <chrono>
-#include <condition_variable>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -16,6 +14,8 @@
 #include "gtest/gtest.h"
 #include "kmesh/ipsec/node_record.h"
 #include "kmesh/ipsec/peer_watcher.h"
+#include "kmesh/ipsec/testing/recording_event_sink.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
 #include "nlohmann/json.hpp"
@@ -28,7 +28,6 @@ namespace {
 using ::testing::ElementsAre;
 
 constexpr char kCrdPath[] = "kmesh/daemon/crd/kmeshnodeinfo_crd.yaml";
-constexpr char kBootA[] = "0b1b5f2a-6d3c-4e8f-9a7b-1c2d3e4f5a6b";
 
 // YAML as JSON: plain scalars that read as booleans or integers become
 // those; quoted and block scalars stay strings.
@@ -63,42 +62,11 @@ nlohmann::json YamlToJson(const YAML::Node& node) {
   }
 }
 
-class Recorder : public IpsecEventSink {
- public:
-  void OnKeyChanged(int32_t, const XfrmKey&) override {}
-  void OnKeyFileError(const absl::Status&) override {}
-  void OnPeerUpsert(const NodeView& peer) override {
-    Add("upsert " + peer.name + " spi " + std::to_string(peer.spi));
-  }
-  void OnPeerDelete(const std::string& name) override { Add("delete " + name); }
-  void OnPeersSynced() override { Add("synced"); }
-
-  // Waits (bounded) until `n` events have arrived; returns them.
-  std::vector<std::string> WaitFor(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(20),
-                 [&] { return log_.size() >= n; });
-    return log_;
-  }
-
- private:
-  void Add(std::string event) {
-    std::lock_guard<std::mutex> lock(mu_);
-    log_.push_back(std::move(event));
-    cv_.notify_all();
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> log_;
-};
-
 NodeView NodeA(int32_t spi) {
-  NodeView view;
-  view.name = "node-a";
+  // No pod CIDRs: "podCIDRS" must still be sent.
+  NodeView view = MakeNodeView("node-a", {"172.18.0.2"}, TestBootId(1), {});
   view.spi = spi;
-  view.addresses = {"172.18.0.2"};
-  view.boot_id = kBootA;
-  return view;  // No pod CIDRs: "podCIDRS" must still be sent.
+  return view;
 }
 
 TEST(NodeInfoSyncTest, PublishedRecordsReachPeersThroughTheApiServer) {
@@ -147,10 +115,10 @@ TEST(NodeInfoSyncTest, PublishedRecordsReachPeersThroughTheApiServer) {
   ASSERT_TRUE(publisher_b.Publish(node_b).ok());  // Its own: not a peer.
   ASSERT_TRUE(publisher_a.Publish(NodeA(0)).ok()) << "keyless record";
 
-  Recorder recorder;
+  RecordingEventSink recorder;
   PeerWatcher watcher(client_b->get(), "node-b", &recorder);
   std::thread runner([&watcher] { watcher.Run(); });
-  recorder.WaitFor(2);
+  recorder.WaitForEvents(2);
   ASSERT_TRUE((*server)->WaitForOpenWatches(1, std::chrono::seconds(20)));
 
   ASSERT_TRUE(publisher_a.Publish(NodeA(1)).ok());
@@ -158,7 +126,8 @@ TEST(NodeInfoSyncTest, PublishedRecordsReachPeersThroughTheApiServer) {
   ASSERT_TRUE(publisher_a.Publish(NodeA(2)).ok());
   ASSERT_TRUE(publisher_a.Withdraw("node-a").ok());
   ASSERT_TRUE(publisher_a.Withdraw("node-a").ok());  // Already gone: fine.
-  std::vector<std::string> events = recorder.WaitFor(5);
+  recorder.WaitForEvents(5);
+  const std::vector<std::string> events = recorder.log();
   watcher.Stop();
   runner.join();
 

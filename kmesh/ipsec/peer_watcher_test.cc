@@ -1,19 +1,22 @@
 #include "kmesh/ipsec/peer_watcher.h"
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/api/json_codec.h"
 #include "kmesh/api/kmesh_node_info.pb.h"
+#include "kmesh/ipsec/testing/recording_event_sink.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
 #include "kmesh/kube/testing/mock_kube_client.h"
 
 namespace kmesh::ipsec {
@@ -21,51 +24,10 @@ namespace {
 
 using ::testing::_;
 using ::testing::ElementsAre;
-using ::testing::IsEmpty;
-using ::testing::Return;
 using ::testing::SizeIs;
 
-constexpr char kBootA[] = "0b1b5f2a-6d3c-4e8f-9a7b-1c2d3e4f5a6b";
-constexpr char kBootB[] = "7e8f9a0b-1c2d-4e3f-8a9b-0c1d2e3f4a5b";
-
-// Records what the handler delivers; safe to read while a reflector thread
-// delivers, through WaitFor().
-class RecordingSink : public IpsecEventSink {
- public:
-  void OnKeyChanged(int32_t, const XfrmKey&) override {}
-  void OnKeyFileError(const absl::Status&) override {}
-  void OnPeerUpsert(const NodeView& peer) override {
-    std::lock_guard<std::mutex> lock(mu);
-    upserts.push_back(peer);
-    log.push_back("upsert " + peer.name);
-    cv.notify_all();
-  }
-  void OnPeerDelete(const std::string& name) override {
-    std::lock_guard<std::mutex> lock(mu);
-    deletes.push_back(name);
-    log.push_back("delete " + name);
-    cv.notify_all();
-  }
-  void OnPeersSynced() override {
-    std::lock_guard<std::mutex> lock(mu);
-    ++synced;
-    log.push_back("synced");
-    cv.notify_all();
-  }
-  // Waits (bounded, for a broken build not to hang) until `n` calls arrived.
-  bool WaitFor(size_t n) {
-    std::unique_lock<std::mutex> lock(mu);
-    return cv.wait_for(lock, std::chrono::seconds(20),
-                       [&] { return log.size() >= n; });
-  }
-
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<NodeView> upserts;
-  std::vector<std::string> deletes;
-  std::vector<std::string> log;
-  int synced = 0;
-};
+const std::string kBootA = TestBootId(1);
+const std::string kBootB = TestBootId(2);
 
 std::string Record(const std::string& name, int32_t spi,
                    const std::string& address, const std::string& boot_id,
@@ -83,133 +45,121 @@ std::string Record(const std::string& name, int32_t spi,
   return kmesh::api::ToJson(info);
 }
 
-TEST(PeerRecordHandlerTest, DeliversAValidPeer) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd(Record("node2", 1, "10.0.0.2", kBootB));
-  ASSERT_THAT(sink.upserts, SizeIs(1));
-  const NodeView& peer = sink.upserts[0];
+class PeerRecordHandlerTest : public ::testing::Test {
+ protected:
+  RecordingEventSink sink_;
+  PeerRecordHandler handler_{"self", &sink_};
+};
+
+TEST_F(PeerRecordHandlerTest, DeliversAValidPeer) {
+  handler_.OnAdd(Record("node2", 1, "10.0.0.2", kBootB));
+  ASSERT_THAT(sink_.upserts(), SizeIs(1));
+  const NodeView peer = sink_.upserts()[0];
   EXPECT_EQ(peer.name, "node2");
   EXPECT_EQ(peer.spi, 1);
   EXPECT_THAT(peer.addresses, ElementsAre("10.0.0.2"));
   EXPECT_EQ(peer.boot_id, kBootB);
   EXPECT_THAT(peer.pod_cidrs, ElementsAre(*IpPrefix::Parse("10.244.2.0/24")));
-  EXPECT_EQ(handler.invalid_record_count(), 0);
+  EXPECT_EQ(handler_.invalid_record_count(), 0);
 }
 
-TEST(PeerRecordHandlerTest, ParsesTheWireFormatOtherKmeshDaemonsWrite) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd(R"({"apiVersion":"kmesh.net/v1alpha1","kind":"KmeshNodeInfo",
+TEST_F(PeerRecordHandlerTest, ParsesTheWireFormatOtherKmeshDaemonsWrite) {
+  handler_.OnAdd(R"({"apiVersion":"kmesh.net/v1alpha1","kind":"KmeshNodeInfo",
     "metadata":{"name":"node3","namespace":"kmesh-system",
                 "resourceVersion":"77","generation":1},
     "spec":{"spi":2,"addresses":["172.18.0.4","fc00::4"],
             "bootID":"7e8f9a0b-1c2d-4e3f-8a9b-0c1d2e3f4a5b",
             "podCIDRS":["10.244.3.0/24","fd10:3::/64"]}})");
-  ASSERT_THAT(sink.upserts, SizeIs(1));
-  EXPECT_THAT(sink.upserts[0].addresses, ElementsAre("172.18.0.4", "fc00::4"));
-  EXPECT_THAT(sink.upserts[0].pod_cidrs, SizeIs(2));
+  ASSERT_THAT(sink_.upserts(), SizeIs(1));
+  EXPECT_THAT(sink_.upserts()[0].addresses,
+              ElementsAre("172.18.0.4", "fc00::4"));
+  EXPECT_THAT(sink_.upserts()[0].pod_cidrs, SizeIs(2));
 }
 
-TEST(PeerRecordHandlerTest, SkipsTheOwnNode) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd(Record("self", 1, "10.0.0.1", kBootA));
-  handler.OnUpdate(Record("self", 1, "10.0.0.1", kBootA),
-                   Record("self", 2, "10.0.0.1", kBootA, "2"));
-  handler.OnDelete(Record("self", 2, "10.0.0.1", kBootA, "2"));
-  EXPECT_THAT(sink.log, IsEmpty());
+TEST_F(PeerRecordHandlerTest, SkipsTheOwnNode) {
+  handler_.OnAdd(Record("self", 1, "10.0.0.1", kBootA));
+  handler_.OnUpdate(Record("self", 1, "10.0.0.1", kBootA),
+                    Record("self", 2, "10.0.0.1", kBootA, "2"));
+  handler_.OnDelete(Record("self", 2, "10.0.0.1", kBootA, "2"));
+  EXPECT_THAT(sink_.log(), ::testing::IsEmpty());
 }
 
-TEST(PeerRecordHandlerTest, ChangesAreDeliveredAndNoOpUpdatesAreNot) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
+TEST_F(PeerRecordHandlerTest, ChangesAreDeliveredAndNoOpUpdatesAreNot) {
   const std::string v1 = Record("node2", 1, "10.0.0.2", kBootB, "1");
-  handler.OnAdd(v1);
+  handler_.OnAdd(v1);
   // Only the resourceVersion changed: nothing the controller uses.
   const std::string v2 = Record("node2", 1, "10.0.0.2", kBootB, "2");
-  handler.OnUpdate(v1, v2);
-  EXPECT_THAT(sink.upserts, SizeIs(1));
+  handler_.OnUpdate(v1, v2);
+  EXPECT_THAT(sink_.upserts(), SizeIs(1));
   // A new SPI, a new boot ID (reboot), a new address: each delivered.
   const std::string v3 = Record("node2", 2, "10.0.0.2", kBootB, "3");
-  handler.OnUpdate(v2, v3);
+  handler_.OnUpdate(v2, v3);
   const std::string v4 = Record("node2", 2, "10.0.0.2", kBootA, "4");
-  handler.OnUpdate(v3, v4);
+  handler_.OnUpdate(v3, v4);
   const std::string v5 = Record("node2", 2, "10.0.0.9", kBootA, "5");
-  handler.OnUpdate(v4, v5);
-  ASSERT_THAT(sink.upserts, SizeIs(4));
-  EXPECT_EQ(sink.upserts[1].spi, 2);
-  EXPECT_EQ(sink.upserts[2].boot_id, kBootA);
-  EXPECT_THAT(sink.upserts[3].addresses, ElementsAre("10.0.0.9"));
+  handler_.OnUpdate(v4, v5);
+  ASSERT_THAT(sink_.upserts(), SizeIs(4));
+  EXPECT_EQ(sink_.upserts()[1].spi, 2);
+  EXPECT_EQ(sink_.upserts()[2].boot_id, kBootA);
+  EXPECT_THAT(sink_.upserts()[3].addresses, ElementsAre("10.0.0.9"));
 }
 
-TEST(PeerRecordHandlerTest, DeleteIsDelivered) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
+TEST_F(PeerRecordHandlerTest, DeleteIsDelivered) {
   const std::string record = Record("node2", 1, "10.0.0.2", kBootB);
-  handler.OnAdd(record);
-  handler.OnDelete(record);
-  EXPECT_THAT(sink.log, ElementsAre("upsert node2", "delete node2"));
+  handler_.OnAdd(record);
+  handler_.OnDelete(record);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node2 spi 1", "delete node2"));
   // Re-added after a delete: delivered again even though it is unchanged.
-  handler.OnAdd(record);
-  EXPECT_THAT(sink.upserts, SizeIs(2));
+  handler_.OnAdd(record);
+  EXPECT_THAT(sink_.upserts(), SizeIs(2));
 }
 
-TEST(PeerRecordHandlerTest, InvalidPeerIsReportedOnceAndOthersAreUnaffected) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
+TEST_F(PeerRecordHandlerTest, InvalidPeerIsReportedOnceAndOthersAreUnaffected) {
   const std::string bad_v1 = Record("node2", 1, "10.0.0.300", kBootB, "1");
   const std::string bad_v2 = Record("node2", 1, "10.0.0.300", kBootB, "2");
-  handler.OnAdd(bad_v1);
-  handler.OnUpdate(bad_v1, bad_v2);  // Same problem: not reported again.
-  handler.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
-  EXPECT_EQ(handler.invalid_record_count(), 1);
-  EXPECT_THAT(sink.log, ElementsAre("upsert node3"));
+  handler_.OnAdd(bad_v1);
+  handler_.OnUpdate(bad_v1, bad_v2);  // Same problem: not reported again.
+  handler_.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
+  EXPECT_EQ(handler_.invalid_record_count(), 1);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node3 spi 1"));
 
   // Fixed by its daemon: delivered.
-  handler.OnUpdate(bad_v2, Record("node2", 1, "10.0.0.2", kBootB, "3"));
-  EXPECT_THAT(sink.log, ElementsAre("upsert node3", "upsert node2"));
+  handler_.OnUpdate(bad_v2, Record("node2", 1, "10.0.0.2", kBootB, "3"));
+  EXPECT_THAT(sink_.log(),
+              ElementsAre("upsert node3 spi 1", "upsert node2 spi 1"));
 }
 
-TEST(PeerRecordHandlerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd(Record("node2", 1, "10.0.0.2", std::string(kBootB, 35)));
-  handler.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
-  EXPECT_EQ(handler.invalid_record_count(), 1);
-  EXPECT_THAT(sink.log, ElementsAre("upsert node3"));
+TEST_F(PeerRecordHandlerTest, ShortBootIdIsAnErrorForThatPeerOnly) {
+  handler_.OnAdd(Record("node2", 1, "10.0.0.2", kBootB.substr(0, 35)));
+  handler_.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
+  EXPECT_EQ(handler_.invalid_record_count(), 1);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node3 spi 1"));
 }
 
-TEST(PeerRecordHandlerTest, InvalidUpdateKeepsThePeerAsLastValid) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
+TEST_F(PeerRecordHandlerTest, InvalidUpdateKeepsThePeerAsLastValid) {
   const std::string good = Record("node2", 1, "10.0.0.2", kBootB, "1");
   const std::string bad = Record("node2", 2, "not-an-ip", kBootB, "2");
-  handler.OnAdd(good);
-  handler.OnUpdate(good, bad);
-  EXPECT_EQ(handler.invalid_record_count(), 1);
-  EXPECT_THAT(sink.log, ElementsAre("upsert node2"));
+  handler_.OnAdd(good);
+  handler_.OnUpdate(good, bad);
+  EXPECT_EQ(handler_.invalid_record_count(), 1);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node2 spi 1"));
   // Deleting it still removes the peer.
-  handler.OnDelete(bad);
-  EXPECT_THAT(sink.log, ElementsAre("upsert node2", "delete node2"));
+  handler_.OnDelete(bad);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node2 spi 1", "delete node2"));
 }
 
-TEST(PeerRecordHandlerTest, UnreadableJsonIsCountedNotFatal) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnAdd("{\"spec\": [");
-  handler.OnAdd("{\"spec\": {\"spi\": \"many\"}}");
-  handler.OnDelete("not json");
-  handler.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
-  EXPECT_EQ(handler.invalid_record_count(), 2);
-  EXPECT_THAT(sink.log, ElementsAre("upsert node3"));
+TEST_F(PeerRecordHandlerTest, UnreadableJsonIsCountedNotFatal) {
+  handler_.OnAdd("{\"spec\": [");
+  handler_.OnAdd("{\"spec\": {\"spi\": \"many\"}}");
+  handler_.OnDelete("not json");
+  handler_.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
+  EXPECT_EQ(handler_.invalid_record_count(), 2);
+  EXPECT_THAT(sink_.log(), ElementsAre("upsert node3 spi 1"));
 }
 
-TEST(PeerRecordHandlerTest, SyncedIsForwarded) {
-  RecordingSink sink;
-  PeerRecordHandler handler("self", &sink);
-  handler.OnSynced();
-  EXPECT_EQ(sink.synced, 1);
+TEST_F(PeerRecordHandlerTest, SyncedIsForwarded) {
+  handler_.OnSynced();
+  EXPECT_EQ(sink_.synced(), 1);
 }
 
 // A watch stream fed by the test; Next() blocks until an event or Close().
@@ -219,9 +169,12 @@ class FakeWatchStream : public kube::WatchStream {
       : events_(events.begin(), events.end()) {}
   absl::StatusOr<kube::WatchEvent> Next(
       std::chrono::milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, timeout,
-                      [&] { return closed_ || !events_.empty(); })) {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return closed_ || !events_.empty();
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&ready),
+                              absl::FromChrono(timeout))) {
       return absl::DeadlineExceededError("no event yet");
     }
     if (closed_) return absl::CancelledError("closed");
@@ -230,16 +183,14 @@ class FakeWatchStream : public kube::WatchStream {
     return event;
   }
   void Close() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     closed_ = true;
-    cv_.notify_all();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<kube::WatchEvent> events_;
-  bool closed_ = false;
+  absl::Mutex mu_;
+  std::deque<kube::WatchEvent> events_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 MATCHER_P(ResourceIs, plural, "") { return arg.plural == plural; }
@@ -251,7 +202,7 @@ TEST(PeerWatcherTest, ListsThenWatchesKmeshNodeInfos) {
                 Record("node2", 1, "10.0.0.2", kBootB, "11")};
   list.resource_version = "11";
   EXPECT_CALL(client, List(ResourceIs("kmeshnodeinfos"), "kmesh-system", _))
-      .WillOnce(Return(list));
+      .WillOnce(::testing::Return(list));
   std::vector<kube::WatchEvent> events = {
       {kube::WatchEventType::kAdded,
        Record("node3", 1, "10.0.0.3", kBootA, "12")},
@@ -276,18 +227,17 @@ TEST(PeerWatcherTest, ListsThenWatchesKmeshNodeInfos) {
             return std::make_unique<FakeWatchStream>(events);
           });
 
-  RecordingSink sink;
+  RecordingEventSink sink;
   PeerWatcher watcher(&client, "self", &sink);
   std::thread runner([&watcher] { watcher.Run(); });
-  const bool arrived = sink.WaitFor(5);
+  const bool arrived = sink.WaitForEvents(5);
   watcher.Stop();
   runner.join();
   ASSERT_TRUE(arrived);
   EXPECT_TRUE(watcher.HasSynced());
-  std::lock_guard<std::mutex> lock(sink.mu);
-  EXPECT_THAT(sink.log, ElementsAre("upsert node2", "synced", "upsert node3",
-                                    "upsert node2", "delete node3"));
-  EXPECT_EQ(sink.upserts[2].spi, 2);
+  EXPECT_THAT(sink.log(),
+              ElementsAre("upsert node2 spi 1", "synced", "upsert node3 spi 1",
+                          "upsert node2 spi 2", "delete node3"));
 }
 
 }  // namespace

@@ -58,10 +58,10 @@ std::string MarkString(const XfrmMark& mark) {
   return absl::StrFormat("0x%x/0x%x", mark.value, mark.mask);
 }
 
-const XfrmSa* FindRetained(const std::vector<XfrmSa>* retained,
-                           const XfrmSa& wanted) {
-  if (retained == nullptr) return nullptr;
-  for (const XfrmSa& sa : *retained) {
+const XfrmSa* FindAdopted(const std::vector<XfrmSa>* adopted,
+                          const XfrmSa& wanted) {
+  if (adopted == nullptr) return nullptr;
+  for (const XfrmSa& sa : *adopted) {
     if (sa.src == wanted.src && sa.dst == wanted.dst && sa.spi == wanted.spi &&
         sa.proto == wanted.proto && sa.mark == wanted.mark) {
       return &sa;
@@ -71,7 +71,7 @@ const XfrmSa* FindRetained(const std::vector<XfrmSa>* retained,
 }
 
 // Builds the SA `sa` (all fields but the key set) with the key derived from
-// the PSK for `spi`, or from a retained copy. Returns false when neither is
+// the PSK for `spi`, or from an adopted copy. Returns false when neither is
 // available; an error when the derivation rejects its inputs.
 absl::StatusOr<bool> FillKey(const PeerLayoutInput& input, int32_t spi,
                              const std::string& src_text,
@@ -85,8 +85,8 @@ absl::StatusOr<bool> FillKey(const PeerLayoutInput& input, int32_t spi,
     sa->aead_key = *std::move(key);
     return true;
   }
-  if (const XfrmSa* kept = FindRetained(input.retained_sas, *sa)) {
-    sa->aead_key = kept->aead_key;
+  if (const XfrmSa* adopted = FindAdopted(input.adopted_sas, *sa)) {
+    sa->aead_key = adopted->aead_key;
     return true;
   }
   return false;

@@ -122,11 +122,13 @@ struct PeerLayoutInput {
   // The SPI to send to this peer with; 0 = send nothing (marked traffic to
   // the peer then hits the block policy).
   int32_t outbound_spi = 0;
-  // SAs whose pre-shared key is no longer in `keys` (adopted from the kernel
-  // after a restart, or kept while a peer still uses an old SPI). An SA the
-  // layout cannot derive is taken from here when one with the same
-  // (source, destination, SPI, mark) exists, and left out otherwise.
-  const std::vector<XfrmSa>* retained_sas = nullptr;
+  // The peer's adopted SAs (adopted_kernel_state.h): SAs in the kernel
+  // whose pre-shared key is not in `keys` (left by a previous run, or kept
+  // while a peer still uses an old SPI); may be null. An SA the layout
+  // cannot derive is taken from here when one with the same (source,
+  // destination, SPI, mark) exists, and left out otherwise. The one input
+  // that comes from the kernel rather than from the node records and keys.
+  const std::vector<XfrmSa>* adopted_sas = nullptr;
 };
 
 struct PeerLayout {

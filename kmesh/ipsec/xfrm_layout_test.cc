@@ -5,79 +5,43 @@
 
 #include "gtest/gtest.h"
 #include "kmesh/ipsec/key_deriver.h"
+#include "kmesh/ipsec/testing/peer_layout.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
+#include "kmesh/ipsec/testing/test_psk.h"
+#include "kmesh/ipsec/testing/xfrm_objects.h"
 
 namespace kmesh::ipsec {
 namespace {
 
-const char kBootA[] = "aaaaaaaa-1111-2222-3333-444444444444";
-const char kBootB[] = "bbbbbbbb-1111-2222-3333-444444444444";
-const char kBootC[] = "cccccccc-1111-2222-3333-444444444444";
-
-XfrmKey Psk(uint8_t fill) {
-  uint8_t bytes[36];
-  for (int i = 0; i < 36; ++i) bytes[i] = static_cast<uint8_t>(fill + i);
-  return XfrmKey(bytes, sizeof(bytes));
-}
+const std::string kBootA = TestBootId(1);
+const std::string kBootB = TestBootId(2);
 
 IpAddress Ip(const std::string& s) { return *IpAddress::Parse(s); }
 IpPrefix Cidr(const std::string& s) { return *IpPrefix::Parse(s); }
 
-NodeView Node(const std::string& name, std::vector<std::string> addresses,
-              const std::string& boot, std::vector<std::string> cidrs,
-              int32_t spi = 1) {
-  NodeView v;
-  v.name = name;
-  v.spi = spi;
-  v.addresses = std::move(addresses);
-  v.boot_id = boot;
-  for (const auto& c : cidrs) v.pod_cidrs.push_back(Cidr(c));
-  return v;
+std::vector<XfrmSa> Inbound(const XfrmObjects& o) { return InboundSas(o.sas); }
+std::vector<XfrmSa> Outbound(const XfrmObjects& o) {
+  return OutboundSas(o.sas);
+}
+std::vector<XfrmPolicy> Policies(const XfrmObjects& o, XfrmDir dir) {
+  return PoliciesIn(o.policies, dir);
 }
 
 class XfrmLayoutTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    keys_.Install(1, Psk(1));
-    keys_.Install(2, Psk(2));
+    keys_.Install(1, TestPsk(1));
+    keys_.Install(2, TestPsk(2));
     keys_.SetCurrent(2);
   }
   PeerLayoutInput Input(const NodeView& self, const NodeView& peer,
                         uint16_t index, std::vector<int32_t> inbound,
                         int32_t outbound) {
-    PeerLayoutInput in;
-    in.self = &self;
-    in.peer = &peer;
-    in.peer_index = index;
-    in.keys = &keys_;
-    in.inbound_spis = std::move(inbound);
-    in.outbound_spi = outbound;
-    return in;
+    return LayoutInput(self, peer, index, keys_, std::move(inbound), outbound);
   }
-  static std::vector<XfrmSa> Inbound(const XfrmObjects& o) {
-    std::vector<XfrmSa> out;
-    for (const auto& sa : o.sas) {
-      if (IsInboundSa(sa)) out.push_back(sa);
-    }
-    return out;
-  }
-  static std::vector<XfrmSa> Outbound(const XfrmObjects& o) {
-    std::vector<XfrmSa> out;
-    for (const auto& sa : o.sas) {
-      if (!IsInboundSa(sa)) out.push_back(sa);
-    }
-    return out;
-  }
-  static std::vector<XfrmPolicy> Policies(const XfrmObjects& o, XfrmDir dir) {
-    std::vector<XfrmPolicy> out;
-    for (const auto& p : o.policies) {
-      if (p.dir == dir) out.push_back(p);
-    }
-    return out;
-  }
-
   KeyRing keys_;
-  NodeView a_ = Node("node-a", {"10.0.0.1"}, kBootA, {"10.244.0.0/24"});
-  NodeView b_ = Node("node-b", {"10.0.0.2"}, kBootB, {"10.244.1.0/24"});
+  NodeView a_ = MakeNodeView("node-a", {"10.0.0.1"}, kBootA, {"10.244.0.0/24"});
+  NodeView b_ = MakeNodeView("node-b", {"10.0.0.2"}, kBootB, {"10.244.1.0/24"});
 };
 
 TEST_F(XfrmLayoutTest, InboundSaPerKeptSpiCarriesPeerIndexMarkAndDerivedKey) {
@@ -118,8 +82,8 @@ TEST_F(XfrmLayoutTest, OutboundSaAndOutPolicyUseThePeersSpi) {
   EXPECT_EQ(sa.dst, Ip("10.0.0.2"));
   EXPECT_EQ(sa.spi, 1u);
   EXPECT_EQ(sa.mark, kEncryptMark);
-  EXPECT_TRUE(sa.aead_key ==
-              *DerivePairKey(Psk(1), "10.0.0.1", "10.0.0.2", kBootA, kBootB));
+  EXPECT_TRUE(sa.aead_key == *DerivePairKey(TestPsk(1), "10.0.0.1", "10.0.0.2",
+                                            kBootA, kBootB));
   std::vector<XfrmPolicy> out = Policies(layout->objects, XfrmDir::kOut);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].selector.src, Cidr("0.0.0.0/0"));
@@ -149,7 +113,8 @@ TEST_F(XfrmLayoutTest, SenderOutboundKeyEqualsReceiverInboundKey) {
 }
 
 TEST_F(XfrmLayoutTest, InAndFwdPoliciesArePerPeerSoPeersDoNotOverwrite) {
-  NodeView c = Node("node-c", {"10.0.0.3"}, kBootC, {"10.244.2.0/24"});
+  NodeView c =
+      MakeNodeView("node-c", {"10.0.0.3"}, TestBootId(3), {"10.244.2.0/24"});
   auto for_b = LayoutPeer(Input(a_, b_, 1, {1}, 1));
   auto for_c = LayoutPeer(Input(a_, c, 2, {1}, 1));
   ASSERT_TRUE(for_b.ok() && for_c.ok());
@@ -178,10 +143,10 @@ TEST_F(XfrmLayoutTest, InAndFwdPoliciesArePerPeerSoPeersDoNotOverwrite) {
 }
 
 TEST_F(XfrmLayoutTest, DualStackUsesFirstAddressOfEachFamily) {
-  NodeView a = Node("node-a", {"10.0.0.1", "fd00::1", "10.9.9.1"}, kBootA,
-                    {"10.244.0.0/24", "fd00:244::/64"});
-  NodeView b = Node("node-b", {"fd00::2", "10.0.0.2", "fd00::22"}, kBootB,
-                    {"10.244.1.0/24", "fd00:244:1::/64"});
+  NodeView a = MakeNodeView("node-a", {"10.0.0.1", "fd00::1", "10.9.9.1"},
+                            kBootA, {"10.244.0.0/24", "fd00:244::/64"});
+  NodeView b = MakeNodeView("node-b", {"fd00::2", "10.0.0.2", "fd00::22"},
+                            kBootB, {"10.244.1.0/24", "fd00:244:1::/64"});
   auto pairs = ChooseAddressPairs(a, b);
   ASSERT_TRUE(pairs.ok());
   ASSERT_EQ(pairs->size(), 2u);
@@ -207,8 +172,8 @@ TEST_F(XfrmLayoutTest, DualStackUsesFirstAddressOfEachFamily) {
 }
 
 TEST_F(XfrmLayoutTest, PodCidrWithoutSameFamilyAddressesIsAWarning) {
-  NodeView b = Node("node-b", {"10.0.0.2"}, kBootB,
-                    {"10.244.1.0/24", "fd00:244:1::/64"});
+  NodeView b = MakeNodeView("node-b", {"10.0.0.2"}, kBootB,
+                            {"10.244.1.0/24", "fd00:244:1::/64"});
   auto layout = LayoutPeer(Input(a_, b, 5, {1}, 1));
   ASSERT_TRUE(layout.ok());
   ASSERT_EQ(layout->warnings.size(), 1u);
@@ -232,7 +197,8 @@ TEST_F(XfrmLayoutTest, PeerWithoutAddressesOrSharedFamilyIsAnError) {
   EXPECT_EQ(no_addresses.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(no_addresses.status().message().find("node-b"), std::string::npos);
 
-  NodeView v6 = Node("node-b", {"fd00::2"}, kBootB, {"fd00:244:1::/64"});
+  NodeView v6 =
+      MakeNodeView("node-b", {"fd00::2"}, kBootB, {"fd00:244:1::/64"});
   auto no_family = LayoutPeer(Input(a_, v6, 5, {1}, 1));
   EXPECT_EQ(no_family.status().code(), absl::StatusCode::kFailedPrecondition);
 
@@ -242,27 +208,26 @@ TEST_F(XfrmLayoutTest, PeerWithoutAddressesOrSharedFamilyIsAnError) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(XfrmLayoutTest, RetainedSaSuppliesKeyForSpiNoLongerHeld) {
+TEST_F(XfrmLayoutTest, AdoptedSaSuppliesKeyForSpiNoLongerHeld) {
   auto with_key = LayoutPeer(Input(a_, b_, 5, {1, 2}, 1));
   ASSERT_TRUE(with_key.ok());
-  std::vector<XfrmSa> retained;
+  std::vector<XfrmSa> adopted;
   for (const XfrmSa& sa : with_key->objects.sas) {
-    if (sa.spi == 1) retained.push_back(sa);
+    if (sa.spi == 1) adopted.push_back(sa);
   }
   keys_.Remove(1);
   PeerLayoutInput in = Input(a_, b_, 5, {1, 2}, 1);
-  auto without_retained = LayoutPeer(in);
-  ASSERT_TRUE(without_retained.ok());
-  EXPECT_EQ(without_retained->objects.sas.size(), 1u) << "only SPI 2 inbound";
-  EXPECT_TRUE(Policies(without_retained->objects, XfrmDir::kOut).empty());
+  auto without_adopted = LayoutPeer(in);
+  ASSERT_TRUE(without_adopted.ok());
+  EXPECT_EQ(without_adopted->objects.sas.size(), 1u) << "only SPI 2 inbound";
+  EXPECT_TRUE(Policies(without_adopted->objects, XfrmDir::kOut).empty());
 
-  in.retained_sas = &retained;
-  auto with_retained = LayoutPeer(in);
-  ASSERT_TRUE(with_retained.ok());
-  ASSERT_EQ(with_retained->objects.sas.size(), with_key->objects.sas.size());
+  in.adopted_sas = &adopted;
+  auto with_adopted = LayoutPeer(in);
+  ASSERT_TRUE(with_adopted.ok());
+  ASSERT_EQ(with_adopted->objects.sas.size(), with_key->objects.sas.size());
   for (size_t i = 0; i < with_key->objects.sas.size(); ++i) {
-    EXPECT_TRUE(
-        SameSa(with_key->objects.sas[i], with_retained->objects.sas[i]));
+    EXPECT_TRUE(SameSa(with_key->objects.sas[i], with_adopted->objects.sas[i]));
   }
 }
 

@@ -14,42 +14,16 @@
 #include "benchmark/benchmark.h"
 #include "glog/logging.h"
 #include "kmesh/base/clock.h"
-#include "kmesh/ipsec/controller_test_cluster.h"
 #include "kmesh/ipsec/ipsec_controller.h"
-#include "kmesh/ipsec/recording_node_info_publisher.h"
+#include "kmesh/ipsec/testing/recording_node_info_publisher.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
+#include "kmesh/ipsec/testing/test_psk.h"
 #include "kmesh/kernel/memory_marker_maps.h"
+#include "kmesh/kernel/testing/null_xfrm_kernel.h"
 #include "sim/kernel/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {
-
-using ::kmesh::ipsec::testing::TestBootId;
-using ::kmesh::ipsec::testing::TestNodeView;
-using ::kmesh::ipsec::testing::TestPsk;
-
-// An XfrmKernel that accepts everything and keeps nothing: isolates the
-// controller's own memory.
-class NullXfrmKernel : public XfrmKernel {
- public:
-  absl::Status AddSa(const XfrmSa&) override { return absl::OkStatus(); }
-  absl::Status UpdateSa(const XfrmSa&) override { return absl::OkStatus(); }
-  absl::Status DeleteSa(const XfrmSaId&) override { return absl::OkStatus(); }
-  absl::StatusOr<std::vector<XfrmSa>> DumpSas() override {
-    return std::vector<XfrmSa>{};
-  }
-  absl::Status AddPolicy(const XfrmPolicy&) override {
-    return absl::OkStatus();
-  }
-  absl::Status UpdatePolicy(const XfrmPolicy&) override {
-    return absl::OkStatus();
-  }
-  absl::Status DeletePolicy(const XfrmPolicyId&) override {
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::vector<XfrmPolicy>> DumpPolicies() override {
-    return std::vector<XfrmPolicy>{};
-  }
-};
 
 struct Node {
   explicit Node(XfrmKernel* kernel)

@@ -6,45 +6,20 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kmesh/ipsec/mock_xfrm_kernel.h"
-#include "kmesh/ipsec/recording_xfrm_kernel.h"
+#include "kmesh/ipsec/testing/peer_layout.h"
+#include "kmesh/ipsec/testing/test_nodes.h"
+#include "kmesh/ipsec/testing/test_psk.h"
+#include "kmesh/ipsec/testing/xfrm_objects.h"
+#include "kmesh/kernel/testing/mock_xfrm_kernel.h"
+#include "kmesh/kernel/testing/recording_xfrm_kernel.h"
 #include "sim/kernel/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {
 
-// Dumps by value (a range-for over *StatusOr-temporary would dangle).
-std::vector<XfrmSa> DumpedSas(const XfrmKernel& kernel) {
-  return *const_cast<XfrmKernel&>(kernel).DumpSas();
-}
-std::vector<XfrmPolicy> DumpedPolicies(const XfrmKernel& kernel) {
-  return *const_cast<XfrmKernel&>(kernel).DumpPolicies();
-}
-
 using ::testing::_;
 using ::testing::HasSubstr;
-using ::testing::Invoke;
 using ::testing::Return;
-
-const char kBootA[] = "aaaaaaaa-1111-2222-3333-444444444444";
-const char kBootB[] = "bbbbbbbb-1111-2222-3333-444444444444";
-const char kBootC[] = "cccccccc-1111-2222-3333-444444444444";
-
-XfrmKey Psk(uint8_t fill) {
-  uint8_t bytes[36];
-  for (int i = 0; i < 36; ++i) bytes[i] = static_cast<uint8_t>(fill * 7 + i);
-  return XfrmKey(bytes, sizeof(bytes));
-}
-
-NodeView Node(const std::string& name, const std::string& address,
-              const std::string& boot, const std::string& cidr) {
-  NodeView v;
-  v.name = name;
-  v.addresses = {address};
-  v.boot_id = boot;
-  v.pod_cidrs = {*IpPrefix::Parse(cidr)};
-  return v;
-}
 
 // Index of the first log line containing `needle`, or -1.
 int IndexOf(const std::vector<std::string>& log, const std::string& needle) {
@@ -57,51 +32,28 @@ int IndexOf(const std::vector<std::string>& log, const std::string& needle) {
 class XfrmProgrammerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    keys_.Install(1, Psk(1));
-    keys_.Install(2, Psk(2));
+    keys_.Install(1, TestPsk(1));
+    keys_.Install(2, TestPsk(2));
   }
   XfrmObjects Peer(const NodeView& peer, uint16_t index,
                    std::vector<int32_t> inbound, int32_t outbound) {
-    PeerLayoutInput in;
-    in.self = &self_;
-    in.peer = &peer;
-    in.peer_index = index;
-    in.keys = &keys_;
-    in.inbound_spis = std::move(inbound);
-    in.outbound_spi = outbound;
-    auto layout = LayoutPeer(in);
-    EXPECT_TRUE(layout.ok()) << layout.status();
-    return layout->objects;
+    return PeerObjects(self_, peer, index, keys_, std::move(inbound), outbound);
   }
-  static XfrmSa ForeignSa() {
-    XfrmSa sa;
-    sa.src = *IpAddress::Parse("192.168.7.1");
-    // Same destination as ours; an unmarked SA with our SPI would block
-    // ours on Linux (the mark lookup is asymmetric), so another SPI.
-    sa.dst = *IpAddress::Parse("10.0.0.1");
-    sa.spi = 0x1000;
-    sa.reqid = 1;
-    uint8_t key[36] = {9};
-    sa.aead_key = XfrmKey(key, sizeof(key));
-    return sa;
-  }
-  static XfrmPolicy ForeignPolicy() {
-    XfrmPolicy p;
-    p.dir = XfrmDir::kOut;
-    p.selector.src = *IpPrefix::Parse("0.0.0.0/0");
-    p.selector.dst = *IpPrefix::Parse("10.244.1.0/24");  // Same as ours.
-    XfrmTemplate t;
-    t.src = *IpAddress::Parse("10.0.0.1");
-    t.dst = *IpAddress::Parse("192.168.7.1");
-    t.reqid = 1;
-    p.templates.push_back(t);
-    return p;
-  }
+  // Same destination as ours; an unmarked SA with our SPI would block ours
+  // on Linux (the mark lookup is asymmetric), so another SPI.
+  const XfrmSa foreign_sa_ =
+      ForeignSa("192.168.7.1", "10.0.0.1", /*spi=*/0x1000, /*reqid=*/1);
+  // The same selector as our out policy to node-b.
+  const XfrmPolicy foreign_policy_ = ForeignPolicy(
+      XfrmDir::kOut, "10.244.1.0/24", "10.0.0.1", "192.168.7.1", /*reqid=*/1);
 
   KeyRing keys_;
-  NodeView self_ = Node("node-a", "10.0.0.1", kBootA, "10.244.0.0/24");
-  NodeView b_ = Node("node-b", "10.0.0.2", kBootB, "10.244.1.0/24");
-  NodeView c_ = Node("node-c", "10.0.0.3", kBootC, "10.244.2.0/24");
+  NodeView self_ =
+      MakeNodeView("node-a", {"10.0.0.1"}, TestBootId(1), {"10.244.0.0/24"});
+  NodeView b_ =
+      MakeNodeView("node-b", {"10.0.0.2"}, TestBootId(2), {"10.244.1.0/24"});
+  NodeView c_ =
+      MakeNodeView("node-c", {"10.0.0.3"}, TestBootId(3), {"10.244.2.0/24"});
   sim::SimXfrm sim_;
   RecordingXfrmKernel kernel_{&sim_};
   XfrmProgrammer programmer_{&kernel_};
@@ -126,7 +78,7 @@ TEST_F(XfrmProgrammerTest, ChangedKeyReplacesSaBecauseLinuxUpdateKeepsKeys) {
   ASSERT_TRUE(programmer_.ApplyGroup("node-b", Peer(b_, 1, {1}, 0)).ok());
   kernel_.log.clear();
   NodeView rebooted = b_;
-  rebooted.boot_id = "dddddddd-1111-2222-3333-444444444444";
+  rebooted.boot_id = TestBootId(2, 1);
   XfrmObjects desired = Peer(rebooted, 1, {1}, 0);
   ASSERT_TRUE(programmer_.ApplyGroup("node-b", desired).ok());
   ASSERT_EQ(kernel_.log.size(), 2u);
@@ -195,8 +147,8 @@ TEST_F(XfrmProgrammerTest, RemovingGroupDeletesOutPolicyBeforeItsSa) {
 }
 
 TEST_F(XfrmProgrammerTest, ForeignObjectsSurviveReconcileAndAreNeverTouched) {
-  ASSERT_TRUE(sim_.AddSa(ForeignSa()).ok());
-  ASSERT_TRUE(sim_.AddPolicy(ForeignPolicy()).ok());
+  ASSERT_TRUE(sim_.AddSa(foreign_sa_).ok());
+  ASSERT_TRUE(sim_.AddPolicy(foreign_policy_).ok());
   kernel_.log.clear();
   std::map<std::string, XfrmObjects> desired;
   desired["node-b"] = Peer(b_, 1, {1}, 1);
@@ -207,8 +159,8 @@ TEST_F(XfrmProgrammerTest, ForeignObjectsSurviveReconcileAndAreNeverTouched) {
   EXPECT_EQ(sim_.sa_count(), 1u);
   EXPECT_EQ(sim_.policy_count(), 1u);
   auto sas = *sim_.DumpSas();
-  EXPECT_TRUE(SameSa(sas[0], ForeignSa()));
-  EXPECT_TRUE(SamePolicy((*kernel_.DumpPolicies())[0], ForeignPolicy()));
+  EXPECT_TRUE(SameSa(sas[0], foreign_sa_));
+  EXPECT_TRUE(SamePolicy((*kernel_.DumpPolicies())[0], foreign_policy_));
   for (const std::string& line : kernel_.log) {
     EXPECT_THAT(line, ::testing::Not(HasSubstr("192.168.7.1"))) << line;
   }
@@ -289,22 +241,7 @@ class XfrmProgrammerFaultTest : public XfrmProgrammerTest {
  protected:
   void SetUp() override {
     XfrmProgrammerTest::SetUp();
-    ON_CALL(mock_, AddSa(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::AddSa));
-    ON_CALL(mock_, UpdateSa(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::UpdateSa));
-    ON_CALL(mock_, DeleteSa(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::DeleteSa));
-    ON_CALL(mock_, DumpSas())
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::DumpSas));
-    ON_CALL(mock_, AddPolicy(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::AddPolicy));
-    ON_CALL(mock_, UpdatePolicy(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::UpdatePolicy));
-    ON_CALL(mock_, DeletePolicy(_))
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::DeletePolicy));
-    ON_CALL(mock_, DumpPolicies())
-        .WillByDefault(Invoke(&kernel_, &RecordingXfrmKernel::DumpPolicies));
+    mock_.DelegateTo(&kernel_);
   }
   static absl::Status NoBufs() {
     return absl::ResourceExhaustedError(
@@ -319,7 +256,7 @@ TEST_F(XfrmProgrammerFaultTest,
   XfrmObjects desired = Peer(b_, 1, {1, 2}, 1);
   EXPECT_CALL(mock_, AddSa(_))
       .WillOnce(Return(NoBufs()))
-      .WillRepeatedly(Invoke(&kernel_, &RecordingXfrmKernel::AddSa));
+      .WillRepeatedly(::testing::Invoke(&kernel_, &RecordingXfrmKernel::AddSa));
   ApplyResult result = faulty_.ApplyGroup("node-b", desired);
   ASSERT_EQ(result.errors.size(), 1u);
   EXPECT_EQ(result.errors[0].group, "node-b");
@@ -375,7 +312,7 @@ TEST_F(XfrmProgrammerFaultTest, SaDeletedBehindOurBackIsAddedOnUpdate) {
   ASSERT_TRUE(faulty_.ApplyGroup("node-b", desired).ok());
   ASSERT_TRUE(sim_.DeleteSa(desired.sas[0].id()).ok());
   NodeView rebooted = b_;
-  rebooted.boot_id = "dddddddd-1111-2222-3333-444444444444";
+  rebooted.boot_id = TestBootId(2, 1);
   ApplyResult result = faulty_.ApplyGroup("node-b", Peer(rebooted, 1, {1}, 0));
   EXPECT_TRUE(result.ok()) << result.ToStatus();
   EXPECT_EQ(sim_.sa_count(), 1u);

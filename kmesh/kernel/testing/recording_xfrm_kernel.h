@@ -3,8 +3,8 @@
 // line per change, the number of changes, and how many adds the kernel
 // refused with AlreadyExists. Tests use the log to check the order of
 // operations and the counts to check that incremental changes stay small.
-#ifndef KMESH_IPSEC_RECORDING_XFRM_KERNEL_H_
-#define KMESH_IPSEC_RECORDING_XFRM_KERNEL_H_
+#ifndef KMESH_KERNEL_TESTING_RECORDING_XFRM_KERNEL_H_
+#define KMESH_KERNEL_TESTING_RECORDING_XFRM_KERNEL_H_
 
 #include <string>
 #include <vector>
@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "kmesh/kernel/xfrm.h"
 
-namespace kmesh::ipsec {
+namespace kmesh {
 
 class RecordingXfrmKernel : public XfrmKernel {
  public:
@@ -83,6 +83,6 @@ class RecordingXfrmKernel : public XfrmKernel {
   XfrmKernel* inner_;
 };
 
-}  // namespace kmesh::ipsec
+}  // namespace kmesh
 
-#endif  // KMESH_IPSEC_RECORDING_XFRM_KERNEL_H_
+#endif  // KMESH_KERNEL_TESTING_RECORDING_XFRM_KERNEL_H_

@@ -2,8 +2,8 @@
 // publication in memory, optionally hands each one to a callback (a test's
 // in-process "API server" fan-out to the other nodes), and can be told to
 // fail.
-#ifndef KMESH_IPSEC_RECORDING_NODE_INFO_PUBLISHER_H_
-#define KMESH_IPSEC_RECORDING_NODE_INFO_PUBLISHER_H_
+#ifndef KMESH_IPSEC_TESTING_RECORDING_NODE_INFO_PUBLISHER_H_
+#define KMESH_IPSEC_TESTING_RECORDING_NODE_INFO_PUBLISHER_H_
 
 #include <functional>
 #include <optional>
@@ -42,4 +42,4 @@ class RecordingNodeInfoPublisher : public NodeInfoPublisher {
 
 }  // namespace kmesh::ipsec
 
-#endif  // KMESH_IPSEC_RECORDING_NODE_INFO_PUBLISHER_H_
+#endif  // KMESH_IPSEC_TESTING_RECORDING_NODE_INFO_PUBLISHER_H_
