@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "kmesh/kernel/testing/xfrm_builders.h"
 #include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::linux_backend {
@@ -61,46 +62,24 @@ std::string Normalise(const std::string& text) {
   return absl::StrJoin(words, " ");
 }
 
+using ::kmesh::testing::TunnelPolicy;
+using ::kmesh::testing::TunnelTemplate;
+
 XfrmPolicy OutPolicy() {
-  XfrmPolicy p;
-  p.dir = XfrmDir::kOut;
-  p.selector = XfrmSelector{*IpPrefix::Parse("0.0.0.0/0"),
-                            *IpPrefix::Parse("10.244.2.0/24"), 0};
-  p.mark = XfrmMark{0xe0, 0xffffffff};
-  p.priority = 100;
-  XfrmTemplate t;
-  t.src = *IpAddress::Parse("10.0.0.1");
-  t.dst = *IpAddress::Parse("10.0.0.2");
-  t.spi = 1;
-  t.reqid = 0x6b6d;
-  p.templates.push_back(t);
-  return p;
+  return TunnelPolicy(XfrmDir::kOut, "0.0.0.0/0", "10.244.2.0/24",
+                      XfrmMark{0xe0, 0xffffffff}, 100,
+                      TunnelTemplate("10.0.0.1", "10.0.0.2", 0x6b6d, 1));
 }
 
 XfrmPolicy InPolicy(XfrmDir dir) {
-  XfrmPolicy p;
-  p.dir = dir;
-  p.selector = XfrmSelector{*IpPrefix::Parse("fd00:2::/64"),
-                            *IpPrefix::Parse("fd00:1::/64"), 0};
-  p.mark = XfrmMark{0xd0, 0xffffffff};
-  p.priority = 100;
-  XfrmTemplate t;
-  t.src = *IpAddress::Parse("fd00::2");
-  t.dst = *IpAddress::Parse("fd00::1");
-  t.reqid = 0x6b6d;
-  p.templates.push_back(t);
-  return p;
+  return TunnelPolicy(dir, "fd00:2::/64", "fd00:1::/64",
+                      XfrmMark{0xd0, 0xffffffff}, 100,
+                      TunnelTemplate("fd00::2", "fd00::1", 0x6b6d));
 }
 
 XfrmPolicy BlockPolicy() {
-  XfrmPolicy p;
-  p.dir = XfrmDir::kOut;
-  p.selector = XfrmSelector{IpPrefix::Any(IpFamily::kV4),
-                            IpPrefix::Any(IpFamily::kV4), 0};
-  p.mark = XfrmMark{0xe0, 0xffffffff};
-  p.priority = 5000;
-  p.action = XfrmAction::kBlock;
-  return p;
+  return ::kmesh::testing::BlockPolicy(IpFamily::kV4,
+                                       XfrmMark{0xe0, 0xffffffff}, 5000);
 }
 
 class NetlinkXfrmTest : public ::testing::Test {
@@ -188,13 +167,7 @@ TEST_F(NetlinkXfrmTest, LargeDumpsArriveWhole) {
 }
 
 TEST_F(NetlinkXfrmTest, EspSaIsAddedOrTheKernelsRefusalIsNamed) {
-  XfrmSa sa;
-  sa.src = *IpAddress::Parse("10.0.0.2");
-  sa.dst = *IpAddress::Parse("10.0.0.1");
-  sa.spi = 1;
-  sa.reqid = 0x6b6d;
-  std::vector<uint8_t> key(36, 0x42);
-  sa.aead_key = XfrmKey(key.data(), key.size());
+  XfrmSa sa = ::kmesh::testing::AeadSa("10.0.0.2", "10.0.0.1", 1, 0x6b6d);
   sa.mark = XfrmMark{0x100d0, 0xffff00ff};
   sa.output_mark = XfrmMark{0xd0, 0xffffffff};
   sa.replay_window = 1024;

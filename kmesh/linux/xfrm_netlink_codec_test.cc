@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "kmesh/kernel/testing/xfrm_builders.h"
 
 namespace kmesh::linux_backend {
 namespace {
@@ -128,14 +129,11 @@ class XfrmNetlinkCodecTest : public ::testing::Test {
   }
 };
 
+using ::kmesh::testing::TunnelPolicy;
+using ::kmesh::testing::TunnelTemplate;
+
 XfrmSa InboundSa() {
-  XfrmSa sa;
-  sa.src = *IpAddress::Parse("10.0.0.2");
-  sa.dst = *IpAddress::Parse("10.0.0.1");
-  sa.spi = 1;
-  sa.reqid = 7;
-  std::vector<uint8_t> key(36, 0xaa);
-  sa.aead_key = XfrmKey(key.data(), key.size());
+  XfrmSa sa = ::kmesh::testing::AeadSa("10.0.0.2", "10.0.0.1", 1, 7, 0xaa);
   sa.mark = XfrmMark{0x10d0, 0xffff00ff};
   sa.output_mark = XfrmMark{0xd0, 0xffffffff};
   sa.replay_window = 1024;
@@ -184,18 +182,9 @@ TEST_F(XfrmNetlinkCodecTest, UpdateSaIpv6WithoutMarksMatchesIproute) {
 }
 
 TEST_F(XfrmNetlinkCodecTest, OutPolicyWithTemplateMatchesIproute) {
-  XfrmPolicy p;
-  p.dir = XfrmDir::kOut;
-  p.selector = XfrmSelector{*IpPrefix::Parse("0.0.0.0/0"),
-                            *IpPrefix::Parse("10.244.2.0/24"), 0};
-  p.mark = XfrmMark{0xe0, 0xffffffff};
-  p.priority = 100;
-  XfrmTemplate t;
-  t.src = *IpAddress::Parse("10.0.0.1");
-  t.dst = *IpAddress::Parse("10.0.0.2");
-  t.spi = 1;
-  t.reqid = 7;
-  p.templates.push_back(t);
+  const XfrmPolicy p = TunnelPolicy(
+      XfrmDir::kOut, "0.0.0.0/0", "10.244.2.0/24", XfrmMark{0xe0, 0xffffffff},
+      100, TunnelTemplate("10.0.0.1", "10.0.0.2", 7, 1));
   auto msg = EncodePolicy(p, PolicyWriteMode::kAdd, 1);
   ASSERT_TRUE(msg.ok()) << msg.status();
   ExpectSameAsIproute(
@@ -207,13 +196,8 @@ TEST_F(XfrmNetlinkCodecTest, OutPolicyWithTemplateMatchesIproute) {
 }
 
 TEST_F(XfrmNetlinkCodecTest, BlockPolicyIpv6MatchesIproute) {
-  XfrmPolicy p;
-  p.dir = XfrmDir::kOut;
-  p.selector = XfrmSelector{IpPrefix::Any(IpFamily::kV6),
-                            IpPrefix::Any(IpFamily::kV6), 0};
-  p.mark = XfrmMark{0xe0, 0xffffffff};
-  p.priority = 4000;
-  p.action = XfrmAction::kBlock;
+  const XfrmPolicy p = ::kmesh::testing::BlockPolicy(
+      IpFamily::kV6, XfrmMark{0xe0, 0xffffffff}, 4000);
   auto msg = EncodePolicy(p, PolicyWriteMode::kUpdate, 1);
   ASSERT_TRUE(msg.ok()) << msg.status();
   ExpectSameAsIproute(*msg, sizeof(xfrm_userpolicy_info),
@@ -223,17 +207,10 @@ TEST_F(XfrmNetlinkCodecTest, BlockPolicyIpv6MatchesIproute) {
 }
 
 TEST_F(XfrmNetlinkCodecTest, InPolicyAndDeletesMatchIproute) {
-  XfrmPolicy p;
-  p.dir = XfrmDir::kFwd;
-  p.selector = XfrmSelector{*IpPrefix::Parse("10.244.2.0/24"),
-                            *IpPrefix::Parse("10.244.1.0/24"), 0};
-  p.mark = XfrmMark{0xd0, 0xffffffff};
-  p.priority = 100;
-  XfrmTemplate t;
-  t.src = *IpAddress::Parse("10.0.0.2");
-  t.dst = *IpAddress::Parse("10.0.0.1");
-  t.reqid = 7;
-  p.templates.push_back(t);
+  const XfrmPolicy p =
+      TunnelPolicy(XfrmDir::kFwd, "10.244.2.0/24", "10.244.1.0/24",
+                   XfrmMark{0xd0, 0xffffffff}, 100,
+                   TunnelTemplate("10.0.0.2", "10.0.0.1", 7));
   auto add = EncodePolicy(p, PolicyWriteMode::kAdd, 1);
   ASSERT_TRUE(add.ok());
   ExpectSameAsIproute(
