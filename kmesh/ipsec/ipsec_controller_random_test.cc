@@ -21,8 +21,8 @@
 #include "kmesh/ipsec/recording_node_info_publisher.h"
 #include "kmesh/ipsec/recording_xfrm_kernel.h"
 #include "kmesh/ipsec/xfrm_layout.h"
-#include "kmesh/kernel/memory_marker_maps.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/memory_marker_maps.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {

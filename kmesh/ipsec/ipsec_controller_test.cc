@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/ipsec/controller_test_cluster.h"
 #include "kmesh/ipsec/mock_xfrm_kernel.h"
-#include "sim/kernel/kmesh_original_layout.h"
+#include "sim/kernel/kmesh_original_layout/kmesh_original_layout.h"
 
 namespace kmesh::ipsec {
 namespace {

@@ -17,8 +17,8 @@
 #include "kmesh/ipsec/controller_test_cluster.h"
 #include "kmesh/ipsec/ipsec_controller.h"
 #include "kmesh/ipsec/recording_node_info_publisher.h"
-#include "kmesh/kernel/memory_marker_maps.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/memory_marker_maps.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {

@@ -8,7 +8,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/ipsec/mock_xfrm_kernel.h"
 #include "kmesh/ipsec/recording_xfrm_kernel.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {

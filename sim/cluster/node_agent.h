@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "kmesh/base/clock.h"
 #include "kmesh/workload/managed_pods.h"
-#include "sim/datapath/sim_kernel.h"
+#include "sim/kernel/sim_kernel.h"
 
 namespace kmesh::sim {
 

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "sim/datapath/esp_transform.h"
+#include "sim/kernel/esp_transform.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {

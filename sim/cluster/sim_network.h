@@ -40,8 +40,8 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "kmesh/base/ip_address.h"
-#include "sim/datapath/capture.h"
-#include "sim/datapath/sim_kernel.h"
+#include "sim/kernel/capture.h"
+#include "sim/kernel/sim_kernel.h"
 
 namespace kmesh::sim {
 

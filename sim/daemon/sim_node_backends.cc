@@ -3,8 +3,8 @@
 #include <mutex>
 #include <set>
 
-#include "kmesh/kernel/memory_marker_maps.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/memory_marker_maps.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::sim {
 namespace {
