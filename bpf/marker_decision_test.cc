@@ -2,6 +2,7 @@
 // peer index and the mark kind never overlap, and a peer index the daemon
 // never writes gives no mark that could collide with a real peer's.
 #include "bpf/marker_decision.h"
+
 #include "gtest/gtest.h"
 
 namespace kmesh {

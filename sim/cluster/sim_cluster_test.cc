@@ -175,9 +175,9 @@ TEST_F(SimClusterTest, PcapFilesOpenWithTcpdump) {
   traffic.SendRound();
   ASSERT_TRUE(cluster_->network().FlushCaptures().ok());
   // tcpdump pads the direction column ("In  IP"); squeeze the blanks.
-  const std::string out =
-      testing::CommandOutput("TZ=UTC tcpdump -n -r " +
-                 cluster_->network().PcapPath("master") + " 2>&1 | tr -s ' '");
+  const std::string out = testing::CommandOutput(
+      "TZ=UTC tcpdump -n -r " + cluster_->network().PcapPath("master") +
+      " 2>&1 | tr -s ' '");
   EXPECT_TRUE(absl::StrContains(
       out, "Out IP 10.244.1.2.40000 > 10.244.3.2.7: UDP, length 64"))
       << out;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <set>
 #include <string>
-#include <tuple>
 
 #include "gtest/gtest.h"
 #include "kmesh/crypto/aead.h"
@@ -31,12 +30,23 @@ std::vector<uint8_t> Inner(const char* src, const char* dst, size_t n) {
   return BuildUdpPacket(Ip(src), Ip(dst), 1000, 2000, payload);
 }
 
+// Tunnel endpoints and inner addresses in every combination of families.
+struct Tunnel {
+  const char* outer_src;
+  const char* outer_dst;
+  const char* in_src;
+  const char* in_dst;
+};
+constexpr Tunnel kTunnels[] = {
+    {"10.0.0.1", "10.0.0.2", "10.244.1.2", "10.244.2.3"},
+    {"fd00::1", "fd00::2", "fd00:1::2", "fd00:2::3"},
+    {"10.0.0.1", "10.0.0.2", "fd00:1::2", "fd00:2::3"},
+    {"fd00::1", "fd00::2", "10.244.1.2", "10.244.2.3"},
+};
+
 TEST(EspTransformTest, RoundTripsBothFamiliesWithAndWithoutEsn) {
   for (bool esn : {false, true}) {
-    for (auto [outer_src, outer_dst, in_src, in_dst] :
-         {std::tuple{"10.0.0.1", "10.0.0.2", "10.244.1.2", "10.244.2.3"},
-          std::tuple{"fd00::1", "fd00::2", "fd00:1::2", "fd00:2::3"},
-          std::tuple{"10.0.0.1", "10.0.0.2", "fd00:1::2", "fd00:2::3"}}) {
+    for (const auto& [outer_src, outer_dst, in_src, in_dst] : kTunnels) {
       auto t = EspTransform::Create(Sa(outer_src, outer_dst, 7, esn));
       ASSERT_TRUE(t.ok()) << t.status();
       const auto inner = Inner(in_src, in_dst, 33);
@@ -66,10 +76,7 @@ TEST(EspTransformTest, RoundTripsBothFamiliesWithAndWithoutEsn) {
 // round trip through both in-place calls gives the inner packet back.
 TEST(EspTransformTest, InPlaceBuildsTheSameBytesInTheSameBuffer) {
   for (bool esn : {false, true}) {
-    for (auto [outer_src, outer_dst, in_src, in_dst] :
-         {std::tuple{"10.0.0.1", "10.0.0.2", "10.244.1.2", "10.244.2.3"},
-          std::tuple{"fd00::1", "fd00::2", "10.244.1.2", "10.244.2.3"},
-          std::tuple{"fd00::1", "fd00::2", "fd00:1::2", "fd00:2::3"}}) {
+    for (const auto& [outer_src, outer_dst, in_src, in_dst] : kTunnels) {
       auto t = EspTransform::Create(Sa(outer_src, outer_dst, 7, esn));
       ASSERT_TRUE(t.ok()) << t.status();
       for (size_t n : {0, 1, 2, 3, 1372}) {

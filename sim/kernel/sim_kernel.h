@@ -30,9 +30,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "kmesh/base/ip_address.h"
-#include "sim/kernel/memory_marker_maps.h"
 #include "sim/kernel/capture.h"
 #include "sim/kernel/esp_transform.h"
+#include "sim/kernel/memory_marker_maps.h"
 #include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::sim {
@@ -145,7 +145,7 @@ class SimKernel {
 
   const std::string node_name_;
   const uint32_t eth0_ifindex_;
-  SimXfrm xfrm_;  // Thread-safe on its own.
+  SimXfrm xfrm_;                  // Thread-safe on its own.
   MemoryMarkerMaps marker_maps_;  // Thread-safe on its own.
 
   mutable absl::Mutex mu_;  // Topology, hooks, sink, transform cache.

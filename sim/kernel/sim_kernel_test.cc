@@ -3,23 +3,27 @@
 // is marked, pass what is not, and drop (and count) what Linux drops.
 #include "sim/kernel/sim_kernel.h"
 
-#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "kmesh/kernel/xfrm.h"
+#include "sim/kernel/xfrm/testing/xfrm_objects.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
 namespace {
 
-IpAddress Ip(const char* s) { return *IpAddress::Parse(s); }
-IpPrefix Prefix(const char* s) { return *IpPrefix::Parse(s); }
+using testing::Cidr;
+using testing::Ip;
+using testing::kDecrypted;
+using testing::KeyOfSize;
+using testing::Policy;
+using testing::Tmpl;
 
 constexpr uint32_t kReqid = 0x6b6d;
-
-XfrmKey Key(uint8_t b) {
-  std::vector<uint8_t> k(36, b);
-  return XfrmKey(k.data(), k.size());
-}
+constexpr XfrmMark kEncrypt{0xe0, 0xffffffff};
 
 struct Node {
   std::unique_ptr<SimKernel> kernel;
@@ -35,8 +39,8 @@ class SimKernelTest : public ::testing::Test {
     b_.kernel = std::make_unique<SimKernel>("node-b", 2000);
     a_.address = Ip("10.0.0.1");
     b_.address = Ip("10.0.0.2");
-    a_.pod_cidr = Prefix("10.244.1.0/24");
-    b_.pod_cidr = Prefix("10.244.2.0/24");
+    a_.pod_cidr = Cidr("10.244.1.0/24");
+    b_.pod_cidr = Cidr("10.244.2.0/24");
     for (Node* n : {&a_, &b_}) {
       n->kernel->AddNodeAddress(n->address);
       n->kernel->SetDecryptMarker(true);
@@ -64,40 +68,43 @@ class SimKernelTest : public ::testing::Test {
   // `from` (peer index `index` on `to`).
   void Program(Node& from, Node& to, uint32_t spi, uint16_t index,
                uint8_t key) {
-    XfrmSa out;
-    out.src = from.address;
-    out.dst = to.address;
-    out.spi = spi;
+    const std::string src = from.address.ToString();
+    const std::string dst = to.address.ToString();
+    XfrmSa out = testing::Sa(src, dst, spi, kEncrypt);
     out.reqid = kReqid;
-    out.aead_key = Key(key);
-    out.mark = XfrmMark{0xe0, 0xffffffff};
+    out.aead_key = KeyOfSize(36, key);
     out.replay_window = 1024;
     out.esn = true;
     ASSERT_TRUE(from.kernel->xfrm().AddSa(out).ok());
-    XfrmPolicy op;
-    op.dir = XfrmDir::kOut;
-    op.selector = XfrmSelector{IpPrefix::Any(IpFamily::kV4), to.pod_cidr, 0};
-    op.mark = XfrmMark{0xe0, 0xffffffff};
-    op.priority = 100;
-    op.templates.push_back(XfrmTemplate{from.address, to.address, kIpProtoEsp,
-                                        XfrmMode::kTunnel, kReqid, spi, false});
-    ASSERT_TRUE(from.kernel->xfrm().UpdatePolicy(op).ok());
+    ASSERT_TRUE(from.kernel->xfrm()
+                    .UpdatePolicy(Policy(XfrmDir::kOut, "0.0.0.0/0",
+                                         to.pod_cidr.ToString(), kEncrypt, 100,
+                                         {Tmpl(src, dst, kReqid, spi)}))
+                    .ok());
 
     XfrmSa in = out;
     in.mark = XfrmMark{(uint32_t{index} << 16) | 0xd0, 0xffff00ff};
-    in.output_mark = XfrmMark{0xd0, 0xffffffff};
+    in.output_mark = kDecrypted;
     ASSERT_TRUE(to.kernel->xfrm().AddSa(in).ok());
     ASSERT_TRUE(to.kernel->marker_maps().UpsertPeer(from.address, index).ok());
     for (XfrmDir dir : {XfrmDir::kIn, XfrmDir::kFwd}) {
-      XfrmPolicy ip;
-      ip.dir = dir;
-      ip.selector = XfrmSelector{from.pod_cidr, to.pod_cidr, 0};
-      ip.mark = XfrmMark{0xd0, 0xffffffff};
-      ip.priority = 100;
-      ip.templates.push_back(XfrmTemplate{from.address, to.address, kIpProtoEsp,
-                                          XfrmMode::kTunnel, kReqid, 0, false});
-      ASSERT_TRUE(to.kernel->xfrm().UpdatePolicy(ip).ok());
+      ASSERT_TRUE(to.kernel->xfrm()
+                      .UpdatePolicy(Policy(dir, from.pod_cidr.ToString(),
+                                           to.pod_cidr.ToString(), kDecrypted,
+                                           100, {Tmpl(src, dst, kReqid)}))
+                      .ok());
     }
+  }
+
+  // `from`'s encrypt marker marks traffic to pod b1.
+  void EncryptToB1(Node& from) {
+    ASSERT_TRUE(from.kernel->marker_maps().UpsertEncryptTarget(kB1).ok());
+  }
+
+  // Pod a1 sends a UDP packet from `src` (its own address unless spoofed) to
+  // pod b1.
+  PacketFate SendFromA1(const char* src = "10.244.1.2") {
+    return a_.kernel->SendFromPod(kA1, Udp(src, "10.244.2.3"));
   }
 
   std::vector<uint8_t> Udp(const char* src, const char* dst) {
@@ -105,17 +112,16 @@ class SimKernelTest : public ::testing::Test {
     return BuildUdpPacket(Ip(src), Ip(dst), 1000, 2000, payload);
   }
 
+  const IpAddress kA1 = Ip("10.244.1.2");
+  const IpAddress kB1 = Ip("10.244.2.3");
   Node a_, b_;
   std::vector<std::vector<uint8_t>> wire_;
 };
 
 TEST_F(SimKernelTest, MarkedTrafficCrossesTheWireAsEspAndArrivesIntact) {
   Program(a_, b_, 1, 7, 0x11);
-  ASSERT_TRUE(
-      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  const auto packet = Udp("10.244.1.2", "10.244.2.3");
-  EXPECT_EQ(a_.kernel->SendFromPod(Ip("10.244.1.2"), packet),
-            PacketFate::kTransmitted);
+  EncryptToB1(a_);
+  EXPECT_EQ(SendFromA1(), PacketFate::kTransmitted);
   ASSERT_EQ(wire_.size(), 1u);
   auto esp = ParseEspHeader(wire_[0]);
   ASSERT_TRUE(esp.ok()) << esp.status();
@@ -132,63 +138,45 @@ TEST_F(SimKernelTest, MarkedTrafficCrossesTheWireAsEspAndArrivesIntact) {
 TEST_F(SimKernelTest, UnmarkedTrafficStaysPlaintext) {
   Program(a_, b_, 1, 7, 0x11);
   // No encrypt target for the destination: the marker leaves it alone.
-  EXPECT_EQ(
-      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
-      PacketFate::kTransmitted);
+  EXPECT_EQ(SendFromA1(), PacketFate::kTransmitted);
   ASSERT_EQ(wire_.size(), 1u);
   EXPECT_EQ(ParseIpHeader(wire_[0])->proto, kIpProtoUdp);
   EXPECT_EQ(b_.received.size(), 1u);
 }
 
 TEST_F(SimKernelTest, MarkedTrafficWithoutPolicyHitsTheBlockPolicy) {
-  XfrmPolicy block;
-  block.dir = XfrmDir::kOut;
-  block.selector = XfrmSelector{IpPrefix::Any(IpFamily::kV4),
-                                IpPrefix::Any(IpFamily::kV4), 0};
-  block.mark = XfrmMark{0xe0, 0xffffffff};
-  block.priority = 5000;
+  XfrmPolicy block =
+      Policy(XfrmDir::kOut, "0.0.0.0/0", "0.0.0.0/0", kEncrypt, 5000);
   block.action = XfrmAction::kBlock;
   ASSERT_TRUE(a_.kernel->xfrm().AddPolicy(block).ok());
-  ASSERT_TRUE(
-      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  EXPECT_EQ(
-      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
-      PacketFate::kXfrmOutPolBlock);
+  EncryptToB1(a_);
+  EXPECT_EQ(SendFromA1(), PacketFate::kXfrmOutPolBlock);
   EXPECT_TRUE(wire_.empty());
   EXPECT_EQ(a_.kernel->xfrm().Stat(XfrmStat::kOutPolBlock), 1u);
 }
 
 TEST_F(SimKernelTest, PolicyWithoutSaDropsInsteadOfLeaking) {
   Program(a_, b_, 1, 7, 0x11);
-  ASSERT_TRUE(
-      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
+  EncryptToB1(a_);
   ASSERT_TRUE(a_.kernel->xfrm()
-                  .DeleteSa(XfrmSaId{b_.address, 1, kIpProtoEsp,
-                                     XfrmMark{0xe0, 0xffffffff}})
+                  .DeleteSa(XfrmSaId{b_.address, 1, kIpProtoEsp, kEncrypt})
                   .ok());
-  EXPECT_EQ(
-      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
-      PacketFate::kXfrmOutNoStates);
+  EXPECT_EQ(SendFromA1(), PacketFate::kXfrmOutNoStates);
   EXPECT_TRUE(wire_.empty());
   EXPECT_EQ(a_.kernel->xfrm().Stat(XfrmStat::kOutNoStates), 1u);
 }
 
 TEST_F(SimKernelTest, TamperedReplayedAndUnknownEspAreDroppedAndCounted) {
   Program(a_, b_, 1, 7, 0x11);
-  ASSERT_TRUE(
-      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  ASSERT_EQ(
-      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
-      PacketFate::kTransmitted);
+  EncryptToB1(a_);
+  ASSERT_EQ(SendFromA1(), PacketFate::kTransmitted);
   ASSERT_EQ(b_.received.size(), 1u);
   const auto esp = wire_[0];
   // Replayed.
   EXPECT_EQ(b_.kernel->ReceiveFromWire(esp), PacketFate::kXfrmInStateSeqError);
   EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInStateSeqError), 1u);
   // Tampered (a fresh sequence number, so only the ICV can catch it).
-  ASSERT_EQ(
-      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
-      PacketFate::kTransmitted);
+  ASSERT_EQ(SendFromA1(), PacketFate::kTransmitted);
   auto second = wire_.back();
   b_.received.clear();
   second[second.size() - 20] ^= 0x40;
@@ -201,9 +189,7 @@ TEST_F(SimKernelTest, TamperedReplayedAndUnknownEspAreDroppedAndCounted) {
   a_.kernel->SetUplink([&](const IpAddress&, std::vector<uint8_t> p) {
     captured = std::move(p);
   });
-  ASSERT_EQ(
-      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
-      PacketFate::kTransmitted);
+  ASSERT_EQ(SendFromA1(), PacketFate::kTransmitted);
   captured[40] ^= 0x01;
   EXPECT_EQ(b_.kernel->ReceiveFromWire(captured),
             PacketFate::kXfrmInStateProtoError);
@@ -220,11 +206,8 @@ TEST_F(SimKernelTest, DecryptedTrafficMustComeFromThePeersPodCidr) {
   // that came through a tunnel-mode SA without a policy is dropped
   // (XfrmInNoPols), as Linux does.
   Program(a_, b_, 1, 7, 0x11);
-  ASSERT_TRUE(
-      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  EXPECT_EQ(
-      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.9.9", "10.244.2.3")),
-      PacketFate::kTransmitted);
+  EncryptToB1(a_);
+  EXPECT_EQ(SendFromA1("10.244.9.9"), PacketFate::kTransmitted);
   ASSERT_EQ(wire_.size(), 1u);
   EXPECT_TRUE(ParseEspHeader(wire_[0]).ok());
   EXPECT_TRUE(b_.received.empty());
@@ -238,7 +221,7 @@ TEST_F(SimKernelTest, ThreePeersEachGetTheirOwnInboundSa) {
   Node c;
   c.kernel = std::make_unique<SimKernel>("node-c", 3000);
   c.address = Ip("10.0.0.3");
-  c.pod_cidr = Prefix("10.244.3.0/24");
+  c.pod_cidr = Cidr("10.244.3.0/24");
   c.kernel->AddNodeAddress(c.address);
   c.kernel->SetUplink([this](const IpAddress&, std::vector<uint8_t> p) {
     b_.kernel->ReceiveFromWire(std::move(p));
@@ -247,13 +230,9 @@ TEST_F(SimKernelTest, ThreePeersEachGetTheirOwnInboundSa) {
   c.kernel->AddPod("c1", Ip("10.244.3.4"), nullptr);
   c.kernel->SetEncryptMarker(Ip("10.244.3.4"), true);
   Program(c, b_, 1, 8, 0x33);
-  ASSERT_TRUE(
-      a_.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  ASSERT_TRUE(
-      c.kernel->marker_maps().UpsertEncryptTarget(Ip("10.244.2.3")).ok());
-  EXPECT_EQ(
-      a_.kernel->SendFromPod(Ip("10.244.1.2"), Udp("10.244.1.2", "10.244.2.3")),
-      PacketFate::kTransmitted);
+  EncryptToB1(a_);
+  EncryptToB1(c);
+  EXPECT_EQ(SendFromA1(), PacketFate::kTransmitted);
   EXPECT_EQ(
       c.kernel->SendFromPod(Ip("10.244.3.4"), Udp("10.244.3.4", "10.244.2.3")),
       PacketFate::kTransmitted);
@@ -274,14 +253,14 @@ TEST(SimKernelRoutingTest, LongestMatchingPrefixOfTheFamilyWins) {
   kernel.SetUplink([&hops](const IpAddress& hop, std::vector<uint8_t>) {
     hops.push_back(hop);
   });
-  kernel.SetRoute(Prefix("10.244.2.9/32"), Ip("10.0.0.3"));
-  kernel.SetRoute(Prefix("10.244.0.0/16"), Ip("10.0.0.1"));
-  kernel.SetRoute(Prefix("10.244.2.0/24"), Ip("10.0.0.2"));
-  kernel.SetRoute(Prefix("fd01::/16"), Ip("fd00::1"));
-  kernel.SetRoute(Prefix("fd01:2::/64"), Ip("fd00::2"));
+  kernel.SetRoute(Cidr("10.244.2.9/32"), Ip("10.0.0.3"));
+  kernel.SetRoute(Cidr("10.244.0.0/16"), Ip("10.0.0.1"));
+  kernel.SetRoute(Cidr("10.244.2.0/24"), Ip("10.0.0.2"));
+  kernel.SetRoute(Cidr("fd01::/16"), Ip("fd00::1"));
+  kernel.SetRoute(Cidr("fd01:2::/64"), Ip("fd00::2"));
   // Shares its first 32 bits with 10.244.2.9 as an address's bytes: must
   // not match an IPv4 packet.
-  kernel.SetRoute(Prefix("af4:209::/32"), Ip("fd00::3"));
+  kernel.SetRoute(Cidr("af4:209::/32"), Ip("fd00::3"));
   auto next_hop = [&](const char* src, const char* dst) {
     hops.clear();
     const uint8_t payload[] = {1};
@@ -299,15 +278,15 @@ TEST(SimKernelRoutingTest, LongestMatchingPrefixOfTheFamilyWins) {
   EXPECT_EQ(next_hop("fd01:9::2", "fd02::5"),
             PacketFateName(PacketFate::kNoRoute));
 
-  kernel.RemoveRoute(Prefix("10.244.2.9/32"));
+  kernel.RemoveRoute(Cidr("10.244.2.9/32"));
   EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"), "10.0.0.2");
-  kernel.RemoveRoute(Prefix("10.244.2.0/24"));
+  kernel.RemoveRoute(Cidr("10.244.2.0/24"));
   EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"), "10.0.0.1");
-  kernel.RemoveRoute(Prefix("10.244.0.0/16"));
+  kernel.RemoveRoute(Cidr("10.244.0.0/16"));
   EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"),
             PacketFateName(PacketFate::kNoRoute));
   // Removing a route that is not there changes nothing.
-  kernel.RemoveRoute(Prefix("10.244.0.0/16"));
+  kernel.RemoveRoute(Cidr("10.244.0.0/16"));
   EXPECT_EQ(next_hop("fd01:9::2", "fd01:2::5"), "fd00::2");
 }
 

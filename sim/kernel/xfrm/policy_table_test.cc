@@ -130,9 +130,8 @@ TEST(PolicyTableTest, LookupNeedsMarkDirectionAndFamily) {
   EXPECT_EQ(t.Lookup(XfrmDir::kOut, node, pod, 6, 0), nullptr);
   EXPECT_EQ(t.Lookup(XfrmDir::kOut, node, pod, 6, 0x1e0), nullptr);
   EXPECT_EQ(t.Lookup(XfrmDir::kFwd, node, pod, 6, 0xe0), nullptr);
-  EXPECT_EQ(
-      t.Lookup(XfrmDir::kOut, Ip("fd00::1"), Ip("fd01::1"), 6, 0xe0),
-      nullptr);
+  EXPECT_EQ(t.Lookup(XfrmDir::kOut, Ip("fd00::1"), Ip("fd01::1"), 6, 0xe0),
+            nullptr);
 }
 
 TEST(PolicyTableTest, BlockPolicyIsFoundBehindTheSpecificOnes) {
@@ -144,12 +143,12 @@ TEST(PolicyTableTest, BlockPolicyIsFoundBehindTheSpecificOnes) {
   ASSERT_TRUE(t.Add(Policy(XfrmDir::kOut, "0.0.0.0/0", "10.244.1.0/24",
                            kEncrypt, 0, {Tmpl("10.0.0.1", "10.0.0.2")}))
                   .ok());
-  const XfrmPolicy* specific = t.Lookup(XfrmDir::kOut, Ip("10.244.0.3"),
-                                        Ip("10.244.1.3"), 17, 0xe0);
+  const XfrmPolicy* specific =
+      t.Lookup(XfrmDir::kOut, Ip("10.244.0.3"), Ip("10.244.1.3"), 17, 0xe0);
   ASSERT_NE(specific, nullptr);
   EXPECT_EQ(specific->action, XfrmAction::kAllow);
-  const XfrmPolicy* blocked = t.Lookup(XfrmDir::kOut, Ip("10.244.0.3"),
-                                       Ip("10.244.9.3"), 17, 0xe0);
+  const XfrmPolicy* blocked =
+      t.Lookup(XfrmDir::kOut, Ip("10.244.0.3"), Ip("10.244.9.3"), 17, 0xe0);
   ASSERT_NE(blocked, nullptr);
   EXPECT_EQ(blocked->action, XfrmAction::kBlock);
 }

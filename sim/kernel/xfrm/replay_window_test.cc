@@ -71,9 +71,7 @@ const Scenario kScenarios[] = {
      false,
      // The window is 69..100.
      {Receive(100), Check(69, kOk), Check(68, kTooOld), Check(1, kTooOld)}},
-    {"SlidingForgetsOldBitsAndKeepsRecentOnes",
-     64,
-     false,
+    {"SlidingForgetsOldBitsAndKeepsRecentOnes", 64, false,
      ReceiveEach(1, 74,
                  {Check(5, kTooOld), Check(11, kReplayed), Check(70, kReplayed),
                   // A jump clears the slots of the numbers it skips.
@@ -124,8 +122,8 @@ TEST_P(ReplayWindowScenarioTest, GivesEachPacketItsVerdict) {
   ReplayWindow w(scenario.size, scenario.esn);
   for (size_t i = 0; i < scenario.steps.size(); ++i) {
     const Step& step = scenario.steps[i];
-    SCOPED_TRACE(::testing::Message() << "step " << i << ", seq 0x" << std::hex
-                                      << step.seq);
+    SCOPED_TRACE(::testing::Message()
+                 << "step " << i << ", seq 0x" << std::hex << step.seq);
     switch (step.op) {
       case Step::Op::kAdvance:
         w.Advance(step.seq);
@@ -148,11 +146,11 @@ TEST_P(ReplayWindowScenarioTest, GivesEachPacketItsVerdict) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Scenarios, ReplayWindowScenarioTest, ::testing::ValuesIn(kScenarios),
-    [](const ::testing::TestParamInfo<Scenario>& info) {
-      return info.param.name;
-    });
+INSTANTIATE_TEST_SUITE_P(Scenarios, ReplayWindowScenarioTest,
+                         ::testing::ValuesIn(kScenarios),
+                         [](const ::testing::TestParamInfo<Scenario>& info) {
+                           return info.param.name;
+                         });
 
 TEST(ReplayWindowTest, BitmapUsesLinuxLayout) {
   ReplayWindow w(64, true);

@@ -136,8 +136,8 @@ TEST(SaTableTest, UpdateOfAbsentSaIsNotFound) {
 
 TEST(SaTableTest, DeleteOfAbsentSaIsNotFound) {
   SaTable t;
-  EXPECT_TRUE(IsKernelError(
-      t.Delete(XfrmSaId{Ip("10.0.0.9"), 7, kIpProtoEsp}), ESRCH));
+  EXPECT_TRUE(
+      IsKernelError(t.Delete(XfrmSaId{Ip("10.0.0.9"), 7, kIpProtoEsp}), ESRCH));
 }
 
 TEST(SaTableTest, DeleteWithoutMarkDoesNotFindMarkedSa) {
@@ -146,8 +146,7 @@ TEST(SaTableTest, DeleteWithoutMarkDoesNotFindMarkedSa) {
   EXPECT_TRUE(IsKernelError(
       t.Delete(XfrmSaId{Ip("10.0.0.1"), 3, kIpProtoEsp, kNoMark}), ESRCH));
   EXPECT_TRUE(
-      t.Delete(XfrmSaId{Ip("10.0.0.1"), 3, kIpProtoEsp, {0x1d0, 0xffff}})
-          .ok());
+      t.Delete(XfrmSaId{Ip("10.0.0.1"), 3, kIpProtoEsp, {0x1d0, 0xffff}}).ok());
   EXPECT_EQ(t.size(), 0u);
 }
 
@@ -244,12 +243,12 @@ TEST(SaTableTest, OutboundSaSelectorMustMatchThePacket) {
   sa.selector.dst = Cidr("10.244.1.0/24");
   ASSERT_TRUE(t.Add(sa).ok());
   const XfrmTemplate tmpl = Tmpl("10.0.0.1", "10.0.0.2");
-  EXPECT_NE(t.FindOutbound(tmpl, Ip("10.244.0.5"), Ip("10.244.1.5"), 0,
-                           kIpProtoAny),
-            nullptr);
-  EXPECT_EQ(t.FindOutbound(tmpl, Ip("10.244.0.5"), Ip("10.244.2.5"), 0,
-                           kIpProtoAny),
-            nullptr);
+  EXPECT_NE(
+      t.FindOutbound(tmpl, Ip("10.244.0.5"), Ip("10.244.1.5"), 0, kIpProtoAny),
+      nullptr);
+  EXPECT_EQ(
+      t.FindOutbound(tmpl, Ip("10.244.0.5"), Ip("10.244.2.5"), 0, kIpProtoAny),
+      nullptr);
 }
 
 }  // namespace

@@ -38,7 +38,8 @@ absl::Status SimXfrm::BeginOp(XfrmOp op) {
   return absl::OkStatus();
 }
 
-// --- XfrmKernel ---------------------------------------------------------------
+// --- XfrmKernel
+// ---------------------------------------------------------------
 
 absl::Status SimXfrm::AddSa(const XfrmSa& sa) {
   absl::MutexLock lock(&mu_);

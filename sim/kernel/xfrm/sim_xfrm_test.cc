@@ -33,8 +33,8 @@ namespace {
 
 using testing::Ip;
 using testing::IsKernelError;
-using testing::KeyOfSize;
 using testing::kDecrypted;
+using testing::KeyOfSize;
 using testing::kNoMark;
 using testing::Policy;
 using testing::Sa;
@@ -319,7 +319,8 @@ TEST(SimXfrmTest, VisitSeesWhatDumpListsWithoutCountingAnOperation) {
   EXPECT_FALSE(x.DumpSas().ok());  // The planned failure is still there.
 }
 
-// --- Data path ----------------------------------------------------------------
+// --- Data path
+// ----------------------------------------------------------------
 
 TEST(SimXfrmDataPathTest, InboundTemplateCheckFollowsXfrmStateOk) {
   const XfrmSa sa = Sa("10.0.0.2", "10.0.0.1", 5);
@@ -348,8 +349,8 @@ TEST(SimXfrmDataPathTest, OutputMarkReplacesOnlyMaskedBits) {
 // The handle of the SA src -> dst an outbound packet finds.
 SaHandle OutboundHandle(const SimXfrm& x, const std::string& src,
                         const std::string& dst) {
-  const std::optional<SaRef> sa = x.FindOutboundSa(
-      Tmpl(src, dst), Ip("10.244.0.1"), Ip("10.244.1.1"), 0);
+  const std::optional<SaRef> sa =
+      x.FindOutboundSa(Tmpl(src, dst), Ip("10.244.0.1"), Ip("10.244.1.1"), 0);
   EXPECT_TRUE(sa.has_value()) << src << " -> " << dst;
   return sa.has_value() ? sa->handle : SaHandle{};
 }

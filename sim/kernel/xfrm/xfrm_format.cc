@@ -113,8 +113,7 @@ std::string FormatIpXfrmState(const XfrmSa& sa, const ReplayWindow& replay,
         static_cast<uint32_t>(output_seq), sa.replay_window,
         static_cast<uint32_t>(words.size()));
     for (size_t i = 0; i < words.size(); ++i) {
-      absl::StrAppendFormat(&out, "%s%08x", i % 8 == 0 ? "\t " : " ",
-                            words[i]);
+      absl::StrAppendFormat(&out, "%s%08x", i % 8 == 0 ? "\t " : " ", words[i]);
       if (i % 8 == 7 || i + 1 == words.size()) out += "\n";
     }
   }
@@ -126,10 +125,9 @@ std::string FormatIpXfrmState(const XfrmSa& sa, const ReplayWindow& replay,
 
 std::string FormatIpXfrmPolicy(const XfrmPolicy& policy) {
   std::string out;
-  absl::StrAppendFormat(&out, "src %s dst %s%s\n",
-                        policy.selector.src.ToString(),
-                        policy.selector.dst.ToString(),
-                        SelectorProtoText(policy.selector));
+  absl::StrAppendFormat(
+      &out, "src %s dst %s%s\n", policy.selector.src.ToString(),
+      policy.selector.dst.ToString(), SelectorProtoText(policy.selector));
   absl::StrAppendFormat(
       &out, "\tdir %s%s priority %u ptype main\n", XfrmDirName(policy.dir),
       policy.action == XfrmAction::kBlock ? " action block" : "",

@@ -13,8 +13,8 @@ namespace {
 
 using testing::Cidr;
 using testing::Ip;
-using testing::KeyOfSize;
 using testing::kDecrypted;
+using testing::KeyOfSize;
 using testing::kNoMark;
 using testing::Policy;
 using testing::Sa;
@@ -51,14 +51,14 @@ TEST(XfrmFormatTest, EsnStatePrintsItsFlagAndBitmapWithoutItsKey) {
 }
 
 TEST(XfrmFormatTest, PoliciesPrintLikeIpXfrmPolicy) {
-  EXPECT_EQ(FormatIpXfrmPolicy(Policy(XfrmDir::kIn, "0.0.0.0/0",
-                                      "10.244.0.0/24", kDecrypted, 7,
-                                      {Tmpl("10.0.0.3", "10.0.0.1")})),
-            "src 0.0.0.0/0 dst 10.244.0.0/24\n"
-            "\tdir in priority 7 ptype main\n"
-            "\tmark 0xd0/0xffffffff\n"
-            "\ttmpl src 10.0.0.3 dst 10.0.0.1\n"
-            "\t\tproto esp reqid 1 mode tunnel\n");
+  EXPECT_EQ(
+      FormatIpXfrmPolicy(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24",
+                                kDecrypted, 7, {Tmpl("10.0.0.3", "10.0.0.1")})),
+      "src 0.0.0.0/0 dst 10.244.0.0/24\n"
+      "\tdir in priority 7 ptype main\n"
+      "\tmark 0xd0/0xffffffff\n"
+      "\ttmpl src 10.0.0.3 dst 10.0.0.1\n"
+      "\t\tproto esp reqid 1 mode tunnel\n");
   XfrmPolicy block =
       Policy(XfrmDir::kOut, "10.0.0.0/8", "10.244.0.0/24", kNoMark);
   block.action = XfrmAction::kBlock;
@@ -70,7 +70,8 @@ TEST(XfrmFormatTest, PoliciesPrintLikeIpXfrmPolicy) {
 TEST(XfrmFormatTest, IdentitiesNameWhatTheKernelComparesThemBy) {
   EXPECT_EQ(SaIdText(Ip("10.0.0.1"), 1, kIpProtoEsp, {0x1d0, 0xffff}),
             "dst 10.0.0.1 spi 0x00000001 proto esp mark 0x1d0/0xffff");
-  XfrmPolicyId id{XfrmDir::kFwd, {Cidr("10.244.1.0/24"), Cidr("10.244.0.0/24")},
+  XfrmPolicyId id{XfrmDir::kFwd,
+                  {Cidr("10.244.1.0/24"), Cidr("10.244.0.0/24")},
                   kDecrypted};
   id.selector.proto = 6;
   EXPECT_EQ(PolicyIdText(id),

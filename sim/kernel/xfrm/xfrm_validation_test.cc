@@ -114,10 +114,10 @@ TEST(PolicyValidationTest, FollowsLinux) {
   // Optional tunnel template in an out policy.
   XfrmTemplate optional = Tmpl("1.1.1.1", "2.2.2.2");
   optional.optional = true;
-  EXPECT_TRUE(IsKernelError(
-      ValidatePolicy(Policy(XfrmDir::kOut, "0.0.0.0/0", "0.0.0.0/0", kNoMark,
-                            0, {optional})),
-      EINVAL));
+  EXPECT_TRUE(
+      IsKernelError(ValidatePolicy(Policy(XfrmDir::kOut, "0.0.0.0/0",
+                                          "0.0.0.0/0", kNoMark, 0, {optional})),
+                    EINVAL));
   EXPECT_TRUE(ValidatePolicy(Policy(XfrmDir::kIn, "0.0.0.0/0", "0.0.0.0/0",
                                     kNoMark, 0, {optional}))
                   .ok());
@@ -127,29 +127,30 @@ TEST(PolicyValidationTest, FollowsLinux) {
                                     kNoMark, 0, {v6}))
                   .ok());
   v6.mode = XfrmMode::kTransport;
-  EXPECT_TRUE(IsKernelError(ValidatePolicy(Policy(XfrmDir::kFwd, "0.0.0.0/0",
-                                                  "0.0.0.0/0", kNoMark, 0,
-                                                  {v6})),
-                            EINVAL));
+  EXPECT_TRUE(
+      IsKernelError(ValidatePolicy(Policy(XfrmDir::kFwd, "0.0.0.0/0",
+                                          "0.0.0.0/0", kNoMark, 0, {v6})),
+                    EINVAL));
   // Selector families must agree.
   XfrmPolicy mixed = Policy(XfrmDir::kOut, "0.0.0.0/0", "0.0.0.0/0", kNoMark);
   mixed.selector.dst = Cidr("::/0");
   EXPECT_TRUE(IsKernelError(ValidatePolicy(mixed), EINVAL));
   // At most XFRM_MAX_DEPTH templates.
   std::vector<XfrmTemplate> seven(7, Tmpl("1.1.1.1", "2.2.2.2"));
-  EXPECT_TRUE(IsKernelError(ValidatePolicy(Policy(XfrmDir::kIn, "10.0.0.0/8",
-                                                  "0.0.0.0/0", kNoMark, 0,
-                                                  seven)),
-                            EINVAL));
+  EXPECT_TRUE(
+      IsKernelError(ValidatePolicy(Policy(XfrmDir::kIn, "10.0.0.0/8",
+                                          "0.0.0.0/0", kNoMark, 0, seven)),
+                    EINVAL));
   // Template protocol must be an IPsec one.
   XfrmTemplate tcp = Tmpl("1.1.1.1", "2.2.2.2");
   tcp.proto = 6;
-  EXPECT_TRUE(IsKernelError(ValidatePolicy(Policy(XfrmDir::kIn, "10.0.0.0/8",
-                                                  "0.0.0.0/0", kNoMark, 0,
-                                                  {tcp})),
-                            EINVAL));
+  EXPECT_TRUE(
+      IsKernelError(ValidatePolicy(Policy(XfrmDir::kIn, "10.0.0.0/8",
+                                          "0.0.0.0/0", kNoMark, 0, {tcp})),
+                    EINVAL));
   // Direction must be in, out or fwd.
-  XfrmPolicy bad_dir = Policy(XfrmDir::kIn, "10.1.0.0/16", "0.0.0.0/0", kNoMark);
+  XfrmPolicy bad_dir =
+      Policy(XfrmDir::kIn, "10.1.0.0/16", "0.0.0.0/0", kNoMark);
   bad_dir.dir = static_cast<XfrmDir>(3);
   EXPECT_TRUE(IsKernelError(ValidatePolicy(bad_dir), EINVAL));
 }

@@ -24,9 +24,7 @@ uint32_t RandomSas::Spi() {
   return From(kSpis);
 }
 
-uint8_t RandomSas::Proto() {
-  return Below(8) == 0 ? uint8_t{51} : kIpProtoEsp;
-}
+uint8_t RandomSas::Proto() { return Below(8) == 0 ? uint8_t{51} : kIpProtoEsp; }
 
 XfrmMark RandomSas::Mark() {
   // Mask 0 (unmarked) is rarer: it collides with every later SA of its

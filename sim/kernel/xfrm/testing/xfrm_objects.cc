@@ -6,9 +6,7 @@ namespace kmesh::sim::testing {
 
 IpAddress Ip(const std::string& text) { return IpAddress::Parse(text).value(); }
 
-IpPrefix Cidr(const std::string& text) {
-  return IpPrefix::Parse(text).value();
-}
+IpPrefix Cidr(const std::string& text) { return IpPrefix::Parse(text).value(); }
 
 XfrmKey KeyOfSize(size_t size, uint8_t fill) {
   std::vector<uint8_t> bytes(size, fill);
