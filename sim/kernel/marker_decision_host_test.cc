@@ -11,13 +11,7 @@ namespace kmesh {
 namespace {
 
 using ::kmesh::testing::Ip;
-using ::kmesh::testing::IpFrame;
 using ::kmesh::testing::IpPacket;
-using ::kmesh::testing::kProtoEsp;
-using ::kmesh::testing::kProtoUdp;
-using ::kmesh::testing::Marker;
-using ::kmesh::testing::MarkerCase;
-using ::kmesh::testing::Truncated;
 
 class MarkerDecisionHostTest : public ::testing::Test {
  protected:
@@ -27,12 +21,12 @@ class MarkerDecisionHostTest : public ::testing::Test {
 };
 
 TEST_F(MarkerDecisionHostTest, FollowsTheDecisionTable) {
-  const std::vector<MarkerCase> table = testing::MarkerDecisionTable();
+  const std::vector<testing::MarkerCase> table = testing::MarkerDecisionTable();
   ASSERT_GT(table.size(), 30u);
-  for (const MarkerCase& c : table) {
+  for (const testing::MarkerCase& c : table) {
     SCOPED_TRACE(c.name);
     const uint32_t mark =
-        c.marker == Marker::kEncrypt
+        c.marker == testing::Marker::kEncrypt
             ? RunEncryptMarkerOnFrame(maps_, c.frame, c.mark_in)
             : RunDecryptMarkerOnFrame(maps_, c.frame, c.mark_in);
     EXPECT_EQ(mark, c.want_mark) << std::hex << "mark 0x" << mark;
@@ -49,7 +43,7 @@ TEST_F(MarkerDecisionHostTest, BareIpPacketsFollowTheDecisionTable) {
   for (const auto& [c, packet] : cases) {
     SCOPED_TRACE(c.name);
     const uint32_t mark =
-        c.marker == Marker::kEncrypt
+        c.marker == testing::Marker::kEncrypt
             ? RunEncryptMarkerOnIpPacket(maps_, packet, c.mark_in)
             : RunDecryptMarkerOnIpPacket(maps_, packet, c.mark_in);
     EXPECT_EQ(mark, c.want_mark) << std::hex << "mark 0x" << mark;
@@ -64,9 +58,9 @@ TEST_F(MarkerDecisionHostTest, EmptyFrameKeepsItsMark) {
 
 TEST_F(MarkerDecisionHostTest, MapChangesTakeEffectOnTheNextPacket) {
   const std::vector<uint8_t> to_pod =
-      IpFrame(Ip("10.244.0.7"), Ip("10.244.1.5"), kProtoUdp);
-  const std::vector<uint8_t> esp =
-      IpFrame(Ip("192.168.1.2"), Ip("192.168.1.1"), kProtoEsp);
+      testing::IpFrame(Ip("10.244.0.7"), Ip("10.244.1.5"), testing::kProtoUdp);
+  const std::vector<uint8_t> esp = testing::IpFrame(
+      Ip("192.168.1.2"), Ip("192.168.1.1"), testing::kProtoEsp);
   ASSERT_EQ(RunEncryptMarkerOnFrame(maps_, to_pod, 0), 0xe0u);
   ASSERT_EQ(RunDecryptMarkerOnFrame(maps_, esp, 0), 0x100d0u);
 
@@ -88,23 +82,25 @@ TEST_F(MarkerDecisionHostTest, BareIpPacketsAreClassifiedByVersion) {
             0xe0u);
   EXPECT_EQ(
       RunDecryptMarkerOnIpPacket(
-          maps_, IpPacket(Ip("fd00:1::3"), Ip("fd00:1::1"), kProtoEsp), 0),
+          maps_, IpPacket(Ip("fd00:1::3"), Ip("fd00:1::1"), testing::kProtoEsp),
+          0),
       0x700d0u);
   EXPECT_EQ(
       RunDecryptMarkerOnIpPacket(
-          maps_, IpPacket(Ip("192.168.1.2"), Ip("1.1.1.1"), kProtoUdp), 0xd0),
+          maps_, IpPacket(Ip("192.168.1.2"), Ip("1.1.1.1"), testing::kProtoUdp),
+          0xd0),
       0xd0u);
 
   std::vector<uint8_t> version5 =
       IpPacket(Ip("10.244.0.7"), Ip("10.244.1.5"), 6);
   version5[0] = 0x55;
   EXPECT_EQ(RunEncryptMarkerOnIpPacket(maps_, version5, 7), 7u);
-  EXPECT_EQ(
-      RunEncryptMarkerOnIpPacket(
-          maps_,
-          Truncated(IpPacket(Ip("fd00:244::7"), Ip("fd00:244:1::5"), 6), 39),
-          0),
-      0u);
+  EXPECT_EQ(RunEncryptMarkerOnIpPacket(
+                maps_,
+                testing::Truncated(
+                    IpPacket(Ip("fd00:244::7"), Ip("fd00:244:1::5"), 6), 39),
+                0),
+            0u);
 }
 
 }  // namespace

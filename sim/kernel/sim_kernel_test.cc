@@ -9,7 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "kmesh/kernel/xfrm.h"
-#include "sim/kernel/xfrm/testing/xfrm_objects.h"
+#include "sim/kernel/testing/xfrm_objects.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
@@ -17,8 +17,6 @@ namespace {
 
 using testing::Cidr;
 using testing::Ip;
-using testing::kDecrypted;
-using testing::KeyOfSize;
 using testing::Policy;
 using testing::Tmpl;
 
@@ -72,7 +70,7 @@ class SimKernelTest : public ::testing::Test {
     const std::string dst = to.address.ToString();
     XfrmSa out = testing::Sa(src, dst, spi, kEncrypt);
     out.reqid = kReqid;
-    out.aead_key = KeyOfSize(36, key);
+    out.aead_key = testing::KeyOfSize(36, key);
     out.replay_window = 1024;
     out.esn = true;
     ASSERT_TRUE(from.kernel->xfrm().AddSa(out).ok());
@@ -84,14 +82,14 @@ class SimKernelTest : public ::testing::Test {
 
     XfrmSa in = out;
     in.mark = XfrmMark{(uint32_t{index} << 16) | 0xd0, 0xffff00ff};
-    in.output_mark = kDecrypted;
+    in.output_mark = testing::kDecrypted;
     ASSERT_TRUE(to.kernel->xfrm().AddSa(in).ok());
     ASSERT_TRUE(to.kernel->marker_maps().UpsertPeer(from.address, index).ok());
     for (XfrmDir dir : {XfrmDir::kIn, XfrmDir::kFwd}) {
       ASSERT_TRUE(to.kernel->xfrm()
-                      .UpdatePolicy(Policy(dir, from.pod_cidr.ToString(),
-                                           to.pod_cidr.ToString(), kDecrypted,
-                                           100, {Tmpl(src, dst, kReqid)}))
+                      .UpdatePolicy(Policy(
+                          dir, from.pod_cidr.ToString(), to.pod_cidr.ToString(),
+                          testing::kDecrypted, 100, {Tmpl(src, dst, kReqid)}))
                       .ok());
     }
   }
@@ -105,6 +103,14 @@ class SimKernelTest : public ::testing::Test {
   // pod b1.
   PacketFate SendFromA1(const char* src = "10.244.1.2") {
     return a_.kernel->SendFromPod(kA1, Udp(src, "10.244.2.3"));
+  }
+
+  // Node a refuses to send pod a1's packet to b1, with `fate`, counted once
+  // in `stat`; nothing reaches the wire.
+  void ExpectNodeADrops(PacketFate fate, XfrmStat stat) {
+    EXPECT_EQ(SendFromA1(), fate);
+    EXPECT_TRUE(wire_.empty());
+    EXPECT_EQ(a_.kernel->xfrm().Stat(stat), 1u);
   }
 
   std::vector<uint8_t> Udp(const char* src, const char* dst) {
@@ -150,9 +156,7 @@ TEST_F(SimKernelTest, MarkedTrafficWithoutPolicyHitsTheBlockPolicy) {
   block.action = XfrmAction::kBlock;
   ASSERT_TRUE(a_.kernel->xfrm().AddPolicy(block).ok());
   EncryptToB1(a_);
-  EXPECT_EQ(SendFromA1(), PacketFate::kXfrmOutPolBlock);
-  EXPECT_TRUE(wire_.empty());
-  EXPECT_EQ(a_.kernel->xfrm().Stat(XfrmStat::kOutPolBlock), 1u);
+  ExpectNodeADrops(PacketFate::kXfrmOutPolBlock, XfrmStat::kOutPolBlock);
 }
 
 TEST_F(SimKernelTest, PolicyWithoutSaDropsInsteadOfLeaking) {
@@ -161,9 +165,7 @@ TEST_F(SimKernelTest, PolicyWithoutSaDropsInsteadOfLeaking) {
   ASSERT_TRUE(a_.kernel->xfrm()
                   .DeleteSa(XfrmSaId{b_.address, 1, kIpProtoEsp, kEncrypt})
                   .ok());
-  EXPECT_EQ(SendFromA1(), PacketFate::kXfrmOutNoStates);
-  EXPECT_TRUE(wire_.empty());
-  EXPECT_EQ(a_.kernel->xfrm().Stat(XfrmStat::kOutNoStates), 1u);
+  ExpectNodeADrops(PacketFate::kXfrmOutNoStates, XfrmStat::kOutNoStates);
 }
 
 TEST_F(SimKernelTest, TamperedReplayedAndUnknownEspAreDroppedAndCounted) {

@@ -11,18 +11,15 @@
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/kernel/xfrm.h"
-#include "sim/kernel/xfrm/testing/kernel_error_assertions.h"
-#include "sim/kernel/xfrm/testing/random_xfrm.h"
-#include "sim/kernel/xfrm/testing/xfrm_objects.h"
+#include "sim/kernel/testing/kernel_error_assertions.h"
+#include "sim/kernel/testing/random_xfrm.h"
+#include "sim/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::sim {
 namespace {
 
-using testing::Cidr;
 using testing::Ip;
-using testing::IsKernelError;
 using testing::kDecrypted;
-using testing::kNoMark;
 using testing::Policy;
 using testing::Tmpl;
 
@@ -46,7 +43,7 @@ std::string OutTunnelTo(const PolicyTable& t, const std::string& dst) {
 TEST(PolicyTableTest, IdentityIgnoresPriority) {
   PolicyTable t;
   ASSERT_TRUE(t.Add(InFrom("10.0.0.2", 0)).ok());
-  EXPECT_TRUE(IsKernelError(t.Add(InFrom("10.0.0.3", 5)), EEXIST));
+  EXPECT_TRUE(testing::IsKernelError(t.Add(InFrom("10.0.0.3", 5)), EEXIST));
   EXPECT_EQ(t.size(), 1u);
 }
 
@@ -69,7 +66,8 @@ TEST(PolicyTableTest, UpdateOfAbsentPolicyAddsIt) {
 
 TEST(PolicyTableTest, MarkValueAndMaskAreComparedExactly) {
   PolicyTable t;
-  for (const XfrmMark mark : {kDecrypted, XfrmMark{0xd0, 0xff}, kNoMark}) {
+  for (const XfrmMark mark :
+       {kDecrypted, XfrmMark{0xd0, 0xff}, testing::kNoMark}) {
     EXPECT_TRUE(
         t.Add(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24", mark)).ok());
   }
@@ -86,12 +84,14 @@ TEST(PolicyTableTest, DeleteOfAbsentPolicyIsNotFound) {
       t.Add(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24", kDecrypted))
           .ok());
   XfrmPolicyId other_mask{
-      XfrmDir::kIn, {Cidr("0.0.0.0/0"), Cidr("10.244.0.0/24")}, {0xd0, 0xfff}};
-  EXPECT_TRUE(IsKernelError(t.Delete(other_mask), ENOENT));
+      XfrmDir::kIn,
+      {testing::Cidr("0.0.0.0/0"), testing::Cidr("10.244.0.0/24")},
+      {0xd0, 0xfff}};
+  EXPECT_TRUE(testing::IsKernelError(t.Delete(other_mask), ENOENT));
   XfrmPolicyId exact = other_mask;
   exact.mark = kDecrypted;
   EXPECT_TRUE(t.Delete(exact).ok());
-  EXPECT_TRUE(IsKernelError(t.Delete(exact), ENOENT));
+  EXPECT_TRUE(testing::IsKernelError(t.Delete(exact), ENOENT));
 }
 
 TEST(PolicyTableTest, LookupPrefersLowerPriorityThenFirstInserted) {

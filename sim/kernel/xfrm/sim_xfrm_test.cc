@@ -24,18 +24,14 @@
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/kernel/xfrm.h"
-#include "sim/kernel/xfrm/testing/kernel_error_assertions.h"
-#include "sim/kernel/xfrm/testing/random_xfrm.h"
-#include "sim/kernel/xfrm/testing/xfrm_objects.h"
+#include "sim/kernel/testing/kernel_error_assertions.h"
+#include "sim/kernel/testing/random_xfrm.h"
+#include "sim/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::sim {
 namespace {
 
 using testing::Ip;
-using testing::IsKernelError;
-using testing::kDecrypted;
-using testing::KeyOfSize;
-using testing::kNoMark;
 using testing::Policy;
 using testing::Sa;
 using testing::Tmpl;
@@ -232,21 +228,22 @@ TEST(SimXfrmTest, UpdateIsValidatedLikeAdd) {
   SimXfrm x;
   XfrmSa sa = Sa("10.0.0.2", "10.0.0.1", 1);
   ASSERT_TRUE(x.AddSa(sa).ok());
-  sa.aead_key = KeyOfSize(30);
-  EXPECT_TRUE(IsKernelError(x.UpdateSa(sa), EINVAL));
+  sa.aead_key = testing::KeyOfSize(30);
+  EXPECT_TRUE(testing::IsKernelError(x.UpdateSa(sa), EINVAL));
 }
 
 TEST(SimXfrmTest, PolicyChangesAreValidatedAndARefusedOneChangesNothing) {
   SimXfrm x;
-  const XfrmPolicy in = Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24",
-                               kDecrypted, 7, {Tmpl("10.0.0.3", "10.0.0.1")});
+  const XfrmPolicy in =
+      Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24", testing::kDecrypted, 7,
+             {Tmpl("10.0.0.3", "10.0.0.1")});
   ASSERT_TRUE(x.AddPolicy(in).ok());
   XfrmPolicy seven_templates = in;
   seven_templates.templates.resize(7, in.templates[0]);
-  EXPECT_TRUE(IsKernelError(x.UpdatePolicy(seven_templates), EINVAL));
+  EXPECT_TRUE(testing::IsKernelError(x.UpdatePolicy(seven_templates), EINVAL));
   XfrmPolicy other = seven_templates;
   other.dir = XfrmDir::kFwd;
-  EXPECT_TRUE(IsKernelError(x.AddPolicy(other), EINVAL));
+  EXPECT_TRUE(testing::IsKernelError(x.AddPolicy(other), EINVAL));
   EXPECT_EQ(x.policy_count(), 1u);
   const std::optional<XfrmPolicy> found = x.LookupPolicy(
       XfrmDir::kIn, Ip("10.244.1.2"), Ip("10.244.0.3"), 17, 0xd0);
@@ -259,10 +256,10 @@ TEST(SimXfrmTest, DumpListsNewestFirstAndReturnsCopies) {
   ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.8", 40)).ok());
   ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.8", 41)).ok());
   ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24",
-                                 kDecrypted))
+                                 testing::kDecrypted))
                   .ok());
   ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kFwd, "0.0.0.0/0", "10.244.0.0/24",
-                                 kDecrypted))
+                                 testing::kDecrypted))
                   .ok());
   auto sas = x.DumpSas();
   ASSERT_TRUE(sas.ok());
@@ -460,11 +457,11 @@ TEST(SimXfrmListingTest, StatesAndPoliciesAreListedNewestFirst) {
             states.find("src 10.0.0.3 dst 10.0.0.1"))
       << states;
   ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24",
-                                 kDecrypted, 7))
+                                 testing::kDecrypted, 7))
                   .ok());
-  ASSERT_TRUE(
-      x.AddPolicy(Policy(XfrmDir::kOut, "10.0.0.0/8", "10.244.0.0/24", kNoMark))
-          .ok());
+  ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kOut, "10.0.0.0/8", "10.244.0.0/24",
+                                 testing::kNoMark))
+                  .ok());
   const std::string policies = x.FormatPolicies();
   EXPECT_LT(policies.find("src 10.0.0.0/8 dst 10.244.0.0/24\n\tdir out"),
             policies.find("src 0.0.0.0/0 dst 10.244.0.0/24\n\tdir in"))
@@ -498,8 +495,8 @@ TEST(SimXfrmHookTest, OperationsAreCountedPerKind) {
   SimXfrm x;
   ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.1", 1)).ok());
   EXPECT_FALSE(x.AddSa(Sa("10.0.0.2", "10.0.0.1", 1)).ok());
-  ASSERT_TRUE(x.UpdatePolicy(
-                   Policy(XfrmDir::kIn, "0.0.0.0/0", "10.0.0.0/8", kNoMark, 0))
+  ASSERT_TRUE(x.UpdatePolicy(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.0.0.0/8",
+                                    testing::kNoMark, 0))
                   .ok());
   ASSERT_TRUE(x.DumpSas().ok());
   EXPECT_EQ(x.OperationCount(XfrmOp::kAddSa), 2u);
@@ -524,7 +521,8 @@ TEST(SimXfrmThreadTest, DataPathReadsWhileControlPlaneWrites) {
   for (uint32_t spi = 2; spi < 300; ++spi) {
     ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.1", spi)).ok());
     ASSERT_TRUE(
-        x.DeleteSa(XfrmSaId{Ip("10.0.0.1"), spi, kIpProtoEsp, kNoMark}).ok());
+        x.DeleteSa(XfrmSaId{Ip("10.0.0.1"), spi, kIpProtoEsp, testing::kNoMark})
+            .ok());
   }
   done = true;
   reader.join();

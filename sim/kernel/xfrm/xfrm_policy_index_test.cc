@@ -8,8 +8,8 @@
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/kernel/xfrm.h"
-#include "sim/kernel/xfrm/testing/random_xfrm.h"
-#include "sim/kernel/xfrm/testing/xfrm_objects.h"
+#include "sim/kernel/testing/random_xfrm.h"
+#include "sim/kernel/testing/xfrm_objects.h"
 
 namespace kmesh {
 namespace sim {

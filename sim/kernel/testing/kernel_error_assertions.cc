@@ -1,4 +1,4 @@
-#include "sim/kernel/xfrm/testing/kernel_error_assertions.h"
+#include "sim/kernel/testing/kernel_error_assertions.h"
 
 #include <optional>
 

@@ -1,4 +1,4 @@
-#include "sim/kernel/xfrm/testing/xfrm_objects.h"
+#include "sim/kernel/testing/xfrm_objects.h"
 
 #include <utility>
 

@@ -1,7 +1,7 @@
-#include "sim/kernel/xfrm/testing/random_xfrm.h"
+#include "sim/kernel/testing/random_xfrm.h"
 
 #include "absl/strings/str_cat.h"
-#include "sim/kernel/xfrm/testing/xfrm_objects.h"
+#include "sim/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::sim::testing {
 
