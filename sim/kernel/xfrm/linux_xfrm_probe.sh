@@ -1,14 +1,15 @@
 #!/bin/sh
 # linux_xfrm_probe.sh: the Linux XFRM behaviour SimXfrm copies, checked
 # against a real kernel. Each probe runs one `ip xfrm` command in a private
-# network namespace and compares the outcome with what sim_xfrm.h states.
+# network namespace and compares the outcome with what sa_table.h,
+# policy_table.h and xfrm_validation.h state.
 #
 #   SA and policy probes need a kernel with ESP and rfc4106(gcm(aes)); run
 #   them as the hook of the shared qemu recipe (Debian kernel, ~90 s):
-#     HOOK=$PWD/sim/kernel/linux_xfrm_probe.sh ../shared/tools/vm-esp-smoke.sh
+#     HOOK=$PWD/sim/kernel/xfrm/linux_xfrm_probe.sh ../shared/tools/vm-esp-smoke.sh
 #     grep PROBE "$WORK/console.log"     # WORK as printed by the recipe
 #   Policy probes alone work on any kernel with XFRM (as root):
-#     PROBE_PARTS=policy sh sim/kernel/linux_xfrm_probe.sh
+#     PROBE_PARTS=policy sh sim/kernel/xfrm/linux_xfrm_probe.sh
 # Exit status: 0 when every probe behaved as expected.
 NS=xfrmprobe$$
 IP=/usr/sbin/ip
