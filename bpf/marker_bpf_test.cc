@@ -14,16 +14,16 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "bpf/marker_decision.h"
-#include "bpf/marker_decision_host.h"
 #include "bpf/marker_decision_table.h"
 #include "bpf/marker_key.h"
 #include "bpf/marker_test_packets.h"
 #include "bpf/tc_test_run.h"
 #include "gtest/gtest.h"
-#include "kmesh/kernel/memory_marker_maps.h"
 #include "kmesh/linux/bpf_marker_loader.h"
 #include "kmesh/linux/testing/private_bpf_filesystem.h"
 #include "kmesh/linux/testing/test_markers.h"
+#include "sim/kernel/marker_decision_host.h"
+#include "sim/kernel/memory_marker_maps.h"
 
 namespace kmesh {
 namespace {

@@ -1,7 +1,8 @@
 /* Marker decisions: what the two tc ingress programs do to a packet's mark,
  * written once as plain C so that the eBPF programs (encrypt_marker.bpf.c,
  * decrypt_marker.bpf.c, compiled with clang -target bpf) and the simulated
- * kernel's tc hooks (C++, through marker_decision_host.h) run the same code.
+ * kernel's tc hooks (C++, through sim/kernel/marker_decision_host.h) run the
+ * same code.
  * It also holds the mark layout constants that the XFRM layout uses: this is
  * the one place where 0xe0 and 0xd0 are spelled.
  *
@@ -105,7 +106,8 @@ typedef __u32 kmesh_peer_value;
  * asked. Tags are single 64-bit words written with atomic stores through an
  * mmap of the array (BPF_F_MMAPABLE), so a program never sees half a tag.
  * The index changes how a lookup is answered, never the answer: the C++
- * executor (marker_decision_host.h) asks MemoryMarkerMaps directly. */
+ * executor (sim/kernel/marker_decision_host.h) asks MemoryMarkerMaps
+ * directly. */
 #define KMESH_INDEX_SLOTS 7
 #define KMESH_INDEX_OVERFLOW 1ull /* in the metadata word */
 struct kmesh_marker_index_bucket {

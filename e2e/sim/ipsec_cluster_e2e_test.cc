@@ -24,8 +24,8 @@
 #include "sim/cluster/daemon_node_agent.h"
 #include "sim/cluster/sim_cluster.h"
 #include "sim/cluster/traffic.h"
-#include "sim/datapath/esp_transform.h"
-#include "sim/kernel/xfrm_stat.h"
+#include "sim/kernel/esp_transform.h"
+#include "sim/kernel/xfrm/xfrm_stat.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {

@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "sim/cluster/sim_cluster.h"
 #include "sim/cluster/traffic.h"
-#include "sim/kernel/kmesh_original_layout.h"
+#include "sim/kernel/kmesh_original_layout/kmesh_original_layout.h"
 
 namespace kmesh::sim {
 namespace {

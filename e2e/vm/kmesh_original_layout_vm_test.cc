@@ -1,4 +1,4 @@
-// Kmesh's original XFRM layout (sim/kernel/kmesh_original_layout.h) on three
+// Kmesh's original XFRM layout (//sim/kernel/kmesh_original_layout) on three
 // nodes, replayed call for call onto the real kernel (NetlinkXfrm, in a
 // private network namespace) and onto the simulator (SimXfrm): every call
 // gets the same answer from both (the second peer's inbound SA is EEXIST on
@@ -19,8 +19,8 @@
 #include "kmesh/kernel/xfrm.h"
 #include "kmesh/linux/netlink_xfrm.h"
 #include "kmesh/linux/testing/private_namespaces.h"
-#include "sim/kernel/kmesh_original_layout.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/kmesh_original_layout/kmesh_original_layout.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh {
 namespace {

@@ -23,9 +23,9 @@
 #include "kmesh/ipsec/testing/test_psk.h"
 #include "kmesh/ipsec/testing/xfrm_objects.h"
 #include "kmesh/ipsec/xfrm_layout.h"
-#include "kmesh/kernel/memory_marker_maps.h"
 #include "kmesh/kernel/testing/recording_xfrm_kernel.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/memory_marker_maps.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {

@@ -13,10 +13,10 @@
 #include "kmesh/ipsec/testing/test_nodes.h"
 #include "kmesh/ipsec/testing/test_psk.h"
 #include "kmesh/ipsec/testing/xfrm_objects.h"
-#include "kmesh/kernel/memory_marker_maps.h"
 #include "kmesh/kernel/testing/mock_xfrm_kernel.h"
-#include "sim/kernel/kmesh_original_layout.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/kmesh_original_layout/kmesh_original_layout.h"
+#include "sim/kernel/memory_marker_maps.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {

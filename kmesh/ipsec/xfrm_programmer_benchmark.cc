@@ -18,9 +18,9 @@
 #include "kmesh/ipsec/testing/recording_node_info_publisher.h"
 #include "kmesh/ipsec/testing/test_nodes.h"
 #include "kmesh/ipsec/testing/test_psk.h"
-#include "kmesh/kernel/memory_marker_maps.h"
 #include "kmesh/kernel/testing/null_xfrm_kernel.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/memory_marker_maps.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {

@@ -12,7 +12,7 @@
 #include "kmesh/ipsec/testing/xfrm_objects.h"
 #include "kmesh/kernel/testing/mock_xfrm_kernel.h"
 #include "kmesh/kernel/testing/recording_xfrm_kernel.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 namespace {

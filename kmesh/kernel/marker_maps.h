@@ -6,8 +6,9 @@
 // packet leaving a managed pod in the encrypt-target map and, on a hit, sets
 // the encrypt mark 0xe0. Both maps are updated incrementally, one entry per
 // call, so a cluster of thousands of nodes and pods never needs a full rewrite.
-// Implementations: the Linux backend over pinned BPF maps (libbpf), the
-// simulator, and MemoryMarkerMaps (memory_marker_maps.h) for tests.
+// Implementations: the Linux backend over pinned BPF maps (libbpf) and the
+// simulator's in-memory twin (sim/kernel/memory_marker_maps.h), which tests
+// also use.
 #ifndef KMESH_KERNEL_MARKER_MAPS_H_
 #define KMESH_KERNEL_MARKER_MAPS_H_
 

@@ -2,7 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kmesh/kernel/memory_marker_maps.h"
+#include "sim/kernel/memory_marker_maps.h"
 
 namespace kmesh::workload {
 namespace {

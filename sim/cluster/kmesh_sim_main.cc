@@ -49,7 +49,7 @@
 #include "sim/cluster/daemon_node_agent.h"
 #include "sim/cluster/sim_cluster.h"
 #include "sim/cluster/traffic.h"
-#include "sim/kernel/xfrm_stat.h"
+#include "sim/kernel/xfrm/xfrm_stat.h"
 
 DEFINE_string(state_dir, "",
               "Directory for the kubeconfig, node directories and captures. "

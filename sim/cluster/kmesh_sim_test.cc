@@ -30,6 +30,7 @@
 #include "kmesh/base/poll_until.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
+#include "sim/kernel/testing/capture_tools.h"
 
 namespace kmesh::sim {
 namespace {
@@ -42,12 +43,6 @@ std::string KmeshSim() { return Runfile("sim/cluster/kmesh-sim"); }
 std::string Kmeshctl() { return Runfile("kmesh/kmeshctl/kmeshctl"); }
 std::string EspCheck() {
   return Runfile("sim/cluster/independent_esp_check.py");
-}
-
-bool Have(const char* tool) {
-  return std::system(
-             absl::StrCat("command -v ", tool, " >/dev/null 2>&1").c_str()) ==
-         0;
 }
 
 struct Result {
@@ -166,7 +161,7 @@ uint64_t Sum(const std::map<uint32_t, uint64_t>& counts) {
 // (when python3 has the cryptography module).
 TEST_F(KmeshSimTest, DemoCapturesDecryptWithIndependentlyDerivedKeys) {
   for (const char* tool : {"tshark", "tcpdump", "python3"}) {
-    if (!Have(tool)) GTEST_SKIP() << tool << " is not installed";
+    if (!testing::HaveTool(tool)) GTEST_SKIP() << tool << " is not installed";
   }
   const std::string state = dir_ + "/state";
   const Result demo =

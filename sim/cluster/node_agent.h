@@ -20,7 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kmesh/base/clock.h"
-#include "sim/datapath/sim_kernel.h"
+#include "sim/kernel/sim_kernel.h"
 
 namespace kmesh::sim {
 

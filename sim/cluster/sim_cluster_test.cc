@@ -20,6 +20,7 @@
 #include "kmesh/base/poll_until.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/traffic.h"
+#include "sim/kernel/testing/capture_tools.h"
 
 namespace kmesh::sim {
 namespace {
@@ -30,17 +31,6 @@ using ::kmesh::kube::NodesKind;
 using ::kmesh::kube::PodsKind;
 using ::kmesh::kube::SecretsKind;
 using nlohmann::json;
-
-std::string RunCommand(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
 
 constexpr char kSecretValue[] = R"({"spi":1})";
 
@@ -163,7 +153,7 @@ TEST_F(SimClusterTest, PlaintextFlowsBetweenEveryPairOfPods) {
 }
 
 TEST_F(SimClusterTest, PcapFilesOpenWithTcpdump) {
-  if (std::system("command -v tcpdump >/dev/null 2>&1") != 0) {
+  if (!testing::HaveTool("tcpdump")) {
     GTEST_SKIP() << "tcpdump is not installed";
   }
   Start({.write_pcap = true});
@@ -174,9 +164,9 @@ TEST_F(SimClusterTest, PcapFilesOpenWithTcpdump) {
   traffic.SendRound();
   ASSERT_TRUE(cluster_->network().FlushCaptures().ok());
   // tcpdump pads the direction column ("In  IP"); squeeze the blanks.
-  const std::string out =
-      RunCommand("TZ=UTC tcpdump -n -r " +
-                 cluster_->network().PcapPath("master") + " 2>&1 | tr -s ' '");
+  const std::string out = testing::CommandOutput(
+      "TZ=UTC tcpdump -n -r " + cluster_->network().PcapPath("master") +
+      " 2>&1 | tr -s ' '");
   EXPECT_TRUE(absl::StrContains(
       out, "Out IP 10.244.1.2.40000 > 10.244.3.2.7: UDP, length 64"))
       << out;

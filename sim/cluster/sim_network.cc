@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "sim/datapath/esp_transform.h"
+#include "sim/kernel/esp_transform.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
@@ -164,10 +164,10 @@ struct SimNetwork::Node {
 };
 
 struct SimNetwork::Capture {
-  std::mutex mu;
-  std::deque<std::string> lines;
-  std::FILE* log = nullptr;
-  std::optional<PcapWriter> pcap;
+  absl::Mutex mu;
+  std::deque<std::string> lines ABSL_GUARDED_BY(mu);
+  std::FILE* log ABSL_GUARDED_BY(mu) = nullptr;
+  std::optional<PcapWriter> pcap ABSL_GUARDED_BY(mu);
   std::string log_path;
   std::string pcap_path;
   ~Capture() {
@@ -516,7 +516,7 @@ void SimNetwork::OnCapture(const std::string& node,
   Capture* capture = CaptureFor(node);
   const std::string line = FormatTcpdumpLine(
       packet, [this](const IpAddress& a) { return NameOf(a); });
-  std::lock_guard<std::mutex> lock(capture->mu);
+  absl::MutexLock lock(&capture->mu);
   if (options_.capture_lines_kept > 0) {
     capture->lines.push_back(line);
     while (capture->lines.size() > options_.capture_lines_kept) {
@@ -540,7 +540,7 @@ std::vector<std::string> SimNetwork::CaptureLines(
     if (it == captures_.end()) return {};
     capture = it->second.get();
   }
-  std::lock_guard<std::mutex> lock(capture->mu);
+  absl::MutexLock lock(&capture->mu);
   return {capture->lines.begin(), capture->lines.end()};
 }
 
@@ -558,7 +558,7 @@ absl::Status SimNetwork::FlushCaptures() {
   absl::MutexLock lock(&capture_mu_);
   absl::Status status;
   for (auto& [node, capture] : captures_) {
-    std::lock_guard<std::mutex> capture_lock(capture->mu);
+    absl::MutexLock capture_lock(&capture->mu);
     if (capture->log != nullptr && std::fflush(capture->log) != 0) {
       status.Update(absl::InternalError(
           absl::StrCat("flush ", capture->log_path, ": ", strerror(errno))));

@@ -41,8 +41,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "kmesh/base/ip_address.h"
-#include "sim/datapath/capture.h"
-#include "sim/datapath/sim_kernel.h"
+#include "sim/kernel/capture.h"
+#include "sim/kernel/sim_kernel.h"
 
 namespace kmesh::sim {
 

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "sim/datapath/sim_kernel.h"
+#include "sim/kernel/sim_kernel.h"
 
 namespace kmesh::sim {
 namespace {

@@ -2,7 +2,7 @@
 # Scenario kmesh_original: Kmesh's own XFRM layout (kmesh-net/kmesh,
 # pkg/controller/encryption/ipsec/ipsec_handler.go) on node A for peers B and
 # C, written as the `ip xfrm` commands it amounts to, fails on the real kernel
-# as it fails in the simulator (sim/kernel/kmesh_original_layout.h):
+# as it fails in the simulator (//sim/kernel/kmesh_original_layout):
 #  - every peer's inbound SA has the same (dst, SPI 1, esp) and no mark, so
 #    the second add is refused with "File exists";
 #  - the in/fwd policies share one selector (src 0.0.0.0/0 dst <local pod

@@ -23,9 +23,9 @@
 #include "kmesh/ipsec/ipsec_controller.h"
 #include "kmesh/ipsec/node_view.h"
 #include "kmesh/ipsec/testing/recording_node_info_publisher.h"
-#include "kmesh/kernel/memory_marker_maps.h"
 #include "kmesh/kernel/testing/recording_xfrm_kernel.h"
-#include "sim/kernel/sim_xfrm.h"
+#include "sim/kernel/memory_marker_maps.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::ipsec {
 

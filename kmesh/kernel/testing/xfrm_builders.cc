@@ -52,8 +52,7 @@ XfrmPolicy TunnelPolicy(XfrmDir dir, const std::string& src_prefix,
 XfrmPolicy BlockPolicy(IpFamily family, XfrmMark mark, uint32_t priority) {
   XfrmPolicy p;
   p.dir = XfrmDir::kOut;
-  p.selector =
-      XfrmSelector{IpPrefix::Any(family), IpPrefix::Any(family), 0};
+  p.selector = XfrmSelector{IpPrefix::Any(family), IpPrefix::Any(family), 0};
   p.mark = mark;
   p.priority = priority;
   p.action = XfrmAction::kBlock;

@@ -1,0 +1,53 @@
+// MemoryMarkerMaps: the simulator's twin of the eBPF marker maps, a
+// MarkerMaps held in process memory with the same capacity limits and error
+// codes as the BPF hash maps it stands for (a full map refuses new keys with
+// ResourceExhausted, as BPF_MAP_UPDATE_ELEM returns E2BIG). Each SimKernel
+// owns one, and its tc hooks run the marker decisions over it
+// (marker_decision_host.h) with the lookups below; tests of the daemon's
+// components and the daemon's simulated backend use it too. Thread-safe.
+#ifndef SIM_KERNEL_MEMORY_MARKER_MAPS_H_
+#define SIM_KERNEL_MEMORY_MARKER_MAPS_H_
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "kmesh/kernel/marker_maps.h"
+
+namespace kmesh {
+
+class MemoryMarkerMaps : public MarkerMaps {
+ public:
+  // Defaults match the production map sizes (bpf/): 65535 peers (one per
+  // peer index) and 1M encrypt targets.
+  explicit MemoryMarkerMaps(size_t max_peers = 65535,
+                            size_t max_encrypt_targets = 1 << 20);
+
+  absl::Status UpsertPeer(const IpAddress& address,
+                          uint16_t peer_index) override;
+  absl::Status DeletePeer(const IpAddress& address) override;
+  absl::StatusOr<std::vector<PeerMarkerEntry>> DumpPeers() override;
+
+  absl::Status UpsertEncryptTarget(const IpAddress& pod_ip) override;
+  absl::Status DeleteEncryptTarget(const IpAddress& pod_ip) override;
+  absl::StatusOr<std::vector<IpAddress>> DumpEncryptTargets() override;
+
+  // The marker programs' lookups.
+  std::optional<uint16_t> LookupPeer(const IpAddress& address) const;
+  bool IsEncryptTarget(const IpAddress& pod_ip) const;
+
+ private:
+  const size_t max_peers_;
+  const size_t max_encrypt_targets_;
+  mutable absl::Mutex mu_;
+  std::map<IpAddress, uint16_t> peers_ ABSL_GUARDED_BY(mu_);
+  std::set<IpAddress> encrypt_targets_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace kmesh
+
+#endif  // SIM_KERNEL_MEMORY_MARKER_MAPS_H_

@@ -1,0 +1,434 @@
+#include "sim/kernel/sim_kernel.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "kmesh/kernel/kernel_error.h"
+#include "sim/kernel/marker_decision_host.h"
+#include "sim/net/ip_packet.h"
+
+namespace kmesh::sim {
+
+const char* PacketFateName(PacketFate fate) {
+  switch (fate) {
+    case PacketFate::kDelivered:
+      return "delivered";
+    case PacketFate::kTransmitted:
+      return "transmitted";
+    case PacketFate::kNoRoute:
+      return "no route";
+    case PacketFate::kMalformed:
+      return "malformed";
+    case PacketFate::kXfrmOutPolBlock:
+      return "XfrmOutPolBlock";
+    case PacketFate::kXfrmOutNoStates:
+      return "XfrmOutNoStates";
+    case PacketFate::kXfrmOutStateSeqError:
+      return "XfrmOutStateSeqError";
+    case PacketFate::kXfrmInNoStates:
+      return "XfrmInNoStates";
+    case PacketFate::kXfrmInStateSeqError:
+      return "XfrmInStateSeqError";
+    case PacketFate::kXfrmInStateProtoError:
+      return "XfrmInStateProtoError";
+    case PacketFate::kXfrmInTmplMismatch:
+      return "XfrmInTmplMismatch";
+    case PacketFate::kXfrmInNoPols:
+      return "XfrmInNoPols";
+    case PacketFate::kXfrmInPolBlock:
+      return "XfrmInPolBlock";
+  }
+  return "?";
+}
+
+SimKernel::SimKernel(std::string node_name, uint32_t ifindex_base)
+    : node_name_(std::move(node_name)),
+      eth0_ifindex_(ifindex_base),
+      next_ifindex_(ifindex_base + 1) {}
+
+void SimKernel::AddNodeAddress(const IpAddress& address) {
+  absl::MutexLock lock(&mu_);
+  node_addresses_.push_back(address);
+}
+
+std::vector<IpAddress> SimKernel::node_addresses() const {
+  absl::MutexLock lock(&mu_);
+  return node_addresses_;
+}
+
+void SimKernel::SetUplink(Uplink uplink) {
+  absl::MutexLock lock(&mu_);
+  uplink_ = std::move(uplink);
+}
+
+void SimKernel::AddPod(const std::string& pod, const IpAddress& ip,
+                       PodReceiver receiver) {
+  absl::MutexLock lock(&mu_);
+  Pod& p = pods_[ip];
+  p.name = pod;
+  p.ifname = "veth-" + pod;
+  p.ifindex = next_ifindex_++;
+  p.receiver = std::move(receiver);
+}
+
+void SimKernel::RemovePod(const IpAddress& ip) {
+  absl::MutexLock lock(&mu_);
+  pods_.erase(ip);
+}
+
+void SimKernel::SetRoute(const IpPrefix& prefix, const IpAddress& via) {
+  absl::MutexLock lock(&mu_);
+  routes_[prefix.length()][prefix.address()] = via;
+}
+
+void SimKernel::RemoveRoute(const IpPrefix& prefix) {
+  absl::MutexLock lock(&mu_);
+  auto bucket = routes_.find(prefix.length());
+  if (bucket == routes_.end()) return;
+  bucket->second.erase(prefix.address());
+  if (bucket->second.empty()) routes_.erase(bucket);
+}
+
+void SimKernel::SetEncryptMarker(const IpAddress& pod_ip, bool attached) {
+  absl::MutexLock lock(&mu_);
+  auto it = pods_.find(pod_ip);
+  if (it != pods_.end()) it->second.encrypt_marker = attached;
+}
+
+void SimKernel::SetDecryptMarker(bool attached) {
+  absl::MutexLock lock(&mu_);
+  decrypt_marker_ = attached;
+}
+
+absl::Status SimKernel::SetDecryptMarker(
+    bool attach, const std::vector<IpAddress>& node_addresses) {
+  bool carried = false;
+  for (const IpAddress& a : node_addresses) carried |= IsNodeAddress(a);
+  if (!carried) {
+    if (!attach) return absl::OkStatus();  // Not attached anywhere.
+    return absl::NotFoundError(
+        absl::StrCat("no interface of node ", node_name_,
+                     " carries any of this node's InternalIP addresses"));
+  }
+  SetDecryptMarker(attach);
+  return absl::OkStatus();
+}
+
+bool SimKernel::SetVethEncryptMarker(const LocalPod& pod, bool attached) {
+  absl::MutexLock lock(&mu_);
+  std::string ifname;
+  for (const IpAddress& ip : pod.ips) {
+    auto it = pods_.find(ip);
+    if (it != pods_.end()) {
+      ifname = it->second.ifname;
+      break;
+    }
+  }
+  if (ifname.empty()) return false;
+  // The hook sits on the veth: every address behind it is covered.
+  for (auto& [ip, p] : pods_) {
+    if (p.ifname == ifname) p.encrypt_marker = attached;
+  }
+  return true;
+}
+
+absl::Status SimKernel::PodVethAttachment::Attach(const LocalPod& pod) {
+  if (kernel_->SetVethEncryptMarker(pod, true)) return absl::OkStatus();
+  return KernelError(ENODEV, absl::StrCat("attach the encrypt marker for pod ",
+                                          pod.ns, "/", pod.name, " on node ",
+                                          kernel_->node_name(), ": no veth"));
+}
+
+absl::Status SimKernel::PodVethAttachment::Detach(const LocalPod& pod) {
+  kernel_->SetVethEncryptMarker(pod, false);  // A gone veth is detached.
+  return absl::OkStatus();
+}
+
+uint32_t SimKernel::RunEncryptHook(absl::Span<const uint8_t> packet,
+                                   uint32_t mark) {
+  return RunEncryptMarkerOnIpPacket(marker_maps_, packet, mark);
+}
+
+uint32_t SimKernel::RunDecryptHook(absl::Span<const uint8_t> packet,
+                                   uint32_t mark) {
+  return RunDecryptMarkerOnIpPacket(marker_maps_, packet, mark);
+}
+
+void SimKernel::SetCaptureSink(CaptureSink sink) {
+  absl::MutexLock lock(&mu_);
+  capture_sink_ = std::move(sink);
+}
+
+void SimKernel::Capture(const std::string& ifname, uint32_t ifindex,
+                        PacketDirection direction,
+                        absl::Span<const uint8_t> packet) {
+  CaptureSink sink;
+  {
+    absl::MutexLock lock(&mu_);
+    sink = capture_sink_;
+  }
+  if (!sink) return;
+  CapturedPacket c;
+  c.time = std::chrono::system_clock::now();
+  c.interface = ifname;
+  c.ifindex = ifindex;
+  c.direction = direction;
+  c.packet.assign(packet.begin(), packet.end());
+  sink(c);
+}
+
+bool SimKernel::decrypt_marker() const {
+  absl::MutexLock lock(&mu_);
+  return decrypt_marker_;
+}
+
+bool SimKernel::IsNodeAddress(const IpAddress& a) const {
+  absl::MutexLock lock(&mu_);
+  return std::find(node_addresses_.begin(), node_addresses_.end(), a) !=
+         node_addresses_.end();
+}
+
+std::optional<IpAddress> SimKernel::RouteVia(const IpAddress& dst) const {
+  // Longest prefix first: one hash lookup per prefix length in the table (a
+  // node of a 1,000-node cluster has 999 routes but two lengths).
+  absl::MutexLock lock(&mu_);
+  const int bits = dst.byte_length() * 8;
+  for (const auto& [length, by_network] : routes_) {
+    if (length > bits) continue;
+    auto it = by_network.find(IpPrefix(dst, length).address());
+    if (it != by_network.end()) return it->second;
+  }
+  return std::nullopt;
+}
+
+std::shared_ptr<const EspTransform> SimKernel::TransformFor(const SaRef& sa) {
+  absl::MutexLock lock(&mu_);
+  auto it = transforms_.find(sa.handle.id);
+  if (it != transforms_.end()) return it->second;
+  auto t = EspTransform::Create(sa.sa);
+  if (!t.ok()) return nullptr;
+  // SAs come and go with rotations: drop transforms of deleted SAs now and
+  // then so the cache stays the size of the SA table.
+  if (transforms_.size() > 2 * xfrm_.sa_count() + 16) {
+    for (auto i = transforms_.begin(); i != transforms_.end();) {
+      if (!xfrm_.GetSaStats(SaHandle{i->first}).ok()) {
+        i = transforms_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  auto shared = std::make_shared<const EspTransform>(*std::move(t));
+  transforms_[sa.handle.id] = shared;
+  return shared;
+}
+
+PacketFate SimKernel::PolicyCheck(XfrmDir dir, const IpAddress& src,
+                                  const IpAddress& dst, uint8_t proto,
+                                  uint32_t mark,
+                                  const std::vector<XfrmSa>& sec_path) {
+  const auto policy = xfrm_.LookupPolicy(dir, src, dst, proto, mark);
+  if (!policy) {
+    // A packet that arrived through a tunnel-mode SA needs a policy that
+    // accepts it (xfrm_secpath_reject); plaintext without one is allowed.
+    if (!sec_path.empty()) {
+      xfrm_.IncrementStat(XfrmStat::kInNoPols);
+      return PacketFate::kXfrmInNoPols;
+    }
+    return PacketFate::kDelivered;
+  }
+  if (policy->action == XfrmAction::kBlock) {
+    xfrm_.IncrementStat(XfrmStat::kInPolBlock);
+    return PacketFate::kXfrmInPolBlock;
+  }
+  // Every non-optional template must be satisfied by an SA of the path, in
+  // order (xfrm_policy_ok).
+  size_t next = 0;
+  for (const XfrmTemplate& tmpl : policy->templates) {
+    bool found = false;
+    for (size_t i = next; i < sec_path.size(); ++i) {
+      if (InboundTemplateMatches(tmpl, sec_path[i])) {
+        next = i + 1;
+        found = true;
+        break;
+      }
+    }
+    if (!found && !tmpl.optional) {
+      xfrm_.IncrementStat(XfrmStat::kInTmplMismatch);
+      return PacketFate::kXfrmInTmplMismatch;
+    }
+  }
+  return PacketFate::kDelivered;
+}
+
+PacketFate SimKernel::SendFromPod(const IpAddress& pod_ip,
+                                  std::vector<uint8_t> packet) {
+  std::string ifname;
+  uint32_t ifindex = 0;
+  bool encrypt_marker = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pods_.find(pod_ip);
+    if (it == pods_.end()) return PacketFate::kNoRoute;
+    ifname = it->second.ifname;
+    ifindex = it->second.ifindex;
+    encrypt_marker = it->second.encrypt_marker;
+  }
+  if (!ParseIpHeader(packet).ok()) return PacketFate::kMalformed;
+  Capture(ifname, ifindex, PacketDirection::kIn, packet);
+  uint32_t mark = 0;
+  if (encrypt_marker) {
+    mark = RunEncryptHook(packet, mark);
+  }
+  return Forward(std::move(packet), mark, {});
+}
+
+PacketFate SimKernel::Forward(std::vector<uint8_t> packet, uint32_t mark,
+                              const std::vector<XfrmSa>& sec_path) {
+  auto ip = ParseIpHeader(packet);
+  if (!ip.ok()) return PacketFate::kMalformed;
+  // ip_forward: the fwd policy check, then the TTL.
+  const PacketFate check =
+      PolicyCheck(XfrmDir::kFwd, ip->src, ip->dst, ip->proto, mark, sec_path);
+  if (check != PacketFate::kDelivered) return check;
+  if (!DecrementTtl(packet)) return PacketFate::kNoRoute;
+
+  std::optional<Pod> local;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pods_.find(ip->dst);
+    if (it != pods_.end()) local = it->second;
+  }
+  if (local) return Deliver(*local, packet);
+  const auto via = RouteVia(ip->dst);
+  if (!via) return PacketFate::kNoRoute;
+  return Output(std::move(packet), mark, *via);
+}
+
+PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
+                             const IpAddress& next_hop) {
+  auto ip = ParseIpHeader(packet);
+  if (!ip.ok()) return PacketFate::kMalformed;
+  IpAddress hop = next_hop;
+  const auto policy =
+      xfrm_.LookupPolicy(XfrmDir::kOut, ip->src, ip->dst, ip->proto, mark);
+  if (policy) {
+    if (policy->action == XfrmAction::kBlock) {
+      xfrm_.IncrementStat(XfrmStat::kOutPolBlock);
+      return PacketFate::kXfrmOutPolBlock;
+    }
+    for (const XfrmTemplate& tmpl : policy->templates) {
+      const auto sa =
+          xfrm_.FindOutboundSa(tmpl, ip->src, ip->dst, mark, ip->proto);
+      if (!sa) {
+        if (tmpl.optional) continue;
+        xfrm_.IncrementStat(XfrmStat::kOutNoStates);
+        return PacketFate::kXfrmOutNoStates;
+      }
+      auto seq = xfrm_.NextOutputSeq(sa->handle);
+      if (!seq.ok()) {
+        xfrm_.IncrementStat(XfrmStat::kOutStateSeqError);
+        return PacketFate::kXfrmOutStateSeqError;
+      }
+      auto transform = TransformFor(*sa);
+      if (transform == nullptr) {
+        xfrm_.IncrementStat(XfrmStat::kOutStateProtoError);
+        return PacketFate::kXfrmOutNoStates;
+      }
+      const size_t inner_length = packet.size();
+      // Encapsulated in the packet's own buffer, as the kernel does in the
+      // skb's head- and tailroom.
+      if (!transform->EncapsulateInPlace(*seq, &packet).ok()) {
+        xfrm_.IncrementStat(XfrmStat::kOutError);
+        return PacketFate::kMalformed;
+      }
+      (void)xfrm_.CountPacket(sa->handle, inner_length);
+      mark = ApplyOutputMark(sa->sa, mark);
+      hop = sa->sa.dst;
+    }
+  }
+  Uplink uplink;
+  {
+    absl::MutexLock lock(&mu_);
+    uplink = uplink_;
+  }
+  Capture("eth0", eth0_ifindex_, PacketDirection::kOut, packet);
+  if (!uplink) return PacketFate::kNoRoute;
+  uplink(hop, std::move(packet));
+  return PacketFate::kTransmitted;
+}
+
+PacketFate SimKernel::ReceiveFromWire(std::vector<uint8_t> packet) {
+  auto ip = ParseIpHeader(packet);
+  if (!ip.ok()) return PacketFate::kMalformed;
+  Capture("eth0", eth0_ifindex_, PacketDirection::kIn, packet);
+  uint32_t mark = 0;
+  if (decrypt_marker()) {
+    mark = RunDecryptHook(packet, mark);
+  }
+  if (IsNodeAddress(ip->dst)) {
+    if (ip->proto == kIpProtoEspNumber)
+      return XfrmInput(std::move(packet), mark);
+    return PolicyCheck(XfrmDir::kIn, ip->src, ip->dst, ip->proto, mark, {});
+  }
+  return Forward(std::move(packet), mark, {});
+}
+
+PacketFate SimKernel::XfrmInput(std::vector<uint8_t> packet, uint32_t mark) {
+  auto header = ParseEspHeader(packet);
+  if (!header.ok()) {
+    xfrm_.IncrementStat(XfrmStat::kInHdrError);
+    return PacketFate::kMalformed;
+  }
+  const auto sa = xfrm_.LookupInboundSa(header->outer_dst, header->spi,
+                                        kIpProtoEspNumber, mark);
+  if (!sa) {
+    xfrm_.IncrementStat(XfrmStat::kInNoStates);
+    return PacketFate::kXfrmInNoStates;
+  }
+  auto check = xfrm_.CheckReplay(sa->handle, header->seq_low);
+  if (!check.ok() || check->verdict != ReplayVerdict::kOk) {
+    xfrm_.IncrementStat(XfrmStat::kInStateSeqError);
+    return PacketFate::kXfrmInStateSeqError;
+  }
+  auto transform = TransformFor(*sa);
+  if (transform == nullptr) {
+    xfrm_.IncrementStat(XfrmStat::kInStateProtoError);
+    return PacketFate::kXfrmInStateProtoError;
+  }
+  const absl::Status opened =
+      transform->DecapsulateInPlace(check->seq, &packet);
+  if (!opened.ok()) {
+    (void)xfrm_.CountIntegrityFailure(sa->handle);
+    xfrm_.IncrementStat(XfrmStat::kInStateProtoError);
+    return PacketFate::kXfrmInStateProtoError;
+  }
+  (void)xfrm_.AdvanceReplay(sa->handle, check->seq);
+  std::vector<uint8_t>& inner = packet;  // Decrypted in place.
+  (void)xfrm_.CountPacket(sa->handle, inner.size());
+  mark = ApplyOutputMark(sa->sa, mark);
+
+  // Tunnel mode: the inner packet is received again on the same device.
+  Capture("eth0", eth0_ifindex_, PacketDirection::kIn, inner);
+  if (decrypt_marker()) {
+    mark = RunDecryptHook(inner, mark);
+  }
+  auto ip = ParseIpHeader(inner);
+  if (!ip.ok()) return PacketFate::kMalformed;
+  const std::vector<XfrmSa> sec_path = {sa->sa};
+  if (IsNodeAddress(ip->dst)) {
+    return PolicyCheck(XfrmDir::kIn, ip->src, ip->dst, ip->proto, mark,
+                       sec_path);
+  }
+  return Forward(std::move(inner), mark, sec_path);
+}
+
+PacketFate SimKernel::Deliver(const Pod& pod,
+                              absl::Span<const uint8_t> packet) {
+  Capture(pod.ifname, pod.ifindex, PacketDirection::kOut, packet);
+  if (pod.receiver) pod.receiver(packet);
+  return PacketFate::kDelivered;
+}
+
+}  // namespace kmesh::sim

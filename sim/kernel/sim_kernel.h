@@ -1,0 +1,198 @@
+// SimKernel: one simulated node's network stack, the part of Linux that
+// IPsec traffic crosses. It holds the node's XFRM tables (SimXfrm, which the
+// daemon programs through XfrmKernel) and the marker maps (which the daemon
+// fills through MarkerMaps), and moves real packet bytes the way Linux does:
+//   pod -> host veth (tc ingress: encrypt marker) -> forward (fwd policy
+//   check) -> XFRM output (out policy by selector and mark, block policy,
+//   SA by template, ESP encapsulation) -> eth0 -> wire
+//   wire -> eth0 (tc ingress: decrypt marker) -> XFRM input (SA by dst, SPI,
+//   proto and mark; anti-replay; decryption; output mark) -> inner packet
+//   re-received on eth0 (decrypt marker again) -> fwd/in policy check
+//   against the SAs that decrypted it -> pod.
+// Every drop is counted in the /proc/net/xfrm_stat counters Linux would
+// bump, and every packet crossing eth0 or a veth is offered to the capture
+// sink, as `tcpdump -i any` would see it. Packets are processed
+// synchronously on the caller's thread; the tables are thread-safe, so the
+// daemon may reprogram them while traffic flows.
+#ifndef SIM_KERNEL_SIM_KERNEL_H_
+#define SIM_KERNEL_SIM_KERNEL_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/marker_attachment.h"
+#include "kmesh/kernel/node_backends.h"
+#include "sim/kernel/capture.h"
+#include "sim/kernel/esp_transform.h"
+#include "sim/kernel/memory_marker_maps.h"
+#include "sim/kernel/xfrm/sim_xfrm.h"
+
+namespace kmesh::sim {
+
+// What happened to a packet, for the caller and the tests.
+enum class PacketFate : uint8_t {
+  kDelivered,        // Reached a pod (or, from the wire, was forwarded on).
+  kTransmitted,      // Left on eth0 towards another node.
+  kNoRoute,          // No pod, node address or route for the destination.
+  kMalformed,        // Not a valid IP packet.
+  kXfrmOutPolBlock,  // Matched a block policy on output.
+  kXfrmOutNoStates,  // An out policy matched but no SA for its template.
+  kXfrmOutStateSeqError,   // The SA's sequence numbers are exhausted.
+  kXfrmInNoStates,         // ESP for an SPI/mark this node has no SA for.
+  kXfrmInStateSeqError,    // Replayed or too old.
+  kXfrmInStateProtoError,  // ICV did not verify, or bad ESP.
+  kXfrmInTmplMismatch,     // Policy required ESP it did not arrive with.
+  kXfrmInNoPols,           // Decrypted but no policy accepts it.
+  kXfrmInPolBlock,         // Matched a block policy on input.
+};
+const char* PacketFateName(PacketFate fate);
+
+class SimKernel : public NodeBackends {
+ public:
+  // Called with the next hop's address and the packet leaving on eth0.
+  using Uplink = std::function<void(const IpAddress& next_hop,
+                                    std::vector<uint8_t> packet)>;
+  // Called with a packet delivered to a pod.
+  using PodReceiver = std::function<void(absl::Span<const uint8_t> packet)>;
+
+  // `ifindex_base` keeps interface indexes unique across simulated nodes.
+  SimKernel(std::string node_name, uint32_t ifindex_base);
+  SimKernel(const SimKernel&) = delete;
+  SimKernel& operator=(const SimKernel&) = delete;
+
+  const std::string& node_name() const { return node_name_; }
+
+  // --- NodeBackends: what the node's IPsec agent programs ------------------
+  SimXfrm& xfrm() override { return xfrm_; }
+  MemoryMarkerMaps& marker_maps() override { return marker_maps_; }
+  // Attaches the encrypt hook to the veth of a local pod, found by its IPs
+  // as Linux routes them; NotFound (ENODEV) when no IP of the pod is behind
+  // a veth here, and detaching from a pod whose veth is gone succeeds.
+  EncryptMarkerAttachment& encrypt_marker_attachment() override {
+    return pod_veths_;
+  }
+  // The decrypt hook on eth0, which carries the node addresses; attaching
+  // when none of `node_addresses` is one of them is NotFound, as on Linux.
+  absl::Status SetDecryptMarker(
+      bool attach, const std::vector<IpAddress>& node_addresses) override;
+
+  // --- Topology ----------------------------------------------------------
+  void AddNodeAddress(const IpAddress& address);
+  std::vector<IpAddress> node_addresses() const;
+  void SetUplink(Uplink uplink);
+  // A pod behind a veth whose host side is named "veth-<pod>".
+  void AddPod(const std::string& pod, const IpAddress& ip,
+              PodReceiver receiver);
+  void RemovePod(const IpAddress& ip);
+  // Traffic to `prefix` leaves on eth0 towards `via` (a peer's node address).
+  void SetRoute(const IpPrefix& prefix, const IpAddress& via);
+  void RemoveRoute(const IpPrefix& prefix);
+
+  // --- tc hooks ------------------------------------------------------------
+  // The encrypt marker on the host side of a pod's veth, and the decrypt
+  // marker on eth0; the same decisions the eBPF programs make
+  // (bpf/marker_decision.h), on the marker maps above.
+  void SetEncryptMarker(const IpAddress& pod_ip, bool attached);
+  void SetDecryptMarker(bool attached);
+  // The mark each hook leaves on `packet` arriving with `mark`: exactly what
+  // the data path applies (exposed so tests can run the eBPF decision table
+  // through this kernel's hooks).
+  uint32_t RunEncryptHook(absl::Span<const uint8_t> packet, uint32_t mark);
+  uint32_t RunDecryptHook(absl::Span<const uint8_t> packet, uint32_t mark);
+
+  // --- Data path -----------------------------------------------------------
+  // A pod sends `packet` (an IP packet; its source is the pod's address).
+  PacketFate SendFromPod(const IpAddress& pod_ip, std::vector<uint8_t> packet);
+  // A packet arrives on eth0 from the wire.
+  PacketFate ReceiveFromWire(std::vector<uint8_t> packet);
+
+  // --- Capture ---------------------------------------------------------------
+  using CaptureSink = std::function<void(const CapturedPacket&)>;
+  void SetCaptureSink(CaptureSink sink);
+
+ private:
+  class PodVethAttachment : public EncryptMarkerAttachment {
+   public:
+    explicit PodVethAttachment(SimKernel* kernel) : kernel_(kernel) {}
+    absl::Status Attach(const LocalPod& pod) override;
+    absl::Status Detach(const LocalPod& pod) override;
+
+   private:
+    SimKernel* const kernel_;
+  };
+  // Sets the encrypt hook on the veth behind any of `pod`'s IPs; false when
+  // there is none.
+  bool SetVethEncryptMarker(const LocalPod& pod, bool attached)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  struct Pod {
+    std::string name;
+    std::string ifname;
+    uint32_t ifindex = 0;
+    bool encrypt_marker = false;
+    PodReceiver receiver;
+  };
+
+  // The packet path never holds mu_ while it calls out (capture sink,
+  // uplink, pod receiver), so those may call back into this kernel.
+  void Capture(const std::string& ifname, uint32_t ifindex,
+               PacketDirection direction, absl::Span<const uint8_t> packet)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Policy check on input/forward (Linux __xfrm_policy_check) against the
+  // SAs that decrypted the packet (its "sec_path").
+  PacketFate PolicyCheck(XfrmDir dir, const IpAddress& src,
+                         const IpAddress& dst, uint8_t proto, uint32_t mark,
+                         const std::vector<XfrmSa>& sec_path);
+  // Routes a packet that is not for this node: to a local pod, or out eth0.
+  PacketFate Forward(std::vector<uint8_t> packet, uint32_t mark,
+                     const std::vector<XfrmSa>& sec_path)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  PacketFate Output(std::vector<uint8_t> packet, uint32_t mark,
+                    const IpAddress& next_hop) ABSL_LOCKS_EXCLUDED(mu_);
+  PacketFate XfrmInput(std::vector<uint8_t> packet, uint32_t mark)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  PacketFate Deliver(const Pod& pod, absl::Span<const uint8_t> packet)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  bool IsNodeAddress(const IpAddress& a) const ABSL_LOCKS_EXCLUDED(mu_);
+  bool decrypt_marker() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<IpAddress> RouteVia(const IpAddress& dst) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The ESP transform of an SA, built once per SA.
+  std::shared_ptr<const EspTransform> TransformFor(const SaRef& sa)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  const std::string node_name_;
+  const uint32_t eth0_ifindex_;
+  SimXfrm xfrm_;                  // Thread-safe on its own.
+  MemoryMarkerMaps marker_maps_;  // Thread-safe on its own.
+
+  mutable absl::Mutex mu_;  // Topology, hooks, sink, transform cache.
+  uint32_t next_ifindex_ ABSL_GUARDED_BY(mu_);
+  std::vector<IpAddress> node_addresses_ ABSL_GUARDED_BY(mu_);
+  std::map<IpAddress, Pod> pods_ ABSL_GUARDED_BY(mu_);
+  // Routes by prefix length, longest first: network address -> next hop.
+  // (Keys carry the family, so IPv4 and IPv6 prefixes of one length share a
+  // table without matching each other.)
+  std::map<int, std::unordered_map<IpAddress, IpAddress>, std::greater<int>>
+      routes_ ABSL_GUARDED_BY(mu_);
+  bool decrypt_marker_ ABSL_GUARDED_BY(mu_) = false;
+  Uplink uplink_ ABSL_GUARDED_BY(mu_);
+  CaptureSink capture_sink_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, std::shared_ptr<const EspTransform>> transforms_
+      ABSL_GUARDED_BY(mu_);
+  PodVethAttachment pod_veths_{this};
+};
+
+}  // namespace kmesh::sim
+
+#endif  // SIM_KERNEL_SIM_KERNEL_H_

@@ -1,0 +1,296 @@
+// Two simulated nodes joined by a wire, programmed by hand with the layout
+// the daemon uses (docs/xfrm-layout.md): the packet path must encrypt what
+// is marked, pass what is not, and drop (and count) what Linux drops.
+#include "sim/kernel/sim_kernel.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kmesh/kernel/xfrm.h"
+#include "sim/kernel/testing/xfrm_objects.h"
+#include "sim/net/ip_packet.h"
+
+namespace kmesh::sim {
+namespace {
+
+using testing::Cidr;
+using testing::Ip;
+using testing::Policy;
+using testing::Tmpl;
+
+constexpr uint32_t kReqid = 0x6b6d;
+constexpr XfrmMark kEncrypt{0xe0, 0xffffffff};
+
+struct Node {
+  std::unique_ptr<SimKernel> kernel;
+  IpAddress address;
+  IpPrefix pod_cidr;
+  std::vector<std::vector<uint8_t>> received;  // By pods on this node.
+};
+
+class SimKernelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_.kernel = std::make_unique<SimKernel>("node-a", 1000);
+    b_.kernel = std::make_unique<SimKernel>("node-b", 2000);
+    a_.address = Ip("10.0.0.1");
+    b_.address = Ip("10.0.0.2");
+    a_.pod_cidr = Cidr("10.244.1.0/24");
+    b_.pod_cidr = Cidr("10.244.2.0/24");
+    for (Node* n : {&a_, &b_}) {
+      n->kernel->AddNodeAddress(n->address);
+      n->kernel->SetDecryptMarker(true);
+      n->kernel->SetCaptureSink([this](const CapturedPacket&) {});
+      n->kernel->SetUplink(
+          [this](const IpAddress& hop, std::vector<uint8_t> packet) {
+            wire_.push_back(packet);
+            Node* to = hop == a_.address ? &a_ : &b_;
+            to->kernel->ReceiveFromWire(std::move(packet));
+          });
+    }
+    a_.kernel->SetRoute(b_.pod_cidr, b_.address);
+    b_.kernel->SetRoute(a_.pod_cidr, a_.address);
+    a_.kernel->AddPod("a1", Ip("10.244.1.2"), [this](auto p) {
+      a_.received.emplace_back(p.begin(), p.end());
+    });
+    b_.kernel->AddPod("b1", Ip("10.244.2.3"), [this](auto p) {
+      b_.received.emplace_back(p.begin(), p.end());
+    });
+    a_.kernel->SetEncryptMarker(Ip("10.244.1.2"), true);
+    b_.kernel->SetEncryptMarker(Ip("10.244.2.3"), true);
+  }
+
+  // Programs `from` to send to `to` with `spi`, and `to` to receive it from
+  // `from` (peer index `index` on `to`).
+  void Program(Node& from, Node& to, uint32_t spi, uint16_t index,
+               uint8_t key) {
+    const std::string src = from.address.ToString();
+    const std::string dst = to.address.ToString();
+    XfrmSa out = testing::Sa(src, dst, spi, kEncrypt);
+    out.reqid = kReqid;
+    out.aead_key = testing::KeyOfSize(36, key);
+    out.replay_window = 1024;
+    out.esn = true;
+    ASSERT_TRUE(from.kernel->xfrm().AddSa(out).ok());
+    ASSERT_TRUE(from.kernel->xfrm()
+                    .UpdatePolicy(Policy(XfrmDir::kOut, "0.0.0.0/0",
+                                         to.pod_cidr.ToString(), kEncrypt, 100,
+                                         {Tmpl(src, dst, kReqid, spi)}))
+                    .ok());
+
+    XfrmSa in = out;
+    in.mark = XfrmMark{(uint32_t{index} << 16) | 0xd0, 0xffff00ff};
+    in.output_mark = testing::kDecrypted;
+    ASSERT_TRUE(to.kernel->xfrm().AddSa(in).ok());
+    ASSERT_TRUE(to.kernel->marker_maps().UpsertPeer(from.address, index).ok());
+    for (XfrmDir dir : {XfrmDir::kIn, XfrmDir::kFwd}) {
+      ASSERT_TRUE(to.kernel->xfrm()
+                      .UpdatePolicy(Policy(
+                          dir, from.pod_cidr.ToString(), to.pod_cidr.ToString(),
+                          testing::kDecrypted, 100, {Tmpl(src, dst, kReqid)}))
+                      .ok());
+    }
+  }
+
+  // `from`'s encrypt marker marks traffic to pod b1.
+  void EncryptToB1(Node& from) {
+    ASSERT_TRUE(from.kernel->marker_maps().UpsertEncryptTarget(kB1).ok());
+  }
+
+  // Pod a1 sends a UDP packet from `src` (its own address unless spoofed) to
+  // pod b1.
+  PacketFate SendFromA1(const char* src = "10.244.1.2") {
+    return a_.kernel->SendFromPod(kA1, Udp(src, "10.244.2.3"));
+  }
+
+  // Node a refuses to send pod a1's packet to b1, with `fate`, counted once
+  // in `stat`; nothing reaches the wire.
+  void ExpectNodeADrops(PacketFate fate, XfrmStat stat) {
+    EXPECT_EQ(SendFromA1(), fate);
+    EXPECT_TRUE(wire_.empty());
+    EXPECT_EQ(a_.kernel->xfrm().Stat(stat), 1u);
+  }
+
+  std::vector<uint8_t> Udp(const char* src, const char* dst) {
+    const uint8_t payload[] = {1, 2, 3, 4};
+    return BuildUdpPacket(Ip(src), Ip(dst), 1000, 2000, payload);
+  }
+
+  const IpAddress kA1 = Ip("10.244.1.2");
+  const IpAddress kB1 = Ip("10.244.2.3");
+  Node a_, b_;
+  std::vector<std::vector<uint8_t>> wire_;
+};
+
+TEST_F(SimKernelTest, MarkedTrafficCrossesTheWireAsEspAndArrivesIntact) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  EXPECT_EQ(SendFromA1(), PacketFate::kTransmitted);
+  ASSERT_EQ(wire_.size(), 1u);
+  auto esp = ParseEspHeader(wire_[0]);
+  ASSERT_TRUE(esp.ok()) << esp.status();
+  EXPECT_EQ(esp->spi, 1u);
+  EXPECT_EQ(esp->seq_low, 1u);
+  ASSERT_EQ(b_.received.size(), 1u);
+  // Forwarding decremented the TTL twice (once per node); the rest is equal.
+  auto got = ParseUdpPacket(b_.received[0]);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->ip.src, Ip("10.244.1.2"));
+  EXPECT_EQ(got->ip.ttl, 62);
+}
+
+TEST_F(SimKernelTest, UnmarkedTrafficStaysPlaintext) {
+  Program(a_, b_, 1, 7, 0x11);
+  // No encrypt target for the destination: the marker leaves it alone.
+  EXPECT_EQ(SendFromA1(), PacketFate::kTransmitted);
+  ASSERT_EQ(wire_.size(), 1u);
+  EXPECT_EQ(ParseIpHeader(wire_[0])->proto, kIpProtoUdp);
+  EXPECT_EQ(b_.received.size(), 1u);
+}
+
+TEST_F(SimKernelTest, MarkedTrafficWithoutPolicyHitsTheBlockPolicy) {
+  XfrmPolicy block =
+      Policy(XfrmDir::kOut, "0.0.0.0/0", "0.0.0.0/0", kEncrypt, 5000);
+  block.action = XfrmAction::kBlock;
+  ASSERT_TRUE(a_.kernel->xfrm().AddPolicy(block).ok());
+  EncryptToB1(a_);
+  ExpectNodeADrops(PacketFate::kXfrmOutPolBlock, XfrmStat::kOutPolBlock);
+}
+
+TEST_F(SimKernelTest, PolicyWithoutSaDropsInsteadOfLeaking) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  ASSERT_TRUE(a_.kernel->xfrm()
+                  .DeleteSa(XfrmSaId{b_.address, 1, kIpProtoEsp, kEncrypt})
+                  .ok());
+  ExpectNodeADrops(PacketFate::kXfrmOutNoStates, XfrmStat::kOutNoStates);
+}
+
+TEST_F(SimKernelTest, TamperedReplayedAndUnknownEspAreDroppedAndCounted) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  ASSERT_EQ(SendFromA1(), PacketFate::kTransmitted);
+  ASSERT_EQ(b_.received.size(), 1u);
+  const auto esp = wire_[0];
+  // Replayed.
+  EXPECT_EQ(b_.kernel->ReceiveFromWire(esp), PacketFate::kXfrmInStateSeqError);
+  EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInStateSeqError), 1u);
+  // Tampered (a fresh sequence number, so only the ICV can catch it).
+  ASSERT_EQ(SendFromA1(), PacketFate::kTransmitted);
+  auto second = wire_.back();
+  b_.received.clear();
+  second[second.size() - 20] ^= 0x40;
+  // (The untampered copy was already delivered; replaying it tampered must
+  // still fail on the replay check or the ICV.)
+  EXPECT_NE(b_.kernel->ReceiveFromWire(second), PacketFate::kDelivered);
+  // A fresh tampered packet: build seq 3 and flip a ciphertext bit before
+  // it reaches the receiver.
+  std::vector<uint8_t> captured;
+  a_.kernel->SetUplink([&](const IpAddress&, std::vector<uint8_t> p) {
+    captured = std::move(p);
+  });
+  ASSERT_EQ(SendFromA1(), PacketFate::kTransmitted);
+  captured[40] ^= 0x01;
+  EXPECT_EQ(b_.kernel->ReceiveFromWire(captured),
+            PacketFate::kXfrmInStateProtoError);
+  EXPECT_GE(b_.kernel->xfrm().Stat(XfrmStat::kInStateProtoError), 1u);
+  EXPECT_TRUE(b_.received.empty());
+  // ESP from an address that is not a known peer gets no mark: no SA.
+  ASSERT_TRUE(b_.kernel->marker_maps().DeletePeer(a_.address).ok());
+  EXPECT_EQ(b_.kernel->ReceiveFromWire(esp), PacketFate::kXfrmInNoStates);
+}
+
+TEST_F(SimKernelTest, DecryptedTrafficMustComeFromThePeersPodCidr) {
+  // A peer may only tunnel traffic of its own pods: an inner source outside
+  // its pod CIDR decrypts fine but no in/fwd policy accepts it, and a packet
+  // that came through a tunnel-mode SA without a policy is dropped
+  // (XfrmInNoPols), as Linux does.
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  EXPECT_EQ(SendFromA1("10.244.9.9"), PacketFate::kTransmitted);
+  ASSERT_EQ(wire_.size(), 1u);
+  EXPECT_TRUE(ParseEspHeader(wire_[0]).ok());
+  EXPECT_TRUE(b_.received.empty());
+  EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInNoPols), 1u);
+}
+
+TEST_F(SimKernelTest, ThreePeersEachGetTheirOwnInboundSa) {
+  // Node b receives from a (index 7) and from a third node c (index 8) with
+  // the same SPI: distinct marks keep the SAs apart.
+  Program(a_, b_, 1, 7, 0x11);
+  Node c;
+  c.kernel = std::make_unique<SimKernel>("node-c", 3000);
+  c.address = Ip("10.0.0.3");
+  c.pod_cidr = Cidr("10.244.3.0/24");
+  c.kernel->AddNodeAddress(c.address);
+  c.kernel->SetUplink([this](const IpAddress&, std::vector<uint8_t> p) {
+    b_.kernel->ReceiveFromWire(std::move(p));
+  });
+  c.kernel->SetRoute(b_.pod_cidr, b_.address);
+  c.kernel->AddPod("c1", Ip("10.244.3.4"), nullptr);
+  c.kernel->SetEncryptMarker(Ip("10.244.3.4"), true);
+  Program(c, b_, 1, 8, 0x33);
+  EncryptToB1(a_);
+  EncryptToB1(c);
+  EXPECT_EQ(SendFromA1(), PacketFate::kTransmitted);
+  EXPECT_EQ(
+      c.kernel->SendFromPod(Ip("10.244.3.4"), Udp("10.244.3.4", "10.244.2.3")),
+      PacketFate::kTransmitted);
+  EXPECT_EQ(b_.received.size(), 2u);
+  EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInNoStates), 0u);
+  EXPECT_EQ(b_.kernel->xfrm().Stat(XfrmStat::kInStateProtoError), 0u);
+}
+
+// Routing is the longest matching prefix of the packet's family, whatever
+// order the routes came in; removing one falls back to the next longest.
+TEST(SimKernelRoutingTest, LongestMatchingPrefixOfTheFamilyWins) {
+  SimKernel kernel("node-r", 4000);
+  kernel.AddNodeAddress(Ip("10.0.0.9"));
+  kernel.AddNodeAddress(Ip("fd00::9"));
+  kernel.AddPod("r1", Ip("10.244.9.2"), nullptr);
+  kernel.AddPod("r6", Ip("fd01:9::2"), nullptr);
+  std::vector<IpAddress> hops;
+  kernel.SetUplink([&hops](const IpAddress& hop, std::vector<uint8_t>) {
+    hops.push_back(hop);
+  });
+  kernel.SetRoute(Cidr("10.244.2.9/32"), Ip("10.0.0.3"));
+  kernel.SetRoute(Cidr("10.244.0.0/16"), Ip("10.0.0.1"));
+  kernel.SetRoute(Cidr("10.244.2.0/24"), Ip("10.0.0.2"));
+  kernel.SetRoute(Cidr("fd01::/16"), Ip("fd00::1"));
+  kernel.SetRoute(Cidr("fd01:2::/64"), Ip("fd00::2"));
+  // Shares its first 32 bits with 10.244.2.9 as an address's bytes: must
+  // not match an IPv4 packet.
+  kernel.SetRoute(Cidr("af4:209::/32"), Ip("fd00::3"));
+  auto next_hop = [&](const char* src, const char* dst) {
+    hops.clear();
+    const uint8_t payload[] = {1};
+    const PacketFate fate = kernel.SendFromPod(
+        Ip(src), BuildUdpPacket(Ip(src), Ip(dst), 1, 2, payload));
+    return fate == PacketFate::kTransmitted && hops.size() == 1
+               ? hops[0].ToString()
+               : std::string(PacketFateName(fate));
+  };
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"), "10.0.0.3");
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.10"), "10.0.0.2");
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.3.1"), "10.0.0.1");
+  EXPECT_EQ(next_hop("fd01:9::2", "fd01:2::5"), "fd00::2");
+  EXPECT_EQ(next_hop("fd01:9::2", "fd01:3::5"), "fd00::1");
+  EXPECT_EQ(next_hop("fd01:9::2", "fd02::5"),
+            PacketFateName(PacketFate::kNoRoute));
+
+  kernel.RemoveRoute(Cidr("10.244.2.9/32"));
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"), "10.0.0.2");
+  kernel.RemoveRoute(Cidr("10.244.2.0/24"));
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"), "10.0.0.1");
+  kernel.RemoveRoute(Cidr("10.244.0.0/16"));
+  EXPECT_EQ(next_hop("10.244.9.2", "10.244.2.9"),
+            PacketFateName(PacketFate::kNoRoute));
+  // Removing a route that is not there changes nothing.
+  kernel.RemoveRoute(Cidr("10.244.0.0/16"));
+  EXPECT_EQ(next_hop("fd01:9::2", "fd01:2::5"), "fd00::2");
+}
+
+}  // namespace
+}  // namespace kmesh::sim
