@@ -1,9 +1,7 @@
 #include "bpf/marker_test_packets.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <iterator>
 
 namespace kmesh::testing {
@@ -67,15 +65,6 @@ std::vector<uint8_t> IpFrame(const IpAddress& src, const IpAddress& dst,
 std::vector<uint8_t> Truncated(std::vector<uint8_t> bytes, size_t length) {
   if (bytes.size() > length) bytes.resize(length);
   return bytes;
-}
-
-IpAddress Ip(const char* text) {
-  absl::StatusOr<IpAddress> address = IpAddress::Parse(text);
-  if (!address.ok()) {
-    std::cerr << "bad test address " << text << ": " << address.status();
-    std::abort();
-  }
-  return *address;
 }
 
 }  // namespace kmesh::testing

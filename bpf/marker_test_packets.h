@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kmesh/base/ip_address.h"
+#include "kmesh/base/testing/ip_literals.h"  // Ip(), for the tables.
 
 namespace kmesh::testing {
 
@@ -37,9 +38,6 @@ std::vector<uint8_t> IpFrame(const IpAddress& src, const IpAddress& dst,
 
 // The first `length` bytes of `bytes`.
 std::vector<uint8_t> Truncated(std::vector<uint8_t> bytes, size_t length);
-
-// Parses a literal address; aborts the test binary on a typo.
-IpAddress Ip(const char* text);
 
 }  // namespace kmesh::testing
 

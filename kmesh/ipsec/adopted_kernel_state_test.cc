@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/ip_literals.h"
 #include "kmesh/ipsec/xfrm_layout.h"
 
 namespace kmesh::ipsec {
@@ -14,7 +15,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-IpAddress Ip(const std::string& text) { return *IpAddress::Parse(text); }
+using ::kmesh::testing::Ip;
 
 const IpAddress kSelf = Ip("10.0.0.1");
 const IpAddress kPeerB = Ip("10.0.0.2");

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/ip_literals.h"
 #include "kmesh/ipsec/key_deriver.h"
 #include "kmesh/ipsec/testing/peer_layout.h"
 #include "kmesh/ipsec/testing/test_nodes.h"
@@ -16,8 +17,8 @@ namespace {
 const std::string kBootA = TestBootId(1);
 const std::string kBootB = TestBootId(2);
 
-IpAddress Ip(const std::string& s) { return *IpAddress::Parse(s); }
-IpPrefix Cidr(const std::string& s) { return *IpPrefix::Parse(s); }
+using ::kmesh::testing::Cidr;
+using ::kmesh::testing::Ip;
 
 std::vector<XfrmSa> Inbound(const XfrmObjects& o) { return InboundSas(o.sas); }
 std::vector<XfrmSa> Outbound(const XfrmObjects& o) {

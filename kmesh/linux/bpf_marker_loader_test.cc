@@ -33,18 +33,19 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
+#include "kmesh/base/testing/ip_literals.h"
+#include "kmesh/base/testing/shell_command.h"
 #include "kmesh/linux/testing/test_markers.h"
 #include "kmesh/linux/testing/unprivileged_child.h"
 
 namespace kmesh::linux_backend {
 namespace {
 
-IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
+using ::kmesh::testing::Ip;
 
 // Runs a shell command; true on exit status 0. Output is discarded.
 bool Sh(const std::string& command) {
-  const int status = std::system((command + " >/dev/null 2>&1").c_str());
-  return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return ::kmesh::testing::CommandSucceeds(command);
 }
 
 // Moves the calling thread into a named network namespace (ip netns) for its

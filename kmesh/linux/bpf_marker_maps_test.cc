@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
+#include "kmesh/base/testing/ip_literals.h"
 #include "kmesh/linux/bpf_marker_loader.h"
 #include "kmesh/linux/testing/private_bpf_filesystem.h"
 #include "kmesh/linux/testing/test_markers.h"
@@ -25,7 +26,7 @@
 namespace kmesh::linux_backend {
 namespace {
 
-IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
+using ::kmesh::testing::Ip;
 
 using testing::TestMarkerObjects;
 

@@ -16,22 +16,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "kmesh/kernel/testing/xfrm_builders.h"
+#include "kmesh/base/testing/shell_command.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 #include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::linux_backend {
 namespace {
 
-std::string RunCommand(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
+using ::kmesh::testing::CommandOutput;
 
 // Renders a policy the way `ip xfrm policy` prints its fields (whitespace
 // normalised), so the kernel's view through iproute2 can be compared with
@@ -62,24 +54,23 @@ std::string Normalise(const std::string& text) {
   return absl::StrJoin(words, " ");
 }
 
-using ::kmesh::testing::TunnelPolicy;
-using ::kmesh::testing::TunnelTemplate;
+using ::kmesh::testing::kDecrypted;
+using ::kmesh::testing::kEncrypt;
+using ::kmesh::testing::Policy;
+using ::kmesh::testing::Tmpl;
 
 XfrmPolicy OutPolicy() {
-  return TunnelPolicy(XfrmDir::kOut, "0.0.0.0/0", "10.244.2.0/24",
-                      XfrmMark{0xe0, 0xffffffff}, 100,
-                      TunnelTemplate("10.0.0.1", "10.0.0.2", 0x6b6d, 1));
+  return Policy(XfrmDir::kOut, "0.0.0.0/0", "10.244.2.0/24", kEncrypt, 100,
+                {Tmpl("10.0.0.1", "10.0.0.2", 0x6b6d, 1)});
 }
 
 XfrmPolicy InPolicy(XfrmDir dir) {
-  return TunnelPolicy(dir, "fd00:2::/64", "fd00:1::/64",
-                      XfrmMark{0xd0, 0xffffffff}, 100,
-                      TunnelTemplate("fd00::2", "fd00::1", 0x6b6d));
+  return Policy(dir, "fd00:2::/64", "fd00:1::/64", kDecrypted, 100,
+                {Tmpl("fd00::2", "fd00::1", 0x6b6d)});
 }
 
 XfrmPolicy BlockPolicy() {
-  return ::kmesh::testing::BlockPolicy(IpFamily::kV4,
-                                       XfrmMark{0xe0, 0xffffffff}, 5000);
+  return ::kmesh::testing::BlockPolicy(IpFamily::kV4, kEncrypt, 5000);
 }
 
 class NetlinkXfrmTest : public ::testing::Test {
@@ -94,7 +85,7 @@ class NetlinkXfrmTest : public ::testing::Test {
     xfrm_ = *std::move(x);
   }
   std::string Ip(const std::string& args) {
-    return RunCommand("ip " + args + " 2>&1");
+    return CommandOutput("ip " + args + " 2>&1");
   }
 
   std::unique_ptr<NetlinkXfrm> xfrm_;
@@ -167,7 +158,9 @@ TEST_F(NetlinkXfrmTest, LargeDumpsArriveWhole) {
 }
 
 TEST_F(NetlinkXfrmTest, EspSaIsAddedOrTheKernelsRefusalIsNamed) {
-  XfrmSa sa = ::kmesh::testing::AeadSa("10.0.0.2", "10.0.0.1", 1, 0x6b6d);
+  XfrmSa sa = ::kmesh::testing::Sa("10.0.0.2", "10.0.0.1", 1);
+  sa.reqid = 0x6b6d;
+  sa.aead_key = ::kmesh::testing::KeyOfSize(36, 0x42);
   sa.mark = XfrmMark{0x100d0, 0xffff00ff};
   sa.output_mark = XfrmMark{0xd0, 0xffffffff};
   sa.replay_window = 1024;

@@ -21,7 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
-#include "kmesh/kernel/testing/xfrm_builders.h"
+#include "kmesh/base/testing/shell_command.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::linux_backend {
 namespace {
@@ -32,9 +33,7 @@ struct Captured {
   std::vector<uint8_t> payload;
 };
 
-bool HaveTool(const std::string& name) {
-  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
-}
+using ::kmesh::testing::HaveTool;
 
 // Runs `ip <args>` under strace and returns the first XFRM request it sent.
 bool CaptureIproute(const std::string& args, Captured* out) {
@@ -129,11 +128,15 @@ class XfrmNetlinkCodecTest : public ::testing::Test {
   }
 };
 
-using ::kmesh::testing::TunnelPolicy;
-using ::kmesh::testing::TunnelTemplate;
+using ::kmesh::testing::kDecrypted;
+using ::kmesh::testing::kEncrypt;
+using ::kmesh::testing::Policy;
+using ::kmesh::testing::Tmpl;
 
 XfrmSa InboundSa() {
-  XfrmSa sa = ::kmesh::testing::AeadSa("10.0.0.2", "10.0.0.1", 1, 7, 0xaa);
+  XfrmSa sa = ::kmesh::testing::Sa("10.0.0.2", "10.0.0.1", 1);
+  sa.reqid = 7;
+  sa.aead_key = ::kmesh::testing::KeyOfSize(36, 0xaa);
   sa.mark = XfrmMark{0x10d0, 0xffff00ff};
   sa.output_mark = XfrmMark{0xd0, 0xffffffff};
   sa.replay_window = 1024;
@@ -182,9 +185,9 @@ TEST_F(XfrmNetlinkCodecTest, UpdateSaIpv6WithoutMarksMatchesIproute) {
 }
 
 TEST_F(XfrmNetlinkCodecTest, OutPolicyWithTemplateMatchesIproute) {
-  const XfrmPolicy p = TunnelPolicy(
-      XfrmDir::kOut, "0.0.0.0/0", "10.244.2.0/24", XfrmMark{0xe0, 0xffffffff},
-      100, TunnelTemplate("10.0.0.1", "10.0.0.2", 7, 1));
+  const XfrmPolicy p =
+      Policy(XfrmDir::kOut, "0.0.0.0/0", "10.244.2.0/24", kEncrypt, 100,
+             {Tmpl("10.0.0.1", "10.0.0.2", 7, 1)});
   auto msg = EncodePolicy(p, PolicyWriteMode::kAdd, 1);
   ASSERT_TRUE(msg.ok()) << msg.status();
   ExpectSameAsIproute(
@@ -196,8 +199,8 @@ TEST_F(XfrmNetlinkCodecTest, OutPolicyWithTemplateMatchesIproute) {
 }
 
 TEST_F(XfrmNetlinkCodecTest, BlockPolicyIpv6MatchesIproute) {
-  const XfrmPolicy p = ::kmesh::testing::BlockPolicy(
-      IpFamily::kV6, XfrmMark{0xe0, 0xffffffff}, 4000);
+  const XfrmPolicy p =
+      ::kmesh::testing::BlockPolicy(IpFamily::kV6, kEncrypt, 4000);
   auto msg = EncodePolicy(p, PolicyWriteMode::kUpdate, 1);
   ASSERT_TRUE(msg.ok()) << msg.status();
   ExpectSameAsIproute(*msg, sizeof(xfrm_userpolicy_info),
@@ -208,9 +211,8 @@ TEST_F(XfrmNetlinkCodecTest, BlockPolicyIpv6MatchesIproute) {
 
 TEST_F(XfrmNetlinkCodecTest, InPolicyAndDeletesMatchIproute) {
   const XfrmPolicy p =
-      TunnelPolicy(XfrmDir::kFwd, "10.244.2.0/24", "10.244.1.0/24",
-                   XfrmMark{0xd0, 0xffffffff}, 100,
-                   TunnelTemplate("10.0.0.2", "10.0.0.1", 7));
+      Policy(XfrmDir::kFwd, "10.244.2.0/24", "10.244.1.0/24", kDecrypted, 100,
+             {Tmpl("10.0.0.2", "10.0.0.1", 7)});
   auto add = EncodePolicy(p, PolicyWriteMode::kAdd, 1);
   ASSERT_TRUE(add.ok());
   ExpectSameAsIproute(

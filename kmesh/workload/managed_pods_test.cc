@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/ip_literals.h"
 #include "sim/kernel/memory_marker_maps.h"
 
 namespace kmesh::workload {
@@ -11,7 +12,7 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
-IpAddress Ip(const char* s) { return *IpAddress::Parse(s); }
+using ::kmesh::testing::Ip;
 
 api::Pod Pod(const std::string& ns, const std::string& name,
              const std::string& node, const std::string& ip,

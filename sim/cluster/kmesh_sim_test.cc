@@ -28,12 +28,14 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/poll_until.h"
+#include "kmesh/base/testing/shell_command.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
-#include "sim/kernel/testing/capture_tools.h"
 
 namespace kmesh::sim {
 namespace {
+
+using ::kmesh::testing::HaveTool;
 
 std::string Runfile(const std::string& path) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
@@ -161,7 +163,7 @@ uint64_t Sum(const std::map<uint32_t, uint64_t>& counts) {
 // (when python3 has the cryptography module).
 TEST_F(KmeshSimTest, DemoCapturesDecryptWithIndependentlyDerivedKeys) {
   for (const char* tool : {"tshark", "tcpdump", "python3"}) {
-    if (!testing::HaveTool(tool)) GTEST_SKIP() << tool << " is not installed";
+    if (!HaveTool(tool)) GTEST_SKIP() << tool << " is not installed";
   }
   const std::string state = dir_ + "/state";
   const Result demo =

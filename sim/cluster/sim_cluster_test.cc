@@ -18,9 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/poll_until.h"
+#include "kmesh/base/testing/shell_command.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/traffic.h"
-#include "sim/kernel/testing/capture_tools.h"
 
 namespace kmesh::sim {
 namespace {
@@ -30,6 +30,8 @@ using ::kmesh::kube::NamespacesKind;
 using ::kmesh::kube::NodesKind;
 using ::kmesh::kube::PodsKind;
 using ::kmesh::kube::SecretsKind;
+using ::kmesh::testing::CommandOutput;
+using ::kmesh::testing::HaveTool;
 using nlohmann::json;
 
 constexpr char kSecretValue[] = R"({"spi":1})";
@@ -153,7 +155,7 @@ TEST_F(SimClusterTest, PlaintextFlowsBetweenEveryPairOfPods) {
 }
 
 TEST_F(SimClusterTest, PcapFilesOpenWithTcpdump) {
-  if (!testing::HaveTool("tcpdump")) {
+  if (!HaveTool("tcpdump")) {
     GTEST_SKIP() << "tcpdump is not installed";
   }
   Start({.write_pcap = true});
@@ -164,9 +166,9 @@ TEST_F(SimClusterTest, PcapFilesOpenWithTcpdump) {
   traffic.SendRound();
   ASSERT_TRUE(cluster_->network().FlushCaptures().ok());
   // tcpdump pads the direction column ("In  IP"); squeeze the blanks.
-  const std::string out = testing::CommandOutput(
-      "TZ=UTC tcpdump -n -r " + cluster_->network().PcapPath("master") +
-      " 2>&1 | tr -s ' '");
+  const std::string out = CommandOutput("TZ=UTC tcpdump -n -r " +
+                                        cluster_->network().PcapPath("master") +
+                                        " 2>&1 | tr -s ' '");
   EXPECT_TRUE(absl::StrContains(
       out, "Out IP 10.244.1.2.40000 > 10.244.3.2.7: UDP, length 64"))
       << out;

@@ -14,13 +14,14 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/ip_literals.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
 namespace {
 
-IpAddress Ip(const char* s) { return *IpAddress::Parse(s); }
-IpPrefix Prefix(const char* s) { return *IpPrefix::Parse(s); }
+using ::kmesh::testing::Cidr;
+using ::kmesh::testing::Ip;
 
 std::vector<uint8_t> Udp(const IpAddress& src, const IpAddress& dst) {
   const uint8_t payload[] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -57,8 +58,8 @@ TEST_F(SimNetworkTest, NodesGetKindLikeAddressesAndPodCidrs) {
   EXPECT_EQ(nodes[0].addresses[0], Ip("172.18.0.2"));
   EXPECT_EQ(nodes[2].addresses[0], Ip("172.18.0.4"));
   EXPECT_EQ(nodes[2].addresses[1], Ip("fd00:172:18::4"));
-  EXPECT_EQ(nodes[1].pod_cidrs[0], Prefix("10.244.2.0/24"));
-  EXPECT_EQ(nodes[1].pod_cidrs[1], Prefix("fd00:10:244:2::/64"));
+  EXPECT_EQ(nodes[1].pod_cidrs[0], Cidr("10.244.2.0/24"));
+  EXPECT_EQ(nodes[1].pod_cidrs[1], Cidr("fd00:10:244:2::/64"));
   const SimPodInfo a = Pod("a", "node1");
   const SimPodInfo b = Pod("b", "node1");
   EXPECT_EQ(a.ips[0], Ip("10.244.2.2"));
@@ -275,7 +276,7 @@ TEST_F(SimNetworkTest, RemovedNodeIsUnreachableAndItsPodsAreGone) {
   auto joined = net_->AddNode("node3");
   ASSERT_TRUE(joined.ok());
   EXPECT_EQ(joined->addresses[0], Ip("172.18.0.5"));
-  EXPECT_EQ(joined->pod_cidrs[0], Prefix("10.244.4.0/24"));
+  EXPECT_EQ(joined->pod_cidrs[0], Cidr("10.244.4.0/24"));
 }
 
 TEST_F(SimNetworkTest, WireFilterCanDropAndTamper) {

@@ -15,14 +15,17 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/ip_literals.h"
+#include "kmesh/base/testing/shell_command.h"
 #include "sim/kernel/esp_transform.h"
-#include "sim/kernel/testing/capture_tools.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
 namespace {
 
-IpAddress Ip(const char* s) { return *IpAddress::Parse(s); }
+using ::kmesh::testing::CommandOutput;
+using ::kmesh::testing::HaveTool;
+using ::kmesh::testing::Ip;
 
 // An interface index no machine has, so tcpdump prints "?" for its name as it
 // does for `-i any` captures read elsewhere.
@@ -93,11 +96,11 @@ class CaptureTest : public ::testing::Test {
 };
 
 TEST_F(CaptureTest, OurLinesAreTheLinesRealTcpdumpPrints) {
-  if (!testing::HaveTool("tcpdump")) GTEST_SKIP() << "tcpdump is not installed";
+  if (!HaveTool("tcpdump")) GTEST_SKIP() << "tcpdump is not installed";
   const auto packets = Packets();
   const std::string path = Write(packets);
   const std::string out =
-      testing::CommandOutput("TZ=UTC tcpdump -n -r " + path + " 2>/dev/null");
+      CommandOutput("TZ=UTC tcpdump -n -r " + path + " 2>/dev/null");
   std::vector<std::string> theirs =
       absl::StrSplit(out, '\n', absl::SkipEmpty());
   ASSERT_EQ(theirs.size(), packets.size()) << out;
@@ -122,7 +125,7 @@ TEST_F(CaptureTest, NodeAddressesPrintAsNodeNames) {
 }
 
 TEST_F(CaptureTest, TsharkDecryptsOurEspWithTheSaKey) {
-  if (!testing::HaveTool("tshark")) GTEST_SKIP() << "tshark is not installed";
+  if (!HaveTool("tshark")) GTEST_SKIP() << "tshark is not installed";
   const std::string path = Write(Packets());
   const std::string sa = absl::StrCat(
       "\"IPv4\",\"10.0.0.1\",\"10.0.0.2\",\"0x00000002\",\"AES-GCM with 16 "
@@ -134,7 +137,7 @@ TEST_F(CaptureTest, TsharkDecryptsOurEspWithTheSaKey) {
       " -o esp.enable_authentication_check:TRUE -o 'uat:esp_sa:", sa,
       "' -Y 'frame.number==1' -T fields -e esp.spi -e ip.src -e ip.dst "
       "-e udp.srcport -e udp.dstport -e data.data 2>&1");
-  const std::string out = testing::CommandOutput(cmd);
+  const std::string out = CommandOutput(cmd);
   // The inner packet's addresses and ports, decrypted by tshark.
   EXPECT_NE(out.find("10.244.1.2"), std::string::npos) << out;
   EXPECT_NE(out.find("10.244.2.3"), std::string::npos) << out;
@@ -146,7 +149,7 @@ TEST_F(CaptureTest, TsharkDecryptsOurEspWithTheSaKey) {
   wrong.replace(wrong.find(key_hex_) + 2, 2, "ff");
   std::string bad_cmd = cmd;
   bad_cmd.replace(bad_cmd.find(sa), sa.size(), wrong);
-  const std::string bad = testing::CommandOutput(bad_cmd);
+  const std::string bad = CommandOutput(bad_cmd);
   EXPECT_EQ(bad.find("1000\t2000"), std::string::npos) << bad;
 }
 

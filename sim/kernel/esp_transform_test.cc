@@ -5,13 +5,14 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/ip_literals.h"
 #include "kmesh/crypto/aead.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
 namespace {
 
-IpAddress Ip(const char* s) { return *IpAddress::Parse(s); }
+using ::kmesh::testing::Ip;
 
 XfrmSa Sa(const char* src, const char* dst, uint8_t key_byte, bool esn) {
   XfrmSa sa;

@@ -1,11 +1,12 @@
 #include "sim/kernel/memory_marker_maps.h"
 
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/ip_literals.h"
 
 namespace kmesh {
 namespace {
 
-IpAddress Ip(const std::string& text) { return *IpAddress::Parse(text); }
+using ::kmesh::testing::Ip;
 
 TEST(MemoryMarkerMapsTest, PeerUpsertReplacesAndLookupFindsIndex) {
   MemoryMarkerMaps maps;

@@ -8,17 +8,17 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 #include "kmesh/kernel/xfrm.h"
-#include "sim/kernel/testing/xfrm_objects.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
 namespace {
 
-using testing::Cidr;
-using testing::Ip;
-using testing::Policy;
-using testing::Tmpl;
+using ::kmesh::testing::Cidr;
+using ::kmesh::testing::Ip;
+using ::kmesh::testing::Policy;
+using ::kmesh::testing::Tmpl;
 
 constexpr uint32_t kReqid = 0x6b6d;
 constexpr XfrmMark kEncrypt{0xe0, 0xffffffff};
@@ -68,9 +68,9 @@ class SimKernelTest : public ::testing::Test {
                uint8_t key) {
     const std::string src = from.address.ToString();
     const std::string dst = to.address.ToString();
-    XfrmSa out = testing::Sa(src, dst, spi, kEncrypt);
+    XfrmSa out = ::kmesh::testing::Sa(src, dst, spi, kEncrypt);
     out.reqid = kReqid;
-    out.aead_key = testing::KeyOfSize(36, key);
+    out.aead_key = ::kmesh::testing::KeyOfSize(36, key);
     out.replay_window = 1024;
     out.esn = true;
     ASSERT_TRUE(from.kernel->xfrm().AddSa(out).ok());
@@ -82,14 +82,15 @@ class SimKernelTest : public ::testing::Test {
 
     XfrmSa in = out;
     in.mark = XfrmMark{(uint32_t{index} << 16) | 0xd0, 0xffff00ff};
-    in.output_mark = testing::kDecrypted;
+    in.output_mark = ::kmesh::testing::kDecrypted;
     ASSERT_TRUE(to.kernel->xfrm().AddSa(in).ok());
     ASSERT_TRUE(to.kernel->marker_maps().UpsertPeer(from.address, index).ok());
     for (XfrmDir dir : {XfrmDir::kIn, XfrmDir::kFwd}) {
       ASSERT_TRUE(to.kernel->xfrm()
-                      .UpdatePolicy(Policy(
-                          dir, from.pod_cidr.ToString(), to.pod_cidr.ToString(),
-                          testing::kDecrypted, 100, {Tmpl(src, dst, kReqid)}))
+                      .UpdatePolicy(Policy(dir, from.pod_cidr.ToString(),
+                                           to.pod_cidr.ToString(),
+                                           ::kmesh::testing::kDecrypted, 100,
+                                           {Tmpl(src, dst, kReqid)}))
                       .ok());
     }
   }

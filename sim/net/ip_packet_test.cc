@@ -1,11 +1,12 @@
 #include "sim/net/ip_packet.h"
 
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/ip_literals.h"
 
 namespace kmesh::sim {
 namespace {
 
-IpAddress Ip(const char* s) { return *IpAddress::Parse(s); }
+using ::kmesh::testing::Ip;
 
 TEST(IpPacketTest, Ipv4HeaderHasAValidChecksumAndParsesBack) {
   const uint8_t payload[] = {1, 2, 3};

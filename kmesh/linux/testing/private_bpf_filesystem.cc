@@ -10,18 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "kmesh/kernel/kernel_error.h"
 #include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::linux_backend::testing {
-namespace {
-
-absl::Status ErrnoStatus(int err, const std::string& what) {
-  return KernelError(err, what,
-                     err == EPERM ? "needs root with CAP_SYS_ADMIN" : "");
-}
-
-}  // namespace
 
 absl::StatusOr<std::string> MakeTestDirectory(const std::string& prefix,
                                               const std::string& base) {
@@ -33,7 +24,7 @@ absl::StatusOr<std::string> MakeTestDirectory(const std::string& prefix,
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   if (mkdtemp(buffer.data()) == nullptr) {
-    return ErrnoStatus(errno, absl::StrCat("mkdtemp ", pattern));
+    return TestSetupError(errno, absl::StrCat("mkdtemp ", pattern));
   }
   return std::string(buffer.data());
 }
@@ -46,7 +37,7 @@ PrivateBpfFilesystem::Create() {
   if (mount("bpf", dir->c_str(), "bpf", 0, "mode=0700") != 0) {
     const int err = errno;
     rmdir(dir->c_str());
-    return ErrnoStatus(err, absl::StrCat("mount -t bpf bpf ", *dir));
+    return TestSetupError(err, absl::StrCat("mount -t bpf bpf ", *dir));
   }
   return std::unique_ptr<PrivateBpfFilesystem>(
       new PrivateBpfFilesystem(*std::move(dir)));

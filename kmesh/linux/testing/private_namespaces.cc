@@ -9,24 +9,21 @@
 #include "kmesh/kernel/kernel_error.h"
 
 namespace kmesh::linux_backend::testing {
-namespace {
 
-absl::Status NamespaceError(int err, const std::string& what) {
+absl::Status TestSetupError(int err, const std::string& what) {
   return KernelError(err, what,
                      err == EPERM ? "needs root with CAP_SYS_ADMIN" : "");
 }
-
-}  // namespace
 
 absl::Status EnterPrivateMountNamespace() {
   thread_local bool entered = false;
   if (entered) return absl::OkStatus();
   if (unshare(CLONE_NEWNS) != 0) {
-    return NamespaceError(errno, "unshare(CLONE_NEWNS)");
+    return TestSetupError(errno, "unshare(CLONE_NEWNS)");
   }
   // Without this, mounts under a shared host mount would propagate back.
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    return NamespaceError(errno, "make / private in the new mount namespace");
+    return TestSetupError(errno, "make / private in the new mount namespace");
   }
   entered = true;
   return absl::OkStatus();
@@ -34,7 +31,7 @@ absl::Status EnterPrivateMountNamespace() {
 
 absl::Status EnterNewNetworkNamespace() {
   if (unshare(CLONE_NEWNET) != 0) {
-    return NamespaceError(errno, "unshare(CLONE_NEWNET)");
+    return TestSetupError(errno, "unshare(CLONE_NEWNET)");
   }
   return absl::OkStatus();
 }

@@ -8,6 +8,8 @@
 #ifndef KMESH_LINUX_TESTING_PRIVATE_NAMESPACES_H_
 #define KMESH_LINUX_TESTING_PRIVATE_NAMESPACES_H_
 
+#include <string>
+
 #include "absl/status/status.h"
 
 namespace kmesh::linux_backend::testing {
@@ -19,6 +21,10 @@ absl::Status EnterPrivateMountNamespace();
 // Moves the calling thread into a new, empty network namespace (only a
 // loopback device, down); each call makes a fresh one.
 absl::Status EnterNewNetworkNamespace();
+
+// A failed call that set up a test's own kernel state (a namespace, a
+// mount): KernelError, saying that EPERM means the test needs root.
+absl::Status TestSetupError(int err, const std::string& what);
 
 }  // namespace kmesh::linux_backend::testing
 

@@ -1,7 +1,7 @@
 #include "sim/kernel/testing/random_xfrm.h"
 
 #include "absl/strings/str_cat.h"
-#include "sim/kernel/testing/xfrm_objects.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::sim::testing {
 
@@ -10,7 +10,7 @@ XfrmSa RandomSas::NextSa(uint32_t tag) {
                                          {"10.0.0.3", "10.0.0.2"},
                                          {"fd00::2", "fd00::1"}};
   const auto& pair = kDsts[Below(3)];
-  XfrmSa sa = Sa(pair[0], pair[1], Spi(), Mark());
+  XfrmSa sa = ::kmesh::testing::Sa(pair[0], pair[1], Spi(), Mark());
   sa.reqid = tag;
   sa.proto = Proto();
   static const XfrmMark kOutputMarks[] = {

@@ -10,18 +10,18 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 #include "kmesh/kernel/xfrm.h"
 #include "sim/kernel/testing/kernel_error_assertions.h"
 #include "sim/kernel/testing/random_xfrm.h"
-#include "sim/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::sim {
 namespace {
 
-using testing::Ip;
-using testing::kDecrypted;
-using testing::Policy;
-using testing::Tmpl;
+using ::kmesh::testing::Ip;
+using ::kmesh::testing::kDecrypted;
+using ::kmesh::testing::Policy;
+using ::kmesh::testing::Tmpl;
 
 constexpr XfrmMark kEncrypt{0xe0, 0xffffffff};
 
@@ -67,7 +67,7 @@ TEST(PolicyTableTest, UpdateOfAbsentPolicyAddsIt) {
 TEST(PolicyTableTest, MarkValueAndMaskAreComparedExactly) {
   PolicyTable t;
   for (const XfrmMark mark :
-       {kDecrypted, XfrmMark{0xd0, 0xff}, testing::kNoMark}) {
+       {kDecrypted, XfrmMark{0xd0, 0xff}, ::kmesh::testing::kNoMark}) {
     EXPECT_TRUE(
         t.Add(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24", mark)).ok());
   }
@@ -83,10 +83,10 @@ TEST(PolicyTableTest, DeleteOfAbsentPolicyIsNotFound) {
   ASSERT_TRUE(
       t.Add(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24", kDecrypted))
           .ok());
-  XfrmPolicyId other_mask{
-      XfrmDir::kIn,
-      {testing::Cidr("0.0.0.0/0"), testing::Cidr("10.244.0.0/24")},
-      {0xd0, 0xfff}};
+  XfrmPolicyId other_mask{XfrmDir::kIn,
+                          {::kmesh::testing::Cidr("0.0.0.0/0"),
+                           ::kmesh::testing::Cidr("10.244.0.0/24")},
+                          {0xd0, 0xfff}};
   EXPECT_TRUE(testing::IsKernelError(t.Delete(other_mask), ENOENT));
   XfrmPolicyId exact = other_mask;
   exact.mark = kDecrypted;

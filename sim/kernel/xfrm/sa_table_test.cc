@@ -6,17 +6,17 @@
 
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 #include "kmesh/kernel/xfrm.h"
 #include "sim/kernel/testing/kernel_error_assertions.h"
-#include "sim/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::sim {
 namespace {
 
-using testing::Ip;
+using ::kmesh::testing::Ip;
+using ::kmesh::testing::Sa;
+using ::kmesh::testing::Tmpl;
 using testing::IsKernelError;
-using testing::Sa;
-using testing::Tmpl;
 
 // The table's SAs, newest first.
 std::vector<XfrmSa> Listed(const SaTable& t) {
@@ -140,9 +140,9 @@ TEST(SaTableTest, DeleteOfAbsentSaIsNotFound) {
 TEST(SaTableTest, DeleteWithoutMarkDoesNotFindMarkedSa) {
   SaTable t;
   ASSERT_TRUE(t.Add(Sa("10.0.0.2", "10.0.0.1", 3, {0x1d0, 0xffff})).ok());
-  EXPECT_TRUE(IsKernelError(
-      t.Delete(XfrmSaId{Ip("10.0.0.1"), 3, kIpProtoEsp, testing::kNoMark}),
-      ESRCH));
+  EXPECT_TRUE(IsKernelError(t.Delete(XfrmSaId{Ip("10.0.0.1"), 3, kIpProtoEsp,
+                                              ::kmesh::testing::kNoMark}),
+                            ESRCH));
   EXPECT_TRUE(
       t.Delete(XfrmSaId{Ip("10.0.0.1"), 3, kIpProtoEsp, {0x1d0, 0xffff}}).ok());
   EXPECT_EQ(t.size(), 0u);
@@ -170,7 +170,7 @@ TEST(SaTableTest, UpdateChangesOnlyTheOutputMarkAsLinuxDoes) {
   XfrmSa update = original;
   update.src = Ip("10.0.0.7");
   update.reqid = 5;
-  update.aead_key = testing::KeyOfSize(36, 0x77);
+  update.aead_key = ::kmesh::testing::KeyOfSize(36, 0x77);
   update.icv_bits = 96;
   update.replay_window = 32;
   update.output_mark = {0xe0, 0xffffffff};
@@ -226,8 +226,8 @@ TEST(SaTableTest, OutboundSaIsSelectedByTemplateAndMark) {
 TEST(SaTableTest, OutboundSaSelectorMustMatchThePacket) {
   SaTable t;
   XfrmSa sa = Sa("10.0.0.1", "10.0.0.2", 1);
-  sa.selector.src = testing::Cidr("10.244.0.0/24");
-  sa.selector.dst = testing::Cidr("10.244.1.0/24");
+  sa.selector.src = ::kmesh::testing::Cidr("10.244.0.0/24");
+  sa.selector.dst = ::kmesh::testing::Cidr("10.244.1.0/24");
   ASSERT_TRUE(t.Add(sa).ok());
   const XfrmTemplate tmpl = Tmpl("10.0.0.1", "10.0.0.2");
   EXPECT_NE(

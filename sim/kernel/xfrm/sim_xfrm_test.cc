@@ -23,18 +23,18 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 #include "kmesh/kernel/xfrm.h"
 #include "sim/kernel/testing/kernel_error_assertions.h"
 #include "sim/kernel/testing/random_xfrm.h"
-#include "sim/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::sim {
 namespace {
 
-using testing::Ip;
-using testing::Policy;
-using testing::Sa;
-using testing::Tmpl;
+using ::kmesh::testing::Ip;
+using ::kmesh::testing::Policy;
+using ::kmesh::testing::Sa;
+using ::kmesh::testing::Tmpl;
 
 // --- XfrmKernel calls against a newest-first walk ---------------------------
 
@@ -228,15 +228,15 @@ TEST(SimXfrmTest, UpdateIsValidatedLikeAdd) {
   SimXfrm x;
   XfrmSa sa = Sa("10.0.0.2", "10.0.0.1", 1);
   ASSERT_TRUE(x.AddSa(sa).ok());
-  sa.aead_key = testing::KeyOfSize(30);
+  sa.aead_key = ::kmesh::testing::KeyOfSize(30);
   EXPECT_TRUE(testing::IsKernelError(x.UpdateSa(sa), EINVAL));
 }
 
 TEST(SimXfrmTest, PolicyChangesAreValidatedAndARefusedOneChangesNothing) {
   SimXfrm x;
   const XfrmPolicy in =
-      Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24", testing::kDecrypted, 7,
-             {Tmpl("10.0.0.3", "10.0.0.1")});
+      Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24",
+             ::kmesh::testing::kDecrypted, 7, {Tmpl("10.0.0.3", "10.0.0.1")});
   ASSERT_TRUE(x.AddPolicy(in).ok());
   XfrmPolicy seven_templates = in;
   seven_templates.templates.resize(7, in.templates[0]);
@@ -256,10 +256,10 @@ TEST(SimXfrmTest, DumpListsNewestFirstAndReturnsCopies) {
   ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.8", 40)).ok());
   ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.8", 41)).ok());
   ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24",
-                                 testing::kDecrypted))
+                                 ::kmesh::testing::kDecrypted))
                   .ok());
   ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kFwd, "0.0.0.0/0", "10.244.0.0/24",
-                                 testing::kDecrypted))
+                                 ::kmesh::testing::kDecrypted))
                   .ok());
   auto sas = x.DumpSas();
   ASSERT_TRUE(sas.ok());
@@ -457,10 +457,10 @@ TEST(SimXfrmListingTest, StatesAndPoliciesAreListedNewestFirst) {
             states.find("src 10.0.0.3 dst 10.0.0.1"))
       << states;
   ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.244.0.0/24",
-                                 testing::kDecrypted, 7))
+                                 ::kmesh::testing::kDecrypted, 7))
                   .ok());
   ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kOut, "10.0.0.0/8", "10.244.0.0/24",
-                                 testing::kNoMark))
+                                 ::kmesh::testing::kNoMark))
                   .ok());
   const std::string policies = x.FormatPolicies();
   EXPECT_LT(policies.find("src 10.0.0.0/8 dst 10.244.0.0/24\n\tdir out"),
@@ -496,7 +496,7 @@ TEST(SimXfrmHookTest, OperationsAreCountedPerKind) {
   ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.1", 1)).ok());
   EXPECT_FALSE(x.AddSa(Sa("10.0.0.2", "10.0.0.1", 1)).ok());
   ASSERT_TRUE(x.UpdatePolicy(Policy(XfrmDir::kIn, "0.0.0.0/0", "10.0.0.0/8",
-                                    testing::kNoMark, 0))
+                                    ::kmesh::testing::kNoMark, 0))
                   .ok());
   ASSERT_TRUE(x.DumpSas().ok());
   EXPECT_EQ(x.OperationCount(XfrmOp::kAddSa), 2u);
@@ -520,9 +520,9 @@ TEST(SimXfrmThreadTest, DataPathReadsWhileControlPlaneWrites) {
   });
   for (uint32_t spi = 2; spi < 300; ++spi) {
     ASSERT_TRUE(x.AddSa(Sa("10.0.0.2", "10.0.0.1", spi)).ok());
-    ASSERT_TRUE(
-        x.DeleteSa(XfrmSaId{Ip("10.0.0.1"), spi, kIpProtoEsp, testing::kNoMark})
-            .ok());
+    ASSERT_TRUE(x.DeleteSa(XfrmSaId{Ip("10.0.0.1"), spi, kIpProtoEsp,
+                                    ::kmesh::testing::kNoMark})
+                    .ok());
   }
   done = true;
   reader.join();

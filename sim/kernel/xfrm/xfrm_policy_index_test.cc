@@ -7,17 +7,17 @@
 
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 #include "kmesh/kernel/xfrm.h"
 #include "sim/kernel/testing/random_xfrm.h"
-#include "sim/kernel/testing/xfrm_objects.h"
 
 namespace kmesh {
 namespace sim {
 namespace {
 
 using Order = XfrmPolicyIndex::Order;
-using testing::Ip;
-using testing::Policy;
+using ::kmesh::testing::Ip;
+using ::kmesh::testing::Policy;
 
 TEST(XfrmPolicyIndexTest, LookupEqualsLinearFirstMatchUnderRandomChanges) {
   testing::RandomPolicies random(20261126);

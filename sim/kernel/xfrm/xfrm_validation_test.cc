@@ -7,17 +7,17 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 #include "kmesh/kernel/xfrm.h"
 #include "sim/kernel/testing/kernel_error_assertions.h"
-#include "sim/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::sim {
 namespace {
 
+using ::kmesh::testing::kNoMark;
+using ::kmesh::testing::Policy;
+using ::kmesh::testing::Sa;
 using testing::IsKernelError;
-using testing::kNoMark;
-using testing::Policy;
-using testing::Sa;
 
 // --- SAs ------------------------------------------------------------------
 
@@ -31,16 +31,16 @@ TEST(SaValidationTest, SpiZeroIsRejected) {
 
 TEST(SaValidationTest, KeyLengthMustFitRfc4106AndIsNeverPrinted) {
   XfrmSa sa = Sa("10.0.0.2", "10.0.0.1", 21);
-  sa.aead_key = testing::KeyOfSize(30, 0xab);
+  sa.aead_key = ::kmesh::testing::KeyOfSize(30, 0xab);
   const absl::Status s = ValidateSa(sa);
   EXPECT_TRUE(IsKernelError(s, EINVAL));
   EXPECT_TRUE(absl::StrContains(s.message(), "30 bytes")) << s;
   EXPECT_FALSE(absl::StrContains(s.message(), "abab")) << s;
-  sa.aead_key = testing::KeyOfSize(1);
+  sa.aead_key = ::kmesh::testing::KeyOfSize(1);
   EXPECT_TRUE(IsKernelError(ValidateSa(sa), EINVAL));
   // AES-128 and AES-192 with salt are valid on Linux too.
   for (const size_t size : {20, 28}) {
-    sa.aead_key = testing::KeyOfSize(size);
+    sa.aead_key = ::kmesh::testing::KeyOfSize(size);
     EXPECT_TRUE(ValidateSa(sa).ok()) << size;
   }
 }
@@ -63,7 +63,7 @@ TEST(SaValidationTest, UnknownAeadOrIcvIsEnosys) {
 
 TEST(SaValidationTest, SourceAndDestinationFamiliesMustAgree) {
   XfrmSa sa = Sa("10.0.0.2", "10.0.0.1", 1);
-  sa.src = testing::Ip("fd00::2");
+  sa.src = ::kmesh::testing::Ip("fd00::2");
   EXPECT_TRUE(IsKernelError(ValidateSa(sa), EINVAL));
 }
 
@@ -96,8 +96,8 @@ TEST(SaValidationTest, ProtocolsOtherThanEspAreRejected) {
 
 TEST(SaValidationTest, OnlyTunnelModeCanChangeFamily) {
   XfrmSa sa = Sa("10.0.0.2", "10.0.0.7", 30);
-  sa.selector.src = testing::Cidr("fd00::/64");
-  sa.selector.dst = testing::Cidr("fd01::/64");
+  sa.selector.src = ::kmesh::testing::Cidr("fd00::/64");
+  sa.selector.dst = ::kmesh::testing::Cidr("fd01::/64");
   sa.mode = XfrmMode::kTransport;
   EXPECT_TRUE(IsKernelError(ValidateSa(sa), EPROTONOSUPPORT));
   sa.mode = XfrmMode::kTunnel;
@@ -108,7 +108,7 @@ TEST(SaValidationTest, OnlyTunnelModeCanChangeFamily) {
 
 TEST(PolicyValidationTest, FollowsLinux) {
   // Optional tunnel template in an out policy.
-  XfrmTemplate optional = testing::Tmpl("1.1.1.1", "2.2.2.2");
+  XfrmTemplate optional = ::kmesh::testing::Tmpl("1.1.1.1", "2.2.2.2");
   optional.optional = true;
   EXPECT_TRUE(
       IsKernelError(ValidatePolicy(Policy(XfrmDir::kOut, "0.0.0.0/0",
@@ -118,7 +118,7 @@ TEST(PolicyValidationTest, FollowsLinux) {
                                     kNoMark, 0, {optional}))
                   .ok());
   // Tunnel templates may change family, transport ones may not.
-  XfrmTemplate v6 = testing::Tmpl("fd00::1", "fd00::2");
+  XfrmTemplate v6 = ::kmesh::testing::Tmpl("fd00::1", "fd00::2");
   EXPECT_TRUE(ValidatePolicy(Policy(XfrmDir::kOut, "0.0.0.0/0", "0.0.0.0/0",
                                     kNoMark, 0, {v6}))
                   .ok());
@@ -129,16 +129,17 @@ TEST(PolicyValidationTest, FollowsLinux) {
                     EINVAL));
   // Selector families must agree.
   XfrmPolicy mixed = Policy(XfrmDir::kOut, "0.0.0.0/0", "0.0.0.0/0", kNoMark);
-  mixed.selector.dst = testing::Cidr("::/0");
+  mixed.selector.dst = ::kmesh::testing::Cidr("::/0");
   EXPECT_TRUE(IsKernelError(ValidatePolicy(mixed), EINVAL));
   // At most XFRM_MAX_DEPTH templates.
-  std::vector<XfrmTemplate> seven(7, testing::Tmpl("1.1.1.1", "2.2.2.2"));
+  std::vector<XfrmTemplate> seven(7,
+                                  ::kmesh::testing::Tmpl("1.1.1.1", "2.2.2.2"));
   EXPECT_TRUE(
       IsKernelError(ValidatePolicy(Policy(XfrmDir::kIn, "10.0.0.0/8",
                                           "0.0.0.0/0", kNoMark, 0, seven)),
                     EINVAL));
   // Template protocol must be an IPsec one.
-  XfrmTemplate tcp = testing::Tmpl("1.1.1.1", "2.2.2.2");
+  XfrmTemplate tcp = ::kmesh::testing::Tmpl("1.1.1.1", "2.2.2.2");
   tcp.proto = 6;
   EXPECT_TRUE(
       IsKernelError(ValidatePolicy(Policy(XfrmDir::kIn, "10.0.0.0/8",
@@ -154,7 +155,7 @@ TEST(PolicyValidationTest, FollowsLinux) {
 TEST(PolicyValidationTest, BlockPoliciesMayCarryTemplates) {
   XfrmPolicy fwd_block =
       Policy(XfrmDir::kFwd, "0.0.0.0/0", "0.0.0.0/0", kNoMark, 3,
-             {testing::Tmpl("1.1.1.1", "2.2.2.2")});
+             {::kmesh::testing::Tmpl("1.1.1.1", "2.2.2.2")});
   fwd_block.action = XfrmAction::kBlock;
   EXPECT_TRUE(ValidatePolicy(fwd_block).ok());
 }

@@ -1,9 +1,11 @@
-#include "sim/kernel/testing/capture_tools.h"
+#include "kmesh/base/testing/shell_command.h"
+
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
 
-namespace kmesh::sim::testing {
+namespace kmesh::testing {
 
 bool HaveTool(const std::string& tool) {
   return std::system(("command -v " + tool + " >/dev/null 2>&1").c_str()) == 0;
@@ -20,4 +22,9 @@ std::string CommandOutput(const std::string& command) {
   return out;
 }
 
-}  // namespace kmesh::sim::testing
+bool CommandSucceeds(const std::string& command) {
+  const int status = std::system((command + " >/dev/null 2>&1").c_str());
+  return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace kmesh::testing

@@ -1,12 +1,8 @@
-#include "sim/kernel/testing/xfrm_objects.h"
+#include "kmesh/kernel/testing/xfrm_objects.h"
 
 #include <utility>
 
-namespace kmesh::sim::testing {
-
-IpAddress Ip(const std::string& text) { return IpAddress::Parse(text).value(); }
-
-IpPrefix Cidr(const std::string& text) { return IpPrefix::Parse(text).value(); }
+namespace kmesh::testing {
 
 XfrmKey KeyOfSize(size_t size, uint8_t fill) {
   std::vector<uint8_t> bytes(size, fill);
@@ -50,4 +46,14 @@ XfrmPolicy Policy(XfrmDir dir, const std::string& src, const std::string& dst,
   return p;
 }
 
-}  // namespace kmesh::sim::testing
+XfrmPolicy BlockPolicy(IpFamily family, XfrmMark mark, uint32_t priority) {
+  XfrmPolicy p;
+  p.dir = XfrmDir::kOut;
+  p.selector = XfrmSelector{IpPrefix::Any(family), IpPrefix::Any(family), 0};
+  p.mark = mark;
+  p.priority = priority;
+  p.action = XfrmAction::kBlock;
+  return p;
+}
+
+}  // namespace kmesh::testing

@@ -1,8 +1,10 @@
-// XFRM objects for the simulator's tests, built the way the product builds
-// them (an ESP tunnel SA with rfc4106(gcm(aes)), a 36-byte key and reqid 1),
-// from address and prefix literals (a typo aborts the test).
-#ifndef SIM_KERNEL_XFRM_TESTING_XFRM_OBJECTS_H_
-#define SIM_KERNEL_XFRM_TESTING_XFRM_OBJECTS_H_
+// XFRM objects in one line each, built the way the product builds them (an
+// ESP tunnel SA with rfc4106(gcm(aes)), a 36-byte key and reqid 1), for
+// tests of the kernel backends, of their simulated twin and of what programs
+// them (testonly). Addresses and prefixes are literals (a typo aborts the
+// test; see kmesh/base/testing/ip_literals.h).
+#ifndef KMESH_KERNEL_TESTING_XFRM_OBJECTS_H_
+#define KMESH_KERNEL_TESTING_XFRM_OBJECTS_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -10,16 +12,15 @@
 #include <vector>
 
 #include "kmesh/base/ip_address.h"
+#include "kmesh/base/testing/ip_literals.h"
 #include "kmesh/kernel/xfrm.h"
 #include "kmesh/kernel/xfrm_key.h"
 
-namespace kmesh::sim::testing {
+namespace kmesh::testing {
 
 inline constexpr XfrmMark kNoMark{0, 0};
 inline constexpr XfrmMark kDecrypted{0xd0, 0xffffffff};
-
-IpAddress Ip(const std::string& text);
-IpPrefix Cidr(const std::string& text);
+inline constexpr XfrmMark kEncrypt{0xe0, 0xffffffff};
 
 // `size` bytes of `fill`.
 XfrmKey KeyOfSize(size_t size, uint8_t fill = 0x5a);
@@ -38,6 +39,9 @@ XfrmPolicy Policy(XfrmDir dir, const std::string& src, const std::string& dst,
                   XfrmMark mark, uint32_t priority = 0,
                   std::vector<XfrmTemplate> templates = {});
 
-}  // namespace kmesh::sim::testing
+// An outbound catch-all of `family` that blocks packets with `mark`.
+XfrmPolicy BlockPolicy(IpFamily family, XfrmMark mark, uint32_t priority);
 
-#endif  // SIM_KERNEL_XFRM_TESTING_XFRM_OBJECTS_H_
+}  // namespace kmesh::testing
+
+#endif  // KMESH_KERNEL_TESTING_XFRM_OBJECTS_H_
