@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/api/ipsec_key_codec.h"
 #include "kmesh/base/clock.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "kmesh/crypto/random.h"
 #include "kmesh/kube/kube_client.h"
 #include "nlohmann/json.hpp"
@@ -38,9 +39,7 @@ constexpr char kLabel[] = "istio.io/dataplane-mode";
 class IpsecClusterE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/kmesh-e2e-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    dir_ = ::kmesh::testing::NewTestDirectory("kmesh-e2e");
     SimClusterOptions options;
     options.state_dir = dir_;
     options.ipsec_grace_period = std::chrono::seconds(2);

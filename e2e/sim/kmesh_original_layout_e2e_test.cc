@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "sim/cluster/sim_cluster.h"
 #include "sim/cluster/traffic.h"
 #include "sim/kernel/kmesh_original_layout/kmesh_original_layout.h"
@@ -16,8 +17,7 @@ namespace kmesh::sim {
 namespace {
 
 TEST(KmeshOriginalLayoutE2eTest, ThreeNodesCannotAllTalkWithKmeshsLayout) {
-  char dir[] = "/tmp/kmesh-orig-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string dir = ::kmesh::testing::NewTestDirectory("kmesh-orig");
   SimClusterOptions options;
   options.state_dir = dir;
   auto cluster = SimCluster::Start(options);  // No agents: we program.

@@ -44,7 +44,7 @@ class KmeshDaemonBpffsTest : public ::testing::Test {
     // Under /tmp: one case runs the daemon unprivileged, and it must reach
     // this directory and a copy of the binary in it.
     absl::StatusOr<std::string> dir =
-        testing::MakeTestDirectory("kmesh-daemon-bpffs-test", "/tmp");
+        ::kmesh::testing::MakeTestDirectory("kmesh-daemon-bpffs-test", "/tmp");
     ASSERT_TRUE(dir.ok()) << dir.status();
     dir_ = *dir;
     ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);

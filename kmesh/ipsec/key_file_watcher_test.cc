@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "kmesh/crypto/encoding.h"
 #include "kmesh/ipsec/testing/recording_event_sink.h"
 #include "kmesh/ipsec/testing/test_psk.h"
@@ -68,10 +69,7 @@ void ReplaceFile(const std::string& path, const std::string& content) {
 class KeyFileWatcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/key_file_watcher_test.XXXXXX";
-    const char* dir = mkdtemp(pattern);
-    ASSERT_NE(dir, nullptr);
-    root_ = dir;
+    root_ = ::kmesh::testing::NewTestDirectory("key_file_watcher_test");
   }
   void TearDown() override { fs::remove_all(root_); }
 

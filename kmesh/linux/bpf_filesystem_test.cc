@@ -44,8 +44,8 @@ class BpfFilesystemTest : public ::testing::Test {
     absl::Status entered = testing::EnterPrivateMountNamespace();
     if (!entered.ok()) GTEST_SKIP() << entered;
     // Under /tmp: one case runs unprivileged and must reach it.
-    absl::StatusOr<std::string> dir =
-        testing::MakeTestDirectory("kmesh-bpf-filesystem-test", "/tmp");
+    absl::StatusOr<std::string> dir = ::kmesh::testing::MakeTestDirectory(
+        "kmesh-bpf-filesystem-test", "/tmp");
     ASSERT_TRUE(dir.ok()) << dir.status();
     dir_ = *dir;
   }

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/base/testing/ip_literals.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "kmesh/linux/bpf_marker_loader.h"
 #include "kmesh/linux/testing/private_bpf_filesystem.h"
 #include "kmesh/linux/testing/test_markers.h"
@@ -187,11 +188,10 @@ TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
 }
 
 TEST_F(BpfMarkerMapsTest, PinDirectoryOutsideBpffsIsRefused) {
-  char dir[] = "/tmp/kmesh-not-bpffs-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string dir = ::kmesh::testing::NewTestDirectory("not-bpffs");
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> loader =
       BpfMarkerLoader::Load(TestMarkerObjects(dir));
-  rmdir(dir);
+  rmdir(dir.c_str());
   EXPECT_EQ(loader.status().code(), absl::StatusCode::kFailedPrecondition)
       << loader.status();
   EXPECT_NE(loader.status().message().find("bpf filesystem"),
@@ -201,9 +201,12 @@ TEST_F(BpfMarkerMapsTest, PinDirectoryOutsideBpffsIsRefused) {
 TEST(BpfMarkerLoaderLoadTest, UnprivilegedLoadSaysBpfIsNotPermitted) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges from";
   // Copies of the objects that an unprivileged user can read.
-  char dir[] = "/tmp/kmesh-unprivileged-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  ASSERT_EQ(chmod(dir, 0755), 0);
+  // Under /tmp: nobody may not reach $TEST_TMPDIR.
+  absl::StatusOr<std::string> made =
+      ::kmesh::testing::MakeTestDirectory("kmesh-unprivileged", "/tmp");
+  ASSERT_TRUE(made.ok()) << made.status();
+  const std::string dir = *made;
+  ASSERT_EQ(chmod(dir.c_str(), 0755), 0);
   BpfMarkerLoaderOptions options = TestMarkerObjects();
   for (std::string* path :
        {&options.encrypt_object_path, &options.decrypt_object_path}) {

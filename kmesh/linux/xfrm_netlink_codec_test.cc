@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/testing/shell_command.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "kmesh/kernel/testing/xfrm_objects.h"
 
 namespace kmesh::linux_backend {
@@ -37,9 +38,10 @@ using ::kmesh::testing::HaveTool;
 
 // Runs `ip <args>` under strace and returns the first XFRM request it sent.
 bool CaptureIproute(const std::string& args, Captured* out) {
-  char dir[] = "/tmp/kmesh-strace-XXXXXX";
-  if (mkdtemp(dir) == nullptr) return false;
-  const std::string log = std::string(dir) + "/trace";
+  absl::StatusOr<std::string> dir =
+      ::kmesh::testing::MakeTestDirectory("strace");
+  if (!dir.ok()) return false;
+  const std::string log = *dir + "/trace";
   const std::string prefix = geteuid() == 0 ? "unshare --net " : "";
   const std::string cmd =
       absl::StrCat(prefix, "strace -f -e trace=sendmsg -xx -s 65536 -o ", log,
@@ -66,7 +68,7 @@ bool CaptureIproute(const std::string& args, Captured* out) {
     found = true;
     break;
   }
-  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(*dir);
   return found;
 }
 

@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/base/poll_until.h"
 #include "kmesh/base/testing/shell_command.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
 
@@ -74,8 +75,7 @@ std::string ReadFile(const std::string& path) {
 class KmeshSimTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kmesh_sim_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = ::kmesh::testing::NewTestDirectory("kmesh_sim_test");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string dir_;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kmesh/base/testing/test_directory.h"
 
 namespace kmesh::sim {
 namespace {
@@ -48,8 +49,7 @@ bool Exists(const std::string& path) {
 class ProjectedVolumeWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/projected_volume_test.XXXXXX";
-    root_ = mkdtemp(tmpl);
+    root_ = ::kmesh::testing::NewTestDirectory("projected_volume_test");
     dir_ = root_ + "/node1/kmesh-ipsec";
     ProjectedVolumeWriter::Options options;
     options.wall_clock = [this] { return now_; };

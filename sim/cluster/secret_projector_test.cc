@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "kmesh/base/poll_until.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
 #include "nlohmann/json.hpp"
@@ -57,8 +58,7 @@ std::string Read(const std::string& path) {
 class SecretProjectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/secret_projector_test.XXXXXX";
-    root_ = mkdtemp(tmpl);
+    root_ = ::kmesh::testing::NewTestDirectory("secret_projector_test");
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/base/poll_until.h"
 #include "kmesh/base/testing/shell_command.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/traffic.h"
 
@@ -62,8 +63,7 @@ std::string ReadLink(const std::string& path) {
 class SimClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sim_cluster_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = ::kmesh::testing::NewTestDirectory("sim_cluster_test");
   }
   void TearDown() override {
     cluster_.reset();

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "kmesh/base/testing/ip_literals.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
@@ -220,8 +221,8 @@ TEST_F(SimNetworkTest, WireMonitorSeesEspWhereTheKernelEncrypts) {
 }
 
 TEST_F(SimNetworkTest, CaptureLogFilesGetTcpdumpLines) {
-  char dir_template[] = "/tmp/sim_network_test.XXXXXX";
-  const std::string dir = mkdtemp(dir_template);
+  const std::string dir =
+      ::kmesh::testing::NewTestDirectory("sim_network_test");
   Build({.capture_dir = dir, .write_pcap = true});
   const SimPodInfo a = Pod("a", "master");
   const SimPodInfo b = Pod("b", "node1");

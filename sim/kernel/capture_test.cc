@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/base/testing/ip_literals.h"
 #include "kmesh/base/testing/shell_command.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "sim/kernel/esp_transform.h"
 #include "sim/net/ip_packet.h"
 
@@ -40,9 +41,7 @@ std::string Normalise(const std::string& s) {
 class CaptureTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/kmesh-capture-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    dir_ = ::kmesh::testing::NewTestDirectory("capture");
     std::vector<uint8_t> key(36);
     for (size_t i = 0; i < key.size(); ++i) key[i] = 0x10 + i;
     sa_.src = Ip("10.0.0.1");

@@ -14,25 +14,11 @@
 
 namespace kmesh::linux_backend::testing {
 
-absl::StatusOr<std::string> MakeTestDirectory(const std::string& prefix,
-                                              const std::string& base) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string parent = !base.empty()                    ? base
-                             : tmp != nullptr && *tmp != '\0' ? tmp
-                                                              : "/tmp";
-  const std::string pattern = absl::StrCat(parent, "/", prefix, "-XXXXXX");
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  if (mkdtemp(buffer.data()) == nullptr) {
-    return TestSetupError(errno, absl::StrCat("mkdtemp ", pattern));
-  }
-  return std::string(buffer.data());
-}
-
 absl::StatusOr<std::unique_ptr<PrivateBpfFilesystem>>
 PrivateBpfFilesystem::Create() {
   if (absl::Status s = EnterPrivateMountNamespace(); !s.ok()) return s;
-  absl::StatusOr<std::string> dir = MakeTestDirectory("bpffs");
+  absl::StatusOr<std::string> dir =
+      ::kmesh::testing::MakeTestDirectory("bpffs");
   if (!dir.ok()) return dir.status();
   if (mount("bpf", dir->c_str(), "bpf", 0, "mode=0700") != 0) {
     const int err = errno;

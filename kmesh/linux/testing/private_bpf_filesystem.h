@@ -14,15 +14,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kmesh/base/testing/test_directory.h"
 #include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::linux_backend::testing {
-
-// A new empty directory named after `prefix`, under `base` when given, else
-// under $TEST_TMPDIR (or /tmp). A test that drops privileges passes "/tmp":
-// $TEST_TMPDIR may lie below a directory only root can search.
-absl::StatusOr<std::string> MakeTestDirectory(const std::string& prefix,
-                                              const std::string& base = "");
 
 class PrivateBpfFilesystem {
  public:
