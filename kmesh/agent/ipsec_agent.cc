@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<IpsecAgent>> IpsecAgent::Start(
   std::unique_ptr<IpsecAgent> agent(
       new IpsecAgent(std::move(config), std::move(deps)));
   if (absl::Status s = agent->Init(); !s.ok()) {
-    agent->Stop(AgentStopMode::kKill);
+    agent->Stop();
     return s;
   }
   return agent;
@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<IpsecAgent>> IpsecAgent::Start(
 IpsecAgent::IpsecAgent(IpsecAgentConfig config, IpsecAgentDeps deps)
     : config_(std::move(config)), deps_(std::move(deps)) {}
 
-IpsecAgent::~IpsecAgent() { Stop(AgentStopMode::kKill); }
+IpsecAgent::~IpsecAgent() { Stop(); }
 
 absl::Status IpsecAgent::Init() {
   // The node's identity; kubelet may not have reported it yet.
@@ -196,7 +196,7 @@ void IpsecAgent::TickLoop() {
   }
 }
 
-void IpsecAgent::Stop(AgentStopMode mode) {
+void IpsecAgent::Stop() {
   if (stopped_.exchange(true)) return;
   {
     absl::MutexLock lock(&tick_mu_);
@@ -208,25 +208,8 @@ void IpsecAgent::Stop(AgentStopMode mode) {
   if (namespace_reflector_) namespace_reflector_->Stop();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
-  if (mode == AgentStopMode::kKill || controller_ == nullptr) return;
-
-  // Graceful: first stop marking (so removing the block policy cannot let
-  // marked traffic out in clear), then remove what this node owns.
-  {
-    absl::MutexLock lock(&tracker_mu_);
-    if (tracker_) {
-      if (absl::Status s = tracker_->DetachAll(); !s.ok()) {
-        LOG(ERROR) << "detach encrypt markers: " << s;
-      }
-    }
-  }
-  if (absl::Status s = controller_->Shutdown(); !s.ok()) {
-    LOG(ERROR) << "IPsec shutdown: " << s;
-  }
-  if (absl::Status s = deps_.node->SetDecryptMarker(false, NodeAddresses());
-      !s.ok()) {
-    LOG(ERROR) << "detach decrypt marker: " << s;
-  }
+  // Nothing else: the datapath and the KmeshNodeInfo outlive the process
+  // (see the header).
 }
 
 }  // namespace kmesh::agent

@@ -9,6 +9,13 @@
 // Kubernetes client are given to it (NodeBackends), so kmesh-daemon runs it on
 // Linux and the simulated cluster runs the very same code on simulated kernels.
 //
+// Stopping it (SIGTERM, a crash, kill -9: all the same) touches nothing
+// outside the process: SAs, policies (the block policy too), markers, their
+// pinned maps and the node's KmeshNodeInfo stay, and the next agent adopts
+// them, so a restart or a rolling upgrade does not interrupt encryption.
+// Removing the product from a node is explicit: `kmesh-daemon uninstall`
+// (node_uninstall.h).
+//
 // Encrypt targets are the managed pods of peers this node already has an
 // outbound SA to: before a key exists, or towards a node that joined but
 // cannot be encrypted to yet, traffic is not marked (and stays plaintext, as
@@ -64,21 +71,15 @@ struct IpsecAgentDeps {
   const Clock* clock = nullptr;
 };
 
-enum class AgentStopMode {
-  // SIGTERM: detach the markers, withdraw the KmeshNodeInfo, remove the XFRM
-  // objects this node owns.
-  kGraceful,
-  // The process dies: threads end, the kernel keeps everything.
-  kKill,
-};
-
 class IpsecAgent {
  public:
   static absl::StatusOr<std::unique_ptr<IpsecAgent>> Start(
       IpsecAgentConfig config, IpsecAgentDeps deps);
   ~IpsecAgent();
 
-  void Stop(AgentStopMode mode);
+  // Ends the agent's threads; the kernel and the API keep everything it
+  // programmed and published. Idempotent.
+  void Stop();
 
   ipsec::IpsecController& controller() { return *controller_; }
 

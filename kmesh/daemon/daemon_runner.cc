@@ -93,8 +93,10 @@ int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
   int sig = 0;
   while ((sig = WaitForSignal(signals, std::chrono::seconds(3600))) == 0) {
   }
-  LOG(INFO) << "signal " << sig << ": shutting down";
-  (*agent)->Stop(agent::AgentStopMode::kGraceful);
+  LOG(INFO) << "signal " << sig
+            << ": stopping; the node keeps its SAs, policies, markers and "
+               "KmeshNodeInfo (remove them with `kmesh-daemon uninstall`)";
+  (*agent)->Stop();
   return 0;
 }
 

@@ -3,9 +3,10 @@
 // NODE_NAME or --node-name, ...), and with IPsec on builds the node's
 // backends through the given factory, finds the cluster the way kubectl does
 // (--kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster), runs the
-// IpsecAgent, and on SIGTERM/SIGINT shuts it down gracefully (markers
-// detached, KmeshNodeInfo withdrawn, owned XFRM objects removed). Returns the
-// process exit code; every failure is one line on stderr naming its cause.
+// IpsecAgent, and on SIGTERM/SIGINT stops it, leaving the node's SAs,
+// policies, markers and KmeshNodeInfo in place for the next daemon (a
+// restart or an upgrade is hitless). Returns the process exit code; every
+// failure is one line on stderr naming its cause.
 #ifndef KMESH_DAEMON_DAEMON_RUNNER_H_
 #define KMESH_DAEMON_DAEMON_RUNNER_H_
 

@@ -5,10 +5,12 @@
 // AdoptedKernelState holds for what cannot be derived; XfrmProgrammer makes
 // the kernel match; MarkerSync keeps the decrypt marker's peer map in step;
 // and the node's record (its advertised SPI) goes out through
-// NodeInfoPublisher. Start() adopts what a previous run left in the kernel;
-// Shutdown() withdraws the record and removes only what this daemon owns
-// (the caller detaches the encrypt marker first: without the block policy
-// marked traffic would leave in clear). The rotation protocol, restart and
+// NodeInfoPublisher. Start() adopts what a previous run left in the kernel
+// (a stopping daemon leaves everything in place); Shutdown() withdraws the
+// record and removes only what this daemon owns (the caller detaches the
+// encrypt marker first: without the block policy marked traffic would leave
+// in clear). kmesh-daemon does not call Shutdown(): `kmesh-daemon uninstall`
+// removes the product's state without a controller. The rotation protocol, restart and
 // shutdown are described in docs/xfrm-layout.md (sections 5 and 6).
 // Thread-safe: every public method takes one lock.
 #ifndef KMESH_IPSEC_IPSEC_CONTROLLER_H_

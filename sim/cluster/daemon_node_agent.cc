@@ -44,8 +44,10 @@ class DaemonNodeAgent : public NodeAgent {
 
   void Stop(AgentStop mode) override {
     if (agent_ == nullptr) return;
-    agent_->Stop(mode == AgentStop::kGraceful ? agent::AgentStopMode::kGraceful
-                                              : agent::AgentStopMode::kKill);
+    // SIGTERM and SIGKILL end the same way: the kernel and the API keep
+    // everything (kmesh-daemon removes nothing when it stops).
+    (void)mode;
+    agent_->Stop();
     agent_.reset();
   }
 

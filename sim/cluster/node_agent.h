@@ -43,8 +43,10 @@ struct NodeAgentContext {
 
 // How an agent is stopped.
 enum class AgentStop {
-  kGraceful,  // SIGTERM: the daemon removes what it owns, withdraws its record.
-  kKill,      // SIGKILL / crash / power loss: threads end, state stays.
+  // SIGTERM: the daemon ends its threads; like kKill it leaves its kernel
+  // state and its KmeshNodeInfo in place for the next daemon to adopt.
+  kGraceful,
+  kKill,  // SIGKILL / crash / power loss: threads end, state stays.
 };
 
 class NodeAgent {
