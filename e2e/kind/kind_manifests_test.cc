@@ -59,6 +59,7 @@ constexpr char kCrd[] = "kmesh/daemon/crd/kmeshnodeinfo_crd.yaml";
 constexpr char kManifests[] = "e2e/kind/manifests/";
 constexpr char kDaemonSetManifest[] = "e2e/kind/manifests/20-daemonset.yaml";
 constexpr char kRbacManifest[] = "e2e/kind/manifests/10-rbac.yaml";
+constexpr char kUninstallManifest[] = "e2e/kind/uninstall/kmesh-uninstall.yaml";
 constexpr char kRunScript[] = "e2e/kind/run.sh";
 constexpr char kDockerfile[] = "e2e/kind/Dockerfile";
 constexpr char kStartKmesh[] = "kmesh/daemon/start_kmesh.sh";
@@ -352,7 +353,8 @@ TEST_F(KindManifestsTest, BindingsGrantTheDaemonSetsServiceAccount) {
 // holding the applied manifests: every request it makes is one the RBAC
 // manifests allow its ServiceAccount, and every permission they grant is one
 // it used. It runs keyless, gets the key (spi 1) when the Secret appears in
-// its volume, follows a rotation (spi 2) and withdraws its record on SIGTERM.
+// its volume, follows a rotation (spi 2), keeps its record on SIGTERM, and
+// the uninstall DaemonSet's `kmesh-daemon uninstall` deletes it.
 TEST_F(KindManifestsTest, RbacGrantsExactlyWhatTheDaemonUses) {
   ApplyDeployment();
   sim::kube::ObjectStore& store = server_->store();
@@ -437,6 +439,21 @@ TEST_F(KindManifestsTest, RbacGrantsExactlyWhatTheDaemonUses) {
   std::vector<std::string> env = {
       "NODE_NAME=" + node, "KUBECONFIG=" + kubeconfig_,
       "KMESH_DAEMON=" + daemon_binary, "PATH=/usr/bin:/bin"};
+  // The uninstall DaemonSet (applied now: every request logged from here
+  // on is the daemon's or the uninstall's); same ServiceAccount.
+  KubectlOk({"apply", "-f", kUninstallManifest});
+  json uninstall_ds = Get("daemonset", "kmesh-uninstall", kNamespace);
+  EXPECT_EQ(uninstall_ds["spec"]["template"]["spec"]["serviceAccountName"],
+            ds["spec"]["template"]["spec"]["serviceAccountName"]);
+  const json& inits =
+      uninstall_ds["spec"]["template"]["spec"]["initContainers"];
+  ASSERT_EQ(inits.size(), 1u);
+  std::vector<std::string> uninstall_argv = inits[0]["command"];
+  for (const json& arg : inits[0]["args"]) uninstall_argv.push_back(arg);
+  const json* uninstall_node_env = Find(inits[0]["env"], "name", "NODE_NAME");
+  ASSERT_NE(uninstall_node_env, nullptr);
+  EXPECT_EQ((*uninstall_node_env)["valueFrom"]["fieldRef"]["fieldPath"],
+            "spec.nodeName");
   server_->ClearRequestLog();
   daemon_pid_ = fork();
   ASSERT_GE(daemon_pid_, 0);
@@ -469,7 +486,30 @@ TEST_F(KindManifestsTest, RbacGrantsExactlyWhatTheDaemonUses) {
   daemon_pid_ = -1;
   ASSERT_TRUE(WIFEXITED(status)) << daemon_log();
   EXPECT_EQ(WEXITSTATUS(status), 0) << daemon_log();
-  EXPECT_EQ(published_spi(), -1) << "withdrawn on shutdown";
+  EXPECT_EQ(published_spi(), 2) << "SIGTERM keeps the record (hitless restart)";
+
+  // Removal is explicit: the uninstall DaemonSet's init container (read
+  // above), started as kubelet starts it, deletes the node's record.
+  for (int run = 0; run < 2; ++run) {  // kubelet may run it again
+    daemon_pid_ = fork();
+    ASSERT_GE(daemon_pid_, 0);
+    if (daemon_pid_ == 0) {
+      if (chdir(workdir.c_str()) != 0) _exit(126);
+      std::vector<char*> c_argv, c_env;
+      for (std::string& a : uninstall_argv) c_argv.push_back(a.data());
+      c_argv.push_back(nullptr);
+      for (std::string& e : env) c_env.push_back(e.data());
+      c_env.push_back(nullptr);
+      if (freopen(log.c_str(), "w", stderr) == nullptr) _exit(126);
+      execve(c_argv[0], c_argv.data(), c_env.data());
+      _exit(127);
+    }
+    ASSERT_EQ(waitpid(daemon_pid_, &status, 0), daemon_pid_);
+    daemon_pid_ = -1;
+    ASSERT_TRUE(WIFEXITED(status)) << daemon_log();
+    EXPECT_EQ(WEXITSTATUS(status), 0) << daemon_log();
+    EXPECT_EQ(published_spi(), -1) << "uninstall deletes the record";
+  }
 
   // What it did, as an authorizer sees each request.
   sim::kube::RequestHandler resolver(&store, std::chrono::seconds(1),

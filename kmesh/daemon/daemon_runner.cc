@@ -14,6 +14,7 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "kmesh/agent/ipsec_agent.h"
+#include "kmesh/agent/node_uninstall.h"
 #include "kmesh/base/clock.h"
 #include "kmesh/ipsec/key_file_watcher.h"
 #include "kmesh/kube/kubeconfig.h"
@@ -100,6 +101,34 @@ int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
   return 0;
 }
 
+// `kmesh-daemon uninstall`: removes what the product owns on this node.
+int RunUninstall(const DaemonConfig& config,
+                 const NodeBackendsFactory& factory) {
+  if (config.node_name.empty()) {
+    return Fail(absl::InvalidArgumentError(
+        "uninstall needs this node's name: set NODE_NAME or pass "
+        "--node-name"));
+  }
+  absl::StatusOr<std::unique_ptr<NodeBackends>> backends = factory(config);
+  if (!backends.ok()) return Fail(backends.status());
+  absl::StatusOr<kube::ClusterAccess> access = kube::FindClusterAccess(
+      kube::ClusterAccessSearch::FromProcess(config.kubeconfig));
+  if (!access.ok()) return Fail(access.status());
+  absl::StatusOr<std::unique_ptr<kube::RestKubeClient>> client =
+      kube::RestKubeClient::ForCluster(*access);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<agent::UninstallReport> report = agent::UninstallNode(
+      config.node_name, client->get(), backends->get());
+  if (!report.ok()) return Fail(report.status());
+  std::cout << "kmesh-daemon uninstall: node " << config.node_name
+            << ": removed " << report->sas_removed << " SAs, "
+            << report->policies_removed
+            << " policies (block policies included), the encrypt and "
+               "decrypt markers, the pinned maps and the KmeshNodeInfo"
+            << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int RunDaemon(int argc, char** argv, const NodeBackendsFactory& factory) {
@@ -111,9 +140,32 @@ int RunDaemon(int argc, char** argv, const NodeBackendsFactory& factory) {
   int raw_argc = static_cast<int>(normalized.size());
   char** raw_argv = raw.data();
   gflags::SetUsageMessage(
-      "kmesh-daemon --mode=dual-engine --enable-bypass=false "
-      "--enable-ipsec=true");
+      "\n  kmesh-daemon --mode=dual-engine --enable-bypass=false "
+      "--enable-ipsec=true\n"
+      "      runs the node agent. Stopping it (SIGTERM, a crash, kill -9) "
+      "leaves the node's\n"
+      "      SAs, policies, markers and KmeshNodeInfo in place: the next "
+      "daemon adopts them,\n"
+      "      so restarts and upgrades keep encrypting.\n"
+      "  kmesh-daemon uninstall [--node-name=NODE] [--kubeconfig=FILE] "
+      "[--bpf-pin-dir=DIR]\n"
+      "      removes exactly what Kmesh IPsec owns on this node: its XFRM "
+      "SAs and policies\n"
+      "      (reqid 0x4b4d5348, Kmesh marks; the block policy last), the "
+      "markers, their\n"
+      "      pinned maps and the node's KmeshNodeInfo. Run it on every node "
+      "after deleting\n"
+      "      the DaemonSet; running it again is harmless.");
   gflags::ParseCommandLineFlags(&raw_argc, &raw_argv, true);
+  std::string command;
+  if (raw_argc > 1) command = raw_argv[1];
+  if (raw_argc > 2 || (!command.empty() && command != "uninstall")) {
+    std::cerr << "kmesh-daemon: unknown command \"" << command
+              << (raw_argc > 2 ? " ..." : "")
+              << "\": the only command is `uninstall` (see --help)"
+              << std::endl;
+    return 2;
+  }
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
 
@@ -124,6 +176,7 @@ int RunDaemon(int argc, char** argv, const NodeBackendsFactory& factory) {
       FLAGS_ipsec_key_file, FLAGS_ipsec_grace_period, FLAGS_kubeconfig,
       FLAGS_bpf_object_dir, FLAGS_bpf_pin_dir);
   if (!config.ok()) return Fail(config.status());
+  if (command == "uninstall") return RunUninstall(*config, factory);
 
   // Signals are taken synchronously by the main loop: block them before
   // any thread starts so every thread inherits the mask.

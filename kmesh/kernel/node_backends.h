@@ -30,6 +30,16 @@ class NodeBackends {
   // interface carries any of them is NotFound.
   virtual absl::Status SetDecryptMarker(
       bool attach, const std::vector<IpAddress>& node_addresses) = 0;
+
+  // --- Uninstall (`kmesh-daemon uninstall`, kmesh/agent/node_uninstall.h) --
+  // Detaches the encrypt marker from every interface of the node, whichever
+  // pod it was attached for (a fresh process does not know them): afterwards
+  // nothing is marked for encryption. Touches only the product's own hooks.
+  virtual absl::Status DetachEncryptMarkerEverywhere() = 0;
+  // Detaches the decrypt marker from every interface and removes the
+  // markers' pinned maps: nothing of the markers is left on the node.
+  // Succeeds when there is nothing to remove.
+  virtual absl::Status RemoveMarkers() = 0;
 };
 
 }  // namespace kmesh

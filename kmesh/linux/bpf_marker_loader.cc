@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -191,17 +192,20 @@ absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> BpfMarkerLoader::Load(
   }
   return std::unique_ptr<BpfMarkerLoader>(
       new BpfMarkerLoader(encrypt->object, decrypt->object, encrypt->program_fd,
-                          decrypt->program_fd, *std::move(maps)));
+                          decrypt->program_fd, *std::move(maps),
+                          options.pin_directory));
 }
 
 BpfMarkerLoader::BpfMarkerLoader(bpf_object* encrypt, bpf_object* decrypt,
                                  int encrypt_fd, int decrypt_fd,
-                                 std::unique_ptr<BpfMarkerMaps> maps)
+                                 std::unique_ptr<BpfMarkerMaps> maps,
+                                 std::string pin_directory)
     : encrypt_object_(encrypt),
       decrypt_object_(decrypt),
       encrypt_program_fd_(encrypt_fd),
       decrypt_program_fd_(decrypt_fd),
-      maps_(std::move(maps)) {}
+      maps_(std::move(maps)),
+      pin_directory_(std::move(pin_directory)) {}
 
 BpfMarkerLoader::~BpfMarkerLoader() {
   maps_.reset();
@@ -254,6 +258,27 @@ absl::Status BpfMarkerLoader::Detach(MarkerProgram program,
   if (err == 0 || err == -ENOENT || err == -EINVAL) return absl::OkStatus();
   return BpfErrnoStatus(err,
                         Subject("detach", program, "from", interface, ifindex));
+}
+
+absl::Status BpfMarkerLoader::Unpin() {
+  if (pin_directory_.empty()) return absl::OkStatus();
+  for (bpf_object* object : {encrypt_object_, decrypt_object_}) {
+    bpf_map* map;
+    bpf_object__for_each_map(map, object) {
+      const char* path = bpf_map__pin_path(map);
+      if (path == nullptr) continue;
+      if (unlink(path) != 0 && errno != ENOENT) {
+        return BpfErrnoStatus(errno, absl::StrCat("unpin ", path));
+      }
+    }
+  }
+  // Only the product's own pins were removed: anything else stays, and so
+  // does the directory then.
+  if (rmdir(pin_directory_.c_str()) != 0 && errno != ENOENT &&
+      errno != ENOTEMPTY && errno != EEXIST) {
+    return BpfErrnoStatus(errno, absl::StrCat("remove ", pin_directory_));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> BpfMarkerLoader::IsAttached(MarkerProgram program,

@@ -72,6 +72,12 @@ class BpfMarkerLoader {
   // (other programs may use it).
   absl::Status Detach(MarkerProgram program, const std::string& interface);
 
+  // Removes the maps' pins (and the pin directory when that leaves it
+  // empty), for `kmesh-daemon uninstall`; the maps themselves go when the
+  // last program using them is detached and the loader closed. Succeeds
+  // when nothing is pinned.
+  absl::Status Unpin();
+
   // Whether the loader's filter on `interface` runs this loader's `program`.
   absl::StatusOr<bool> IsAttached(MarkerProgram program,
                                   const std::string& interface);
@@ -84,13 +90,15 @@ class BpfMarkerLoader {
 
  private:
   BpfMarkerLoader(bpf_object* encrypt, bpf_object* decrypt, int encrypt_fd,
-                  int decrypt_fd, std::unique_ptr<BpfMarkerMaps> maps);
+                  int decrypt_fd, std::unique_ptr<BpfMarkerMaps> maps,
+                  std::string pin_directory);
 
   bpf_object* encrypt_object_;
   bpf_object* decrypt_object_;
   int encrypt_program_fd_;
   int decrypt_program_fd_;
   std::unique_ptr<BpfMarkerMaps> maps_;
+  const std::string pin_directory_;
 };
 
 }  // namespace kmesh::linux_backend

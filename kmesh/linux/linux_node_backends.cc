@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -120,7 +121,35 @@ class LinuxNodeBackends : public NodeBackends {
     return first;
   }
 
+  absl::Status DetachEncryptMarkerEverywhere() override {
+    return DetachEverywhere(MarkerProgram::kEncrypt);
+  }
+
+  absl::Status RemoveMarkers() override {
+    if (absl::Status s = DetachEverywhere(MarkerProgram::kDecrypt); !s.ok()) {
+      return s;
+    }
+    return loader_->Unpin();
+  }
+
  private:
+  // Removes the loader's filter for `program` from every interface (only
+  // its own handle and priority: other tc programs stay).
+  absl::Status DetachEverywhere(MarkerProgram program) {
+    struct if_nameindex* names = ::if_nameindex();
+    if (names == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("list interfaces: ", std::strerror(errno)));
+    }
+    absl::Status first;
+    for (struct if_nameindex* i = names; i->if_index != 0; ++i) {
+      absl::Status s = loader_->Detach(program, i->if_name);
+      if (!s.ok() && first.ok()) first = s;
+    }
+    if_freenameindex(names);
+    return first;
+  }
+
   std::unique_ptr<NetlinkXfrm> xfrm_;
   std::unique_ptr<BpfMarkerLoader> loader_;
   VethEncryptAttachment attachment_;

@@ -3,7 +3,8 @@
 // simulated API server on loopback: with --enable-ipsec it reads its Node,
 // picks up the mounted key file, publishes its KmeshNodeInfo with the key's
 // SPI, follows a rotation of the file, and on SIGTERM exits 0 leaving its
-// record in place (a restart is hitless; `uninstall` withdraws it). Waits are bounded polls of the API (the daemon is another process),
+// record in place (a restart is hitless); `kmesh-daemon-sim uninstall`
+// deletes it, and only it, idempotently. Waits are bounded polls of the API (the daemon is another process),
 // never fixed sleeps before an assertion.
 #include <signal.h>
 #include <sys/wait.h>
@@ -183,6 +184,44 @@ TEST_F(KmeshDaemonE2eTest,
   EXPECT_EQ(WEXITSTATUS(status), 0) << DaemonLog();
   EXPECT_EQ(PublishedSpi(), 2) << "SIGTERM must leave the record in place";
   EXPECT_NE(DaemonLog().find("the node keeps its SAs"), std::string::npos)
+      << DaemonLog();
+
+  // `uninstall` is what removes it: its own record only, and a second run
+  // finds nothing and succeeds.
+  const std::string kubeconfig =
+      absl::StrCat("--kubeconfig=", (dir_ / "kubeconfig").string());
+  for (int run = 0; run < 2; ++run) {
+    StartDaemon({"uninstall", "--node-name=node-a", kubeconfig});
+    ASSERT_EQ(waitpid(pid_, &status, 0), pid_);
+    pid_ = -1;
+    ASSERT_TRUE(WIFEXITED(status)) << DaemonLog();
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "run " << run << ": " << DaemonLog();
+    EXPECT_EQ(PublishedSpi(), -1);
+    EXPECT_TRUE(client_->Get(kube::KmeshNodeInfosKind(), "kmesh-system",
+                             "node-b")
+                    .ok())
+        << "another node's record was touched";
+  }
+}
+
+TEST_F(KmeshDaemonE2eTest, UninstallNeedsANodeAndUnknownCommandsAreRefused) {
+  int status = 0;
+  unsetenv("NODE_NAME");
+  StartDaemon({"uninstall", absl::StrCat("--kubeconfig=",
+                                         (dir_ / "kubeconfig").string())});
+  ASSERT_EQ(waitpid(pid_, &status, 0), pid_);
+  pid_ = -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << DaemonLog();
+  EXPECT_NE(DaemonLog().find("uninstall needs this node's name"),
+            std::string::npos)
+      << DaemonLog();
+
+  StartDaemon({"unintsall", "--node-name=node-a"});
+  ASSERT_EQ(waitpid(pid_, &status, 0), pid_);
+  pid_ = -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << DaemonLog();
+  EXPECT_NE(DaemonLog().find("unknown command \"unintsall\""),
+            std::string::npos)
       << DaemonLog();
 }
 

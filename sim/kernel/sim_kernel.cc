@@ -115,6 +115,37 @@ absl::Status SimKernel::SetDecryptMarker(
   return absl::OkStatus();
 }
 
+absl::Status SimKernel::DetachEncryptMarkerEverywhere() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [ip, pod] : pods_) pod.encrypt_marker = false;
+  return absl::OkStatus();
+}
+
+absl::Status SimKernel::RemoveMarkers() {
+  SetDecryptMarker(false);
+  absl::Status status;
+  auto peers = marker_maps_.DumpPeers();
+  if (!peers.ok()) return peers.status();
+  for (const PeerMarkerEntry& e : *peers) {
+    status.Update(marker_maps_.DeletePeer(e.address));
+  }
+  auto targets = marker_maps_.DumpEncryptTargets();
+  if (!targets.ok()) return targets.status();
+  for (const IpAddress& ip : *targets) {
+    status.Update(marker_maps_.DeleteEncryptTarget(ip));
+  }
+  return status;
+}
+
+bool SimKernel::AnyMarkerAttached() const {
+  absl::MutexLock lock(&mu_);
+  if (decrypt_marker_) return true;
+  for (const auto& [ip, pod] : pods_) {
+    if (pod.encrypt_marker) return true;
+  }
+  return false;
+}
+
 bool SimKernel::SetVethEncryptMarker(const LocalPod& pod, bool attached) {
   absl::MutexLock lock(&mu_);
   std::string ifname;

@@ -85,6 +85,12 @@ class SimKernel : public NodeBackends {
   // when none of `node_addresses` is one of them is NotFound, as on Linux.
   absl::Status SetDecryptMarker(
       bool attach, const std::vector<IpAddress>& node_addresses) override;
+  // Uninstall: every veth's encrypt hook off; then the decrypt hook off and
+  // the marker maps (the node's "pinned" maps) emptied.
+  absl::Status DetachEncryptMarkerEverywhere() override;
+  absl::Status RemoveMarkers() override;
+  // Whether any marker hook (encrypt on a veth, decrypt on eth0) is on.
+  bool AnyMarkerAttached() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Topology ----------------------------------------------------------
   void AddNodeAddress(const IpAddress& address);
