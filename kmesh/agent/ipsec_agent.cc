@@ -108,6 +108,7 @@ absl::Status IpsecAgent::Init() {
   }
 
   self_ = *self;
+  next_self_refresh_ = deps_.clock->Now() + config_.self_refresh_interval;
   publisher_ = std::make_unique<ipsec::KubeNodeInfoPublisher>(deps_.client);
   controller_ = std::make_unique<ipsec::IpsecController>(
       *self, &deps_.node->xfrm(), publisher_.get(), &deps_.node->marker_maps(),
@@ -181,6 +182,37 @@ void IpsecAgent::RefreshEncryptTargets() {
   tracker_->UpdateIpsecNodes(changes);
 }
 
+void IpsecAgent::RefreshSelf() {
+  const TimePoint now = deps_.clock->Now();
+  if (now < next_self_refresh_) return;
+  next_self_refresh_ = now + config_.self_refresh_interval;
+  absl::StatusOr<ipsec::NodeView> read =
+      ipsec::LoadOwnNodeView(deps_.client, config_.node_name, 0);
+  if (!read.ok()) {
+    // A Node briefly unreadable (API server restart) changes nothing.
+    LOG(WARNING) << "re-reading node " << config_.node_name << ": "
+                 << read.status();
+    return;
+  }
+  ipsec::NodeView current = *self_;
+  current.spi = 0;
+  if (*read == current) return;
+  LOG(INFO) << "node " << config_.node_name
+            << " changed its addresses, boot ID or pod CIDRs: re-deriving keys "
+               "and re-publishing";
+  const std::vector<IpAddress> old_addresses = NodeAddresses();
+  self_ = *read;
+  controller_->UpdateSelf(*read);
+  if (NodeAddresses() != old_addresses) {
+    // The marker goes where the new addresses are (it stays on interfaces
+    // that keep one of them).
+    if (absl::Status s = deps_.node->SetDecryptMarker(true, NodeAddresses());
+        !s.ok()) {
+      LOG(ERROR) << "attach decrypt marker for the new addresses: " << s;
+    }
+  }
+}
+
 void IpsecAgent::TickLoop() {
   const auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_) {
     return stopping_;
@@ -190,6 +222,7 @@ void IpsecAgent::TickLoop() {
     tick_mu_.Unlock();
     controller_->Tick();
     RefreshEncryptTargets();
+    RefreshSelf();
     tick_mu_.Lock();
     tick_mu_.AwaitWithTimeout(absl::Condition(&stopping),
                               absl::FromChrono(config_.tick_interval));

@@ -9,6 +9,11 @@
 // Kubernetes client are given to it (NodeBackends), so kmesh-daemon runs it on
 // Linux and the simulated cluster runs the very same code on simulated kernels.
 //
+// The node's own Node object is read again every few seconds: a change of
+// its addresses, boot ID or pod CIDRs re-derives the keys and re-publishes
+// the record; and a KmeshNodeInfo of its own deleted or altered by someone
+// else is published again (IpsecController::OnOwnRecord).
+//
 // Stopping it (SIGTERM, a crash, kill -9: all the same) touches nothing
 // outside the process: SAs, policies (the block policy too), markers, their
 // pinned maps and the node's KmeshNodeInfo stay, and the next agent adopts
@@ -60,6 +65,10 @@ struct IpsecAgentConfig {
   // How long Start() waits for the Node object to show an InternalIP and a
   // boot ID.
   std::chrono::milliseconds node_wait{std::chrono::seconds(30)};
+  // How often the node's own Node object is read again: a change of its
+  // InternalIPs, boot ID or pod CIDRs is handed to the controller
+  // (UpdateSelf) and the decrypt marker follows the addresses.
+  std::chrono::milliseconds self_refresh_interval{std::chrono::seconds(10)};
   kube::ReflectorOptions reflector;
 };
 
@@ -91,12 +100,16 @@ class IpsecAgent {
   absl::Status Init();
   void TickLoop();
   void RefreshEncryptTargets();
+  // Reads the Node object again when due; see self_refresh_interval.
+  void RefreshSelf();
 
   std::vector<IpAddress> NodeAddresses() const;
 
   const IpsecAgentConfig config_;
   const IpsecAgentDeps deps_;
+  // Written by Init() and then only by the tick thread (RefreshSelf).
   std::optional<ipsec::NodeView> self_;
+  TimePoint next_self_refresh_{};
   std::unique_ptr<ipsec::KubeNodeInfoPublisher> publisher_;
   std::unique_ptr<ipsec::IpsecController> controller_;
   std::unique_ptr<ipsec::KeyFileWatcher> key_watcher_;

@@ -204,6 +204,19 @@ void IpsecController::OnPeersSynced() {
   UpdateReclaimTimers();
 }
 
+void IpsecController::OnOwnRecord(const std::optional<NodeView>& stored) {
+  absl::MutexLock lock(&mu_);
+  // Nothing advertised yet: the first publication is still to come.
+  if (rotation_.advertised_spi() == 0) return;
+  if (stored.has_value() && *stored == self_) return;
+  ++stats_.own_record_repairs;
+  LOG(WARNING) << "IPsec: this node's KmeshNodeInfo was "
+               << (stored.has_value() ? "altered" : "deleted")
+               << " by someone else; publishing it again";
+  rotation_.Republish();
+  MaybeAdvertise();
+}
+
 void IpsecController::UpdateSelf(const NodeView& view) {
   absl::MutexLock lock(&mu_);
   if (!started_) AdoptFromKernel();

@@ -68,6 +68,9 @@ struct IpsecControllerStats {
   uint64_t publish_errors = 0;
   uint64_t marker_errors = 0;
   uint64_t full_reconciles = 0;
+  // Times this node's own record was found deleted or altered and was
+  // published again.
+  uint64_t own_record_repairs = 0;
   uint64_t spis_reclaimed = 0;
   // Walks over the peers to decide whether an old SPI is still needed. They
   // happen when a peer, a key or the SPI order changed, not on every tick.
@@ -96,11 +99,14 @@ class IpsecController : public IpsecEventSink {
   void OnPeerUpsert(const NodeView& peer) override ABSL_LOCKS_EXCLUDED(mu_);
   void OnPeerDelete(const std::string& name) override ABSL_LOCKS_EXCLUDED(mu_);
   void OnPeersSynced() override ABSL_LOCKS_EXCLUDED(mu_);
+  // Re-publishes this node's record when the stored one is gone or differs
+  // from what was advertised (deleted or altered by someone else).
+  void OnOwnRecord(const std::optional<NodeView>& stored) override
+      ABSL_LOCKS_EXCLUDED(mu_);
 
-  // This node's own addresses, boot ID or pod CIDRs changed. Nothing calls
-  // it yet: the daemon reads its own record once, at start. Issue #18
-  // ("Never in clear, never lost, through what a cluster does every day")
-  // wires it to the node's changes.
+  // This node's own addresses, boot ID or pod CIDRs changed (IpsecAgent
+  // watches its Node object and calls it): keys are re-derived, every peer
+  // is re-laid out and the record re-published.
   void UpdateSelf(const NodeView& self) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes old SPIs whose grace period is over, retries failed operations

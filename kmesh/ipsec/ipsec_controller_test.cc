@@ -575,6 +575,72 @@ TEST_F(IpsecControllerTest, OwnRecordIsIgnoredAsAPeer) {
   EXPECT_EQ(cluster.nodes[0]->sim.sa_count(), sas);
 }
 
+// Someone else deletes or alters this node's record: it is published again,
+// as it was; the record as published (the watcher's echo) changes nothing.
+TEST_F(IpsecControllerTest, OwnRecordDeletedOrAlteredIsPublishedAgain) {
+  TestCluster& cluster = KeyedCluster(2);
+  ClusterNode& node = *cluster.nodes[0];
+  IpsecController& controller = *node.controller;
+  ASSERT_EQ(controller.advertised_spi(), 1);
+  ASSERT_FALSE(node.publisher.published.empty());
+  const NodeView published = node.publisher.published.back();
+  const size_t publications = node.publisher.published.size();
+
+  controller.OnOwnRecord(published);
+  EXPECT_EQ(node.publisher.published.size(), publications);
+  EXPECT_EQ(controller.stats().own_record_repairs, 0u);
+
+  controller.OnOwnRecord(std::nullopt);
+  ASSERT_EQ(node.publisher.published.size(), publications + 1);
+  EXPECT_EQ(node.publisher.published.back(), published);
+
+  NodeView altered = published;
+  altered.addresses = {"10.9.9.9"};
+  controller.OnOwnRecord(altered);
+  ASSERT_EQ(node.publisher.published.size(), publications + 2);
+  EXPECT_EQ(node.publisher.published.back(), published);
+  EXPECT_EQ(controller.stats().own_record_repairs, 2u);
+
+  // A failed re-publication is retried by Tick.
+  node.publisher.fail_with = absl::UnavailableError("API server down");
+  controller.OnOwnRecord(std::nullopt);
+  node.publisher.fail_with = absl::OkStatus();
+  controller.Tick();
+  ASSERT_EQ(node.publisher.published.size(), publications + 3);
+  EXPECT_EQ(node.publisher.published.back(), published);
+}
+
+TEST_F(IpsecControllerTest, OwnRecordBeforeTheFirstPublicationIsLeftAlone) {
+  TestCluster cluster(2);
+  cluster.StartAll();
+  cluster.PumpAll();
+  ClusterNode& node = *cluster.nodes[0];
+  const size_t publications = node.publisher.published.size();
+  node.controller->OnOwnRecord(std::nullopt);
+  EXPECT_EQ(node.publisher.published.size(), publications);
+}
+
+// The node's own addresses change (its Node object says so): the record is
+// re-published with them, and the peers' objects use them.
+TEST_F(IpsecControllerTest, UpdateSelfRepublishesAndRelaysOutTheNewAddress) {
+  TestCluster& cluster = KeyedCluster(2);
+  ClusterNode& node = *cluster.nodes[0];
+  NodeView moved = node.view;
+  moved.addresses = {"10.0.9.1"};
+  node.controller->UpdateSelf(moved);
+  ASSERT_FALSE(node.publisher.published.empty());
+  EXPECT_EQ(node.publisher.published.back().addresses,
+            std::vector<std::string>{"10.0.9.1"});
+  bool uses_new = false;
+  for (const XfrmSa& sa : OwnedSasOf(node)) {
+    uses_new |= sa.src == *IpAddress::Parse("10.0.9.1") ||
+                sa.dst == *IpAddress::Parse("10.0.9.1");
+    EXPECT_TRUE(sa.src != Address(node) && sa.dst != Address(node))
+        << "an SA still uses the old address";
+  }
+  EXPECT_TRUE(uses_new);
+}
+
 TEST_F(IpsecControllerTest, PeerIndexLimitIsAClearErrorPerPeer) {
   IpsecControllerOptions options;
   options.max_peer_index = 2;

@@ -8,6 +8,7 @@
 #define KMESH_IPSEC_IPSEC_EVENTS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -44,6 +45,13 @@ class IpsecEventSink {
   // peers it has not yet heard of, so a restart keeps traffic flowing. The
   // default does nothing (for sinks that do not care).
   virtual void OnPeersSynced() {}
+
+  // This node's own KmeshNodeInfo as the API server now holds it: `stored`
+  // is nullopt when it was deleted (or cannot be read as a record). The
+  // controller re-publishes when it differs from what it advertised, so a
+  // record deleted or altered by someone else heals by itself. The default
+  // does nothing.
+  virtual void OnOwnRecord(const std::optional<NodeView>& stored) {}
 };
 
 }  // namespace kmesh::ipsec

@@ -112,13 +112,14 @@ TEST(NodeInfoSyncTest, PublishedRecordsReachPeersThroughTheApiServer) {
   NodeView node_b = NodeA(0);
   node_b.name = "node-b";
   node_b.addresses = {"172.18.0.3"};
-  ASSERT_TRUE(publisher_b.Publish(node_b).ok());  // Its own: not a peer.
+  // Its own: reported as "own", never as a peer.
+  ASSERT_TRUE(publisher_b.Publish(node_b).ok());
   ASSERT_TRUE(publisher_a.Publish(NodeA(0)).ok()) << "keyless record";
 
   RecordingEventSink recorder;
   PeerWatcher watcher(client_b->get(), "node-b", &recorder);
   std::thread runner([&watcher] { watcher.Run(); });
-  recorder.WaitForEvents(2);
+  recorder.WaitForEvents(3);
   ASSERT_TRUE((*server)->WaitForOpenWatches(1, std::chrono::seconds(20)));
 
   ASSERT_TRUE(publisher_a.Publish(NodeA(1)).ok());
@@ -126,14 +127,15 @@ TEST(NodeInfoSyncTest, PublishedRecordsReachPeersThroughTheApiServer) {
   ASSERT_TRUE(publisher_a.Publish(NodeA(2)).ok());
   ASSERT_TRUE(publisher_a.Withdraw("node-a").ok());
   ASSERT_TRUE(publisher_a.Withdraw("node-a").ok());  // Already gone: fine.
-  recorder.WaitForEvents(5);
+  recorder.WaitForEvents(6);
   const std::vector<std::string> events = recorder.log();
   watcher.Stop();
   runner.join();
 
-  EXPECT_THAT(events, ElementsAre("upsert node-a spi 0", "synced",
-                                  "upsert node-a spi 1", "upsert node-a spi 2",
-                                  "delete node-a"));
+  EXPECT_THAT(events,
+              ElementsAre("upsert node-a spi 0", "own spi 0", "synced",
+                          "upsert node-a spi 1", "upsert node-a spi 2",
+                          "delete node-a"));
   EXPECT_EQ(watcher.invalid_record_count(), 0);
 }
 

@@ -48,7 +48,12 @@ void PeerRecordHandler::Upsert(const std::string& object) {
     return;
   }
   const std::string& name = info->metadata().name();
-  if (name == own_node_name_) return;
+  if (name == own_node_name_) {
+    absl::StatusOr<NodeView> own = NodeViewFromKmeshNodeInfo(*info);
+    sink_->OnOwnRecord(own.ok() ? std::optional<NodeView>(*std::move(own))
+                                : std::nullopt);
+    return;
+  }
   absl::StatusOr<NodeView> view = PeerViewFromRecord(*info);
   if (!view.ok()) {
     ReportInvalid(name, std::string(view.status().message()));
@@ -72,7 +77,10 @@ void PeerRecordHandler::OnDelete(const std::string& last_known) {
     return;
   }
   const std::string& name = info->metadata().name();
-  if (name == own_node_name_) return;
+  if (name == own_node_name_) {
+    sink_->OnOwnRecord(std::nullopt);
+    return;
+  }
   reported_.erase(name);
   delivered_.erase(name);
   // Delivered even for a peer never seen valid in this run: the controller

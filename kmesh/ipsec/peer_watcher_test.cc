@@ -76,12 +76,16 @@ TEST_F(PeerRecordHandlerTest, ParsesTheWireFormatOtherKmeshDaemonsWrite) {
   EXPECT_THAT(sink_.upserts()[0].pod_cidrs, SizeIs(2));
 }
 
-TEST_F(PeerRecordHandlerTest, SkipsTheOwnNode) {
+// The own record is never a peer: it is reported as what it is, so the
+// controller can repair it when someone else deletes or alters it.
+TEST_F(PeerRecordHandlerTest, ReportsTheOwnRecordApartFromPeers) {
   handler_.OnAdd(Record("self", 1, "10.0.0.1", kBootA));
   handler_.OnUpdate(Record("self", 1, "10.0.0.1", kBootA),
                     Record("self", 2, "10.0.0.1", kBootA, "2"));
   handler_.OnDelete(Record("self", 2, "10.0.0.1", kBootA, "2"));
-  EXPECT_THAT(sink_.log(), ::testing::IsEmpty());
+  EXPECT_THAT(sink_.log(),
+              ElementsAre("own spi 1", "own spi 2", "own deleted"));
+  EXPECT_THAT(sink_.upserts(), ::testing::IsEmpty());
 }
 
 TEST_F(PeerRecordHandlerTest, ChangesAreDeliveredAndNoOpUpdatesAreNot) {
@@ -230,14 +234,16 @@ TEST(PeerWatcherTest, ListsThenWatchesKmeshNodeInfos) {
   RecordingEventSink sink;
   PeerWatcher watcher(&client, "self", &sink);
   std::thread runner([&watcher] { watcher.Run(); });
-  const bool arrived = sink.WaitForEvents(5);
+  const bool arrived = sink.WaitForEvents(6);
   watcher.Stop();
   runner.join();
   ASSERT_TRUE(arrived);
   EXPECT_TRUE(watcher.HasSynced());
+  // The own record is reported as such, never as a peer.
   EXPECT_THAT(sink.log(),
-              ElementsAre("upsert node2 spi 1", "synced", "upsert node3 spi 1",
-                          "upsert node2 spi 2", "delete node3"));
+              ElementsAre("upsert node2 spi 1", "own spi 1", "synced",
+                          "upsert node3 spi 1", "upsert node2 spi 2",
+                          "delete node3"));
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ class DaemonNodeAgent : public NodeAgent {
     config.node_name = context_.node_name;
     config.key_file_path = context_.key_file_path;
     config.tick_interval = std::chrono::milliseconds(100);
+    config.self_refresh_interval = std::chrono::milliseconds(200);
     config.controller.grace_period = context_.ipsec_grace_period;
     config.reflector.initial_backoff = std::chrono::milliseconds(100);
     config.reflector.max_backoff = std::chrono::milliseconds(1000);

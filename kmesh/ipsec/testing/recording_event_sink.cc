@@ -27,6 +27,12 @@ void RecordingEventSink::OnPeerDelete(const std::string& name) {
   log_.push_back(absl::StrCat("delete ", name));
 }
 
+void RecordingEventSink::OnOwnRecord(const std::optional<NodeView>& stored) {
+  absl::MutexLock lock(&mu_);
+  log_.push_back(stored.has_value() ? absl::StrCat("own spi ", stored->spi)
+                                    : std::string("own deleted"));
+}
+
 void RecordingEventSink::OnPeersSynced() {
   absl::MutexLock lock(&mu_);
   ++synced_;

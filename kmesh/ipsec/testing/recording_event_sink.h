@@ -32,9 +32,11 @@ class RecordingEventSink : public IpsecEventSink {
   void OnPeerUpsert(const NodeView& peer) override;
   void OnPeerDelete(const std::string& name) override;
   void OnPeersSynced() override;
+  void OnOwnRecord(const std::optional<NodeView>& stored) override;
 
   // Every event so far, in order, one line each: "key <spi>", "key error",
-  // "upsert <name> spi <spi>", "delete <name>", "synced".
+  // "upsert <name> spi <spi>", "delete <name>", "synced", "own spi <spi>",
+  // "own deleted".
   std::vector<std::string> log() const;
   std::vector<Key> keys() const;
   std::vector<absl::Status> key_errors() const;
