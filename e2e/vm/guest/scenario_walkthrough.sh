@@ -19,8 +19,10 @@
 # create` again under two continuous flows (nothing lost, spi 2 afterwards);
 # the XFRM tables exactly as docs/xfrm-layout.md; spi 1 reclaimed after the
 # grace period; kill -9 of a daemon mid-flow and a restart (nothing lost or
-# leaked, same tables); SIGTERM removes the node's XFRM objects and its
-# KmeshNodeInfo; xfrm_stat error counters unchanged; no key in any log.
+# leaked, same tables); SIGTERM leaves the node's XFRM objects, markers,
+# pins and KmeshNodeInfo in place under traffic (nothing lost, nothing in
+# clear), and `kmesh-daemon uninstall` removes them (twice: idempotent);
+# xfrm_stat error counters unchanged; no key in any log.
 # pass/fail always succeed, so "cond && pass .. || fail .." is an if-else;
 # $NODES and $RUNNING are word lists, split on purpose.
 # shellcheck disable=SC2015,SC2086
@@ -651,19 +653,61 @@ xfrm_stat_report after
   pass "/proc/net/xfrm_stat error counters unchanged on all three nodes ($errors_before -> $errors_after)" ||
   fail "/proc/net/xfrm_stat error counters moved: $errors_before -> $errors_after"
 
-step "graceful stop of node-c"
+step "SIGTERM keeps node-c's datapath"
+norm_state node-c >$W/sigterm-before-state
+norm_policy node-c >$W/sigterm-before-policy
+tc_before=$(ip netns exec node-c tc filter show dev eth0 ingress | grep -c kmesh)
+pins_before=$(find /bpf/node-c -mindepth 1 | wc -l)
+capture_all sigterm 'net 10.244.0.0/16'
+start_flow ca2 pc1 $PA1
+start_flow bc pb1 $PC1
+sleep 1
 stop_daemon node-c
 rc=$?
 RUNNING="node-a node-b"
-[ $rc -eq 0 ] && pass "SIGTERM: node-c's daemon shut down gracefully (exit 0)" || fail "node-c's daemon exited $rc on SIGTERM"
+[ $rc -eq 0 ] && pass "SIGTERM: node-c's daemon exited 0" || fail "node-c's daemon exited $rc on SIGTERM"
+sleep 2 # traffic keeps flowing with no daemon on node-c
+norm_state node-c | cmp -s - $W/sigterm-before-state && norm_policy node-c | cmp -s - $W/sigterm-before-policy &&
+  pass "SIGTERM: node-c's XFRM SAs and policies (block policies included) are unchanged" ||
+  fail "SIGTERM changed node-c's tables: $(norm_state node-c | diff $W/sigterm-before-state - | grep '^[-+][^-+]' | tr '\n' ' ')"
+tc_after=$(ip netns exec node-c tc filter show dev eth0 ingress | grep -c kmesh)
+pins_after=$(find /bpf/node-c -mindepth 1 | wc -l)
+[ "$tc_before" -gt 0 ] && [ "$tc_after" -eq "$tc_before" ] && [ "$pins_after" -eq "$pins_before" ] && [ "$pins_before" -gt 0 ] &&
+  pass "SIGTERM: node-c's decrypt marker ($tc_after filter) and pinned maps ($pins_after pins) stay" ||
+  fail "SIGTERM: markers $tc_before -> $tc_after, pins $pins_before -> $pins_after"
+infos_are "node-a:2 node-b:2 node-c:2 " && pass "SIGTERM: KmeshNodeInfo node-c stays ($(node_infos))" ||
+  fail "KmeshNodeInfo after node-c's daemon stopped: $(node_infos)"
+stop_flow ca2 "SIGTERM of node-c's daemon"
+stop_flow bc "SIGTERM of node-c's daemon"
+stop_captures
+leak=$(wire_plain_managed sigterm)
+[ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire across the SIGTERM" ||
+  fail "$leak plaintext packets on the wire across the SIGTERM"
+
+step "kmesh-daemon uninstall on node-c"
+uninstall_c() {
+  ip netns exec node-c "$BIN/kmesh-daemon" uninstall --node-name=node-c --kubeconfig="$KCFG" \
+    --bpf-object-dir="$DATA" --bpf-pin-dir=/bpf/node-c >>"$LOGS/walkthrough-node-c.uninstall.log" 2>&1
+}
+uninstall_c
+rc=$?
+[ $rc -eq 0 ] && pass "kmesh-daemon uninstall on node-c exited 0: $(tail -n 1 "$LOGS/walkthrough-node-c.uninstall.log")" ||
+  fail "kmesh-daemon uninstall on node-c exited $rc: $(tail -n 3 "$LOGS/walkthrough-node-c.uninstall.log" | tr '\n' ' ')"
 owned=$(ip -n node-c xfrm state | grep -c "reqid $REQID")
 owned_pol=$(ip -n node-c xfrm policy | grep -c -E "reqid $REQID|mark 0xe0/0xff")
-tc_left=$(ip netns exec node-c tc filter show dev eth0 ingress | grep -c kmesh)
-[ "$owned" -eq 0 ] && [ "$owned_pol" -eq 0 ] && [ "$tc_left" -eq 0 ] &&
-  pass "SIGTERM: node-c's daemon removed its XFRM SAs, policies and decrypt marker" ||
-  fail "after SIGTERM node-c still holds $owned SAs, $owned_pol policies, $tc_left markers"
-wait_until 90 infos_are "node-a:2 node-b:2 " && pass "SIGTERM: KmeshNodeInfo node-c withdrawn ($(node_infos))" ||
-  fail "KmeshNodeInfo after node-c stopped: $(node_infos)"
+tc_left=0
+for dev in $(ip -n node-c -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+  c=$(ip netns exec node-c tc filter show dev "$dev" ingress 2>/dev/null | grep -c kmesh)
+  tc_left=$((tc_left + c))
+done
+pins_left=$(find /bpf/node-c -mindepth 1 2>/dev/null | wc -l)
+[ "$owned" -eq 0 ] && [ "$owned_pol" -eq 0 ] && [ "$tc_left" -eq 0 ] && [ "$pins_left" -eq 0 ] &&
+  pass "uninstall: node-c holds no Kmesh SA, policy, marker or pin" ||
+  fail "after uninstall node-c still holds $owned SAs, $owned_pol policies, $tc_left markers, $pins_left pins"
+wait_until 90 infos_are "node-a:2 node-b:2 " && pass "uninstall: KmeshNodeInfo node-c deleted ($(node_infos))" ||
+  fail "KmeshNodeInfo after uninstall: $(node_infos)"
+uninstall_c && pass "kmesh-daemon uninstall again on node-c: exit 0 (nothing left to remove)" ||
+  fail "a second uninstall on node-c failed: $(tail -n 3 "$LOGS/walkthrough-node-c.uninstall.log" | tr '\n' ' ')"
 layout_check "node-c left" node-a 2 2 node-b
 
 step "key material"
