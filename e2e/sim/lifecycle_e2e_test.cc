@@ -9,12 +9,16 @@
 // counter moved, no XFRM object deleted or added (the successor adopts what
 // it finds, without a flap), every node's KmeshNodeInfo present with the same
 // SPI at every poll; and afterwards the restarted daemons still work: a
-// rotation to spi 2 converges, again losing nothing.
+// rotation to spi 2 converges, again losing nothing. Then the faults a node
+// heals by itself (SelfRepairE2eTest): its record deleted or altered by
+// someone else, its boot ID changed in its Node object, and an SA of the
+// product's that the new daemon cannot derive (another version's).
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +29,7 @@
 #include "kmesh/base/clock.h"
 #include "kmesh/base/testing/test_directory.h"
 #include "kmesh/crypto/random.h"
+#include "kmesh/ipsec/xfrm_layout.h"
 #include "kmesh/kube/kube_client.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
@@ -62,9 +67,9 @@ class DelayedStartAgent : public NodeAgent {
 // Every XFRM kernel operation that changes the tables.
 uint64_t XfrmChanges(SimXfrm& xfrm) {
   uint64_t n = 0;
-  for (XfrmOp op : {XfrmOp::kAddSa, XfrmOp::kUpdateSa, XfrmOp::kDeleteSa,
-                    XfrmOp::kAddPolicy, XfrmOp::kUpdatePolicy,
-                    XfrmOp::kDeletePolicy}) {
+  for (XfrmOp op :
+       {XfrmOp::kAddSa, XfrmOp::kUpdateSa, XfrmOp::kDeleteSa,
+        XfrmOp::kAddPolicy, XfrmOp::kUpdatePolicy, XfrmOp::kDeletePolicy}) {
     n += xfrm.OperationCount(op);
   }
   return n;
@@ -80,8 +85,8 @@ class LifecycleE2eTest : public ::testing::TestWithParam<AgentStop> {
     auto daemon = DaemonNodeAgentFactory();
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     // The first start is immediate; every later one (a restart) waits.
-    options.agent_factory =
-        [this, factory = *daemon](const NodeAgentContext& context)
+    options.agent_factory = [this,
+                             factory = *daemon](const NodeAgentContext& context)
         -> absl::StatusOr<std::unique_ptr<NodeAgent>> {
       auto agent = factory(context);
       if (!agent.ok() || !delay_starts_) return agent;
@@ -295,11 +300,11 @@ class SelfRepairE2eTest : public LifecycleE2eTest {
       const uint64_t plain = ManagedPlaintext();
       traffic_->SendRound();
       const DirectionStats after = traffic_->Totals();
-      const bool ok = EveryRecordAt(spi) && cluster_->EspBetweenAllNodes(spi) &&
-                      after.lost == before.lost &&
-                      after.received - before.received ==
-                          after.sent - before.sent &&
-                      ManagedPlaintext() == plain;
+      const bool ok =
+          EveryRecordAt(spi) && cluster_->EspBetweenAllNodes(spi) &&
+          after.lost == before.lost &&
+          after.received - before.received == after.sent - before.sent &&
+          ManagedPlaintext() == plain;
       clean = ok ? clean + 1 : 0;
       return clean >= 20;
     });
@@ -323,10 +328,10 @@ TEST_F(SelfRepairE2eTest, OwnRecordDeletedOrAlteredIsRepublished) {
   const DirectionStats before = traffic_->Totals();
   const uint64_t plain_before = ManagedPlaintext();
 
-  ASSERT_TRUE(cluster_->client()
-                  .Delete(::kmesh::kube::KmeshNodeInfosKind(), "kmesh-system",
-                          "node1")
-                  .ok());
+  ASSERT_TRUE(
+      cluster_->client()
+          .Delete(::kmesh::kube::KmeshNodeInfosKind(), "kmesh-system", "node1")
+          .ok());
   ASSERT_TRUE(WaitFor([&] {
     traffic_->SendRound();
     return Record("node1").is_object();
@@ -347,7 +352,8 @@ TEST_F(SelfRepairE2eTest, OwnRecordDeletedOrAlteredIsRepublished) {
   ASSERT_TRUE(WaitFor([&] {
     traffic_->SendRound();
     return Record("node1")["spec"] == original["spec"];
-  })) << "node1 did not repair its altered record: " << Record("node1");
+  })) << "node1 did not repair its altered record: "
+      << Record("node1");
   ASSERT_TRUE(ConvergesCleanly(1));
   const DirectionStats settled = traffic_->Totals();
   const uint64_t plain_settled = ManagedPlaintext();
@@ -377,11 +383,62 @@ TEST_F(SelfRepairE2eTest, OwnBootIdChangeIsFollowedWithoutARestart) {
   ASSERT_TRUE(WaitFor([&] {
     traffic_->SendRound();
     return Record("node1")["spec"].value("bootID", "") == new_boot;
-  })) << "node1's record kept its old boot ID: " << Record("node1");
+  })) << "node1's record kept its old boot ID: "
+      << Record("node1");
   ASSERT_TRUE(ConvergesCleanly(1));
   const DirectionStats settled = traffic_->Totals();
   for (int i = 0; i < 20; ++i) traffic_->SendRound();
   EXPECT_EQ(traffic_->Totals().lost, settled.lost);
+}
+
+// A previous daemon (another version, mid-rotation) left an inbound SA under
+// an SPI this daemon has no key for: the new daemon adopts it as it is (it
+// is the product's own: reqid and mark) instead of flushing it at start,
+// keeps it while it may be needed, and reclaims it once no peer is behind
+// it; the traffic meanwhile loses nothing and nothing moves in xfrm_stat.
+TEST_F(SelfRepairE2eTest, AnotherVersionsSaIsAdoptedNotFlushed) {
+  Converge();
+  for (int i = 0; i < 10; ++i) traffic_->SendRound();
+  auto node1 = cluster_->network().kernel("node1");
+  const IpAddress master =
+      cluster_->network().kernel("master")->node_addresses()[0];
+  std::optional<XfrmSa> left;
+  const auto dumped = node1->xfrm().DumpSas();
+  ASSERT_TRUE(dumped.ok());
+  for (const XfrmSa& sa : *dumped) {
+    if (ipsec::IsInboundSa(sa) && sa.src == master) left = sa;
+  }
+  ASSERT_TRUE(left.has_value());
+  left->spi = 9;  // A key this daemon never had.
+  const uint8_t other_key[36] = {9, 9, 9};
+  left->aead_key = XfrmKey(other_key, sizeof(other_key));
+  const absl::Status added = node1->xfrm().AddSa(*left);
+  ASSERT_TRUE(added.ok()) << added;
+  auto has_spi9 = [&] {
+    const auto sas = node1->xfrm().DumpSas();
+    for (const XfrmSa& sa : sas.value()) {
+      if (sa.spi == 9) return true;
+    }
+    return false;
+  };
+  const DirectionStats before = traffic_->Totals();
+  const uint64_t plain_before = ManagedPlaintext();
+  const auto stats_before = XfrmStats();
+
+  delay_starts_ = true;
+  ASSERT_TRUE(traffic_->Start(200, std::chrono::minutes(1)).ok());
+  ASSERT_TRUE(cluster_->RestartAgent("node1", AgentStop::kKill).ok());
+  LetTrafficRun(20);
+  EXPECT_TRUE(has_spi9()) << "the new daemon flushed an SA of the product's";
+  EXPECT_TRUE(WaitFor([&] { return !has_spi9(); }))
+      << "the adopted SA was never reclaimed";
+  traffic_->Stop();
+  for (int i = 0; i < 5; ++i) traffic_->SendRound();
+  const DirectionStats after = traffic_->Totals();
+  EXPECT_EQ(after.lost, before.lost) << FormatDirectionStats(after);
+  EXPECT_EQ(after.sent - before.sent, after.received - before.received);
+  EXPECT_EQ(ManagedPlaintext(), plain_before);
+  EXPECT_EQ(XfrmStats(), stats_before);
 }
 
 }  // namespace

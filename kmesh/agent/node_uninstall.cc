@@ -13,10 +13,10 @@ namespace {
 
 absl::Status StepFailed(const char* step, const absl::Status& cause,
                         const char* kept) {
-  return absl::Status(cause.code(),
-                      absl::StrCat("uninstall: ", step, ": ", cause.message(),
-                                   "; kept ", kept,
-                                   "; run `kmesh-daemon uninstall` again"));
+  return absl::Status(
+      cause.code(),
+      absl::StrCat("uninstall: ", step, ": ", cause.message(), "; kept ", kept,
+                   "; run `kmesh-daemon uninstall` again"));
 }
 
 }  // namespace
@@ -66,9 +66,8 @@ absl::StatusOr<UninstallReport> UninstallNode(const std::string& node_name,
     if (s.ok() || absl::IsNotFound(s)) {
       report.policies_removed += s.ok();
     } else {
-      problems.push_back(absl::StrCat("delete policy ",
-                                      ipsec::DescribePolicy(policy), ": ",
-                                      s.message()));
+      problems.push_back(absl::StrCat(
+          "delete policy ", ipsec::DescribePolicy(policy), ": ", s.message()));
     }
   }
   for (const XfrmSa& sa : *sas) {
@@ -77,8 +76,8 @@ absl::StatusOr<UninstallReport> UninstallNode(const std::string& node_name,
     if (s.ok() || absl::IsNotFound(s)) {
       report.sas_removed += s.ok();
     } else {
-      problems.push_back(absl::StrCat("delete SA ", ipsec::DescribeSa(sa),
-                                      ": ", s.message()));
+      problems.push_back(
+          absl::StrCat("delete SA ", ipsec::DescribeSa(sa), ": ", s.message()));
     }
   }
   if (!problems.empty()) {

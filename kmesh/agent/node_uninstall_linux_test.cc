@@ -83,15 +83,15 @@ TEST(NodeUninstallLinuxTest, RemovesTheProductsObjectsFiltersAndPinsOnly) {
   NodeBackends& backends = **node;
 
   // What a running daemon leaves.
-  ASSERT_TRUE(backends.encrypt_marker_attachment()
-                  .Attach(LocalPod{"default", "app", {*IpAddress::Parse(
-                                                          "10.251.0.2")}})
-                  .ok());
+  ASSERT_TRUE(
+      backends.encrypt_marker_attachment()
+          .Attach(LocalPod{"default", "app", {*IpAddress::Parse("10.251.0.2")}})
+          .ok());
   ASSERT_TRUE(
       backends.SetDecryptMarker(true, {*IpAddress::Parse("10.251.1.1")}).ok());
-  ASSERT_TRUE(
-      backends.marker_maps().UpsertPeer(*IpAddress::Parse("10.251.1.2"), 1)
-          .ok());
+  ASSERT_TRUE(backends.marker_maps()
+                  .UpsertPeer(*IpAddress::Parse("10.251.1.2"), 1)
+                  .ok());
   ipsec::KeyRing keys;
   keys.Install(1, ipsec::TestPsk(1));
   const ipsec::XfrmObjects objects =

@@ -117,8 +117,8 @@ int RunUninstall(const DaemonConfig& config,
   absl::StatusOr<std::unique_ptr<kube::RestKubeClient>> client =
       kube::RestKubeClient::ForCluster(*access);
   if (!client.ok()) return Fail(client.status());
-  absl::StatusOr<agent::UninstallReport> report = agent::UninstallNode(
-      config.node_name, client->get(), backends->get());
+  absl::StatusOr<agent::UninstallReport> report =
+      agent::UninstallNode(config.node_name, client->get(), backends->get());
   if (!report.ok()) return Fail(report.status());
   std::cout << "kmesh-daemon uninstall: node " << config.node_name
             << ": removed " << report->sas_removed << " SAs, "

@@ -10,8 +10,8 @@
 // record and removes only what this daemon owns (the caller detaches the
 // encrypt marker first: without the block policy marked traffic would leave
 // in clear). kmesh-daemon does not call Shutdown(): `kmesh-daemon uninstall`
-// removes the product's state without a controller. The rotation protocol, restart and
-// shutdown are described in docs/xfrm-layout.md (sections 5 and 6).
+// removes the product's state without a controller. The rotation protocol,
+// restart and shutdown are described in docs/xfrm-layout.md (sections 5 and 6).
 // Thread-safe: every public method takes one lock.
 #ifndef KMESH_IPSEC_IPSEC_CONTROLLER_H_
 #define KMESH_IPSEC_IPSEC_CONTROLLER_H_

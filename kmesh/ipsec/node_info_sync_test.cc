@@ -132,10 +132,9 @@ TEST(NodeInfoSyncTest, PublishedRecordsReachPeersThroughTheApiServer) {
   watcher.Stop();
   runner.join();
 
-  EXPECT_THAT(events,
-              ElementsAre("upsert node-a spi 0", "own spi 0", "synced",
-                          "upsert node-a spi 1", "upsert node-a spi 2",
-                          "delete node-a"));
+  EXPECT_THAT(events, ElementsAre("upsert node-a spi 0", "own spi 0", "synced",
+                                  "upsert node-a spi 1", "upsert node-a spi 2",
+                                  "delete node-a"));
   EXPECT_EQ(watcher.invalid_record_count(), 0);
 }
 

@@ -240,10 +240,9 @@ TEST(PeerWatcherTest, ListsThenWatchesKmeshNodeInfos) {
   ASSERT_TRUE(arrived);
   EXPECT_TRUE(watcher.HasSynced());
   // The own record is reported as such, never as a peer.
-  EXPECT_THAT(sink.log(),
-              ElementsAre("upsert node2 spi 1", "own spi 1", "synced",
-                          "upsert node3 spi 1", "upsert node2 spi 2",
-                          "delete node3"));
+  EXPECT_THAT(sink.log(), ElementsAre("upsert node2 spi 1", "own spi 1",
+                                      "synced", "upsert node3 spi 1",
+                                      "upsert node2 spi 2", "delete node3"));
 }
 
 }  // namespace

@@ -190,10 +190,9 @@ absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> BpfMarkerLoader::Load(
     bpf_object__close(decrypt->object);
     return maps.status();
   }
-  return std::unique_ptr<BpfMarkerLoader>(
-      new BpfMarkerLoader(encrypt->object, decrypt->object, encrypt->program_fd,
-                          decrypt->program_fd, *std::move(maps),
-                          options.pin_directory));
+  return std::unique_ptr<BpfMarkerLoader>(new BpfMarkerLoader(
+      encrypt->object, decrypt->object, encrypt->program_fd,
+      decrypt->program_fd, *std::move(maps), options.pin_directory));
 }
 
 BpfMarkerLoader::BpfMarkerLoader(bpf_object* encrypt, bpf_object* decrypt,

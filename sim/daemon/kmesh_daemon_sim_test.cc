@@ -4,8 +4,8 @@
 // picks up the mounted key file, publishes its KmeshNodeInfo with the key's
 // SPI, follows a rotation of the file, and on SIGTERM exits 0 leaving its
 // record in place (a restart is hitless); `kmesh-daemon-sim uninstall`
-// deletes it, and only it, idempotently. Waits are bounded polls of the API (the daemon is another process),
-// never fixed sleeps before an assertion.
+// deletes it, and only it, idempotently. Waits are bounded polls of the API
+// (the daemon is another process), never fixed sleeps before an assertion.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -197,9 +197,8 @@ TEST_F(KmeshDaemonE2eTest,
     ASSERT_TRUE(WIFEXITED(status)) << DaemonLog();
     EXPECT_EQ(WEXITSTATUS(status), 0) << "run " << run << ": " << DaemonLog();
     EXPECT_EQ(PublishedSpi(), -1);
-    EXPECT_TRUE(client_->Get(kube::KmeshNodeInfosKind(), "kmesh-system",
-                             "node-b")
-                    .ok())
+    EXPECT_TRUE(
+        client_->Get(kube::KmeshNodeInfosKind(), "kmesh-system", "node-b").ok())
         << "another node's record was touched";
   }
 }
@@ -207,8 +206,8 @@ TEST_F(KmeshDaemonE2eTest,
 TEST_F(KmeshDaemonE2eTest, UninstallNeedsANodeAndUnknownCommandsAreRefused) {
   int status = 0;
   unsetenv("NODE_NAME");
-  StartDaemon({"uninstall", absl::StrCat("--kubeconfig=",
-                                         (dir_ / "kubeconfig").string())});
+  StartDaemon({"uninstall",
+               absl::StrCat("--kubeconfig=", (dir_ / "kubeconfig").string())});
   ASSERT_EQ(waitpid(pid_, &status, 0), pid_);
   pid_ = -1;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << DaemonLog();
