@@ -90,6 +90,9 @@ class IpsecAgent {
   absl::Status Init();
   void TickLoop();
   void RefreshEncryptTargets();
+  // The tracker's timed retries of failed marker operations (backoff 0.5 s
+  // doubling to 30 s, see ManagedPodTracker::RetryFailed).
+  void RetryFailedMarkerOperations();
 
   std::vector<IpAddress> NodeAddresses() const;
 
