@@ -124,7 +124,8 @@ absl::StatusOr<LoadedObject> LoadObject(const std::string& path,
 absl::Status PinProgram(int program_fd, const std::string& directory,
                         const char* name) {
   const std::string path = absl::StrCat(directory, "/", name);
-  const std::string staging = absl::StrCat(path, ".new");
+  // (bpffs refuses names with a dot.)
+  const std::string staging = absl::StrCat(path, "_new");
   unlink(staging.c_str());
   if (bpf_obj_pin(program_fd, staging.c_str()) != 0) {
     return BpfErrnoStatus(errno, absl::StrCat("pin program ", staging));
