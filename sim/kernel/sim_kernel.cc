@@ -96,6 +96,31 @@ void SimKernel::SetEncryptMarker(const IpAddress& pod_ip, bool attached) {
   if (it != pods_.end()) it->second.encrypt_marker = attached;
 }
 
+absl::Status SimKernel::SetInterfaceEncryptMarker(const std::string& ifname,
+                                                  bool attached) {
+  absl::MutexLock lock(&mu_);
+  bool found = false;
+  for (auto& [ip, p] : pods_) {
+    if (p.ifname != ifname) continue;
+    p.encrypt_marker = attached;
+    found = true;
+  }
+  if (found || !attached) return absl::OkStatus();
+  return KernelError(
+      ENODEV, absl::StrCat("attach the encrypt marker to ", ifname, " on node ",
+                           node_name_, ": no such interface"));
+}
+
+absl::StatusOr<bool> SimKernel::InterfaceEncryptMarker(
+    const std::string& ifname) const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [ip, p] : pods_) {
+    if (p.ifname == ifname) return p.encrypt_marker;
+  }
+  return KernelError(ENODEV, absl::StrCat("query ", ifname, " on node ",
+                                          node_name_, ": no such interface"));
+}
+
 void SimKernel::SetDecryptMarker(bool attached) {
   absl::MutexLock lock(&mu_);
   decrypt_marker_ = attached;

@@ -103,6 +103,12 @@ class SimKernel : public NodeBackends {
   // marker on eth0; the same decisions the eBPF programs make
   // (bpf/marker_decision.h), on the marker maps above.
   void SetEncryptMarker(const IpAddress& pod_ip, bool attached);
+  // The encrypt hook on a veth named by its host side ("veth-<pod>"), as a
+  // CNI plugin attaches it (kmesh/cni): attaching to a missing interface is
+  // NotFound (ENODEV), detaching from one succeeds, as with tc on Linux.
+  absl::Status SetInterfaceEncryptMarker(const std::string& ifname,
+                                         bool attached);
+  absl::StatusOr<bool> InterfaceEncryptMarker(const std::string& ifname) const;
   void SetDecryptMarker(bool attached);
   // The mark each hook leaves on `packet` arriving with `mark`: exactly what
   // the data path applies (exposed so tests can run the eBPF decision table
