@@ -158,7 +158,18 @@ bool SimKernel::SetVethEncryptMarker(const LocalPod& pod, bool attached) {
   return true;
 }
 
+void SimKernel::FailNextEncryptAttaches(int count) {
+  failing_attaches_ = count;
+}
+
 absl::Status SimKernel::PodVethAttachment::Attach(const LocalPod& pod) {
+  for (int n = kernel_->failing_attaches_.load(); n > 0;) {
+    if (kernel_->failing_attaches_.compare_exchange_weak(n, n - 1)) {
+      return KernelError(
+          ENOMEM, absl::StrCat("attach the encrypt marker for pod ", pod.ns,
+                               "/", pod.name, " (injected)"));
+    }
+  }
   if (kernel_->SetVethEncryptMarker(pod, true)) return absl::OkStatus();
   return KernelError(ENODEV, absl::StrCat("attach the encrypt marker for pod ",
                                           pod.ns, "/", pod.name, " on node ",
