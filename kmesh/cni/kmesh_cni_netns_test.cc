@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kmesh/base/ip_address.h"
 #include "kmesh/base/testing/shell_command.h"
 #include "kmesh/base/testing/test_directory.h"
 #include "kmesh/cni/cni_plugin.h"
@@ -168,8 +169,8 @@ class KmeshCniNetnsTest : public ::testing::Test {
     return run;
   }
 
-  Json PtpConf() const {
-    return {{"cniVersion", "1.0.0"},
+  Json PtpConf(const std::string& version = "1.0.0") const {
+    return {{"cniVersion", version},
             {"name", "kind"},
             {"type", "ptp"},
             {"ipMasq", false},
@@ -179,9 +180,9 @@ class KmeshCniNetnsTest : public ::testing::Test {
               {"ranges", {{{{"subnet", "10.251.0.0/24"}}}}},
               {"routes", {{{"dst", "0.0.0.0/0"}}}}}}};
   }
-  Json KmeshConf(const Json& prev_result,
-                 const std::string& pin_dir = "") const {
-    return {{"cniVersion", "1.0.0"},
+  Json KmeshConf(const Json& prev_result, const std::string& pin_dir = "",
+                 const std::string& version = "1.0.0") const {
+    return {{"cniVersion", version},
             {"name", "kind"},
             {"type", "kmesh-cni"},
             {"kubeconfig", kubeconfig_},
@@ -194,11 +195,21 @@ class KmeshCniNetnsTest : public ::testing::Test {
   }
   // ptp's ADD for a new pod namespace: its result.
   Json PtpAdd(const std::string& netns, const std::string& pod_ns,
-              const std::string& pod) {
+              const std::string& pod, const std::string& version = "1.0.0") {
     PluginRun ptp = Run(absl::StrCat(kCniBin, "/ptp"), "ADD", netns, pod_ns,
-                        pod, PtpConf());
+                        pod, PtpConf(version));
     EXPECT_EQ(ptp.exit_code, 0) << ptp.out;
     return Json::parse(ptp.out, nullptr, false);
+  }
+  // XfrmOutPolBlock of the test's ("host") namespace.
+  static long OutPolicyBlocks() {
+    std::ifstream stat("/proc/thread-self/net/xfrm_stat");
+    std::string name;
+    long value;
+    while (stat >> name >> value) {
+      if (name == "XfrmOutPolBlock") return value;
+    }
+    return -1;
   }
   static std::string HostVeth(const Json& result) {
     for (const Json& i : result["interfaces"]) {
@@ -277,6 +288,59 @@ TEST_F(KmeshCniNetnsTest, ManagedPodFailsClosedWithoutThePinnedMarker) {
   EXPECT_THAT(error["msg"].get<std::string>(), HasSubstr("not pinned"));
   EXPECT_FALSE(*loader_->IsAttached(linux_backend::MarkerProgram::kEncrypt,
                                     HostVeth(ptp)));
+}
+
+// The point of it all, on a real kernel: the pod's very first packet to an
+// encrypt target is marked. The host forwards towards a network nobody
+// answers on (a veth whose peer has no address), and an XFRM block policy
+// for the encrypt mark counts what is marked.
+TEST_F(KmeshCniNetnsTest, FirstPacketOfAManagedPodIsMarked) {
+  for (const char* command :
+       {"ip link add kmout0 type veth peer name kmout1",
+        "ip link set kmout0 up", "ip link set kmout1 up",
+        "ip addr add 10.253.0.1/24 dev kmout0",
+        "ip xfrm policy add src 0.0.0.0/0 dst 0.0.0.0/0 dir out mark 0xe0 "
+        "mask 0xffffffff action block"}) {
+    ASSERT_TRUE(CommandSucceeds(command)) << command;
+  }
+  ASSERT_TRUE(loader_->maps()
+                  .UpsertEncryptTarget(*IpAddress::Parse("10.253.0.2"))
+                  .ok());
+  const std::string netns = NewPodNetns("first");
+  const Json ptp = PtpAdd(netns, "apps", "web");
+  const auto ping = [&] {
+    CommandSucceeds("ip netns exec " + netns + " ping -n -c 1 -W 1 10.253.0.2");
+  };
+  const long before = OutPolicyBlocks();
+  ASSERT_GE(before, 0);
+  ping();  // No marker yet: forwarded unmarked (and never answered).
+  EXPECT_EQ(OutPolicyBlocks(), before);
+
+  PluginRun add = Run(KmeshCni(), "ADD", netns, "apps", "web", KmeshConf(ptp));
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  ping();  // The first packet after ADD is marked.
+  EXPECT_EQ(OutPolicyBlocks(), before + 1);
+
+  CommandSucceeds("ip xfrm policy flush");
+  CommandSucceeds("ip link del kmout0");
+}
+
+// kindnet's conflist says 0.3.1; ptp answers in the configuration's version
+// and kmesh-cni passes that result on in the same version.
+TEST_F(KmeshCniNetnsTest, OlderCniVersionsChainToo) {
+  for (const char* version_name : {"0.3.1", "0.4.0"}) {
+    const std::string version = version_name;
+    SCOPED_TRACE(version);
+    const std::string netns = NewPodNetns("v" + version.substr(2, 1));
+    const Json ptp = PtpAdd(netns, "apps", "web", version);
+    ASSERT_EQ(ptp.value("cniVersion", ""), version) << ptp.dump();
+    PluginRun add = Run(KmeshCni(), "ADD", netns, "apps", "web",
+                        KmeshConf(ptp, "", version));
+    ASSERT_EQ(add.exit_code, 0) << add.out;
+    EXPECT_EQ(Json::parse(add.out)["cniVersion"], version);
+    EXPECT_TRUE(*loader_->IsAttached(linux_backend::MarkerProgram::kEncrypt,
+                                     HostVeth(ptp)));
+  }
 }
 
 TEST_F(KmeshCniNetnsTest, VersionAnswersAsTheSpecSays) {
