@@ -271,7 +271,12 @@ TEST_F(KindManifestsTest, SecretIsMountedWhereTheDaemonReadsItsKey) {
   const json& volumes = ds["spec"]["template"]["spec"]["volumes"];
   const json* key_volume = nullptr;
   for (const json& volume : volumes) {
-    if (volume.contains("secret")) key_volume = &volume;
+    // (The init container mounts kmesh-cni's token Secret.)
+    if (volume.contains("secret") &&
+        Find(container["volumeMounts"], "name", volume.value("name", "")) !=
+            nullptr) {
+      key_volume = &volume;
+    }
   }
   ASSERT_NE(key_volume, nullptr) << volumes;
   const json& secret = (*key_volume)["secret"];
@@ -384,7 +389,11 @@ TEST_F(KindManifestsTest, RbacGrantsExactlyWhatTheDaemonUses) {
   fs::permissions(workdir / "start_kmesh.sh", fs::perms::owner_all);
   const json* key_volume = nullptr;
   for (const json& volume : ds["spec"]["template"]["spec"]["volumes"]) {
-    if (volume.contains("secret")) key_volume = &volume;
+    if (volume.contains("secret") &&
+        Find(container["volumeMounts"], "name", volume.value("name", "")) !=
+            nullptr) {
+      key_volume = &volume;
+    }
   }
   ASSERT_NE(key_volume, nullptr);
   const std::string secret_name = (*key_volume)["secret"]["secretName"];

@@ -21,11 +21,12 @@ docker info >/dev/null 2>&1 ||
   { echo "SKIPPED: no container engine is running (docker info failed)"; exit 0; }
 
 # 1. Binaries and image.
-(cd "$repo" && bazel build //kmesh/daemon:kmesh-daemon //kmesh/kmeshctl:kmeshctl //bpf:all)
+(cd "$repo" && bazel build //kmesh/daemon:kmesh-daemon //kmesh/kmeshctl:kmeshctl //kmesh/cni:kmesh-cni //bpf:all)
 bin=$(cd "$repo" && bazel info bazel-bin)
 context=$(mktemp -d)
 trap 'rm -rf "$context"; [ "${KEEP_CLUSTER:-0}" = 1 ] || kind delete cluster --name "$cluster" >/dev/null 2>&1 || true' EXIT
 cp "$bin/kmesh/daemon/kmesh-daemon" "$bin/kmesh/kmeshctl/kmeshctl" "$repo/kmesh/daemon/start_kmesh.sh" "$context/"
+cp "$bin/kmesh/cni/kmesh-cni" "$repo/kmesh/cni/install_cni.sh" "$context/"
 mkdir -p "$context/bpf"
 cp "$bin"/bpf/*.o "$context/bpf/"
 cp Dockerfile "$context/"

@@ -131,7 +131,7 @@ absl::Status IpsecAgent::Init() {
     absl::MutexLock lock(&tracker_mu_);
     tracker_ = std::make_unique<workload::ManagedPodTracker>(
         config_.node_name, &deps_.node->marker_maps(),
-        &deps_.node->encrypt_marker_attachment());
+        &deps_.node->encrypt_marker_attachment(), deps_.clock);
   }
   pod_handler_ = std::make_unique<PodHandler>(this);
   namespace_handler_ = std::make_unique<NamespaceHandler>(this);
@@ -213,6 +213,13 @@ void IpsecAgent::RefreshSelf() {
   }
 }
 
+void IpsecAgent::RetryFailedMarkerOperations() {
+  // A failed attach or map insert must not wait for an unrelated event: in
+  // a quiet cluster there may be none, and the pod would stay in clear.
+  absl::MutexLock lock(&tracker_mu_);
+  tracker_->RetryFailed();
+}
+
 void IpsecAgent::TickLoop() {
   const auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tick_mu_) {
     return stopping_;
@@ -223,6 +230,7 @@ void IpsecAgent::TickLoop() {
     controller_->Tick();
     RefreshEncryptTargets();
     RefreshSelf();
+    RetryFailedMarkerOperations();
     tick_mu_.Lock();
     tick_mu_.AwaitWithTimeout(absl::Condition(&stopping),
                               absl::FromChrono(config_.tick_interval));

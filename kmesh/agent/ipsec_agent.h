@@ -102,6 +102,9 @@ class IpsecAgent {
   void RefreshEncryptTargets();
   // Reads the Node object again when due; see self_refresh_interval.
   void RefreshSelf();
+  // The tracker's timed retries of failed marker operations (backoff 0.5 s
+  // doubling to 30 s, see ManagedPodTracker::RetryFailed).
+  void RetryFailedMarkerOperations();
 
   std::vector<IpAddress> NodeAddresses() const;
 

@@ -118,6 +118,26 @@ absl::StatusOr<LoadedObject> LoadObject(const std::string& path,
   return LoadedObject{object, bpf_program__fd(program)};
 }
 
+// Pins `program_fd` as `directory`/`name`, replacing an older pin in one
+// step (pinned under a temporary name, then renamed over it), so that a
+// reader of the pin always finds a program.
+absl::Status PinProgram(int program_fd, const std::string& directory,
+                        const char* name) {
+  const std::string path = absl::StrCat(directory, "/", name);
+  // (bpffs refuses names with a dot.)
+  const std::string staging = absl::StrCat(path, "_new");
+  unlink(staging.c_str());
+  if (bpf_obj_pin(program_fd, staging.c_str()) != 0) {
+    return BpfErrnoStatus(errno, absl::StrCat("pin program ", staging));
+  }
+  if (rename(staging.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    unlink(staging.c_str());
+    return BpfErrnoStatus(err, absl::StrCat("pin program ", path));
+  }
+  return absl::OkStatus();
+}
+
 int MapFd(bpf_object* object, const char* name) {
   bpf_map* map = bpf_object__find_map_by_name(object, name);
   return map == nullptr ? -1 : bpf_map__fd(map);
@@ -183,6 +203,15 @@ absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> BpfMarkerLoader::Load(
   fds.peer_index = MapFd(decrypt->object, kPeerIndexMapName);
   fds.encrypt_targets = MapFd(encrypt->object, kEncryptTargetMapName);
   fds.encrypt_target_index = MapFd(encrypt->object, kEncryptTargetIndexMapName);
+  if (!options.pin_directory.empty()) {
+    if (absl::Status s = PinProgram(encrypt->program_fd, options.pin_directory,
+                                    kEncryptProgramPinName);
+        !s.ok()) {
+      bpf_object__close(encrypt->object);
+      bpf_object__close(decrypt->object);
+      return s;
+    }
+  }
   absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> maps =
       BpfMarkerMaps::FromFds(fds);
   if (!maps.ok()) {
@@ -217,8 +246,8 @@ int BpfMarkerLoader::program_fd(MarkerProgram program) const {
                                             : decrypt_program_fd_;
 }
 
-absl::Status BpfMarkerLoader::Attach(MarkerProgram program,
-                                     const std::string& interface) {
+absl::Status AttachMarkerFilter(MarkerProgram program, int program_fd,
+                                const std::string& interface) {
   const int ifindex = static_cast<int>(if_nametoindex(interface.c_str()));
   if (ifindex == 0) {
     return BpfErrnoStatus(errno,
@@ -232,7 +261,7 @@ absl::Status BpfMarkerLoader::Attach(MarkerProgram program,
                           ": create clsact qdisc"));
   }
   bpf_tc_opts opts = FilterOpts(program);
-  opts.prog_fd = program_fd(program);
+  opts.prog_fd = program_fd;
   opts.flags = BPF_TC_F_REPLACE;
   if (int err = bpf_tc_attach(&hook, &opts); err != 0) {
     return BpfErrnoStatus(err,
@@ -241,8 +270,8 @@ absl::Status BpfMarkerLoader::Attach(MarkerProgram program,
   return absl::OkStatus();
 }
 
-absl::Status BpfMarkerLoader::Detach(MarkerProgram program,
-                                     const std::string& interface) {
+absl::Status DetachMarkerFilter(MarkerProgram program,
+                                const std::string& interface) {
   const int ifindex = static_cast<int>(if_nametoindex(interface.c_str()));
   if (ifindex == 0) {
     // The interface is gone, and its filters with it.
@@ -271,6 +300,12 @@ absl::Status BpfMarkerLoader::Unpin() {
       }
     }
   }
+  // The program pinned for kmesh-cni (see kEncryptProgramPinName).
+  const std::string program_pin =
+      absl::StrCat(pin_directory_, "/", kEncryptProgramPinName);
+  if (unlink(program_pin.c_str()) != 0 && errno != ENOENT) {
+    return BpfErrnoStatus(errno, absl::StrCat("unpin ", program_pin));
+  }
   // Only the product's own pins were removed: anything else stays, and so
   // does the directory then.
   if (rmdir(pin_directory_.c_str()) != 0 && errno != ENOENT &&
@@ -280,8 +315,9 @@ absl::Status BpfMarkerLoader::Unpin() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> BpfMarkerLoader::IsAttached(MarkerProgram program,
-                                                 const std::string& interface) {
+absl::StatusOr<bool> IsMarkerFilterAttached(MarkerProgram program,
+                                            int program_fd,
+                                            const std::string& interface) {
   const int ifindex = static_cast<int>(if_nametoindex(interface.c_str()));
   if (ifindex == 0) {
     return BpfErrnoStatus(errno, Subject("query", program, "on", interface, 0));
@@ -297,10 +333,25 @@ absl::StatusOr<bool> BpfMarkerLoader::IsAttached(MarkerProgram program,
   bpf_prog_info info;
   std::memset(&info, 0, sizeof(info));
   uint32_t length = sizeof(info);
-  if (bpf_obj_get_info_by_fd(program_fd(program), &info, &length) != 0) {
+  if (bpf_obj_get_info_by_fd(program_fd, &info, &length) != 0) {
     return BpfErrnoStatus(errno, "inspect marker program");
   }
   return opts.prog_id == info.id;
+}
+
+absl::Status BpfMarkerLoader::Attach(MarkerProgram program,
+                                     const std::string& interface) {
+  return AttachMarkerFilter(program, program_fd(program), interface);
+}
+
+absl::Status BpfMarkerLoader::Detach(MarkerProgram program,
+                                     const std::string& interface) {
+  return DetachMarkerFilter(program, interface);
+}
+
+absl::StatusOr<bool> BpfMarkerLoader::IsAttached(MarkerProgram program,
+                                                 const std::string& interface) {
+  return IsMarkerFilterAttached(program, program_fd(program), interface);
 }
 
 }  // namespace kmesh::linux_backend

@@ -49,6 +49,23 @@ inline constexpr uint32_t kMarkerTcPriority = 1;
 inline constexpr uint32_t kEncryptMarkerTcHandle = 0xe0;
 inline constexpr uint32_t kDecryptMarkerTcHandle = 0xd0;
 
+// When the maps are pinned, the loaded encrypt program is pinned beside them
+// under this name, so that kmesh-cni (kmesh/cni) can attach the very same
+// program (with its maps) to a new pod's veth before the pod runs. A newer
+// daemon replaces the pin atomically.
+inline constexpr char kEncryptProgramPinName[] = "encrypt_marker_prog";
+
+// The loader's tc filter for `program` on `interface`, with a program given
+// by its fd (the loader's own, or one opened from a pin). Same semantics as
+// the methods below.
+absl::Status AttachMarkerFilter(MarkerProgram program, int program_fd,
+                                const std::string& interface);
+absl::Status DetachMarkerFilter(MarkerProgram program,
+                                const std::string& interface);
+absl::StatusOr<bool> IsMarkerFilterAttached(MarkerProgram program,
+                                            int program_fd,
+                                            const std::string& interface);
+
 class BpfMarkerLoader {
  public:
   // Opens and loads both objects (the verifier runs here).

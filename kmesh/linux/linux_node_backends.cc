@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "kmesh/kernel/refcounted_encrypt_attachment.h"
 #include "kmesh/linux/bpf_filesystem.h"
 #include "kmesh/linux/bpf_marker_loader.h"
 #include "kmesh/linux/netlink_xfrm.h"
@@ -19,28 +20,14 @@
 namespace kmesh::linux_backend {
 namespace {
 
-// The encrypt marker on each managed local pod's host-side veth.
-class VethEncryptAttachment : public EncryptMarkerAttachment {
+// The encrypt marker on the host interface each managed local pod is routed
+// through: its own veth, or an interface several pods share (a bridge), which
+// RefcountedEncryptAttachment keeps marked while any of them is managed.
+class RouteInterfaceHooks : public InterfaceMarkerHooks {
  public:
-  explicit VethEncryptAttachment(BpfMarkerLoader* loader) : loader_(loader) {}
+  explicit RouteInterfaceHooks(BpfMarkerLoader* loader) : loader_(loader) {}
 
-  absl::Status Attach(const LocalPod& pod) override {
-    auto ifname = Interface(pod);
-    if (!ifname.ok()) return ifname.status();
-    return loader_->Attach(MarkerProgram::kEncrypt, *ifname);
-  }
-  absl::Status Detach(const LocalPod& pod) override {
-    auto ifname = Interface(pod);
-    if (!ifname.ok()) {
-      // The pod and its veth are gone: nothing is attached any more.
-      return absl::IsNotFound(ifname.status()) ? absl::OkStatus()
-                                               : ifname.status();
-    }
-    return loader_->Detach(MarkerProgram::kEncrypt, *ifname);
-  }
-
- private:
-  absl::StatusOr<std::string> Interface(const LocalPod& pod) {
+  absl::StatusOr<std::string> InterfaceOf(const LocalPod& pod) override {
     if (pod.ips.empty()) {
       return absl::NotFoundError(
           absl::StrCat("pod ", pod.ns, "/", pod.name, " has no IP"));
@@ -49,13 +36,23 @@ class VethEncryptAttachment : public EncryptMarkerAttachment {
     if (!ifname.ok()) return ifname.status();
     if (ifname->rfind("veth", 0) != 0 && ifname->rfind("cali", 0) != 0 &&
         ifname->rfind("lxc", 0) != 0) {
-      // A bridge (cni0, docker0, ...) or an uplink: attaching there would
-      // mark other pods' traffic too.
+      // A bridge (cni0, docker0, ...) or an uplink: the marker there sees
+      // every pod behind it (the targets map still decides what is marked).
       LOG(WARNING) << "pod " << pod.ns << "/" << pod.name << " is routed via "
-                   << *ifname << ", not a per-pod veth";
+                   << *ifname
+                   << ", not a per-pod veth: the encrypt marker there is "
+                      "shared by every pod behind it";
     }
     return ifname;
   }
+  absl::Status AttachTo(const std::string& ifname) override {
+    return loader_->Attach(MarkerProgram::kEncrypt, ifname);
+  }
+  absl::Status DetachFrom(const std::string& ifname) override {
+    return loader_->Detach(MarkerProgram::kEncrypt, ifname);
+  }
+
+ private:
   BpfMarkerLoader* const loader_;
 };
 
@@ -65,7 +62,8 @@ class LinuxNodeBackends : public NodeBackends {
                     std::unique_ptr<BpfMarkerLoader> loader)
       : xfrm_(std::move(xfrm)),
         loader_(std::move(loader)),
-        attachment_(loader_.get()) {}
+        hooks_(loader_.get()),
+        attachment_(&hooks_) {}
 
   XfrmKernel& xfrm() override { return *xfrm_; }
   MarkerMaps& marker_maps() override { return loader_->maps(); }
@@ -152,7 +150,8 @@ class LinuxNodeBackends : public NodeBackends {
 
   std::unique_ptr<NetlinkXfrm> xfrm_;
   std::unique_ptr<BpfMarkerLoader> loader_;
-  VethEncryptAttachment attachment_;
+  RouteInterfaceHooks hooks_;
+  RefcountedEncryptAttachment attachment_;
 };
 
 }  // namespace

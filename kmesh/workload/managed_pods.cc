@@ -1,5 +1,7 @@
 #include "kmesh/workload/managed_pods.h"
 
+#include <algorithm>
+
 #include "glog/logging.h"
 
 namespace kmesh::workload {
@@ -34,10 +36,34 @@ bool IsManaged(const google::protobuf::Map<std::string, std::string>& pod,
 }
 
 ManagedPodTracker::ManagedPodTracker(std::string local_node, MarkerMaps* maps,
-                                     EncryptMarkerAttachment* attachment)
+                                     EncryptMarkerAttachment* attachment,
+                                     const Clock* clock, RetryBackoff backoff)
     : local_node_(std::move(local_node)),
       maps_(maps),
-      attachment_(attachment) {}
+      attachment_(attachment),
+      clock_(clock != nullptr ? clock : RealClock::Get()),
+      backoff_(backoff),
+      retry_wait_(backoff.initial) {}
+
+void ManagedPodTracker::RetryFailed() {
+  if (!next_retry_ || clock_->Now() < *next_retry_) return;
+  // Doubled first: a retry that fails again schedules the next one (in
+  // ScheduleRetry) after the longer wait; one that succeeds resets it.
+  retry_wait_ = std::min<Duration>(retry_wait_ * 2, backoff_.max);
+  next_retry_.reset();
+  LOG(INFO) << "retrying " << pending_retries()
+            << " failed encrypt-marker operation(s)";
+  Reconcile({});
+}
+
+void ManagedPodTracker::ScheduleRetry() {
+  if (failed_targets_.empty() && failed_pods_.empty()) {
+    retry_wait_ = backoff_.initial;
+    next_retry_.reset();
+  } else if (!next_retry_) {
+    next_retry_ = clock_->Now() + retry_wait_;
+  }
+}
 
 bool ManagedPodTracker::Managed(const std::string& ns,
                                 const PodState& pod) const {
@@ -224,6 +250,7 @@ void ManagedPodTracker::Reconcile(const std::vector<std::string>& changed) {
       LOG(ERROR) << "add encrypt target " << ip.ToString() << ": " << s;
     }
   }
+  ScheduleRetry();
 }
 
 }  // namespace kmesh::workload

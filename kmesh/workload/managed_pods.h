@@ -10,11 +10,15 @@
 // ManagedPodTracker keeps the pods, namespaces and IPsec nodes it is told
 // about and applies only the difference to the map and the attachments, so
 // labelling or unlabelling a namespace takes effect at once, without a
-// restart and without rewriting the map.
+// restart and without rewriting the map. An operation that fails (a full
+// map, an attach the kernel refuses) is retried with every later event and,
+// in a quiet cluster, by RetryFailed() on the agent's timer, with a backoff
+// doubling from RetryBackoff::initial to RetryBackoff::max.
 #ifndef KMESH_WORKLOAD_MANAGED_PODS_H_
 #define KMESH_WORKLOAD_MANAGED_PODS_H_
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -22,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "kmesh/api/kube.pb.h"
+#include "kmesh/base/clock.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/kernel/marker_attachment.h"
 #include "kmesh/kernel/marker_maps.h"
@@ -35,10 +40,18 @@ inline constexpr char kDataplaneModeKmesh[] = "Kmesh";
 bool IsManaged(const google::protobuf::Map<std::string, std::string>& pod,
                const google::protobuf::Map<std::string, std::string>* ns);
 
+// When failed marker operations are retried without an event.
+struct RetryBackoff {
+  Duration initial = std::chrono::milliseconds(500);
+  Duration max = std::chrono::seconds(30);
+};
+
 class ManagedPodTracker {
  public:
+  // `clock` (the real clock when null) times the retries.
   ManagedPodTracker(std::string local_node, MarkerMaps* maps,
-                    EncryptMarkerAttachment* attachment);
+                    EncryptMarkerAttachment* attachment,
+                    const Clock* clock = nullptr, RetryBackoff backoff = {});
 
   // Kubernetes events (objects as the API returns them).
   void UpsertPod(const api::Pod& pod);
@@ -52,6 +65,18 @@ class ManagedPodTracker {
   void UpdateIpsecNodes(
       const std::vector<std::pair<std::string, bool>>& changes);
 
+  // Called on a timer: retries the failed operations once their backoff has
+  // passed (the next wait doubles while they keep failing, up to
+  // RetryBackoff::max, and starts again from RetryBackoff::initial once all
+  // succeed). Does nothing when nothing failed or the time has not come.
+  void RetryFailed();
+  // When RetryFailed() will next retry; nullopt when nothing is failing.
+  std::optional<TimePoint> next_retry() const { return next_retry_; }
+  // Failed operations waiting for a retry (map entries and pods).
+  size_t pending_retries() const {
+    return failed_targets_.size() + failed_pods_.size();
+  }
+
   // Detaches the encrypt marker from every local pod (before a graceful
   // shutdown removes the block policy: unmarked traffic cannot be marked
   // traffic leaking). Returns the first error; failures are retried by later
@@ -62,7 +87,7 @@ class ManagedPodTracker {
   std::set<IpAddress> encrypt_targets() const { return applied_targets_; }
   std::set<std::string> attached_pods() const;  // "ns/name"
   // Failed map or attach operations so far; they are retried on the next
-  // event.
+  // event or by RetryFailed().
   uint64_t errors() const { return errors_; }
 
  private:
@@ -75,10 +100,17 @@ class ManagedPodTracker {
   // Recomputes the desired targets/attachments for the given pods (and for
   // whatever failed before) and applies the difference.
   void Reconcile(const std::vector<std::string>& changed);
+  // After a reconcile: schedules the next retry while something is failing,
+  // resets the backoff once nothing is.
+  void ScheduleRetry();
 
   const std::string local_node_;
   MarkerMaps* const maps_;
   EncryptMarkerAttachment* const attachment_;
+  const Clock* const clock_;
+  const RetryBackoff backoff_;
+  Duration retry_wait_;
+  std::optional<TimePoint> next_retry_;
   std::map<std::string, PodState> pods_;  // "ns/name"
   std::map<std::string, google::protobuf::Map<std::string, std::string>>
       namespaces_;

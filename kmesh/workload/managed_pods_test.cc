@@ -171,5 +171,73 @@ TEST_F(ManagedPodTrackerTest, FailedOperationsAreRetriedOnTheNextEvent) {
   EXPECT_THAT(attachment.attached, ElementsAre("default/l"));
 }
 
+// In a quiet cluster no event comes to retry a failed attach: the timer
+// does, with a backoff of 0.5 s doubling up to 30 s, reset after success.
+TEST(ManagedPodTrackerRetryTest, FailedAttachHealsOnTheTimerWithBackoff) {
+  ManualClock clock;
+  MemoryMarkerMaps maps;
+  RecordingAttachment attachment;
+  ManagedPodTracker tracker("node-a", &maps, &attachment, &clock);
+  tracker.UpsertNamespace(Namespace("default", "Kmesh"));
+  attachment.fail = true;
+  tracker.UpsertPod(Pod("default", "l", "node-a", "10.244.1.2"));
+  EXPECT_THAT(attachment.attached, IsEmpty());
+  ASSERT_TRUE(tracker.next_retry().has_value());
+  EXPECT_EQ(*tracker.next_retry() - clock.Now(),
+            std::chrono::milliseconds(500));
+
+  // Not yet due: nothing happens.
+  clock.Advance(std::chrono::milliseconds(499));
+  tracker.RetryFailed();
+  EXPECT_EQ(tracker.errors(), 1u);
+
+  // Due, still failing: each wait doubles, up to 30 s.
+  std::vector<Duration> waits;
+  clock.Advance(std::chrono::milliseconds(1));
+  for (int i = 0; i < 9; ++i) {
+    tracker.RetryFailed();
+    ASSERT_TRUE(tracker.next_retry().has_value());
+    waits.push_back(*tracker.next_retry() - clock.Now());
+    clock.Advance(waits.back());
+  }
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  EXPECT_THAT(waits, ElementsAre(seconds(1), seconds(2), seconds(4), seconds(8),
+                                 seconds(16), seconds(30), seconds(30),
+                                 seconds(30), seconds(30)));
+  EXPECT_EQ(tracker.errors(), 10u);
+
+  // The kernel accepts again: the next due retry attaches, with no event.
+  attachment.fail = false;
+  tracker.RetryFailed();
+  EXPECT_THAT(attachment.attached, ElementsAre("default/l"));
+  EXPECT_FALSE(tracker.next_retry().has_value());
+  EXPECT_EQ(tracker.pending_retries(), 0u);
+
+  // A later failure starts again from 0.5 s.
+  attachment.fail = true;
+  tracker.UpsertPod(Pod("default", "m", "node-a", "10.244.1.3"));
+  ASSERT_TRUE(tracker.next_retry().has_value());
+  EXPECT_EQ(*tracker.next_retry() - clock.Now(), milliseconds(500));
+}
+
+TEST(ManagedPodTrackerRetryTest, FullTargetMapHealsOnTheTimer) {
+  ManualClock clock;
+  MemoryMarkerMaps tiny(65535, 1);  // Room for one target only.
+  RecordingAttachment attachment;
+  ManagedPodTracker tracker("node-a", &tiny, &attachment, &clock);
+  tracker.SetIpsecNodes({"node-b"});
+  tracker.UpsertNamespace(Namespace("default", "Kmesh"));
+  tracker.UpsertPod(Pod("default", "b1", "node-b", "10.244.2.3"));
+  tracker.UpsertPod(Pod("default", "b2", "node-b", "10.244.2.4"));
+  EXPECT_EQ(tracker.pending_retries(), 1u);
+  // Room is made outside the tracker (an operator, another writer).
+  ASSERT_TRUE(tiny.DeleteEncryptTarget(Ip("10.244.2.3")).ok());
+  clock.Advance(std::chrono::milliseconds(500));
+  tracker.RetryFailed();
+  EXPECT_THAT(*tiny.DumpEncryptTargets(), ElementsAre(Ip("10.244.2.4")));
+  EXPECT_EQ(tracker.pending_retries(), 0u);
+}
+
 }  // namespace
 }  // namespace kmesh::workload

@@ -11,6 +11,7 @@
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
 #include "nlohmann/json.hpp"
+#include "sim/cluster/kubelet_cni.h"
 
 namespace kmesh::sim {
 namespace {
@@ -354,6 +355,17 @@ absl::StatusOr<SimPodInfo> SimCluster::CreatePod(const std::string& ns,
     (void)network_->RemovePod(ns, name);
     return created.status();
   }
+  if (options_.kmesh_cni) {
+    // kubelet: the sandbox's CNI chain runs before any container starts.
+    const cni::CniOutcome add = RunKmeshCni(
+        "ADD", *pod, network_->kernel(node).get(), kubeconfig_path_);
+    if (add.exit_code != 0) {
+      (void)client_->Delete(PodsKind(), ns, name);
+      (void)network_->RemovePod(ns, name);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "kmesh-cni ADD for ", ns, "/", name, ": ", add.stdout_text));
+    }
+  }
   return pod;
 }
 
@@ -366,6 +378,16 @@ absl::Status SimCluster::SetPodLabel(const std::string& ns,
 
 absl::Status SimCluster::DeletePod(const std::string& ns,
                                    const std::string& name) {
+  if (auto pod = network_->pod(ns, name); pod && options_.kmesh_cni) {
+    if (std::shared_ptr<SimKernel> kernel = network_->kernel(pod->node)) {
+      const cni::CniOutcome del =
+          RunKmeshCni("DEL", *pod, kernel.get(), kubeconfig_path_);
+      if (del.exit_code != 0) {
+        return absl::InternalError(absl::StrCat("kmesh-cni DEL for ", ns, "/",
+                                                name, ": ", del.stdout_text));
+      }
+    }
+  }
   absl::Status api = client_->Delete(PodsKind(), ns, name);
   absl::Status net = network_->RemovePod(ns, name);
   if (!api.ok()) return api;

@@ -62,6 +62,11 @@ struct SimClusterOptions {
   const Clock* clock = nullptr;
   // Null: NoopNodeAgentFactory().
   NodeAgentFactory agent_factory;
+  // Each node's CNI chain ends with kmesh-cni (kubelet_cni.h): CreatePod runs
+  // its ADD before returning (a managed pod is marked from its first
+  // packet; CreatePod fails, as kubelet's sandbox would, when ADD fails) and
+  // DeletePod its DEL. Off: only the daemon attaches the marker.
+  bool kmesh_cni = true;
 };
 
 class SimCluster {
@@ -99,6 +104,7 @@ class SimCluster {
   // Sets (value) or removes (nullopt) one label, as `kubectl label` does.
   absl::Status SetNamespaceLabel(const std::string& ns, const std::string& key,
                                  std::optional<std::string> value);
+  // With kmesh_cni, runs the node's CNI chain before returning.
   absl::StatusOr<SimPodInfo> CreatePod(const std::string& ns,
                                        const std::string& name,
                                        const std::string& node,

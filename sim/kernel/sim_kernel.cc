@@ -96,6 +96,31 @@ void SimKernel::SetEncryptMarker(const IpAddress& pod_ip, bool attached) {
   if (it != pods_.end()) it->second.encrypt_marker = attached;
 }
 
+absl::Status SimKernel::SetInterfaceEncryptMarker(const std::string& ifname,
+                                                  bool attached) {
+  absl::MutexLock lock(&mu_);
+  bool found = false;
+  for (auto& [ip, p] : pods_) {
+    if (p.ifname != ifname) continue;
+    p.encrypt_marker = attached;
+    found = true;
+  }
+  if (found || !attached) return absl::OkStatus();
+  return KernelError(
+      ENODEV, absl::StrCat("attach the encrypt marker to ", ifname, " on node ",
+                           node_name_, ": no such interface"));
+}
+
+absl::StatusOr<bool> SimKernel::InterfaceEncryptMarker(
+    const std::string& ifname) const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [ip, p] : pods_) {
+    if (p.ifname == ifname) return p.encrypt_marker;
+  }
+  return KernelError(ENODEV, absl::StrCat("query ", ifname, " on node ",
+                                          node_name_, ": no such interface"));
+}
+
 void SimKernel::SetDecryptMarker(bool attached) {
   absl::MutexLock lock(&mu_);
   decrypt_marker_ = attached;
@@ -164,7 +189,18 @@ bool SimKernel::SetVethEncryptMarker(const LocalPod& pod, bool attached) {
   return true;
 }
 
+void SimKernel::FailNextEncryptAttaches(int count) {
+  failing_attaches_ = count;
+}
+
 absl::Status SimKernel::PodVethAttachment::Attach(const LocalPod& pod) {
+  for (int n = kernel_->failing_attaches_.load(); n > 0;) {
+    if (kernel_->failing_attaches_.compare_exchange_weak(n, n - 1)) {
+      return KernelError(
+          ENOMEM, absl::StrCat("attach the encrypt marker for pod ", pod.ns,
+                               "/", pod.name, " (injected)"));
+    }
+  }
   if (kernel_->SetVethEncryptMarker(pod, true)) return absl::OkStatus();
   return KernelError(ENODEV, absl::StrCat("attach the encrypt marker for pod ",
                                           pod.ns, "/", pod.name, " on node ",

@@ -17,6 +17,7 @@
 #ifndef SIM_KERNEL_SIM_KERNEL_H_
 #define SIM_KERNEL_SIM_KERNEL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -109,6 +110,16 @@ class SimKernel : public NodeBackends {
   // marker on eth0; the same decisions the eBPF programs make
   // (bpf/marker_decision.h), on the marker maps above.
   void SetEncryptMarker(const IpAddress& pod_ip, bool attached);
+  // The encrypt hook on a veth named by its host side ("veth-<pod>"), as a
+  // CNI plugin attaches it (kmesh/cni): attaching to a missing interface is
+  // NotFound (ENODEV), detaching from one succeeds, as with tc on Linux.
+  absl::Status SetInterfaceEncryptMarker(const std::string& ifname,
+                                         bool attached);
+  absl::StatusOr<bool> InterfaceEncryptMarker(const std::string& ifname) const;
+  // Fault injection: the next `count` attaches of the encrypt marker through
+  // encrypt_marker_attachment() fail with ENOMEM, as a tc attach under
+  // memory pressure does.
+  void FailNextEncryptAttaches(int count);
   void SetDecryptMarker(bool attached);
   // The mark each hook leaves on `packet` arriving with `mark`: exactly what
   // the data path applies (exposed so tests can run the eBPF decision table
@@ -197,6 +208,7 @@ class SimKernel : public NodeBackends {
   std::unordered_map<uint64_t, std::shared_ptr<const EspTransform>> transforms_
       ABSL_GUARDED_BY(mu_);
   PodVethAttachment pod_veths_{this};
+  std::atomic<int> failing_attaches_{0};
 };
 
 }  // namespace kmesh::sim

@@ -142,6 +142,32 @@ TEST_F(SimKernelTest, MarkedTrafficCrossesTheWireAsEspAndArrivesIntact) {
   EXPECT_EQ(got->ip.ttl, 62);
 }
 
+// The hook as a CNI plugin attaches it, by the veth's host-side name: the
+// same hook the daemon attaches by pod; a missing interface is ENODEV on
+// attach and nothing on detach, as with tc.
+TEST_F(SimKernelTest, EncryptHookByInterfaceNameIsTheVethsHook) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  ASSERT_TRUE(a_.kernel->SetInterfaceEncryptMarker("veth-a1", false).ok());
+  EXPECT_FALSE(*a_.kernel->InterfaceEncryptMarker("veth-a1"));
+  EXPECT_EQ(SendFromA1(), PacketFate::kTransmitted);
+  ASSERT_EQ(wire_.size(), 1u);
+  EXPECT_EQ(ParseIpHeader(wire_[0])->proto, kIpProtoUdp);  // In clear.
+  ASSERT_TRUE(a_.kernel->SetInterfaceEncryptMarker("veth-a1", true).ok());
+  EXPECT_TRUE(*a_.kernel->InterfaceEncryptMarker("veth-a1"));
+  EXPECT_EQ(SendFromA1(), PacketFate::kTransmitted);
+  ASSERT_EQ(wire_.size(), 2u);
+  EXPECT_TRUE(ParseEspHeader(wire_[1]).ok());
+
+  absl::Status missing = a_.kernel->SetInterfaceEncryptMarker("veth-x", true);
+  EXPECT_TRUE(absl::IsNotFound(missing)) << missing;
+  EXPECT_TRUE(
+      absl::IsNotFound(a_.kernel->InterfaceEncryptMarker("veth-x").status()));
+  EXPECT_TRUE(a_.kernel->SetInterfaceEncryptMarker("veth-x", false).ok());
+  ASSERT_TRUE(a_.kernel->SetInterfaceEncryptMarker("veth-a1", false).ok());
+  EXPECT_FALSE(*a_.kernel->InterfaceEncryptMarker("veth-a1"));
+}
+
 TEST_F(SimKernelTest, UnmarkedTrafficStaysPlaintext) {
   Program(a_, b_, 1, 7, 0x11);
   // No encrypt target for the destination: the marker leaves it alone.
