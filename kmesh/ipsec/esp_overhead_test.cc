@@ -60,6 +60,18 @@ TEST(EspOverheadTest, LargestInnerPacketFitsAndOneMoreByteDoesNot) {
   EXPECT_EQ(LargestEspInnerPacket(IpFamily::kV4, 40), 0u);
 }
 
+// The simulated kernel's tunnel MTU (what it answers Fragmentation Needed
+// with) is the product's.
+TEST(EspOverheadTest, TheSimulatedKernelsTunnelMtuIsTheSame) {
+  for (IpFamily outer : {IpFamily::kV4, IpFamily::kV6}) {
+    for (size_t mtu = 60; mtu <= 9000; ++mtu) {
+      ASSERT_EQ(LargestEspInnerPacket(outer, mtu),
+                sim::EspTransform::LargestInnerPacket(outer, mtu))
+          << mtu;
+    }
+  }
+}
+
 // The values Linux reports for the same SAs (xfrm_state_mtu; ICMP
 // frag-needed "mtu 1446" measured in the VM, docs/vm-e2e.md).
 TEST(EspOverheadTest, PodRouteMtuOverA1500ByteNodeIsWhatLinuxReports) {
