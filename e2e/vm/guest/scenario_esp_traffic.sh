@@ -19,6 +19,8 @@
 #    flow through a rotation 2 -> 3 without a stall (receiver progress
 #    sampled every 0.25 s; no gap over 1 s); then with the pod route MTU the
 #    product recommends (PodRouteMtu, 1446) no ICMP is needed at all;
+#  - a 1,500-byte ping without DF: the ESP packet is fragmented on the
+#    underlay and reassembled by node-b, and answered;
 #  - /proc/net/xfrm_stat error counters unchanged by all of that;
 #  - without an outbound SA, marked traffic hits the catch-all block policy
 #    and nothing leaves in clear.
@@ -429,6 +431,25 @@ received=$(tail -n 1 /tmp/tcp-progress.txt | cut -d' ' -f2)
   pass "with pod route MTU 1446 (PodRouteMtu) no ICMP need-to-frag at all; $full full-size (1500-byte) ESP packets, $received bytes received" ||
   fail "pod route MTU 1446: $frag_needed need-to-frag, $full full-size ESP, $received bytes"
 ip -n pa1 route change default via 169.254.1.1 dev eth0
+
+# --- without DF: the 1,500-byte packet is encrypted whole and the ESP packet
+# crosses the underlay as IP fragments, reassembled by node-b.
+step "ping without DF, 1500 bytes"
+reasm_before=$(snmp_ip node-b ReasmOKs)
+fragok_before=$(snmp_ip node-a FragOKs)
+CAPTURE_FILE=/tmp/capture-a-nodf.txt
+start_capture node-a -i und-a -Q out
+ip netns exec pa1 ping -M dont -s 1472 -c 3 -i 0.2 -W 2 10.244.2.10 >/tmp/ping-nodf.txt 2>&1
+ping_rc=$?
+stop_capture
+keep /tmp/capture-a-nodf.txt
+reasm_after=$(snmp_ip node-b ReasmOKs)
+fragok_after=$(snmp_ip node-a FragOKs)
+# tcpdump prints a later fragment, which has no ESP header, as ip-proto-50.
+frags=$(grep -c 'IP 192.168.100.1 > 192.168.100.2: ip-proto-50' /tmp/capture-a-nodf.txt)
+[ $ping_rc -eq 0 ] && [ "$frags" -ge 3 ] && [ $((reasm_after - reasm_before)) -ge 3 ] &&
+  pass "without DF a 1500-byte packet is encrypted whole and its ESP packet fragmented on the underlay ($frags second fragments; node-a FragOKs $fragok_before -> $fragok_after, node-b ReasmOKs $reasm_before -> $reasm_after), all answered" ||
+  fail "no-DF 1500 bytes: ping rc $ping_rc, $frags second fragments, FragOKs $fragok_before -> $fragok_after, ReasmOKs $reasm_before -> $reasm_after"
 
 errors_after=$(error_sum)
 ip netns exec node-a cat /proc/net/xfrm_stat >/tmp/node-a.xfrm_stat.txt
