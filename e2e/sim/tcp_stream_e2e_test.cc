@@ -1,12 +1,13 @@
 // A bulk TCP stream between managed pods on different nodes of the simulated
 // cluster (the production agent on every node, real ESP on the wire), pods
 // and nodes at MTU 1,500: the stream finds the tunnel's MTU by path MTU
-// discovery (ICMP Fragmentation Needed, mtu 1446) and then sends full-size
-// segments, and it must not stall (no progress for more than 1 s of
-// time on the cluster's clock, the real one here) nor send a single
-// segment in clear, through a key rotation and through a daemon killed and
-// restarted. Traffic is driven step by step from the test thread, about
-// every 10 ms; the agents run on their own threads.
+// discovery (ICMP Fragmentation Needed, mtu 1446; Packet Too Big, 1426 over
+// IPv6) and then sends full-size segments, and it must not stall (no
+// progress for more than 1 s on the cluster's clock, the real one here) nor
+// send a single segment in clear, through a key rotation (IPv4 and IPv6)
+// and through a daemon killed and restarted. Traffic is driven step by step
+// from the test thread, about every 10 ms; the agents run on their own
+// threads.
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -41,6 +42,7 @@ class TcpStreamE2eTest : public ::testing::Test {
     SimClusterOptions options;
     options.state_dir = dir_;
     options.ipsec_grace_period = std::chrono::seconds(2);
+    options.dual_stack = family_ == IpFamily::kV6;
     auto factory = DaemonNodeAgentFactory();
     ASSERT_TRUE(factory.ok()) << factory.status();
     options.agent_factory = *factory;
@@ -96,8 +98,9 @@ class TcpStreamE2eTest : public ::testing::Test {
   // Whether `node` has an SA with `spi` from `src` to `dst`.
   bool HasSa(const std::string& node, const std::string& src,
              const std::string& dst, uint32_t spi) {
-    const IpAddress from = cluster_->network().node(src)->addresses[0];
-    const IpAddress to = cluster_->network().node(dst)->addresses[0];
+    const size_t f = family_ == IpFamily::kV4 ? 0 : 1;
+    const IpAddress from = cluster_->network().node(src)->addresses.at(f);
+    const IpAddress to = cluster_->network().node(dst)->addresses.at(f);
     auto sas = cluster_->network().kernel(node)->xfrm().DumpSas();
     if (!sas.ok()) return false;
     for (const XfrmSa& sa : *sas) {
@@ -143,7 +146,7 @@ class TcpStreamE2eTest : public ::testing::Test {
   }
 
   void StartStream() {
-    TcpStreamSpec spec{"default", "sender", "default", "receiver"};
+    TcpStreamSpec spec{"default", "sender", "default", "receiver", family_};
     spec.clock = RealClock::Get();  // The cluster's clock.
     auto stream = TcpStream::Create(&cluster_->network(), spec);
     ASSERT_TRUE(stream.ok()) << stream.status();
@@ -191,10 +194,10 @@ class TcpStreamE2eTest : public ::testing::Test {
   void ExpectFullSizeNoStallNothingInClear(uint64_t acked_before_event) {
     const TcpStreamStats s = stream_->Stats();
     std::cout << "stream: " << FormatTcpStreamStats(s) << "\n";
-    const size_t route_mtu = ipsec::PodRouteMtu(IpFamily::kV4);
+    const size_t route_mtu = ipsec::PodRouteMtu(family_);
     // Path MTU discovery through the tunnel, then full-size segments.
     EXPECT_GE(s.icmp_too_big, 1u);
-    EXPECT_EQ(s.mss, ipsec::TcpMssForMtu(IpFamily::kV4, route_mtu));
+    EXPECT_EQ(s.mss, ipsec::TcpMssForMtu(family_, route_mtu));
     EXPECT_EQ(cluster_->network().kernel("master")->PodPathMtu(
                   stream_->client_ip(), stream_->server_ip()),
               route_mtu);
@@ -208,6 +211,7 @@ class TcpStreamE2eTest : public ::testing::Test {
     EXPECT_EQ(cluster_->network().wire().MalformedPackets(), 0u);
   }
 
+  IpFamily family_ = IpFamily::kV4;  // Of the stream and its tunnel.
   std::string dir_;
   std::unique_ptr<SimCluster> cluster_;
   std::unique_ptr<TcpStream> stream_;
@@ -226,6 +230,30 @@ TEST_F(TcpStreamE2eTest, StreamRunsThroughARotationWithoutStallingOrClearText) {
   }));
   DriveFor(milliseconds(1000));
   EXPECT_GT(cluster_->network().wire().EspPackets(2), 1000u);
+  ExpectFullSizeNoStallNothingInClear(acked);
+}
+
+// The same over IPv6 on a dual-stack cluster: the tunnel's MTU is 1,426.
+class TcpStreamIpv6E2eTest : public TcpStreamE2eTest {
+ protected:
+  void SetUp() override {
+    family_ = IpFamily::kV6;
+    TcpStreamE2eTest::SetUp();
+  }
+};
+
+TEST_F(TcpStreamIpv6E2eTest,
+       StreamRunsThroughARotationWithoutStallingOrClearText) {
+  AwaitFirstKey();
+  StartStream();
+  DriveFor(milliseconds(1000));
+  const uint64_t acked = stream_->Stats().bytes_acked;
+  ASSERT_GT(acked, 0u);
+  WriteSecret(2);
+  ASSERT_TRUE(DriveUntil([&] {
+    return cluster_->AllNodesAdvertise(2) && PairUses(2) && NoSaWithSpi(1);
+  }));
+  DriveFor(milliseconds(1000));
   ExpectFullSizeNoStallNothingInClear(acked);
 }
 
