@@ -83,7 +83,9 @@ void WireMonitor::Observe(const std::string& from_node,
   key.src = ip->src;
   key.dst = ip->dst;
   key.proto = ip->proto;
-  if (ip->proto == kIpProtoEspNumber) {
+  if (ip->proto == kIpProtoEspNumber && ip->fragment_offset > 0) {
+    key.esp = true;  // A later fragment of an ESP packet: SPI unknown (0).
+  } else if (ip->proto == kIpProtoEspNumber) {
     auto esp = ParseEspHeader(packet);
     if (!esp.ok()) {
       ++malformed_;

@@ -97,7 +97,7 @@ class WireMonitor {
     std::string from_node;
     std::string to_node;
     bool esp = false;
-    uint32_t spi = 0;  // ESP only.
+    uint32_t spi = 0;  // ESP only; 0 for a later fragment (no ESP header).
     IpAddress src;     // ESP: outer; plaintext: the packet's own.
     IpAddress dst;
     uint8_t proto = 0;  // Plaintext only (ESP: 50).

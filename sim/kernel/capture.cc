@@ -63,7 +63,13 @@ std::string FormatTcpdumpLine(const CapturedPacket& p,
   const uint8_t* payload = p.packet.data() + ip->header_length;
   const std::string src = Name(ip->src, names);
   const std::string dst = Name(ip->dst, names);
-  if (ip->proto == kIpProtoEspNumber && payload_length >= 8) {
+  if (ip->fragment_offset > 0) {
+    // A later fragment: no transport header to show (as tcpdump).
+    absl::StrAppend(
+        &line, family, " ", src, " > ", dst, ": ip-proto-", ip->proto,
+        absl::StrFormat(" (frag %d:%d@%d%s)", ip->id, payload_length,
+                        ip->fragment_offset, ip->more_fragments ? "+" : ""));
+  } else if (ip->proto == kIpProtoEspNumber && payload_length >= 8) {
     absl::StrAppend(
         &line, family, " ", src, " > ", dst,
         absl::StrFormat(

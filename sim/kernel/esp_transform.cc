@@ -74,6 +74,14 @@ absl::StatusOr<EspHeader> ParseEspHeader(absl::Span<const uint8_t> packet) {
   return h;
 }
 
+size_t EspTransform::LargestInnerPacket(IpFamily outer, size_t mtu) {
+  // Padded plaintext is a multiple of 4 and ends with two trailer bytes.
+  const size_t fixed =
+      IpHeaderLength(outer) + kEspHeaderLength + kEspIvLength + kEspIcvLength;
+  if (mtu < fixed + 4) return 0;
+  return (mtu - fixed) / 4 * 4 - 2;
+}
+
 absl::StatusOr<EspTransform> EspTransform::Create(const XfrmSa& sa) {
   if (sa.proto != kIpProtoEsp || sa.mode != XfrmMode::kTunnel) {
     return absl::InvalidArgumentError("only ESP in tunnel mode is simulated");

@@ -74,6 +74,12 @@ class EspTransform {
                                   std::vector<uint8_t>* packet) const;
 
   uint32_t spi() const { return spi_; }
+  IpFamily outer_family() const { return src_.family(); }
+
+  // The largest inner packet whose ESP packet, laid out as above between
+  // nodes of `outer` family, fits `mtu` bytes (Linux's xfrm_state_mtu); 0
+  // when none does.
+  static size_t LargestInnerPacket(IpFamily outer, size_t mtu);
 
  private:
   // Where the parts of the ESP packet for an inner packet go.

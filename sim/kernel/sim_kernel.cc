@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "kmesh/kernel/kernel_error.h"
 #include "sim/kernel/marker_decision_host.h"
+#include "sim/net/icmp_too_big.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
@@ -38,6 +39,12 @@ const char* PacketFateName(PacketFate fate) {
       return "XfrmInNoPols";
     case PacketFate::kXfrmInPolBlock:
       return "XfrmInPolBlock";
+    case PacketFate::kFragNeeded:
+      return "FragNeeded";
+    case PacketFate::kMessageTooLong:
+      return "EMSGSIZE";
+    case PacketFate::kFragmentQueued:
+      return "FragmentQueued";
   }
   return "?";
 }
@@ -88,6 +95,52 @@ void SimKernel::RemoveRoute(const IpPrefix& prefix) {
   if (bucket == routes_.end()) return;
   bucket->second.erase(prefix.address());
   if (bucket->second.empty()) routes_.erase(bucket);
+}
+
+void SimKernel::SetUplinkMtu(size_t mtu) {
+  absl::MutexLock lock(&mu_);
+  uplink_mtu_ = mtu;
+}
+
+size_t SimKernel::uplink_mtu() const {
+  absl::MutexLock lock(&mu_);
+  return uplink_mtu_;
+}
+
+void SimKernel::SetPodMtu(const IpAddress& pod_ip, size_t mtu) {
+  absl::MutexLock lock(&mu_);
+  auto it = pods_.find(pod_ip);
+  if (it != pods_.end()) it->second.mtu = mtu;
+}
+
+size_t SimKernel::PodPathMtu(const IpAddress& pod_ip,
+                             const IpAddress& dst) const {
+  absl::MutexLock lock(&mu_);
+  auto pod = pods_.find(pod_ip);
+  if (pod == pods_.end()) return 0;
+  size_t mtu = pod->second.mtu;
+  auto learnt = pod_pmtu_.find({pod_ip, dst});
+  if (learnt != pod_pmtu_.end() &&
+      std::chrono::steady_clock::now() - learnt->second.second < kPmtuExpiry) {
+    mtu = std::min(mtu, learnt->second.first);
+  }
+  return mtu;
+}
+
+uint64_t SimKernel::SnmpCounter(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = snmp_.find(name);
+  return it == snmp_.end() ? 0 : it->second;
+}
+
+std::map<std::string, uint64_t> SimKernel::SnmpCounters() const {
+  absl::MutexLock lock(&mu_);
+  return snmp_;
+}
+
+void SimKernel::Count(const char* counter, uint64_t n) {
+  absl::MutexLock lock(&mu_);
+  snmp_[counter] += n;
 }
 
 void SimKernel::SetEncryptMarker(const IpAddress& pod_ip, bool attached) {
@@ -342,7 +395,14 @@ PacketFate SimKernel::SendFromPod(const IpAddress& pod_ip,
     ifindex = it->second.ifindex;
     encrypt_marker = it->second.encrypt_marker;
   }
-  if (!ParseIpHeader(packet).ok()) return PacketFate::kMalformed;
+  auto ip = ParseIpHeader(packet);
+  if (!ip.ok()) return PacketFate::kMalformed;
+  // The pod's own stack sends nothing larger than its route's MTU (it
+  // would fragment an IPv4 packet without DF; the simulated pods keep to
+  // the path MTU instead, so that is refused too).
+  if (packet.size() > PodPathMtu(pod_ip, ip->dst)) {
+    return PacketFate::kMessageTooLong;
+  }
   Capture(ifname, ifindex, PacketDirection::kIn, packet);
   uint32_t mark = 0;
   if (encrypt_marker) {
@@ -380,6 +440,7 @@ PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
   IpAddress hop = next_hop;
   const auto policy =
       xfrm_.LookupPolicy(XfrmDir::kOut, ip->src, ip->dst, ip->proto, mark);
+  std::vector<SaRef> bundle;  // The SAs to apply, innermost first.
   if (policy) {
     if (policy->action == XfrmAction::kBlock) {
       xfrm_.IncrementStat(XfrmStat::kOutPolBlock);
@@ -393,43 +454,158 @@ PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
         xfrm_.IncrementStat(XfrmStat::kOutNoStates);
         return PacketFate::kXfrmOutNoStates;
       }
-      auto seq = xfrm_.NextOutputSeq(sa->handle);
-      if (!seq.ok()) {
-        xfrm_.IncrementStat(XfrmStat::kOutStateSeqError);
-        return PacketFate::kXfrmOutStateSeqError;
-      }
-      auto transform = TransformFor(*sa);
-      if (transform == nullptr) {
-        xfrm_.IncrementStat(XfrmStat::kOutStateProtoError);
-        return PacketFate::kXfrmOutNoStates;
-      }
-      const size_t inner_length = packet.size();
-      // Encapsulated in the packet's own buffer, as the kernel does in the
-      // skb's head- and tailroom.
-      if (!transform->EncapsulateInPlace(*seq, &packet).ok()) {
-        xfrm_.IncrementStat(XfrmStat::kOutError);
-        return PacketFate::kMalformed;
-      }
-      (void)xfrm_.CountPacket(sa->handle, inner_length);
-      mark = ApplyOutputMark(sa->sa, mark);
-      hop = sa->sa.dst;
+      bundle.push_back(*sa);
     }
   }
+  // The route's MTU, as the packet must fit it before any encapsulation:
+  // eth0's, less what each tunnel adds (the xfrm bundle's MTU). A packet
+  // with DF (or any IPv6 packet) that does not fit is refused with an ICMP
+  // error, as ip_forward/ip6_forward do; one without DF is encapsulated
+  // whole and the outer packet fragmented.
+  size_t mtu = uplink_mtu();
+  for (auto sa = bundle.rbegin(); sa != bundle.rend(); ++sa) {
+    mtu = EspTransform::LargestInnerPacket(sa->sa.src.family(), mtu);
+  }
+  const bool may_fragment = ip->family == IpFamily::kV4 && !ip->dont_fragment;
+  if (packet.size() > mtu && !may_fragment) return RefuseTooBig(packet, mtu);
+  for (const SaRef& sa : bundle) {
+    auto seq = xfrm_.NextOutputSeq(sa.handle);
+    if (!seq.ok()) {
+      xfrm_.IncrementStat(XfrmStat::kOutStateSeqError);
+      return PacketFate::kXfrmOutStateSeqError;
+    }
+    auto transform = TransformFor(sa);
+    if (transform == nullptr) {
+      xfrm_.IncrementStat(XfrmStat::kOutStateProtoError);
+      return PacketFate::kXfrmOutNoStates;
+    }
+    const size_t inner_length = packet.size();
+    const auto inner_ip = ParseIpHeader(packet);
+    const bool inner_df = inner_ip.ok() && inner_ip->dont_fragment;
+    // Encapsulated in the packet's own buffer, as the kernel does in the
+    // skb's head- and tailroom.
+    if (!transform->EncapsulateInPlace(*seq, &packet).ok()) {
+      xfrm_.IncrementStat(XfrmStat::kOutError);
+      return PacketFate::kMalformed;
+    }
+    // Tunnel mode copies DF to the outer IPv4 header (xfrm4 tunnel output).
+    if (inner_df) SetDontFragment(packet, true);
+    (void)xfrm_.CountPacket(sa.handle, inner_length);
+    mark = ApplyOutputMark(sa.sa, mark);
+    hop = sa.sa.dst;
+  }
+  return Transmit(std::move(packet), hop);
+}
+
+PacketFate SimKernel::Transmit(std::vector<uint8_t> packet,
+                               const IpAddress& next_hop) {
   Uplink uplink;
+  size_t mtu;
   {
     absl::MutexLock lock(&mu_);
     uplink = uplink_;
+    mtu = uplink_mtu_;
   }
-  Capture("eth0", eth0_ifindex_, PacketDirection::kOut, packet);
-  if (!uplink) return PacketFate::kNoRoute;
-  uplink(hop, std::move(packet));
+  std::vector<std::vector<uint8_t>> frames;
+  if (packet.size() <= mtu) {
+    frames.push_back(std::move(packet));
+  } else {
+    auto ip = ParseIpHeader(packet);
+    if (!ip.ok()) return PacketFate::kMalformed;
+    if (ip->family == IpFamily::kV6 || ip->dont_fragment) {
+      // Only what this node originates gets here (forwarded packets were
+      // refused in Output); the simulator does not fragment those.
+      Count(ip->family == IpFamily::kV6 ? "Ip6FragFails" : "IpFragFails");
+      return PacketFate::kFragNeeded;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      SetIpv4Id(packet, next_ip_id_++);
+    }
+    auto fragments = FragmentIpv4(packet, mtu);
+    if (!fragments.ok()) {
+      Count("IpFragFails");
+      return PacketFate::kFragNeeded;
+    }
+    Count("IpFragOKs");
+    Count("IpFragCreates", fragments->size());
+    frames = *std::move(fragments);
+  }
+  for (std::vector<uint8_t>& frame : frames) {
+    Capture("eth0", eth0_ifindex_, PacketDirection::kOut, frame);
+    if (!uplink) return PacketFate::kNoRoute;
+    uplink(next_hop, std::move(frame));
+  }
   return PacketFate::kTransmitted;
+}
+
+PacketFate SimKernel::RefuseTooBig(const std::vector<uint8_t>& packet,
+                                   size_t mtu) {
+  auto ip = ParseIpHeader(packet);
+  if (!ip.ok()) return PacketFate::kMalformed;
+  const bool v4 = ip->family == IpFamily::kV4;
+  if (v4) {
+    Count("IpFragFails");
+  } else {
+    Count("Ip6InTooBigErrors");
+    Count("Ip6FragFails");
+  }
+  std::optional<IpAddress> reporter;
+  for (const IpAddress& a : node_addresses()) {
+    if (a.family() == ip->family) {
+      reporter = a;
+      break;
+    }
+  }
+  // No ICMP error about an ICMP error; none without an address to send from.
+  if (!reporter || ip->proto == (v4 ? kIpProtoIcmp : kIpProtoIcmpv6)) {
+    return PacketFate::kFragNeeded;
+  }
+  Count(v4 ? "IcmpOutDestUnreachs" : "Icmp6OutPktTooBigs");
+  (void)LocalOutput(BuildIcmpTooBig(*reporter, packet, mtu));
+  return PacketFate::kFragNeeded;
+}
+
+PacketFate SimKernel::LocalOutput(std::vector<uint8_t> packet) {
+  auto ip = ParseIpHeader(packet);
+  if (!ip.ok()) return PacketFate::kMalformed;
+  std::optional<Pod> local;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pods_.find(ip->dst);
+    if (it != pods_.end()) local = it->second;
+  }
+  if (local) return Deliver(*local, packet);
+  const auto via = RouteVia(ip->dst);
+  if (!via) return PacketFate::kNoRoute;
+  return Output(std::move(packet), 0, *via);
 }
 
 PacketFate SimKernel::ReceiveFromWire(std::vector<uint8_t> packet) {
   auto ip = ParseIpHeader(packet);
   if (!ip.ok()) return PacketFate::kMalformed;
   Capture("eth0", eth0_ifindex_, PacketDirection::kIn, packet);
+  if (ip->is_fragment() && IsNodeAddress(ip->dst)) {
+    // ip_defrag before local delivery (and so before ESP input). The tc
+    // hook saw each fragment; the mark that counts is the first fragment's,
+    // whose headers are the whole packet's, so it runs on the whole below.
+    Count("IpReasmReqds");
+    absl::StatusOr<Ipv4Reassembler::Result> added;
+    {
+      absl::MutexLock lock(&mu_);
+      added = reassembler_.Add(packet);
+    }
+    if (!added.ok()) {
+      Count("IpReasmFails");
+      return PacketFate::kMalformed;
+    }
+    if (added->failed > 0) Count("IpReasmFails", added->failed);
+    if (!added->packet) return PacketFate::kFragmentQueued;
+    Count("IpReasmOKs");
+    packet = *std::move(added->packet);
+    ip = ParseIpHeader(packet);
+    if (!ip.ok()) return PacketFate::kMalformed;
+  }
   uint32_t mark = 0;
   if (decrypt_marker()) {
     mark = RunDecryptHook(packet, mark);
@@ -494,6 +670,17 @@ PacketFate SimKernel::XfrmInput(std::vector<uint8_t> packet, uint32_t mark) {
 PacketFate SimKernel::Deliver(const Pod& pod,
                               absl::Span<const uint8_t> packet) {
   Capture(pod.ifname, pod.ifindex, PacketDirection::kOut, packet);
+  // The pod's stack learns the path MTU (a route exception), never below
+  // the minimum (552 for IPv4, 1,280 for IPv6) and never raising it.
+  if (auto too_big = ParseIcmpTooBig(packet); too_big.ok()) {
+    const size_t floor = too_big->to.is_v4() ? 552 : 1280;
+    const size_t mtu = std::max<size_t>(too_big->mtu, floor);
+    if (mtu < PodPathMtu(too_big->to, too_big->original_dst)) {
+      absl::MutexLock lock(&mu_);
+      pod_pmtu_[{too_big->to, too_big->original_dst}] = {
+          mtu, std::chrono::steady_clock::now()};
+    }
+  }
   if (pod.receiver) pod.receiver(packet);
   return PacketFate::kDelivered;
 }

@@ -9,6 +9,16 @@
 //   proto and mark; anti-replay; decryption; output mark) -> inner packet
 //   re-received on eth0 (decrypt marker again) -> fwd/in policy check
 //   against the SAs that decrypted it -> pod.
+// Devices have an MTU (1,500 by default) and an oversized packet meets what
+// Linux does to it: one too big for the next hop (for ESP, the largest inner
+// packet the SA's tunnel fits, Linux's xfrm_state_mtu) is dropped with an
+// ICMP Fragmentation Needed / ICMPv6 Packet Too Big carrying that MTU when
+// it has DF set or is IPv6, and otherwise encapsulated whole and the outer
+// packet fragmented on eth0; the receiving node reassembles ESP fragments
+// before decrypting. A pod's own stack (the pod's network namespace) keeps
+// the PMTU it learns from those errors per destination, as a route
+// exception, for ten minutes. The SNMP counters involved are kept under
+// their nstat names.
 // Every drop is counted in the /proc/net/xfrm_stat counters Linux would
 // bump, and every packet crossing eth0 or a veth is offered to the capture
 // sink, as `tcpdump -i any` would see it. Packets are processed
@@ -18,6 +28,7 @@
 #define SIM_KERNEL_SIM_KERNEL_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -37,6 +48,7 @@
 #include "sim/kernel/esp_transform.h"
 #include "sim/kernel/memory_marker_maps.h"
 #include "sim/kernel/xfrm/sim_xfrm.h"
+#include "sim/net/ip_fragments.h"
 
 namespace kmesh::sim {
 
@@ -55,6 +67,11 @@ enum class PacketFate : uint8_t {
   kXfrmInTmplMismatch,     // Policy required ESP it did not arrive with.
   kXfrmInNoPols,           // Decrypted but no policy accepts it.
   kXfrmInPolBlock,         // Matched a block policy on input.
+  kFragNeeded,      // Too big for the next hop with DF (or IPv6): dropped,
+                    // ICMP Fragmentation Needed / Packet Too Big sent back.
+  kMessageTooLong,  // Larger than the pod's path MTU: its own stack
+                    // refuses to send it (EMSGSIZE).
+  kFragmentQueued,  // A fragment, held until its packet is whole.
 };
 const char* PacketFateName(PacketFate fate);
 
@@ -104,6 +121,26 @@ class SimKernel : public NodeBackends {
   // Traffic to `prefix` leaves on eth0 towards `via` (a peer's node address).
   void SetRoute(const IpPrefix& prefix, const IpAddress& via);
   void RemoveRoute(const IpPrefix& prefix);
+
+  // --- MTU ---------------------------------------------------------------
+  static constexpr size_t kDefaultMtu = 1500;
+  // How long a learnt path MTU holds (Linux's net.ipv4.route.mtu_expires).
+  static constexpr std::chrono::seconds kPmtuExpiry{600};
+  // eth0's MTU.
+  void SetUplinkMtu(size_t mtu);
+  size_t uplink_mtu() const;
+  // The MTU of a pod's veth pair, both ends (what the CNI configured).
+  void SetPodMtu(const IpAddress& pod_ip, size_t mtu);
+  // What `ip route get <dst>` in the pod's namespace gives as MTU: its
+  // veth's, or less when a Fragmentation Needed / Packet Too Big for `dst`
+  // reached the pod in the last kPmtuExpiry. 0 for an unknown pod.
+  size_t PodPathMtu(const IpAddress& pod_ip, const IpAddress& dst) const;
+  // Linux's SNMP counters by nstat name (IpFragFails, IpFragOKs,
+  // IpFragCreates, IpReasmReqds, IpReasmOKs, IpReasmFails,
+  // IcmpOutDestUnreachs, Ip6FragFails, Ip6InTooBigErrors,
+  // Icmp6OutPktTooBigs); 0 for one never bumped.
+  uint64_t SnmpCounter(const std::string& name) const;
+  std::map<std::string, uint64_t> SnmpCounters() const;
 
   // --- tc hooks ------------------------------------------------------------
   // The encrypt marker on the host side of a pod's veth, and the decrypt
@@ -157,8 +194,21 @@ class SimKernel : public NodeBackends {
     std::string ifname;
     uint32_t ifindex = 0;
     bool encrypt_marker = false;
+    size_t mtu = kDefaultMtu;
     PodReceiver receiver;
   };
+
+  // Drops `packet`, too big for `mtu`, with the ICMP error back to its
+  // source; kFragNeeded.
+  PacketFate RefuseTooBig(const std::vector<uint8_t>& packet, size_t mtu)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // A packet this node originates (an ICMP error): to a local pod, or out.
+  PacketFate LocalOutput(std::vector<uint8_t> packet) ABSL_LOCKS_EXCLUDED(mu_);
+  // Puts a packet on eth0, fragmenting an IPv4 packet without DF that is
+  // larger than eth0's MTU.
+  PacketFate Transmit(std::vector<uint8_t> packet, const IpAddress& next_hop)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Count(const char* counter, uint64_t n = 1) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The packet path never holds mu_ while it calls out (capture sink,
   // uplink, pod receiver), so those may call back into this kernel.
@@ -207,6 +257,14 @@ class SimKernel : public NodeBackends {
   CaptureSink capture_sink_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<uint64_t, std::shared_ptr<const EspTransform>> transforms_
       ABSL_GUARDED_BY(mu_);
+  size_t uplink_mtu_ ABSL_GUARDED_BY(mu_) = kDefaultMtu;
+  uint16_t next_ip_id_ ABSL_GUARDED_BY(mu_) = 1;
+  Ipv4Reassembler reassembler_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> snmp_ ABSL_GUARDED_BY(mu_);
+  // The pods' route exceptions: (pod, destination) -> PMTU, learnt when.
+  std::map<std::pair<IpAddress, IpAddress>,
+           std::pair<size_t, std::chrono::steady_clock::time_point>>
+      pod_pmtu_ ABSL_GUARDED_BY(mu_);
   PodVethAttachment pod_veths_{this};
   std::atomic<int> failing_attaches_{0};
 };

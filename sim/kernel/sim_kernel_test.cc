@@ -3,6 +3,7 @@
 // is marked, pass what is not, and drop (and count) what Linux drops.
 #include "sim/kernel/sim_kernel.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "gtest/gtest.h"
 #include "kmesh/kernel/testing/xfrm_objects.h"
 #include "kmesh/kernel/xfrm.h"
+#include "sim/kernel/xfrm/xfrm_stat.h"
+#include "sim/net/icmp_too_big.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim {
@@ -317,6 +320,159 @@ TEST(SimKernelRoutingTest, LongestMatchingPrefixOfTheFamilyWins) {
   // Removing a route that is not there changes nothing.
   kernel.RemoveRoute(Cidr("10.244.0.0/16"));
   EXPECT_EQ(next_hop("fd01:9::2", "fd01:2::5"), "fd00::2");
+}
+
+// --- MTU: what Linux does to a packet too big for the tunnel or the link
+// (docs/vm-e2e.md, "MTU": measured on the real kernel). ---
+
+class SimKernelMtuTest : public SimKernelTest {
+ protected:
+  // A UDP packet of exactly `total` bytes from a1 to b1.
+  std::vector<uint8_t> Big(size_t total, bool df,
+                           const char* src = "10.244.1.2",
+                           const char* dst = "10.244.2.3") {
+    const size_t headers = Ip(src).is_v4() ? 28 : 48;
+    std::vector<uint8_t> payload(total - headers);
+    for (size_t i = 0; i < payload.size(); ++i) payload[i] = i;
+    auto p = BuildUdpPacket(Ip(src), Ip(dst), 1000, 2000, payload);
+    SetDontFragment(p, df);
+    return p;
+  }
+  uint64_t XfrmErrors(SimKernel& k) {
+    uint64_t n = 0;
+    for (size_t i = 0; i < kXfrmStatCount; ++i) {
+      n += k.xfrm().Stat(static_cast<XfrmStat>(i));
+    }
+    return n;
+  }
+};
+
+TEST_F(SimKernelMtuTest,
+       DfPacketTooBigForTheTunnelGetsFragNeededWith1446AndThePodCachesIt) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  EXPECT_EQ(a_.kernel->PodPathMtu(kA1, kB1), 1500u);
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, Big(1447, true)),
+            PacketFate::kFragNeeded);
+  EXPECT_TRUE(wire_.empty());
+  ASSERT_EQ(a_.received.size(), 1u);  // The ICMP error, back to a1.
+  auto icmp = ParseIcmpTooBig(a_.received[0]);
+  ASSERT_TRUE(icmp.ok()) << icmp.status();
+  EXPECT_EQ(icmp->mtu, 1446u);
+  EXPECT_EQ(icmp->reporter, a_.address);
+  EXPECT_EQ(icmp->original_dst, kB1);
+  EXPECT_EQ(a_.kernel->SnmpCounter("IpFragFails"), 1u);
+  EXPECT_EQ(a_.kernel->SnmpCounter("IcmpOutDestUnreachs"), 1u);
+  EXPECT_EQ(XfrmErrors(*a_.kernel), 0u);
+  // The pod's route now has the PMTU: it no longer sends 1,447 bytes.
+  EXPECT_EQ(a_.kernel->PodPathMtu(kA1, kB1), 1446u);
+  EXPECT_EQ(a_.kernel->PodPathMtu(kA1, Ip("10.244.2.9")), 1500u);
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, Big(1447, true)),
+            PacketFate::kMessageTooLong);
+  // 1,446 bytes fit: one ESP packet of exactly 1,500 bytes, DF copied.
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, Big(1446, true)),
+            PacketFate::kTransmitted);
+  ASSERT_EQ(wire_.size(), 1u);
+  EXPECT_EQ(wire_[0].size(), 1500u);
+  auto outer = ParseIpHeader(wire_[0]);
+  ASSERT_TRUE(outer.ok());
+  EXPECT_TRUE(outer->dont_fragment);
+  ASSERT_EQ(b_.received.size(), 1u);
+  EXPECT_EQ(b_.received[0].size(), 1446u);
+  EXPECT_EQ(XfrmErrors(*a_.kernel) + XfrmErrors(*b_.kernel), 0u);
+}
+
+TEST_F(SimKernelMtuTest,
+       WithoutDfTheEspPacketIsFragmentedOnTheWireAndReassembledByTheReceiver) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  const auto sent = Big(1500, false);
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, sent), PacketFate::kTransmitted);
+  ASSERT_EQ(wire_.size(), 2u);
+  auto first = ParseIpHeader(wire_[0]);
+  auto second = ParseIpHeader(wire_[1]);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->proto, kIpProtoEspNumber);
+  EXPECT_TRUE(first->more_fragments);
+  EXPECT_EQ(wire_[0].size(), 1500u);
+  EXPECT_EQ(second->fragment_offset, 1480u);
+  EXPECT_EQ(first->id, second->id);
+  EXPECT_EQ(a_.kernel->SnmpCounter("IpFragOKs"), 1u);
+  EXPECT_EQ(a_.kernel->SnmpCounter("IpFragCreates"), 2u);
+  EXPECT_EQ(b_.kernel->SnmpCounter("IpReasmReqds"), 2u);
+  EXPECT_EQ(b_.kernel->SnmpCounter("IpReasmOKs"), 1u);
+  ASSERT_EQ(b_.received.size(), 1u);
+  auto got = ParseUdpPacket(b_.received[0]);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(b_.received[0].size(), 1500u);
+  EXPECT_TRUE(
+      std::equal(got->payload.begin(), got->payload.end(), sent.begin() + 28));
+  EXPECT_TRUE(a_.received.empty());  // No ICMP error.
+  EXPECT_EQ(XfrmErrors(*a_.kernel) + XfrmErrors(*b_.kernel), 0u);
+}
+
+TEST_F(SimKernelMtuTest, ALostFragmentLosesThePacketAndNothingIsDecrypted) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  a_.kernel->SetUplink([this](const IpAddress&, std::vector<uint8_t> packet) {
+    wire_.push_back(packet);
+    if (wire_.size() == 1) return;  // The first fragment is lost.
+    b_.kernel->ReceiveFromWire(std::move(packet));
+  });
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, Big(1500, false)),
+            PacketFate::kTransmitted);
+  EXPECT_EQ(wire_.size(), 2u);
+  EXPECT_TRUE(b_.received.empty());
+  EXPECT_EQ(b_.kernel->SnmpCounter("IpReasmReqds"), 1u);
+  EXPECT_EQ(b_.kernel->SnmpCounter("IpReasmOKs"), 0u);
+  EXPECT_EQ(XfrmErrors(*b_.kernel), 0u);
+}
+
+TEST_F(SimKernelMtuTest, PlaintextUsesTheLinkMtuAndPodsKeepToTheirVethMtu) {
+  // Unmarked: no tunnel, 1,500 bytes fit a 1,500-byte eth0.
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, Big(1500, true)),
+            PacketFate::kTransmitted);
+  ASSERT_EQ(b_.received.size(), 1u);
+  // A smaller eth0: DF refused with its MTU, without DF fragmented.
+  a_.kernel->SetUplinkMtu(1400);
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, Big(1500, true)),
+            PacketFate::kFragNeeded);
+  ASSERT_EQ(a_.received.size(), 1u);
+  auto icmp = ParseIcmpTooBig(a_.received[0]);
+  ASSERT_TRUE(icmp.ok());
+  EXPECT_EQ(icmp->mtu, 1400u);
+  wire_.clear();
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, Big(1400, false)),
+            PacketFate::kTransmitted);
+  EXPECT_EQ(wire_.size(), 1u);
+  // A pod never sends more than its veth's MTU.
+  a_.kernel->SetPodMtu(kA1, 1300);
+  EXPECT_EQ(a_.kernel->PodPathMtu(kA1, kB1), 1300u);
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, Big(1301, false)),
+            PacketFate::kMessageTooLong);
+}
+
+TEST_F(SimKernelMtuTest, Ipv6TooBigGetsPacketTooBigEvenWithoutDf) {
+  a_.kernel->AddNodeAddress(Ip("fd00::1"));
+  b_.kernel->AddNodeAddress(Ip("fd00::2"));
+  a_.kernel->SetRoute(Cidr("fd00:2::/64"), Ip("fd00::2"));
+  a_.kernel->AddPod("a1", Ip("fd00:1::2"), [this](auto p) {
+    a_.received.emplace_back(p.begin(), p.end());
+  });
+  a_.kernel->SetUplinkMtu(1400);
+  EXPECT_EQ(a_.kernel->SendFromPod(Ip("fd00:1::2"),
+                                   Big(1500, false, "fd00:1::2", "fd00:2::3")),
+            PacketFate::kFragNeeded);
+  EXPECT_TRUE(wire_.empty());
+  ASSERT_EQ(a_.received.size(), 1u);
+  auto icmp = ParseIcmpTooBig(a_.received[0]);
+  ASSERT_TRUE(icmp.ok()) << icmp.status();
+  EXPECT_EQ(icmp->mtu, 1400u);
+  EXPECT_EQ(icmp->reporter, Ip("fd00::1"));
+  EXPECT_EQ(a_.kernel->SnmpCounter("Ip6InTooBigErrors"), 1u);
+  EXPECT_EQ(a_.kernel->SnmpCounter("Ip6FragFails"), 1u);
+  EXPECT_EQ(a_.kernel->SnmpCounter("Icmp6OutPktTooBigs"), 1u);
+  EXPECT_EQ(a_.kernel->PodPathMtu(Ip("fd00:1::2"), Ip("fd00:2::3")), 1400u);
 }
 
 }  // namespace

@@ -61,6 +61,11 @@ absl::StatusOr<IpHeader> ParseIpHeader(absl::Span<const uint8_t> p) {
       return absl::InvalidArgumentError("IPv4 header checksum is wrong");
     }
     h.family = IpFamily::kV4;
+    h.id = Load16(&p[4]);
+    const uint16_t flags_offset = Load16(&p[6]);
+    h.dont_fragment = (flags_offset & 0x4000) != 0;
+    h.more_fragments = (flags_offset & 0x2000) != 0;
+    h.fragment_offset = size_t{flags_offset & 0x1fffu} * 8;
     h.ttl = p[8];
     h.proto = p[9];
     h.src = IpAddress::FromBytes(IpFamily::kV4, &p[12]);
@@ -176,6 +181,30 @@ absl::StatusOr<UdpDatagram> ParseUdpPacket(absl::Span<const uint8_t> packet) {
   d.dst_port = Load16(&udp[2]);
   d.payload = udp.subspan(8);
   return d;
+}
+
+namespace {
+void FixIpv4Checksum(std::vector<uint8_t>& p) {
+  const size_t hl = (p[0] & 0x0f) * 4;
+  Store16(&p[10], 0);
+  Store16(&p[10], InternetChecksum(absl::MakeConstSpan(p.data(), hl)));
+}
+}  // namespace
+
+void SetDontFragment(std::vector<uint8_t>& p, bool dont_fragment) {
+  if (p.size() < kIpv4HeaderLength || (p[0] >> 4) != 4) return;
+  if (dont_fragment) {
+    p[6] |= 0x40;
+  } else {
+    p[6] &= ~0x40;
+  }
+  FixIpv4Checksum(p);
+}
+
+void SetIpv4Id(std::vector<uint8_t>& p, uint16_t id) {
+  if (p.size() < kIpv4HeaderLength || (p[0] >> 4) != 4) return;
+  Store16(&p[4], id);
+  FixIpv4Checksum(p);
 }
 
 bool DecrementTtl(std::vector<uint8_t>& p) {

@@ -16,6 +16,8 @@
 namespace kmesh::sim {
 
 inline constexpr uint8_t kIpProtoIcmp = 1;
+inline constexpr uint8_t kIpProtoTcp = 6;
+inline constexpr uint8_t kIpProtoIcmpv6 = 58;
 inline constexpr uint8_t kIpProtoUdp = 17;
 inline constexpr uint8_t kIpProtoIpv6 = 41;  // IPv6 inside (ESP next header).
 inline constexpr uint8_t kIpProtoIpip = 4;   // IPv4 inside (ESP next header).
@@ -30,6 +32,13 @@ struct IpHeader {
   uint8_t ttl = 0;           // TTL / hop limit.
   size_t header_length = 0;  // Bytes before the payload.
   size_t total_length = 0;   // Header + payload.
+  // IPv4 only (IPv6 packets are never fragmented on the path, and the
+  // simulator sends none with a fragment header):
+  uint16_t id = 0;
+  bool dont_fragment = false;
+  bool more_fragments = false;
+  size_t fragment_offset = 0;  // Bytes.
+  bool is_fragment() const { return more_fragments || fragment_offset > 0; }
 };
 
 // Parses and validates the IP header at the start of `packet`.
@@ -78,6 +87,13 @@ struct UdpDatagram {
 
 // Parses an IP packet carrying UDP and verifies the UDP checksum.
 absl::StatusOr<UdpDatagram> ParseUdpPacket(absl::Span<const uint8_t> packet);
+
+// Sets or clears the IPv4 Don't Fragment bit (fixing the checksum); IPv6
+// packets are left alone (they are never fragmented on the path).
+void SetDontFragment(std::vector<uint8_t>& packet, bool dont_fragment);
+
+// Sets the IPv4 identification field (fixing the checksum).
+void SetIpv4Id(std::vector<uint8_t>& packet, uint16_t id);
 
 // Decrements the TTL / hop limit in place (fixing the IPv4 checksum); false
 // when it reached zero and the packet must be dropped.

@@ -12,6 +12,15 @@
 #  - SPI rotation 1 -> 2 in the controller's order (every node receives with
 #    both, then senders move, then the old inbound SAs go) under a continuous
 #    ping that loses nothing; spi 0x00000002 on the wire afterwards, never 1;
+#  - a TCP bulk transfer (busybox httpd/wget) from the managed pod pa1 to pb1 with
+#    the pods' default MTU 1,500: the first full-size segments are too big for
+#    the tunnel and get ICMP "need to frag (mtu 1446)", the pod's route caches
+#    1446, and full-size segments (1,500-byte ESP packets on the underlay)
+#    flow through a rotation 2 -> 3 without a stall (receiver progress
+#    sampled every 0.25 s; no gap over 1 s); then with the pod route MTU the
+#    product recommends (PodRouteMtu, 1446) no ICMP is needed at all;
+#  - a 1,500-byte ping without DF: the ESP packet is fragmented on the
+#    underlay and reassembled by node-b, and answered;
 #  - /proc/net/xfrm_stat error counters unchanged by all of that;
 #  - without an outbound SA, marked traffic hits the catch-all block policy
 #    and nothing leaves in clear.
@@ -22,6 +31,7 @@
 
 PSK1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223
 PSK2=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3
+PSK3=b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3
 BOOT_A=0a0a0a0a-0000-4000-8000-00000000000a
 BOOT_B=0b0b0b0b-0000-4000-8000-00000000000b
 MARKERS=bpf
@@ -73,7 +83,7 @@ config() {
    "pod_cidrs": ["10.244.1.0/24", "fd00:244:1::/64"], "peer_index": 1},
   {"name": "node-b", "addresses": ["192.168.100.2", "fd00:100::2"], "boot_id": "$BOOT_B",
    "pod_cidrs": ["10.244.2.0/24", "fd00:244:2::/64"], "peer_index": 1}],
- "psks": {"1": "$PSK1", "2": "$PSK2"},
+ "psks": {"1": "$PSK1", "2": "$PSK2", "3": "$PSK3"},
  "inbound_spis": [$inbound],
  "outbound_spi": {$out_json}$markers
 }
@@ -301,6 +311,146 @@ old=$(grep -c 'ESP(spi=0x00000001' /tmp/capture-a-spi2.txt)
 n=$(ip -n node-a xfrm state | grep -c 'spi 0x00000001')
 [ "$n" -eq 0 ] && pass "old spi 1 SAs removed from node-a" || fail "$n spi 1 SAs left on node-a"
 
+# --- TCP bulk transfer of full-size segments through a rotation 2 -> 3
+# pa1 serves a large (sparse) file with busybox httpd, pb1 fetches it with
+# busybox wget: httpd writes whole buffers, so TCP sends full-size segments
+# (busybox nc would write 1 KiB at a time). The receiver's progress, "uptime
+# rx_bytes" of pb1's eth0 every 0.25 s, is sampled inside pb1 with shell
+# builtins only (under TCG every process start steals the one CPU).
+mkdir -p /tmp/www
+dd if=/dev/zero of=/tmp/www/bulk bs=1M seek=2000 count=0 2>/dev/null
+sample_progress() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  ip netns exec pb1 sh -c '
+    while [ ! -e /tmp/tcp-stop ]; do
+      read -r up _ </proc/uptime
+      while read -r dev rx _; do [ "$dev" = eth0: ] && echo "$up $rx"; done </proc/net/dev
+      sleep 0.25
+    done'
+}
+# longest_stall FILE: the longest time in seconds, between the first and the
+# last growth of rx_bytes, during which it did not grow.
+longest_stall() {
+  awk 'NR == 1 { b = $2; t = $1; next }
+       $2 > b { if (started && $1 - t > m) m = $1 - t; started = 1; b = $2; t = $1 }
+       END { printf "%.2f", m + 0 }' "$1"
+}
+# tcp_transfer SECONDS [ROTATE]: pb1 fetches from pa1 for about SECONDS
+# (rotating 2 -> 3 meanwhile when ROTATE is set, with a capture of node-a's
+# underlay after it in /tmp/capture-a-tcp-after.txt); leaves
+# /tmp/tcp-progress.txt.
+tcp_transfer() {
+  rm -f /tmp/tcp-stop
+  ip netns exec pa1 httpd -f -p 8080 -h /tmp/www 2>/tmp/tcp-server.err &
+  server=$!
+  sleep 0.3
+  sample_progress >/tmp/tcp-progress.txt &
+  sampler=$!
+  ip netns exec pb1 wget -q -O /dev/null http://10.244.1.10:8080/bulk 2>/tmp/tcp-client.err &
+  client=$!
+  sleep 2
+  if [ -n "${2:-}" ]; then
+    step "tcp: rotation inbound {2,3}"
+    program_both 2,3 2 || tcp_rot_ok=0
+    sleep 0.5
+    step "tcp: rotation outbound 3"
+    program_both 2,3 3 || tcp_rot_ok=0
+    sleep 0.5
+    step "tcp: rotation inbound {3}"
+    program_both 3 3 || tcp_rot_ok=0
+    step "tcp: rotation done"
+    CAPTURE_FILE=/tmp/capture-a-tcp-after.txt
+    start_capture node-a -i und-a -Q out -c 300 esp
+  fi
+  sleep "$1"
+  [ -n "${2:-}" ] && stop_capture
+  touch /tmp/tcp-stop
+  wait $sampler
+  for p in $(ip netns pids pa1) $(ip netns pids pb1); do kill -TERM "$p" 2>/dev/null; done
+  stop_process $client TERM
+  stop_process $server TERM
+}
+
+step "tcp bulk transfer with the pods' default MTU, through a rotation"
+# snmp_ip NS NAME: the Ip counter NAME (e.g. FragFails) of /proc/net/snmp.
+snmp_ip() {
+  ip netns exec "$1" cat /proc/net/snmp |
+    awk -v n="$2" '$1 == "Ip:" && !h { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
+                   $1 == "Ip:" { print $c[n] + 0; exit }'
+}
+before_frag=$(snmp_ip node-a FragFails)
+info "pa1's route to pb1 before: $(ip -n pa1 route get 10.244.2.10 | head -n 1)"
+CAPTURE_FILE=/tmp/capture-a-tcp.txt
+start_capture node-a -i any -c 2000 'tcp or icmp or esp'
+tcp_rot_ok=1
+tcp_transfer 3 rotate
+stop_capture
+keep /tmp/capture-a-tcp.txt
+keep /tmp/capture-a-tcp-after.txt
+keep /tmp/tcp-progress.txt
+route=$(ip -n pa1 route get 10.244.2.10 | tr '\n' ' ')
+info "pa1's route to pb1 after: $route"
+frag_needed=$(grep -c 'need to frag (mtu 1446)' /tmp/capture-a-tcp.txt)
+after_frag=$(snmp_ip node-a FragFails)
+info "node-a Ip FragFails $before_frag -> $after_frag"
+[ "$frag_needed" -ge 1 ] && echo "$route" | grep -q 'mtu 1446' &&
+  pass "full-size TCP segments from a 1500-MTU pod get ICMP need to frag (mtu 1446) ($frag_needed seen) and pa1's route caches mtu 1446" ||
+  fail "path MTU discovery: $frag_needed ICMP need-to-frag (mtu 1446) seen; pa1's route: $route"
+full=$(grep -c 'und-a Out IP 192.168.100.1 > 192.168.100.2: ESP(spi=0x0000000[23],seq=0x[0-9a-f]*), length 1480' /tmp/capture-a-tcp.txt)
+esp_tcp=$(grep -c 'und-a Out IP 192.168.100.1 > 192.168.100.2: ESP' /tmp/capture-a-tcp.txt)
+plain_tcp=$(grep 'und-a *Out' /tmp/capture-a-tcp.txt | grep -v ESP | grep -c 'IP 10.244.1.10.8080 > 10.244.2.10')
+r2=$(grep -c 'und-a Out .*ESP(spi=0x00000002' /tmp/capture-a-tcp.txt)
+# (a capture on one interface prints no interface name and direction)
+r3=$(grep -c 'IP 192.168.100.1 > 192.168.100.2: ESP(spi=0x00000003,seq=0x[0-9a-f]*), length 1480' /tmp/capture-a-tcp-after.txt)
+[ "$full" -ge 100 ] && [ "$plain_tcp" -eq 0 ] &&
+  pass "TCP leaves node-a as full-size ESP: $full of $esp_tcp ESP packets out are 1500 bytes (1446 inside), 0 TCP segments in clear" ||
+  fail "TCP on the underlay: $full full-size ESP packets of $esp_tcp, $plain_tcp TCP segments in clear"
+[ $tcp_rot_ok -eq 1 ] && [ "$r2" -gt 0 ] && [ "$r3" -gt 0 ] &&
+  pass "the TCP stream crossed the rotation: $r2 ESP packets out with spi 2 before it, $r3 full-size ones with spi 3 after it" ||
+  fail "TCP across the rotation: programming ok=$tcp_rot_ok, spi2=$r2 before, full-size spi3=$r3 after"
+received=$(tail -n 1 /tmp/tcp-progress.txt | cut -d' ' -f2)
+stall=$(longest_stall /tmp/tcp-progress.txt)
+if [ "${received:-0}" -gt 1000000 ] && awk -v s="$stall" 'BEGIN { exit !(s <= 1.0) }'; then
+  pass "the TCP stream never stalled: pb1 received $received bytes, longest pause in progress ${stall}s (<= 1 s)"
+else
+  fail "TCP stream: pb1 received ${received:-0} bytes, longest pause ${stall}s; $(cat /tmp/tcp-client.err /tmp/tcp-server.err | tr '\n' ' ')"
+fi
+
+step "tcp bulk transfer with the recommended pod route MTU 1446"
+ip -n pa1 route flush cache 2>/dev/null
+ip -n pa1 route change default via 169.254.1.1 dev eth0 mtu 1446
+CAPTURE_FILE=/tmp/capture-a-tcp1446.txt
+start_capture node-a -i any -c 1000 'tcp or icmp or esp'
+tcp_transfer 2
+stop_capture
+keep /tmp/capture-a-tcp1446.txt
+frag_needed=$(grep -c 'need to frag' /tmp/capture-a-tcp1446.txt)
+full=$(grep -c 'und-a Out IP 192.168.100.1 > 192.168.100.2: ESP(spi=0x00000003,seq=0x[0-9a-f]*), length 1480' /tmp/capture-a-tcp1446.txt)
+received=$(tail -n 1 /tmp/tcp-progress.txt | cut -d' ' -f2)
+[ "$frag_needed" -eq 0 ] && [ "$full" -ge 100 ] && [ "${received:-0}" -gt 1000000 ] &&
+  pass "with pod route MTU 1446 (PodRouteMtu) no ICMP need-to-frag at all; $full full-size (1500-byte) ESP packets, $received bytes received" ||
+  fail "pod route MTU 1446: $frag_needed need-to-frag, $full full-size ESP, $received bytes"
+ip -n pa1 route change default via 169.254.1.1 dev eth0
+
+# --- without DF: the 1,500-byte packet is encrypted whole and the ESP packet
+# crosses the underlay as IP fragments, reassembled by node-b.
+step "ping without DF, 1500 bytes"
+reasm_before=$(snmp_ip node-b ReasmOKs)
+fragok_before=$(snmp_ip node-a FragOKs)
+CAPTURE_FILE=/tmp/capture-a-nodf.txt
+start_capture node-a -i und-a -Q out
+ip netns exec pa1 ping -M dont -s 1472 -c 3 -i 0.2 -W 2 10.244.2.10 >/tmp/ping-nodf.txt 2>&1
+ping_rc=$?
+stop_capture
+keep /tmp/capture-a-nodf.txt
+reasm_after=$(snmp_ip node-b ReasmOKs)
+fragok_after=$(snmp_ip node-a FragOKs)
+# tcpdump prints a later fragment, which has no ESP header, as ip-proto-50.
+frags=$(grep -c 'IP 192.168.100.1 > 192.168.100.2: ip-proto-50' /tmp/capture-a-nodf.txt)
+[ $ping_rc -eq 0 ] && [ "$frags" -ge 3 ] && [ $((reasm_after - reasm_before)) -ge 3 ] &&
+  pass "without DF a 1500-byte packet is encrypted whole and its ESP packet fragmented on the underlay ($frags second fragments; node-a FragOKs $fragok_before -> $fragok_after, node-b ReasmOKs $reasm_before -> $reasm_after), all answered" ||
+  fail "no-DF 1500 bytes: ping rc $ping_rc, $frags second fragments, FragOKs $fragok_before -> $fragok_after, ReasmOKs $reasm_before -> $reasm_after"
+
 errors_after=$(error_sum)
 ip netns exec node-a cat /proc/net/xfrm_stat >/tmp/node-a.xfrm_stat.txt
 ip netns exec node-b cat /proc/net/xfrm_stat >/tmp/node-b.xfrm_stat.txt
@@ -313,7 +463,7 @@ keep /tmp/node-b.xfrm_stat.txt
 step "block policy"
 # --- no outbound SA: the block policy drops marked traffic, nothing in clear
 blocked_before=$(xfrm_stat_sum node-a XfrmOutPolBlock XfrmFwdHdrError)
-program node-a 2 0
+program node-a 3 0
 CAPTURE_FILE=/tmp/capture-a-block.txt
 start_capture node-a -i und-a -Q out
 ip netns exec pa1 ping -c 3 -i 0.2 -W 1 10.244.2.10 >/tmp/ping-block.txt 2>&1
@@ -325,6 +475,6 @@ leak=$(grep -c 'IP 10.244.1.10 > 10.244.2.10' /tmp/capture-a-block.txt)
 [ $ping_rc -ne 0 ] && [ "$leak" -eq 0 ] && [ "$blocked_after" -gt "$blocked_before" ] &&
   pass "without an outbound SA marked traffic is blocked (XfrmOutPolBlock $blocked_before -> $blocked_after), none left in clear" ||
   fail "block policy: ping rc $ping_rc, $leak plaintext out, blocked $blocked_before -> $blocked_after"
-program node-a 2 2
+program node-a 3 3
 
 for ns in pa1 pa2 pb1 node-a node-b; do ip netns del "$ns"; done
