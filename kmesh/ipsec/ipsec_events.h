@@ -1,6 +1,6 @@
 // IpsecEventSink: the entry points through which the inputs of the IPsec
-// daemon (the key file watcher and the KmeshNodeInfo peer watcher) tell the
-// controller what changed. The watchers know nothing about XFRM; the
+// daemon (the key file watcher, the KmeshNodeInfo peer watcher and the Node
+// watcher) tell the controller what changed. The watchers know nothing about XFRM; the
 // controller (IpsecController) knows nothing about files or the Kubernetes
 // API. Implementations are thread-safe: each method may be called from any
 // thread, and calls are processed in the order they are made.
@@ -44,6 +44,19 @@ class IpsecEventSink {
   // peers it has not yet heard of, so a restart keeps traffic flowing. The
   // default does nothing (for sinks that do not care).
   virtual void OnPeersSynced() {}
+
+  // A Node object was added or changed: `node` is what its InternalIPs, boot
+  // ID and pod CIDRs say (NodeViewFromNode; spi 0). Kubelet reports them
+  // before the node's daemon runs, and they are all the per-pair key
+  // derivation needs besides the key, so the controller can receive from a
+  // node before that node has published a KmeshNodeInfo ("first contact" in
+  // docs/decisions.md). The watcher filters out this node's own Node. The
+  // defaults do nothing (for sinks that do not care).
+  virtual void OnNodeUpsert(const NodeView& /*node*/) {}
+  // A Node object was deleted.
+  virtual void OnNodeDelete(const std::string& /*name*/) {}
+  // As OnPeersSynced(), for the Node list.
+  virtual void OnNodesSynced() {}
 };
 
 }  // namespace kmesh::ipsec
