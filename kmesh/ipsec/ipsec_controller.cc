@@ -125,6 +125,7 @@ void IpsecController::OnPeerUpsert(const NodeView& view) {
 
 void IpsecController::OnNodeUpsert(const NodeView& node) {
   absl::MutexLock lock(&mu_);
+  if (!options_.learn_nodes) return;
   if (!started_) AdoptFromKernel();
   if (node.name == self_.name) return;
   NodeView view = node;
@@ -199,6 +200,7 @@ void IpsecController::OnPeerDelete(const std::string& name) {
 
 void IpsecController::OnNodeDelete(const std::string& name) {
   absl::MutexLock lock(&mu_);
+  if (!options_.learn_nodes) return;
   if (!started_) AdoptFromKernel();
   auto it = peers_.find(name);
   if (it == peers_.end()) return;

@@ -54,10 +54,11 @@ struct IpsecControllerOptions {
   Duration max_retry_interval = std::chrono::minutes(5);
   // Highest peer index handed out (tests lower it to reach the limit).
   uint32_t max_peer_index = kMaxPeerIndex;
-  // Whether Node objects are delivered (OnNodeUpsert, OnNodesSynced; the
-  // agent does). Then every node is received from before it publishes its
-  // record, and advertising (and removing what a previous run left for
-  // unknown peers) also waits for the first complete Node list.
+  // Whether Node objects are used (OnNodeUpsert, OnNodesSynced; the agent
+  // delivers them): every node is then received from before it publishes
+  // its record, and advertising (and removing what a previous run left for
+  // unknown peers) also waits for the first complete Node list. When false,
+  // Node events are ignored.
   bool learn_nodes = false;
 };
 
