@@ -147,15 +147,12 @@ TEST(NodeWatcherTest, SeesNodesThroughTheApiServer) {
   std::thread runner([&watcher] { watcher.Run(); });
   ASSERT_TRUE(recorder.WaitForEvents(2));
   ASSERT_TRUE((*server)->WaitForOpenWatches(1, std::chrono::seconds(20)));
-  // A node joins: registered without an address first, as kubelet may.
-  absl::StatusOr<std::string> created = (*client)->Create(
-      kube::NodesKind(), "", NodeJson("node-b", {}, TestBootId(3)));
-  ASSERT_TRUE(created.ok()) << created.status();
-  nlohmann::json reported = nlohmann::json::parse(*created);
-  reported["status"] =
-      NodeObject("node-b", {"172.18.0.4"}, TestBootId(3))["status"];
-  ASSERT_TRUE(
-      (*client)->Update(kube::NodesKind(), "", "node-b", reported.dump()).ok());
+  // A node joins: kubelet registers it with its status (addresses, node
+  // info) in the create, as a real kubelet does.
+  ASSERT_TRUE((*client)
+                  ->Create(kube::NodesKind(), "",
+                           NodeJson("node-b", {"172.18.0.4"}, TestBootId(3)))
+                  .ok());
   ASSERT_TRUE((*client)->Delete(kube::NodesKind(), "", "node-a").ok());
   ASSERT_TRUE(recorder.WaitForEvents(4));
   const std::vector<std::string> events = recorder.log();
