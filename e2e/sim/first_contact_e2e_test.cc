@@ -111,10 +111,10 @@ class FirstContactE2eTest : public ::testing::Test {
         {"metadata", {{"name", "kmesh-ipsec"}, {"namespace", "kmesh-system"}}},
         {"type", "Opaque"},
         {"stringData", {{"ipSec", *json}}}};
-    ASSERT_TRUE(cluster_->client()
-                    .Create(::kmesh::kube::SecretsKind(), "kmesh-system",
-                            secret.dump())
-                    .ok());
+    ASSERT_TRUE(
+        cluster_->client()
+            .Create(::kmesh::kube::SecretsKind(), "kmesh-system", secret.dump())
+            .ok());
   }
 
   // The KmeshNodeInfo watches break and their next re-watches and re-lists
@@ -286,7 +286,8 @@ TEST_F(FirstContactE2eTest,
   KeyUnderTraffic();
 }
 
-TEST_F(FirstContactE2eTest, NodeJoiningUnderTrafficLosesNothingFromFirstPacket) {
+TEST_F(FirstContactE2eTest,
+       NodeJoiningUnderTrafficLosesNothingFromFirstPacket) {
   KeyUnderTraffic();
   JoinUnderTraffic();
 }

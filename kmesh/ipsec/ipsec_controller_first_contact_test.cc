@@ -136,9 +136,9 @@ std::vector<std::string> Join(bool learn) {
   cluster.GiveKey(3, 1, TestPsk(1));
   cluster.PumpAll();
   for (int r = 0; r < 3; ++r) {
-    EXPECT_EQ(cluster.nodes[3]->controller->outbound_spi(
-                  cluster.nodes[r]->view.name),
-              1)
+    EXPECT_EQ(
+        cluster.nodes[3]->controller->outbound_spi(cluster.nodes[r]->view.name),
+        1)
         << "node 3 sends to node " << r << " at once";
   }
   std::vector<std::string> broken = BrokenSentPaths(cluster);

@@ -1,9 +1,9 @@
 // IpsecEventSink: the entry points through which the inputs of the IPsec
 // daemon (the key file watcher, the KmeshNodeInfo peer watcher and the Node
-// watcher) tell the controller what changed. The watchers know nothing about XFRM; the
-// controller (IpsecController) knows nothing about files or the Kubernetes
-// API. Implementations are thread-safe: each method may be called from any
-// thread, and calls are processed in the order they are made.
+// watcher) tell the controller what changed. The watchers know nothing about
+// XFRM; the controller (IpsecController) knows nothing about files or the
+// Kubernetes API. Implementations are thread-safe: each method may be called
+// from any thread, and calls are processed in the order they are made.
 #ifndef KMESH_IPSEC_IPSEC_EVENTS_H_
 #define KMESH_IPSEC_IPSEC_EVENTS_H_
 

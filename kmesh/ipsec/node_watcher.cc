@@ -80,7 +80,7 @@ void NodeObjectHandler::ReportUnusable(const std::string& key,
 NodeWatcher::NodeWatcher(kube::KubeClient* client, std::string own_node_name,
                          IpsecEventSink* sink, kube::ReflectorOptions options)
     : handler_(std::move(own_node_name), sink),
-      reflector_(client, kube::NodesKind(), "", &handler_,
-                 std::move(options)) {}
+      reflector_(client, kube::NodesKind(), "", &handler_, std::move(options)) {
+}
 
 }  // namespace kmesh::ipsec

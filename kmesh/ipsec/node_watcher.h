@@ -76,9 +76,7 @@ class NodeWatcher {
   void Stop() { reflector_.Stop(); }
   // True once the first list has been delivered.
   bool HasSynced() const { return reflector_.HasSynced(); }
-  int64_t unusable_node_count() const {
-    return handler_.unusable_node_count();
-  }
+  int64_t unusable_node_count() const { return handler_.unusable_node_count(); }
 
  private:
   NodeObjectHandler handler_;
