@@ -142,6 +142,11 @@ void IpsecController::RefreshPeer(const std::string& name) {
     RemovePeer(it);
     return;
   }
+  // A node without a record is programmed from its Node once the record
+  // list is complete: it cannot have been sent to before this node
+  // advertises, which waits for that list too; and after a restart its
+  // record may still come, with what the kernel holds for it.
+  if (!peer.record && !records_synced_) return;
   // The record is what the peer itself uses; its Node stands in until then.
   const NodeView& view = peer.record ? *peer.record : *peer.node;
   const bool inserted = peer.view.name.empty();
@@ -231,13 +236,12 @@ void IpsecController::OnPeersSynced() {
   const bool first = !records_synced_;
   records_synced_ = true;
   if (first) {
-    // Peers known only from their Node may have kept an outbound SA a
-    // previous run left, until it was known that they have no record.
-    for (auto& [name, peer] : peers_) {
-      if (peer.record || peer.outbound_spi == 0) continue;
-      SetOutboundSpi(name, &peer, ChooseOutboundSpi(peer));
-      ApplyPeer(&peer);
+    // The nodes known only from their Node object, held back until now.
+    std::vector<std::string> waiting;
+    for (const auto& [name, peer] : peers_) {
+      if (!peer.record) waiting.push_back(name);
     }
+    for (const std::string& name : waiting) RefreshPeer(name);
   }
   AfterSync();
 }
@@ -458,10 +462,8 @@ std::vector<int32_t> IpsecController::PeerInboundSpis(
 }
 
 int32_t IpsecController::ChooseOutboundSpi(const PeerState& peer) const {
-  // A peer without a record advertises nothing and gets nothing, once the
-  // record list says it has none (until then, what a previous run left for
-  // it is kept: a restart must not cut its traffic).
-  if (!peer.record && records_synced_) return 0;
+  // A peer without a record advertises nothing and gets nothing.
+  if (!peer.record) return 0;
   return rotation_.OutboundSpiFor(peer,
                                   adopted_.OutboundSpisOf(peer.view.name));
 }
