@@ -203,8 +203,8 @@ TEST_F(IpsecClusterE2eTest,
   const DirectionStats before = traffic_->Totals();
   const uint64_t managed_plain_before = Plaintext(managed_pairs_);
   const uint64_t plain_before = Plaintext(plain_pairs_);
-  // Error counters from here on (the first key's rollout can drop a first
-  // packet or two, docs/decisions.md "First contact").
+  // Error counters from here on: this test is about the rotation (the first
+  // key is first_contact_e2e_test's).
   std::map<std::string, std::map<XfrmStat, uint64_t>> stats_before;
   const XfrmStat kErrors[] = {XfrmStat::kInNoStates,
                               XfrmStat::kInStateProtoError,
@@ -322,9 +322,8 @@ TEST_F(IpsecClusterE2eTest, TamperedAndReplayedEspAreDroppedAndCounted) {
 
 // Labelling is read at run time: unlabelling the namespace turns its pods'
 // traffic back to plaintext (nothing lost), labelling it again encrypts it.
-// Losses are counted from the first key's convergence on: while the key
-// first reaches the nodes, the first ESP a node sends to a peer that has not
-// yet seen its KmeshNodeInfo can be dropped (docs/decisions.md).
+// Losses are counted from the first key's convergence on (the first key
+// itself is first_contact_e2e_test's).
 TEST_F(IpsecClusterE2eTest, NamespaceRelabelTakesEffectWithoutRestart) {
   WriteSecret(1);
   ASSERT_TRUE(DriveUntil([&] {

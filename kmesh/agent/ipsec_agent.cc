@@ -110,9 +110,11 @@ absl::Status IpsecAgent::Init() {
   self_ = *self;
   next_self_refresh_ = deps_.clock->Now() + config_.self_refresh_interval;
   publisher_ = std::make_unique<ipsec::KubeNodeInfoPublisher>(deps_.client);
+  ipsec::IpsecControllerOptions controller_options = config_.controller;
+  controller_options.learn_nodes = true;  // The Node watcher below.
   controller_ = std::make_unique<ipsec::IpsecController>(
       *self, &deps_.node->xfrm(), publisher_.get(), &deps_.node->marker_maps(),
-      deps_.clock, config_.controller);
+      deps_.clock, controller_options);
   controller_->SetOutboundPeerListener(
       [this](const std::string& peer, bool has_outbound_sa) {
         absl::MutexLock lock(&outbound_changes_mu_);
@@ -144,6 +146,8 @@ absl::Status IpsecAgent::Init() {
   peer_watcher_ = std::make_unique<ipsec::PeerWatcher>(
       deps_.client, config_.node_name, controller_.get(),
       ipsec::kKmeshNamespace, config_.reflector);
+  node_watcher_ = std::make_unique<ipsec::NodeWatcher>(
+      deps_.client, config_.node_name, controller_.get(), config_.reflector);
   pod_reflector_ =
       std::make_unique<kube::Reflector>(deps_.client, kube::PodsKind(), "",
                                         pod_handler_.get(), config_.reflector);
@@ -153,6 +157,7 @@ absl::Status IpsecAgent::Init() {
 
   threads_.emplace_back([this] { key_watcher_->Run(); });
   threads_.emplace_back([this] { peer_watcher_->Run(); });
+  threads_.emplace_back([this] { node_watcher_->Run(); });
   threads_.emplace_back([this] { pod_reflector_->Run(); });
   threads_.emplace_back([this] { namespace_reflector_->Run(); });
   threads_.emplace_back([this] { TickLoop(); });
@@ -245,6 +250,7 @@ void IpsecAgent::Stop() {
   }
   if (key_watcher_) key_watcher_->Stop();
   if (peer_watcher_) peer_watcher_->Stop();
+  if (node_watcher_) node_watcher_->Stop();
   if (pod_reflector_) pod_reflector_->Stop();
   if (namespace_reflector_) namespace_reflector_->Stop();
   for (std::thread& t : threads_) t.join();

@@ -3,7 +3,9 @@
 // reads the node's own Node object, starts the IpsecController (which adopts
 // what the kernel already holds and installs the block policies), attaches
 // the decrypt marker, then runs: the key file watcher, the KmeshNodeInfo
-// watcher (peers), Pod and Namespace watchers feeding the ManagedPodTracker,
+// watcher (peers), the Node watcher (every node is received from before it
+// publishes its record: docs/decisions.md, "First contact"), Pod and
+// Namespace watchers feeding the ManagedPodTracker,
 // and a ticker that reclaims old keys and publishes which peers can be
 // encrypted to. The kernel, the marker maps and attachments and the
 // Kubernetes client are given to it (NodeBackends), so kmesh-daemon runs it on
@@ -48,6 +50,7 @@
 #include "kmesh/ipsec/ipsec_controller.h"
 #include "kmesh/ipsec/key_file_watcher.h"
 #include "kmesh/ipsec/node_record.h"
+#include "kmesh/ipsec/node_watcher.h"
 #include "kmesh/ipsec/peer_watcher.h"
 #include "kmesh/kernel/node_backends.h"
 #include "kmesh/kube/kube_client.h"
@@ -117,6 +120,7 @@ class IpsecAgent {
   std::unique_ptr<ipsec::IpsecController> controller_;
   std::unique_ptr<ipsec::KeyFileWatcher> key_watcher_;
   std::unique_ptr<ipsec::PeerWatcher> peer_watcher_;
+  std::unique_ptr<ipsec::NodeWatcher> node_watcher_;
 
   absl::Mutex tracker_mu_;
   std::unique_ptr<workload::ManagedPodTracker> tracker_

@@ -119,8 +119,37 @@ void IpsecController::OnPeerUpsert(const NodeView& view) {
   absl::MutexLock lock(&mu_);
   if (!started_) AdoptFromKernel();
   if (view.name == self_.name) return;
-  auto [it, inserted] = peers_.try_emplace(view.name);
+  peers_[view.name].record = view;
+  RefreshPeer(view.name);
+}
+
+void IpsecController::OnNodeUpsert(const NodeView& node) {
+  absl::MutexLock lock(&mu_);
+  if (!options_.learn_nodes) return;
+  if (!started_) AdoptFromKernel();
+  if (node.name == self_.name) return;
+  NodeView view = node;
+  view.spi = 0;  // A Node advertises nothing.
+  peers_[view.name].node = std::move(view);
+  RefreshPeer(node.name);
+}
+
+void IpsecController::RefreshPeer(const std::string& name) {
+  auto it = peers_.find(name);
+  if (it == peers_.end()) return;
   PeerState& peer = it->second;
+  if (!peer.record && !peer.node) {
+    RemovePeer(it);
+    return;
+  }
+  // A node without a record is programmed from its Node once the record
+  // list is complete: it cannot have been sent to before this node
+  // advertises, which waits for that list too; and after a restart its
+  // record may still come, with what the kernel holds for it.
+  if (!peer.record && !records_synced_) return;
+  // The record is what the peer itself uses; its Node stands in until then.
+  const NodeView& view = peer.record ? *peer.record : *peer.node;
+  const bool inserted = peer.view.name.empty();
   const bool identity_changed =
       !inserted && (peer.view.boot_id != view.boot_id ||
                     peer.view.addresses != view.addresses);
@@ -130,9 +159,9 @@ void IpsecController::OnPeerUpsert(const NodeView& view) {
     if (!AssignIndex(&peer)) return;
   } else if (identity_changed) {
     // A new boot ID or new addresses: keys we cannot derive are now wrong.
-    adopted_.ForgetPeer(view.name);
+    adopted_.ForgetPeer(name);
   }
-  SetOutboundSpi(view.name, &peer, ChooseOutboundSpi(peer));
+  SetOutboundSpi(name, &peer, ChooseOutboundSpi(peer));
   ApplyPeer(&peer);
   MaybeAdvertise();
   UpdateReclaimTimers();
@@ -168,6 +197,24 @@ void IpsecController::OnPeerDelete(const std::string& name) {
   if (!started_) AdoptFromKernel();
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
+  // Without a record the peer advertises nothing: nothing is sent to it
+  // any more; while its Node exists it can still be received from.
+  it->second.record.reset();
+  RefreshPeer(name);
+}
+
+void IpsecController::OnNodeDelete(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  if (!options_.learn_nodes) return;
+  if (!started_) AdoptFromKernel();
+  auto it = peers_.find(name);
+  if (it == peers_.end()) return;
+  it->second.node.reset();
+  RefreshPeer(name);
+}
+
+void IpsecController::RemovePeer(PeerTable::iterator it) {
+  const std::string name = it->first;
   RecordXfrmResult(name, programmer_.RemoveGroup(name));
   AdoptedKernelState::Departed departed{it->second.index,
                                         std::move(it->second.marked_addresses)};
@@ -186,7 +233,32 @@ void IpsecController::OnPeerDelete(const std::string& name) {
 void IpsecController::OnPeersSynced() {
   absl::MutexLock lock(&mu_);
   if (!started_) AdoptFromKernel();
-  peers_synced_ = true;
+  const bool first = !records_synced_;
+  records_synced_ = true;
+  if (first) {
+    // The nodes known only from their Node object, held back until now.
+    std::vector<std::string> waiting;
+    for (const auto& [name, peer] : peers_) {
+      if (!peer.record) waiting.push_back(name);
+    }
+    for (const std::string& name : waiting) RefreshPeer(name);
+  }
+  AfterSync();
+}
+
+void IpsecController::OnNodesSynced() {
+  absl::MutexLock lock(&mu_);
+  if (!started_) AdoptFromKernel();
+  nodes_synced_ = true;
+  AfterSync();
+}
+
+bool IpsecController::PeersSynced() const {
+  return records_synced_ && (nodes_synced_ || !options_.learn_nodes);
+}
+
+void IpsecController::AfterSync() {
+  if (!PeersSynced()) return;
   rotation_.PeersChanged();
   FullReconcile();
   // Entries for addresses no peer has any more (left by a previous run).
@@ -403,6 +475,8 @@ std::vector<int32_t> IpsecController::PeerInboundSpis(
 }
 
 int32_t IpsecController::ChooseOutboundSpi(const PeerState& peer) const {
+  // A peer without a record advertises nothing and gets nothing.
+  if (!peer.record) return 0;
   return rotation_.OutboundSpiFor(peer,
                                   adopted_.OutboundSpisOf(peer.view.name));
 }
@@ -515,7 +589,7 @@ void IpsecController::RemoveDeparted() {
 }
 
 void IpsecController::MaybeAdvertise() {
-  if (!rotation_.ReadyToAdvertise(peers_, peers_synced_)) return;
+  if (!rotation_.ReadyToAdvertise(peers_, PeersSynced())) return;
   const int32_t spi = rotation_.target_spi();
   const bool new_spi = spi != rotation_.advertised_spi();
   NodeView record = self_;
@@ -542,7 +616,7 @@ void IpsecController::SetUnprogrammable(PeerState* peer, bool unprogrammable) {
 }
 
 void IpsecController::UpdateReclaimTimers() {
-  rotation_.UpdateReclaimTimers(clock_->Now(), peers_, peers_synced_,
+  rotation_.UpdateReclaimTimers(clock_->Now(), peers_, PeersSynced(),
                                 InboundSpis());
 }
 
@@ -585,7 +659,7 @@ void IpsecController::FullReconcile() {
     desired[name] = layout->objects;
     layouts.emplace(name, *std::move(layout));
   }
-  ApplyResult result = programmer_.Reconcile(desired, peers_synced_);
+  ApplyResult result = programmer_.Reconcile(desired, PeersSynced());
   RecordXfrmResult("full reconcile", result);
   std::map<std::string, absl::Status> errors;
   for (const XfrmOpError& e : result.errors) {
@@ -603,7 +677,7 @@ void IpsecController::FullReconcile() {
     RecordInboundInstalled(layout->second.objects, &peer);
     SyncMarkers(&peer, ParsedAddresses(peer.view));
   }
-  if (peers_synced_ && result.ok()) {
+  if (PeersSynced() && result.ok()) {
     // Whatever was adopted and not claimed has now been deleted.
     adopted_.ForgetUnclaimed();
     for (uint16_t index : indices_.Reserved()) indices_.Unreserve(index);

@@ -56,6 +56,12 @@ struct IpsecControllerOptions {
   Duration max_retry_interval = std::chrono::minutes(5);
   // Highest peer index handed out (tests lower it to reach the limit).
   uint32_t max_peer_index = kMaxPeerIndex;
+  // Whether Node objects are used (OnNodeUpsert, OnNodesSynced; the agent
+  // delivers them): every node is then received from before it publishes
+  // its record, and advertising (and removing what a previous run left for
+  // unknown peers) also waits for the first complete Node list. When false,
+  // Node events are ignored.
+  bool learn_nodes = false;
 };
 
 // Counters for logs and metrics.
@@ -103,6 +109,15 @@ class IpsecController : public IpsecEventSink {
   // from what was advertised (deleted or altered by someone else).
   void OnOwnRecord(const std::optional<NodeView>& stored) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A node known from its Node object but without a KmeshNodeInfo is a peer
+  // that advertises nothing: this node installs its inbound SAs, in/fwd
+  // policies and decrypt-marker entries for it (with every SPI it receives
+  // with) and sends it nothing. So when it publishes and starts sending, or
+  // when this node first gets a key and advertises, every node can already
+  // be received from. Its record, once published, takes precedence.
+  void OnNodeUpsert(const NodeView& node) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnNodeDelete(const std::string& name) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnNodesSynced() override ABSL_LOCKS_EXCLUDED(mu_);
 
   // This node's own addresses, boot ID or pod CIDRs changed (IpsecAgent
   // watches its Node object and calls it): keys are re-derived, every peer
@@ -157,6 +172,14 @@ class IpsecController : public IpsecEventSink {
   bool AssignIndex(PeerState* peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int32_t ChooseOutboundSpi(const PeerState& peer) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The peer's record or Node changed: programs it from the one that wins
+  // (the record), or removes it when it has neither.
+  void RefreshPeer(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemovePeer(PeerTable::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Both lists (records and, with learn_nodes, Nodes) complete at least once.
+  bool PeersSynced() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a (re)list: reconcile, drop stray marker entries, advertise.
+  void AfterSync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sets the peer's outbound SPI, telling the listener when the peer joins
   // or leaves the set of peers with one.
   void SetOutboundSpi(const std::string& name, PeerState* peer, int32_t spi)
@@ -199,7 +222,8 @@ class IpsecController : public IpsecEventSink {
   // Some peer found no free index (Tick() retries them).
   bool peers_lacking_index_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool peers_synced_ ABSL_GUARDED_BY(mu_) = false;
+  bool records_synced_ ABSL_GUARDED_BY(mu_) = false;
+  bool nodes_synced_ ABSL_GUARDED_BY(mu_) = false;
   TimePoint next_resync_ ABSL_GUARDED_BY(mu_);
   TimePoint next_retry_ ABSL_GUARDED_BY(mu_);
   Duration retry_backoff_ ABSL_GUARDED_BY(mu_){0};

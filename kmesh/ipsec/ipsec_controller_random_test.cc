@@ -1,8 +1,9 @@
 // Randomized test of IpsecController against the simulated XFRM tables:
-// random peer additions, changes and deletions, key rotations (including a
-// re-created secret), clock jumps and controller restarts. After every step
-// the owned XFRM state in the kernel must equal the desired state computed
-// from scratch with XfrmLayout (from a model that holds every key ever
+// random peer additions, changes and deletions, Node objects coming and going
+// (nodes known before, without or after their record), key rotations
+// (including a re-created secret), clock jumps and controller restarts. After
+// every step the owned XFRM state in the kernel must equal the desired state
+// computed from scratch with XfrmLayout (from a model that holds every key ever
 // issued), and foreign SAs and policies seeded at the start must be exactly
 // as they were.
 #include <chrono>
@@ -66,12 +67,18 @@ class RandomizedController {
   void Step(int step) {
     std::string what;
     const int op = Uniform(0, 99);
-    if ((op < 25 && peers_.size() < 30) || peers_.size() < 2) {
+    if ((op < 20 && peers_.size() < 30) || peers_.size() < 2) {
       what = AddPeer();
-    } else if (op < 50) {
+    } else if (op < 40) {
       what = ChangePeer();
-    } else if (op < 60) {
+    } else if (op < 48) {
       what = DeletePeer();
+    } else if (op < 54 && nodes_.size() < 40) {
+      what = AddNodeObject();
+    } else if (op < 57 && !nodes_.empty()) {
+      what = DeleteNodeObject();
+    } else if (op < 60) {
+      what = PublishForNodeObject();
     } else if (op < 72) {
       what = Rotate();
     } else if (op < 88) {
@@ -107,10 +114,60 @@ class RandomizedController {
   std::string AddPeer() {
     const int id = next_peer_++;
     NodeView v = TestNodeView(id, /*dual_stack=*/id % 3 == 0);
+    std::string node;
+    if (Uniform(0, 1) == 0) {  // Its Node object was seen first.
+      nodes_[v.name] = v;
+      controller_->OnNodeUpsert(v);
+      node = " (node first)";
+    }
     v.spi = RandomPeerSpi();
     peers_[v.name] = v;
     controller_->OnPeerUpsert(v);
-    return absl::StrCat("add ", v.name, " spi ", v.spi);
+    return absl::StrCat("add ", v.name, " spi ", v.spi, node);
+  }
+
+  // A node registers; its daemon has not published yet.
+  std::string AddNodeObject() {
+    const int id = next_peer_++;
+    const NodeView v = TestNodeView(id, /*dual_stack=*/id % 3 == 0);
+    nodes_[v.name] = v;
+    controller_->OnNodeUpsert(v);
+    return absl::StrCat("node ", v.name);
+  }
+
+  std::string DeleteNodeObject() {
+    auto it = nodes_.begin();
+    std::advance(it, Uniform(0, static_cast<int>(nodes_.size()) - 1));
+    const std::string name = it->first;
+    nodes_.erase(it);
+    controller_->OnNodeDelete(name);
+    return absl::StrCat("node delete ", name);
+  }
+
+  // A node known from its Node object publishes its record.
+  std::string PublishForNodeObject() {
+    for (const auto& [name, node] : nodes_) {
+      if (peers_.count(name)) continue;
+      NodeView v = node;
+      v.spi = RandomPeerSpi();
+      peers_[name] = v;
+      controller_->OnPeerUpsert(v);
+      return absl::StrCat("publish ", name, " spi ", v.spi);
+    }
+    return "publish (none)";
+  }
+
+  // What the controller should program each peer from: its record, else
+  // its Node (advertising nothing).
+  std::map<std::string, NodeView> EffectivePeers() const {
+    std::map<std::string, NodeView> out = peers_;
+    for (const auto& [name, node] : nodes_) {
+      if (!out.count(name)) {
+        out[name] = node;
+        out[name].spi = 0;
+      }
+    }
+    return out;
   }
 
   NodeView& RandomPeer() {
@@ -178,21 +235,32 @@ class RandomizedController {
   void Restart() {
     if (controller_) ++restarts_;
     controller_.reset();  // A crash: no Shutdown.
+    IpsecControllerOptions options;
+    options.learn_nodes = true;
     controller_ = std::make_unique<IpsecController>(
-        self_, &kernel_, &publisher_, &markers_, &clock_);
+        self_, &kernel_, &publisher_, &markers_, &clock_, options);
     EXPECT_TRUE(controller_->Start().ok());
     if (current_spi_ != 0) {
       controller_->OnKeyChanged(current_spi_, *all_keys_.Find(current_spi_));
     }
+    // The two lists complete in either order.
+    auto nodes = [&] {
+      for (const auto& [name, v] : nodes_) controller_->OnNodeUpsert(v);
+      controller_->OnNodesSynced();
+    };
+    const bool nodes_first = Uniform(0, 1) == 0;
+    if (nodes_first) nodes();
     for (const auto& [name, v] : peers_) controller_->OnPeerUpsert(v);
     controller_->OnPeersSynced();
+    if (!nodes_first) nodes();
   }
 
   void Verify(const std::string& step) {
     SCOPED_TRACE(step);
     // Expected: catch-all + every peer, from scratch.
     XfrmObjects expected = LayoutCatchAll();
-    for (const auto& [name, v] : peers_) {
+    const std::map<std::string, NodeView> effective = EffectivePeers();
+    for (const auto& [name, v] : effective) {
       auto index = controller_->peer_index(name);
       ASSERT_TRUE(index.has_value()) << name;
       ASSERT_TRUE(controller_->peer_status(name).ok())
@@ -201,6 +269,10 @@ class RandomizedController {
       const int32_t out = controller_->outbound_spi(name);
       if (v.spi != 0 && v.spi == current_spi_) {
         EXPECT_EQ(out, v.spi) << name;
+      }
+      // Nothing is sent to a node without a record.
+      if (!peers_.count(name)) {
+        EXPECT_EQ(out, 0) << name;
       }
       const XfrmObjects objects = PeerObjects(
           self_, v, *index, all_keys_, controller_->inbound_spis(name), out);
@@ -248,7 +320,7 @@ class RandomizedController {
     EXPECT_EQ(controller_->stats().xfrm_errors, 0u);
     // The decrypt marker knows exactly the current peers' addresses.
     size_t addresses = 0;
-    for (const auto& [name, v] : peers_) {
+    for (const auto& [name, v] : effective) {
       addresses += v.addresses.size();
       for (const std::string& a : v.addresses) {
         EXPECT_EQ(markers_.LookupPeer(*IpAddress::Parse(a)),
@@ -273,7 +345,8 @@ class RandomizedController {
   RecordingNodeInfoPublisher publisher_;
   NodeView self_ = TestNodeView(0, /*dual_stack=*/true);
   std::unique_ptr<IpsecController> controller_;
-  std::map<std::string, NodeView> peers_;
+  std::map<std::string, NodeView> peers_;  // Records.
+  std::map<std::string, NodeView> nodes_;  // Node objects (spi unused).
   KeyRing all_keys_;  // Every key ever issued (latest per SPI).
   int32_t current_spi_ = 0;
   int key_seed_ = 0;

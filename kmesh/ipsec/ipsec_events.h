@@ -1,9 +1,9 @@
 // IpsecEventSink: the entry points through which the inputs of the IPsec
-// daemon (the key file watcher and the KmeshNodeInfo peer watcher) tell the
-// controller what changed. The watchers know nothing about XFRM; the
-// controller (IpsecController) knows nothing about files or the Kubernetes
-// API. Implementations are thread-safe: each method may be called from any
-// thread, and calls are processed in the order they are made.
+// daemon (the key file watcher, the KmeshNodeInfo peer watcher and the Node
+// watcher) tell the controller what changed. The watchers know nothing about
+// XFRM; the controller (IpsecController) knows nothing about files or the
+// Kubernetes API. Implementations are thread-safe: each method may be called
+// from any thread, and calls are processed in the order they are made.
 #ifndef KMESH_IPSEC_IPSEC_EVENTS_H_
 #define KMESH_IPSEC_IPSEC_EVENTS_H_
 
@@ -52,6 +52,18 @@ class IpsecEventSink {
   // record deleted or altered by someone else heals by itself. The default
   // does nothing.
   virtual void OnOwnRecord(const std::optional<NodeView>& stored) {}
+  // A Node object was added or changed: `node` is what its InternalIPs, boot
+  // ID and pod CIDRs say (NodeViewFromNode; spi 0). Kubelet reports them
+  // before the node's daemon runs, and they are all the per-pair key
+  // derivation needs besides the key, so the controller can receive from a
+  // node before that node has published a KmeshNodeInfo ("first contact" in
+  // docs/decisions.md). The watcher filters out this node's own Node. The
+  // defaults do nothing (for sinks that do not care).
+  virtual void OnNodeUpsert(const NodeView& /*node*/) {}
+  // A Node object was deleted.
+  virtual void OnNodeDelete(const std::string& /*name*/) {}
+  // As OnPeersSynced(), for the Node list.
+  virtual void OnNodesSynced() {}
 };
 
 }  // namespace kmesh::ipsec

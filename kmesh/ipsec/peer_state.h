@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,8 +21,15 @@
 namespace kmesh::ipsec {
 
 struct PeerState {
-  // The peer's published record; view.spi is the SPI it advertises.
+  // What the peer is programmed from: its published record when it has one
+  // (view.spi is the SPI it advertises), else what its Node object says
+  // (spi 0: it advertises nothing, so nothing is sent to it, but it can be
+  // received from before it publishes).
   NodeView view;
+  // Its KmeshNodeInfo, when it has one.
+  std::optional<NodeView> record;
+  // What its Node object says (spi 0), when known.
+  std::optional<NodeView> node;
   // Its peer index (1..65535); 0 while none is free.
   uint16_t index = 0;
   // The SPI this node sends to it with; 0 = none.

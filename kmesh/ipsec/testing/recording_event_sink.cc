@@ -39,6 +39,27 @@ void RecordingEventSink::OnPeersSynced() {
   log_.push_back("synced");
 }
 
+void RecordingEventSink::OnNodeUpsert(const NodeView& node) {
+  absl::MutexLock lock(&mu_);
+  node_upserts_.push_back(node);
+  log_.push_back(absl::StrCat("node ", node.name));
+}
+
+void RecordingEventSink::OnNodeDelete(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  log_.push_back(absl::StrCat("node delete ", name));
+}
+
+void RecordingEventSink::OnNodesSynced() {
+  absl::MutexLock lock(&mu_);
+  log_.push_back("nodes synced");
+}
+
+std::vector<NodeView> RecordingEventSink::node_upserts() const {
+  absl::MutexLock lock(&mu_);
+  return node_upserts_;
+}
+
 std::vector<std::string> RecordingEventSink::log() const {
   absl::MutexLock lock(&mu_);
   return log_;

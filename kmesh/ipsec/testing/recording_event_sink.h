@@ -33,14 +33,18 @@ class RecordingEventSink : public IpsecEventSink {
   void OnPeerDelete(const std::string& name) override;
   void OnPeersSynced() override;
   void OnOwnRecord(const std::optional<NodeView>& stored) override;
+  void OnNodeUpsert(const NodeView& node) override;
+  void OnNodeDelete(const std::string& name) override;
+  void OnNodesSynced() override;
 
   // Every event so far, in order, one line each: "key <spi>", "key error",
   // "upsert <name> spi <spi>", "delete <name>", "synced", "own spi <spi>",
-  // "own deleted".
+  // "own deleted", "node <name>", "node delete <name>", "nodes synced".
   std::vector<std::string> log() const;
   std::vector<Key> keys() const;
   std::vector<absl::Status> key_errors() const;
   std::vector<NodeView> upserts() const;
+  std::vector<NodeView> node_upserts() const;
   int synced() const;
 
   // Waits until at least `n` events have arrived; false when they did not
@@ -54,6 +58,7 @@ class RecordingEventSink : public IpsecEventSink {
   std::vector<Key> keys_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Status> key_errors_ ABSL_GUARDED_BY(mu_);
   std::vector<NodeView> upserts_ ABSL_GUARDED_BY(mu_);
+  std::vector<NodeView> node_upserts_ ABSL_GUARDED_BY(mu_);
   int synced_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -57,6 +57,14 @@ void TestCluster::DeliverRecords(int i) {
   }
 }
 
+void TestCluster::DeliverNodeObjects(int i, const std::vector<int>& others) {
+  IpsecController& controller = *nodes[i]->controller;
+  for (int j : others) {
+    if (j != i) controller.OnNodeUpsert(nodes[j]->view);
+  }
+  controller.OnNodesSynced();
+}
+
 void TestCluster::StartNode(int i) {
   RestartController(i);
   DeliverRecords(i);

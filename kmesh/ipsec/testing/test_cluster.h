@@ -66,6 +66,10 @@ class TestCluster {
   IpsecController& RestartController(int i);
   // Delivers to node i every record the "API server" holds but its own.
   void DeliverRecords(int i);
+  // Tells node i's controller about the Node objects of `others` (their
+  // views, spi 0; node i itself is skipped), then that the Node list is
+  // complete (for IpsecControllerOptions::learn_nodes).
+  void DeliverNodeObjects(int i, const std::vector<int>& others);
   // RestartController(i), DeliverRecords(i), then marks its peers synced.
   void StartNode(int i);
   void StartAll();
