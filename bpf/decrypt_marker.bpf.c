@@ -48,8 +48,9 @@ peer_index_of(const struct kmesh_marker_ip_key *key) {
   return index ? *index : 0;
 }
 
-/* The decrypt program never consults the encrypt-target map. */
-#define KMESH_MARKER_IS_ENCRYPT_TARGET(ctx, key) 0
+/* The decrypt program never consults the encrypt maps. */
+#define KMESH_MARKER_IN_ENCRYPT_CIDR(ctx, key) 0
+#define KMESH_MARKER_IS_UNMANAGED(ctx, key) 0
 #define KMESH_MARKER_PEER_INDEX(ctx, key) peer_index_of(key)
 #include "bpf/marker_decision.h"
 

@@ -180,8 +180,11 @@ absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> BpfMarkerLoader::Load(
   MarkerMapFds fds;
   fds.peers = MapFd(decrypt->object, kPeerMapName);
   fds.peer_index = MapFd(decrypt->object, kPeerIndexMapName);
-  fds.encrypt_targets = MapFd(encrypt->object, kEncryptTargetMapName);
-  fds.encrypt_target_index = MapFd(encrypt->object, kEncryptTargetIndexMapName);
+  fds.unmanaged = MapFd(encrypt->object, kUnmanagedMapName);
+  fds.unmanaged_index = MapFd(encrypt->object, kUnmanagedIndexMapName);
+  fds.encrypt_cidrs = MapFd(encrypt->object, kEncryptCidrMapName);
+  fds.encrypt_cidr_index = MapFd(encrypt->object, kEncryptCidrIndexMapName);
+  fds.cidr_lengths = MapFd(encrypt->object, kCidrLengthsMapName);
   absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> maps =
       BpfMarkerMaps::FromFds(fds);
   if (!maps.ok()) {

@@ -182,7 +182,8 @@ TEST_F(SimNetworkTest, WireMonitorSeesEspWhereTheKernelEncrypts) {
   ProgramTunnel(*net_, "master", "node1", 3, 7);
   auto master = net_->kernel("master");
   master->SetEncryptMarker(a.ips[0], true);
-  ASSERT_TRUE(master->marker_maps().UpsertEncryptTarget(b.ips[0]).ok());
+  ASSERT_TRUE(
+      master->marker_maps().UpsertEncryptCidr(IpPrefix::Host(b.ips[0])).ok());
 
   EXPECT_TRUE(
       net_->SendFromPod("default", "a", Udp(a.ips[0], b.ips[0])).delivered());
