@@ -30,6 +30,14 @@ struct {
 } kmesh_idx_unmanaged SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, KMESH_UNMANAGED_INDEX6_BUCKETS);
+  __type(key, __u32);
+  __type(value, struct kmesh_marker_index6_bucket);
+} kmesh_idx6_unmanaged SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __uint(max_entries, KMESH_ENCRYPT_CIDR_MAP_MAX_ENTRIES);
@@ -46,6 +54,14 @@ struct {
   __type(value, struct kmesh_marker_index_bucket);
 } kmesh_idx_encrypt_cidrs SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, KMESH_ENCRYPT_CIDR_INDEX6_BUCKETS);
+  __type(key, __u32);
+  __type(value, struct kmesh_marker_index6_bucket);
+} kmesh_idx6_encrypt_cidrs SEC(".maps");
+
 /* The prefix lengths of kmesh_encrypt_cidrs, per family. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -56,35 +72,51 @@ struct {
 } kmesh_cidr_lens SEC(".maps");
 
 /* Whether `key` is a known unmanaged pod. The verifier inlines the array
- * lookup; the hash map is asked only for an overflowed bucket or IPv6. */
+ * lookups; the hash map is asked only for an overflowed bucket. */
 static __always_inline int is_unmanaged(const struct kmesh_marker_ip_key *key) {
+  __u32 value;
+  int found;
   if (key->family == KMESH_MARKER_FAMILY_V4) {
     __u32 bucket_index = kmesh_marker_index_bucket_of(
         key->addr[0], KMESH_UNMANAGED_INDEX_BUCKETS);
     const struct kmesh_marker_index_bucket *bucket =
         bpf_map_lookup_elem(&kmesh_idx_unmanaged, &bucket_index);
     if (!bucket) return 0;
-    __u32 value;
-    int found = kmesh_marker_index_find(bucket, key->addr[0], &value);
-    if (found != KMESH_INDEX_ASK_MAP) return found == KMESH_INDEX_FOUND;
+    found = kmesh_marker_index_find(bucket, key->addr[0], &value);
+  } else {
+    __u32 bucket_index = kmesh_marker_index6_bucket_of(
+        key->addr, KMESH_UNMANAGED_INDEX6_BUCKETS);
+    const struct kmesh_marker_index6_bucket *bucket =
+        bpf_map_lookup_elem(&kmesh_idx6_unmanaged, &bucket_index);
+    if (!bucket) return 0;
+    found = kmesh_marker_index6_find(bucket, key->addr, &value);
   }
+  if (found != KMESH_INDEX_ASK_MAP) return found == KMESH_INDEX_FOUND;
   return bpf_map_lookup_elem(&kmesh_unmanaged, key) != 0;
 }
 
 /* The prefix length stored for the network address `network`, 0 if none. */
 static __always_inline __u32
 encrypt_cidr_length(const struct kmesh_marker_ip_key *network) {
+  __u32 value = 0;
+  int found;
   if (network->family == KMESH_MARKER_FAMILY_V4) {
     __u32 bucket_index = kmesh_marker_index_bucket_of(
         network->addr[0], KMESH_ENCRYPT_CIDR_INDEX_BUCKETS);
     const struct kmesh_marker_index_bucket *bucket =
         bpf_map_lookup_elem(&kmesh_idx_encrypt_cidrs, &bucket_index);
     if (!bucket) return 0;
-    __u32 value = 0;
-    int found = kmesh_marker_index_find(bucket, network->addr[0], &value);
-    if (found == KMESH_INDEX_FOUND) return value;
-    if (found == KMESH_INDEX_ABSENT) return 0;
+    found = kmesh_marker_index_find(bucket, network->addr[0], &value);
+  } else {
+    __u32 bucket_index = kmesh_marker_index6_bucket_of(
+        network->addr, KMESH_ENCRYPT_CIDR_INDEX6_BUCKETS);
+    const struct kmesh_marker_index6_bucket *bucket =
+        bpf_map_lookup_elem(&kmesh_idx6_encrypt_cidrs, &bucket_index);
+    if (!bucket) return 0;
+    found = kmesh_marker_index6_find(bucket, network->addr, &value);
   }
+  if (found == KMESH_INDEX_FOUND) return value;
+  if (found == KMESH_INDEX_ABSENT) return 0;
   const kmesh_encrypt_cidr_value *length =
       bpf_map_lookup_elem(&kmesh_encrypt_cidrs, network);
   return length ? *length : 0;

@@ -291,6 +291,76 @@ TEST_F(MarkerBpfTest, UnmanagedPodsBeyondAnIndexBucketAreStillLeftInClear) {
   for (int i = 3; i < 10; ++i) EXPECT_FALSE(marked(same[i])) << i;
 }
 
+// IPv6 addresses fd00:96::<n> whose IPv6 index bucket is the one of the
+// first.
+std::vector<IpAddress> SameBucket6(uint32_t buckets, size_t count) {
+  const auto address = [](uint32_t n) {
+    return *IpAddress::Parse(absl::StrCat("fd00:96::", absl::Hex(n >> 16), ":",
+                                          absl::Hex(n & 0xffff)));
+  };
+  const auto bucket_of = [&](const IpAddress& a) {
+    return kmesh_marker_index6_bucket_of(MarkerKeyFor(a).addr, buckets);
+  };
+  const uint32_t bucket = bucket_of(address(1));
+  std::vector<IpAddress> out = {address(1)};
+  for (uint32_t n = 2; out.size() < count && n < (1u << 26); ++n) {
+    if (bucket_of(address(n)) == bucket) out.push_back(address(n));
+  }
+  return out;
+}
+
+// The same for IPv6 keys and their own index: entries beyond a bucket's five
+// overflow to the hash map, every unmanaged pod stays in clear, and peers
+// keep their own index through value changes and deletions.
+TEST_F(MarkerBpfTest, Ipv6KeysBeyondAnIndexBucketKeepTheirAnswers) {
+  const std::vector<IpAddress> same =
+      SameBucket6(KMESH_UNMANAGED_INDEX6_BUCKETS, 9);
+  ASSERT_EQ(same.size(), 9u);
+  const IpAddress pod = Ip("fd00:244::7");
+  const auto marked = [&](const IpAddress& dst) {
+    return RunBpf(Marker::kEncrypt, IpFrame(pod, dst, kProtoUdp), 0) == 0xe0;
+  };
+  linux_backend::BpfMarkerMaps& maps = loader_->maps();
+  ASSERT_TRUE(maps.UpsertEncryptCidr(*IpPrefix::Parse("fd00:96::/64")).ok());
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(maps.UpsertUnmanagedPod(same[i]).ok());
+  }
+  auto stats = maps.unmanaged_index_stats();
+  EXPECT_EQ(stats.indexed6, 5u + 1u);  // fd00:244:1::6 of the table too.
+  EXPECT_EQ(stats.overflowed6, 3u);
+  for (int i = 0; i < 8; ++i) EXPECT_FALSE(marked(same[i])) << i;
+  EXPECT_TRUE(marked(same[8]));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(maps.DeleteUnmanagedPod(same[i]).ok());
+  }
+  stats = maps.unmanaged_index_stats();
+  EXPECT_EQ(stats.overflowed6, 0u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(marked(same[i])) << i;
+  for (int i = 3; i < 8; ++i) EXPECT_FALSE(marked(same[i])) << i;
+
+  const std::vector<IpAddress> peers =
+      SameBucket6(KMESH_PEER_INDEX6_BUCKETS, 8);
+  const auto esp_mark = [&](const IpAddress& src) {
+    return RunBpf(Marker::kDecrypt, IpFrame(src, Ip("fd00:1::1"), kProtoEsp),
+                  0);
+  };
+  for (int round : {100, 200}) {
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_TRUE(maps.UpsertPeer(peers[i], round + i).ok());
+    }
+    for (int i = 0; i < 8; ++i) {
+      EXPECT_EQ(esp_mark(peers[i]), ((round + i) << 16) | 0xd0u) << i;
+    }
+  }
+  EXPECT_EQ(maps.peer_index_stats().overflowed6, 3u);
+  for (int i = 0; i < 8; i += 2) ASSERT_TRUE(maps.DeletePeer(peers[i]).ok());
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(esp_mark(peers[i]), i % 2 == 0 ? 0u : ((200u + i) << 16) | 0xd0)
+        << i;
+  }
+  EXPECT_EQ(maps.peer_index_stats().overflowed6, 0u);
+}
+
 TEST_F(MarkerBpfTest, PeersBeyondAnIndexBucketKeepTheirOwnIndex) {
   const std::vector<IpAddress> same =
       SameBucket(0xc0a80102u, KMESH_PEER_INDEX_BUCKETS, 10);

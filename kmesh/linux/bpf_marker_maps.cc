@@ -49,15 +49,18 @@ absl::StatusOr<kmesh_marker_cidr_lengths*> MapLengths(int fd, size_t* bytes) {
 absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> BpfMarkerMaps::FromFds(
     const MarkerMapFds& fds) {
   absl::StatusOr<std::unique_ptr<BpfIndexedMap>> peers = BpfIndexedMap::Open(
-      kPeerMapName, fds.peers, fds.peer_index, KMESH_PEER_INDEX_BUCKETS);
+      kPeerMapName, fds.peers, fds.peer_index, KMESH_PEER_INDEX_BUCKETS,
+      fds.peer_index6, KMESH_PEER_INDEX6_BUCKETS);
   if (!peers.ok()) return peers.status();
   absl::StatusOr<std::unique_ptr<BpfIndexedMap>> unmanaged =
       BpfIndexedMap::Open(kUnmanagedMapName, fds.unmanaged,
-                          fds.unmanaged_index, KMESH_UNMANAGED_INDEX_BUCKETS);
+                          fds.unmanaged_index, KMESH_UNMANAGED_INDEX_BUCKETS,
+                          fds.unmanaged_index6, KMESH_UNMANAGED_INDEX6_BUCKETS);
   if (!unmanaged.ok()) return unmanaged.status();
   absl::StatusOr<std::unique_ptr<BpfIndexedMap>> cidrs = BpfIndexedMap::Open(
       kEncryptCidrMapName, fds.encrypt_cidrs, fds.encrypt_cidr_index,
-      KMESH_ENCRYPT_CIDR_INDEX_BUCKETS);
+      KMESH_ENCRYPT_CIDR_INDEX_BUCKETS, fds.encrypt_cidr_index6,
+      KMESH_ENCRYPT_CIDR_INDEX6_BUCKETS);
   if (!cidrs.ok()) return cidrs.status();
   size_t bytes = 0;
   absl::StatusOr<kmesh_marker_cidr_lengths*> lengths =
@@ -78,10 +81,13 @@ absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> BpfMarkerMaps::OpenPinned(
     int* fd;
   } pins[] = {{kPeerMapName, &fds.peers},
               {kPeerIndexMapName, &fds.peer_index},
+              {kPeerIndex6MapName, &fds.peer_index6},
               {kUnmanagedMapName, &fds.unmanaged},
               {kUnmanagedIndexMapName, &fds.unmanaged_index},
+              {kUnmanagedIndex6MapName, &fds.unmanaged_index6},
               {kEncryptCidrMapName, &fds.encrypt_cidrs},
               {kEncryptCidrIndexMapName, &fds.encrypt_cidr_index},
+              {kEncryptCidrIndex6MapName, &fds.encrypt_cidr_index6},
               {kCidrLengthsMapName, &fds.cidr_lengths}};
   absl::Status status;
   for (const auto& pin : pins) {

@@ -34,20 +34,26 @@ namespace kmesh::linux_backend {
 // The map names in the objects (and the file names when pinned).
 inline constexpr char kPeerMapName[] = "kmesh_peers";
 inline constexpr char kPeerIndexMapName[] = "kmesh_idx_peers";
+inline constexpr char kPeerIndex6MapName[] = "kmesh_idx6_peers";
 inline constexpr char kUnmanagedMapName[] = "kmesh_unmanaged";
 inline constexpr char kUnmanagedIndexMapName[] = "kmesh_idx_unmanaged";
+inline constexpr char kUnmanagedIndex6MapName[] = "kmesh_idx6_unmanaged";
 inline constexpr char kEncryptCidrMapName[] = "kmesh_encrypt_cidrs";
 inline constexpr char kEncryptCidrIndexMapName[] = "kmesh_idx_encrypt_cidrs";
+inline constexpr char kEncryptCidrIndex6MapName[] = "kmesh_idx6_encrypt_cidrs";
 inline constexpr char kCidrLengthsMapName[] = "kmesh_cidr_lens";
 
 // Open descriptors of the maps.
 struct MarkerMapFds {
   int peers = -1;
   int peer_index = -1;
+  int peer_index6 = -1;
   int unmanaged = -1;
   int unmanaged_index = -1;
+  int unmanaged_index6 = -1;
   int encrypt_cidrs = -1;
   int encrypt_cidr_index = -1;
+  int encrypt_cidr_index6 = -1;
   int cidr_lengths = -1;
 };
 

@@ -155,10 +155,13 @@ TEST_F(BpfMarkerMapsTest, RefusesDescriptorsThatAreNotMarkerMaps) {
   MarkerMapFds fds;
   fds.peers = array;  // Not a hash map.
   fds.peer_index = array;
+  fds.peer_index6 = array;
   fds.unmanaged = array;
   fds.unmanaged_index = array;
+  fds.unmanaged_index6 = array;
   fds.encrypt_cidrs = array;
   fds.encrypt_cidr_index = array;
+  fds.encrypt_cidr_index6 = array;
   fds.cidr_lengths = array;
   absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> wrapped =
       BpfMarkerMaps::FromFds(fds);
@@ -190,8 +193,9 @@ TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
       BpfMarkerMaps::OpenPinned(dir);
   // (The private bpffs takes every pin with it, whatever the outcome.)
   for (const char* name :
-       {kPeerMapName, kPeerIndexMapName, kUnmanagedMapName,
-        kUnmanagedIndexMapName, kEncryptCidrMapName, kEncryptCidrIndexMapName,
+       {kPeerMapName, kPeerIndexMapName, kPeerIndex6MapName, kUnmanagedMapName,
+        kUnmanagedIndexMapName, kUnmanagedIndex6MapName, kEncryptCidrMapName,
+        kEncryptCidrIndexMapName, kEncryptCidrIndex6MapName,
         kCidrLengthsMapName}) {
     const std::string pin = absl::StrCat(dir, "/", name);
     EXPECT_EQ(access(pin.c_str(), F_OK), 0) << pin;
