@@ -210,9 +210,9 @@ TEST_F(MarkerBpfTest, MapUpdatesTakeEffectOnTheNextPacket) {
 TEST_F(MarkerBpfTest, EncryptCidrLimitsMatchTheSimulator) {
   MemoryMarkerMaps& memory = memory_maps_;
   linux_backend::BpfMarkerMaps& bpf = loader_->maps();
-  for (const char* text : {"10.1.0.0/16", "10.2.0.0/20", "10.244.1.0/25",
-                           "10.3.0.0/20", "0.0.0.0/0", "fd00:7::/48",
-                           "fd00:8::/96", "fd00:9::/100"}) {
+  for (const char* text :
+       {"10.1.0.0/16", "10.2.0.0/20", "10.244.1.0/25", "10.3.0.0/20",
+        "0.0.0.0/0", "fd00:7::/48", "fd00:8::/96", "fd00:9::/100"}) {
     SCOPED_TRACE(text);
     const IpPrefix cidr = *IpPrefix::Parse(text);
     const absl::Status m = memory.UpsertEncryptCidr(cidr);
@@ -415,9 +415,10 @@ TEST_F(MarkerBpfTest, OpeningTheMapsRepairsTheIndex) {
         TcTestRun(program, IpFrame(pod, dst, kProtoUdp), 0);
     return r.ok() ? r->mark : ~0u;
   };
-  ASSERT_TRUE(
-      (*pinned)->maps().UpsertEncryptCidr(*IpPrefix::Parse("10.96.0.0/16"))
-          .ok());
+  ASSERT_TRUE((*pinned)
+                  ->maps()
+                  .UpsertEncryptCidr(*IpPrefix::Parse("10.96.0.0/16"))
+                  .ok());
   ASSERT_TRUE((*pinned)->maps().UpsertUnmanagedPod(unmanaged).ok());
   ASSERT_EQ(mark(unmanaged), 0u);
   ASSERT_EQ(mark(stranger), 0xe0u);

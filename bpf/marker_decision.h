@@ -144,11 +144,11 @@ KMESH_MARKER_INLINE __u32 kmesh_marker_prefix_mask(__u32 length, int i) {
  * of the hash map has its tag in its bucket, or its bucket has the overflow
  * bit set. A lookup that finds the tag is answered from the tag; a miss in a
  * bucket without overflow is a miss; otherwise the hash map is asked. (IPv6
- * keys have an index of their own, below.) Tags are single 64-bit words written with atomic stores through an
- * mmap of the array (BPF_F_MMAPABLE), so a program never sees half a tag.
- * The index changes how a lookup is answered, never the answer: the C++
- * executor (sim/kernel/marker_decision_host.h) asks MemoryMarkerMaps
- * directly. */
+ * keys have an index of their own, below.) Tags are single 64-bit words written
+ * with atomic stores through an mmap of the array (BPF_F_MMAPABLE), so a
+ * program never sees half a tag. The index changes how a lookup is answered,
+ * never the answer: the C++ executor (sim/kernel/marker_decision_host.h) asks
+ * MemoryMarkerMaps directly. */
 #define KMESH_INDEX_SLOTS 7
 #define KMESH_INDEX_OVERFLOW 1ull /* in the metadata word */
 struct kmesh_marker_index_bucket {
@@ -288,7 +288,8 @@ KMESH_MARKER_INLINE int kmesh_marker_index6_find(
     if (w1 != (gen | want[1])) continue;
     const __u64 w2 = *(const volatile __u64 *)&bucket->word[3 * i + 2];
     if ((w2 & ~KMESH_INDEX6_VALUE_MASK) != (gen | want[2])) continue;
-    *value = (__u32)((w2 & KMESH_INDEX6_VALUE_MASK) >> KMESH_INDEX6_VALUE_SHIFT);
+    *value =
+        (__u32)((w2 & KMESH_INDEX6_VALUE_MASK) >> KMESH_INDEX6_VALUE_SHIFT);
     return KMESH_INDEX_FOUND;
   }
   return (*(const volatile __u64 *)&bucket->meta & KMESH_INDEX_OVERFLOW)
@@ -423,9 +424,8 @@ KMESH_MARKER_INLINE __u32 kmesh_decrypt_mark(__u32 mark, int is_esp,
 /* ---- Complete markers (the includer supplies the lookups) ---------------
  * Outside the main include guard: a file that included this header for its
  * types may define the lookup macros and include it again. */
-#if defined(KMESH_MARKER_IN_ENCRYPT_CIDR) && \
-    defined(KMESH_MARKER_IS_UNMANAGED) &&    \
-    defined(KMESH_MARKER_PEER_INDEX) &&      \
+#if defined(KMESH_MARKER_IN_ENCRYPT_CIDR) &&                                  \
+    defined(KMESH_MARKER_IS_UNMANAGED) && defined(KMESH_MARKER_PEER_INDEX) && \
     !defined(KMESH_BPF_MARKER_DECISION_RUN_)
 #define KMESH_BPF_MARKER_DECISION_RUN_
 

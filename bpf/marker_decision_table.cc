@@ -20,8 +20,8 @@ std::vector<uint8_t> WithByte(std::vector<uint8_t> frame, size_t offset,
 }  // namespace
 
 absl::Status FillTableMaps(MarkerMaps& maps) {
-  for (const char* cidr : {"10.244.1.0/24", "fd00:244:1::/64",
-                           "10.250.0.64/26", "fd00:250::1:0/112"}) {
+  for (const char* cidr : {"10.244.1.0/24", "fd00:244:1::/64", "10.250.0.64/26",
+                           "fd00:250::1:0/112"}) {
     if (absl::Status s = maps.UpsertEncryptCidr(*IpPrefix::Parse(cidr));
         !s.ok()) {
       return s;

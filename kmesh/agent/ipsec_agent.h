@@ -4,9 +4,10 @@
 // what the kernel already holds and installs the block policies), attaches
 // the decrypt marker, then runs: the key file watcher, the KmeshNodeInfo
 // watcher (peers), Pod and Namespace watchers feeding the ManagedPodTracker,
-// and a ticker that reclaims old keys and retries. The kernel, the marker maps and attachments and the
-// Kubernetes client are given to it (NodeBackends), so kmesh-daemon runs it on
-// Linux and the simulated cluster runs the very same code on simulated kernels.
+// and a ticker that reclaims old keys and retries. The kernel, the marker maps
+// and attachments and the Kubernetes client are given to it (NodeBackends), so
+// kmesh-daemon runs it on Linux and the simulated cluster runs the very same
+// code on simulated kernels.
 //
 // What a managed pod's traffic is encrypted to: the pod CIDRs of peers this
 // node has out policies and an outbound SA for (the controller keeps them in

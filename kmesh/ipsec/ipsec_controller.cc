@@ -481,8 +481,7 @@ void IpsecController::ApplyAllPeers(bool reselect_outbound) {
   }
 }
 
-void IpsecController::SyncMarkers(PeerState* peer,
-                                  const XfrmObjects* objects) {
+void IpsecController::SyncMarkers(PeerState* peer, const XfrmObjects* objects) {
   std::vector<IpAddress> addresses;
   std::vector<IpPrefix> encrypt_cidrs;
   if (objects != nullptr) {

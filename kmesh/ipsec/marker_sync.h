@@ -4,18 +4,18 @@
 // are in the map while those policies are (added after them, removed before
 // them or with them), so a managed pod's traffic to any address in them is
 // encrypted, or dropped by the block policy, never sent in clear; they are
-// remembered in PeerState::encrypt_cidrs. Peer map: every address of a programmed peer maps to that peer's index:
-// the entry is added once the peer's inbound SAs are installed (so the
-// marked ESP finds its SA) and removed once they are gone. What it has put
-// in the map for a peer is remembered in PeerState::marked_addresses, so a
-// change costs only the entries that differ, and a failed write is retried
-// on the next Sync. A deleted peer's entries are removed later, with Unmark,
-// when its SAs are gone (AdoptedKernelState keeps them meanwhile); entries
-// no peer accounts for (left by a previous run) go with RemoveStrays once
-// the peer list is complete. With no decrypt marker (null maps) it keeps the
-// books the same and writes nothing. Failures are logged and returned for
-// the controller to count. Not thread-safe; the controller calls it under
-// its lock.
+// remembered in PeerState::encrypt_cidrs. Peer map: every address of a
+// programmed peer maps to that peer's index: the entry is added once the peer's
+// inbound SAs are installed (so the marked ESP finds its SA) and removed once
+// they are gone. What it has put in the map for a peer is remembered in
+// PeerState::marked_addresses, so a change costs only the entries that differ,
+// and a failed write is retried on the next Sync. A deleted peer's entries are
+// removed later, with Unmark, when its SAs are gone (AdoptedKernelState keeps
+// them meanwhile); entries no peer accounts for (left by a previous run) go
+// with RemoveStrays once the peer list is complete. With no decrypt marker
+// (null maps) it keeps the books the same and writes nothing. Failures are
+// logged and returned for the controller to count. Not thread-safe; the
+// controller calls it under its lock.
 #ifndef KMESH_IPSEC_MARKER_SYNC_H_
 #define KMESH_IPSEC_MARKER_SYNC_H_
 

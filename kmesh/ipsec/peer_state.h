@@ -2,8 +2,9 @@
 // per peer (a PeerTable, by node name) shared by the controller's parts: the
 // peer's record and peer index (IpsecController), the SPIs used with it
 // (decided by SpiRotation), and the addresses the decrypt marker and the
-// pod CIDRs the encrypt marker has for it (kept by MarkerSync). SAs adopted from the kernel for a peer are not here
-// but in AdoptedKernelState, their one owner.
+// pod CIDRs the encrypt marker has for it (kept by MarkerSync). SAs adopted
+// from the kernel for a peer are not here but in AdoptedKernelState, their one
+// owner.
 #ifndef KMESH_IPSEC_PEER_STATE_H_
 #define KMESH_IPSEC_PEER_STATE_H_
 

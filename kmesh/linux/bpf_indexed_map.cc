@@ -112,8 +112,8 @@ absl::StatusOr<std::unique_ptr<BpfIndexedMap>> BpfIndexedMap::Open(
     return absl::InvalidArgumentError(absl::StrCat(
         "map ", name, " IPv6 index (", index6->name,
         ") is not a marker index: type ", index6->type, ", value ",
-        index6->value_size, " bytes, ", index6->max_entries,
-        " buckets (want ", buckets6, "), flags ", index6->map_flags));
+        index6->value_size, " bytes, ", index6->max_entries, " buckets (want ",
+        buckets6, "), flags ", index6->map_flags));
   }
   const size_t bytes = size_t{buckets} * sizeof(kmesh_marker_index_bucket);
   void* mapped =
@@ -121,8 +121,7 @@ absl::StatusOr<std::unique_ptr<BpfIndexedMap>> BpfIndexedMap::Open(
   if (mapped == MAP_FAILED) {
     return BpfErrnoStatus(errno, absl::StrCat("mmap index of map ", name));
   }
-  const size_t bytes6 =
-      size_t{buckets6} * sizeof(kmesh_marker_index6_bucket);
+  const size_t bytes6 = size_t{buckets6} * sizeof(kmesh_marker_index6_bucket);
   void* mapped6 =
       mmap(nullptr, bytes6, PROT_READ | PROT_WRITE, MAP_SHARED, index6_fd, 0);
   if (mapped6 == MAP_FAILED) {

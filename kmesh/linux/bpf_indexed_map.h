@@ -14,8 +14,8 @@
 #ifndef KMESH_LINUX_BPF_INDEXED_MAP_H_
 #define KMESH_LINUX_BPF_INDEXED_MAP_H_
 
-#include <cstddef>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>

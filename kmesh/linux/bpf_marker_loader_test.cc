@@ -270,8 +270,9 @@ TEST_F(BpfMarkerLoaderTest, EncryptMarkOnRealPingsIsSeenByXfrmPolicy) {
 
   // B's CIDR, with B's own address known not to be a managed pod.
   ASSERT_TRUE(loader_->maps().UpsertUnmanagedPod(Ip("10.250.2.1")).ok());
-  ASSERT_TRUE(
-      loader_->maps().UpsertEncryptCidr(*IpPrefix::Parse("10.250.2.0/24")).ok());
+  ASSERT_TRUE(loader_->maps()
+                  .UpsertEncryptCidr(*IpPrefix::Parse("10.250.2.0/24"))
+                  .ok());
   EXPECT_FALSE(Ping(pod_, "10.250.2.2"));
   EXPECT_EQ(OutPolicyBlocks(host_), before + 1);
   // Other destinations stay unmarked (the known one, another family).

@@ -23,8 +23,8 @@ absl::StatusOr<kmesh_marker_cidr_lengths*> MapLengths(int fd, size_t* bytes) {
   std::memset(&info, 0, sizeof(info));
   uint32_t length = sizeof(info);
   if (bpf_obj_get_info_by_fd(fd, &info, &length) != 0) {
-    return BpfErrnoStatus(errno, absl::StrCat("inspect map ",
-                                              kCidrLengthsMapName));
+    return BpfErrnoStatus(errno,
+                          absl::StrCat("inspect map ", kCidrLengthsMapName));
   }
   if (info.type != BPF_MAP_TYPE_ARRAY || info.max_entries != 1 ||
       info.value_size != sizeof(kmesh_marker_cidr_lengths) ||
@@ -53,9 +53,9 @@ absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> BpfMarkerMaps::FromFds(
       fds.peer_index6, KMESH_PEER_INDEX6_BUCKETS);
   if (!peers.ok()) return peers.status();
   absl::StatusOr<std::unique_ptr<BpfIndexedMap>> unmanaged =
-      BpfIndexedMap::Open(kUnmanagedMapName, fds.unmanaged,
-                          fds.unmanaged_index, KMESH_UNMANAGED_INDEX_BUCKETS,
-                          fds.unmanaged_index6, KMESH_UNMANAGED_INDEX6_BUCKETS);
+      BpfIndexedMap::Open(kUnmanagedMapName, fds.unmanaged, fds.unmanaged_index,
+                          KMESH_UNMANAGED_INDEX_BUCKETS, fds.unmanaged_index6,
+                          KMESH_UNMANAGED_INDEX6_BUCKETS);
   if (!unmanaged.ok()) return unmanaged.status();
   absl::StatusOr<std::unique_ptr<BpfIndexedMap>> cidrs = BpfIndexedMap::Open(
       kEncryptCidrMapName, fds.encrypt_cidrs, fds.encrypt_cidr_index,
@@ -194,9 +194,9 @@ absl::Status BpfMarkerMaps::UpsertEncryptCidr(const IpPrefix& cidr) {
   auto it = cidr_of_.find(cidr.address());
   if (it != cidr_of_.end()) {
     if (it->second == cidr.length()) return absl::OkStatus();
-    return absl::AlreadyExistsError(absl::StrCat(
-        kEncryptCidrMapName, ": ", cidr.ToString(), " overlaps ",
-        IpPrefix(cidr.address(), it->second).ToString()));
+    return absl::AlreadyExistsError(
+        absl::StrCat(kEncryptCidrMapName, ": ", cidr.ToString(), " overlaps ",
+                     IpPrefix(cidr.address(), it->second).ToString()));
   }
   const std::pair<IpFamily, int> length_key = {cidr.family(), cidr.length()};
   const bool new_length = cidr_count_[length_key] == 0;
@@ -208,15 +208,14 @@ absl::Status BpfMarkerMaps::UpsertEncryptCidr(const IpPrefix& cidr) {
     if (lengths >= kMaxEncryptCidrLengths) {
       cidr_count_.erase(length_key);
       return absl::ResourceExhaustedError(absl::StrCat(
-          kEncryptCidrMapName, ": ", cidr.ToString(), " would be prefix length ",
-          lengths + 1, " of its family (at most ", kMaxEncryptCidrLengths,
-          ")"));
+          kEncryptCidrMapName, ": ", cidr.ToString(),
+          " would be prefix length ", lengths + 1, " of its family (at most ",
+          kMaxEncryptCidrLengths, ")"));
     }
   }
   // The entry first, then its length: a program never looks for a length
   // whose entries are not there yet (and a miss would only mean "not yet").
-  if (absl::Status s = cidrs_->Upsert(cidr.address(), cidr.length());
-      !s.ok()) {
+  if (absl::Status s = cidrs_->Upsert(cidr.address(), cidr.length()); !s.ok()) {
     if (new_length) cidr_count_.erase(length_key);
     return s;
   }
@@ -230,8 +229,8 @@ absl::Status BpfMarkerMaps::DeleteEncryptCidr(const IpPrefix& cidr) {
   absl::MutexLock lock(&mu_);
   auto it = cidr_of_.find(cidr.address());
   if (it == cidr_of_.end() || it->second != cidr.length()) {
-    return absl::NotFoundError(absl::StrCat(kEncryptCidrMapName, ": no entry for ",
-                                            cidr.ToString(), " (ENOENT)"));
+    return absl::NotFoundError(absl::StrCat(
+        kEncryptCidrMapName, ": no entry for ", cidr.ToString(), " (ENOENT)"));
   }
   if (absl::Status s = cidrs_->Delete(cidr.address()); !s.ok()) return s;
   cidr_of_.erase(it);

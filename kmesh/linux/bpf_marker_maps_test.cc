@@ -183,9 +183,10 @@ TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
     ASSERT_TRUE(first.ok()) << first.status();
     ASSERT_TRUE((*first)->maps().UpsertPeer(Ip("192.168.1.2"), 3).ok());
     ASSERT_TRUE((*first)->maps().UpsertUnmanagedPod(Ip("10.244.1.5")).ok());
-    ASSERT_TRUE(
-        (*first)->maps().UpsertEncryptCidr(*IpPrefix::Parse("10.244.1.0/24"))
-            .ok());
+    ASSERT_TRUE((*first)
+                    ->maps()
+                    .UpsertEncryptCidr(*IpPrefix::Parse("10.244.1.0/24"))
+                    .ok());
   }
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> second =
       BpfMarkerLoader::Load(TestMarkerObjects(dir));
@@ -211,8 +212,7 @@ TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
   EXPECT_EQ(*pods, (std::vector<IpAddress>{Ip("10.244.1.5")}));
   absl::StatusOr<std::vector<IpPrefix>> cidrs = (*opened)->DumpEncryptCidrs();
   ASSERT_TRUE(cidrs.ok());
-  EXPECT_EQ(*cidrs,
-            (std::vector<IpPrefix>{*IpPrefix::Parse("10.244.1.0/24")}));
+  EXPECT_EQ(*cidrs, (std::vector<IpPrefix>{*IpPrefix::Parse("10.244.1.0/24")}));
 }
 
 TEST_F(BpfMarkerMapsTest, PinDirectoryOutsideBpffsIsRefused) {

@@ -183,8 +183,7 @@ void ManagedPodTracker::Reconcile(const std::vector<std::string>& changed) {
   // Deletes first, then upserts: an address moving between pods is
   // re-added.
   for (const IpAddress& ip : deletes) {
-    if (auto s = maps_->DeleteUnmanagedPod(ip);
-        s.ok() || absl::IsNotFound(s)) {
+    if (auto s = maps_->DeleteUnmanagedPod(ip); s.ok() || absl::IsNotFound(s)) {
       applied_unmanaged_.erase(ip);
     } else {
       ++errors_;

@@ -53,9 +53,9 @@ absl::Status MemoryMarkerMaps::UpsertEncryptCidr(const IpPrefix& cidr) {
   auto it = encrypt_cidrs_.find(cidr.address());
   if (it != encrypt_cidrs_.end()) {
     if (it->second == cidr.length()) return absl::OkStatus();
-    return absl::AlreadyExistsError(absl::StrCat(
-        "encrypt-CIDR map: ", cidr.ToString(), " overlaps ",
-        IpPrefix(cidr.address(), it->second).ToString()));
+    return absl::AlreadyExistsError(
+        absl::StrCat("encrypt-CIDR map: ", cidr.ToString(), " overlaps ",
+                     IpPrefix(cidr.address(), it->second).ToString()));
   }
   if (encrypt_cidrs_.size() >= max_encrypt_cidrs_) {
     return absl::ResourceExhaustedError(
@@ -67,10 +67,10 @@ absl::Status MemoryMarkerMaps::UpsertEncryptCidr(const IpPrefix& cidr) {
     if (network.family() == cidr.family()) lengths.insert(length);
   }
   if (lengths.size() > static_cast<size_t>(kMaxEncryptCidrLengths)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "encrypt-CIDR map: ", cidr.ToString(), " would be prefix length ",
-        lengths.size(), " of its family (at most ", kMaxEncryptCidrLengths,
-        ")"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("encrypt-CIDR map: ", cidr.ToString(),
+                     " would be prefix length ", lengths.size(),
+                     " of its family (at most ", kMaxEncryptCidrLengths, ")"));
   }
   encrypt_cidrs_[cidr.address()] = cidr.length();
   return absl::OkStatus();
@@ -120,8 +120,7 @@ absl::Status MemoryMarkerMaps::DeleteUnmanagedPod(const IpAddress& pod_ip) {
 
 absl::StatusOr<std::vector<IpAddress>> MemoryMarkerMaps::DumpUnmanagedPods() {
   absl::MutexLock lock(&mu_);
-  return std::vector<IpAddress>(unmanaged_pods_.begin(),
-                                unmanaged_pods_.end());
+  return std::vector<IpAddress>(unmanaged_pods_.begin(), unmanaged_pods_.end());
 }
 
 std::optional<uint16_t> MemoryMarkerMaps::LookupPeer(
