@@ -255,9 +255,11 @@ struct kmesh_marker_index6_bucket {
 
 KMESH_MARKER_INLINE __u32 kmesh_marker_index6_bucket_of(const __u32 *addr,
                                                         __u32 buckets) {
-  return kmesh_marker_mix32(addr[0] ^ addr[1] ^ addr[2] ^
-                            kmesh_marker_mix32(addr[3])) &
-         (buckets - 1);
+  /* One mix of the folded words; rotating addr[2] keeps the two low words,
+   * where pod addresses differ, from cancelling each other out. */
+  const __u32 folded =
+      addr[0] ^ addr[1] ^ ((addr[2] << 16) | (addr[2] >> 16)) ^ addr[3];
+  return kmesh_marker_mix32(folded) & (buckets - 1);
 }
 
 /* The three words of an entry for `addr` with `value` (16 bits) and
