@@ -29,27 +29,44 @@ struct {
   __type(value, struct kmesh_marker_index_bucket);
 } kmesh_idx_peers SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, KMESH_PEER_INDEX6_BUCKETS);
+  __type(key, __u32);
+  __type(value, struct kmesh_marker_index6_bucket);
+} kmesh_idx6_peers SEC(".maps");
+
 /* One lookup site per map: the verifier inlines the array lookup and calls
  * the hash map's lookup directly. */
 static __always_inline __u32
 peer_index_of(const struct kmesh_marker_ip_key *key) {
+  __u32 value = 0;
+  int found;
   if (key->family == KMESH_MARKER_FAMILY_V4) {
     __u32 bucket_index =
         kmesh_marker_index_bucket_of(key->addr[0], KMESH_PEER_INDEX_BUCKETS);
     const struct kmesh_marker_index_bucket *bucket =
         bpf_map_lookup_elem(&kmesh_idx_peers, &bucket_index);
     if (!bucket) return 0;
-    __u32 value = 0;
-    int found = kmesh_marker_index_find(bucket, key->addr[0], &value);
-    if (found == KMESH_INDEX_FOUND) return value;
-    if (found == KMESH_INDEX_ABSENT) return 0;
+    found = kmesh_marker_index_find(bucket, key->addr[0], &value);
+  } else {
+    __u32 bucket_index =
+        kmesh_marker_index6_bucket_of(key->addr, KMESH_PEER_INDEX6_BUCKETS);
+    const struct kmesh_marker_index6_bucket *bucket =
+        bpf_map_lookup_elem(&kmesh_idx6_peers, &bucket_index);
+    if (!bucket) return 0;
+    found = kmesh_marker_index6_find(bucket, key->addr, &value);
   }
+  if (found == KMESH_INDEX_FOUND) return value;
+  if (found == KMESH_INDEX_ABSENT) return 0;
   const kmesh_peer_value *index = bpf_map_lookup_elem(&kmesh_peers, key);
   return index ? *index : 0;
 }
 
-/* The decrypt program never consults the encrypt-target map. */
-#define KMESH_MARKER_IS_ENCRYPT_TARGET(ctx, key) 0
+/* The decrypt program never consults the encrypt maps. */
+#define KMESH_MARKER_IN_ENCRYPT_CIDR(ctx, key) 0
+#define KMESH_MARKER_IS_UNMANAGED(ctx, key) 0
 #define KMESH_MARKER_PEER_INDEX(ctx, key) peer_index_of(key)
 #include "bpf/marker_decision.h"
 

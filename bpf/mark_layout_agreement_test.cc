@@ -56,7 +56,7 @@ TEST(MarkLayoutAgreementTest, EveryPeerIndexRoundTripsThroughItsInboundSa) {
 }
 
 TEST(MarkLayoutAgreementTest, EncryptMarkMatchesTheOutPoliciesOnly) {
-  const uint32_t marked = kmesh_encrypt_mark(0x1234, /*is_encrypt_target=*/1);
+  const uint32_t marked = kmesh_encrypt_mark(0x1234, /*encrypt=*/1);
   EXPECT_TRUE(kEncryptMark.Matches(marked));
   EXPECT_FALSE(kDecryptedMark.Matches(marked));
   EXPECT_FALSE(InboundSaMark(1).Matches(marked));

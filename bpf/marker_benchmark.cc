@@ -1,9 +1,10 @@
 // Marker cost per packet: each marker program and an empty tc program run
 // with BPF_PROG_TEST_RUN and a large repeat count, interleaved round by round
 // in one process, so the difference to the empty program is what the marker
-// adds to a packet (parsing, the key, the hash lookup, the mark write). The
-// maps hold --encrypt_targets pod IPs and --peers peer addresses, so lookups
-// hit a populated table. Run as root:
+// adds to a packet (parsing, the key, the lookups, the mark write). The maps
+// hold --peers peers: their addresses, one IPv4 /24 and one IPv6 /64 pod
+// CIDR each as encrypt CIDRs, and --unmanaged unmanaged pods of each family
+// spread over those CIDRs, so lookups hit populated tables. Run as root:
 //   bazel run //bpf:marker_benchmark
 #include <bpf/libbpf.h>
 #include <unistd.h>
@@ -25,7 +26,7 @@
 
 DEFINE_int32(repeat, 2000000, "BPF_PROG_TEST_RUN repeat count per sample");
 DEFINE_int32(rounds, 9, "samples per program (the median is reported)");
-DEFINE_int32(encrypt_targets, 10000, "pod IPs in the encrypt-target map");
+DEFINE_int32(unmanaged, 10000, "unmanaged pod IPs per family");
 DEFINE_int32(peers, 1000, "addresses in the peer map");
 DEFINE_string(encrypt_object, "bpf/encrypt_marker.bpf.o", "encrypt marker");
 DEFINE_string(decrypt_object, "bpf/decrypt_marker.bpf.o", "decrypt marker");
@@ -76,46 +77,80 @@ int Run() {
   const int empty_fd = bpf_program__fd(
       bpf_object__find_program_by_name(empty, "kmesh_empty_tc"));
 
-  // Populate the maps: 10.96.x.y pods, 172.16.x.y peers (index 1..).
+  // Populate the maps: peer i has pod CIDRs 10.(96 + i / 256).(i % 256).0/24
+  // and fd00:96:<i>::/64, and address 172.16.x.y (index 1..).
   BpfMarkerMaps& maps = (*loader)->maps();
-  for (int i = 0; i < FLAGS_encrypt_targets; ++i) {
-    if (!maps.UpsertEncryptTarget(IpAddress::V4(0x0a600000u + i)).ok()) {
-      std::fprintf(stderr, "encrypt-target map: upsert %d failed\n", i);
+  const auto v4_pod = [](int peer, int host) {
+    return IpAddress::V4(0x0a600000u + (peer << 8) + host);
+  };
+  const auto v6_pod = [](int peer, int host) {
+    return *IpAddress::Parse(absl::StrFormat("fd00:96:%x::%x", peer, host));
+  };
+  for (int i = 0; i < FLAGS_peers; ++i) {
+    if (!maps.UpsertPeer(IpAddress::V4(0xac100000u + i), 1 + i % 65535).ok() ||
+        !maps.UpsertEncryptCidr(IpPrefix(v4_pod(i, 0), 24)).ok() ||
+        !maps.UpsertEncryptCidr(IpPrefix(v6_pod(i, 0), 64)).ok()) {
+      std::fprintf(stderr, "peer %d: upsert failed\n", i);
       return 1;
     }
   }
-  if (!maps.UpsertEncryptTarget(Ip("fd00:96::5")).ok()) return 1;
-  for (int i = 0; i < FLAGS_peers; ++i) {
-    if (!maps.UpsertPeer(IpAddress::V4(0xac100000u + i), 1 + i % 65535).ok()) {
-      std::fprintf(stderr, "peer map: upsert %d failed\n", i);
+  // Unmanaged pods: hosts 100.. of each peer's CIDRs.
+  for (int i = 0; i < FLAGS_unmanaged; ++i) {
+    const int peer = i % FLAGS_peers;
+    const int host = 100 + i / FLAGS_peers;
+    if (!maps.UpsertUnmanagedPod(v4_pod(peer, host)).ok() ||
+        !maps.UpsertUnmanagedPod(v6_pod(peer, host)).ok()) {
+      std::fprintf(stderr, "unmanaged pod %d: upsert failed\n", i);
       return 1;
     }
   }
   const int encrypt = (*loader)->program_fd(MarkerProgram::kEncrypt);
   const int decrypt = (*loader)->program_fd(MarkerProgram::kDecrypt);
   const IpAddress pod = Ip("10.244.0.7");
-  const IpAddress target =
-      IpAddress::V4(0x0a600000u + FLAGS_encrypt_targets / 2);
+  const IpAddress pod6 = Ip("fd00::7");
+  const int peer_of_target = FLAGS_peers / 2;
   const IpAddress peer = IpAddress::V4(0xac100000u + FLAGS_peers / 2);
   const uint32_t peer_mark = ((1 + FLAGS_peers / 2 % 65535) << 16) | 0xd0;
   std::vector<Workload> workloads = {
-      {"empty tc program", empty_fd, IpFrame(pod, target, 6), 0, 0, {}},
-      {"encrypt, IPv4 hit", encrypt, IpFrame(pod, target, 6), 0, 0xe0, {}},
-      {"encrypt, IPv4 miss",
+      {"empty tc program",
+       empty_fd,
+       IpFrame(pod, v4_pod(peer_of_target, 5), 6),
+       0,
+       0,
+       {}},
+      {"encrypt, IPv4 to peer pod",
+       encrypt,
+       IpFrame(pod, v4_pod(peer_of_target, 5), 6),
+       0,
+       0xe0,
+       {}},
+      {"encrypt, IPv4 unmanaged",
+       encrypt,
+       IpFrame(pod, v4_pod(peer_of_target, 100), 6),
+       0,
+       0,
+       {}},
+      {"encrypt, IPv4 no CIDR",
        encrypt,
        IpFrame(pod, Ip("10.95.0.1"), 6),
        0,
        0,
        {}},
-      {"encrypt, IPv6 hit",
+      {"encrypt, IPv6 to peer pod",
        encrypt,
-       IpFrame(Ip("fd00::7"), Ip("fd00:96::5"), 6),
+       IpFrame(pod6, v6_pod(peer_of_target, 5), 6),
        0,
        0xe0,
        {}},
-      {"encrypt, IPv6 miss",
+      {"encrypt, IPv6 unmanaged",
        encrypt,
-       IpFrame(Ip("fd00::7"), Ip("fd00:1::5"), 6),
+       IpFrame(pod6, v6_pod(peer_of_target, 100), 6),
+       0,
+       0,
+       {}},
+      {"encrypt, IPv6 no CIDR",
+       encrypt,
+       IpFrame(pod6, Ip("fd00:1::5"), 6),
        0,
        0,
        {}},
@@ -158,8 +193,10 @@ int Run() {
   const double baseline = Median(workloads[0].samples);
   std::printf("BPF_PROG_TEST_RUN, %d x %d runs each, median ns/packet\n",
               FLAGS_rounds, FLAGS_repeat);
-  std::printf("(maps: %d encrypt targets, %d peers)\n\n", FLAGS_encrypt_targets,
-              FLAGS_peers);
+  std::printf(
+      "(maps: %d peers with a v4 and a v6 CIDR each, %d unmanaged pods per "
+      "family)\n\n",
+      FLAGS_peers, FLAGS_unmanaged);
   std::printf("%-28s %8s %8s %8s %10s\n", "program", "median", "min", "max",
               "vs empty");
   for (const Workload& w : workloads) {

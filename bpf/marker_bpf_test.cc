@@ -182,15 +182,54 @@ TEST_F(MarkerBpfTest, MapUpdatesTakeEffectOnTheNextPacket) {
   ASSERT_EQ(RunBpf(Marker::kEncrypt, to_pod, 0), 0xe0u);
   ASSERT_EQ(RunBpf(Marker::kDecrypt, esp, 0), 0x700d0u);
 
-  ASSERT_TRUE(loader_->maps().DeleteEncryptTarget(Ip("10.244.1.5")).ok());
+  ASSERT_TRUE(loader_->maps().UpsertUnmanagedPod(Ip("10.244.1.5")).ok());
   ASSERT_TRUE(loader_->maps().UpsertPeer(Ip("fd00:1::3"), 300).ok());
   EXPECT_EQ(RunBpf(Marker::kEncrypt, to_pod, 0), 0u);
   EXPECT_EQ(RunBpf(Marker::kDecrypt, esp, 0), 0x12c00d0u);
 
   ASSERT_TRUE(loader_->maps().DeletePeer(Ip("fd00:1::3")).ok());
   EXPECT_EQ(RunBpf(Marker::kDecrypt, esp, 0xd0), 0u);
-  ASSERT_TRUE(loader_->maps().UpsertEncryptTarget(Ip("10.244.1.5")).ok());
+  ASSERT_TRUE(loader_->maps().DeleteUnmanagedPod(Ip("10.244.1.5")).ok());
   EXPECT_EQ(RunBpf(Marker::kEncrypt, to_pod, 0), 0xe0u);
+
+  // The peer CIDR goes: nothing in it is marked. Its length was the only /24,
+  // so this also takes the length out of the list.
+  const IpPrefix cidr = *IpPrefix::Parse("10.244.1.0/24");
+  ASSERT_TRUE(loader_->maps().DeleteEncryptCidr(cidr).ok());
+  EXPECT_EQ(RunBpf(Marker::kEncrypt, to_pod, 0), 0u);
+  EXPECT_EQ(RunBpf(Marker::kEncrypt,
+                   IpFrame(Ip("10.244.0.7"), Ip("10.250.0.70"), kProtoUdp), 0),
+            0xe0u);  // The /26 stays.
+  ASSERT_TRUE(loader_->maps().UpsertEncryptCidr(cidr).ok());
+  EXPECT_EQ(RunBpf(Marker::kEncrypt, to_pod, 0), 0xe0u);
+}
+
+// The map refuses a fifth prefix length per family (the program tries four)
+// and a second length for one network address, the same way the simulator's
+// maps do.
+TEST_F(MarkerBpfTest, EncryptCidrLimitsMatchTheSimulator) {
+  MemoryMarkerMaps& memory = memory_maps_;
+  linux_backend::BpfMarkerMaps& bpf = loader_->maps();
+  for (const char* text :
+       {"10.1.0.0/16", "10.2.0.0/20", "10.244.1.0/25", "10.3.0.0/20",
+        "0.0.0.0/0", "fd00:7::/48", "fd00:8::/96", "fd00:9::/100"}) {
+    SCOPED_TRACE(text);
+    const IpPrefix cidr = *IpPrefix::Parse(text);
+    const absl::Status m = memory.UpsertEncryptCidr(cidr);
+    const absl::Status b = bpf.UpsertEncryptCidr(cidr);
+    EXPECT_EQ(m.code(), b.code()) << m << " / " << b;
+  }
+  // A fifth IPv4 length (24, 26, 16 and 20 are in)...
+  EXPECT_EQ(bpf.UpsertEncryptCidr(*IpPrefix::Parse("10.4.0.0/12")).code(),
+            absl::StatusCode::kResourceExhausted);
+  // ...and 10.244.1.0/25 shares 10.244.1.0/24's network address.
+  EXPECT_EQ(bpf.UpsertEncryptCidr(*IpPrefix::Parse("10.244.1.0/25")).code(),
+            absl::StatusCode::kAlreadyExists);
+  std::vector<IpPrefix> m = *memory.DumpEncryptCidrs();
+  std::vector<IpPrefix> b = *bpf.DumpEncryptCidrs();
+  std::sort(m.begin(), m.end());
+  std::sort(b.begin(), b.end());
+  EXPECT_EQ(m, b);
 }
 
 // IPv4 addresses 10.x.y.z whose index bucket is the one of `first`.
@@ -210,44 +249,116 @@ std::vector<IpAddress> SameBucket(uint32_t first, uint32_t buckets,
   return out;
 }
 
-// More targets in one index bucket than it has slots: the overflow goes to
-// the hash map, every target is still marked, non-targets are not, and
-// deleting entries promotes overflowed ones back into the index.
-TEST_F(MarkerBpfTest, EncryptTargetsBeyondAnIndexBucketAreStillMarked) {
+// More unmanaged pods in one index bucket than it has slots: the overflow
+// goes to the hash map, every one of them is still left in clear, other
+// addresses are not, and deleting entries promotes overflowed ones back into
+// the index.
+TEST_F(MarkerBpfTest, UnmanagedPodsBeyondAnIndexBucketAreStillLeftInClear) {
   const std::vector<IpAddress> same =
-      SameBucket(0x0a600005u, KMESH_ENCRYPT_TARGET_INDEX_BUCKETS, 11);
+      SameBucket(0x0a600005u, KMESH_UNMANAGED_INDEX_BUCKETS, 11);
   ASSERT_EQ(same.size(), 11u);
   const IpAddress pod = Ip("10.244.0.7");
   const auto marked = [&](const IpAddress& dst) {
     return RunBpf(Marker::kEncrypt, IpFrame(pod, dst, kProtoUdp), 0) == 0xe0;
   };
   linux_backend::BpfMarkerMaps& maps = loader_->maps();
-  const auto before = maps.encrypt_target_index_stats();
+  ASSERT_TRUE(maps.UpsertEncryptCidr(*IpPrefix::Parse("10.0.0.0/8")).ok());
+  const auto before = maps.unmanaged_index_stats();
   for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(maps.UpsertEncryptTarget(same[i]).ok());
-  auto stats = maps.encrypt_target_index_stats();
+    ASSERT_TRUE(maps.UpsertUnmanagedPod(same[i]).ok());
+  auto stats = maps.unmanaged_index_stats();
   EXPECT_EQ(stats.indexed - before.indexed, 7u);
   EXPECT_EQ(stats.overflowed, 3u);
   EXPECT_EQ(stats.overflow_buckets - before.overflow_buckets, 1u);
-  for (int i = 0; i < 10; ++i) EXPECT_TRUE(marked(same[i])) << i;
-  EXPECT_FALSE(marked(same[10]));  // Same bucket, not a target.
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(marked(same[i])) << i;
+  EXPECT_TRUE(marked(same[10]));  // Same bucket, not known unmanaged.
 
-  // Free two slots: two overflowed targets move into the index.
-  ASSERT_TRUE(maps.DeleteEncryptTarget(same[0]).ok());
-  ASSERT_TRUE(maps.DeleteEncryptTarget(same[1]).ok());
-  stats = maps.encrypt_target_index_stats();
+  // Free two slots: two overflowed entries move into the index.
+  ASSERT_TRUE(maps.DeleteUnmanagedPod(same[0]).ok());
+  ASSERT_TRUE(maps.DeleteUnmanagedPod(same[1]).ok());
+  stats = maps.unmanaged_index_stats();
   EXPECT_EQ(stats.overflowed, 1u);
-  EXPECT_FALSE(marked(same[0]));
-  EXPECT_FALSE(marked(same[1]));
-  for (int i = 2; i < 10; ++i) EXPECT_TRUE(marked(same[i])) << i;
+  EXPECT_TRUE(marked(same[0]));
+  EXPECT_TRUE(marked(same[1]));
+  for (int i = 2; i < 10; ++i) EXPECT_FALSE(marked(same[i])) << i;
 
-  // The last overflowed target gone: the bucket is exact again.
-  ASSERT_TRUE(maps.DeleteEncryptTarget(same[2]).ok());
-  stats = maps.encrypt_target_index_stats();
+  // The last overflowed entry gone: the bucket is exact again.
+  ASSERT_TRUE(maps.DeleteUnmanagedPod(same[2]).ok());
+  stats = maps.unmanaged_index_stats();
   EXPECT_EQ(stats.overflowed, 0u);
   EXPECT_EQ(stats.overflow_buckets, before.overflow_buckets);
-  EXPECT_FALSE(marked(same[2]));
-  for (int i = 3; i < 10; ++i) EXPECT_TRUE(marked(same[i])) << i;
+  EXPECT_TRUE(marked(same[2]));
+  for (int i = 3; i < 10; ++i) EXPECT_FALSE(marked(same[i])) << i;
+}
+
+// IPv6 addresses fd00:96::<n> whose IPv6 index bucket is the one of the
+// first.
+std::vector<IpAddress> SameBucket6(uint32_t buckets, size_t count) {
+  const auto address = [](uint32_t n) {
+    return *IpAddress::Parse(absl::StrCat("fd00:96::", absl::Hex(n >> 16), ":",
+                                          absl::Hex(n & 0xffff)));
+  };
+  const auto bucket_of = [&](const IpAddress& a) {
+    return kmesh_marker_index6_bucket_of(MarkerKeyFor(a).addr, buckets);
+  };
+  const uint32_t bucket = bucket_of(address(1));
+  std::vector<IpAddress> out = {address(1)};
+  for (uint32_t n = 2; out.size() < count && n < (1u << 26); ++n) {
+    if (bucket_of(address(n)) == bucket) out.push_back(address(n));
+  }
+  return out;
+}
+
+// The same for IPv6 keys and their own index: entries beyond a bucket's five
+// overflow to the hash map, every unmanaged pod stays in clear, and peers
+// keep their own index through value changes and deletions.
+TEST_F(MarkerBpfTest, Ipv6KeysBeyondAnIndexBucketKeepTheirAnswers) {
+  const std::vector<IpAddress> same =
+      SameBucket6(KMESH_UNMANAGED_INDEX6_BUCKETS, 9);
+  ASSERT_EQ(same.size(), 9u);
+  const IpAddress pod = Ip("fd00:244::7");
+  const auto marked = [&](const IpAddress& dst) {
+    return RunBpf(Marker::kEncrypt, IpFrame(pod, dst, kProtoUdp), 0) == 0xe0;
+  };
+  linux_backend::BpfMarkerMaps& maps = loader_->maps();
+  ASSERT_TRUE(maps.UpsertEncryptCidr(*IpPrefix::Parse("fd00:96::/64")).ok());
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(maps.UpsertUnmanagedPod(same[i]).ok());
+  }
+  auto stats = maps.unmanaged_index_stats();
+  EXPECT_EQ(stats.indexed6, 5u + 1u);  // fd00:244:1::6 of the table too.
+  EXPECT_EQ(stats.overflowed6, 3u);
+  for (int i = 0; i < 8; ++i) EXPECT_FALSE(marked(same[i])) << i;
+  EXPECT_TRUE(marked(same[8]));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(maps.DeleteUnmanagedPod(same[i]).ok());
+  }
+  stats = maps.unmanaged_index_stats();
+  EXPECT_EQ(stats.overflowed6, 0u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(marked(same[i])) << i;
+  for (int i = 3; i < 8; ++i) EXPECT_FALSE(marked(same[i])) << i;
+
+  const std::vector<IpAddress> peers =
+      SameBucket6(KMESH_PEER_INDEX6_BUCKETS, 8);
+  const auto esp_mark = [&](const IpAddress& src) {
+    return RunBpf(Marker::kDecrypt, IpFrame(src, Ip("fd00:1::1"), kProtoEsp),
+                  0);
+  };
+  for (int round : {100, 200}) {
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_TRUE(maps.UpsertPeer(peers[i], round + i).ok());
+    }
+    for (int i = 0; i < 8; ++i) {
+      EXPECT_EQ(esp_mark(peers[i]), ((round + i) << 16) | 0xd0u) << i;
+    }
+  }
+  EXPECT_EQ(maps.peer_index_stats().overflowed6, 3u);
+  for (int i = 0; i < 8; i += 2) ASSERT_TRUE(maps.DeletePeer(peers[i]).ok());
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(esp_mark(peers[i]), i % 2 == 0 ? 0u : ((200u + i) << 16) | 0xd0)
+        << i;
+  }
+  EXPECT_EQ(maps.peer_index_stats().overflowed6, 0u);
 }
 
 TEST_F(MarkerBpfTest, PeersBeyondAnIndexBucketKeepTheirOwnIndex) {
@@ -283,7 +394,8 @@ TEST_F(MarkerBpfTest, PeersBeyondAnIndexBucketKeepTheirOwnIndex) {
 
 // Opening the maps repairs an index that disagrees with its hash map (a crash
 // between the two writes of an update, or a stale pinned index): missing tags
-// come back, tags of keys the hash map lacks go.
+// come back, tags of keys the hash map lacks go; and the list of prefix
+// lengths is rebuilt from the CIDR map.
 TEST_F(MarkerBpfTest, OpeningTheMapsRepairsTheIndex) {
   absl::StatusOr<std::unique_ptr<linux_backend::testing::PrivateBpfFilesystem>>
       bpffs = linux_backend::testing::PrivateBpfFilesystem::Create();
@@ -296,34 +408,49 @@ TEST_F(MarkerBpfTest, OpeningTheMapsRepairsTheIndex) {
   ASSERT_TRUE(pinned.ok()) << pinned.status();
   const int program = (*pinned)->program_fd(MarkerProgram::kEncrypt);
   const IpAddress pod = Ip("10.244.0.7");
-  const IpAddress target = Ip("10.96.7.7");
+  const IpAddress unmanaged = Ip("10.96.7.7");
   const IpAddress stranger = Ip("10.96.8.8");
   const auto mark = [&](const IpAddress& dst) {
     absl::StatusOr<TcTestRunResult> r =
         TcTestRun(program, IpFrame(pod, dst, kProtoUdp), 0);
     return r.ok() ? r->mark : ~0u;
   };
-  ASSERT_TRUE((*pinned)->maps().UpsertEncryptTarget(target).ok());
-  ASSERT_EQ(mark(target), 0xe0u);
+  ASSERT_TRUE((*pinned)
+                  ->maps()
+                  .UpsertEncryptCidr(*IpPrefix::Parse("10.96.0.0/16"))
+                  .ok());
+  ASSERT_TRUE((*pinned)->maps().UpsertUnmanagedPod(unmanaged).ok());
+  ASSERT_EQ(mark(unmanaged), 0u);
+  ASSERT_EQ(mark(stranger), 0xe0u);
 
-  // Break the invariant behind the maps' back: drop the target's tag, and
-  // add a tag for an address the hash map does not hold.
+  // Break the invariant behind the maps' back: drop the unmanaged pod's tag,
+  // and add a tag for an address the hash map does not hold.
   const std::string index_pin =
-      absl::StrCat(dir, "/", linux_backend::kEncryptTargetIndexMapName);
+      absl::StrCat(dir, "/", linux_backend::kUnmanagedIndexMapName);
   const int index = bpf_obj_get(index_pin.c_str());
   ASSERT_GE(index, 0);
   kmesh_marker_index_bucket empty{};
-  uint32_t bucket = kmesh_marker_index_bucket_of(
-      MarkerWord(target), KMESH_ENCRYPT_TARGET_INDEX_BUCKETS);
+  uint32_t bucket = kmesh_marker_index_bucket_of(MarkerWord(unmanaged),
+                                                 KMESH_UNMANAGED_INDEX_BUCKETS);
   ASSERT_EQ(bpf_map_update_elem(index, &bucket, &empty, BPF_ANY), 0);
   kmesh_marker_index_bucket stale{};
   stale.slot[3] = kmesh_marker_index_tag(MarkerWord(stranger), 0);
   bucket = kmesh_marker_index_bucket_of(MarkerWord(stranger),
-                                        KMESH_ENCRYPT_TARGET_INDEX_BUCKETS);
+                                        KMESH_UNMANAGED_INDEX_BUCKETS);
   ASSERT_EQ(bpf_map_update_elem(index, &bucket, &stale, BPF_ANY), 0);
   close(index);
-  const uint32_t broken_target = mark(target);
+  const uint32_t broken_unmanaged = mark(unmanaged);
   const uint32_t broken_stranger = mark(stranger);
+  // And lose the length list.
+  const std::string lengths_pin =
+      absl::StrCat(dir, "/", linux_backend::kCidrLengthsMapName);
+  const int lengths = bpf_obj_get(lengths_pin.c_str());
+  ASSERT_GE(lengths, 0);
+  kmesh_marker_cidr_lengths no_lengths{};
+  uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_update_elem(lengths, &zero, &no_lengths, BPF_ANY), 0);
+  close(lengths);
+  const uint32_t broken_lengths = mark(Ip("10.96.9.9"));
 
   // A restarted daemon opens the pinned maps.
   (*pinned).reset();
@@ -331,20 +458,24 @@ TEST_F(MarkerBpfTest, OpeningTheMapsRepairsTheIndex) {
       linux_backend::BpfMarkerMaps::OpenPinned(dir);
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> restarted =
       linux_backend::testing::LoadTestMarkers(dir);
-  // The breakage was real: the programs trust the index.
-  EXPECT_EQ(broken_target, 0u);
-  EXPECT_EQ(broken_stranger, 0xe0u);
+  // The breakage was real: the programs trust the index and the list.
+  EXPECT_EQ(broken_unmanaged, 0xe0u);
+  EXPECT_EQ(broken_stranger, 0u);
+  EXPECT_EQ(broken_lengths, 0u);
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   const int repaired = (*restarted)->program_fd(MarkerProgram::kEncrypt);
-  absl::StatusOr<TcTestRunResult> t =
-      TcTestRun(repaired, IpFrame(pod, target, kProtoUdp), 0);
-  absl::StatusOr<TcTestRunResult> s =
-      TcTestRun(repaired, IpFrame(pod, stranger, kProtoUdp), 0);
-  ASSERT_TRUE(t.ok() && s.ok());
-  EXPECT_EQ(t->mark, 0xe0u);
-  EXPECT_EQ(s->mark, 0u);
-  EXPECT_EQ((*reopened)->encrypt_target_index_stats().indexed, 1u);
+  for (const auto& [dst, want] :
+       std::vector<std::pair<IpAddress, uint32_t>>{{unmanaged, 0u},
+                                                   {stranger, 0xe0u},
+                                                   {Ip("10.96.9.9"), 0xe0u},
+                                                   {Ip("10.97.0.1"), 0u}}) {
+    absl::StatusOr<TcTestRunResult> r =
+        TcTestRun(repaired, IpFrame(pod, dst, kProtoUdp), 0);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->mark, want) << dst.ToString();
+  }
+  EXPECT_EQ((*reopened)->unmanaged_index_stats().indexed, 1u);
 }
 
 }  // namespace

@@ -5,10 +5,11 @@
 namespace kmesh::testing {
 namespace {
 
-// Not in any map.
+// Not in any map (this node's pod CIDR is 10.244.0.0/24).
 const char kLocalPod[] = "10.244.0.7";
-const char kUnmanagedPod[] = "10.244.1.6";
 const char kUnknownNode[] = "192.168.1.77";
+// In the unmanaged-pod map, inside the peer CIDR 10.244.1.0/24.
+const char kUnmanagedPod[] = "10.244.1.6";
 
 std::vector<uint8_t> WithByte(std::vector<uint8_t> frame, size_t offset,
                               uint8_t value) {
@@ -19,8 +20,15 @@ std::vector<uint8_t> WithByte(std::vector<uint8_t> frame, size_t offset,
 }  // namespace
 
 absl::Status FillTableMaps(MarkerMaps& maps) {
-  for (const char* pod : {"10.244.1.5", "fd00:244:1::5"}) {
-    if (absl::Status s = maps.UpsertEncryptTarget(Ip(pod)); !s.ok()) return s;
+  for (const char* cidr : {"10.244.1.0/24", "fd00:244:1::/64", "10.250.0.64/26",
+                           "fd00:250::1:0/112"}) {
+    if (absl::Status s = maps.UpsertEncryptCidr(*IpPrefix::Parse(cidr));
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const char* pod : {kUnmanagedPod, "fd00:244:1::6", "10.96.0.9"}) {
+    if (absl::Status s = maps.UpsertUnmanagedPod(Ip(pod)); !s.ok()) return s;
   }
   const struct {
     const char* address;
@@ -61,18 +69,40 @@ std::vector<MarkerCase> MarkerDecisionTable() {
       {"v4 to managed remote pod", E, to_managed, 0, 0xe0},
       {"v4 to managed remote pod overrides other mark", E, to_managed, 0x1234,
        0xe0},
-      {"v4 to unmanaged pod", E, v4(kLocalPod, kUnmanagedPod, 6), 0, 0},
-      {"v4 to unmanaged pod keeps other mark", E,
+      {"v4 to a pod not known yet in a peer CIDR (fail-closed)", E,
+       v4(kLocalPod, "10.244.1.77", 6), 0, 0xe0},
+      {"v4 to a peer CIDR's first address", E, v4(kLocalPod, "10.244.1.0", 6),
+       0, 0xe0},
+      {"v4 to a peer CIDR's last address", E, v4(kLocalPod, "10.244.1.255", 6),
+       0, 0xe0},
+      {"v4 just past a peer CIDR", E, v4(kLocalPod, "10.244.2.0", 6), 0, 0},
+      {"v4 to known unmanaged pod", E, v4(kLocalPod, kUnmanagedPod, 6), 0, 0},
+      {"v4 to known unmanaged pod keeps other mark", E,
        v4(kLocalPod, kUnmanagedPod, 6), 0x1234, 0x1234},
-      {"v4 from a managed address is not a target", E,
-       v4("10.244.1.5", kUnmanagedPod, 6), 0, 0},
+      {"v4 to this node's pod CIDR", E, v4("10.244.1.5", kLocalPod, 6), 0, 0},
+      {"v4 to a service address outside every CIDR", E,
+       v4(kLocalPod, "10.96.0.1", 6), 0x1234, 0x1234},
+      {"v4 unmanaged pod outside every CIDR", E, v4(kLocalPod, "10.96.0.9", 6),
+       0, 0},
+      {"v4 in a /26 peer CIDR (second length)", E,
+       v4(kLocalPod, "10.250.0.70", 6), 0, 0xe0},
+      {"v4 in the /24 around a /26 peer CIDR", E,
+       v4(kLocalPod, "10.250.0.10", 6), 0, 0},
       {"v4 ESP to managed pod is marked too", E,
        v4(kLocalPod, "10.244.1.5", kProtoEsp), 0, 0xe0},
       {"v6 to managed remote pod", E, to_managed6, 0, 0xe0},
-      {"v6 to unmanaged pod", E,
+      {"v6 to a pod not known yet in a peer CIDR (fail-closed)", E,
+       IpFrame(Ip("fd00:244::7"), Ip("fd00:244:1::abcd:1"), 6), 0, 0xe0},
+      {"v6 to known unmanaged pod", E,
        IpFrame(Ip("fd00:244::7"), Ip("fd00:244:1::6"), 6), 0x1234, 0x1234},
-      {"v6 whose address starts with a v4 target's bytes", E,
-       IpFrame(Ip("fd00:244::7"), Ip("af4:105::"), 6), 0, 0},
+      {"v6 just past a peer CIDR", E,
+       IpFrame(Ip("fd00:244::7"), Ip("fd00:244:2::5"), 6), 0, 0},
+      {"v6 in a /112 peer CIDR (second length)", E,
+       IpFrame(Ip("fd00:244::7"), Ip("fd00:250::1:5"), 6), 0, 0xe0},
+      {"v6 next to a /112 peer CIDR", E,
+       IpFrame(Ip("fd00:244::7"), Ip("fd00:250::2:5"), 6), 0, 0},
+      {"v6 whose address starts with a v4 CIDR's bytes", E,
+       IpFrame(Ip("fd00:244::7"), Ip("af4:100::"), 6), 0, 0},
       {"v4 IHL below 5", E, WithByte(to_managed, 14, 0x44), 0, 0},
       {"v4 ethertype carrying version 6", E, WithByte(to_managed, 14, 0x65), 0,
        0},

@@ -25,9 +25,10 @@ struct MarkerCase {
   uint32_t want_mark;
 };
 
-// Writes the map entries the table assumes: encrypt targets 10.244.1.5 and
-// fd00:244:1::5; peers 192.168.1.2 (index 1), 192.168.1.3 and fd00:1::3
-// (index 7), 192.168.1.9 (index 65535).
+// Writes the map entries the table assumes: encrypt CIDRs 10.244.1.0/24,
+// fd00:244:1::/64, 10.250.0.64/26 and fd00:250::1:0/112; unmanaged pods
+// 10.244.1.6, fd00:244:1::6 and 10.96.0.9; peers 192.168.1.2 (index 1),
+// 192.168.1.3 and fd00:1::3 (index 7), 192.168.1.9 (index 65535).
 absl::Status FillTableMaps(MarkerMaps& maps);
 
 std::vector<MarkerCase> MarkerDecisionTable();

@@ -61,8 +61,9 @@ TEST(KmeshOriginalLayoutE2eTest, ThreeNodesCannotAllTalkWithKmeshsLayout) {
     kernel->SetEncryptMarker(pods[i].ips[0], true);
     for (size_t j = 0; j < pods.size(); ++j) {
       if (j == i) continue;
-      ASSERT_TRUE(
-          kernel->marker_maps().UpsertEncryptTarget(pods[j].ips[0]).ok());
+      ASSERT_TRUE(kernel->marker_maps()
+                      .UpsertEncryptCidr(IpPrefix::Host(pods[j].ips[0]))
+                      .ok());
       ASSERT_TRUE(
           traffic.AddFlow({"default", pods[i].name, "default", pods[j].name})
               .ok());

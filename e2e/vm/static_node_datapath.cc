@@ -27,6 +27,9 @@
 //               "encrypt_targets": ["10.244.2.10"]}
 // }
 // "markers" is optional; without it the markers are left as they are.
+// Each encrypt target becomes a host CIDR (/32, /128) of the encrypt-CIDR map:
+// exactly those destinations are encrypted, and the unmanaged-pod map is
+// left empty.
 // Exit status 0 only when every kernel operation succeeded.
 #include <algorithm>
 #include <cstdint>
@@ -281,18 +284,22 @@ absl::Status ProgramMarkers(const Config& c) {
       if (!s.ok()) return s;
     }
   }
-  // Encrypt targets: exactly the configured set.
-  std::vector<IpAddress> deletes;
-  auto present = maps.DumpEncryptTargets();
+  // Encrypt targets: exactly the configured set, as host CIDRs.
+  auto present = maps.DumpEncryptCidrs();
   if (!present.ok()) return present.status();
-  for (const IpAddress& ip : *present) {
+  for (const IpPrefix& cidr : *present) {
     bool wanted = false;
-    for (const IpAddress& t : c.markers.encrypt_targets) wanted |= t == ip;
-    if (!wanted) deletes.push_back(ip);
+    for (const IpAddress& t : c.markers.encrypt_targets) {
+      wanted |= IpPrefix::Host(t) == cidr;
+    }
+    if (wanted) continue;
+    if (absl::Status s = maps.DeleteEncryptCidr(cidr); !s.ok()) return s;
   }
-  absl::Status s =
-      maps.UpdateEncryptTargets(c.markers.encrypt_targets, deletes);
-  if (!s.ok()) return s;
+  for (const IpAddress& t : c.markers.encrypt_targets) {
+    if (absl::Status s = maps.UpsertEncryptCidr(IpPrefix::Host(t)); !s.ok()) {
+      return s;
+    }
+  }
   std::cout << "markers: encrypt on " << c.markers.encrypt_interfaces.size()
             << " interface(s), decrypt on "
             << c.markers.decrypt_interfaces.size() << ", "

@@ -115,11 +115,6 @@ absl::Status IpsecAgent::Init() {
   controller_ = std::make_unique<ipsec::IpsecController>(
       *self, &deps_.node->xfrm(), publisher_.get(), &deps_.node->marker_maps(),
       deps_.clock, controller_options);
-  controller_->SetOutboundPeerListener(
-      [this](const std::string& peer, bool has_outbound_sa) {
-        absl::MutexLock lock(&outbound_changes_mu_);
-        outbound_changes_.emplace_back(peer, has_outbound_sa);
-      });
   // A failure here (the kernel cannot be dumped) is retried by Tick().
   if (absl::Status s = controller_->Start(); !s.ok()) {
     LOG(ERROR) << "IPsec controller start: " << s << " (retrying)";
@@ -173,20 +168,6 @@ std::vector<IpAddress> IpsecAgent::NodeAddresses() const {
   return out;
 }
 
-void IpsecAgent::RefreshEncryptTargets() {
-  // Runs on every tick: only what changed since the last one is handed on
-  // (with a thousand peers, recomputing the set each time would cost more
-  // than everything else the agent does).
-  std::vector<std::pair<std::string, bool>> changes;
-  {
-    absl::MutexLock lock(&outbound_changes_mu_);
-    changes.swap(outbound_changes_);
-  }
-  if (changes.empty()) return;
-  absl::MutexLock lock(&tracker_mu_);
-  tracker_->UpdateIpsecNodes(changes);
-}
-
 void IpsecAgent::RefreshSelf() {
   const TimePoint now = deps_.clock->Now();
   if (now < next_self_refresh_) return;
@@ -233,7 +214,6 @@ void IpsecAgent::TickLoop() {
   while (!stopping_) {
     tick_mu_.Unlock();
     controller_->Tick();
-    RefreshEncryptTargets();
     RefreshSelf();
     RetryFailedMarkerOperations();
     tick_mu_.Lock();

@@ -5,9 +5,8 @@
 // the decrypt marker, then runs: the key file watcher, the KmeshNodeInfo
 // watcher (peers), the Node watcher (every node is received from before it
 // publishes its record: docs/decisions.md, "First contact"), Pod and
-// Namespace watchers feeding the ManagedPodTracker,
-// and a ticker that reclaims old keys and publishes which peers can be
-// encrypted to. The kernel, the marker maps and attachments and the
+// Namespace watchers feeding the ManagedPodTracker, and a ticker that
+// reclaims old keys and retries failed operations. The kernel, the marker maps and attachments and the
 // Kubernetes client are given to it (NodeBackends), so kmesh-daemon runs it on
 // Linux and the simulated cluster runs the very same code on simulated kernels.
 //
@@ -23,11 +22,13 @@
 // Removing the product from a node is explicit: `kmesh-daemon uninstall`
 // (node_uninstall.h).
 //
-// Encrypt targets are the managed pods of peers this node already has an
-// outbound SA to: before a key exists, or towards a node that joined but
-// cannot be encrypted to yet, traffic is not marked (and stays plaintext, as
-// for unmanaged pods) instead of being dropped by the block policy. Once
-// marked, traffic to a peer is never sent in clear: the block policy drops it
+// What a managed pod's traffic is encrypted to: the pod CIDRs of peers this
+// node has out policies and an outbound SA for (the controller keeps them in
+// the encrypt-CIDR map), except pods known to be unmanaged (the tracker keeps
+// those). Before a key exists, or towards a node that joined but cannot be
+// encrypted to yet, traffic is not marked (and stays plaintext, as for
+// unmanaged pods) instead of being dropped by the block policy. Once marked,
+// traffic to a peer is never sent in clear: the block policy drops it
 // whenever its specific policy or SA is missing.
 #ifndef KMESH_AGENT_IPSEC_AGENT_H_
 #define KMESH_AGENT_IPSEC_AGENT_H_
@@ -63,7 +64,7 @@ struct IpsecAgentConfig {
   std::string node_name;
   std::string key_file_path = ipsec::kDefaultKeyFilePath;
   ipsec::IpsecControllerOptions controller;
-  // How often Tick() runs (reclaim, retries, encrypt-target refresh).
+  // How often Tick() runs (reclaim, retries).
   std::chrono::milliseconds tick_interval{500};
   // How long Start() waits for the Node object to show an InternalIP and a
   // boot ID.
@@ -102,7 +103,6 @@ class IpsecAgent {
   IpsecAgent(IpsecAgentConfig config, IpsecAgentDeps deps);
   absl::Status Init();
   void TickLoop();
-  void RefreshEncryptTargets();
   // Reads the Node object again when due; see self_refresh_interval.
   void RefreshSelf();
   // The tracker's timed retries of failed marker operations (backoff 0.5 s
@@ -129,13 +129,6 @@ class IpsecAgent {
   std::unique_ptr<NamespaceHandler> namespace_handler_;
   std::unique_ptr<kube::Reflector> pod_reflector_;
   std::unique_ptr<kube::Reflector> namespace_reflector_;
-
-  // Peers joining (true) or leaving (false) the controller's set of peers
-  // with an outbound SA, queued by its listener (under the controller's
-  // lock) for the next tick to hand to the tracker.
-  absl::Mutex outbound_changes_mu_;
-  std::vector<std::pair<std::string, bool>> outbound_changes_
-      ABSL_GUARDED_BY(outbound_changes_mu_);
 
   absl::Mutex tick_mu_;
   bool stopping_ ABSL_GUARDED_BY(tick_mu_) = false;

@@ -73,7 +73,10 @@ class NodeUninstallTest : public ::testing::Test {
     ASSERT_TRUE(kernel_.SetDecryptMarker(true, {self_address}).ok());
     ASSERT_TRUE(kernel_.marker_maps().UpsertPeer(peer_address, 1).ok());
     ASSERT_TRUE(kernel_.marker_maps()
-                    .UpsertEncryptTarget(ipsec::PodIp(peer_, IpFamily::kV4))
+                    .UpsertEncryptCidr(*IpPrefix::Parse("10.244.2.0/24"))
+                    .ok());
+    ASSERT_TRUE(kernel_.marker_maps()
+                    .UpsertUnmanagedPod(*IpAddress::Parse("10.244.2.9"))
                     .ok());
     owned_sas_ = OwnedSas(DumpedSas(kernel_.xfrm())).size();
     owned_policies_ = OwnedPolicies(DumpedPolicies(kernel_.xfrm())).size();
@@ -117,7 +120,8 @@ TEST_F(NodeUninstallTest, RemovesExactlyWhatTheProductOwnsThenFindsNothing) {
   ExpectForeignKept();
   EXPECT_FALSE(kernel_.AnyMarkerAttached());
   EXPECT_TRUE(kernel_.marker_maps().DumpPeers()->empty());
-  EXPECT_TRUE(kernel_.marker_maps().DumpEncryptTargets()->empty());
+  EXPECT_TRUE(kernel_.marker_maps().DumpEncryptCidrs()->empty());
+  EXPECT_TRUE(kernel_.marker_maps().DumpUnmanagedPods()->empty());
 
   // Again: nothing left to remove, and that is success.
   auto again = UninstallNode("node-0", &client_, &kernel_);

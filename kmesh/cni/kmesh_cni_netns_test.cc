@@ -304,7 +304,7 @@ TEST_F(KmeshCniNetnsTest, FirstPacketOfAManagedPodIsMarked) {
     ASSERT_TRUE(CommandSucceeds(command)) << command;
   }
   ASSERT_TRUE(loader_->maps()
-                  .UpsertEncryptTarget(*IpAddress::Parse("10.253.0.2"))
+                  .UpsertEncryptCidr(*IpPrefix::Parse("10.253.0.0/24"))
                   .ok());
   const std::string netns = NewPodNetns("first");
   const Json ptp = PtpAdd(netns, "apps", "web");

@@ -215,6 +215,8 @@ void IpsecController::OnNodeDelete(const std::string& name) {
 
 void IpsecController::RemovePeer(PeerTable::iterator it) {
   const std::string name = it->first;
+  // Its pod CIDRs are no longer encrypted to (before its policies go).
+  stats_.marker_errors += marker_sync_.SyncEncryptCidrs(&it->second, {});
   RecordXfrmResult(name, programmer_.RemoveGroup(name));
   AdoptedKernelState::Departed departed{it->second.index,
                                         std::move(it->second.marked_addresses)};
@@ -272,6 +274,11 @@ void IpsecController::AfterSync() {
                      departed.marked_addresses.end());
   }
   stats_.marker_errors += marker_sync_.RemoveStrays(accounted);
+  std::set<IpPrefix> encrypt_cidrs;
+  for (const auto& [name, peer] : peers_) {
+    encrypt_cidrs.insert(peer.encrypt_cidrs.begin(), peer.encrypt_cidrs.end());
+  }
+  stats_.marker_errors += marker_sync_.RemoveStrayEncryptCidrs(encrypt_cidrs);
   MaybeAdvertise();
   UpdateReclaimTimers();
 }
@@ -351,7 +358,7 @@ absl::Status IpsecController::Shutdown() {
   for (auto& [name, peer] : peers_) {
     ApplyResult r = programmer_.RemoveGroup(name);
     if (!r.ok()) problems.push_back(std::string(r.ToStatus().message()));
-    SyncMarkers(&peer, {});
+    SyncMarkers(&peer, nullptr);
   }
   for (const auto& [name, departed] : adopted_.departed()) {
     ApplyResult r = programmer_.RemoveGroup(name);
@@ -525,7 +532,7 @@ void IpsecController::ApplyPeer(PeerState* peer) {
     SetUnprogrammable(peer, true);
     peer->inbound_installed.clear();
     RecordXfrmResult(name, programmer_.RemoveGroup(name));
-    SyncMarkers(peer, {});
+    SyncMarkers(peer, nullptr);
     return;
   }
   for (const std::string& warning : layout->warnings) {
@@ -537,7 +544,7 @@ void IpsecController::ApplyPeer(PeerState* peer) {
   SetUnprogrammable(peer, false);
   // Which SPIs can this node now receive from the peer?
   RecordInboundInstalled(layout->objects, peer);
-  SyncMarkers(peer, ParsedAddresses(peer->view));
+  SyncMarkers(peer, &layout->objects);
 }
 
 void IpsecController::SetOutboundSpi(const std::string& name, PeerState* peer,
@@ -561,9 +568,20 @@ void IpsecController::ApplyAllPeers(bool reselect_outbound) {
   }
 }
 
-void IpsecController::SyncMarkers(PeerState* peer,
-                                  const std::vector<IpAddress>& wanted) {
-  stats_.marker_errors += marker_sync_.Sync(peer, wanted);
+void IpsecController::SyncMarkers(PeerState* peer, const XfrmObjects* objects) {
+  std::vector<IpAddress> addresses;
+  std::vector<IpPrefix> encrypt_cidrs;
+  if (objects != nullptr) {
+    addresses = ParsedAddresses(peer->view);
+    // The peer's pod CIDRs this node has out policies (and so an SA) for.
+    for (const XfrmPolicy& p : objects->policies) {
+      if (p.dir == XfrmDir::kOut && p.action == XfrmAction::kAllow) {
+        encrypt_cidrs.push_back(p.selector.dst);
+      }
+    }
+  }
+  stats_.marker_errors += marker_sync_.Sync(peer, addresses);
+  stats_.marker_errors += marker_sync_.SyncEncryptCidrs(peer, encrypt_cidrs);
 }
 
 void IpsecController::RemoveDeparted() {
@@ -669,13 +687,13 @@ void IpsecController::FullReconcile() {
     auto layout = layouts.find(name);
     if (layout == layouts.end()) {
       peer.inbound_installed.clear();
-      SyncMarkers(&peer, {});
+      SyncMarkers(&peer, nullptr);
       continue;
     }
     auto error = errors.find(name);
     peer.status = error == errors.end() ? absl::OkStatus() : error->second;
     RecordInboundInstalled(layout->second.objects, &peer);
-    SyncMarkers(&peer, ParsedAddresses(peer.view));
+    SyncMarkers(&peer, &layout->second.objects);
   }
   if (PeersSynced() && result.ok()) {
     // Whatever was adopted and not claimed has now been deleted.

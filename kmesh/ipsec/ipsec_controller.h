@@ -191,7 +191,9 @@ class IpsecController : public IpsecEventSink {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyPeer(PeerState* peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyAllPeers(bool reselect_outbound) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SyncMarkers(PeerState* peer, const std::vector<IpAddress>& wanted)
+  // Both markers' entries for `peer` as `objects` (its applied layout)
+  // implies; none when null.
+  void SyncMarkers(PeerState* peer, const XfrmObjects* objects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveDeparted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeAdvertise() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -9,7 +9,8 @@
 namespace kmesh::ipsec {
 namespace {
 
-bool Contains(const std::vector<IpAddress>& list, const IpAddress& a) {
+template <typename T>
+bool Contains(const std::vector<T>& list, const T& a) {
   return std::find(list.begin(), list.end(), a) != list.end();
 }
 
@@ -39,6 +40,52 @@ size_t MarkerSync::Sync(PeerState* peer, const std::vector<IpAddress>& wanted) {
     }
   }
   peer->marked_addresses = std::move(now_marked);
+  return failures;
+}
+
+size_t MarkerSync::SyncEncryptCidrs(PeerState* peer,
+                                    const std::vector<IpPrefix>& wanted) {
+  size_t failures = 0;
+  std::vector<IpPrefix> now_marked;
+  // Removals first: a CIDR that moves between peers is re-added by the new
+  // owner's sync.
+  for (const IpPrefix& cidr : peer->encrypt_cidrs) {
+    if (Contains(wanted, cidr) || maps_ == nullptr) continue;
+    absl::Status s = maps_->DeleteEncryptCidr(cidr);
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      ++failures;
+      LOG(ERROR) << "IPsec: remove encrypt CIDR " << cidr.ToString()
+                 << " (peer " << peer->view.name << "): " << s;
+      now_marked.push_back(cidr);  // Retried next time.
+    }
+  }
+  for (const IpPrefix& cidr : wanted) {
+    if (!Contains(peer->encrypt_cidrs, cidr) && maps_ != nullptr) {
+      absl::Status s = maps_->UpsertEncryptCidr(cidr);
+      if (!s.ok()) {
+        ++failures;
+        LOG(ERROR) << "IPsec: encrypt CIDR " << cidr.ToString() << " (peer "
+                   << peer->view.name << "): " << s;
+        continue;
+      }
+    }
+    now_marked.push_back(cidr);
+  }
+  peer->encrypt_cidrs = std::move(now_marked);
+  return failures;
+}
+
+size_t MarkerSync::RemoveStrayEncryptCidrs(
+    const std::set<IpPrefix>& accounted) {
+  if (maps_ == nullptr) return 0;
+  absl::StatusOr<std::vector<IpPrefix>> cidrs = maps_->DumpEncryptCidrs();
+  if (!cidrs.ok()) return 1;
+  size_t failures = 0;
+  for (const IpPrefix& cidr : *cidrs) {
+    if (accounted.count(cidr)) continue;
+    absl::Status s = maps_->DeleteEncryptCidr(cidr);
+    if (!s.ok() && !absl::IsNotFound(s)) ++failures;
+  }
   return failures;
 }
 

@@ -56,6 +56,34 @@ TEST(MarkerSyncTest, AFailedEntryIsCountedAndRetriedOnTheNextSync) {
   EXPECT_EQ(maps.LookupPeer(kC4), 2);
 }
 
+TEST(MarkerSyncTest, EncryptCidrsFollowThePeersOutPolicies) {
+  MemoryMarkerMaps maps(65535, 1 << 20, /*max_encrypt_cidrs=*/2);
+  MarkerSync sync(&maps);
+  const IpPrefix b4 = *IpPrefix::Parse("10.244.2.0/24");
+  const IpPrefix b6 = *IpPrefix::Parse("fd00:244:2::/64");
+  const IpPrefix c4 = *IpPrefix::Parse("10.244.3.0/24");
+  PeerState b = Peer("node-b", 1);
+  PeerState c = Peer("node-c", 2);
+  EXPECT_EQ(sync.SyncEncryptCidrs(&b, {b4, b6}), 0u);
+  EXPECT_TRUE(maps.InEncryptCidr(*IpAddress::Parse("10.244.2.77")));
+  EXPECT_TRUE(maps.InEncryptCidr(*IpAddress::Parse("fd00:244:2::77")));
+  EXPECT_THAT(b.encrypt_cidrs, ElementsAre(b4, b6));
+  // The map is full: counted, not remembered, and retried.
+  EXPECT_EQ(sync.SyncEncryptCidrs(&c, {c4}), 1u);
+  EXPECT_THAT(c.encrypt_cidrs, IsEmpty());
+  // B loses its IPv6 out policy (e.g. no IPv6 address any more).
+  EXPECT_EQ(sync.SyncEncryptCidrs(&b, {b4}), 0u);
+  EXPECT_FALSE(maps.InEncryptCidr(*IpAddress::Parse("fd00:244:2::77")));
+  EXPECT_EQ(sync.SyncEncryptCidrs(&c, {c4}), 0u);
+  EXPECT_THAT(c.encrypt_cidrs, ElementsAre(c4));
+  // C's SAs go; an entry no peer accounts for (a previous run's) goes with
+  // RemoveStrayEncryptCidrs.
+  EXPECT_EQ(sync.SyncEncryptCidrs(&c, {}), 0u);
+  ASSERT_TRUE(maps.UpsertEncryptCidr(b6).ok());
+  EXPECT_EQ(sync.RemoveStrayEncryptCidrs({b4}), 0u);
+  EXPECT_THAT(*maps.DumpEncryptCidrs(), ElementsAre(b4));
+}
+
 TEST(MarkerSyncTest, WithoutADecryptMarkerOnlyTheBooksAreKept) {
   MarkerSync sync(nullptr);
   PeerState peer = Peer("node-b", 7);

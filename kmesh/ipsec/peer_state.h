@@ -1,9 +1,10 @@
 // PeerState: what the IPsec controller holds about one peer node, one record
 // per peer (a PeerTable, by node name) shared by the controller's parts: the
 // peer's record and peer index (IpsecController), the SPIs used with it
-// (decided by SpiRotation), and the addresses the decrypt marker has for it
-// (kept by MarkerSync). SAs adopted from the kernel for a peer are not here
-// but in AdoptedKernelState, their one owner.
+// (decided by SpiRotation), and the addresses the decrypt marker and the
+// pod CIDRs the encrypt marker has for it (kept by MarkerSync). SAs adopted
+// from the kernel for a peer are not here but in AdoptedKernelState, their one
+// owner.
 #ifndef KMESH_IPSEC_PEER_STATE_H_
 #define KMESH_IPSEC_PEER_STATE_H_
 
@@ -38,6 +39,8 @@ struct PeerState {
   std::set<int32_t> inbound_installed;
   // Addresses currently in the decrypt marker's peer map.
   std::vector<IpAddress> marked_addresses;
+  // Its pod CIDRs currently in the encrypt marker's encrypt-CIDR map.
+  std::vector<IpPrefix> encrypt_cidrs;
   // OK, or why the peer is not (fully) programmed.
   absl::Status status;
   // No index, or its record cannot be laid out (e.g. a short boot ID): it

@@ -2,16 +2,16 @@
 
 namespace kmesh {
 
-absl::Status MarkerMaps::UpdateEncryptTargets(
+absl::Status MarkerMaps::UpdateUnmanagedPods(
     const std::vector<IpAddress>& upserts,
     const std::vector<IpAddress>& deletes) {
   absl::Status first;
   for (const IpAddress& ip : upserts) {
-    absl::Status s = UpsertEncryptTarget(ip);
+    absl::Status s = UpsertUnmanagedPod(ip);
     if (!s.ok() && first.ok()) first = s;
   }
   for (const IpAddress& ip : deletes) {
-    absl::Status s = DeleteEncryptTarget(ip);
+    absl::Status s = DeleteUnmanagedPod(ip);
     if (!s.ok() && first.ok()) first = s;
   }
   return first;

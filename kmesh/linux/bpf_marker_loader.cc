@@ -201,8 +201,14 @@ absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> BpfMarkerLoader::Load(
   MarkerMapFds fds;
   fds.peers = MapFd(decrypt->object, kPeerMapName);
   fds.peer_index = MapFd(decrypt->object, kPeerIndexMapName);
-  fds.encrypt_targets = MapFd(encrypt->object, kEncryptTargetMapName);
-  fds.encrypt_target_index = MapFd(encrypt->object, kEncryptTargetIndexMapName);
+  fds.peer_index6 = MapFd(decrypt->object, kPeerIndex6MapName);
+  fds.unmanaged = MapFd(encrypt->object, kUnmanagedMapName);
+  fds.unmanaged_index = MapFd(encrypt->object, kUnmanagedIndexMapName);
+  fds.unmanaged_index6 = MapFd(encrypt->object, kUnmanagedIndex6MapName);
+  fds.encrypt_cidrs = MapFd(encrypt->object, kEncryptCidrMapName);
+  fds.encrypt_cidr_index = MapFd(encrypt->object, kEncryptCidrIndexMapName);
+  fds.encrypt_cidr_index6 = MapFd(encrypt->object, kEncryptCidrIndex6MapName);
+  fds.cidr_lengths = MapFd(encrypt->object, kCidrLengthsMapName);
   if (!options.pin_directory.empty()) {
     if (absl::Status s = PinProgram(encrypt->program_fd, options.pin_directory,
                                     kEncryptProgramPinName);

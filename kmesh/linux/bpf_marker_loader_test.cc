@@ -264,24 +264,29 @@ TEST_F(BpfMarkerLoaderTest, EncryptMarkOnRealPingsIsSeenByXfrmPolicy) {
   const long before = OutPolicyBlocks(host_);
   ASSERT_GE(before, 0);
 
-  // Not a target yet: the echo request is not marked and gets through.
+  // No encrypt CIDR yet: the echo request is not marked and gets through.
   EXPECT_TRUE(Ping(pod_, "10.250.2.2"));
   EXPECT_EQ(OutPolicyBlocks(host_), before);
 
-  ASSERT_TRUE(loader_->maps().UpsertEncryptTarget(Ip("10.250.2.2")).ok());
+  // B's CIDR, with B's own address known not to be a managed pod.
+  ASSERT_TRUE(loader_->maps().UpsertUnmanagedPod(Ip("10.250.2.1")).ok());
+  ASSERT_TRUE(loader_->maps()
+                  .UpsertEncryptCidr(*IpPrefix::Parse("10.250.2.0/24"))
+                  .ok());
   EXPECT_FALSE(Ping(pod_, "10.250.2.2"));
   EXPECT_EQ(OutPolicyBlocks(host_), before + 1);
-  // Other destinations stay unmarked (B's own address, another family).
+  // Other destinations stay unmarked (the known one, another family).
   EXPECT_TRUE(Ping(pod_, "10.250.2.1"));
   EXPECT_TRUE(Ping(pod_, "fd77:2::2"));
   EXPECT_EQ(OutPolicyBlocks(host_), before + 1);
 
-  ASSERT_TRUE(loader_->maps().UpsertEncryptTarget(Ip("fd77:2::2")).ok());
+  ASSERT_TRUE(
+      loader_->maps().UpsertEncryptCidr(*IpPrefix::Parse("fd77:2::/64")).ok());
   EXPECT_FALSE(Ping(pod_, "fd77:2::2"));
   EXPECT_EQ(OutPolicyBlocks(host_), before + 2);
 
-  // Removing the entries takes effect at once; so does detaching.
-  ASSERT_TRUE(loader_->maps().DeleteEncryptTarget(Ip("10.250.2.2")).ok());
+  // Changes take effect at once; so does detaching.
+  ASSERT_TRUE(loader_->maps().UpsertUnmanagedPod(Ip("10.250.2.2")).ok());
   EXPECT_TRUE(Ping(pod_, "10.250.2.2"));
   ASSERT_TRUE(DetachInHost(MarkerProgram::kEncrypt, "vB1").ok());
   EXPECT_TRUE(Ping(pod_, "fd77:2::2"));

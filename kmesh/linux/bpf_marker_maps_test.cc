@@ -66,16 +66,30 @@ TEST_F(BpfMarkerMapsTest, DumpsWhatWasUpsertedAndNotWhatWasDeleted) {
       {Ip("192.168.1.2"), 1}, {Ip("192.168.1.3"), 9}, {Ip("fd00:1::2"), 1}};
   EXPECT_EQ(*peers, want);
 
-  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("10.244.1.5")).ok());
-  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("10.244.1.5")).ok());  // No-op.
-  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("fd00:244:1::5")).ok());
-  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("10.244.1.6")).ok());
-  ASSERT_TRUE(maps().DeleteEncryptTarget(Ip("10.244.1.6")).ok());
-  absl::StatusOr<std::vector<IpAddress>> targets = maps().DumpEncryptTargets();
-  ASSERT_TRUE(targets.ok()) << targets.status();
-  std::sort(targets->begin(), targets->end());
-  EXPECT_EQ(*targets,
+  ASSERT_TRUE(maps().UpsertUnmanagedPod(Ip("10.244.1.5")).ok());
+  ASSERT_TRUE(maps().UpsertUnmanagedPod(Ip("10.244.1.5")).ok());  // No-op.
+  ASSERT_TRUE(maps().UpsertUnmanagedPod(Ip("fd00:244:1::5")).ok());
+  ASSERT_TRUE(maps().UpsertUnmanagedPod(Ip("10.244.1.6")).ok());
+  ASSERT_TRUE(maps().DeleteUnmanagedPod(Ip("10.244.1.6")).ok());
+  absl::StatusOr<std::vector<IpAddress>> pods = maps().DumpUnmanagedPods();
+  ASSERT_TRUE(pods.ok()) << pods.status();
+  std::sort(pods->begin(), pods->end());
+  EXPECT_EQ(*pods,
             (std::vector<IpAddress>{Ip("10.244.1.5"), Ip("fd00:244:1::5")}));
+
+  const auto cidr = [](const char* text) { return *IpPrefix::Parse(text); };
+  ASSERT_TRUE(maps().UpsertEncryptCidr(cidr("10.244.1.0/24")).ok());
+  ASSERT_TRUE(maps().UpsertEncryptCidr(cidr("10.244.1.0/24")).ok());  // No-op.
+  ASSERT_TRUE(maps().UpsertEncryptCidr(cidr("fd00:244:1::/64")).ok());
+  ASSERT_TRUE(maps().UpsertEncryptCidr(cidr("10.244.2.0/24")).ok());
+  ASSERT_TRUE(maps().DeleteEncryptCidr(cidr("10.244.2.0/24")).ok());
+  EXPECT_EQ(maps().DeleteEncryptCidr(cidr("10.244.1.0/25")).code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<std::vector<IpPrefix>> cidrs = maps().DumpEncryptCidrs();
+  ASSERT_TRUE(cidrs.ok()) << cidrs.status();
+  std::sort(cidrs->begin(), cidrs->end());
+  EXPECT_EQ(*cidrs, (std::vector<IpPrefix>{cidr("10.244.1.0/24"),
+                                           cidr("fd00:244:1::/64")}));
 }
 
 TEST_F(BpfMarkerMapsTest, DeletingAnAbsentEntryIsNotFoundNamingIt) {
@@ -83,10 +97,9 @@ TEST_F(BpfMarkerMapsTest, DeletingAnAbsentEntryIsNotFoundNamingIt) {
   EXPECT_EQ(peer.code(), absl::StatusCode::kNotFound) << peer;
   EXPECT_NE(peer.message().find("192.168.9.9"), absl::string_view::npos);
   EXPECT_NE(peer.message().find("ENOENT"), absl::string_view::npos);
-  const absl::Status target = maps().DeleteEncryptTarget(Ip("fd00::9"));
-  EXPECT_EQ(target.code(), absl::StatusCode::kNotFound) << target;
-  EXPECT_NE(target.message().find("kmesh_encrypt_targets"),
-            absl::string_view::npos);
+  const absl::Status pod = maps().DeleteUnmanagedPod(Ip("fd00::9"));
+  EXPECT_EQ(pod.code(), absl::StatusCode::kNotFound) << pod;
+  EXPECT_NE(pod.message().find("kmesh_unmanaged"), absl::string_view::npos);
 }
 
 TEST_F(BpfMarkerMapsTest, PeerIndexZeroIsRefused) {
@@ -123,12 +136,12 @@ TEST_F(BpfMarkerMapsTest, FullPeerMapIsResourceExhaustedAndDumpsCompletely) {
 }
 
 TEST_F(BpfMarkerMapsTest, BatchUpdateAppliesUpsertsAndDeletes) {
-  ASSERT_TRUE(maps().UpsertEncryptTarget(Ip("10.244.2.1")).ok());
-  const absl::Status status = maps().UpdateEncryptTargets(
+  ASSERT_TRUE(maps().UpsertUnmanagedPod(Ip("10.244.2.1")).ok());
+  const absl::Status status = maps().UpdateUnmanagedPods(
       {Ip("10.244.2.2"), Ip("10.244.2.3")}, {Ip("10.244.2.1"), Ip("10.9.9.9")});
   // The absent delete is reported, and everything else still applied.
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
-  absl::StatusOr<std::vector<IpAddress>> targets = maps().DumpEncryptTargets();
+  absl::StatusOr<std::vector<IpAddress>> targets = maps().DumpUnmanagedPods();
   ASSERT_TRUE(targets.ok());
   std::sort(targets->begin(), targets->end());
   EXPECT_EQ(*targets,
@@ -142,8 +155,14 @@ TEST_F(BpfMarkerMapsTest, RefusesDescriptorsThatAreNotMarkerMaps) {
   MarkerMapFds fds;
   fds.peers = array;  // Not a hash map.
   fds.peer_index = array;
-  fds.encrypt_targets = array;
-  fds.encrypt_target_index = array;
+  fds.peer_index6 = array;
+  fds.unmanaged = array;
+  fds.unmanaged_index = array;
+  fds.unmanaged_index6 = array;
+  fds.encrypt_cidrs = array;
+  fds.encrypt_cidr_index = array;
+  fds.encrypt_cidr_index6 = array;
+  fds.cidr_lengths = array;
   absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> wrapped =
       BpfMarkerMaps::FromFds(fds);
   close(array);
@@ -163,15 +182,22 @@ TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
         BpfMarkerLoader::Load(TestMarkerObjects(dir));
     ASSERT_TRUE(first.ok()) << first.status();
     ASSERT_TRUE((*first)->maps().UpsertPeer(Ip("192.168.1.2"), 3).ok());
-    ASSERT_TRUE((*first)->maps().UpsertEncryptTarget(Ip("10.244.1.5")).ok());
+    ASSERT_TRUE((*first)->maps().UpsertUnmanagedPod(Ip("10.244.1.5")).ok());
+    ASSERT_TRUE((*first)
+                    ->maps()
+                    .UpsertEncryptCidr(*IpPrefix::Parse("10.244.1.0/24"))
+                    .ok());
   }
   absl::StatusOr<std::unique_ptr<BpfMarkerLoader>> second =
       BpfMarkerLoader::Load(TestMarkerObjects(dir));
   absl::StatusOr<std::unique_ptr<BpfMarkerMaps>> opened =
       BpfMarkerMaps::OpenPinned(dir);
   // (The private bpffs takes every pin with it, whatever the outcome.)
-  for (const char* name : {kPeerMapName, kPeerIndexMapName,
-                           kEncryptTargetMapName, kEncryptTargetIndexMapName}) {
+  for (const char* name :
+       {kPeerMapName, kPeerIndexMapName, kPeerIndex6MapName, kUnmanagedMapName,
+        kUnmanagedIndexMapName, kUnmanagedIndex6MapName, kEncryptCidrMapName,
+        kEncryptCidrIndexMapName, kEncryptCidrIndex6MapName,
+        kCidrLengthsMapName}) {
     const std::string pin = absl::StrCat(dir, "/", name);
     EXPECT_EQ(access(pin.c_str(), F_OK), 0) << pin;
   }
@@ -181,10 +207,12 @@ TEST_F(BpfMarkerMapsTest, PinnedMapsKeepEntriesAcrossLoaderRestarts) {
   ASSERT_TRUE(peers.ok());
   EXPECT_EQ(*peers, (std::vector<PeerMarkerEntry>{{Ip("192.168.1.2"), 3}}));
   ASSERT_TRUE(opened.ok()) << opened.status();
-  absl::StatusOr<std::vector<IpAddress>> targets =
-      (*opened)->DumpEncryptTargets();
-  ASSERT_TRUE(targets.ok());
-  EXPECT_EQ(*targets, (std::vector<IpAddress>{Ip("10.244.1.5")}));
+  absl::StatusOr<std::vector<IpAddress>> pods = (*opened)->DumpUnmanagedPods();
+  ASSERT_TRUE(pods.ok());
+  EXPECT_EQ(*pods, (std::vector<IpAddress>{Ip("10.244.1.5")}));
+  absl::StatusOr<std::vector<IpPrefix>> cidrs = (*opened)->DumpEncryptCidrs();
+  ASSERT_TRUE(cidrs.ok());
+  EXPECT_EQ(*cidrs, (std::vector<IpPrefix>{*IpPrefix::Parse("10.244.1.0/24")}));
 }
 
 TEST_F(BpfMarkerMapsTest, PinDirectoryOutsideBpffsIsRefused) {

@@ -57,7 +57,7 @@ void ManagedPodTracker::RetryFailed() {
 }
 
 void ManagedPodTracker::ScheduleRetry() {
-  if (failed_targets_.empty() && failed_pods_.empty()) {
+  if (failed_unmanaged_.empty() && failed_pods_.empty()) {
     retry_wait_ = backoff_.initial;
     next_retry_.reset();
   } else if (!next_retry_) {
@@ -71,6 +71,14 @@ bool ManagedPodTracker::Managed(const std::string& ns,
   return IsManaged(pod.labels, it == namespaces_.end() ? nullptr : &it->second);
 }
 
+bool ManagedPodTracker::KnownUnmanaged(const std::string& ns,
+                                       const PodState& pod) const {
+  if (pod.labels.count(kDataplaneModeLabel) == 0 && !namespaces_.count(ns)) {
+    return false;
+  }
+  return !Managed(ns, pod);
+}
+
 void ManagedPodTracker::UpsertPod(const api::Pod& pod) {
   const std::string key =
       Key(pod.metadata().namespace_(), pod.metadata().name());
@@ -78,7 +86,7 @@ void ManagedPodTracker::UpsertPod(const api::Pod& pod) {
   state.node = pod.spec().node_name();
   state.ips = PodIps(pod);
   state.labels = pod.metadata().labels();
-  // Host-network pods share the node's address: never encrypt targets.
+  // Host-network pods share the node's address, which is in no pod CIDR.
   if (pod.spec().host_network()) state.ips.clear();
   Reconcile({key});
 }
@@ -92,54 +100,22 @@ void ManagedPodTracker::DeletePod(const std::string& ns,
 
 void ManagedPodTracker::UpsertNamespace(const api::Namespace& ns) {
   namespaces_[ns.metadata().name()] = ns.metadata().labels();
+  ReconcileNamespace(ns.metadata().name());
+}
+
+void ManagedPodTracker::DeleteNamespace(const std::string& name) {
+  // Its pods are unknown again (not unmanaged) until they are deleted too.
+  namespaces_.erase(name);
+  ReconcileNamespace(name);
+}
+
+void ManagedPodTracker::ReconcileNamespace(const std::string& name) {
   std::vector<std::string> keys;
-  const std::string prefix = ns.metadata().name() + "/";
+  const std::string prefix = name + "/";
   for (auto it = pods_.lower_bound(prefix);
        it != pods_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
        ++it) {
     keys.push_back(it->first);
-  }
-  Reconcile(keys);
-}
-
-void ManagedPodTracker::DeleteNamespace(const std::string& name) {
-  namespaces_.erase(name);
-  api::Namespace empty;
-  empty.mutable_metadata()->set_name(name);
-  UpsertNamespace(empty);
-  namespaces_.erase(name);
-}
-
-void ManagedPodTracker::SetIpsecNodes(const std::set<std::string>& nodes) {
-  std::vector<std::pair<std::string, bool>> changes;
-  for (const std::string& node : nodes) {
-    if (!ipsec_nodes_.count(node)) changes.emplace_back(node, true);
-  }
-  for (const std::string& node : ipsec_nodes_) {
-    if (!nodes.count(node)) changes.emplace_back(node, false);
-  }
-  UpdateIpsecNodes(changes);
-}
-
-void ManagedPodTracker::UpdateIpsecNodes(
-    const std::vector<std::pair<std::string, bool>>& changes) {
-  // Only pods on nodes that joined or left change: while a key spreads
-  // through a large cluster the set changes on most ticks, and reconciling
-  // every pod each time was most of an agent's work.
-  std::set<std::string> changed;
-  for (const auto& [node, runs_ipsec] : changes) {
-    const bool was = ipsec_nodes_.count(node) > 0;
-    if (runs_ipsec) {
-      ipsec_nodes_.insert(node);
-    } else {
-      ipsec_nodes_.erase(node);
-    }
-    if (was != runs_ipsec) changed.insert(node);
-  }
-  if (changed.empty()) return;
-  std::vector<std::string> keys;
-  for (const auto& [key, pod] : pods_) {
-    if (changed.count(pod.node)) keys.push_back(key);
   }
   Reconcile(keys);
 }
@@ -168,14 +144,14 @@ std::set<std::string> ManagedPodTracker::attached_pods() const {
 void ManagedPodTracker::Reconcile(const std::vector<std::string>& changed) {
   std::vector<IpAddress> upserts, deletes;
   // Retry what failed before: map entries still (un)wanted, attachments.
-  for (const IpAddress& ip : failed_targets_) {
-    if (target_refs_.count(ip)) {
-      if (!applied_targets_.count(ip)) upserts.push_back(ip);
-    } else if (applied_targets_.count(ip)) {
+  for (const IpAddress& ip : failed_unmanaged_) {
+    if (unmanaged_refs_.count(ip)) {
+      if (!applied_unmanaged_.count(ip)) upserts.push_back(ip);
+    } else if (applied_unmanaged_.count(ip)) {
       deletes.push_back(ip);
     }
   }
-  failed_targets_.clear();
+  failed_unmanaged_.clear();
   std::vector<std::string> keys = changed;
   keys.insert(keys.end(), failed_pods_.begin(), failed_pods_.end());
   failed_pods_.clear();
@@ -186,25 +162,26 @@ void ManagedPodTracker::Reconcile(const std::vector<std::string>& changed) {
     const bool managed = exists && Managed(ns, it->second);
     const bool local = exists && it->second.node == local_node_;
 
-    // Encrypt targets: managed pods on other nodes that run IPsec.
+    // Unmanaged-pod entries: pods on other nodes known to be unmanaged
+    // (any other destination in a peer's pod CIDR is encrypted to).
     std::vector<IpAddress> want;
-    if (managed && !local && ipsec_nodes_.count(it->second.node)) {
+    if (exists && !local && KnownUnmanaged(ns, it->second)) {
       want = it->second.ips;
     }
-    std::vector<IpAddress>& have = pod_targets_[key];
+    std::vector<IpAddress>& have = pod_unmanaged_ips_[key];
     if (have != want) {
       for (const IpAddress& ip : want) {
-        if (target_refs_[ip]++ == 0) upserts.push_back(ip);
+        if (unmanaged_refs_[ip]++ == 0) upserts.push_back(ip);
       }
       for (const IpAddress& ip : have) {
-        if (--target_refs_[ip] == 0) {
-          target_refs_.erase(ip);
+        if (--unmanaged_refs_[ip] == 0) {
+          unmanaged_refs_.erase(ip);
           deletes.push_back(ip);
         }
       }
       have = want;
     }
-    if (have.empty()) pod_targets_.erase(key);
+    if (have.empty()) pod_unmanaged_ips_.erase(key);
 
     // Attachment: managed local pods.
     const bool attach = managed && local && !it->second.ips.empty();
@@ -232,22 +209,21 @@ void ManagedPodTracker::Reconcile(const std::vector<std::string>& changed) {
   // Deletes first, then upserts: an address moving between pods is
   // re-added.
   for (const IpAddress& ip : deletes) {
-    if (auto s = maps_->DeleteEncryptTarget(ip);
-        s.ok() || absl::IsNotFound(s)) {
-      applied_targets_.erase(ip);
+    if (auto s = maps_->DeleteUnmanagedPod(ip); s.ok() || absl::IsNotFound(s)) {
+      applied_unmanaged_.erase(ip);
     } else {
       ++errors_;
-      failed_targets_.insert(ip);
-      LOG(ERROR) << "remove encrypt target " << ip.ToString() << ": " << s;
+      failed_unmanaged_.insert(ip);
+      LOG(ERROR) << "remove unmanaged pod " << ip.ToString() << ": " << s;
     }
   }
   for (const IpAddress& ip : upserts) {
-    if (auto s = maps_->UpsertEncryptTarget(ip); s.ok()) {
-      applied_targets_.insert(ip);
+    if (auto s = maps_->UpsertUnmanagedPod(ip); s.ok()) {
+      applied_unmanaged_.insert(ip);
     } else {
       ++errors_;
-      failed_targets_.insert(ip);
-      LOG(ERROR) << "add encrypt target " << ip.ToString() << ": " << s;
+      failed_unmanaged_.insert(ip);
+      LOG(ERROR) << "add unmanaged pod " << ip.ToString() << ": " << s;
     }
   }
   ScheduleRetry();

@@ -1,14 +1,19 @@
 // Which pods Kmesh manages, and what the encrypt marker must therefore know.
 // A pod is managed when its own label istio.io/dataplane-mode is "Kmesh", or
 // it has no such label and its namespace's label is "Kmesh" (any other pod
-// value, e.g. "none", opts it out). Traffic is encrypted only between two
-// managed pods on different nodes that both run IPsec, so:
+// value, e.g. "none", opts it out). Traffic from a managed pod to another
+// node's pod CIDR is encrypted when that node runs IPsec with this one
+// (the controller puts the CIDR in the encrypt-CIDR map), unless the
+// destination is known to be unmanaged; so:
 //   - the encrypt marker is attached to the host-side veth of every managed
 //     pod on this node (and detached when the pod stops being managed), and
-//   - the encrypt-target map holds the IPs of every managed pod on another
-//     node that runs IPsec.
-// ManagedPodTracker keeps the pods, namespaces and IPsec nodes it is told
-// about and applies only the difference to the map and the attachments, so
+//   - the unmanaged-pod map holds the IPs of every pod on another node that
+//     is known to be unmanaged: the pods left in clear. A pod this node has
+//     not heard of yet, or whose namespace it has not seen, is not in it, and
+//     is encrypted to (fail-closed). Whether the pod's node runs IPsec does
+//     not matter: only addresses inside an encrypt CIDR are ever encrypted.
+// ManagedPodTracker keeps the pods and namespaces it is told about and
+// applies only the difference to the map and the attachments, so
 // labelling or unlabelling a namespace takes effect at once, without a
 // restart and without rewriting the map. An operation that fails (a full
 // map, an attach the kernel refuses) is retried with every later event and,
@@ -58,12 +63,6 @@ class ManagedPodTracker {
   void DeletePod(const std::string& ns, const std::string& name);
   void UpsertNamespace(const api::Namespace& ns);
   void DeleteNamespace(const std::string& name);
-  // The nodes that run IPsec (have a KmeshNodeInfo), this one excluded.
-  void SetIpsecNodes(const std::set<std::string>& nodes);
-  // The same, as changes: each node joins (true) or leaves (false) that
-  // set, in order. Only pods on those nodes are looked at again.
-  void UpdateIpsecNodes(
-      const std::vector<std::pair<std::string, bool>>& changes);
 
   // Called on a timer: retries the failed operations once their backoff has
   // passed (the next wait doubles while they keep failing, up to
@@ -74,7 +73,7 @@ class ManagedPodTracker {
   std::optional<TimePoint> next_retry() const { return next_retry_; }
   // Failed operations waiting for a retry (map entries and pods).
   size_t pending_retries() const {
-    return failed_targets_.size() + failed_pods_.size();
+    return failed_unmanaged_.size() + failed_pods_.size();
   }
 
   // Detaches the encrypt marker from every local pod (before a graceful
@@ -84,7 +83,7 @@ class ManagedPodTracker {
   absl::Status DetachAll();
 
   // What is applied now (for tests and diagnostics).
-  std::set<IpAddress> encrypt_targets() const { return applied_targets_; }
+  std::set<IpAddress> unmanaged_pods() const { return applied_unmanaged_; }
   std::set<std::string> attached_pods() const;  // "ns/name"
   // Failed map or attach operations so far; they are retried on the next
   // event or by RetryFailed().
@@ -97,12 +96,16 @@ class ManagedPodTracker {
     google::protobuf::Map<std::string, std::string> labels;
   };
   bool Managed(const std::string& ns, const PodState& pod) const;
-  // Recomputes the desired targets/attachments for the given pods (and for
+  // Unmanaged by its own label, or by the label of a namespace this tracker
+  // has seen (a pod whose namespace is not known yet may still be managed).
+  bool KnownUnmanaged(const std::string& ns, const PodState& pod) const;
+  // Recomputes the desired entries/attachments for the given pods (and for
   // whatever failed before) and applies the difference.
   void Reconcile(const std::vector<std::string>& changed);
   // After a reconcile: schedules the next retry while something is failing,
   // resets the backoff once nothing is.
   void ScheduleRetry();
+  void ReconcileNamespace(const std::string& name);
 
   const std::string local_node_;
   MarkerMaps* const maps_;
@@ -114,14 +117,14 @@ class ManagedPodTracker {
   std::map<std::string, PodState> pods_;  // "ns/name"
   std::map<std::string, google::protobuf::Map<std::string, std::string>>
       namespaces_;
-  std::set<std::string> ipsec_nodes_;
-  // What each pod currently contributes, so removals are exact.
-  std::map<std::string, std::vector<IpAddress>> pod_targets_;
-  std::map<IpAddress, int> target_refs_;
-  std::set<IpAddress> applied_targets_;
+  // Unmanaged-pod entries: what each pod currently contributes, so
+  // removals are exact.
+  std::map<std::string, std::vector<IpAddress>> pod_unmanaged_ips_;
+  std::map<IpAddress, int> unmanaged_refs_;
+  std::set<IpAddress> applied_unmanaged_;
   std::map<std::string, LocalPod> attached_;
   // Operations that failed, retried on the next reconcile.
-  std::set<IpAddress> failed_targets_;
+  std::set<IpAddress> failed_unmanaged_;
   std::set<std::string> failed_pods_;
   uint64_t errors_ = 0;
 };

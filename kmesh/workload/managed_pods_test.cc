@@ -55,10 +55,10 @@ class RecordingAttachment : public EncryptMarkerAttachment {
 
 class ManagedPodTrackerTest : public ::testing::Test {
  protected:
-  ManagedPodTrackerTest() : tracker_("node-a", &maps_, &attachment_) {
-    tracker_.SetIpsecNodes({"node-b"});
-  }
-  std::vector<IpAddress> Targets() { return *maps_.DumpEncryptTargets(); }
+  ManagedPodTrackerTest() : tracker_("node-a", &maps_, &attachment_) {}
+  // The pods left in clear: every other destination in an IPsec peer's pod
+  // CIDR is encrypted.
+  std::vector<IpAddress> Unmanaged() { return *maps_.DumpUnmanagedPods(); }
 
   MemoryMarkerMaps maps_;
   RecordingAttachment attachment_;
@@ -81,15 +81,15 @@ TEST_F(ManagedPodTrackerTest, LabellingANamespaceTakesEffectBothWays) {
   tracker_.UpsertNamespace(Namespace("default", ""));
   tracker_.UpsertPod(Pod("default", "local", "node-a", "10.244.1.2"));
   tracker_.UpsertPod(Pod("default", "remote", "node-b", "10.244.2.3"));
-  EXPECT_THAT(Targets(), IsEmpty());
+  EXPECT_THAT(Unmanaged(), ElementsAre(Ip("10.244.2.3")));
   EXPECT_THAT(attachment_.attached, IsEmpty());
 
   tracker_.UpsertNamespace(Namespace("default", "Kmesh"));
-  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.2.3")));
+  EXPECT_THAT(Unmanaged(), IsEmpty());
   EXPECT_THAT(attachment_.attached, ElementsAre("default/local"));
 
   tracker_.UpsertNamespace(Namespace("default", ""));
-  EXPECT_THAT(Targets(), IsEmpty());
+  EXPECT_THAT(Unmanaged(), ElementsAre(Ip("10.244.2.3")));
   EXPECT_THAT(attachment_.attached, IsEmpty());
 }
 
@@ -98,73 +98,73 @@ TEST_F(ManagedPodTrackerTest, PodOptOutAndPodOptIn) {
   tracker_.UpsertPod(Pod("default", "out", "node-b", "10.244.2.3", "none"));
   tracker_.UpsertNamespace(Namespace("other", ""));
   tracker_.UpsertPod(Pod("other", "in", "node-b", "10.244.2.4", "Kmesh"));
-  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.2.4")));
+  EXPECT_THAT(Unmanaged(), ElementsAre(Ip("10.244.2.3")));
 }
 
-TEST_F(ManagedPodTrackerTest, OnlyNodesThatRunIpsecContributeTargets) {
-  tracker_.UpsertNamespace(Namespace("default", "Kmesh"));
-  tracker_.UpsertPod(Pod("default", "b", "node-b", "10.244.2.3"));
-  tracker_.UpsertPod(Pod("default", "c", "node-c", "10.244.3.3"));
-  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.2.3")));
-  tracker_.SetIpsecNodes({"node-b", "node-c"});
-  EXPECT_THAT(Targets(),
-              UnorderedElementsAre(Ip("10.244.2.3"), Ip("10.244.3.3")));
-  tracker_.SetIpsecNodes({"node-c"});
-  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.3.3")));
+// Fail-closed: a pod is left in clear only once it is known to be unmanaged.
+// Without a label of its own, that needs its namespace; until the namespace
+// is seen (the two come from different watches), and after it is deleted,
+// the pod is encrypted to.
+TEST_F(ManagedPodTrackerTest, APodOfAnUnknownNamespaceIsNotLeftInClear) {
+  tracker_.UpsertPod(Pod("late", "p", "node-b", "10.244.2.3"));
+  tracker_.UpsertPod(Pod("late", "out", "node-b", "10.244.2.4", "none"));
+  EXPECT_THAT(Unmanaged(), ElementsAre(Ip("10.244.2.4")));
+  tracker_.UpsertNamespace(Namespace("late", ""));
+  EXPECT_THAT(Unmanaged(),
+              UnorderedElementsAre(Ip("10.244.2.3"), Ip("10.244.2.4")));
+  tracker_.DeleteNamespace("late");
+  EXPECT_THAT(Unmanaged(), ElementsAre(Ip("10.244.2.4")));
 }
 
-// The agent hands over changes of the set as they happen; the result is the
-// same as giving the whole set, and a change that changes nothing (a node
-// joining twice) is harmless.
-TEST_F(ManagedPodTrackerTest, IpsecNodeChangesApplyInOrder) {
-  tracker_.SetIpsecNodes({});
-  tracker_.UpsertNamespace(Namespace("default", "Kmesh"));
+// Known unmanaged pods on any other node are entries, whether that node runs
+// IPsec or not (the encrypt CIDRs decide which nodes are encrypted to; a
+// node that starts running IPsec finds its unmanaged pods already known).
+// This node's own pods never are: its pod CIDR is never an encrypt CIDR.
+TEST_F(ManagedPodTrackerTest, KnownUnmanagedPodsOfEveryOtherNodeAreEntries) {
+  tracker_.UpsertNamespace(Namespace("default", ""));
+  tracker_.UpsertPod(Pod("default", "a", "node-a", "10.244.1.3"));
   tracker_.UpsertPod(Pod("default", "b", "node-b", "10.244.2.3"));
   tracker_.UpsertPod(Pod("default", "c", "node-c", "10.244.3.3"));
-  EXPECT_THAT(Targets(), IsEmpty());
-  tracker_.UpdateIpsecNodes({{"node-c", true}, {"node-b", true}});
-  EXPECT_THAT(Targets(),
+  EXPECT_THAT(Unmanaged(),
               UnorderedElementsAre(Ip("10.244.2.3"), Ip("10.244.3.3")));
-  tracker_.UpdateIpsecNodes({{"node-b", false}, {"node-c", true}});
-  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.3.3")));
-  // Leaves, then comes back, within one batch.
-  tracker_.UpdateIpsecNodes({{"node-c", false}, {"node-c", true}});
-  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.3.3")));
-  tracker_.UpdateIpsecNodes({{"node-c", false}});
-  EXPECT_THAT(Targets(), IsEmpty());
+  api::Pod host = Pod("default", "h", "node-b", "192.168.1.2");
+  host.mutable_spec()->set_host_network(true);
+  tracker_.UpsertPod(host);
+  EXPECT_THAT(Unmanaged(),
+              UnorderedElementsAre(Ip("10.244.2.3"), Ip("10.244.3.3")));
 }
 
 TEST_F(ManagedPodTrackerTest, DeletedAndMovedPodsLeaveNothingBehind) {
-  tracker_.UpsertNamespace(Namespace("default", "Kmesh"));
+  tracker_.UpsertNamespace(Namespace("default", ""));
   tracker_.UpsertPod(Pod("default", "b", "node-b", "10.244.2.3"));
   tracker_.UpsertPod(Pod("default", "b", "node-b", "10.244.2.9"));  // New IP.
-  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.2.9")));
+  EXPECT_THAT(Unmanaged(), ElementsAre(Ip("10.244.2.9")));
   // The address is reused by another pod before the old one is deleted.
   tracker_.UpsertPod(Pod("default", "b2", "node-b", "10.244.2.9"));
   tracker_.DeletePod("default", "b");
-  EXPECT_THAT(Targets(), ElementsAre(Ip("10.244.2.9")));
+  EXPECT_THAT(Unmanaged(), ElementsAre(Ip("10.244.2.9")));
   tracker_.DeletePod("default", "b2");
-  EXPECT_THAT(Targets(), IsEmpty());
+  EXPECT_THAT(Unmanaged(), IsEmpty());
+  tracker_.UpsertNamespace(Namespace("default", "Kmesh"));
   tracker_.UpsertPod(Pod("default", "l", "node-a", "10.244.1.2"));
   tracker_.DeletePod("default", "l");
   EXPECT_THAT(attachment_.attached, IsEmpty());
 }
 
 TEST_F(ManagedPodTrackerTest, FailedOperationsAreRetriedOnTheNextEvent) {
-  MemoryMarkerMaps tiny(65535, 1);  // Room for one target only.
+  MemoryMarkerMaps tiny(65535, 1);  // Room for one unmanaged pod only.
   RecordingAttachment attachment;
   ManagedPodTracker tracker("node-a", &tiny, &attachment);
-  tracker.SetIpsecNodes({"node-b"});
-  tracker.UpsertNamespace(Namespace("default", "Kmesh"));
+  tracker.UpsertNamespace(Namespace("default", ""));
   tracker.UpsertPod(Pod("default", "b1", "node-b", "10.244.2.3"));
   tracker.UpsertPod(Pod("default", "b2", "node-b", "10.244.2.4"));
   EXPECT_EQ(tracker.errors(), 1u);
-  EXPECT_EQ(tiny.DumpEncryptTargets()->size(), 1u);
+  EXPECT_EQ(tiny.DumpUnmanagedPods()->size(), 1u);
   tracker.DeletePod("default", "b1");  // Frees room; the failed one retries.
-  EXPECT_THAT(*tiny.DumpEncryptTargets(), ElementsAre(Ip("10.244.2.4")));
+  EXPECT_THAT(*tiny.DumpUnmanagedPods(), ElementsAre(Ip("10.244.2.4")));
 
   attachment.fail = true;
-  tracker.UpsertPod(Pod("default", "l", "node-a", "10.244.1.2"));
+  tracker.UpsertPod(Pod("default", "l", "node-a", "10.244.1.2", "Kmesh"));
   EXPECT_THAT(attachment.attached, IsEmpty());
   attachment.fail = false;
   tracker.UpsertNamespace(Namespace("unrelated", ""));
@@ -221,21 +221,20 @@ TEST(ManagedPodTrackerRetryTest, FailedAttachHealsOnTheTimerWithBackoff) {
   EXPECT_EQ(*tracker.next_retry() - clock.Now(), milliseconds(500));
 }
 
-TEST(ManagedPodTrackerRetryTest, FullTargetMapHealsOnTheTimer) {
+TEST(ManagedPodTrackerRetryTest, FullUnmanagedMapHealsOnTheTimer) {
   ManualClock clock;
-  MemoryMarkerMaps tiny(65535, 1);  // Room for one target only.
+  MemoryMarkerMaps tiny(65535, 1);  // Room for one unmanaged pod only.
   RecordingAttachment attachment;
   ManagedPodTracker tracker("node-a", &tiny, &attachment, &clock);
-  tracker.SetIpsecNodes({"node-b"});
-  tracker.UpsertNamespace(Namespace("default", "Kmesh"));
-  tracker.UpsertPod(Pod("default", "b1", "node-b", "10.244.2.3"));
-  tracker.UpsertPod(Pod("default", "b2", "node-b", "10.244.2.4"));
+  tracker.UpsertNamespace(Namespace("plain", ""));
+  tracker.UpsertPod(Pod("plain", "b1", "node-b", "10.244.2.3"));
+  tracker.UpsertPod(Pod("plain", "b2", "node-b", "10.244.2.4"));
   EXPECT_EQ(tracker.pending_retries(), 1u);
   // Room is made outside the tracker (an operator, another writer).
-  ASSERT_TRUE(tiny.DeleteEncryptTarget(Ip("10.244.2.3")).ok());
+  ASSERT_TRUE(tiny.DeleteUnmanagedPod(Ip("10.244.2.3")).ok());
   clock.Advance(std::chrono::milliseconds(500));
   tracker.RetryFailed();
-  EXPECT_THAT(*tiny.DumpEncryptTargets(), ElementsAre(Ip("10.244.2.4")));
+  EXPECT_THAT(*tiny.DumpUnmanagedPods(), ElementsAre(Ip("10.244.2.4")));
   EXPECT_EQ(tracker.pending_retries(), 0u);
 }
 

@@ -314,7 +314,7 @@ TEST_F(SimClusterTest, AgentRestartKeepsTheKernelState) {
   EXPECT_EQ(created, 3);
   auto kernel = cluster_->network().kernel("master");
   ASSERT_TRUE(kernel->marker_maps()
-                  .UpsertEncryptTarget(*IpAddress::Parse("10.244.2.9"))
+                  .UpsertUnmanagedPod(*IpAddress::Parse("10.244.2.9"))
                   .ok());
   ASSERT_TRUE(cluster_->RestartAgent("master").ok());
   EXPECT_EQ(created, 4);  // A new agent: a new daemon process.
@@ -322,7 +322,7 @@ TEST_F(SimClusterTest, AgentRestartKeepsTheKernelState) {
   EXPECT_TRUE(Agent("master")->running());
   EXPECT_EQ(cluster_->network().kernel("master"), kernel);
   EXPECT_TRUE(
-      kernel->marker_maps().IsEncryptTarget(*IpAddress::Parse("10.244.2.9")));
+      kernel->marker_maps().IsUnmanagedPod(*IpAddress::Parse("10.244.2.9")));
 }
 
 TEST_F(SimClusterTest, AnAgentThatCannotStartFailsTheBringUp) {

@@ -31,7 +31,10 @@ class SimKernelNodeBackendsTest : public ::testing::Test {
       block.mark = XfrmMark{0xe0, 0xffffffff};
       block.action = XfrmAction::kBlock;
       ASSERT_TRUE(backends().xfrm().AddPolicy(block).ok());
-      ASSERT_TRUE(backends().marker_maps().UpsertEncryptTarget(target).ok());
+      ASSERT_TRUE(backends()
+                      .marker_maps()
+                      .UpsertEncryptCidr(IpPrefix::Host(target))
+                      .ok());
     }
   }
   NodeBackends& backends() { return *node0_; }

@@ -174,6 +174,38 @@ void ProgramTunnel(SimNetwork& net, const std::string& from_name,
   }
 }
 
+// Fail-closed encrypt marker: a pod inside the peer's pod CIDR that the
+// sender does not know to be unmanaged is encrypted to, and the receiver
+// decrypts it and delivers it (its in/fwd policies are per pod CIDR, not per
+// pod, so nothing drops it for being unmanaged). Once the sender knows it is
+// unmanaged, it crosses in clear. Its replies (no encrypt marker on its veth)
+// cross in clear and are delivered too.
+TEST_F(SimNetworkTest, AnUnmanagedPodNotKnownYetIsEncryptedToAndDelivered) {
+  Build();
+  const SimPodInfo a = Pod("a", "master");
+  const SimPodInfo b = Pod("b", "node1");  // Unmanaged: no marker of its own.
+  ProgramTunnel(*net_, "master", "node1", 3, 7);
+  auto master = net_->kernel("master");
+  master->SetEncryptMarker(a.ips[0], true);
+  ASSERT_TRUE(
+      master->marker_maps().UpsertEncryptCidr(IpPrefix(b.ips[0], 24)).ok());
+  WireMonitor& wire = net_->wire();
+
+  EXPECT_TRUE(
+      net_->SendFromPod("default", "a", Udp(a.ips[0], b.ips[0])).delivered());
+  EXPECT_EQ(wire.EspPackets(3), 1u);
+  EXPECT_EQ(wire.PlaintextPackets(a.ips[0], b.ips[0]), 0u);
+  EXPECT_TRUE(
+      net_->SendFromPod("default", "b", Udp(b.ips[0], a.ips[0])).delivered());
+  EXPECT_EQ(wire.PlaintextPackets(b.ips[0], a.ips[0]), 1u);
+
+  ASSERT_TRUE(master->marker_maps().UpsertUnmanagedPod(b.ips[0]).ok());
+  EXPECT_TRUE(
+      net_->SendFromPod("default", "a", Udp(a.ips[0], b.ips[0])).delivered());
+  EXPECT_EQ(wire.EspPackets(3), 1u);
+  EXPECT_EQ(wire.PlaintextPackets(a.ips[0], b.ips[0]), 1u);
+}
+
 TEST_F(SimNetworkTest, WireMonitorSeesEspWhereTheKernelEncrypts) {
   Build();
   const SimPodInfo a = Pod("a", "master");
@@ -182,7 +214,8 @@ TEST_F(SimNetworkTest, WireMonitorSeesEspWhereTheKernelEncrypts) {
   ProgramTunnel(*net_, "master", "node1", 3, 7);
   auto master = net_->kernel("master");
   master->SetEncryptMarker(a.ips[0], true);
-  ASSERT_TRUE(master->marker_maps().UpsertEncryptTarget(b.ips[0]).ok());
+  ASSERT_TRUE(
+      master->marker_maps().UpsertEncryptCidr(IpPrefix::Host(b.ips[0])).ok());
 
   EXPECT_TRUE(
       net_->SendFromPod("default", "a", Udp(a.ips[0], b.ips[0])).delivered());

@@ -10,10 +10,15 @@ const MemoryMarkerMaps& MapsOf(const void* ctx) {
   return *static_cast<const MemoryMarkerMaps*>(ctx);
 }
 
-// The two lookups marker_decision.h asks its includer for.
-int IsEncryptTarget(const void* ctx, const kmesh_marker_ip_key* key) {
+// The lookups marker_decision.h asks its includer for.
+int InEncryptCidr(const void* ctx, const kmesh_marker_ip_key* key) {
   absl::StatusOr<IpAddress> address = IpAddressFromMarkerKey(*key);
-  return address.ok() && MapsOf(ctx).IsEncryptTarget(*address);
+  return address.ok() && MapsOf(ctx).InEncryptCidr(*address);
+}
+
+int IsUnmanaged(const void* ctx, const kmesh_marker_ip_key* key) {
+  absl::StatusOr<IpAddress> address = IpAddressFromMarkerKey(*key);
+  return address.ok() && MapsOf(ctx).IsUnmanagedPod(*address);
 }
 
 __u32 PeerIndex(const void* ctx, const kmesh_marker_ip_key* key) {
@@ -26,8 +31,9 @@ __u32 PeerIndex(const void* ctx, const kmesh_marker_ip_key* key) {
 }  // namespace
 }  // namespace kmesh
 
-#define KMESH_MARKER_IS_ENCRYPT_TARGET(ctx, key) \
-  ::kmesh::IsEncryptTarget((ctx), (key))
+#define KMESH_MARKER_IN_ENCRYPT_CIDR(ctx, key) \
+  ::kmesh::InEncryptCidr((ctx), (key))
+#define KMESH_MARKER_IS_UNMANAGED(ctx, key) ::kmesh::IsUnmanaged((ctx), (key))
 #define KMESH_MARKER_PEER_INDEX(ctx, key) ::kmesh::PeerIndex((ctx), (key))
 #include "bpf/marker_decision.h"  // Again: now with the complete markers.
 

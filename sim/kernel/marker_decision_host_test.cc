@@ -64,7 +64,7 @@ TEST_F(MarkerDecisionHostTest, MapChangesTakeEffectOnTheNextPacket) {
   ASSERT_EQ(RunEncryptMarkerOnFrame(maps_, to_pod, 0), 0xe0u);
   ASSERT_EQ(RunDecryptMarkerOnFrame(maps_, esp, 0), 0x100d0u);
 
-  ASSERT_TRUE(maps_.DeleteEncryptTarget(Ip("10.244.1.5")).ok());
+  ASSERT_TRUE(maps_.UpsertUnmanagedPod(Ip("10.244.1.5")).ok());
   ASSERT_TRUE(maps_.UpsertPeer(Ip("192.168.1.2"), 42).ok());
   EXPECT_EQ(RunEncryptMarkerOnFrame(maps_, to_pod, 0), 0u);
   EXPECT_EQ(RunDecryptMarkerOnFrame(maps_, esp, 0), 0x2a00d0u);

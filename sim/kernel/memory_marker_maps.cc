@@ -4,8 +4,11 @@
 
 namespace kmesh {
 
-MemoryMarkerMaps::MemoryMarkerMaps(size_t max_peers, size_t max_encrypt_targets)
-    : max_peers_(max_peers), max_encrypt_targets_(max_encrypt_targets) {}
+MemoryMarkerMaps::MemoryMarkerMaps(size_t max_peers, size_t max_unmanaged_pods,
+                                   size_t max_encrypt_cidrs)
+    : max_peers_(max_peers),
+      max_unmanaged_pods_(max_unmanaged_pods),
+      max_encrypt_cidrs_(max_encrypt_cidrs) {}
 
 absl::Status MemoryMarkerMaps::UpsertPeer(const IpAddress& address,
                                           uint16_t peer_index) {
@@ -41,31 +44,83 @@ absl::StatusOr<std::vector<PeerMarkerEntry>> MemoryMarkerMaps::DumpPeers() {
   return out;
 }
 
-absl::Status MemoryMarkerMaps::UpsertEncryptTarget(const IpAddress& pod_ip) {
-  absl::MutexLock lock(&mu_);
-  if (encrypt_targets_.count(pod_ip) == 0 &&
-      encrypt_targets_.size() >= max_encrypt_targets_) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("encrypt-target map full (", max_encrypt_targets_,
-                     " entries, E2BIG) adding ", pod_ip.ToString()));
+absl::Status MemoryMarkerMaps::UpsertEncryptCidr(const IpPrefix& cidr) {
+  if (cidr.length() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "encrypt-CIDR map: ", cidr.ToString(), " covers every address"));
   }
-  encrypt_targets_.insert(pod_ip);
+  absl::MutexLock lock(&mu_);
+  auto it = encrypt_cidrs_.find(cidr.address());
+  if (it != encrypt_cidrs_.end()) {
+    if (it->second == cidr.length()) return absl::OkStatus();
+    return absl::AlreadyExistsError(
+        absl::StrCat("encrypt-CIDR map: ", cidr.ToString(), " overlaps ",
+                     IpPrefix(cidr.address(), it->second).ToString()));
+  }
+  if (encrypt_cidrs_.size() >= max_encrypt_cidrs_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("encrypt-CIDR map full (", max_encrypt_cidrs_,
+                     " entries, E2BIG) adding ", cidr.ToString()));
+  }
+  std::set<int> lengths = {cidr.length()};
+  for (const auto& [network, length] : encrypt_cidrs_) {
+    if (network.family() == cidr.family()) lengths.insert(length);
+  }
+  if (lengths.size() > static_cast<size_t>(kMaxEncryptCidrLengths)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("encrypt-CIDR map: ", cidr.ToString(),
+                     " would be prefix length ", lengths.size(),
+                     " of its family (at most ", kMaxEncryptCidrLengths, ")"));
+  }
+  encrypt_cidrs_[cidr.address()] = cidr.length();
   return absl::OkStatus();
 }
 
-absl::Status MemoryMarkerMaps::DeleteEncryptTarget(const IpAddress& pod_ip) {
+absl::Status MemoryMarkerMaps::DeleteEncryptCidr(const IpPrefix& cidr) {
   absl::MutexLock lock(&mu_);
-  if (encrypt_targets_.erase(pod_ip) == 0) {
-    return absl::NotFoundError(absl::StrCat("encrypt-target map: no entry for ",
+  auto it = encrypt_cidrs_.find(cidr.address());
+  if (it == encrypt_cidrs_.end() || it->second != cidr.length()) {
+    return absl::NotFoundError(absl::StrCat("encrypt-CIDR map: no entry for ",
+                                            cidr.ToString(), " (ENOENT)"));
+  }
+  encrypt_cidrs_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<IpPrefix>> MemoryMarkerMaps::DumpEncryptCidrs() {
+  absl::MutexLock lock(&mu_);
+  std::vector<IpPrefix> out;
+  out.reserve(encrypt_cidrs_.size());
+  for (const auto& [network, length] : encrypt_cidrs_) {
+    out.emplace_back(network, length);
+  }
+  return out;
+}
+
+absl::Status MemoryMarkerMaps::UpsertUnmanagedPod(const IpAddress& pod_ip) {
+  absl::MutexLock lock(&mu_);
+  if (unmanaged_pods_.count(pod_ip) == 0 &&
+      unmanaged_pods_.size() >= max_unmanaged_pods_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("unmanaged-pod map full (", max_unmanaged_pods_,
+                     " entries, E2BIG) adding ", pod_ip.ToString()));
+  }
+  unmanaged_pods_.insert(pod_ip);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryMarkerMaps::DeleteUnmanagedPod(const IpAddress& pod_ip) {
+  absl::MutexLock lock(&mu_);
+  if (unmanaged_pods_.erase(pod_ip) == 0) {
+    return absl::NotFoundError(absl::StrCat("unmanaged-pod map: no entry for ",
                                             pod_ip.ToString(), " (ENOENT)"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<IpAddress>> MemoryMarkerMaps::DumpEncryptTargets() {
+absl::StatusOr<std::vector<IpAddress>> MemoryMarkerMaps::DumpUnmanagedPods() {
   absl::MutexLock lock(&mu_);
-  return std::vector<IpAddress>(encrypt_targets_.begin(),
-                                encrypt_targets_.end());
+  return std::vector<IpAddress>(unmanaged_pods_.begin(), unmanaged_pods_.end());
 }
 
 std::optional<uint16_t> MemoryMarkerMaps::LookupPeer(
@@ -76,9 +131,24 @@ std::optional<uint16_t> MemoryMarkerMaps::LookupPeer(
   return it->second;
 }
 
-bool MemoryMarkerMaps::IsEncryptTarget(const IpAddress& pod_ip) const {
+bool MemoryMarkerMaps::InEncryptCidr(const IpAddress& address) const {
   absl::MutexLock lock(&mu_);
-  return encrypt_targets_.count(pod_ip) > 0;
+  // What the encrypt program does: the network address under each prefix
+  // length of the family, looked up with that length.
+  std::set<int> lengths;
+  for (const auto& [network, length] : encrypt_cidrs_) {
+    if (network.family() == address.family()) lengths.insert(length);
+  }
+  for (int length : lengths) {
+    auto it = encrypt_cidrs_.find(IpPrefix(address, length).address());
+    if (it != encrypt_cidrs_.end() && it->second == length) return true;
+  }
+  return false;
+}
+
+bool MemoryMarkerMaps::IsUnmanagedPod(const IpAddress& pod_ip) const {
+  absl::MutexLock lock(&mu_);
+  return unmanaged_pods_.count(pod_ip) > 0;
 }
 
 }  // namespace kmesh

@@ -23,29 +23,38 @@ namespace kmesh {
 class MemoryMarkerMaps : public MarkerMaps {
  public:
   // Defaults match the production map sizes (bpf/): 65535 peers (one per
-  // peer index) and 1M encrypt targets.
+  // peer index), 1M unmanaged pods and 256K encrypt CIDRs.
   explicit MemoryMarkerMaps(size_t max_peers = 65535,
-                            size_t max_encrypt_targets = 1 << 20);
+                            size_t max_unmanaged_pods = 1 << 20,
+                            size_t max_encrypt_cidrs = 1 << 18);
 
   absl::Status UpsertPeer(const IpAddress& address,
                           uint16_t peer_index) override;
   absl::Status DeletePeer(const IpAddress& address) override;
   absl::StatusOr<std::vector<PeerMarkerEntry>> DumpPeers() override;
 
-  absl::Status UpsertEncryptTarget(const IpAddress& pod_ip) override;
-  absl::Status DeleteEncryptTarget(const IpAddress& pod_ip) override;
-  absl::StatusOr<std::vector<IpAddress>> DumpEncryptTargets() override;
+  absl::Status UpsertEncryptCidr(const IpPrefix& cidr) override;
+  absl::Status DeleteEncryptCidr(const IpPrefix& cidr) override;
+  absl::StatusOr<std::vector<IpPrefix>> DumpEncryptCidrs() override;
+
+  absl::Status UpsertUnmanagedPod(const IpAddress& pod_ip) override;
+  absl::Status DeleteUnmanagedPod(const IpAddress& pod_ip) override;
+  absl::StatusOr<std::vector<IpAddress>> DumpUnmanagedPods() override;
 
   // The marker programs' lookups.
   std::optional<uint16_t> LookupPeer(const IpAddress& address) const;
-  bool IsEncryptTarget(const IpAddress& pod_ip) const;
+  bool InEncryptCidr(const IpAddress& address) const;
+  bool IsUnmanagedPod(const IpAddress& pod_ip) const;
 
  private:
   const size_t max_peers_;
-  const size_t max_encrypt_targets_;
+  const size_t max_unmanaged_pods_;
+  const size_t max_encrypt_cidrs_;
   mutable absl::Mutex mu_;
   std::map<IpAddress, uint16_t> peers_ ABSL_GUARDED_BY(mu_);
-  std::set<IpAddress> encrypt_targets_ ABSL_GUARDED_BY(mu_);
+  std::set<IpAddress> unmanaged_pods_ ABSL_GUARDED_BY(mu_);
+  // Network address -> prefix length, as the BPF map holds them.
+  std::map<IpAddress, int> encrypt_cidrs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kmesh

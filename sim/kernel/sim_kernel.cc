@@ -207,10 +207,15 @@ absl::Status SimKernel::RemoveMarkers() {
   for (const PeerMarkerEntry& e : *peers) {
     status.Update(marker_maps_.DeletePeer(e.address));
   }
-  auto targets = marker_maps_.DumpEncryptTargets();
-  if (!targets.ok()) return targets.status();
-  for (const IpAddress& ip : *targets) {
-    status.Update(marker_maps_.DeleteEncryptTarget(ip));
+  auto cidrs = marker_maps_.DumpEncryptCidrs();
+  if (!cidrs.ok()) return cidrs.status();
+  for (const IpPrefix& cidr : *cidrs) {
+    status.Update(marker_maps_.DeleteEncryptCidr(cidr));
+  }
+  auto unmanaged = marker_maps_.DumpUnmanagedPods();
+  if (!unmanaged.ok()) return unmanaged.status();
+  for (const IpAddress& ip : *unmanaged) {
+    status.Update(marker_maps_.DeleteUnmanagedPod(ip));
   }
   return status;
 }

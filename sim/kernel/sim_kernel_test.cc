@@ -100,7 +100,8 @@ class SimKernelTest : public ::testing::Test {
 
   // `from`'s encrypt marker marks traffic to pod b1.
   void EncryptToB1(Node& from) {
-    ASSERT_TRUE(from.kernel->marker_maps().UpsertEncryptTarget(kB1).ok());
+    ASSERT_TRUE(
+        from.kernel->marker_maps().UpsertEncryptCidr(IpPrefix::Host(kB1)).ok());
   }
 
   // Pod a1 sends a UDP packet from `src` (its own address unless spoofed) to
