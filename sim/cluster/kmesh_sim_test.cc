@@ -72,6 +72,18 @@ std::string ReadFile(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
+// The demo's per-step verdict lines ("    [held] <step>: lost 0, ...").
+std::vector<std::string> StepLines(const std::string& out,
+                                   const std::string& verdict) {
+  std::vector<std::string> lines;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    if (absl::StartsWith(line, absl::StrCat("    [", verdict, "] "))) {
+      lines.emplace_back(line);
+    }
+  }
+  return lines;
+}
+
 class KmeshSimTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -94,12 +106,52 @@ TEST_F(KmeshSimTest, DemoShowsSpi1ThenSpi2WithNothingLostOrInClear) {
   EXPECT_TRUE(absl::StrContains(r.out, "rotated, spi 1 -> 2")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "ESP(spi=0x00000001,")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "ESP(spi=0x00000002,")) << r.out;
-  EXPECT_TRUE(
-      absl::StrContains(r.out, "lost since every node had the first key: 0"))
+  EXPECT_EQ(StepLines(r.out, "held").size(), 2u) << r.out;
+  EXPECT_TRUE(StepLines(r.out, "FAILED").empty()) << r.out;
+  EXPECT_TRUE(absl::StrContains(
+      r.out, "lost, counted from the first packet of every flow: 0"))
       << r.out;
   EXPECT_TRUE(absl::StrContains(
-      r.out, "plaintext on the wire between managed pods since then: 0"))
+      r.out, "managed packets in clear once their node pair had used ESP: 0"))
       << r.out;
+}
+
+// demo --all: after the walk-through, each day-to-day operation under the
+// same traffic, each reported as held; the state directory names every node
+// and pod the run had, with the joined node's capture and the third key.
+TEST_F(KmeshSimTest, DemoAllHoldsThroughRestartsNewPodsAJoinAndARotation) {
+  const Result r =
+      Shell(absl::StrCat(KmeshSim(), " demo --all --state_dir=", dir_,
+                         " --kmeshctl=", Kmeshctl(), " --minloglevel=1"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  const std::vector<std::string> held = StepLines(r.out, "held");
+  EXPECT_EQ(held.size(), 7u) << r.out;
+  EXPECT_TRUE(StepLines(r.out, "FAILED").empty()) << r.out;
+  for (const char* step : {"rolling restart of every daemon (SIGTERM)",
+                           "kill -9", "new managed pods on every node",
+                           "a node joins (node3)", "another rotation"}) {
+    EXPECT_TRUE(absl::StrContains(r.out, step)) << step;
+  }
+  EXPECT_TRUE(absl::StrContains(r.out, "rotated, spi 2 -> 3")) << r.out;
+
+  const auto cluster =
+      nlohmann::json::parse(ReadFile(dir_ + "/cluster.json"), nullptr, false);
+  ASSERT_TRUE(cluster.is_object() && cluster.contains("pods")) << r.out;
+  EXPECT_EQ(cluster["node_info"].size(), 4u);
+  std::map<std::string, bool> managed;  // "ns/name" -> managed
+  for (const auto& pod : cluster["pods"]) {
+    EXPECT_FALSE(pod.value("node", "").empty()) << pod.dump();
+    EXPECT_FALSE(pod["ips"].empty()) << pod.dump();
+    managed[pod.value("namespace", "") + "/" + pod.value("name", "")] =
+        pod.value("managed", false);
+  }
+  EXPECT_EQ(managed["default/app-node3"], true);
+  EXPECT_EQ(managed["default/new-node2"], true);
+  EXPECT_EQ(managed["default/app-master"], true);
+  ASSERT_EQ(managed.count("plain/plain-node1"), 1u);
+  EXPECT_EQ(managed["plain/plain-node1"], false);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/captures/node3.pcap"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/keys/ipSec.spi3"));
 }
 
 // What tshark made of the ESP packets of a capture, per SPI.

@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <random>
 #include <set>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -236,6 +239,11 @@ absl::Status SimCluster::RegisterNode(const std::string& name) {
     (void)network_->RemoveNode(name);
     return s;
   }
+  // A new node starts with an empty working directory: a state directory
+  // reused from an earlier run must not hand it that run's key file (same
+  // SPI, another key: every packet to it would fail authentication).
+  std::error_code ignored;
+  std::filesystem::remove_all(node_dir(name), ignored);
   if (auto s = MakeDirs(node_dir(name)); !s.ok()) return s;
   projector_->AddNode(name, node_dir(name) + "/kmesh-ipsec", KeyDelay(name));
   absl::MutexLock lock(&mu_);
@@ -441,11 +449,13 @@ absl::Status SimCluster::RebootNode(const std::string& name) {
   return StartAgent(name);
 }
 
-absl::Status SimCluster::RestartAgent(const std::string& name, AgentStop mode) {
+absl::Status SimCluster::RestartAgent(const std::string& name, AgentStop mode,
+                                      Duration down_for) {
   if (!network_->node(name)) {
     return absl::NotFoundError(absl::StrCat("no node ", name));
   }
   StopAgent(name, mode);
+  if (down_for > Duration::zero()) std::this_thread::sleep_for(down_for);
   return StartAgent(name);
 }
 

@@ -124,10 +124,12 @@ class SimCluster {
   // Agent killed, kernel replaced by an empty one, new boot ID in the Node
   // object, secret volume re-projected (tmpfs), a new agent started.
   absl::Status RebootNode(const std::string& name);
-  // The agent is stopped (`mode`) and a new one started; the kernel state
-  // stays.
+  // The agent is stopped (`mode`), the node runs without one for `down_for`
+  // (a rolling update's gap between the old pod's exit and the new pod's
+  // start), and a new one is started; the kernel state stays.
   absl::Status RestartAgent(const std::string& name,
-                            AgentStop mode = AgentStop::kKill);
+                            AgentStop mode = AgentStop::kKill,
+                            Duration down_for = Duration::zero());
 
   // --- Observations
   // ------------------------------------------------------------- spec.spi of

@@ -302,6 +302,21 @@ TEST_F(SimClusterTest, NodesLeaveAndJoin) {
   EXPECT_FALSE(cluster_->RemoveNode("node2").ok());
 }
 
+// A state directory reused from an earlier run still holds that run's
+// node directories; a node that joins now must not start with the key file
+// projected there then (same SPI, another key).
+TEST_F(SimClusterTest, ANewNodeDoesNotInheritAnEarlierRunsFiles) {
+  const std::string old_dir = dir_ + "/nodes/node3/kmesh-ipsec";
+  std::filesystem::create_directories(old_dir);
+  std::ofstream(old_dir + "/ipSec") << kSecretValue;
+  std::ofstream(dir_ + "/nodes/node3/leftover") << "x";
+  Start();
+  ASSERT_TRUE(cluster_->AddNode("node3").ok());
+  EXPECT_EQ(ReadFile(cluster_->key_file_path("node3")), "<absent>");
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/nodes/node3/leftover"));
+  EXPECT_TRUE(std::filesystem::is_directory(cluster_->node_dir("node3")));
+}
+
 TEST_F(SimClusterTest, AgentRestartKeepsTheKernelState) {
   int created = 0;
   SimClusterOptions options;

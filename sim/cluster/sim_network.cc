@@ -94,6 +94,11 @@ void WireMonitor::Observe(const std::string& from_node,
     key.esp = true;
     key.spi = esp->spi;
   }
+  if (key.esp) {
+    esp_pairs_.emplace(from_node, to_node);
+  } else if (esp_pairs_.count({from_node, to_node}) != 0) {
+    ++plaintext_after_esp_[{key.src, key.dst}];
+  }
   Counts& c = counts_[key];
   ++c.packets;
   c.bytes += packet.size();
@@ -121,6 +126,13 @@ uint64_t WireMonitor::PlaintextPackets(const IpAddress& src,
     if (!key.esp && key.src == src && key.dst == dst) n += c.packets;
   }
   return n;
+}
+
+uint64_t WireMonitor::PlaintextAfterEsp(const IpAddress& src,
+                                        const IpAddress& dst) const {
+  absl::MutexLock lock(&mu_);
+  auto it = plaintext_after_esp_.find({src, dst});
+  return it == plaintext_after_esp_.end() ? 0 : it->second;
 }
 
 uint64_t WireMonitor::PlaintextPackets() const {
@@ -153,6 +165,8 @@ std::vector<uint32_t> WireMonitor::Spis() const {
 void WireMonitor::Reset() {
   absl::MutexLock lock(&mu_);
   counts_.clear();
+  esp_pairs_.clear();
+  plaintext_after_esp_.clear();
   malformed_ = 0;
 }
 

@@ -31,8 +31,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -121,6 +123,13 @@ class WireMonitor {
   // Plaintext packets whose own source and destination are src and dst.
   uint64_t PlaintextPackets(const IpAddress& src, const IpAddress& dst) const;
   uint64_t PlaintextPackets() const;
+  // Plaintext packets from src to dst that crossed from one node to another
+  // after ESP had crossed from that node to that other one: the packets the
+  // promise "never in clear once the pair has used ESP" is about. Before a
+  // direction's first ESP packet (no key yet, a node just joined, the
+  // receiver not yet able to decrypt) plaintext is expected and not counted
+  // here.
+  uint64_t PlaintextAfterEsp(const IpAddress& src, const IpAddress& dst) const;
   uint64_t MalformedPackets() const;
   // The SPIs seen so far, ascending.
   std::vector<uint32_t> Spis() const;
@@ -129,6 +138,11 @@ class WireMonitor {
  private:
   mutable absl::Mutex mu_;
   std::map<Key, Counts> counts_ ABSL_GUARDED_BY(mu_);
+  // (from node, to node) that have carried ESP.
+  std::set<std::pair<std::string, std::string>> esp_pairs_ ABSL_GUARDED_BY(mu_);
+  // (src, dst) -> plaintext packets seen once their node pair had used ESP.
+  std::map<std::pair<IpAddress, IpAddress>, uint64_t> plaintext_after_esp_
+      ABSL_GUARDED_BY(mu_);
   uint64_t malformed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -253,6 +253,36 @@ TEST_F(SimNetworkTest, WireMonitorSeesEspWhereTheKernelEncrypts) {
   EXPECT_EQ(wire.EspPackets(), 0u);
 }
 
+// "Never in clear once the pair has used ESP": plaintext between two pods
+// counts only after ESP crossed from the sender's node to the receiver's,
+// and only for that direction of that node pair.
+TEST(WireMonitorTest, CountsPlaintextOnlyAfterTheDirectionUsedEsp) {
+  WireMonitor wire;
+  const IpAddress a = Ip("10.244.1.2"), b = Ip("10.244.2.2");
+  const IpAddress c = Ip("10.244.3.2");
+  // SPI 7, sequence 1, then IV, ciphertext and ICV (not looked at).
+  std::vector<uint8_t> esp_payload = {0, 0, 0, 7, 0, 0, 0, 1};
+  esp_payload.resize(64);
+  const std::vector<uint8_t> esp = BuildIpPacket(
+      Ip("172.18.0.2"), Ip("172.18.0.3"), kIpProtoEspNumber, esp_payload);
+  wire.Observe("master", "node1", Udp(a, b));  // Before any ESP: expected.
+  wire.Observe("node1", "master", esp);        // ESP the other way only.
+  wire.Observe("master", "node1", Udp(a, b));  // Still expected.
+  EXPECT_EQ(wire.PlaintextAfterEsp(a, b), 0u);
+  wire.Observe("master", "node1", esp);
+  wire.Observe("master", "node1", Udp(a, b));
+  wire.Observe("master", "node1", Udp(a, b));
+  wire.Observe("master", "node2", Udp(a, c));  // Another pair: no ESP yet.
+  EXPECT_EQ(wire.PlaintextAfterEsp(a, b), 2u);
+  EXPECT_EQ(wire.PlaintextAfterEsp(b, a), 0u);
+  EXPECT_EQ(wire.PlaintextAfterEsp(a, c), 0u);
+  EXPECT_EQ(wire.PlaintextPackets(a, b), 4u);
+  EXPECT_EQ(wire.MalformedPackets(), 0u);
+  wire.Reset();
+  wire.Observe("master", "node1", Udp(a, b));
+  EXPECT_EQ(wire.PlaintextAfterEsp(a, b), 0u);
+}
+
 TEST_F(SimNetworkTest, CaptureLogFilesGetTcpdumpLines) {
   const std::string dir =
       ::kmesh::testing::NewTestDirectory("sim_network_test");
