@@ -456,10 +456,17 @@ TEST_F(KindManifestsTest, RbacGrantsExactlyWhatTheDaemonUses) {
             ds["spec"]["template"]["spec"]["serviceAccountName"]);
   const json& inits =
       uninstall_ds["spec"]["template"]["spec"]["initContainers"];
-  ASSERT_EQ(inits.size(), 1u);
-  std::vector<std::string> uninstall_argv = inits[0]["command"];
-  for (const json& arg : inits[0]["args"]) uninstall_argv.push_back(arg);
-  const json* uninstall_node_env = Find(inits[0]["env"], "name", "NODE_NAME");
+  // kmesh-cni leaves the CNI chain first, then the daemon's uninstall.
+  ASSERT_EQ(inits.size(), 2u);
+  EXPECT_EQ(inits[0]["name"], "uninstall-cni");
+  EXPECT_EQ(inits[0]["command"],
+            json({"/kmesh/install_cni.sh", "--uninstall"}));
+  const json& uninstaller = inits[1];
+  EXPECT_EQ(uninstaller["name"], "uninstall");
+  std::vector<std::string> uninstall_argv = uninstaller["command"];
+  for (const json& arg : uninstaller["args"]) uninstall_argv.push_back(arg);
+  const json* uninstall_node_env =
+      Find(uninstaller["env"], "name", "NODE_NAME");
   ASSERT_NE(uninstall_node_env, nullptr);
   EXPECT_EQ((*uninstall_node_env)["valueFrom"]["fieldRef"]["fieldPath"],
             "spec.nodeName");
