@@ -6,9 +6,10 @@
 // watcher (peers), the Node watcher (every node is received from before it
 // publishes its record: docs/decisions.md, "First contact"), Pod and
 // Namespace watchers feeding the ManagedPodTracker, and a ticker that
-// reclaims old keys and retries failed operations. The kernel, the marker maps and attachments and the
-// Kubernetes client are given to it (NodeBackends), so kmesh-daemon runs it on
-// Linux and the simulated cluster runs the very same code on simulated kernels.
+// reclaims old keys and retries failed operations. The kernel, the marker maps
+// and attachments and the Kubernetes client are given to it (NodeBackends), so
+// kmesh-daemon runs it on Linux and the simulated cluster runs the very same
+// code on simulated kernels.
 //
 // The node's own Node object is read again every few seconds: a change of
 // its addresses, boot ID or pod CIDRs re-derives the keys and re-publishes
