@@ -708,6 +708,15 @@ wait_until 90 infos_are "node-a:2 node-b:2 " && pass "uninstall: KmeshNodeInfo n
   fail "KmeshNodeInfo after uninstall: $(node_infos)"
 uninstall_c && pass "kmesh-daemon uninstall again on node-c: exit 0 (nothing left to remove)" ||
   fail "a second uninstall on node-c failed: $(tail -n 3 "$LOGS/walkthrough-node-c.uninstall.log" | tr '\n' ' ')"
+# node-c's record is gone but its Node object stays (docs/decisions.md,
+# "First contact"): node-a stops sending to it, keeping only what receiving
+# from it needs, until the node itself leaves the cluster.
+ic=$(node_ip "$(node_idx node-c)")
+no_out_sa_to_c() { ! norm_state node-a | grep " dst $ic " | grep -q ' mark 0xe0/0xff '; }
+wait_until 60 no_out_sa_to_c && pass "uninstall: node-a no longer encrypts to node-c (no outbound SA to $ic)" ||
+  fail "node-a still has an outbound SA to node-c after its record was deleted"
+kubectl delete node node-c >/tmp/delete-node.txt 2>&1 && pass "kubectl delete node node-c" ||
+  fail "kubectl delete node node-c: $(cat /tmp/delete-node.txt)"
 layout_check "node-c left" node-a 2 2 node-b
 
 step "key material"
