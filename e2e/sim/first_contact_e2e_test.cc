@@ -100,21 +100,7 @@ class FirstContactE2eTest : public ::testing::Test {
 
   // Writes the Secret as kmeshctl does (Kmesh's JSON) with `spi`.
   void WriteSecret(int spi) {
-    auto key = crypto::RandomSecretBytes(36);
-    auto config = api::MakeIpsecKeyConfig(spi, std::move(key));
-    ASSERT_TRUE(config.ok());
-    auto json = api::SerializeIpsecKeyJson(*config);
-    ASSERT_TRUE(json.ok());
-    nlohmann::json secret = {
-        {"apiVersion", "v1"},
-        {"kind", "Secret"},
-        {"metadata", {{"name", "kmesh-ipsec"}, {"namespace", "kmesh-system"}}},
-        {"type", "Opaque"},
-        {"stringData", {{"ipSec", *json}}}};
-    ASSERT_TRUE(
-        cluster_->client()
-            .Create(::kmesh::kube::SecretsKind(), "kmesh-system", secret.dump())
-            .ok());
+    ASSERT_TRUE(cluster_->WriteIpsecSecret(spi).ok());
   }
 
   // The KmeshNodeInfo watches break and their next re-watches and re-lists

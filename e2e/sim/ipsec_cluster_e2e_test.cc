@@ -89,34 +89,7 @@ class IpsecClusterE2eTest : public ::testing::Test {
 
   // Writes the Secret as kmeshctl does (Kmesh's JSON), spi `spi`.
   void WriteSecret(int spi) {
-    auto key = crypto::RandomSecretBytes(36);
-    auto config = api::MakeIpsecKeyConfig(spi, std::move(key));
-    ASSERT_TRUE(config.ok());
-    auto json = api::SerializeIpsecKeyJson(*config);
-    ASSERT_TRUE(json.ok());
-    nlohmann::json secret = {
-        {"apiVersion", "v1"},
-        {"kind", "Secret"},
-        {"metadata", {{"name", "kmesh-ipsec"}, {"namespace", "kmesh-system"}}},
-        {"type", "Opaque"},
-        {"stringData", {{"ipSec", *json}}}};
-    ::kmesh::kube::KubeClient& client = cluster_->client();
-    auto existing =
-        client.Get(::kmesh::kube::SecretsKind(), "kmesh-system", "kmesh-ipsec");
-    if (existing.ok()) {
-      auto old = nlohmann::json::parse(*existing);
-      secret["metadata"]["resourceVersion"] =
-          old["metadata"]["resourceVersion"];
-      ASSERT_TRUE(client
-                      .Update(::kmesh::kube::SecretsKind(), "kmesh-system",
-                              "kmesh-ipsec", secret.dump())
-                      .ok());
-    } else {
-      ASSERT_TRUE(client
-                      .Create(::kmesh::kube::SecretsKind(), "kmesh-system",
-                              secret.dump())
-                      .ok());
-    }
+    ASSERT_TRUE(cluster_->WriteIpsecSecret(spi).ok());
   }
 
   // Sends traffic rounds until `done` or 30 s pass.

@@ -121,32 +121,7 @@ class LifecycleE2eTest : public ::testing::TestWithParam<AgentStop> {
   }
 
   void WriteSecret(int spi) {
-    auto config = api::MakeIpsecKeyConfig(spi, crypto::RandomSecretBytes(36));
-    ASSERT_TRUE(config.ok());
-    auto json = api::SerializeIpsecKeyJson(*config);
-    ASSERT_TRUE(json.ok());
-    nlohmann::json secret = {
-        {"apiVersion", "v1"},
-        {"kind", "Secret"},
-        {"metadata", {{"name", "kmesh-ipsec"}, {"namespace", "kmesh-system"}}},
-        {"type", "Opaque"},
-        {"stringData", {{"ipSec", *json}}}};
-    ::kmesh::kube::KubeClient& client = cluster_->client();
-    auto existing =
-        client.Get(::kmesh::kube::SecretsKind(), "kmesh-system", "kmesh-ipsec");
-    if (existing.ok()) {
-      secret["metadata"]["resourceVersion"] =
-          nlohmann::json::parse(*existing)["metadata"]["resourceVersion"];
-      ASSERT_TRUE(client
-                      .Update(::kmesh::kube::SecretsKind(), "kmesh-system",
-                              "kmesh-ipsec", secret.dump())
-                      .ok());
-    } else {
-      ASSERT_TRUE(client
-                      .Create(::kmesh::kube::SecretsKind(), "kmesh-system",
-                              secret.dump())
-                      .ok());
-    }
+    ASSERT_TRUE(cluster_->WriteIpsecSecret(spi).ok());
   }
 
   // Polls `done` for up to 30 s while the background traffic runs.
@@ -175,14 +150,7 @@ class LifecycleE2eTest : public ::testing::TestWithParam<AgentStop> {
   }
 
   std::map<std::string, std::vector<uint64_t>> XfrmStats() {
-    std::map<std::string, std::vector<uint64_t>> out;
-    for (const std::string& node : cluster_->node_names()) {
-      auto kernel = cluster_->network().kernel(node);
-      for (size_t i = 0; i < kXfrmStatCount; ++i) {
-        out[node].push_back(kernel->xfrm().Stat(static_cast<XfrmStat>(i)));
-      }
-    }
-    return out;
+    return cluster_->XfrmStats();
   }
 
   std::map<std::string, uint64_t> KernelChanges() {

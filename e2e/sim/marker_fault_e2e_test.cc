@@ -59,20 +59,7 @@ TEST(MarkerFaultE2eTest, FailedAttachHealsOnTheTimerInAQuietCluster) {
   ASSERT_TRUE(warm.ok()) << warm.status();
   Traffic traffic(&cluster->network());
   ASSERT_TRUE(traffic.AddFlow({"default", "warm", "default", "server"}).ok());
-  auto config = api::MakeIpsecKeyConfig(1, crypto::RandomSecretBytes(36));
-  ASSERT_TRUE(config.ok());
-  auto key = api::SerializeIpsecKeyJson(*config);
-  ASSERT_TRUE(key.ok());
-  nlohmann::json secret = {
-      {"apiVersion", "v1"},
-      {"kind", "Secret"},
-      {"metadata", {{"name", "kmesh-ipsec"}, {"namespace", "kmesh-system"}}},
-      {"type", "Opaque"},
-      {"stringData", {{"ipSec", *key}}}};
-  ASSERT_TRUE(
-      cluster->client()
-          .Create(::kmesh::kube::SecretsKind(), "kmesh-system", secret.dump())
-          .ok());
+  ASSERT_TRUE(cluster->WriteIpsecSecret(1).ok());
   // Until both nodes encrypt to each other: after that nothing changes.
   ASSERT_TRUE(WaitFor(
       [&] {

@@ -82,20 +82,7 @@ class NewPodFirstPacketE2eTest : public ::testing::TestWithParam<bool> {
   }
 
   void WriteSecret(int spi) {
-    auto config = api::MakeIpsecKeyConfig(spi, crypto::RandomSecretBytes(36));
-    ASSERT_TRUE(config.ok());
-    auto json = api::SerializeIpsecKeyJson(*config);
-    ASSERT_TRUE(json.ok());
-    nlohmann::json secret = {
-        {"apiVersion", "v1"},
-        {"kind", "Secret"},
-        {"metadata", {{"name", "kmesh-ipsec"}, {"namespace", "kmesh-system"}}},
-        {"type", "Opaque"},
-        {"stringData", {{"ipSec", *json}}}};
-    ASSERT_TRUE(
-        cluster_->client()
-            .Create(::kmesh::kube::SecretsKind(), "kmesh-system", secret.dump())
-            .ok());
+    ASSERT_TRUE(cluster_->WriteIpsecSecret(spi).ok());
   }
 
   bool DriveUntil(const std::function<bool()>& done) {

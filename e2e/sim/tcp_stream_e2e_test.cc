@@ -67,32 +67,7 @@ class TcpStreamE2eTest : public ::testing::Test {
 
   // Writes the Secret as kmeshctl does (Kmesh's JSON), spi `spi`.
   void WriteSecret(int spi) {
-    auto config = api::MakeIpsecKeyConfig(spi, crypto::RandomSecretBytes(36));
-    ASSERT_TRUE(config.ok());
-    auto json = api::SerializeIpsecKeyJson(*config);
-    ASSERT_TRUE(json.ok());
-    nlohmann::json secret = {
-        {"apiVersion", "v1"},
-        {"kind", "Secret"},
-        {"metadata", {{"name", "kmesh-ipsec"}, {"namespace", "kmesh-system"}}},
-        {"type", "Opaque"},
-        {"stringData", {{"ipSec", *json}}}};
-    ::kmesh::kube::KubeClient& client = cluster_->client();
-    auto existing =
-        client.Get(::kmesh::kube::SecretsKind(), "kmesh-system", "kmesh-ipsec");
-    if (existing.ok()) {
-      secret["metadata"]["resourceVersion"] =
-          nlohmann::json::parse(*existing)["metadata"]["resourceVersion"];
-      ASSERT_TRUE(client
-                      .Update(::kmesh::kube::SecretsKind(), "kmesh-system",
-                              "kmesh-ipsec", secret.dump())
-                      .ok());
-    } else {
-      ASSERT_TRUE(client
-                      .Create(::kmesh::kube::SecretsKind(), "kmesh-system",
-                              secret.dump())
-                      .ok());
-    }
+    ASSERT_TRUE(cluster_->WriteIpsecSecret(spi).ok());
   }
 
   // Whether `node` has an SA with `spi` from `src` to `dst`.
@@ -181,11 +156,8 @@ class TcpStreamE2eTest : public ::testing::Test {
   // Every /proc/net/xfrm_stat counter of every node, summed.
   uint64_t XfrmErrors() {
     uint64_t n = 0;
-    for (const std::string& node : cluster_->node_names()) {
-      for (size_t i = 0; i < kXfrmStatCount; ++i) {
-        n += cluster_->network().kernel(node)->xfrm().Stat(
-            static_cast<XfrmStat>(i));
-      }
+    for (const auto& [node, stats] : cluster_->XfrmStats()) {
+      for (uint64_t v : stats) n += v;
     }
     return n;
   }

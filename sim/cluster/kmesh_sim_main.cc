@@ -547,14 +547,7 @@ class Demo {
     s.lost = total.lost;
     s.losses_by_cause = total.losses_by_cause;
     s.in_clear = ManagedInClear();
-    for (const std::string& node : cluster_.node_names()) {
-      auto kernel = cluster_.network().kernel(node);
-      if (!kernel) continue;
-      std::vector<uint64_t>& stats = s.xfrm_stats[node];
-      for (size_t i = 0; i < kXfrmStatCount; ++i) {
-        stats.push_back(kernel->xfrm().Stat(static_cast<XfrmStat>(i)));
-      }
-    }
+    s.xfrm_stats = cluster_.XfrmStats();
     return s;
   }
 

@@ -11,10 +11,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "kmesh/api/ipsec_key_codec.h"
+#include "kmesh/crypto/random.h"
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/kubelet_cni.h"
+#include "sim/kernel/xfrm/xfrm_stat.h"
 
 namespace kmesh::sim {
 namespace {
@@ -23,6 +26,7 @@ using ::kmesh::kube::KmeshNodeInfosKind;
 using ::kmesh::kube::NamespacesKind;
 using ::kmesh::kube::NodesKind;
 using ::kmesh::kube::PodsKind;
+using ::kmesh::kube::SecretsKind;
 using nlohmann::json;
 
 constexpr char kKmeshNamespace[] = "kmesh-system";
@@ -457,6 +461,47 @@ absl::Status SimCluster::RestartAgent(const std::string& name, AgentStop mode,
   StopAgent(name, mode);
   if (down_for > Duration::zero()) std::this_thread::sleep_for(down_for);
   return StartAgent(name);
+}
+
+absl::Status SimCluster::WriteIpsecSecret(int spi) {
+  auto config = api::MakeIpsecKeyConfig(spi, crypto::RandomSecretBytes(36));
+  if (!config.ok()) return config.status();
+  auto key = api::SerializeIpsecKeyJson(*config);
+  if (!key.ok()) return key.status();
+  json secret = {
+      {"apiVersion", "v1"},
+      {"kind", "Secret"},
+      {"metadata", {{"name", "kmesh-ipsec"}, {"namespace", kKmeshNamespace}}},
+      {"type", "Opaque"},
+      {"stringData", {{"ipSec", *key}}}};
+  auto existing = client_->Get(SecretsKind(), kKmeshNamespace, "kmesh-ipsec");
+  if (!existing.ok()) {
+    if (!absl::IsNotFound(existing.status())) return existing.status();
+    return client_->Create(SecretsKind(), kKmeshNamespace, secret.dump())
+        .status();
+  }
+  const json old = json::parse(*existing, nullptr, false);
+  if (old.is_discarded() || !old.contains("metadata")) {
+    return absl::InternalError("the stored Secret kmesh-ipsec is not JSON");
+  }
+  secret["metadata"]["resourceVersion"] =
+      old["metadata"].value("resourceVersion", "");
+  return client_
+      ->Update(SecretsKind(), kKmeshNamespace, "kmesh-ipsec", secret.dump())
+      .status();
+}
+
+std::map<std::string, std::vector<uint64_t>> SimCluster::XfrmStats() const {
+  std::map<std::string, std::vector<uint64_t>> out;
+  for (const SimNodeInfo& node : network_->nodes()) {
+    std::shared_ptr<SimKernel> kernel = network_->kernel(node.name);
+    if (!kernel) continue;
+    std::vector<uint64_t>& stats = out[node.name];
+    for (size_t i = 0; i < kXfrmStatCount; ++i) {
+      stats.push_back(kernel->xfrm().Stat(static_cast<XfrmStat>(i)));
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<std::map<std::string, int>> SimCluster::AdvertisedSpis() {

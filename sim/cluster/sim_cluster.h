@@ -114,6 +114,11 @@ class SimCluster {
                            std::optional<std::string> value);
   absl::Status DeletePod(const std::string& ns, const std::string& name);
 
+  // Writes the Secret kmesh-ipsec as kmeshctl does (Kmesh's JSON, a fresh
+  // random 36-byte key) with `spi`: creates it, or replaces the existing
+  // one. In-process, for tests that do not run the kmeshctl binary.
+  absl::Status WriteIpsecSecret(int spi);
+
   // --- Node operations
   // ----------------------------------------------------------
   // A new node joins (new addresses and CIDRs, agent started).
@@ -140,6 +145,8 @@ class SimCluster {
   // Whether ESP with `spi` has crossed the wire between every ordered pair
   // of nodes.
   bool EspBetweenAllNodes(uint32_t spi);
+  // Every node's xfrm_stat counters, indexed by XfrmStat.
+  std::map<std::string, std::vector<uint64_t>> XfrmStats() const;
 
  private:
   struct NodeState {

@@ -190,6 +190,28 @@ TEST_F(SimClusterTest, TheSecretIsProjectedIntoEveryNode) {
   }
 }
 
+// The in-process kmeshctl: Kmesh's JSON with the SPI asked for, created the
+// first time and replaced the next (one Secret, a new key each time).
+TEST_F(SimClusterTest, WriteIpsecSecretCreatesThenReplacesTheSecret) {
+  Start();
+  ASSERT_TRUE(cluster_->WriteIpsecSecret(1).ok());
+  const json first = Get(SecretsKind(), "kmesh-system", "kmesh-ipsec");
+  ASSERT_TRUE(first.is_object());
+  ASSERT_TRUE(cluster_->WriteIpsecSecret(2).ok());
+  const json second = Get(SecretsKind(), "kmesh-system", "kmesh-ipsec");
+  ASSERT_TRUE(second.is_object());
+  EXPECT_NE(first["metadata"]["resourceVersion"],
+            second["metadata"]["resourceVersion"]);
+  EXPECT_NE(first["data"]["ipSec"], second["data"]["ipSec"]);
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return ReadFile(cluster_->key_file_path("master")).find("\"spi\":2") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(10)))
+      << ReadFile(cluster_->key_file_path("master"));
+}
+
 TEST_F(SimClusterTest, LabelsChangeAtRunTime) {
   Start();
   ASSERT_TRUE(cluster_->CreateNamespace("shop", {}).ok());
