@@ -158,8 +158,10 @@ void IpsecController::RefreshPeer(const std::string& name) {
   if (peer.index == 0) {
     if (!AssignIndex(&peer)) return;
   } else if (identity_changed) {
-    // A new boot ID or new addresses: keys we cannot derive are now wrong.
+    // A new boot ID or new addresses: keys we cannot derive are now wrong,
+    // and so are SAs to it that only in-flight packets still used.
     adopted_.ForgetPeer(name);
+    peer.retiring_outbound_spis.clear();
   }
   SetOutboundSpi(name, &peer, ChooseOutboundSpi(peer));
   ApplyPeer(&peer);
@@ -422,6 +424,15 @@ int32_t IpsecController::outbound_spi(const std::string& name) const {
   return it == peers_.end() ? 0 : it->second.outbound_spi;
 }
 
+std::vector<int32_t> IpsecController::retiring_outbound_spis(
+    const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = peers_.find(name);
+  if (it == peers_.end()) return {};
+  return std::vector<int32_t>(it->second.retiring_outbound_spis.begin(),
+                              it->second.retiring_outbound_spis.end());
+}
+
 std::optional<uint16_t> IpsecController::peer_index(
     const std::string& name) const {
   absl::MutexLock lock(&mu_);
@@ -497,6 +508,8 @@ absl::StatusOr<PeerLayout> IpsecController::LayoutFor(
   input.keys = &rotation_.keys();
   input.inbound_spis = PeerInboundSpis(peer);
   input.outbound_spi = peer.outbound_spi;
+  input.retiring_outbound_spis.assign(peer.retiring_outbound_spis.begin(),
+                                      peer.retiring_outbound_spis.end());
   // Kernel -> layout: the SAs it cannot derive.
   input.adopted_sas = adopted_.SasOf(peer.view.name);
   return LayoutPeer(input);
@@ -553,6 +566,16 @@ void IpsecController::SetOutboundSpi(const std::string& name, PeerState* peer,
   // A rotation moves every peer from one SPI to the next without changing
   // who has an outbound SA; only gaining or losing one is reported.
   const bool had = peer->outbound_spi != 0;
+  // Moving from one SA to another: the old one stays until its SPI is
+  // reclaimed (PeerState::retiring_outbound_spis), if its key is still held
+  // (an adopted SA whose key is gone is dropped as before). Stopping sends
+  // nothing more, so nothing needs the old SA.
+  if (had && spi != 0 && rotation_.keys().Has(peer->outbound_spi)) {
+    peer->retiring_outbound_spis.insert(peer->outbound_spi);
+  } else if (spi == 0) {
+    peer->retiring_outbound_spis.clear();
+  }
+  peer->retiring_outbound_spis.erase(spi);
   peer->outbound_spi = spi;
   if (had != (spi != 0) && outbound_peer_listener_) {
     outbound_peer_listener_(name, spi != 0);
@@ -654,6 +677,7 @@ void IpsecController::Reclaim(int32_t spi) {
       }
     }
   }
+  for (auto& [name, peer] : peers_) peer.retiring_outbound_spis.erase(spi);
   rotation_.Reclaim(spi);
   adopted_.DropInboundSpi(spi);
   ++stats_.spis_reclaimed;

@@ -142,6 +142,10 @@ class IpsecController : public IpsecEventSink {
       ABSL_LOCKS_EXCLUDED(mu_);
   // The SPI this node sends to `peer` with (0 = none).
   int32_t outbound_spi(const std::string& peer) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The SPIs of `peer`'s retiring outbound SAs: sent with before, kept
+  // without a policy until reclaimed (ascending).
+  std::vector<int32_t> retiring_outbound_spis(const std::string& peer) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The peers this node has an outbound SA to (outbound_spi != 0).
   std::set<std::string> PeersWithOutboundSa() const ABSL_LOCKS_EXCLUDED(mu_);
   // Told, in order, each time a peer joins that set (true) or leaves it

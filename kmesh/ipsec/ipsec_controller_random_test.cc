@@ -274,8 +274,19 @@ class RandomizedController {
       if (!peers_.count(name)) {
         EXPECT_EQ(out, 0) << name;
       }
-      const XfrmObjects objects = PeerObjects(
-          self_, v, *index, all_keys_, controller_->inbound_spis(name), out);
+      // A retiring outbound SA is an older SPI than the one sent with,
+      // still received with (not reclaimed), and only to a peer sent to.
+      const std::vector<int32_t> inbound = controller_->inbound_spis(name);
+      const std::vector<int32_t> retiring =
+          controller_->retiring_outbound_spis(name);
+      for (int32_t spi : retiring) {
+        EXPECT_NE(out, 0) << name;
+        EXPECT_NE(spi, out) << name;
+        EXPECT_TRUE(std::count(inbound.begin(), inbound.end(), spi))
+            << name << ": retiring SPI " << spi << " was reclaimed";
+      }
+      const XfrmObjects objects =
+          PeerObjects(self_, v, *index, all_keys_, inbound, out, retiring);
       for (const XfrmSa& sa : objects.sas) expected.sas.push_back(sa);
       for (const XfrmPolicy& p : objects.policies) {
         expected.policies.push_back(p);

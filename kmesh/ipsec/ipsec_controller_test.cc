@@ -279,6 +279,48 @@ TEST_F(IpsecControllerTest,
   ExpectOnePairOfSasPerDirection(cluster);
 }
 
+// The out policy moving to the new SPI is atomic, but a packet that picked
+// the old SA just before it moved still needs that SA when it is encrypted
+// (Linux drops it as XfrmOutStateInvalid otherwise): the old outbound SA
+// stays, without a policy, until its SPI is reclaimed.
+int CountOutbound(const ClusterNode& node, uint32_t spi) {
+  int count = 0;
+  for (const XfrmSa& sa : OwnedSasOf(node)) {
+    count += !IsInboundSa(sa) && sa.spi == spi;
+  }
+  return count;
+}
+
+TEST_F(IpsecControllerTest, OldOutboundSaOutlivesItsPolicyUntilReclaim) {
+  IpsecControllerOptions options;
+  options.grace_period = kGrace;
+  TestCluster& cluster = KeyedCluster(3, options);
+  cluster.RollOutKey(2);
+  for (const auto& node : cluster.nodes) {
+    EXPECT_EQ(CountOutbound(*node, 1), 2) << node->view.name;
+    EXPECT_EQ(CountOutbound(*node, 2), 2) << node->view.name;
+    for (const XfrmPolicy& p : OwnedPolicies(DumpedPolicies(node->sim))) {
+      if (p.dir != XfrmDir::kOut || p.action != XfrmAction::kAllow) continue;
+      ASSERT_EQ(p.templates.size(), 1u);
+      EXPECT_EQ(p.templates[0].spi, 2u) << node->view.name;
+    }
+    if (node->view.name != "node-0") {
+      EXPECT_THAT(node->controller->retiring_outbound_spis("node-0"),
+                  ElementsAre(1));
+    }
+  }
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "spi 0x00000002");
+
+  cluster.clock.Advance(kGrace + std::chrono::seconds(1));
+  cluster.TickAll();
+  for (const auto& node : cluster.nodes) {
+    EXPECT_EQ(CountOutbound(*node, 1), 0) << node->view.name;
+    EXPECT_EQ(CountOutbound(*node, 2), 2) << node->view.name;
+    EXPECT_THAT(node->controller->retiring_outbound_spis("node-1"), IsEmpty());
+  }
+  ExpectOnePairOfSasPerDirection(cluster);
+}
+
 TEST_F(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
   TestCluster& cluster = KeyedCluster(3);
   cluster.RollOutKey(2);

@@ -35,6 +35,11 @@ struct PeerState {
   uint16_t index = 0;
   // The SPI this node sends to it with; 0 = none.
   int32_t outbound_spi = 0;
+  // SPIs this node sent to it with before `outbound_spi`, whose outbound SAs
+  // stay (without an out policy) until the SPI is reclaimed: a packet that
+  // picked the old SA just before the out policy moved to the new one still
+  // leaves as ESP instead of being dropped as XfrmOutStateInvalid.
+  std::set<int32_t> retiring_outbound_spis;
   // SPIs whose inbound SAs from it are all installed.
   std::set<int32_t> inbound_installed;
   // Addresses currently in the decrypt marker's peer map.

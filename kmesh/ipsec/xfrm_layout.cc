@@ -272,6 +272,20 @@ absl::StatusOr<PeerLayout> LayoutPeer(const PeerLayoutInput& input) {
         }
       }
     }
+
+    // Retiring outbound SAs: no policy points at them any more; they go
+    // when their SPI is reclaimed.
+    for (int32_t spi : input.retiring_outbound_spis) {
+      if (spi <= 0 || spi == input.outbound_spi) continue;
+      XfrmSa sa = BaseSa(pair.local, pair.peer, spi, kEncryptMark);
+      absl::StatusOr<bool> filled =
+          FillKey(input, spi, pair.local_text, pair.peer_text, self.boot_id,
+                  peer.boot_id, &sa);
+      if (!filled.ok()) {
+        return absl::InvalidArgumentError(PeerError(peer, filled.status()));
+      }
+      if (*filled) out.sas.push_back(std::move(sa));
+    }
   }
 
   // Pod CIDRs whose family has no address pair cannot be reached encrypted.

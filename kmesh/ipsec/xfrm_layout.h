@@ -122,6 +122,11 @@ struct PeerLayoutInput {
   // The SPI to send to this peer with; 0 = send nothing (marked traffic to
   // the peer then hits the block policy).
   int32_t outbound_spi = 0;
+  // SPIs this node sent to the peer with before `outbound_spi` and not yet
+  // reclaimed: their outbound SAs stay, without an out policy, so a packet
+  // that picked one just before the policy moved still leaves as ESP. Left
+  // out when the key is gone and no adopted SA has it.
+  std::vector<int32_t> retiring_outbound_spis;
   // The peer's adopted SAs (adopted_kernel_state.h): SAs in the kernel
   // whose pre-shared key is not in `keys` (left by a previous run, or kept
   // while a peer still uses an old SPI); may be null. An SA the layout

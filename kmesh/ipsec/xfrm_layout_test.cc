@@ -99,6 +99,32 @@ TEST_F(XfrmLayoutTest, OutboundSaAndOutPolicyUseThePeersSpi) {
   EXPECT_TRUE(IsOwnedPolicy(out[0]));
 }
 
+TEST_F(XfrmLayoutTest, RetiringOutboundSaStaysWithoutAPolicy) {
+  PeerLayoutInput input = Input(a_, b_, 7, {1, 2}, 2);
+  input.retiring_outbound_spis = {1, 2};  // 2 is the current one: once.
+  auto layout = LayoutPeer(input);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  std::vector<XfrmSa> outbound = Outbound(layout->objects);
+  ASSERT_EQ(outbound.size(), 2u);
+  std::set<uint32_t> spis;
+  for (const XfrmSa& sa : outbound) {
+    spis.insert(sa.spi);
+    EXPECT_EQ(sa.mark, kEncryptMark);
+    EXPECT_TRUE(sa.aead_key == *DerivePairKey(*keys_.Find(sa.spi), "10.0.0.1",
+                                              "10.0.0.2", kBootA, kBootB));
+  }
+  EXPECT_EQ(spis, (std::set<uint32_t>{1, 2}));
+  std::vector<XfrmPolicy> out = Policies(layout->objects, XfrmDir::kOut);
+  ASSERT_EQ(out.size(), 1u) << "only the current SA has an out policy";
+  EXPECT_EQ(out[0].templates[0].spi, 2u);
+
+  // A retiring SPI whose key is gone (and no adopted SA has it) is left out.
+  input.retiring_outbound_spis = {3};
+  layout = LayoutPeer(input);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  EXPECT_EQ(Outbound(layout->objects).size(), 1u);
+}
+
 TEST_F(XfrmLayoutTest, SenderOutboundKeyEqualsReceiverInboundKey) {
   auto on_a = LayoutPeer(Input(a_, b_, 3, {1}, 1));
   auto on_b = LayoutPeer(Input(b_, a_, 9, {1}, 1));

@@ -27,6 +27,8 @@ const char* PacketFateName(PacketFate fate) {
       return "XfrmOutNoStates";
     case PacketFate::kXfrmOutStateSeqError:
       return "XfrmOutStateSeqError";
+    case PacketFate::kXfrmOutStateInvalid:
+      return "XfrmOutStateInvalid";
     case PacketFate::kXfrmInNoStates:
       return "XfrmInNoStates";
     case PacketFate::kXfrmInStateSeqError:
@@ -475,6 +477,12 @@ PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
   if (packet.size() > mtu && !may_fragment) return RefuseTooBig(packet, mtu);
   for (const SaRef& sa : bundle) {
     auto seq = xfrm_.NextOutputSeq(sa.handle);
+    if (absl::IsNotFound(seq.status())) {
+      // Deleted since the lookup above (another thread): Linux finds the
+      // state it holds a reference to dead in xfrm_output_one.
+      xfrm_.IncrementStat(XfrmStat::kOutStateInvalid);
+      return PacketFate::kXfrmOutStateInvalid;
+    }
     if (!seq.ok()) {
       xfrm_.IncrementStat(XfrmStat::kOutStateSeqError);
       return PacketFate::kXfrmOutStateSeqError;

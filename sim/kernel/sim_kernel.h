@@ -61,6 +61,8 @@ enum class PacketFate : uint8_t {
   kXfrmOutPolBlock,  // Matched a block policy on output.
   kXfrmOutNoStates,  // An out policy matched but no SA for its template.
   kXfrmOutStateSeqError,   // The SA's sequence numbers are exhausted.
+  kXfrmOutStateInvalid,    // The SA picked for it was deleted before it
+                           // was encrypted (a concurrent delete).
   kXfrmInNoStates,         // ESP for an SPI/mark this node has no SA for.
   kXfrmInStateSeqError,    // Replayed or too old.
   kXfrmInStateProtoError,  // ICV did not verify, or bad ESP.

@@ -4,8 +4,11 @@
 #include "sim/kernel/sim_kernel.h"
 
 #include <algorithm>
+#include <atomic>
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -197,6 +200,52 @@ TEST_F(SimKernelTest, PolicyWithoutSaDropsInsteadOfLeaking) {
                   .DeleteSa(XfrmSaId{b_.address, 1, kIpProtoEsp, kEncrypt})
                   .ok());
   ExpectNodeADrops(PacketFate::kXfrmOutNoStates, XfrmStat::kOutNoStates);
+}
+
+// An SA deleted by another thread between the policy lookup and the
+// encryption (the daemon reprogramming while pods send) drops the packet as
+// XfrmOutStateInvalid, as Linux does when xfrm_output_one finds its state
+// dead; never as a sequence-number error, never in clear.
+TEST_F(SimKernelTest, SaDeletedWhileAPacketIsInFlightIsOutStateInvalid) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  const std::vector<XfrmSa> sas = *a_.kernel->xfrm().DumpSas();
+  ASSERT_EQ(sas.size(), 1u);
+  const XfrmSa sa = sas[0];
+  std::atomic<bool> done{false};
+  std::thread churn([&] {
+    while (!done.load()) {
+      ASSERT_TRUE(a_.kernel->xfrm().DeleteSa(sa.id()).ok());
+      ASSERT_TRUE(a_.kernel->xfrm().AddSa(sa).ok());
+    }
+  });
+  std::map<PacketFate, uint64_t> fates;
+  // Until the race was seen a few times (a few hundred packets on two
+  // cores), or long enough to say it was not.
+  for (int i = 0; i < 20000 && fates[PacketFate::kXfrmOutStateInvalid] < 10;
+       ++i) {
+    ++fates[SendFromA1()];
+  }
+  done.store(true);
+  churn.join();
+  RecordProperty("out_state_invalid",
+                 std::to_string(fates[PacketFate::kXfrmOutStateInvalid]));
+  RecordProperty("out_no_states",
+                 std::to_string(fates[PacketFate::kXfrmOutNoStates]));
+  for (const auto& [fate, count] : fates) {
+    EXPECT_TRUE(fate == PacketFate::kTransmitted ||
+                fate == PacketFate::kXfrmOutNoStates ||
+                fate == PacketFate::kXfrmOutStateInvalid)
+        << PacketFateName(fate) << " x" << count;
+  }
+  EXPECT_EQ(a_.kernel->xfrm().Stat(XfrmStat::kOutStateSeqError), 0u);
+  EXPECT_EQ(a_.kernel->xfrm().Stat(XfrmStat::kOutStateInvalid),
+            fates[PacketFate::kXfrmOutStateInvalid]);
+  EXPECT_EQ(a_.kernel->xfrm().Stat(XfrmStat::kOutNoStates),
+            fates[PacketFate::kXfrmOutNoStates]);
+  for (const auto& packet : wire_) {
+    EXPECT_TRUE(ParseEspHeader(packet).ok()) << "a packet left in clear";
+  }
 }
 
 TEST_F(SimKernelTest, TamperedReplayedAndUnknownEspAreDroppedAndCounted) {

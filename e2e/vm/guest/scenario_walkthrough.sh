@@ -224,12 +224,15 @@ norm_policy() {
 peer_index() {
   norm_state "$1" | sed -n "s|^src $2 dst .* mark 0x\([0-9a-f]*\)00d0/0xffff00ff .*|\1|p" | head -n 1
 }
-# expected_layout NS "SPI..." OUT_SPI PEER...: docs/xfrm-layout.md section 2
-# for node NS receiving with every SPI listed and sending with OUT_SPI, on
-# IPv4 only (the nodes have no IPv6 address). Writes $W/NS.want-state and
+# expected_layout NS "SPI..." "OUT_SPI [RETIRING_SPI...]" PEER...:
+# docs/xfrm-layout.md section 2 for node NS receiving with every SPI listed
+# and sending with OUT_SPI (its out policies), still holding the outbound
+# SAs of the RETIRING_SPIs (no policy) until they are reclaimed, on IPv4 only
+# (the nodes have no IPv6 address). Writes $W/NS.want-state and
 # $W/NS.want-policy.
 expected_layout() {
-  ns=$1 spis=$2 out=$3
+  ns=$1 spis=$2 out=${3%% *} retiring=
+  case $3 in *' '*) retiring=${3#* } ;; esac
   shift 3
   me=$(node_idx "$ns")
   s=$(node_ip "$me")
@@ -244,8 +247,10 @@ expected_layout() {
       printf 'src %s dst %s proto esp spi 0x%08x reqid %s mode tunnel replay-window 0 flag esn mark 0x%s00d0/0xffff00ff output-mark 0xd0/0xffff00ff aead rfc4106(gcm(aes)) <key> 128 sel src 0.0.0.0/0 dst 0.0.0.0/0\n' \
         "$pip" "$s" "$spi" $REQID "$idx" >>"$W/$ns.want-state"
     done
-    printf 'src %s dst %s proto esp spi 0x%08x reqid %s mode tunnel replay-window 0 flag esn mark 0xe0/0xff aead rfc4106(gcm(aes)) <key> 128 sel src 0.0.0.0/0 dst 0.0.0.0/0\n' \
-      "$s" "$pip" "$out" $REQID >>"$W/$ns.want-state"
+    for spi in $out $retiring; do
+      printf 'src %s dst %s proto esp spi 0x%08x reqid %s mode tunnel replay-window 0 flag esn mark 0xe0/0xff aead rfc4106(gcm(aes)) <key> 128 sel src 0.0.0.0/0 dst 0.0.0.0/0\n' \
+        "$s" "$pip" "$spi" $REQID >>"$W/$ns.want-state"
+    done
     printf 'src 0.0.0.0/0 dst %s dir out priority 100 ptype main mark 0xe0/0xff tmpl src %s dst %s proto esp spi 0x%08x reqid %s mode tunnel\n' \
       "$(node_cidr "$j")" "$s" "$pip" "$out" $REQID >>"$W/$ns.want-policy"
     for dir in in fwd; do
@@ -260,7 +265,8 @@ expected_layout() {
   sort -o "$W/$ns.want-state" "$W/$ns.want-state"
   sort -o "$W/$ns.want-policy" "$W/$ns.want-policy"
 }
-# layout_is NS "SPI..." OUT_SPI PEER...: the node's tables are exactly that
+# layout_is NS "SPI..." "OUT_SPI [RETIRING_SPI...]" PEER...: the node's
+# tables are exactly that
 # (and the peer indices are distinct, 1..65535).
 layout_is() {
   expected_layout "$@"
@@ -268,7 +274,7 @@ layout_is() {
   norm_policy "$1" >"$W/$1.have-policy"
   cmp -s "$W/$1.want-state" "$W/$1.have-state" && cmp -s "$W/$1.want-policy" "$W/$1.have-policy"
 }
-layout_check() { # WHAT NS "SPI..." OUT_SPI PEER...
+layout_check() { # WHAT NS "SPI..." "OUT_SPI [RETIRING_SPI...]" PEER...
   what=$1
   shift
   if wait_until 60 layout_is "$@"; then
@@ -295,9 +301,9 @@ encrypted_both_ways() {
     [ "$(out_sa_packets "$na" "$ia" "$ib")" -gt "$before_a" ] &&
     [ "$(out_sa_packets "$nb" "$ib" "$ia")" -gt "$before_b" ]
 }
-outbound_spis_are() { # SPI: every outbound SA of every running node uses it
+outbound_spis_are() { # SPI: every out policy of every running node sends with it
   for n in $RUNNING; do
-    norm_state "$n" | grep ' mark 0xe0/0xff ' | grep -v -q "spi $(printf '0x%08x' "$1") " && return 1
+    norm_policy "$n" | grep ' dir out priority 100 ' | grep -v -q "spi $(printf '0x%08x' "$1") " && return 1
   done
   return 0
 }
@@ -576,8 +582,9 @@ grep -q 'rotated, spi 1 -> 2' /tmp/kmeshctl-2.txt && [ $rc = 0 ] &&
   pass "kmeshctl secret create again: $(cat /tmp/kmeshctl-2.txt)" ||
   fail "second kmeshctl secret create (exit $rc): $(tr '\n' ' ' </tmp/kmeshctl-2.txt)"
 # Polled on the kernel (cheap): node-a receives with spi 1 and 2 and sends
-# with 2 once both peers advertise 2; the old SAs stay for the grace period.
-if wait_until 240 layout_is node-a "1 2" 2 node-b node-c; then
+# with 2 once both peers advertise 2; the old SAs (inbound, and outbound
+# without a policy) stay for the grace period.
+if wait_until 240 layout_is node-a "1 2" "2 1" node-b node-c; then
   t_converged=$(uptime_s)
   pass "rotation: node-a receives with spi 1 and 2 and sends with spi 2 $(awk -v a="$t0" -v b="$t_converged" 'BEGIN { printf "%.1f", b - a }')s after kmeshctl ($(grep -c . $W/node-a.have-state) SAs, as docs/xfrm-layout.md)"
 else
@@ -585,7 +592,7 @@ else
   fail "rotation: node-a never held spi 1 and 2 inbound with spi 2 outbound: $(diff "$W/node-a.want-state" "$W/node-a.have-state" | grep '^[-+][^-+]' | tr '\n' ' ')"
 fi
 wait_until 90 outbound_spis_are 2 && wait_until 90 infos_are "node-a:2 node-b:2 node-c:2 " &&
-  pass "rotation converged: every KmeshNodeInfo at spi 2 ($(node_infos)), every outbound SA on every node spi 2" ||
+  pass "rotation converged: every KmeshNodeInfo at spi 2 ($(node_infos)), every out policy on every node spi 2" ||
   fail "rotation did not converge: KmeshNodeInfo '$(node_infos)'"
 sleep 2
 stop_flow ab "rotation"

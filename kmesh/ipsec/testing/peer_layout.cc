@@ -10,7 +10,8 @@ namespace kmesh::ipsec {
 PeerLayoutInput LayoutInput(const NodeView& self, const NodeView& peer,
                             uint16_t peer_index, const KeyRing& keys,
                             std::vector<int32_t> inbound_spis,
-                            int32_t outbound_spi) {
+                            int32_t outbound_spi,
+                            std::vector<int32_t> retiring_outbound_spis) {
   PeerLayoutInput input;
   input.self = &self;
   input.peer = &peer;
@@ -18,15 +19,17 @@ PeerLayoutInput LayoutInput(const NodeView& self, const NodeView& peer,
   input.keys = &keys;
   input.inbound_spis = std::move(inbound_spis);
   input.outbound_spi = outbound_spi;
+  input.retiring_outbound_spis = std::move(retiring_outbound_spis);
   return input;
 }
 
 XfrmObjects PeerObjects(const NodeView& self, const NodeView& peer,
                         uint16_t peer_index, const KeyRing& keys,
-                        std::vector<int32_t> inbound_spis,
-                        int32_t outbound_spi) {
-  absl::StatusOr<PeerLayout> layout = LayoutPeer(LayoutInput(
-      self, peer, peer_index, keys, std::move(inbound_spis), outbound_spi));
+                        std::vector<int32_t> inbound_spis, int32_t outbound_spi,
+                        std::vector<int32_t> retiring_outbound_spis) {
+  absl::StatusOr<PeerLayout> layout = LayoutPeer(
+      LayoutInput(self, peer, peer_index, keys, std::move(inbound_spis),
+                  outbound_spi, std::move(retiring_outbound_spis)));
   if (!layout.ok()) {
     ADD_FAILURE() << layout.status();
     return XfrmObjects{};

@@ -13,18 +13,20 @@
 
 namespace kmesh::ipsec {
 
-// `self`, `peer` and `keys` must outlive the input.
+// `self`, `peer` and `keys` must outlive the input. `retiring_outbound_spis`:
+// PeerLayoutInput's.
 PeerLayoutInput LayoutInput(const NodeView& self, const NodeView& peer,
                             uint16_t peer_index, const KeyRing& keys,
                             std::vector<int32_t> inbound_spis,
-                            int32_t outbound_spi);
+                            int32_t outbound_spi,
+                            std::vector<int32_t> retiring_outbound_spis = {});
 
 // The objects `self` holds for `peer`; none, and a test failure, when
 // LayoutPeer refuses.
 XfrmObjects PeerObjects(const NodeView& self, const NodeView& peer,
                         uint16_t peer_index, const KeyRing& keys,
-                        std::vector<int32_t> inbound_spis,
-                        int32_t outbound_spi);
+                        std::vector<int32_t> inbound_spis, int32_t outbound_spi,
+                        std::vector<int32_t> retiring_outbound_spis = {});
 
 }  // namespace kmesh::ipsec
 
