@@ -155,3 +155,24 @@ wait_until() {
 
 # A progress line on the console (for reading console.log after a hang).
 step() { echo "E2E step: $E2E_SCENARIO: $* (uptime $(uptime_s)s)"; }
+
+# sample_progress NS STOP_FILE: "uptime rx_bytes" of NS's eth0 every 0.25 s
+# until STOP_FILE exists, sampled inside NS with shell builtins only (under
+# TCG every process start steals the one CPU).
+sample_progress() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  ip netns exec "$1" sh -c '
+    while [ ! -e "$1" ]; do
+      read -r up _ </proc/uptime
+      while read -r dev rx _; do [ "$dev" = eth0: ] && echo "$up $rx"; done </proc/net/dev
+      sleep 0.25
+    done' sh "$2"
+}
+# longest_stall FILE: the longest time in seconds, between the first and the
+# last growth of rx_bytes in sample_progress's output, during which it did
+# not grow.
+longest_stall() {
+  awk 'NR == 1 { b = $2; t = $1; next }
+       $2 > b { if (started && $1 - t > m) m = $1 - t; started = 1; b = $2; t = $1 }
+       END { printf "%.2f", m + 0 }' "$1"
+}

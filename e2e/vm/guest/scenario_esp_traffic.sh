@@ -319,22 +319,6 @@ n=$(ip -n node-a xfrm state | grep -c 'spi 0x00000001')
 # builtins only (under TCG every process start steals the one CPU).
 mkdir -p /tmp/www
 dd if=/dev/zero of=/tmp/www/bulk bs=1M seek=2000 count=0 2>/dev/null
-sample_progress() {
-  # shellcheck disable=SC2016 # expanded by the inner shell
-  ip netns exec pb1 sh -c '
-    while [ ! -e /tmp/tcp-stop ]; do
-      read -r up _ </proc/uptime
-      while read -r dev rx _; do [ "$dev" = eth0: ] && echo "$up $rx"; done </proc/net/dev
-      sleep 0.25
-    done'
-}
-# longest_stall FILE: the longest time in seconds, between the first and the
-# last growth of rx_bytes, during which it did not grow.
-longest_stall() {
-  awk 'NR == 1 { b = $2; t = $1; next }
-       $2 > b { if (started && $1 - t > m) m = $1 - t; started = 1; b = $2; t = $1 }
-       END { printf "%.2f", m + 0 }' "$1"
-}
 # tcp_transfer SECONDS [ROTATE]: pb1 fetches from pa1 for about SECONDS
 # (rotating 2 -> 3 meanwhile when ROTATE is set, with a capture of node-a's
 # underlay after it in /tmp/capture-a-tcp-after.txt); leaves
@@ -344,7 +328,7 @@ tcp_transfer() {
   ip netns exec pa1 httpd -f -p 8080 -h /tmp/www 2>/tmp/tcp-server.err &
   server=$!
   sleep 0.3
-  sample_progress >/tmp/tcp-progress.txt &
+  sample_progress pb1 /tmp/tcp-stop >/tmp/tcp-progress.txt &
   sampler=$!
   ip netns exec pb1 wget -q -O /dev/null http://10.244.1.10:8080/bulk 2>/tmp/tcp-client.err &
   client=$!
