@@ -66,6 +66,7 @@ case $scenario in
     kubectl=$("$r/e2e/vm/kubectl_elf.sh" "$TMPDIR/kubectl") || skip "no kubectl on PATH (set KMESH_VM_KUBECTL)"
     args+=(--bin "$kubectl" --bin "$r/kmesh/daemon/kmesh-daemon"
       --bin "$r/kmesh/kmeshctl/kmeshctl" --bin "$r/sim/kube/sim_apiserver"
+      --bin "$r/kmesh/cni/kmesh-cni"
       --data "$r/kmesh/daemon/crd/kmeshnodeinfo_crd.yaml"
       --data "$r/bpf/encrypt_marker.bpf.o" --data "$r/bpf/decrypt_marker.bpf.o")
     # kubectl alone is 57 MB, held twice (initrd and rootfs) in guest memory;

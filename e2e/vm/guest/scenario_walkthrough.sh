@@ -48,8 +48,10 @@ node_ip() { echo "192.168.100.$1"; }
 node_cidr() { echo "10.244.$1.0/24"; }
 node_idx() { case $1 in node-a) echo 1 ;; node-b) echo 2 ;; node-c) echo 3 ;; esac; }
 # Managed pods: p<x>1 in namespace default; unmanaged: p<x>2 in legacy.
+# New managed pods p<x>3 come later, through kmesh-cni.
 PA1=10.244.1.10 PA2=10.244.1.11 PB1=10.244.2.10 PB2=10.244.2.11 PC1=10.244.3.10
-MANAGED_RE='10\.244\.[123]\.10'
+PA3=10.244.1.12 PB3=10.244.2.12 PC3=10.244.3.12
+MANAGED_RE='10\.244\.[123]\.1[02]'
 
 kubectl() { "$BIN/kubectl" --kubeconfig="$KCFG" --request-timeout=20s "$@"; }
 kmeshctl() { "$BIN/kmeshctl" --kubeconfig="$KCFG" "$@"; }
@@ -433,7 +435,7 @@ cleanup() {
   [ -n "${PROJECTOR_PID:-}" ] && stop_process "$PROJECTOR_PID" TERM
   [ -n "${WATCH_PID:-}" ] && stop_process "$WATCH_PID" TERM
   [ -n "${API_PID:-}" ] && stop_process "$API_PID" TERM
-  for ns in pa1 pa2 pb1 pb2 pc1 node-a node-b node-c kube-api; do ip netns del "$ns" 2>/dev/null; done
+  for ns in pa1 pa2 pa3 pb1 pb2 pb3 pc1 pc3 node-a node-b node-c kube-api; do ip netns del "$ns" 2>/dev/null; done
   ip link del br-und 2>/dev/null
   rm -rf /bpf/node-a /bpf/node-b /bpf/node-c
 }
@@ -738,6 +740,96 @@ if [ "${received:-0}" -gt 1000000 ] && awk -v s="$stall" 'BEGIN { exit !(s <= 1.
 else
   fail "rolling restart: TCP stream: pb1 received ${received:-0} bytes, longest pause ${stall}s; $(cat /tmp/tcp-client.err /tmp/tcp-server.err | tr '\n' ' ')"
 fi
+
+step "new managed pods on every node, through kmesh-cni, sending at once"
+# What kubelet does for a new pod: the Pod object, then the CNI chain in the
+# node's namespace (the primary plugin's veth, as pod_ns makes it, then
+# kmesh-cni with that plugin's result as prevResult), then the pod's status.
+# kmesh-cni attaches the encrypt marker the daemon pinned before the pod
+# runs, so its first packet, to old pods and to the other new ones, is ESP.
+new_pod_yaml() { # POD NODE IP
+  cat <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1
+  namespace: default
+spec:
+  nodeName: $2
+  containers:
+  - {name: app, image: busybox}
+status:
+  phase: Running
+  hostIP: "$(node_ip "$(node_idx "$2")")"
+  podIP: "$3"
+  podIPs:
+  - {ip: "$3"}
+EOF
+}
+cni_add() { # NODE POD HOST_IF IP
+  cat >"$W/cni-$2.json" <<EOF
+{"cniVersion": "1.0.0", "name": "kind", "type": "kmesh-cni",
+ "kubeconfig": "$KCFG", "bpfPinDir": "/bpf/$1",
+ "prevResult": {"cniVersion": "1.0.0",
+   "interfaces": [{"name": "$3"}, {"name": "eth0", "sandbox": "/run/netns/$2"}],
+   "ips": [{"address": "$4/32", "interface": 1}]}}
+EOF
+  ip netns exec "$1" env CNI_COMMAND=ADD CNI_CONTAINERID="ctr-$2" CNI_NETNS="/run/netns/$2" \
+    CNI_IFNAME=eth0 CNI_PATH="$BIN" CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2" \
+    "$BIN/kmesh-cni" <"$W/cni-$2.json" >"/tmp/cni-$2.txt" 2>&1
+}
+errors_pods=$(xfrm_error_sum $NODES)
+: >$W/new-pods.yaml
+for spec in pa3:node-a:$PA3 pb3:node-b:$PB3 pc3:node-c:$PC3; do
+  IFS=: read -r pod node ip <<EOF
+$spec
+EOF
+  new_pod_yaml "$pod" "$node" "$ip" >>$W/new-pods.yaml
+  echo --- >>$W/new-pods.yaml
+done
+capture_all newpods 'net 10.244.0.0/16'
+kubectl apply -f $W/new-pods.yaml >/tmp/kubectl-new-pods.txt 2>&1 || fail "kubectl apply of the new pods: $(cat /tmp/kubectl-new-pods.txt)"
+cni_ok=1
+for spec in node-a:pa3:veth-pa3:$PA3 node-b:pb3:veth-pb3:$PB3 node-c:pc3:veth-pc3:$PC3; do
+  IFS=: read -r node pod host_if ip <<EOF
+$spec
+EOF
+  pod_ns "$node" "$pod" "$host_if" "$ip"
+  cni_add "$node" "$pod" "$host_if" "$ip" || {
+    cni_ok=0
+    info "kmesh-cni ADD for $pod: $(tr '\n' ' ' <"/tmp/cni-$pod.txt")"
+  }
+  keep "/tmp/cni-$pod.txt"
+done
+# They send at once, before their status reaches the API server: each new
+# pod to an old managed pod and to a new one on another node.
+start_flow n_ab pa3 $PB1
+start_flow n_ac pa3 $PC3
+start_flow n_bc pb3 $PC1
+start_flow n_ba pb3 $PA3
+start_flow n_ca pc3 $PA1
+start_flow n_cb pc3 $PB3
+kubectl replace --subresource=status -f $W/new-pods.yaml >>/tmp/kubectl-new-pods.txt 2>&1 ||
+  fail "kubectl replace --subresource=status of the new pods: $(tail -n 2 /tmp/kubectl-new-pods.txt)"
+[ $cni_ok -eq 1 ] && pass "kmesh-cni ADD for pa3, pb3 and pc3 (chained after their veth, prevResult passed on): exit 0" ||
+  fail "kmesh-cni ADD failed for a new pod"
+attached=0
+for spec in node-a:veth-pa3 node-b:veth-pb3 node-c:veth-pc3; do
+  ip netns exec "${spec%%:*}" tc filter show dev "${spec#*:}" ingress | grep -q kmesh_encrypt && attached=$((attached + 1))
+done
+[ $attached -eq 3 ] && pass "kmesh-cni attached the encrypt marker to veth-pa3, veth-pb3 and veth-pc3 (tc ingress)" ||
+  fail "the encrypt marker is on $attached of the 3 new veths"
+sleep 4
+for f in n_ab n_ac n_bc n_ba n_ca n_cb; do stop_flow "$f" "new pods"; done
+stop_captures
+# From the first packet: no ICMP between managed pods on the wire in clear.
+leak=$(wire_plain_managed newpods)
+[ "$leak" -eq 0 ] && pass "new pods: no plaintext packet between managed pods on the wire, from their first packet" ||
+  fail "new pods: $leak plaintext packets between managed pods on the wire: $(grep -E "IP $MANAGED_RE > $MANAGED_RE:" /tmp/cap-newpods-wire.txt | grep -v ESP | head -n 2 | tr '\n' ' ')"
+errors_now=$(xfrm_error_sum $NODES)
+[ "$errors_now" -eq "$errors_pods" ] &&
+  pass "new pods: /proc/net/xfrm_stat error counters unchanged ($errors_pods)" ||
+  fail "new pods: xfrm_stat error counters moved $errors_pods -> $errors_now"
 
 step "SIGTERM keeps node-c's datapath"
 norm_state node-c >$W/sigterm-before-state
