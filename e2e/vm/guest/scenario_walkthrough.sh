@@ -747,7 +747,7 @@ step "new managed pods on every node, through kmesh-cni, sending at once"
 # kmesh-cni with that plugin's result as prevResult), then the pod's status.
 # kmesh-cni attaches the encrypt marker the daemon pinned before the pod
 # runs, so its first packet, to old pods and to the other new ones, is ESP.
-new_pod_yaml() { # POD NODE IP
+new_pod_yaml() { # POD NODE [IP]: the Pod as created; with IP, its status
   cat <<EOF
 apiVersion: v1
 kind: Pod
@@ -758,6 +758,8 @@ spec:
   nodeName: $2
   containers:
   - {name: app, image: busybox}
+EOF
+  [ -n "${3:-}" ] && cat <<EOF
 status:
   phase: Running
   hostIP: "$(node_ip "$(node_idx "$2")")"
@@ -765,6 +767,7 @@ status:
   podIPs:
   - {ip: "$3"}
 EOF
+  echo ---
 }
 cni_add() { # NODE POD HOST_IF IP
   cat >"$W/cni-$2.json" <<EOF
@@ -780,14 +783,17 @@ EOF
 }
 errors_pods=$(xfrm_error_sum $NODES)
 : >$W/new-pods.yaml
+: >$W/new-pods-status.yaml
 for spec in pa3:node-a:$PA3 pb3:node-b:$PB3 pc3:node-c:$PC3; do
   IFS=: read -r pod node ip <<EOF
 $spec
 EOF
-  new_pod_yaml "$pod" "$node" "$ip" >>$W/new-pods.yaml
-  echo --- >>$W/new-pods.yaml
+  new_pod_yaml "$pod" "$node" >>$W/new-pods.yaml
+  new_pod_yaml "$pod" "$node" "$ip" >>$W/new-pods-status.yaml
 done
 capture_all newpods 'net 10.244.0.0/16'
+# Created without an IP, as the scheduler leaves them: the daemons cannot
+# know these pods' addresses before their status says so.
 kubectl apply -f $W/new-pods.yaml >/tmp/kubectl-new-pods.txt 2>&1 || fail "kubectl apply of the new pods: $(cat /tmp/kubectl-new-pods.txt)"
 cni_ok=1
 for spec in node-a:pa3:veth-pa3:$PA3 node-b:pb3:veth-pb3:$PB3 node-c:pc3:veth-pc3:$PC3; do
@@ -801,6 +807,12 @@ EOF
   }
   keep "/tmp/cni-$pod.txt"
 done
+attached=0
+for spec in node-a:veth-pa3 node-b:veth-pb3 node-c:veth-pc3; do
+  ip netns exec "${spec%%:*}" tc filter show dev "${spec#*:}" ingress | grep -q kmesh_encrypt && attached=$((attached + 1))
+done
+[ $attached -eq 3 ] && pass "kmesh-cni attached the encrypt marker to veth-pa3, veth-pb3 and veth-pc3 (tc ingress) before any pod IP was known to the daemons" ||
+  fail "the encrypt marker is on $attached of the 3 new veths"
 # They send at once, before their status reaches the API server: each new
 # pod to an old managed pod and to a new one on another node.
 start_flow n_ab pa3 $PB1
@@ -809,16 +821,10 @@ start_flow n_bc pb3 $PC1
 start_flow n_ba pb3 $PA3
 start_flow n_ca pc3 $PA1
 start_flow n_cb pc3 $PB3
-kubectl replace --subresource=status -f $W/new-pods.yaml >>/tmp/kubectl-new-pods.txt 2>&1 ||
+kubectl replace --subresource=status -f $W/new-pods-status.yaml >>/tmp/kubectl-new-pods.txt 2>&1 ||
   fail "kubectl replace --subresource=status of the new pods: $(tail -n 2 /tmp/kubectl-new-pods.txt)"
 [ $cni_ok -eq 1 ] && pass "kmesh-cni ADD for pa3, pb3 and pc3 (chained after their veth, prevResult passed on): exit 0" ||
   fail "kmesh-cni ADD failed for a new pod"
-attached=0
-for spec in node-a:veth-pa3 node-b:veth-pb3 node-c:veth-pc3; do
-  ip netns exec "${spec%%:*}" tc filter show dev "${spec#*:}" ingress | grep -q kmesh_encrypt && attached=$((attached + 1))
-done
-[ $attached -eq 3 ] && pass "kmesh-cni attached the encrypt marker to veth-pa3, veth-pb3 and veth-pc3 (tc ingress)" ||
-  fail "the encrypt marker is on $attached of the 3 new veths"
 sleep 4
 for f in n_ab n_ac n_bc n_ba n_ca n_cb; do stop_flow "$f" "new pods"; done
 stop_captures
