@@ -19,10 +19,16 @@
 # create` again under two continuous flows (nothing lost, spi 2 afterwards);
 # the XFRM tables exactly as docs/xfrm-layout.md; spi 1 reclaimed after the
 # grace period; kill -9 of a daemon mid-flow and a restart (nothing lost or
-# leaked, same tables); SIGTERM leaves the node's XFRM objects, markers,
-# pins and KmeshNodeInfo in place under traffic (nothing lost, nothing in
-# clear), and `kmesh-daemon uninstall` removes them (twice: idempotent);
-# xfrm_stat error counters unchanged; no key in any log.
+# leaked, same tables); a rolling SIGTERM restart of every daemon under
+# three flows and a TCP bulk stream (nothing lost or in clear, same tables,
+# the stream never stalls); new managed pods on every node through
+# kmesh-cni, sending at once (nothing in clear from their first packet);
+# SIGTERM leaves the node's XFRM objects, markers, pins and KmeshNodeInfo in
+# place under traffic (nothing lost, nothing in clear), and `kmesh-daemon
+# uninstall` removes them (twice: idempotent); a fourth node joins under
+# traffic (nothing lost from the first packet, nothing in clear once a
+# direction has used ESP); xfrm_stat error counters unchanged; no key in
+# any log.
 # pass/fail always succeed, so "cond && pass .. || fail .." is an if-else;
 # $NODES and $RUNNING are word lists, split on purpose.
 # shellcheck disable=SC2015,SC2086
@@ -46,12 +52,14 @@ export HOME=/root
 # node facts: name index (1..3) -> address, pod CIDR, boot ID
 node_ip() { echo "192.168.100.$1"; }
 node_cidr() { echo "10.244.$1.0/24"; }
-node_idx() { case $1 in node-a) echo 1 ;; node-b) echo 2 ;; node-c) echo 3 ;; esac; }
+node_idx() { case $1 in node-a) echo 1 ;; node-b) echo 2 ;; node-c) echo 3 ;; node-d) echo 4 ;; esac; }
 # Managed pods: p<x>1 in namespace default; unmanaged: p<x>2 in legacy.
 # New managed pods p<x>3 come later, through kmesh-cni.
 PA1=10.244.1.10 PA2=10.244.1.11 PB1=10.244.2.10 PB2=10.244.2.11 PC1=10.244.3.10
 PA3=10.244.1.12 PB3=10.244.2.12 PC3=10.244.3.12
-MANAGED_RE='10\.244\.[123]\.1[02]'
+# node-d joins at the end, with managed pod pd1.
+PD1=10.244.4.10
+MANAGED_RE='10\.244\.[1234]\.1[02]'
 
 kubectl() { "$BIN/kubectl" --kubeconfig="$KCFG" --request-timeout=20s "$@"; }
 kmeshctl() { "$BIN/kmeshctl" --kubeconfig="$KCFG" "$@"; }
@@ -435,9 +443,9 @@ cleanup() {
   [ -n "${PROJECTOR_PID:-}" ] && stop_process "$PROJECTOR_PID" TERM
   [ -n "${WATCH_PID:-}" ] && stop_process "$WATCH_PID" TERM
   [ -n "${API_PID:-}" ] && stop_process "$API_PID" TERM
-  for ns in pa1 pa2 pa3 pb1 pb2 pb3 pc1 pc3 node-a node-b node-c kube-api; do ip netns del "$ns" 2>/dev/null; done
+  for ns in pa1 pa2 pa3 pb1 pb2 pb3 pc1 pc3 pd1 node-a node-b node-c node-d kube-api; do ip netns del "$ns" 2>/dev/null; done
   ip link del br-und 2>/dev/null
-  rm -rf /bpf/node-a /bpf/node-b /bpf/node-c
+  rm -rf /bpf/node-a /bpf/node-b /bpf/node-c /bpf/node-d
 }
 
 # ============================================================ run
@@ -902,6 +910,103 @@ wait_until 60 no_out_sa_to_c && pass "uninstall: node-a no longer encrypts to no
 kubectl delete node node-c >/tmp/delete-node.txt 2>&1 && pass "kubectl delete node node-c" ||
   fail "kubectl delete node node-c: $(cat /tmp/delete-node.txt)"
 layout_check "node-c left" node-a 2 2 node-b
+
+step "a node joins (node-d) under traffic"
+# kubelet registers node-d (Node with InternalIP, bootID, podCIDRs) and its
+# pod pd1; the kmesh-ipsec Secret is projected into it; then its daemon
+# starts while pa1 -> pd1 and pd1 -> pb1 already flow. Counted from the
+# first packet: nothing lost, and once a direction between two nodes has
+# carried ESP, no managed packet in that direction is in clear.
+node_ns node-d
+ip link add und-d type veth peer name eth0 netns node-d
+ip link set und-d master br-und up
+ip -n node-d addr add 192.168.100.4/24 dev eth0
+ip -n node-d link set eth0 up
+for n in node-a node-b; do
+  j=$(node_idx "$n")
+  ip -n node-d route add "$(node_cidr "$j")" via "$(node_ip "$j")" dev eth0
+  ip -n "$n" route add "$(node_cidr 4)" via "$(node_ip 4)" dev eth0
+done
+pod_ns node-d pd1 veth-pd1 $PD1
+cat >$W/node-d.yaml <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-d
+spec:
+  podCIDR: $(node_cidr 4)
+  podCIDRs: ["$(node_cidr 4)"]
+status:
+  addresses:
+  - {type: InternalIP, address: "$(node_ip 4)"}
+  - {type: Hostname, address: node-d}
+  nodeInfo:
+    bootID: 04040404-0000-4000-8000-000000000004
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pd1
+  namespace: default
+spec:
+  nodeName: node-d
+  containers:
+  - {name: app, image: busybox}
+status:
+  phase: Running
+  hostIP: "$(node_ip 4)"
+  podIP: "$PD1"
+  podIPs:
+  - {ip: "$PD1"}
+EOF
+if kubectl apply -f $W/node-d.yaml >/tmp/kubectl-node-d.txt 2>&1 &&
+  kubectl replace --subresource=status -f $W/node-d.yaml >>/tmp/kubectl-node-d.txt 2>&1; then
+  pass "node-d registered as kubelet would: Node (InternalIP, bootID, podCIDR) and managed pod pd1"
+else
+  fail "registering node-d: $(tail -n 3 /tmp/kubectl-node-d.txt | tr '\n' ' ')"
+fi
+latest=$(find $W -maxdepth 1 -name 'secret.*' | sort -t. -k2 -n | tail -n 1)
+project node-d "$latest"
+errors_join=$(xfrm_error_sum node-a node-b node-d)
+capture_all join 'net 10.244.0.0/16' node-a node-b node-d
+start_flow j_ad pa1 $PD1
+start_flow j_db pd1 $PB1
+sleep 2
+RUNNING="$RUNNING node-d"
+start_daemon node-d
+if wait_until 300 infos_are "node-a:2 node-b:2 node-d:2 "; then
+  pass "node-d's daemon started and published: $(node_infos)"
+else
+  fail "node-d did not join: KmeshNodeInfo '$(node_infos)': $(tail -n 3 "$LOGS/walkthrough-node-d.daemon.log" | tr '\n' ' ')"
+fi
+d_encrypted() { encrypted_both_ways pa1 $PD1 node-a node-d && encrypted_both_ways pd1 $PB1 node-d node-b; }
+wait_until 120 d_encrypted && pass "node-d: pa1 <-> pd1 and pd1 <-> pb1 go through both nodes' SAs" ||
+  fail "node-d: traffic with pd1 does not go through the SAs"
+sleep 2
+stop_flow j_ad "node-d joins"
+stop_flow j_db "node-d joins"
+stop_captures
+# plain_after_esp NODE_CAP FROM_NODE_IP TO_NODE_IP POD_RE_FROM POD_RE_TO: the
+# plaintext packets FROM_POD -> TO_POD on the wire after the first ESP
+# packet from FROM_NODE to TO_NODE left FROM_NODE (one kernel, one clock).
+plain_after_esp() {
+  t=$(grep -E "eth0 +Out +IP $2 > $3: ESP" "/tmp/cap-join-$1.txt" | head -n 1 | cut -d' ' -f1)
+  [ -n "$t" ] || { echo none; return; }
+  grep -E "IP $4 > $5:" /tmp/cap-join-wire.txt | grep -v ESP | awk -v t="$t" '$1 > t' | grep -c .
+}
+ia=$(node_ip 1) ib=$(node_ip 2) id=$(node_ip 4)
+pa=$(plain_after_esp node-a "$ia" "$id" "$PA1" "$PD1")
+pd=$(plain_after_esp node-d "$id" "$ia" "$PD1" "$PA1")
+pdb=$(plain_after_esp node-d "$id" "$ib" "$PD1" "$PB1")
+pbd=$(plain_after_esp node-b "$ib" "$id" "$PB1" "$PD1")
+[ "$pa" = 0 ] && [ "$pd" = 0 ] && [ "$pdb" = 0 ] && [ "$pbd" = 0 ] &&
+  pass "node-d joins: every direction a<->d, d<->b carried ESP, and no managed packet in clear after its first ESP" ||
+  fail "node-d joins: plaintext after the first ESP: a->d $pa, d->a $pd, d->b $pdb, b->d $pbd (none: no ESP at all)"
+errors_now=$(xfrm_error_sum node-a node-b node-d)
+[ "$errors_now" -eq "$errors_join" ] &&
+  pass "node-d joins: /proc/net/xfrm_stat error counters unchanged on node-a, node-b and node-d ($errors_join)" ||
+  fail "node-d joins: xfrm_stat error counters moved $errors_join -> $errors_now"
+layout_check "node-d joined" node-a 2 2 node-b node-d
 
 step "key material"
 leaks=0
