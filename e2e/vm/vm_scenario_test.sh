@@ -61,7 +61,7 @@ case $scenario in
       --data "$r/bpf/encrypt_marker.bpf.o" --data "$r/bpf/decrypt_marker.bpf.o") ;;
   kmesh_original)
     args+=(--bin "$r/e2e/vm/kmesh_original_layout_vm_test") ;;
-  walkthrough)
+  walkthrough | first_key)
     # A real kubectl drives the simulated API server inside the VM.
     kubectl=$("$r/e2e/vm/kubectl_elf.sh" "$TMPDIR/kubectl") || skip "no kubectl on PATH (set KMESH_VM_KUBECTL)"
     args+=(--bin "$kubectl" --bin "$r/kmesh/daemon/kmesh-daemon"
