@@ -29,13 +29,14 @@ copy_elf() {
 # Modules: what ESP in tunnel mode with rfc4106(gcm(aes)) needs (with the
 # default RNG: without drbg + jitterentropy_rng every ESP SA add fails with
 # "Kernel was unable to initialize cryptographic operations"), veth, tc with
-# BPF and flower/skbedit, a bridge (the walkthrough's underlay), and
-# virtio-9p for the results. Whole crypto and xfrm directories are shipped so
+# BPF and flower/skbedit, a bridge (the walkthrough's underlay), fq (the
+# cluster scenarios pace their TCP streams with it), and virtio-9p for the
+# results. Whole crypto and xfrm directories are shipped so
 # that autoloaded helpers are always there.
 VM_MODULES="esp4 esp6 xfrm_user xfrm_algo gcm ghash-generic ghash-clmulni-intel aesni-intel
   ctr seqiv echainiv authenc authencesn tunnel4 xfrm4_tunnel tunnel6 xfrm6_tunnel veth
   sch_ingress cls_bpf act_bpf cls_flower act_skbedit act_gact 9p 9pnet_virtio virtio_pci
-  drbg jitterentropy_rng sha512_generic sha256_generic bridge"
+  drbg jitterentropy_rng sha512_generic sha256_generic bridge sch_fq"
 VM_MODULE_DIRS="kernel/crypto kernel/arch/x86/crypto kernel/lib/crypto kernel/net/xfrm"
 VM_TOOLS="/bin/busybox /bin/dash ip tc tcpdump ping bpftool"
 

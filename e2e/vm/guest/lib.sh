@@ -169,10 +169,11 @@ sample_progress() {
     done' sh "$2"
 }
 # longest_stall FILE: the longest time in seconds, between the first and the
-# last growth of rx_bytes in sample_progress's output, during which it did
-# not grow.
+# last progress in sample_progress's output, without progress: rx_bytes
+# growing by at least 16 KiB since the last progress (so the pings a pod
+# also receives, about 1 KB a second, do not count as a stream's progress).
 longest_stall() {
   awk 'NR == 1 { b = $2; t = $1; next }
-       $2 > b { if (started && $1 - t > m) m = $1 - t; started = 1; b = $2; t = $1 }
+       $2 >= b + 16384 { if (started && $1 - t > m) m = $1 - t; started = 1; b = $2; t = $1 }
        END { printf "%.2f", m + 0 }' "$1"
 }
