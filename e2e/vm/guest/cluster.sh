@@ -337,6 +337,23 @@ esp_count() {
 wire_plain_managed() {
   grep -E "IP ${MANAGED_RE}[.0-9]* > ${MANAGED_RE}[.:]" "/tmp/cap-$1-wire.txt" | grep -c -v ESP
 }
+# expect_no_plaintext TAG WHAT: a check that no managed packet crossed the
+# wire in clear in TAG's capture (the first two such lines otherwise).
+expect_no_plaintext() {
+  np_leak=$(wire_plain_managed "$1")
+  [ "$np_leak" -eq 0 ] && pass "$2: no plaintext packet between managed pods on the wire" ||
+    fail "$2: $np_leak plaintext packets between managed pods on the wire: $(grep -E "IP ${MANAGED_RE}[.0-9]* > ${MANAGED_RE}[.:]" "/tmp/cap-$1-wire.txt" | grep -v ESP | head -n 2 | tr '\n' ' ')"
+}
+# expect_xfrm_errors_unchanged BEFORE WHAT NODE...: a check that the sum of
+# the nodes' xfrm_stat error counters is still BEFORE.
+expect_xfrm_errors_unchanged() {
+  xe_before=$1 xe_what=$2
+  shift 2
+  xe_now=$(xfrm_error_sum "$@")
+  [ "$xe_now" -eq "$xe_before" ] &&
+    pass "$xe_what: /proc/net/xfrm_stat error counters unchanged on $* ($xe_before)" ||
+    fail "$xe_what: /proc/net/xfrm_stat error counters moved on $*: $xe_before -> $xe_now"
+}
 # plain_after_esp TAG FROM TO: managed packets from node FROM's pods to node
 # TO's that crossed the wire in clear after FROM's first ESP packet to TO,
 # both as seen at FROM's port of the bridge (frames reach a node's port in

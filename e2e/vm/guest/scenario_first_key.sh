@@ -73,11 +73,8 @@ info "managed packets in clear on the wire before the key reached them: $before"
 [ -z "$bad" ] && [ "$before" -gt 0 ] &&
   pass "first key: every direction between the nodes carried ESP, and no managed packet was in clear after its first ESP" ||
   fail "first key: plaintext after the first ESP (none: no ESP at all):$bad; in clear before: $before"
-errors_after=$(xfrm_error_sum $NODES)
 xfrm_stat_report after
-[ "$errors_after" -eq "$errors_before" ] &&
-  pass "first key: /proc/net/xfrm_stat error counters unchanged on all three nodes ($errors_before)" ||
-  fail "first key: xfrm_stat error counters moved $errors_before -> $errors_after"
+expect_xfrm_errors_unchanged "$errors_before" "first key" $NODES
 layout_check "first key" node-a 1 1 node-b node-c
 
 cleanup

@@ -107,9 +107,7 @@ managed_traffic() {
   [ -z "$missing" ] && [ "$other" -eq 0 ] &&
     pass "tcpdump -i any in every node: ESP(spi=$mt_spi) out to and in from both peers, no other SPI" ||
     fail "spi $mt_n phase: ESP(spi=$mt_spi) missing between: $missing; $other packets with another SPI"
-  leak=$(wire_plain_managed "$mt_phase")
-  [ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire (spi $mt_n phase)" ||
-    fail "$leak plaintext packets between managed pods on the wire (spi $mt_n phase): $(grep -E "IP ${MANAGED_RE}[.0-9]* > ${MANAGED_RE}[.:]" /tmp/cap-"$mt_phase"-wire.txt | grep -v ESP | head -n 2 | tr '\n' ' ')"
+  expect_no_plaintext "$mt_phase" "spi $mt_n phase"
 }
 
 errors_before=$(xfrm_error_sum $NODES)
@@ -179,9 +177,7 @@ tcp_stop rotation "rotation"
 stop_flow ab "rotation"
 stop_flow cb "rotation"
 stop_captures
-leak=$(wire_plain_managed rotation)
-[ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire during the rotation" ||
-  fail "$leak plaintext packets between managed pods on the wire during the rotation"
+expect_no_plaintext rotation "rotation"
 for n in node-a node-b node-c; do
   r1=$(grep -E -c 'eth0 +Out .*ESP\(spi=0x00000001' "/tmp/cap-rotation-$n.txt")
   r2=$(grep -E -c 'eth0 +Out .*ESP\(spi=0x00000002' "/tmp/cap-rotation-$n.txt")
@@ -233,15 +229,10 @@ tcp_stop restart "daemon restart (kill -9)"
 stop_flow ab2 "daemon restart"
 stop_flow ca "daemon restart"
 stop_captures
-leak=$(wire_plain_managed restart)
-[ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire across the restart" ||
-  fail "$leak plaintext packets on the wire across the restart"
+expect_no_plaintext restart "daemon restart (kill -9)"
 
-errors_after=$(xfrm_error_sum $NODES)
 xfrm_stat_report after
-[ "$errors_after" -eq "$errors_before" ] &&
-  pass "/proc/net/xfrm_stat error counters unchanged on all three nodes ($errors_before -> $errors_after)" ||
-  fail "/proc/net/xfrm_stat error counters moved: $errors_before -> $errors_after"
+expect_xfrm_errors_unchanged "$errors_before" "from the first key to here" $NODES
 
 step "rolling restart of every daemon (SIGTERM), under flows and a TCP stream"
 # A DaemonSet rolling update: one node after the other, SIGTERM, then the
@@ -282,9 +273,7 @@ stop_flow ab3 "rolling restart"
 stop_flow bc3 "rolling restart"
 stop_flow ca3 "rolling restart"
 stop_captures
-leak=$(wire_plain_managed rolling)
-[ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire through the rolling restart" ||
-  fail "$leak plaintext packets between managed pods on the wire through the rolling restart"
+expect_no_plaintext rolling "rolling restart"
 same_all=1
 for n in $NODES; do
   unchanged() {
@@ -297,10 +286,7 @@ for n in $NODES; do
 done
 [ $same_all -eq 1 ] && pass "rolling restart: every node's XFRM tables are the same as before" ||
   fail "rolling restart: a node's XFRM tables changed"
-errors_now=$(xfrm_error_sum $NODES)
-[ "$errors_now" -eq "$errors_rolling" ] &&
-  pass "rolling restart: /proc/net/xfrm_stat error counters unchanged on all three nodes ($errors_rolling)" ||
-  fail "rolling restart: xfrm_stat error counters moved $errors_rolling -> $errors_now"
+expect_xfrm_errors_unchanged "$errors_rolling" "rolling restart" $NODES
 
 step "new managed pods on every node, through kmesh-cni, sending at once"
 # What kubelet does for a new pod: the Pod object, then the CNI chain in the
@@ -392,13 +378,8 @@ tcp_stop newpods "new pods"
 for f in n_ab n_ac n_bc n_ba n_ca n_cb; do stop_flow "$f" "new pods"; done
 stop_captures
 # From the first packet: no ICMP between managed pods on the wire in clear.
-leak=$(wire_plain_managed newpods)
-[ "$leak" -eq 0 ] && pass "new pods: no plaintext packet between managed pods on the wire, from their first packet" ||
-  fail "new pods: $leak plaintext packets between managed pods on the wire: $(grep -E "IP ${MANAGED_RE}[.0-9]* > ${MANAGED_RE}[.:]" /tmp/cap-newpods-wire.txt | grep -v ESP | head -n 2 | tr '\n' ' ')"
-errors_now=$(xfrm_error_sum $NODES)
-[ "$errors_now" -eq "$errors_pods" ] &&
-  pass "new pods: /proc/net/xfrm_stat error counters unchanged ($errors_pods)" ||
-  fail "new pods: xfrm_stat error counters moved $errors_pods -> $errors_now"
+expect_no_plaintext newpods "new pods, from their first packet"
+expect_xfrm_errors_unchanged "$errors_pods" "new pods" $NODES
 
 step "SIGTERM keeps node-c's datapath"
 norm_state node-c >$W/sigterm-before-state
@@ -429,9 +410,7 @@ tcp_stop sigterm "SIGTERM of node-c's daemon"
 stop_flow ca2 "SIGTERM of node-c's daemon"
 stop_flow bc "SIGTERM of node-c's daemon"
 stop_captures
-leak=$(wire_plain_managed sigterm)
-[ "$leak" -eq 0 ] && pass "no plaintext packet between managed pods on the wire across the SIGTERM" ||
-  fail "$leak plaintext packets on the wire across the SIGTERM"
+expect_no_plaintext sigterm "SIGTERM of node-c's daemon"
 
 step "kmesh-daemon uninstall on node-c"
 uninstall_c() {
@@ -552,10 +531,7 @@ pbd=$(plain_after_esp join node-b node-d)
 [ "$pa" = 0 ] && [ "$pd" = 0 ] && [ "$pdb" = 0 ] && [ "$pbd" = 0 ] &&
   pass "node-d joins: every direction a<->d, d<->b carried ESP, and no managed packet in clear after its first ESP" ||
   fail "node-d joins: plaintext after the first ESP: a->d $pa, d->a $pd, d->b $pdb, b->d $pbd (none: no ESP at all)"
-errors_now=$(xfrm_error_sum node-a node-b node-d)
-[ "$errors_now" -eq "$errors_join" ] &&
-  pass "node-d joins: /proc/net/xfrm_stat error counters unchanged on node-a, node-b and node-d ($errors_join)" ||
-  fail "node-d joins: xfrm_stat error counters moved $errors_join -> $errors_now"
+expect_xfrm_errors_unchanged "$errors_join" "node-d joins" node-a node-b node-d
 layout_check "node-d joined" node-a 2 2 node-b node-d
 
 step "key material"
