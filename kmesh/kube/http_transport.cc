@@ -77,6 +77,10 @@ class BeastHttpTransport : public HttpTransport {
     if (retry_after != parser.get().end()) {
       response.retry_after = std::string(retry_after->value());
     }
+    auto content_type = parser.get().find(http::field::content_type);
+    if (content_type != parser.get().end()) {
+      response.content_type = std::string(content_type->value());
+    }
     return response;
   }
 

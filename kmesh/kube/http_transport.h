@@ -41,7 +41,8 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 0;
   std::string body;
-  std::string retry_after;  // The Retry-After header, if any.
+  std::string retry_after;   // The Retry-After header, if any.
+  std::string content_type;  // The Content-Type header, if any.
 };
 
 // A response whose body is read as it arrives (watch streams). The body is

@@ -1,7 +1,9 @@
 // KubeClient: the Kubernetes API as kmeshctl and the daemon use it. Objects
 // travel as their JSON text (what the API server sends and accepts), so one
 // small interface serves Secrets, Nodes, Namespaces, Pods and KmeshNodeInfo;
-// typed access on top of it lives in typed_client.h. The production
+// typed access on top of it lives in typed_client.h; ProxyGet reaches an
+// HTTP server in a pod through the API server (the pods/proxy subresource),
+// as kmeshctl reaches each node's daemon. The production
 // implementation is the REST client (rest_kube_client.h), which talks to a
 // real API server or to the simulated one (sim/kube) over HTTP. Outcomes are
 // absl::Status values whose codes a caller can act on; see kube_status.h.
@@ -75,6 +77,13 @@ class WatchStream {
   virtual void Close() = 0;
 };
 
+// What a pod answered through the API server's pod proxy.
+struct ProxyResponse {
+  int code = 0;              // The pod's own HTTP status.
+  std::string content_type;  // The pod's Content-Type ("" if none).
+  std::string body;
+};
+
 class KubeClient {
  public:
   virtual ~KubeClient() = default;
@@ -101,6 +110,21 @@ class KubeClient {
   virtual absl::StatusOr<std::unique_ptr<WatchStream>> Watch(
       const ResourceKind& kind, const std::string& ns,
       const ListOptions& options) = 0;
+
+  // GET /api/v1/namespaces/{ns}/pods/{pod}[:{port}]/proxy{path_and_query}:
+  // the pod's answer, whatever its status code. `port` 0 = the pod's first
+  // declared container port. `path_and_query` starts with '/'; its path
+  // segments are unescaped text (escaped here), its query is sent as given.
+  // An error only when the API server itself failed: NotFound (no such
+  // pod), PermissionDenied (RBAC: verb "get" on "pods/proxy"), Unavailable
+  // (the pod cannot be reached, HTTP 503), InvalidArgument (a bad path, or
+  // the pod has no usable IP). Clients that do not implement it answer
+  // Unimplemented.
+  virtual absl::StatusOr<ProxyResponse> ProxyGet(
+      const std::string& /*ns*/, const std::string& /*pod*/, int /*port*/,
+      const std::string& /*path_and_query*/) {
+    return absl::UnimplementedError("this KubeClient has no pod proxy");
+  }
 };
 
 }  // namespace kmesh::kube

@@ -12,6 +12,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -260,7 +262,74 @@ class RestWatchStream : public WatchStream {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// True unless `response` is the API server's own failure: a metav1.Status
+// (kind Status, apiVersion v1, status Failure), which is what the server
+// sends for a missing pod, a refused request or an unreachable pod.
+bool IsPodAnswer(const HttpResponse& response) {
+  Json body = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  return !(StringMember(body, "kind") == "Status" &&
+           StringMember(body, "apiVersion") == "v1" &&
+           StringMember(body, "status") == "Failure");
+}
+
+// Percent-encodes what may not appear in a query as it is (controls, space,
+// non-ASCII, '#'); the rest, '%' escapes included, is the caller's.
+std::string EscapeQuery(absl::string_view query) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : query) {
+    if (c <= 0x20 || c >= 0x7f || c == '#') {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> PodProxyTarget(const std::string& ns,
+                                           const std::string& pod, int port,
+                                           const std::string& path_and_query) {
+  if (absl::Status s = NeedNamespace(PodsKind(), ns); !s.ok()) return s;
+  if (pod.empty() || pod.find_first_of(":/") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad pod name \"", pod, "\" for the pod proxy"));
+  }
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad port ", port, " for the pod proxy"));
+  }
+  if (path_and_query.empty() || path_and_query[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the pod proxy path must start with '/': \"", path_and_query, "\""));
+  }
+  const size_t question = path_and_query.find('?');
+  const std::string path = path_and_query.substr(0, question);
+  std::string target =
+      absl::StrCat(ResourcePath(PodsKind(), ns, ""), "/", UrlEncode(pod));
+  if (port != 0) absl::StrAppend(&target, ":", port);
+  absl::StrAppend(&target, "/proxy");
+  // Segment by segment after the leading '/'; "." and ".." would be resolved
+  // differently by different servers, so they are refused.
+  for (absl::string_view segment :
+       absl::StrSplit(absl::string_view(path).substr(1), '/')) {
+    if (segment == "." || segment == "..") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the pod proxy path may not hold \".\" or \"..\": \"", path, "\""));
+    }
+    absl::StrAppend(&target, "/", UrlEncode(std::string(segment)));
+  }
+  if (question != std::string::npos && question + 1 < path_and_query.size()) {
+    absl::StrAppend(
+        &target, "?",
+        EscapeQuery(absl::string_view(path_and_query).substr(question + 1)));
+  }
+  return target;
+}
 
 std::string UrlEncode(const std::string& text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -322,7 +391,8 @@ absl::Status RestKubeClient::ErrorFromResponse(
 }
 
 absl::StatusOr<HttpResponse> RestKubeClient::Call(const HttpRequest& request,
-                                                  Idempotency idempotency) {
+                                                  Idempotency idempotency,
+                                                  ResultFilter result) {
   const bool read = idempotency == Idempotency::kRead;
   absl::Status last;
   for (int attempt = 1;; ++attempt) {
@@ -335,7 +405,8 @@ absl::StatusOr<HttpResponse> RestKubeClient::Call(const HttpRequest& request,
       last = response.status();
       // TLS refusals and the like are not transient.
       retry = absl::IsUnavailable(last) && (read || RequestNotSent(last));
-    } else if (IsSuccess(response->status)) {
+    } else if (IsSuccess(response->status) ||
+               (result != nullptr && result(*response))) {
       return response;
     } else {
       last = ErrorFromResponse(request, *response);
@@ -434,6 +505,34 @@ absl::Status RestKubeClient::Delete(const ResourceKind& kind,
   if (absl::Status s = NeedNamespace(kind, ns); !s.ok()) return s;
   HttpRequest request{"DELETE", ResourcePath(kind, ns, name), "", ""};
   return Call(request, Idempotency::kWrite).status();
+}
+
+absl::StatusOr<ProxyResponse> RestKubeClient::ProxyGet(
+    const std::string& ns, const std::string& pod, int port,
+    const std::string& path_and_query) {
+  absl::StatusOr<std::string> target =
+      PodProxyTarget(ns, pod, port, path_and_query);
+  if (!target.ok()) return target.status();
+  HttpRequest request{"GET", *std::move(target), "", ""};
+  absl::StatusOr<HttpResponse> response =
+      Call(request, Idempotency::kRead, &IsPodAnswer);
+  if (!response.ok()) {
+    const absl::Status& failed = response.status();
+    if (absl::IsNotFound(failed)) {
+      return absl::NotFoundError(
+          absl::StrCat("pod ", ns, "/", pod, " not found: ", failed.message()));
+    }
+    if (absl::IsPermissionDenied(failed)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "not allowed to reach pod ", ns, "/", pod,
+          " through the API server: RBAC must grant the verb \"get\" on the "
+          "resource \"pods/proxy\" in the namespace \"",
+          ns, "\": ", failed.message()));
+    }
+    return failed;
+  }
+  return ProxyResponse{response->status, std::move(response->content_type),
+                       std::move(response->body)};
 }
 
 absl::StatusOr<std::unique_ptr<WatchStream>> RestKubeClient::Watch(

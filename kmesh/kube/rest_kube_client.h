@@ -6,7 +6,11 @@
 // Retry-After) with bounded exponential backoff; writes only when the server
 // certainly did not act on them (nothing was sent, 429, 503), since callers
 // do read-modify-write with resourceVersion anyway. A watch's body is split
-// into events on the transport's I/O thread and queued for Next().
+// into events on the transport's I/O thread and queued for Next(). ProxyGet
+// is a read like Get; the pod's own answers (any status code) are results,
+// not errors, and are never retried: only a metav1.Status body, which the API
+// server sends and a pod's daemon does not, is taken as the API server's
+// failure.
 #ifndef KMESH_KUBE_REST_KUBE_CLIENT_H_
 #define KMESH_KUBE_REST_KUBE_CLIENT_H_
 
@@ -64,13 +68,20 @@ class RestKubeClient : public KubeClient {
   absl::StatusOr<std::unique_ptr<WatchStream>> Watch(
       const ResourceKind& kind, const std::string& ns,
       const ListOptions& options) override;
+  absl::StatusOr<ProxyResponse> ProxyGet(
+      const std::string& ns, const std::string& pod, int port,
+      const std::string& path_and_query) override;
 
   const std::string& server_url() const { return transport_->server_url(); }
 
  private:
   enum class Idempotency { kRead, kWrite };
+  // Answers for which `result` is true are returned as they are, whatever
+  // their status (nullptr: only 2xx ones).
+  using ResultFilter = bool (*)(const HttpResponse&);
   absl::StatusOr<HttpResponse> Call(const HttpRequest& request,
-                                    Idempotency idempotency);
+                                    Idempotency idempotency,
+                                    ResultFilter result = nullptr);
   absl::Status ErrorFromResponse(const HttpRequest& request,
                                  const HttpResponse& response) const;
 
@@ -83,6 +94,11 @@ std::string ResourcePath(const ResourceKind& kind, const std::string& ns,
                          const std::string& name);
 // Percent-encodes a query parameter value or a path segment.
 std::string UrlEncode(const std::string& text);
+// The request target of ProxyGet(ns, pod, port, path_and_query), or
+// InvalidArgument; exposed for tests.
+absl::StatusOr<std::string> PodProxyTarget(const std::string& ns,
+                                           const std::string& pod, int port,
+                                           const std::string& path_and_query);
 
 }  // namespace kmesh::kube
 

@@ -19,6 +19,7 @@
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/reflector.h"
 #include "kmesh/kube/rest_kube_client.h"
+#include "kmesh/kube/testing/loopback_http_server.h"
 #include "kmesh/kube/typed_client.h"
 #include "nlohmann/json.hpp"
 #include "sim/kube/api_server.h"
@@ -616,6 +617,116 @@ TEST_F(SimKubeTlsTest, ClientCertificateAuthentication) {
   ASSERT_NE(admin, nullptr);
   absl::StatusOr<ObjectList> namespaces = admin->List(NamespacesKind(), "", {});
   EXPECT_TRUE(namespaces.ok()) << namespaces.status();
+}
+
+// A daemon's status server on loopback, and its pod in kNs at 127.0.0.1.
+class SimPodProxyTest : public SimKubeTest {
+ protected:
+  void SetUp() override {
+    daemon_ = testing::LoopbackHttpServer::Start(
+        [](const testing::ReceivedRequest& request) {
+          testing::ScriptedResponse response;
+          response.status = request.target.find("/missing") == 0 ? 404 : 200;
+          response.headers = {{"Content-Type", "application/json"}};
+          response.body =
+              absl::StrCat(R"({"target":")", request.target, R"(","auth":")",
+                           request.headers.count("authorization"), R"("})");
+          return response;
+        });
+  }
+
+  static sim::kube::ApiServer::Options LoopbackPods(
+      sim::kube::ApiServer::Options options = {}) {
+    options.pod_proxy.allow_loopback_pod_ips = true;
+    options.pod_proxy.timeout = milliseconds(500);
+    return options;
+  }
+
+  void AddPod(const std::string& name, int port) {
+    const std::string pod = absl::StrCat(
+        R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")", name,
+        R"("},"spec":{"containers":[{"name":"kmesh","image":"kmesh",)",
+        R"("ports":[{"containerPort":)", port,
+        R"(}]}]},"status":{"podIP":"127.0.0.1"}})");
+    absl::StatusOr<std::string> created = client_->Create(PodsKind(), kNs, pod);
+    ASSERT_TRUE(created.ok()) << created.status();
+  }
+
+  std::unique_ptr<testing::LoopbackHttpServer> daemon_;
+};
+
+TEST_F(SimPodProxyTest, ReachesTheDaemonWithPathQueryAndItsOwnCode) {
+  SetUpCluster(LoopbackPods());
+  AddPod("kmesh-a", daemon_->port());
+  absl::StatusOr<ProxyResponse> got =
+      client_->ProxyGet(kNs, "kmesh-a", 0, "/status/ipsec?format=json&x=a b");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->code, 200);
+  EXPECT_EQ(got->content_type, "application/json");
+  EXPECT_EQ(got->body,
+            R"({"target":"/status/ipsec?format=json&x=a%20b","auth":"0"})");
+
+  got = client_->ProxyGet(kNs, "kmesh-a", daemon_->port(), "/missing/x y");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->code, 404);
+  EXPECT_EQ(got->body, R"({"target":"/missing/x%20y","auth":"0"})");
+  EXPECT_EQ(CountRequests("GET", absl::StrCat("/api/v1/namespaces/", kNs,
+                                              "/pods/kmesh-a:", daemon_->port(),
+                                              "/proxy/missing/x y")),
+            1);
+}
+
+TEST_F(SimPodProxyTest, TheApiServersFailuresAreErrors) {
+  SetUpCluster(LoopbackPods());
+  absl::StatusOr<ProxyResponse> got =
+      client_->ProxyGet(kNs, "kmesh-nope", 0, "/status");
+  EXPECT_TRUE(absl::IsNotFound(got.status())) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("kmesh-nope"));
+
+  AddPod("kmesh-a", daemon_->port());
+  server_->Forbid("get", "pods/proxy");
+  got = client_->ProxyGet(kNs, "kmesh-a", 0, "/status");
+  EXPECT_TRUE(absl::IsPermissionDenied(got.status())) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("\"pods/proxy\""));
+  EXPECT_THAT(got.status().message(), HasSubstr(kNs));
+  server_->ClearFaults();
+
+  // A dead daemon: 503 from the API server, retried as a GET is.
+  daemon_->Stop();
+  got = client_->ProxyGet(kNs, "kmesh-a", 0, "/status");
+  EXPECT_TRUE(absl::IsUnavailable(got.status())) << got.status();
+  EXPECT_THAT(got.status().message(),
+              HasSubstr("error trying to reach service: dial tcp 127.0.0.1:"));
+  EXPECT_EQ(sleeps_.size(), 3u);
+}
+
+TEST_F(SimPodProxyTest, TheRealServersRefusalOfLoopbackPodsIsInvalidArgument) {
+  SetUpCluster();  // Loopback pod IPs refused, as a real server refuses them.
+  AddPod("kmesh-a", daemon_->port());
+  absl::StatusOr<ProxyResponse> got =
+      client_->ProxyGet(kNs, "kmesh-a", 0, "/status");
+  EXPECT_TRUE(absl::IsInvalidArgument(got.status())) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("address not allowed"));
+}
+
+TEST_F(SimPodProxyTest, OverTlsWithATokenThatIsNotForwarded) {
+  absl::StatusOr<sim::kube::TestCertificates> certs =
+      sim::kube::GenerateTestCertificates();
+  ASSERT_TRUE(certs.ok());
+  StartServer(LoopbackPods(sim::kube::TlsServerOptions(*certs, false)));
+  server_->RequireBearerToken("proxy-token");
+  client_ = ClientFromKubeconfig();
+  ASSERT_NE(client_, nullptr);
+  ASSERT_TRUE(client_
+                  ->Create(NamespacesKind(), "",
+                           R"({"apiVersion":"v1","kind":"Namespace",)"
+                           R"("metadata":{"name":"kmesh-system"}})")
+                  .ok());
+  AddPod("kmesh-a", daemon_->port());
+  absl::StatusOr<ProxyResponse> got =
+      client_->ProxyGet(kNs, "kmesh-a", 0, "/status");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->body, R"({"target":"/status","auth":"0"})");
 }
 
 }  // namespace

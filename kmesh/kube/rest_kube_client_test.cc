@@ -4,6 +4,8 @@
 #include "kmesh/kube/rest_kube_client.h"
 
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -431,6 +433,90 @@ TEST_F(RestKubeClientTest, CloseUnblocksNextFromAnotherThread) {
   reader.join();
   release_.Notify();
   EXPECT_TRUE(absl::IsCancelled(result)) << result;
+}
+
+TEST(PodProxyTargetTest, EscapesSegmentsAndKeepsTheQuery) {
+  EXPECT_EQ(*PodProxyTarget("kmesh-system", "kmesh-abc", 15200,
+                            "/status/a b%?verbose=1&x=y%20z"),
+            "/api/v1/namespaces/kmesh-system/pods/kmesh-abc:15200/proxy/"
+            "status/a%20b%25?verbose=1&x=y%20z");
+  EXPECT_EQ(*PodProxyTarget("ns", "p", 0, "/"),
+            "/api/v1/namespaces/ns/pods/p/proxy/");
+  EXPECT_EQ(*PodProxyTarget("ns", "p", 0, "/x?q=a b#c"),
+            "/api/v1/namespaces/ns/pods/p/proxy/x?q=a%20b%23c");
+}
+
+TEST(PodProxyTargetTest, RefusesWhatIsNotARequestForOnePod) {
+  for (const auto& [ns, pod, port, path] :
+       std::vector<std::tuple<std::string, std::string, int, std::string>>{
+           {"ns", "p", 80, "status"},
+           {"ns", "p", 80, ""},
+           {"ns", "p", 80, "/a/../../secrets"},
+           {"ns", "p", 80, "/./x"},
+           {"", "p", 80, "/x"},
+           {"ns", "", 80, "/x"},
+           {"ns", "p:80", 80, "/x"},
+           {"ns", "p", -1, "/x"},
+           {"ns", "p", 65536, "/x"}}) {
+    absl::StatusOr<std::string> target = PodProxyTarget(ns, pod, port, path);
+    EXPECT_TRUE(absl::IsInvalidArgument(target.status()))
+        << ns << " " << pod << " " << port << " " << path << ": "
+        << target.status();
+  }
+}
+
+TEST_F(RestKubeClientTest, ProxyGetPassesThePodsAnswerThrough) {
+  ScriptedResponse metrics = Json(500, "daemon: xfrm dump failed\n");
+  metrics.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
+  Serve({metrics});
+  absl::StatusOr<ProxyResponse> got =
+      client_->ProxyGet("kmesh-system", "kmesh-a", 15200, "/status?x=1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->code, 500);
+  EXPECT_EQ(got->content_type, "text/plain; charset=utf-8");
+  EXPECT_EQ(got->body, "daemon: xfrm dump failed\n");
+  // The pod's own 500 is an answer, not a failure: not retried.
+  EXPECT_THAT(Targets(), ElementsAre("GET /api/v1/namespaces/kmesh-system/"
+                                     "pods/kmesh-a:15200/proxy/status?x=1"));
+  EXPECT_TRUE(sleeps_.empty());
+}
+
+TEST_F(RestKubeClientTest, ProxyGetMapsTheApiServersFailures) {
+  Serve({StatusBody(404, "NotFound", R"(pods \"kmesh-a\" not found)")});
+  absl::StatusOr<ProxyResponse> got =
+      client_->ProxyGet("kmesh-system", "kmesh-a", 0, "/status");
+  EXPECT_TRUE(absl::IsNotFound(got.status())) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("kmesh-system/kmesh-a"));
+
+  Serve({StatusBody(403, "Forbidden",
+                    R"(pods \"kmesh-a\" is forbidden: User \"u\" cannot get )"
+                    R"(resource \"pods/proxy\" in API group \"\" in the )"
+                    R"(namespace \"kmesh-system\")")});
+  got = client_->ProxyGet("kmesh-system", "kmesh-a", 0, "/status");
+  EXPECT_TRUE(absl::IsPermissionDenied(got.status())) << got.status();
+  EXPECT_THAT(got.status().message(),
+              HasSubstr("the verb \"get\" on the resource \"pods/proxy\" in "
+                        "the namespace \"kmesh-system\""));
+  EXPECT_EQ(server_->requests().size(), 1u);
+
+  // Unreachable: a read, so retried as a GET is, then Unavailable.
+  sleeps_.clear();
+  Serve({StatusBody(503, "ServiceUnavailable",
+                    "error trying to reach service: dial tcp 10.0.0.5:15200: "
+                    "connect: connection refused")});
+  got = client_->ProxyGet("kmesh-system", "kmesh-a", 15200, "/status");
+  EXPECT_TRUE(absl::IsUnavailable(got.status())) << got.status();
+  EXPECT_THAT(got.status().message(),
+              HasSubstr("error trying to reach service: dial tcp"));
+  EXPECT_EQ(server_->requests().size(), 4u);
+  EXPECT_THAT(sleeps_, ElementsAre(100, 200, 400));
+}
+
+TEST_F(RestKubeClientTest, ProxyGetRefusesABadPathWithoutARequest) {
+  Serve({Json(200, "ok")});
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      client_->ProxyGet("kmesh-system", "kmesh-a", 0, "status").status()));
+  EXPECT_TRUE(server_->requests().empty());
 }
 
 }  // namespace

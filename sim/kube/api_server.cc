@@ -77,6 +77,13 @@ bool PeerClosed(int fd) {
   return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+// The resource as RBAC rules name it: "pods", "pods/proxy".
+std::string RbacResource(const ApiTarget& target) {
+  return target.subresource.empty()
+             ? target.type->plural
+             : absl::StrCat(target.type->plural, "/", target.subresource);
+}
+
 std::string YamlQuote(const std::string& text) {
   return absl::StrCat("\"", absl::CEscape(text), "\"");
 }
@@ -121,9 +128,9 @@ class ApiServer::Impl {
     absl::MutexLock lock(&mu_);
     return token_;
   }
-  void Forbid(const std::string& verb, const std::string& plural) {
+  void Forbid(const std::string& verb, const std::string& resource) {
     absl::MutexLock lock(&mu_);
-    forbidden_.insert({verb, plural});
+    forbidden_.insert({verb, resource});
   }
   void ClearFaults() {
     absl::MutexLock lock(&mu_);
@@ -256,7 +263,7 @@ absl::Status ApiServer::Impl::Start() {
   port_ = acceptor_.local_endpoint().port();
   handler_ = std::make_unique<RequestHandler>(
       &store_, options_.default_watch_timeout,
-      absl::StrCat(options_.address, ":", port_));
+      absl::StrCat(options_.address, ":", port_), options_.pod_proxy);
   started_ = true;
   accept_thread_ = std::thread(&Impl::AcceptLoop, this);
   return absl::OkStatus();
@@ -383,6 +390,10 @@ void ApiServer::Impl::Serve(Stream& stream, Connection& connection) {
     request.content_type = std::string(req[http::field::content_type]);
     request.authorization = std::string(req[http::field::authorization]);
     request.body = req.body();
+    for (const auto& field : req) {
+      request.headers.emplace_back(std::string(field.name_string()),
+                                   std::string(field.value()));
+    }
     const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
 
@@ -395,13 +406,22 @@ void ApiServer::Impl::Serve(Stream& stream, Connection& connection) {
     }
     http::response<http::string_body> res{
         static_cast<http::status>(response.code), version};
-    res.set(http::field::content_type, response.content_type);
+    if (!response.content_type.empty()) {
+      res.set(http::field::content_type, response.content_type);
+    }
     res.set(http::field::cache_control, "no-cache, private");
     for (const auto& [name, value] : response.headers) res.set(name, value);
-    res.body() = std::move(response.body);
-    if (response.chunked) {
+    if (request.method == "HEAD") {
+      // No body, but the length it would have (a proxied pod's own
+      // Content-Length, from headers, stays as it is).
+      if (res.find(http::field::content_length) == res.end()) {
+        res.content_length(response.body.size());
+      }
+    } else if (response.chunked) {
+      res.body() = std::move(response.body);
       res.chunked(true);
     } else {
+      res.body() = std::move(response.body);
       res.prepare_payload();
     }
     res.keep_alive(keep_alive);
@@ -493,7 +513,7 @@ ApiResponse ApiServer::Impl::Process(const ApiRequest& request) {
     unauthorized = !token_.empty() &&
                    request.authorization != absl::StrCat("Bearer ", token_);
     forbidden = target.is_resource && target.error.ok() &&
-                forbidden_.count({target.verb, target.type->plural}) > 0;
+                forbidden_.count({target.verb, RbacResource(target)}) > 0;
   }
   ApiResponse response;
   if (fault_code != 0) {
@@ -518,7 +538,7 @@ ApiResponse ApiServer::Impl::Process(const ApiRequest& request) {
                  absl::StrCat(subject,
                               " is forbidden: User \"system:anonymous\" "
                               "cannot ",
-                              target.verb, " resource \"", type.plural,
+                              target.verb, " resource \"", RbacResource(target),
                               "\" in API group \"", type.group, "\" ", scope)));
   } else {
     response = handler_->Handle(request, target);
@@ -607,8 +627,8 @@ void ApiServer::SetResponseDelay(std::chrono::milliseconds delay) {
 void ApiServer::RequireBearerToken(const std::string& token) {
   impl_->RequireBearerToken(token);
 }
-void ApiServer::Forbid(const std::string& verb, const std::string& plural) {
-  impl_->Forbid(verb, plural);
+void ApiServer::Forbid(const std::string& verb, const std::string& resource) {
+  impl_->Forbid(verb, resource);
 }
 void ApiServer::ClearFaults() { impl_->ClearFaults(); }
 std::vector<ApiServer::RequestRecord> ApiServer::RequestLog() const {

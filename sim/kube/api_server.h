@@ -3,9 +3,10 @@
 // HTTP/1.1 or HTTPS on loopback with the paths, verbs, status bodies, watch
 // streams and discovery documents of the real one (request_handler.h), so
 // the real kubectl, kmeshctl and the daemon's REST client talk to it
-// unchanged. A thread serves each connection, with keep-alive. Tests can
-// inject faults (failing requests, dropped watches, delays, 401/403) and
-// read the request log.
+// unchanged. A thread serves each connection, with keep-alive. The pod proxy
+// subresource relays requests to pods at their status.podIP (pod_proxy.h).
+// Tests can inject faults (failing requests, dropped watches, delays,
+// 401/403) and read the request log.
 //
 //   auto server = ApiServer::Start({});   // 127.0.0.1, ephemeral port.
 //   (*server)->WriteKubeconfig(dir + "/kubeconfig");
@@ -22,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sim/kube/object_store.h"
+#include "sim/kube/pod_proxy.h"
 
 namespace kmesh::sim::kube {
 
@@ -42,6 +44,9 @@ class ApiServer {
     ObjectStore::Options store;
     // A watch without timeoutSeconds ends after this long.
     std::chrono::seconds default_watch_timeout{1800};
+    // pods/proxy: its timeout, and whether loopback pod IPs may be reached
+    // (the real server refuses them; simulated pods listen on 127.0.0.1).
+    PodProxyOptions pod_proxy;
   };
 
   // What a test may read about each request served.
@@ -101,8 +106,11 @@ class ApiServer {
   // HTTPS, so test kubectl with a token against a TLS server.
   void RequireBearerToken(const std::string& token);
   // `verb` (get, list, watch, create, update, patch, delete,
-  // deletecollection) on `plural` gets 403 Forbidden, as RBAC would say it.
-  void Forbid(const std::string& verb, const std::string& plural);
+  // deletecollection) on `resource` gets 403 Forbidden, as RBAC would say
+  // it. `resource` is named as an RBAC rule names it: "secrets", or with a
+  // subresource "pods/proxy" (which a rule on "pods" does not cover; a GET
+  // or HEAD through the proxy is the verb "get").
+  void Forbid(const std::string& verb, const std::string& resource);
   // Undoes FailNext, SetResponseDelay, RequireBearerToken and Forbid.
   void ClearFaults();
 

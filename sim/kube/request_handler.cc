@@ -4,6 +4,7 @@
 #include <cctype>
 #include <functional>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -95,6 +96,49 @@ json OpenApiGroupVersionDocument(const std::vector<ResourceType>& types,
           {"components", json::object()}};
 }
 
+bool IsPods(const ResourceType& type) {
+  return type.group.empty() && type.version == "v1" && type.plural == "pods";
+}
+
+// ProxyREST.ConnectMethods.
+bool IsProxyMethod(const std::string& method) {
+  for (const char* allowed :
+       {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}) {
+    if (method == allowed) return true;
+  }
+  return false;
+}
+
+// The verb authorization sees for a connect request (RequestInfoFactory).
+std::string ConnectVerb(const std::string& method) {
+  if (method == "GET" || method == "HEAD") return "get";
+  if (method == "POST") return "create";
+  if (method == "PUT") return "update";
+  if (method == "PATCH") return "patch";
+  if (method == "DELETE") return "delete";
+  return "";
+}
+
+// Where in `path` the text after its first `count` non-empty segments
+// starts.
+size_t OffsetAfterSegments(const std::string& path, size_t count) {
+  size_t i = 0;
+  for (size_t seen = 0; seen < count && i < path.size();) {
+    while (i < path.size() && path[i] == '/') ++i;
+    while (i < path.size() && path[i] != '/') ++i;
+    ++seen;
+  }
+  return i;
+}
+
+ApiResponse TextResponse(int code, std::string body) {
+  ApiResponse response;
+  response.code = code;
+  response.content_type = "text/plain; charset=utf-8";
+  response.body = std::move(body);
+  return response;
+}
+
 std::vector<std::string> Verbs() {
   return {"create", "delete", "deletecollection", "get",
           "list",   "patch",  "update",           "watch"};
@@ -134,10 +178,11 @@ std::map<std::string, std::string> ParseQuery(const std::string& query) {
 
 RequestHandler::RequestHandler(ObjectStore* store,
                                std::chrono::seconds default_watch_timeout,
-                               std::string host_port)
+                               std::string host_port, PodProxyOptions pod_proxy)
     : store_(store),
       default_watch_timeout_(default_watch_timeout),
-      host_port_(std::move(host_port)) {}
+      host_port_(std::move(host_port)),
+      pod_proxy_(pod_proxy) {}
 
 ApiResponse RequestHandler::ErrorResponse(const absl::Status& status) {
   return JsonResponse(HttpCode(status), StatusObject(status));
@@ -192,6 +237,15 @@ ApiTarget RequestHandler::Resolve(const ApiRequest& request) const {
   target.type = type;
   if (next < rest.size()) target.name = rest[next++];
   if (next < rest.size()) target.subresource = rest[next++];
+  if (target.subresource == "proxy" && IsPods(*type) && !target.ns.empty()) {
+    // Everything after "proxy" is the path to relay (ProxyREST's "path").
+    const size_t consumed = segments.size() - rest.size() + next;
+    target.proxy_path =
+        request.path.substr(OffsetAfterSegments(request.path, consumed));
+    target.verb = ConnectVerb(request.method);
+    if (!IsProxyMethod(request.method)) target.error = MethodNotAllowed();
+    return target;
+  }
   if (next < rest.size() ||
       (!target.subresource.empty() && target.subresource != "status")) {
     target.error = PathNotFound();
@@ -232,7 +286,127 @@ ApiResponse RequestHandler::Handle(const ApiRequest& request,
     return Discovery(absl::StrSplit(request.path, '/', absl::SkipEmpty()));
   }
   if (!target.error.ok()) return ErrorResponse(target.error);
+  if (target.subresource == "proxy") return PodProxy(request, target);
   return HandleResource(request, target, ParseQuery(request.query));
+}
+
+ApiResponse RequestHandler::PodProxy(const ApiRequest& request,
+                                     const ApiTarget& target) {
+  // pod.ResourceLocation: the id, the pod, its port and its IP.
+  SchemeNamePort id;
+  if (!SplitSchemeNamePort(target.name, &id)) {
+    return ErrorResponse(BadRequest(
+        absl::StrCat("invalid pod request ", json(target.name).dump())));
+  }
+  absl::StatusOr<json> pod = store_->Get(*target.type, target.ns, id.name);
+  if (!pod.ok()) return ErrorResponse(pod.status());
+  std::string port = id.port;
+  const json& spec = (*pod)["spec"];
+  if (port.empty() && spec.is_object() && spec.contains("containers") &&
+      spec["containers"].is_array()) {
+    for (const json& container : spec["containers"]) {
+      if (!container.is_object() || !container.contains("ports")) continue;
+      const json& ports = container["ports"];
+      if (!ports.is_array() || ports.empty()) continue;
+      if (ports[0].is_object() && ports[0].contains("containerPort") &&
+          ports[0]["containerPort"].is_number_integer()) {
+        port = std::to_string(ports[0]["containerPort"].get<int64_t>());
+      }
+      break;
+    }
+  }
+  // status.podIPs[0].ip, which the API server keeps equal to status.podIP.
+  std::string pod_ip;
+  const json& status = (*pod)["status"];
+  if (status.is_object()) {
+    auto ips = status.find("podIPs");
+    if (ips != status.end() && ips->is_array() && !ips->empty() &&
+        (*ips)[0].is_object()) {
+      pod_ip = (*ips)[0].value("ip", "");
+    } else {
+      pod_ip = status.value("podIP", "");
+    }
+  }
+  if (!IsGlobalUnicastIp(pod_ip) &&
+      !(pod_proxy_.allow_loopback_pod_ips && IsLoopbackIp(pod_ip))) {
+    return ErrorResponse(BadRequest("address not allowed"));
+  }
+  // A named port is passed on as it is; the URL the proxy handler then
+  // builds ("10.0.0.5:metrics") does not parse, normalizeLocation ignores
+  // the error and dereferences the nil URL, and the panic is recovered by
+  // WithPanicRecovery with this answer.
+  if (!port.empty() && !std::all_of(port.begin(), port.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      })) {
+    return TextResponse(500,
+                        "This request caused apiserver to panic. Look in the "
+                        "logs for details.\n");
+  }
+
+  // ProxyREST.Connect and UpgradeAwareHandler.ServeHTTP: the path.
+  const size_t first = target.proxy_path.find_first_not_of('/');
+  const std::string trimmed =
+      first == std::string::npos
+          ? ""
+          : target.proxy_path.substr(
+                first, target.proxy_path.find_last_not_of('/') - first + 1);
+  std::string location_path = CleanProxyPath(trimmed);
+  if (!location_path.empty() && location_path[0] != '/') {
+    location_path.insert(0, "/");
+  }
+  if (!absl::EndsWith(location_path, "/") &&
+      absl::EndsWith(request.path, "/")) {
+    location_path += "/";
+  }
+  if (location_path.empty() &&
+      (request.method == "GET" || request.method == "HEAD")) {
+    ApiResponse redirect;
+    redirect.code = 301;
+    redirect.content_type.clear();
+    redirect.headers.push_back(
+        {"Location",
+         absl::StrCat(request.path, "/", request.query.empty() ? "" : "?",
+                      request.query)});
+    return redirect;
+  }
+  if (id.scheme == "https") {
+    return ErrorResponse(ApiError(
+        503, "ServiceUnavailable",
+        "error trying to reach service: the simulated API server does not "
+        "proxy to pods over https"));
+  }
+
+  PodHttpRequest forwarded;
+  forwarded.method = request.method;
+  forwarded.target =
+      absl::StrCat(EscapeUrlPath(location_path.empty() ? "/" : location_path),
+                   request.query.empty() ? "" : "?", request.query);
+  for (const auto& [name, value] : request.headers) {
+    // The authentication filter removes the credentials before proxying.
+    if (absl::EqualsIgnoreCase(name, "authorization")) continue;
+    forwarded.headers.push_back({name, value});
+  }
+  forwarded.body = request.body;
+  absl::StatusOr<PodHttpResponse> answer =
+      ExchangeWithPod(pod_ip, port, forwarded, pod_proxy_.timeout);
+  if (!answer.ok()) {
+    return ErrorResponse(
+        ApiError(503, "ServiceUnavailable",
+                 absl::StrCat("error trying to reach service: ",
+                              answer.status().message())));
+  }
+  ApiResponse response;
+  response.code = answer->code;
+  response.content_type.clear();
+  for (auto& [name, value] : answer->headers) {
+    if (absl::EqualsIgnoreCase(name, "content-type")) {
+      response.content_type = value;
+    } else {
+      response.headers.push_back({name, std::move(value)});
+    }
+  }
+  response.body = std::move(answer->body);
+  return response;
 }
 
 json RequestHandler::ListObject(const ResourceType& type,

@@ -3,7 +3,9 @@
 // resource and verb it names, performs it, and returns the response the real
 // API server would send: the object or list JSON, a metav1.Status on error,
 // discovery documents, or, for a watch, the watcher whose events the
-// transport streams. api_server.h puts it on the network.
+// transport streams. api_server.h puts it on the network. The one request it
+// sends on itself is the pod proxy subresource's (pod_proxy.h): that one is
+// relayed to the pod and its answer returned.
 #ifndef SIM_KUBE_REQUEST_HANDLER_H_
 #define SIM_KUBE_REQUEST_HANDLER_H_
 
@@ -16,20 +18,24 @@
 
 #include "absl/status/status.h"
 #include "sim/kube/object_store.h"
+#include "sim/kube/pod_proxy.h"
 
 namespace kmesh::sim::kube {
 
 struct ApiRequest {
-  std::string method;         // "GET", "POST", "PUT", "PATCH", "DELETE".
+  std::string method;         // "GET", "HEAD", "POST", "PUT", "PATCH", ...
   std::string path;           // Percent-decoded, without the query.
   std::string query;          // Raw, without '?'.
   std::string content_type;   // For POST/PUT/PATCH.
   std::string authorization;  // The Authorization header, if any.
   std::string body;
+  // Every header as received (what the pod proxy forwards).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct ApiResponse {
   int code = 200;
+  // "" = no Content-Type header (a redirect, a proxied answer without one).
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
@@ -47,8 +53,14 @@ struct ApiTarget {
   const ResourceType* type = nullptr;
   std::string ns;
   std::string name;
-  std::string subresource;  // "status" or "".
-  // get, list, watch, create, update, patch, delete, deletecollection.
+  // "status", "proxy" (pods only) or "".
+  std::string subresource;
+  // For "proxy": the path after ".../proxy/", as the request spelled it.
+  std::string proxy_path;
+  // get, list, watch, create, update, patch, delete, deletecollection; for
+  // pods/proxy the verb the HTTP method maps to, as the real server's
+  // RequestInfoFactory maps it (GET and HEAD: get, POST: create, PUT:
+  // update, PATCH: patch, DELETE: delete, OPTIONS: "").
   std::string verb;
   absl::Status error;  // Set when the path or method is not served.
 };
@@ -58,7 +70,7 @@ class RequestHandler {
   // `store` must outlive the handler. `host_port` ("127.0.0.1:6443") is
   // what discovery reports as the server address.
   RequestHandler(ObjectStore* store, std::chrono::seconds default_watch_timeout,
-                 std::string host_port);
+                 std::string host_port, PodProxyOptions pod_proxy = {});
 
   ApiTarget Resolve(const ApiRequest& request) const;
   ApiResponse Handle(const ApiRequest& request, const ApiTarget& target);
@@ -80,10 +92,13 @@ class RequestHandler {
                              const std::map<std::string, std::string>& query);
   nlohmann::json ListObject(const ResourceType& type,
                             const ListResult& list) const;
+  // pods/{id}/proxy: ProxyREST.Connect and pod.ResourceLocation.
+  ApiResponse PodProxy(const ApiRequest& request, const ApiTarget& target);
 
   ObjectStore* const store_;
   const std::chrono::seconds default_watch_timeout_;
   const std::string host_port_;
+  const PodProxyOptions pod_proxy_;
 };
 
 // Decodes %XX escapes (and '+' as space when `plus_is_space`).

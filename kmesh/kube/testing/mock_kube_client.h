@@ -38,6 +38,10 @@ class MockKubeClient : public KubeClient {
               (const ResourceKind& kind, const std::string& ns,
                const ListOptions& options),
               (override));
+  MOCK_METHOD(absl::StatusOr<ProxyResponse>, ProxyGet,
+              (const std::string& ns, const std::string& pod, int port,
+               const std::string& path_and_query),
+              (override));
 };
 
 }  // namespace kmesh::kube

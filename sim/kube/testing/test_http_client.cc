@@ -216,6 +216,7 @@ absl::StatusOr<TestHttpResponse> TestHttpClient::Send(
   }
   absl::StatusOr<TestHttpResponse> response = ReadHead();
   if (!response.ok()) return response;
+  if (method == "HEAD") return response;  // Headers only, whatever they say.
   if (response->headers["transfer-encoding"] == "chunked") {
     while (true) {
       absl::StatusOr<std::optional<std::string>> chunk = NextChunk();
