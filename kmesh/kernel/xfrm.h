@@ -5,13 +5,17 @@
 // protocol, mark under its mask) and a second one is AlreadyExists (EEXIST); a
 // policy is unique by (direction, selector, mark) and priority is not part of
 // its identity; deleting what is not there is NotFound (ENOENT). Errors are
-// absl::Status values whose message names the kernel's errno.
+// absl::Status values whose message names the kernel's errno. Besides the
+// tables, a backend reports what the kernel counts: per SA its output
+// sequence number and lifetime packet and byte counters (XfrmSaCounters, in
+// dumps only), and the node's /proc/net/xfrm_stat counters (ReadStats).
 #ifndef KMESH_KERNEL_XFRM_H_
 #define KMESH_KERNEL_XFRM_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -72,6 +76,22 @@ struct XfrmSaId {
   XfrmMark mark;
 };
 
+// What the kernel counts for one SA, as `ip -s xfrm state` shows it. Only
+// DumpSas fills it; it is state, not description, so AddSa and UpdateSa
+// ignore it and no comparison of SAs (SameSa, the programmer's diff) looks at
+// it: an SA dumped after traffic is still equal to the one desired.
+struct XfrmSaCounters {
+  // The last ESP sequence number used for output; 0 before the first packet.
+  // Linux: xfrm_replay_state.oseq, or with ESN
+  // ((uint64_t)xfrm_replay_state_esn.oseq_hi << 32) | oseq. Inbound SAs stay
+  // at 0.
+  uint64_t output_seq = 0;
+  // Linux's curlft ("lifetime current"): packets and bytes the SA processed,
+  // in whichever direction it serves.
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
 // A security association (`ip xfrm state`). Only AEAD SAs are described:
 // the product uses rfc4106(gcm(aes)) exclusively.
 struct XfrmSa {
@@ -91,6 +111,9 @@ struct XfrmSa {
   // Optional inner-traffic selector; unset (both /0 of the SA's family) means
   // any.
   XfrmSelector selector;
+  // Filled by DumpSas; ignored by AddSa and UpdateSa and by every comparison
+  // (see XfrmSaCounters).
+  XfrmSaCounters counters;
 
   XfrmSaId id() const { return XfrmSaId{dst, spi, proto, mark}; }
 };
@@ -125,8 +148,18 @@ struct XfrmPolicy {
   XfrmPolicyId id() const { return XfrmPolicyId{dir, selector, mark}; }
 };
 
-// The XfrmKernel calls, one per method: what failed in an error report,
-// and what the simulator counts and can be told to fail.
+// The node's XFRM MIB as /proc/net/xfrm_stat lists it: (name, value) in the
+// kernel's order with the kernel's names ("XfrmInError", "XfrmInBufferError",
+// ..., "XfrmOutStateInvalid", ...). Kernels before 6.10 list 28 counters,
+// later ones a few more at the end; a reader looks counters up by name.
+using XfrmStats = std::vector<std::pair<std::string, uint64_t>>;
+
+// The XfrmKernel calls that read or change the XFRM tables, one per method:
+// what failed in an error report, and what the simulator counts and can be
+// told to fail. ReadStats is deliberately not one: it reads counters, not the
+// tables (on Linux a /proc file, not a netlink request), the programmer never
+// calls it, and a failure to read it changes nothing a resync would repair.
+// Tests that need it to fail use MockXfrmKernel.
 enum class XfrmOp : uint8_t {
   kAddSa,
   kUpdateSa,
@@ -165,6 +198,12 @@ class XfrmKernel {
   virtual absl::Status UpdatePolicy(const XfrmPolicy& policy) = 0;
   virtual absl::Status DeletePolicy(const XfrmPolicyId& id) = 0;
   virtual absl::StatusOr<std::vector<XfrmPolicy>> DumpPolicies() = 0;
+
+  // The node's /proc/net/xfrm_stat counters (see XfrmStats), for monitoring:
+  // a counter that rises means packets the XFRM layer dropped or refused.
+  // Read-only and cheap. On Linux, a kernel built without
+  // CONFIG_XFRM_STATISTICS has no such file: NotFound naming the file.
+  virtual absl::StatusOr<XfrmStats> ReadStats() = 0;
 };
 
 }  // namespace kmesh

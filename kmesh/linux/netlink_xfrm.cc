@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -50,7 +51,8 @@ absl::Status StatusFromErrno(int err, const std::string& what) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<NetlinkXfrm>> NetlinkXfrm::Open() {
+absl::StatusOr<std::unique_ptr<NetlinkXfrm>> NetlinkXfrm::Open(
+    std::string xfrm_stat_path) {
   mnl_socket* socket = mnl_socket_open(NETLINK_XFRM);
   if (socket == nullptr) {
     return StatusFromErrno(errno, "open NETLINK_XFRM socket");
@@ -60,11 +62,13 @@ absl::StatusOr<std::unique_ptr<NetlinkXfrm>> NetlinkXfrm::Open() {
     mnl_socket_close(socket);
     return StatusFromErrno(err, "bind NETLINK_XFRM socket");
   }
-  return std::unique_ptr<NetlinkXfrm>(new NetlinkXfrm(socket));
+  return std::unique_ptr<NetlinkXfrm>(
+      new NetlinkXfrm(socket, std::move(xfrm_stat_path)));
 }
 
-NetlinkXfrm::NetlinkXfrm(mnl_socket* socket)
+NetlinkXfrm::NetlinkXfrm(mnl_socket* socket, std::string xfrm_stat_path)
     : socket_(socket),
+      xfrm_stat_path_(std::move(xfrm_stat_path)),
       port_id_(mnl_socket_get_portid(socket)),
       seq_(static_cast<uint32_t>(time(nullptr))) {}
 
@@ -222,6 +226,11 @@ absl::StatusOr<std::vector<XfrmPolicy>> NetlinkXfrm::DumpPolicies() {
   if (!status.ok()) return status;
   if (!collected.status.ok()) return collected.status;
   return std::move(collected.policies);
+}
+
+absl::StatusOr<XfrmStats> NetlinkXfrm::ReadStats() {
+  // A file read: no socket, so no lock.
+  return ReadXfrmStatFile(xfrm_stat_path_);
 }
 
 }  // namespace kmesh::linux_backend

@@ -7,6 +7,8 @@
 // object and the errno, e.g. "XFRM add SA 10.0.0.2 -> 10.0.0.1 spi
 // 0x00000001: EPROTONOSUPPORT (Protocol not supported)". Key bytes never
 // appear in messages, and request buffers holding keys are wiped after use.
+// Dumped SAs carry the kernel's counters (oseq, curlft); ReadStats reads the
+// xfrm_stat file (xfrm_stat_file.h), not the socket.
 #ifndef KMESH_LINUX_NETLINK_XFRM_H_
 #define KMESH_LINUX_NETLINK_XFRM_H_
 
@@ -18,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "kmesh/kernel/xfrm.h"
 #include "kmesh/linux/xfrm_netlink_codec.h"
+#include "kmesh/linux/xfrm_stat_file.h"
 
 struct mnl_socket;
 
@@ -26,8 +29,10 @@ namespace kmesh::linux_backend {
 class NetlinkXfrm : public XfrmKernel {
  public:
   // Opens and binds a NETLINK_XFRM socket; PermissionDenied without
-  // CAP_NET_ADMIN.
-  static absl::StatusOr<std::unique_ptr<NetlinkXfrm>> Open();
+  // CAP_NET_ADMIN. ReadStats reads `xfrm_stat_path` (tests point it
+  // elsewhere).
+  static absl::StatusOr<std::unique_ptr<NetlinkXfrm>> Open(
+      std::string xfrm_stat_path = kXfrmStatPath);
   ~NetlinkXfrm() override;
 
   absl::Status AddSa(const XfrmSa& sa) override;
@@ -40,8 +45,10 @@ class NetlinkXfrm : public XfrmKernel {
   absl::Status DeletePolicy(const XfrmPolicyId& id) override;
   absl::StatusOr<std::vector<XfrmPolicy>> DumpPolicies() override;
 
+  absl::StatusOr<XfrmStats> ReadStats() override;
+
  private:
-  explicit NetlinkXfrm(mnl_socket* socket);
+  NetlinkXfrm(mnl_socket* socket, std::string xfrm_stat_path);
   // Sends `msg` and waits for its acknowledgement.
   absl::Status Transact(const NetlinkMessage& msg, const std::string& what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -53,6 +60,7 @@ class NetlinkXfrm : public XfrmKernel {
   // One request at a time on the socket.
   absl::Mutex mu_;
   mnl_socket* const socket_;
+  const std::string xfrm_stat_path_;
   uint32_t port_id_ ABSL_GUARDED_BY(mu_);
   uint32_t seq_ ABSL_GUARDED_BY(mu_);
 };

@@ -310,11 +310,23 @@ absl::StatusOr<XfrmSa> DecodeSa(const nlmsghdr* msg) {
           XfrmKey(reinterpret_cast<const uint8_t*>(algo->alg_key), key_bytes);
     }
   }
+  // The kernel's counters: curlft in the fixed header, the output sequence
+  // number in whichever replay state the SA has (XFRMA_REPLAY_ESN_VAL for
+  // ESN or large windows, XFRMA_REPLAY_VAL otherwise).
+  sa.counters.packets = info->curlft.packets;
+  sa.counters.bytes = info->curlft.bytes;
+  if (const nlattr* a = table.attrs[XFRMA_REPLAY_VAL];
+      a && mnl_attr_get_payload_len(a) >= sizeof(xfrm_replay_state)) {
+    const auto* replay =
+        static_cast<const xfrm_replay_state*>(mnl_attr_get_payload(a));
+    sa.counters.output_seq = replay->oseq;
+  }
   if (const nlattr* a = table.attrs[XFRMA_REPLAY_ESN_VAL];
       a && mnl_attr_get_payload_len(a) >= sizeof(xfrm_replay_state_esn)) {
     const auto* esn =
         static_cast<const xfrm_replay_state_esn*>(mnl_attr_get_payload(a));
     sa.replay_window = esn->replay_window;
+    sa.counters.output_seq = (uint64_t{esn->oseq_hi} << 32) | esn->oseq;
   }
   if (const nlattr* a = table.attrs[XFRMA_MARK];
       a && mnl_attr_get_payload_len(a) >= sizeof(xfrm_mark)) {

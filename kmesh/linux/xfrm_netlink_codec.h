@@ -67,7 +67,11 @@ NetlinkMessage EncodeDumpSas(uint32_t seq);
 NetlinkMessage EncodeDumpPolicies(uint32_t seq);
 
 // Decodes one XFRM_MSG_NEWSA message of a dump. SAs that are not AEAD ESP
-// (another daemon's) decode with an empty aead_name and no key.
+// (another daemon's) decode with an empty aead_name and no key. The SA's
+// counters come from the message too: packets and bytes from
+// xfrm_usersa_info.curlft, output_seq from XFRMA_REPLAY_ESN_VAL
+// ((oseq_hi << 32) | oseq) or XFRMA_REPLAY_VAL (oseq). EncodeSa never sends
+// counters.
 absl::StatusOr<XfrmSa> DecodeSa(const nlmsghdr* msg);
 // Decodes one XFRM_MSG_NEWPOLICY message of a dump.
 absl::StatusOr<XfrmPolicy> DecodePolicy(const nlmsghdr* msg);

@@ -6,6 +6,7 @@
 // every attribute.
 #include "kmesh/linux/xfrm_netlink_codec.h"
 
+#include <libmnl/libmnl.h>
 #include <linux/xfrm.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -257,6 +259,86 @@ TEST(XfrmNetlinkDecodeTest, SaRoundTripsThroughTheCodec) {
   EXPECT_EQ(decoded->output_mark, sa.output_mark);
   EXPECT_EQ(decoded->replay_window, 1024u);
   EXPECT_TRUE(decoded->esn);
+  // A request carries no counters; a fresh SA has none.
+  EXPECT_EQ(decoded->counters.output_seq, 0u);
+  EXPECT_EQ(decoded->counters.packets, 0u);
+  EXPECT_EQ(decoded->counters.bytes, 0u);
+}
+
+// A dump reply for an SA that has carried traffic: the request's layout with
+// the kernel's curlft in the fixed header and its replay state appended as
+// copy_to_user_state_extra appends it.
+NetlinkMessage DumpReplyWithCounters(const XfrmSa& sa, uint64_t packets,
+                                     uint64_t bytes) {
+  auto msg = EncodeSa(sa, SaWriteMode::kAdd, 1);
+  EXPECT_TRUE(msg.ok()) << msg.status();
+  auto* info =
+      static_cast<xfrm_usersa_info*>(mnl_nlmsg_get_payload(msg->header()));
+  info->curlft.packets = packets;
+  info->curlft.bytes = bytes;
+  return *std::move(msg);
+}
+
+TEST(XfrmNetlinkDecodeTest, CountersComeFromCurlftAndTheLegacyReplayState) {
+  XfrmSa sa = InboundSa();
+  sa.esn = false;
+  sa.replay_window = 32;  // Legacy field: no XFRMA_REPLAY_ESN_VAL.
+  NetlinkMessage msg = DumpReplyWithCounters(sa, 3, 252);
+  xfrm_replay_state replay{};
+  replay.oseq = 3;
+  replay.seq = 9;  // Inbound side: not the output sequence number.
+  replay.bitmap = 0x7;
+  mnl_attr_put(msg.header(), XFRMA_REPLAY_VAL, sizeof(replay), &replay);
+  auto decoded = DecodeSa(msg.header());
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->counters.output_seq, 3u);
+  EXPECT_EQ(decoded->counters.packets, 3u);
+  EXPECT_EQ(decoded->counters.bytes, 252u);
+  EXPECT_EQ(decoded->replay_window, 32u);
+  EXPECT_FALSE(decoded->esn);
+}
+
+TEST(XfrmNetlinkDecodeTest, EsnOutputSequenceNumberJoinsItsHighAndLowHalves) {
+  XfrmSa sa = InboundSa();
+  sa.esn = false;
+  sa.replay_window = 32;
+  NetlinkMessage msg = DumpReplyWithCounters(sa, 5, 1 << 20);
+  auto* info =
+      static_cast<xfrm_usersa_info*>(mnl_nlmsg_get_payload(msg.header()));
+  info->flags |= XFRM_STATE_ESN;
+  info->replay_window = 0;
+  // The kernel sends the bitmap words after the structure.
+  constexpr uint32_t kWindow = 1024;
+  std::vector<uint8_t> esn_attr(
+      sizeof(xfrm_replay_state_esn) + kWindow / 32 * sizeof(uint32_t), 0);
+  auto* esn = reinterpret_cast<xfrm_replay_state_esn*>(esn_attr.data());
+  esn->bmp_len = kWindow / 32;
+  esn->replay_window = kWindow;
+  esn->oseq_hi = 1;
+  esn->oseq = 2;
+  esn->seq_hi = 7;
+  esn->seq = 8;
+  mnl_attr_put(msg.header(), XFRMA_REPLAY_ESN_VAL, esn_attr.size(),
+               esn_attr.data());
+  auto decoded = DecodeSa(msg.header());
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->counters.output_seq, 0x100000002ull);
+  EXPECT_EQ(decoded->counters.packets, 5u);
+  EXPECT_EQ(decoded->counters.bytes, 1u << 20);
+  EXPECT_EQ(decoded->replay_window, kWindow);
+  EXPECT_TRUE(decoded->esn);
+}
+
+TEST(XfrmNetlinkDecodeTest, EncodingIgnoresCounters) {
+  XfrmSa sa = InboundSa();
+  auto plain = EncodeSa(sa, SaWriteMode::kAdd, 1);
+  sa.counters.output_seq = 9;
+  sa.counters.packets = 9;
+  sa.counters.bytes = 900;
+  auto with_counters = EncodeSa(sa, SaWriteMode::kUpdate, 1);
+  ASSERT_TRUE(plain.ok() && with_counters.ok());
+  with_counters->header()->nlmsg_type = plain->header()->nlmsg_type;
+  EXPECT_EQ(Payload(*plain), Payload(*with_counters));
 }
 
 TEST(XfrmNetlinkDecodeTest, RejectsWrongMessagesAndMixedFamilies) {

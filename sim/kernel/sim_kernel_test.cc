@@ -282,6 +282,51 @@ TEST_F(SimKernelTest, TamperedReplayedAndUnknownEspAreDroppedAndCounted) {
   EXPECT_EQ(b_.kernel->ReceiveFromWire(esp), PacketFate::kXfrmInNoStates);
 }
 
+// What the kernel boundary reports after traffic, as Linux would: the
+// sender's SA dumps the last sequence number it used and what it carried,
+// the receiver's SA what it decrypted, and xfrm_stat what was dropped.
+TEST_F(SimKernelTest, DumpsCountWhatCrossedTheSasAndReadStatsTheDrops) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  auto only_sa = [](SimKernel& kernel) {
+    std::vector<XfrmSa> sas = kernel.xfrm().DumpSas().value();
+    EXPECT_EQ(sas.size(), 1u);
+    return sas.empty() ? XfrmSa{} : sas[0];
+  };
+  EXPECT_EQ(only_sa(*a_.kernel).counters.output_seq, 0u);
+  EXPECT_EQ(only_sa(*a_.kernel).counters.packets, 0u);
+  constexpr uint64_t kPackets = 4;
+  for (uint64_t i = 0; i < kPackets; ++i) {
+    ASSERT_EQ(SendFromA1(), PacketFate::kTransmitted);
+  }
+  ASSERT_EQ(b_.received.size(), kPackets);
+  const XfrmSa out = only_sa(*a_.kernel);
+  EXPECT_EQ(out.counters.output_seq, kPackets);
+  EXPECT_EQ(out.counters.packets, kPackets);
+  EXPECT_GT(out.counters.bytes, 0u);
+  const XfrmSa in = only_sa(*b_.kernel);
+  EXPECT_EQ(in.counters.output_seq, 0u);  // It never sent.
+  EXPECT_EQ(in.counters.packets, kPackets);
+  EXPECT_EQ(in.counters.bytes, out.counters.bytes);
+
+  auto in_no_states = [](SimKernel& kernel) -> uint64_t {
+    for (const auto& [name, value] : kernel.xfrm().ReadStats().value()) {
+      if (name == "XfrmInNoStates") return value;
+    }
+    ADD_FAILURE() << "no XfrmInNoStates";
+    return 0;
+  };
+  EXPECT_EQ(in_no_states(*b_.kernel), 0u);
+  // The last packet again under an SPI node b does not know.
+  std::vector<uint8_t> unknown_spi = wire_.back();
+  const size_t spi_offset = 20;  // After the outer IPv4 header.
+  ASSERT_EQ(ParseEspHeader(unknown_spi)->spi, 1u);
+  unknown_spi[spi_offset + 3] = 0x42;
+  EXPECT_EQ(b_.kernel->ReceiveFromWire(unknown_spi),
+            PacketFate::kXfrmInNoStates);
+  EXPECT_EQ(in_no_states(*b_.kernel), 1u);
+}
+
 TEST_F(SimKernelTest, DecryptedTrafficMustComeFromThePeersPodCidr) {
   // A peer may only tunnel traffic of its own pods: an inner source outside
   // its pod CIDR decrypts fine but no in/fwd policy accepts it, and a packet

@@ -24,6 +24,7 @@ class MockXfrmKernel : public XfrmKernel {
   MOCK_METHOD(absl::Status, DeletePolicy, (const XfrmPolicyId& id), (override));
   MOCK_METHOD(absl::StatusOr<std::vector<XfrmPolicy>>, DumpPolicies, (),
               (override));
+  MOCK_METHOD(absl::StatusOr<XfrmStats>, ReadStats, (), (override));
 
   // By default every call goes to `real` (which must outlive the mock);
   // EXPECT_CALL/ON_CALL still override single methods.
@@ -44,6 +45,8 @@ class MockXfrmKernel : public XfrmKernel {
         .WillByDefault(Invoke(real, &XfrmKernel::DeletePolicy));
     ON_CALL(*this, DumpPolicies())
         .WillByDefault(Invoke(real, &XfrmKernel::DumpPolicies));
+    ON_CALL(*this, ReadStats())
+        .WillByDefault(Invoke(real, &XfrmKernel::ReadStats));
   }
 };
 

@@ -1,6 +1,7 @@
 // NullXfrmKernel (testonly): an XfrmKernel that accepts every change and
-// keeps nothing (its dumps are always empty). Benchmarks use it to measure
-// the daemon's own time and memory without a kernel's tables.
+// keeps nothing (its dumps, and its list of xfrm_stat counters, are always
+// empty). Benchmarks use it to measure the daemon's own time and memory
+// without a kernel's tables.
 #ifndef KMESH_KERNEL_TESTING_NULL_XFRM_KERNEL_H_
 #define KMESH_KERNEL_TESTING_NULL_XFRM_KERNEL_H_
 
@@ -32,6 +33,7 @@ class NullXfrmKernel : public XfrmKernel {
   absl::StatusOr<std::vector<XfrmPolicy>> DumpPolicies() override {
     return std::vector<XfrmPolicy>{};
   }
+  absl::StatusOr<XfrmStats> ReadStats() override { return XfrmStats{}; }
 };
 
 }  // namespace kmesh

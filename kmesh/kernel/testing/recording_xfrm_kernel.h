@@ -53,6 +53,8 @@ class RecordingXfrmKernel : public XfrmKernel {
     ++dumps;
     return inner_->DumpPolicies();
   }
+  // Forwarded, neither logged nor counted: it reads no table.
+  absl::StatusOr<XfrmStats> ReadStats() override { return inner_->ReadStats(); }
 
   // One line per change: "add-sa <dst> spi=<n> mark=<hex>",
   // "update-policy <dir> <dst prefix> spi=<template spi>|block", ...

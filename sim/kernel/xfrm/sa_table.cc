@@ -106,6 +106,8 @@ absl::Status SaTable::Add(const XfrmSa& sa) {
   // x->mark.v &= x->mark.m), so bits outside the mask never match.
   XfrmSa stored = sa;
   stored.mark.value &= stored.mark.mask;
+  // Counters are the kernel's to keep (see Entry), never the caller's.
+  stored.counters = XfrmSaCounters{};
   auto entry = std::make_unique<Entry>(stored, handle);
   Index(entry.get());
   sas_.emplace(handle, std::move(entry));

@@ -81,7 +81,9 @@ class SaTable {
   struct Entry {
     Entry(const XfrmSa& s, uint64_t h)
         : sa(s), handle(h), replay(s.replay_window, s.esn) {}
-    XfrmSa sa;        // Its mark value stored under its mask.
+    // Its mark value stored under its mask; counters always zero (they live
+    // below; SimXfrm::DumpSas fills them in its copies).
+    XfrmSa sa;
     uint64_t handle;  // Also the insertion order.
     uint64_t output_seq = 0;
     ReplayWindow replay;
@@ -93,7 +95,8 @@ class SaTable {
   SaTable& operator=(const SaTable&) = delete;
 
   // XFRM_MSG_NEWSA after validation: EEXIST when an SA with the same
-  // (dst, SPI, proto) finds `sa` under its mark (see above).
+  // (dst, SPI, proto) finds `sa` under its mark (see above). `sa.counters`
+  // is ignored: a new SA starts at zero.
   absl::Status Add(const XfrmSa& sa);
   // XFRM_MSG_UPDSA after validation: ESRCH without such an SA; otherwise
   // only the output mark changes, and only when `sa` sets one.

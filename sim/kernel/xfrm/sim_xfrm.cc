@@ -73,8 +73,14 @@ absl::StatusOr<std::vector<XfrmSa>> SimXfrm::DumpSas() {
   if (absl::Status s = BeginOp(XfrmOp::kDumpSas); !s.ok()) return s;
   std::vector<XfrmSa> out;
   out.reserve(sas_.size());
-  sas_.VisitNewestFirst(
-      [&out](const SaTable::Entry& e) { out.push_back(e.sa); });
+  sas_.VisitNewestFirst([&out](const SaTable::Entry& e) {
+    out.push_back(e.sa);
+    // As Linux dumps them: oseq is the last sequence number sent (0 before
+    // the first packet), packets and bytes are curlft.
+    out.back().counters.output_seq = e.output_seq;
+    out.back().counters.packets = e.stats.packets;
+    out.back().counters.bytes = e.stats.bytes;
+  });
   return out;
 }
 
@@ -105,6 +111,16 @@ absl::StatusOr<std::vector<XfrmPolicy>> SimXfrm::DumpPolicies() {
   std::vector<XfrmPolicy> out;
   out.reserve(policies_.size());
   for (const XfrmPolicy* p : policies_.NewestFirst()) out.push_back(*p);
+  return out;
+}
+
+absl::StatusOr<XfrmStats> SimXfrm::ReadStats() {
+  XfrmStats out;
+  out.reserve(kXfrmStatCount);
+  for (size_t i = 0; i < kXfrmStatCount; ++i) {
+    const auto stat = static_cast<XfrmStat>(i);
+    out.emplace_back(XfrmStatName(stat), stats_.Get(stat));
+  }
   return out;
 }
 

@@ -71,6 +71,12 @@ class SimXfrm : public XfrmKernel {
   absl::Status UpdatePolicy(const XfrmPolicy& policy) override;
   absl::Status DeletePolicy(const XfrmPolicyId& id) override;
   absl::StatusOr<std::vector<XfrmPolicy>> DumpPolicies() override;
+  // DumpSas fills each SA's counters from its state below, as Linux reports
+  // them: output_seq is the last sequence number NextOutputSeq handed out (0
+  // before the first), packets and bytes what CountPacket added.
+  // ReadStats lists the xfrm_stat counters below in Linux 6.18's order. It
+  // is not an XfrmOp: neither counted nor subject to FailNext.
+  absl::StatusOr<XfrmStats> ReadStats() override;
 
   // --- Data path lookups ---------------------------------------------------
 
@@ -158,9 +164,10 @@ class SimXfrm : public XfrmKernel {
 
   // Calls `visit` with every SA, newest first (DumpSas's order), under the
   // table's lock and without copying: for observers that poll large tables
-  // often (the cluster benchmark reads a thousand of them). Not an XfrmKernel
-  // operation, so it is neither counted nor subject to FailNext. `visit`
-  // must be short and must not call back into this SimXfrm.
+  // often (the cluster benchmark reads a thousand of them). The SAs' counters
+  // are not filled in (all zero); DumpSas or GetSaStats has them. Not an
+  // XfrmKernel operation, so it is neither counted nor subject to FailNext.
+  // `visit` must be short and must not call back into this SimXfrm.
   void VisitSas(absl::FunctionRef<void(const XfrmSa&)> visit) const;
   // When an AddSa, UpdateSa or DeleteSa last succeeded (the epoch before the
   // first). An observer that finds the table in some state learns when it

@@ -439,6 +439,59 @@ TEST(SimXfrmStateTest, ADeletedSasHandleIsNotFound) {
 
 // --- Counters and listings ------------------------------------------------
 
+TEST(SimXfrmCountersTest, DumpShowsTheLastOutputSequenceNumberAndLifetime) {
+  SimXfrm x;
+  XfrmSa added = Sa("10.0.0.1", "10.0.0.2", 1);
+  // What a caller passes as counters is not the kernel's business.
+  added.counters.output_seq = 99;
+  added.counters.packets = 99;
+  added.counters.bytes = 99;
+  ASSERT_TRUE(x.AddSa(added).ok());
+  std::vector<XfrmSa> fresh = x.DumpSas().value();
+  ASSERT_EQ(fresh.size(), 1u);
+  EXPECT_EQ(fresh[0].counters.output_seq, 0u);
+  EXPECT_EQ(fresh[0].counters.packets, 0u);
+  EXPECT_EQ(fresh[0].counters.bytes, 0u);
+
+  auto sa = x.FindOutboundSa(Tmpl("10.0.0.1", "10.0.0.2"), Ip("10.244.1.2"),
+                             Ip("10.244.2.3"), 0);
+  ASSERT_TRUE(sa.has_value());
+  constexpr uint64_t kPackets = 5;
+  for (uint64_t i = 0; i < kPackets; ++i) {
+    ASSERT_TRUE(x.NextOutputSeq(sa->handle).ok());
+    ASSERT_TRUE(x.CountPacket(sa->handle, 100).ok());
+  }
+  // Updates neither reset nor set them.
+  ASSERT_TRUE(x.UpdateSa(added).ok());
+  std::vector<XfrmSa> dumped = x.DumpSas().value();
+  ASSERT_EQ(dumped.size(), 1u);
+  EXPECT_EQ(dumped[0].counters.output_seq, kPackets);
+  EXPECT_EQ(dumped[0].counters.packets, kPackets);
+  EXPECT_EQ(dumped[0].counters.bytes, kPackets * 100);
+  // `ip xfrm state ... replay-oseq` moves it as Linux's oseq moves.
+  ASSERT_TRUE(x.SetOutputSeq(sa->handle, 0x100000000ull).ok());
+  EXPECT_EQ(x.DumpSas().value()[0].counters.output_seq, 0x100000000ull);
+}
+
+TEST(SimXfrmCountersTest, ReadStatsListsXfrmStatInLinuxsOrder) {
+  SimXfrm x;
+  XfrmStats before = x.ReadStats().value();
+  ASSERT_EQ(before.size(), kXfrmStatCount);
+  for (size_t i = 0; i < kXfrmStatCount; ++i) {
+    EXPECT_EQ(before[i].first, XfrmStatName(static_cast<XfrmStat>(i)));
+    EXPECT_EQ(before[i].second, 0u);
+  }
+  EXPECT_EQ(before.front().first, "XfrmInError");
+  EXPECT_EQ(before[26].first, "XfrmOutStateInvalid");
+  x.IncrementStat(XfrmStat::kInNoStates, 3);
+  XfrmStats after = x.ReadStats().value();
+  EXPECT_EQ(after[3], (std::pair<std::string, uint64_t>{"XfrmInNoStates", 3}));
+  // Not an XfrmOp: not counted.
+  for (size_t op = 0; op < kXfrmOpCount; ++op) {
+    EXPECT_EQ(x.OperationCount(static_cast<XfrmOp>(op)), 0u);
+  }
+}
+
 TEST(SimXfrmListingTest, CountersFormatAsProc) {
   SimXfrm x;
   x.IncrementStat(XfrmStat::kInNoStates);
