@@ -59,6 +59,7 @@ class DelayedStartAgent : public NodeAgent {
     return agent_->Start();
   }
   void Stop(AgentStop mode) override { agent_->Stop(mode); }
+  uint16_t status_port() const override { return agent_->status_port(); }
 
  private:
   std::unique_ptr<NodeAgent> agent_;

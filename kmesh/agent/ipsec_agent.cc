@@ -108,6 +108,15 @@ absl::Status IpsecAgent::Init() {
   }
 
   self_ = *self;
+  started_at_ = deps_.clock->Now();
+  if (absl::StatusOr<XfrmStats> stats = deps_.node->xfrm().ReadStats();
+      stats.ok()) {
+    stats_at_start_ = *std::move(stats);
+  } else {
+    LOG(WARNING) << "xfrm_stat unreadable (its counters will be missing from "
+                    "the status and metrics): "
+                 << stats.status();
+  }
   next_self_refresh_ = deps_.clock->Now() + config_.self_refresh_interval;
   publisher_ = std::make_unique<ipsec::KubeNodeInfoPublisher>(deps_.client);
   ipsec::IpsecControllerOptions controller_options = config_.controller;
@@ -157,6 +166,31 @@ absl::Status IpsecAgent::Init() {
   threads_.emplace_back([this] { namespace_reflector_->Run(); });
   threads_.emplace_back([this] { TickLoop(); });
   return absl::OkStatus();
+}
+
+NodeStatus IpsecAgent::Status() {
+  NodeStatus status;
+  status.node = config_.node_name;
+  status.now = deps_.clock->Now();
+  status.daemon_started = started_at_;
+  status.grace_period = config_.controller.grace_period;
+  status.controller = controller_->Snapshot();
+  ReadKernelStatus(deps_.node->xfrm(), stats_at_start_, &status);
+  {
+    absl::MutexLock lock(&tracker_mu_);
+    status.managed_local_pods = tracker_->attached_pods().size();
+    status.unmanaged_pods = tracker_->unmanaged_pods().size();
+    status.marker_errors = tracker_->errors();
+    status.marker_pending_retries = tracker_->pending_retries();
+  }
+  auto watch = [&](const char* resource, const kube::Reflector& r) {
+    status.watches.push_back({resource, r.ListCount(), r.WatchCount()});
+  };
+  watch("kmeshnodeinfos", peer_watcher_->reflector());
+  watch("nodes", node_watcher_->reflector());
+  watch("pods", *pod_reflector_);
+  watch("namespaces", *namespace_reflector_);
+  return status;
 }
 
 std::vector<IpAddress> IpsecAgent::NodeAddresses() const {

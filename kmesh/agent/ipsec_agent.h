@@ -48,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "kmesh/agent/node_status.h"
 #include "kmesh/base/clock.h"
 #include "kmesh/ipsec/ipsec_controller.h"
 #include "kmesh/ipsec/key_file_watcher.h"
@@ -97,6 +98,12 @@ class IpsecAgent {
 
   ipsec::IpsecController& controller() { return *controller_; }
 
+  // What the node's status endpoint and metrics show now (node_status.h):
+  // the controller's state, the managed pods, the watches, and what the
+  // kernel holds (it dumps the XFRM tables: call it per request, not per
+  // packet). Safe from any thread.
+  NodeStatus Status();
+
  private:
   class PodHandler;
   class NamespaceHandler;
@@ -117,6 +124,9 @@ class IpsecAgent {
   // Written by Init() and then only by the tick thread (RefreshSelf).
   std::optional<ipsec::NodeView> self_;
   TimePoint next_self_refresh_{};
+  // For Status(): when the agent started and xfrm_stat at that time.
+  TimePoint started_at_{};
+  XfrmStats stats_at_start_;
   std::unique_ptr<ipsec::KubeNodeInfoPublisher> publisher_;
   std::unique_ptr<ipsec::IpsecController> controller_;
   std::unique_ptr<ipsec::KeyFileWatcher> key_watcher_;

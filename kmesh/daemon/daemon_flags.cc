@@ -3,6 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "kmesh/telemetry/http_endpoint.h"
 
 namespace kmesh::daemon {
 
@@ -33,7 +34,7 @@ absl::StatusOr<DaemonConfig> MakeDaemonConfig(
     const std::string& node_name, std::optional<std::string> node_name_env,
     const std::string& ipsec_key_file, const std::string& ipsec_grace_period,
     const std::string& kubeconfig, const std::string& bpf_object_dir,
-    const std::string& bpf_pin_dir) {
+    const std::string& bpf_pin_dir, const std::string& status_address) {
   DaemonConfig config;
   if (mode != "dual-engine" && mode != "kernel-native") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -69,6 +70,17 @@ absl::StatusOr<DaemonConfig> MakeDaemonConfig(
   }
   config.bpf_object_dir = bpf_object_dir;
   config.bpf_pin_dir = bpf_pin_dir;
+  if (status_address == "off" || status_address.empty()) {
+    config.status_address.clear();
+  } else {
+    absl::StatusOr<telemetry::ListenAddress> parsed =
+        telemetry::ParseListenAddress(status_address, "--status-address");
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          parsed.status().message(), " (or \"off\" for no status endpoint)"));
+    }
+    config.status_address = status_address;
+  }
   return config;
 }
 

@@ -27,6 +27,11 @@ struct DaemonConfig {
   // keeps them.
   std::string bpf_object_dir = "bpf";
   std::string bpf_pin_dir = "/sys/fs/bpf/kmesh-ipsec";
+  // Where the status endpoint (status JSON, /metrics, /healthz) listens;
+  // empty: off. Loopback by default: the DaemonSet binds it to the node's
+  // address (status.hostIP) so that the API server's pod proxy and
+  // Prometheus reach it.
+  std::string status_address = "127.0.0.1:15200";
   // How often the controller's Tick runs.
   std::chrono::nanoseconds tick_interval = std::chrono::seconds(2);
 };
@@ -43,7 +48,8 @@ absl::StatusOr<DaemonConfig> MakeDaemonConfig(
     const std::string& node_name, std::optional<std::string> node_name_env,
     const std::string& ipsec_key_file, const std::string& ipsec_grace_period,
     const std::string& kubeconfig, const std::string& bpf_object_dir,
-    const std::string& bpf_pin_dir);
+    const std::string& bpf_pin_dir,
+    const std::string& status_address = "127.0.0.1:15200");
 
 }  // namespace kmesh::daemon
 

@@ -76,5 +76,24 @@ TEST(DaemonFlagsTest, BpfObjectDirMustBeGiven) {
       HasSubstr("--bpf-object-dir"));
 }
 
+TEST(DaemonFlagsTest, StatusAddressIsLoopbackByDefaultAndCanBeOff) {
+  EXPECT_EQ(Config()->status_address, "127.0.0.1:15200");
+  auto with = [](const std::string& address) {
+    return MakeDaemonConfig("dual-engine", false, true, "n", std::nullopt,
+                            "kmesh-ipsec/ipSec", "5m", "", "bpf",
+                            "/sys/fs/bpf/kmesh-ipsec", address);
+  };
+  EXPECT_EQ(with("off")->status_address, "");
+  EXPECT_EQ(with("10.0.0.5:15200")->status_address, "10.0.0.5:15200");
+  EXPECT_EQ(with("[fd00::5]:15200")->status_address, "[fd00::5]:15200");
+  EXPECT_EQ(with(":9090")->status_address, ":9090");
+  absl::StatusOr<DaemonConfig> bad = with("node-a:15200");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("--status-address"));
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("off"));
+  EXPECT_FALSE(with("10.0.0.5").ok());
+}
+
 }  // namespace
 }  // namespace kmesh::daemon

@@ -14,6 +14,7 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "kmesh/agent/ipsec_agent.h"
+#include "kmesh/agent/node_endpoint.h"
 #include "kmesh/agent/node_uninstall.h"
 #include "kmesh/base/clock.h"
 #include "kmesh/ipsec/key_file_watcher.h"
@@ -32,6 +33,12 @@ DEFINE_string(ipsec_grace_period, "5m",
 DEFINE_string(kubeconfig, "",
               "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then "
               "in-cluster service account)");
+DEFINE_string(status_address, "127.0.0.1:15200",
+              "Where the status endpoint listens (GET /v1/ipsec/status for "
+              "`kmeshctl secret status`, /metrics for Prometheus, /healthz): "
+              "HOST:PORT, [IPV6]:PORT, :PORT for every address, or off. The "
+              "DaemonSet sets the node's address so the API server's pod "
+              "proxy and Prometheus reach it");
 DEFINE_string(
     bpf_object_dir, "bpf",
     "Directory holding encrypt_marker.bpf.o and decrypt_marker.bpf.o");
@@ -80,6 +87,19 @@ int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
   deps.node = backends->get();
   deps.clock = RealClock::Get();
 
+  // The endpoint answers (503 for the status, kmesh_ipsec_up 0) while the
+  // agent waits for its Node.
+  agent::RunningAgent running;
+  std::unique_ptr<telemetry::HttpEndpoint> endpoint;
+  if (!config.status_address.empty()) {
+    absl::StatusOr<std::unique_ptr<telemetry::HttpEndpoint>> started =
+        agent::StartNodeEndpoint(config.status_address, running.AsSource());
+    if (!started.ok()) return Fail(started.status());
+    endpoint = *std::move(started);
+    LOG(INFO) << "status endpoint on " << config.status_address << " (GET "
+              << agent::kStatusPath << ", /metrics, /healthz)";
+  }
+
   // kubelet may not have reported the node yet: wait, but stay stoppable.
   absl::StatusOr<std::unique_ptr<agent::IpsecAgent>> agent;
   while (true) {
@@ -89,6 +109,7 @@ int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
     if (WaitForSignal(signals, std::chrono::seconds(2)) != 0) return 0;
   }
   if (!agent.ok()) return Fail(agent.status());
+  running.Set(agent->get());
   LOG(INFO) << "IPsec running on node " << config.node_name << " (key file "
             << config.ipsec_key_file << ")";
   int sig = 0;
@@ -97,6 +118,8 @@ int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
   LOG(INFO) << "signal " << sig
             << ": stopping; the node keeps its SAs, policies, markers and "
                "KmeshNodeInfo (remove them with `kmesh-daemon uninstall`)";
+  running.Clear();
+  if (endpoint) endpoint->Stop();
   (*agent)->Stop();
   return 0;
 }
@@ -174,7 +197,7 @@ int RunDaemon(int argc, char** argv, const NodeBackendsFactory& factory) {
       FLAGS_mode, FLAGS_enable_bypass, FLAGS_enable_ipsec, FLAGS_node_name,
       env ? std::optional<std::string>(env) : std::nullopt,
       FLAGS_ipsec_key_file, FLAGS_ipsec_grace_period, FLAGS_kubeconfig,
-      FLAGS_bpf_object_dir, FLAGS_bpf_pin_dir);
+      FLAGS_bpf_object_dir, FLAGS_bpf_pin_dir, FLAGS_status_address);
   if (!config.ok()) return Fail(config.status());
   if (command == "uninstall") return RunUninstall(*config, factory);
 

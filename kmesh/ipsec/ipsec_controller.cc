@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
 #include "kmesh/ipsec/key_deriver.h"
+#include "kmesh/kernel/kernel_error.h"
 
 namespace kmesh::ipsec {
 namespace {
@@ -98,6 +99,7 @@ void IpsecController::OnKeyChanged(int32_t spi, const XfrmKey& psk) {
                     "new one";
   }
   ++stats_.key_changes;
+  if (rotation_.target_spi() == spi) target_learnt_at_ = clock_->Now();
   // The ring now derives every SA of this SPI.
   adopted_.DropSpi(spi);
   LOG(INFO) << "IPsec: key for SPI " << spi << " installed";
@@ -471,6 +473,43 @@ XfrmOpCounts IpsecController::xfrm_op_counts() const {
   return programmer_.counts();
 }
 
+IpsecControllerSnapshot IpsecController::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  IpsecControllerSnapshot out;
+  out.started = started_;
+  out.peers_synced = PeersSynced();
+  out.target_spi = rotation_.target_spi();
+  out.advertised_spi = rotation_.advertised_spi();
+  out.target_learnt_at = target_learnt_at_;
+  out.held_spis = rotation_.keys().Spis();
+  out.inbound_spis = InboundSpis();
+  for (const auto& [spi, since] : rotation_.releasable_since()) {
+    out.pending_reclaims.push_back(
+        {spi, since, since + rotation_.grace_period()});
+  }
+  for (const auto& [name, peer] : peers_) {
+    IpsecControllerSnapshot::Peer& p = out.peers.emplace_back();
+    p.name = name;
+    p.addresses = peer.view.addresses;
+    p.has_record = peer.record.has_value();
+    p.advertised_spi = peer.record ? peer.record->spi : 0;
+    p.index = peer.index;
+    p.outbound_spi = peer.outbound_spi;
+    p.retiring_outbound_spis.assign(peer.retiring_outbound_spis.begin(),
+                                    peer.retiring_outbound_spis.end());
+    p.inbound_installed.assign(peer.inbound_installed.begin(),
+                               peer.inbound_installed.end());
+    p.unprogrammable = peer.unprogrammable;
+    if (!peer.status.ok()) p.problem = std::string(peer.status.message());
+  }
+  out.stats = stats_;
+  out.stats.reclaim_walks = rotation_.reclaim_walks();
+  out.xfrm_op_counts = programmer_.counts();
+  out.xfrm_errors_by_op = xfrm_errors_by_op_;
+  out.last_good_full_reconcile = last_good_full_reconcile_;
+  return out;
+}
+
 void IpsecController::SetOutboundPeerListener(OutboundPeerListener listener) {
   absl::MutexLock lock(&mu_);
   outbound_peer_listener_ = std::move(listener);
@@ -725,6 +764,7 @@ void IpsecController::FullReconcile() {
     for (uint16_t index : indices_.Reserved()) indices_.Unreserve(index);
   }
   RemoveDeparted();
+  if (result.ok()) last_good_full_reconcile_ = clock_->Now();
   next_resync_ = clock_->Now() + options_.resync_interval;
 }
 
@@ -733,6 +773,7 @@ void IpsecController::RecordXfrmResult(const std::string& what,
   if (result.ok()) return;
   stats_.xfrm_errors += result.errors.size();
   for (const XfrmOpError& e : result.errors) {
+    ++xfrm_errors_by_op_[{e.op, KernelErrno(e.status).value_or(0)}];
     LOG(ERROR) << "IPsec (" << what << "): " << XfrmOpName(e.op) << " ["
                << e.object << "] failed: " << e.status;
   }

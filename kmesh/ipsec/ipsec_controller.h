@@ -83,6 +83,48 @@ struct IpsecControllerStats {
   uint64_t reclaim_walks = 0;
 };
 
+// One consistent picture of the controller, taken under its lock, for the
+// daemon's status endpoint and metrics (kmesh/agent/node_status.h).
+struct IpsecControllerSnapshot {
+  struct Peer {
+    std::string name;
+    std::vector<std::string> addresses;  // What it is programmed from.
+    // Whether it has published a KmeshNodeInfo (else it is known from its
+    // Node object only and is received from, not sent to).
+    bool has_record = false;
+    int32_t advertised_spi = 0;  // What its record advertises (0 = none).
+    uint16_t index = 0;          // Its peer index; 0 while none is free.
+    int32_t outbound_spi = 0;    // What this node sends to it with.
+    std::vector<int32_t> retiring_outbound_spis;
+    std::vector<int32_t> inbound_installed;
+    bool unprogrammable = false;
+    // Why it is not (fully) programmed; empty when it is.
+    std::string problem;
+  };
+  struct PendingReclaim {
+    int32_t spi = 0;
+    TimePoint releasable_since{};
+    TimePoint due{};  // releasable_since + grace period.
+  };
+  bool started = false;
+  bool peers_synced = false;
+  int32_t target_spi = 0;      // The newest key's SPI (0 = no key).
+  int32_t advertised_spi = 0;  // What this node's record says (0 = none).
+  // When the newest key was learnt by this daemon (zero: no key yet).
+  TimePoint target_learnt_at{};
+  std::vector<int32_t> held_spis;     // Keys held (ascending).
+  std::vector<int32_t> inbound_spis;  // Inbound SAs held for (ascending).
+  std::vector<PendingReclaim> pending_reclaims;
+  std::vector<Peer> peers;  // By name.
+  IpsecControllerStats stats;
+  XfrmOpCounts xfrm_op_counts;
+  // Failed kernel operations by (operation, errno); errno 0 for refusals
+  // that never reached the kernel.
+  std::map<std::pair<XfrmOp, int>, uint64_t> xfrm_errors_by_op;
+  // When the last full reconcile succeeded (zero: none yet).
+  TimePoint last_good_full_reconcile{};
+};
+
 class IpsecController : public IpsecEventSink {
  public:
   // `self` describes this node (its spi field is ignored). `markers` may be
@@ -164,6 +206,8 @@ class IpsecController : public IpsecEventSink {
       ABSL_LOCKS_EXCLUDED(mu_);
   IpsecControllerStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
   XfrmOpCounts xfrm_op_counts() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Everything above at once (one lock).
+  IpsecControllerSnapshot Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   // The SPIs this node holds inbound SAs for: every key's, and those of
@@ -234,6 +278,10 @@ class IpsecController : public IpsecEventSink {
   TimePoint next_retry_ ABSL_GUARDED_BY(mu_);
   Duration retry_backoff_ ABSL_GUARDED_BY(mu_){0};
   IpsecControllerStats stats_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<XfrmOp, int>, uint64_t> xfrm_errors_by_op_
+      ABSL_GUARDED_BY(mu_);
+  TimePoint target_learnt_at_ ABSL_GUARDED_BY(mu_){};
+  TimePoint last_good_full_reconcile_ ABSL_GUARDED_BY(mu_){};
 };
 
 }  // namespace kmesh::ipsec

@@ -1,5 +1,6 @@
 #include "kmesh/ipsec/ipsec_controller.h"
 
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "kmesh/ipsec/testing/test_nodes.h"
 #include "kmesh/ipsec/testing/test_psk.h"
 #include "kmesh/ipsec/testing/xfrm_objects.h"
+#include "kmesh/kernel/kernel_error.h"
 #include "kmesh/kernel/testing/mock_xfrm_kernel.h"
 #include "sim/kernel/kmesh_original_layout/kmesh_original_layout.h"
 #include "sim/kernel/memory_marker_maps.h"
@@ -222,12 +224,17 @@ TEST_F(IpsecControllerTest, NothingIsAdvertisedBeforeThePeerListIsComplete) {
 TEST_F(IpsecControllerTest, InboundFailureDelaysAdvertisingUntilRetried) {
   TestCluster& cluster = KeyedCluster(3);
   ClusterNode& node = *cluster.nodes[0];
-  node.sim.FailNext(XfrmOp::kAddSa, 1,
-                    absl::ResourceExhaustedError("ENOBUFS: no buffer space"));
+  node.sim.FailNext(XfrmOp::kAddSa, 1, KernelError(ENOBUFS, "XFRM add SA"));
   cluster.GiveKey(0, 2, TestPsk(2));
   EXPECT_EQ(node.controller->advertised_spi(), 1)
       << "an inbound SA for SPI 2 is missing: SPI 2 must not be advertised";
   EXPECT_GT(node.controller->stats().xfrm_errors, 0u);
+  // The status endpoint and metrics count it by operation and errno.
+  const IpsecControllerSnapshot failed = node.controller->Snapshot();
+  EXPECT_EQ(failed.xfrm_errors_by_op.size(), 1u);
+  EXPECT_EQ(failed.xfrm_errors_by_op.count({XfrmOp::kAddSa, ENOBUFS}), 1u);
+  EXPECT_EQ(failed.target_spi, 2);
+  EXPECT_EQ(failed.advertised_spi, 1);
   cluster.clock.Advance(std::chrono::seconds(10));
   node.controller->Tick();
   EXPECT_EQ(node.controller->advertised_spi(), 2);
@@ -319,6 +326,54 @@ TEST_F(IpsecControllerTest, OldOutboundSaOutlivesItsPolicyUntilReclaim) {
     EXPECT_THAT(node->controller->retiring_outbound_spis("node-1"), IsEmpty());
   }
   ExpectOnePairOfSasPerDirection(cluster);
+}
+
+// What the status endpoint shows of a rotation: the new SPI advertised, the
+// old one held for its grace period with its reclaim time, every peer sent to
+// with the new SPI and the old outbound SA retiring; then only the new SPI.
+TEST_F(IpsecControllerTest, SnapshotShowsARotationAndItsReclaim) {
+  IpsecControllerOptions options;
+  options.grace_period = kGrace;
+  TestCluster& cluster = KeyedCluster(3, options);
+  const TimePoint learnt = cluster.clock.Now();
+  cluster.RollOutKey(2);
+  const IpsecControllerSnapshot during =
+      cluster.nodes[1]->controller->Snapshot();
+  EXPECT_TRUE(during.started);
+  EXPECT_TRUE(during.peers_synced);
+  EXPECT_EQ(during.target_spi, 2);
+  EXPECT_EQ(during.advertised_spi, 2);
+  EXPECT_EQ(during.target_learnt_at, learnt);
+  EXPECT_THAT(during.held_spis, ElementsAre(1, 2));
+  EXPECT_THAT(during.inbound_spis, ElementsAre(1, 2));
+  ASSERT_EQ(during.pending_reclaims.size(), 1u);
+  EXPECT_EQ(during.pending_reclaims[0].spi, 1);
+  EXPECT_EQ(during.pending_reclaims[0].due,
+            during.pending_reclaims[0].releasable_since + kGrace);
+  ASSERT_EQ(during.peers.size(), 2u);
+  for (const IpsecControllerSnapshot::Peer& peer : during.peers) {
+    EXPECT_TRUE(peer.has_record) << peer.name;
+    EXPECT_EQ(peer.advertised_spi, 2) << peer.name;
+    EXPECT_EQ(peer.outbound_spi, 2) << peer.name;
+    EXPECT_THAT(peer.retiring_outbound_spis, ElementsAre(1)) << peer.name;
+    EXPECT_THAT(peer.inbound_installed, ElementsAre(1, 2)) << peer.name;
+    EXPECT_NE(peer.index, 0) << peer.name;
+    EXPECT_EQ(peer.problem, "") << peer.name;
+  }
+  EXPECT_EQ(during.peers[0].name, "node-0");
+  EXPECT_TRUE(during.xfrm_errors_by_op.empty());
+
+  cluster.clock.Advance(kGrace + std::chrono::seconds(1));
+  cluster.TickAll();
+  const IpsecControllerSnapshot after =
+      cluster.nodes[1]->controller->Snapshot();
+  EXPECT_THAT(after.held_spis, ElementsAre(2));
+  EXPECT_THAT(after.inbound_spis, ElementsAre(2));
+  EXPECT_TRUE(after.pending_reclaims.empty());
+  EXPECT_EQ(after.stats.spis_reclaimed, 1u);
+  for (const IpsecControllerSnapshot::Peer& peer : after.peers) {
+    EXPECT_THAT(peer.retiring_outbound_spis, IsEmpty()) << peer.name;
+  }
 }
 
 TEST_F(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {

@@ -74,6 +74,8 @@ class NodeWatcher {
   void Run() { reflector_.Run(); }
   // Makes Run() return soon; thread-safe.
   void Stop() { reflector_.Stop(); }
+  // Its lists and watches, for metrics.
+  const kube::Reflector& reflector() const { return reflector_; }
   // True once the first list has been delivered.
   bool HasSynced() const { return reflector_.HasSynced(); }
   int64_t unusable_node_count() const { return handler_.unusable_node_count(); }

@@ -72,6 +72,8 @@ class PeerWatcher {
   void Run() { reflector_.Run(); }
   // Makes Run() return soon; thread-safe.
   void Stop() { reflector_.Stop(); }
+  // Its lists and watches, for metrics.
+  const kube::Reflector& reflector() const { return reflector_; }
   // True once the first list has been delivered.
   bool HasSynced() const { return reflector_.HasSynced(); }
   int64_t invalid_record_count() const {

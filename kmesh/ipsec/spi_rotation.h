@@ -101,6 +101,12 @@ class SpiRotation {
   void Reclaim(int32_t spi);
   // How many times UpdateReclaimTimers() walked the peers.
   uint64_t reclaim_walks() const { return reclaim_walks_; }
+  // The old SPIs whose grace timers run, and since when (each is reclaimed
+  // at that time plus grace_period()).
+  const std::map<int32_t, TimePoint>& releasable_since() const {
+    return releasable_since_;
+  }
+  Duration grace_period() const { return grace_period_; }
 
  private:
   const Duration grace_period_;

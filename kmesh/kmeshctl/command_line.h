@@ -22,7 +22,13 @@
 
 namespace kmesh::kmeshctl {
 
-enum class CliAction { kShowHelp, kSecretCreate, kSecretGet, kSecretDelete };
+enum class CliAction {
+  kShowHelp,
+  kSecretCreate,
+  kSecretGet,
+  kSecretDelete,
+  kSecretStatus
+};
 
 struct CliInvocation {
   CliAction action = CliAction::kShowHelp;
@@ -39,8 +45,10 @@ struct CliInvocation {
   // Where the key's characters are in the argument list (index, offset), so
   // that the caller can wipe them from argv as well.
   std::optional<std::pair<size_t, size_t>> key_position;
-  // `secret get -o`.
+  // `secret get -o`, `secret status -o`.
   SecretOutputFormat output = SecretOutputFormat::kText;
+  // `secret status --lag-threshold`; nullopt = the default.
+  std::optional<absl::Duration> lag_threshold;
 };
 
 // `args` are the arguments after the program name. A usage error is

@@ -20,6 +20,7 @@
 #include "kmesh/kmeshctl/command_line.h"
 #include "kmesh/kmeshctl/key_argument.h"
 #include "kmesh/kmeshctl/secret_command.h"
+#include "kmesh/kmeshctl/secret_status.h"
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
 
@@ -98,6 +99,17 @@ int Run(CliInvocation& invocation) {
     case CliAction::kSecretDelete:
       result = command.Delete();
       break;
+    case CliAction::kSecretStatus: {
+      SecretStatusOptions status_options;
+      status_options.secret.server = access->server;
+      status_options.secret.credentials_source = access->source;
+      status_options.output = invocation.output;
+      if (invocation.lag_threshold.has_value()) {
+        status_options.lag_threshold = *invocation.lag_threshold;
+      }
+      result = SecretStatus(**client, status_options);
+      break;
+    }
     case CliAction::kShowHelp:
       break;
   }

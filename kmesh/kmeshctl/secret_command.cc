@@ -485,21 +485,48 @@ CommandResult SecretCommand::CreateWithKey(const crypto::SecretBytes& key) {
       "try again"));
 }
 
-CommandResult SecretCommand::Get(SecretOutputFormat format) {
-  Session session(options_);
+namespace {
+
+// Reads and parses the stored secret; an error's message is the complete
+// text for the user (not found, API failure, corrupt secret).
+absl::StatusOr<StoredSecret> ReadStoredSecret(kube::KubeClient& client,
+                                              const Session& session) {
   absl::StatusOr<std::string> current =
-      client_.Get(kube::SecretsKind(), kIpSecSecretNamespace, kIpSecSecretName);
+      client.Get(kube::SecretsKind(), kIpSecSecretNamespace, kIpSecSecretName);
   if (!current.ok() && kube::IsNotFound(current.status())) {
-    return Failure(absl::StrCat(
+    return absl::NotFoundError(absl::StrCat(
         "secret \"", kIpSecSecretName, "\" not found in namespace ",
         kIpSecSecretNamespace, " (create one with: kmeshctl secret create)"));
   }
   if (!current.ok()) {
-    return Failure(session.DescribeApiError("get", current.status()));
+    return absl::Status(current.status().code(),
+                        session.DescribeApiError("get", current.status()));
   }
   ScopedWipe wipe_current(&*current);
   absl::StatusOr<StoredSecret> stored = ParseStoredSecret(*current);
-  if (!stored.ok()) return Failure(CorruptSecretMessage(stored.status()));
+  if (!stored.ok()) {
+    return absl::DataLossError(CorruptSecretMessage(stored.status()));
+  }
+  return stored;
+}
+
+}  // namespace
+
+absl::StatusOr<SecretSummary> SecretCommand::Summary() {
+  Session session(options_);
+  absl::StatusOr<StoredSecret> stored = ReadStoredSecret(client_, session);
+  if (!stored.ok()) return stored.status();
+  SecretSummary summary;
+  summary.spi = stored->config.spi;
+  summary.algorithm = stored->config.aead_key_name;
+  summary.creation_timestamp = stored->creation_timestamp;
+  return summary;
+}
+
+CommandResult SecretCommand::Get(SecretOutputFormat format) {
+  Session session(options_);
+  absl::StatusOr<StoredSecret> stored = ReadStoredSecret(client_, session);
+  if (!stored.ok()) return Failure(stored.status().message());
 
   if (format == SecretOutputFormat::kJson) {
     return Success(absl::StrCat(stored->ipsec_json, "\n"));

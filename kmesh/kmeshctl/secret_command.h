@@ -70,6 +70,13 @@ struct SecretCommandOptions {
   absl::TimeZone time_zone = absl::UTCTimeZone();
 };
 
+// What `secret status` needs of the stored secret: never the key.
+struct SecretSummary {
+  int32_t spi = 0;
+  std::string algorithm;           // "rfc4106(gcm(aes))"
+  std::string creation_timestamp;  // RFC 3339, as the API server wrote it.
+};
+
 class SecretCommand {
  public:
   // `client` must outlive the command.
@@ -82,6 +89,10 @@ class SecretCommand {
   CommandResult CreateWithKey(const crypto::SecretBytes& key);
   CommandResult Get(SecretOutputFormat format);
   CommandResult Delete();
+  // The stored secret's SPI, algorithm and creation time. An error's message
+  // is the complete text for the user, as Get's: not found (NotFound), the
+  // API server failing, or a corrupt secret (DataLoss).
+  absl::StatusOr<SecretSummary> Summary();
 
  private:
   kube::KubeClient& client_;

@@ -128,6 +128,7 @@ void Reflector::Run() {
     }
     const std::string before = LastResourceVersion();
     const auto watch_start = std::chrono::steady_clock::now();
+    watch_count_.fetch_add(1);
     absl::Status watched = WatchOnce();
     const bool lasted =
         std::chrono::steady_clock::now() - watch_start >= kQuietWatchIsHealthy;

@@ -81,6 +81,9 @@ class Reflector {
   std::string LastResourceVersion() const;
   // How many times it has listed (1 + relists); for tests and metrics.
   int ListCount() const { return list_count_.load(); }
+  // How many watches it has opened (each restart after a watch ended is one
+  // more); for metrics.
+  int WatchCount() const { return watch_count_.load(); }
 
  private:
   struct Entry {
@@ -105,6 +108,7 @@ class Reflector {
 
   std::atomic<bool> synced_{false};
   std::atomic<int> list_count_{0};
+  std::atomic<int> watch_count_{0};
 
   mutable absl::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kmesh/agent/ipsec_agent.h"
+#include "kmesh/agent/node_endpoint.h"
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
 
@@ -37,10 +38,25 @@ class DaemonNodeAgent : public NodeAgent {
     deps.client = client_.get();
     deps.node = context_.kernel.get();
     deps.clock = context_.clock != nullptr ? context_.clock : RealClock::Get();
+    // As kmesh-daemon does: the endpoint first (it answers 503 until the
+    // agent runs), on an ephemeral loopback port.
+    auto endpoint =
+        agent::StartNodeEndpoint("127.0.0.1:0", running_.AsSource());
+    if (!endpoint.ok()) return endpoint.status();
+    endpoint_ = *std::move(endpoint);
     auto agent = agent::IpsecAgent::Start(config, deps);
-    if (!agent.ok()) return agent.status();
+    if (!agent.ok()) {
+      endpoint_->Stop();
+      endpoint_.reset();
+      return agent.status();
+    }
     agent_ = *std::move(agent);
+    running_.Set(agent_.get());
     return absl::OkStatus();
+  }
+
+  uint16_t status_port() const override {
+    return endpoint_ ? endpoint_->port() : 0;
   }
 
   void Stop(AgentStop mode) override {
@@ -48,6 +64,8 @@ class DaemonNodeAgent : public NodeAgent {
     // SIGTERM and SIGKILL end the same way: the kernel and the API keep
     // everything (kmesh-daemon removes nothing when it stops).
     (void)mode;
+    running_.Clear();
+    if (endpoint_) endpoint_->Stop();
     agent_->Stop();
     agent_.reset();
   }
@@ -56,6 +74,11 @@ class DaemonNodeAgent : public NodeAgent {
   const NodeAgentContext context_;
   std::unique_ptr<kube::RestKubeClient> client_;
   std::unique_ptr<agent::IpsecAgent> agent_;
+  agent::RunningAgent running_;
+  // Stopped (not destroyed) with the agent: the port stays known, so the
+  // daemon Pod keeps pointing at a port nothing listens on, as a real
+  // crashed daemon's does.
+  std::unique_ptr<telemetry::HttpEndpoint> endpoint_;
 };
 
 }  // namespace

@@ -57,6 +57,10 @@ class NodeAgent {
   virtual absl::Status Start() = 0;
   // Stops it; idempotent. The destructor must not be the first stop.
   virtual void Stop(AgentStop mode) = 0;
+  // The port of its status endpoint on 127.0.0.1 (kmesh-daemon's
+  // --status-address), 0 when it has none. SimCluster publishes it in the
+  // node's daemon Pod, which the API server's pod proxy follows.
+  virtual uint16_t status_port() const { return 0; }
 };
 
 using NodeAgentFactory =

@@ -127,6 +127,11 @@ absl::Status SimCluster::Init() {
   if (auto s = MakeDirs(options_.state_dir + "/nodes"); !s.ok()) return s;
   kube::ApiServer::Options server_options;
   server_options.store.history_limit = options_.api_watch_history;
+  // Every simulated daemon listens on 127.0.0.1 (their node addresses exist
+  // only in the simulated network); the real API server refuses to proxy to
+  // loopback, so this one is told to allow it (the one deliberate
+  // difference, docs/decisions.md).
+  server_options.pod_proxy.allow_loopback_pod_ips = true;
   auto server = kube::ApiServer::Start(server_options);
   if (!server.ok()) return server.status();
   server_ = *std::move(server);
@@ -274,9 +279,51 @@ absl::Status SimCluster::StartAgent(const std::string& name) {
         s.code(),
         absl::StrCat("agent on ", name, " failed to start: ", s.message()));
   }
-  absl::MutexLock lock(&mu_);
-  nodes_[name].agent = *std::move(agent);
+  const uint16_t port = (*agent)->status_port();
+  {
+    absl::MutexLock lock(&mu_);
+    nodes_[name].agent = *std::move(agent);
+  }
+  if (port != 0) return PublishDaemonPod(name, port);
   return absl::OkStatus();
+}
+
+std::string SimCluster::DaemonPodName(const std::string& node) {
+  return absl::StrCat("kmesh-", node);
+}
+
+// What the DaemonSet controller and kubelet would leave: the node's Kmesh pod
+// (hostNetwork, so its IP is the node's; here every daemon listens on
+// 127.0.0.1) with its status port, for the API server's pod proxy.
+absl::Status SimCluster::PublishDaemonPod(const std::string& node,
+                                          uint16_t port) {
+  json object = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", DaemonPodName(node)},
+        {"namespace", kKmeshNamespace},
+        {"labels", {{"app", "kmesh"}}}}},
+      {"spec",
+       {{"nodeName", node},
+        {"hostNetwork", true},
+        {"containers",
+         json::array({{{"name", "kmesh"},
+                       {"image", "kmesh-sim/kmesh-daemon"},
+                       {"ports", json::array({{{"name", "status"},
+                                               {"containerPort", port},
+                                               {"hostPort", port},
+                                               {"protocol", "TCP"}}})}}})}}},
+      {"status",
+       {{"phase", "Running"},
+        {"hostIP", "127.0.0.1"},
+        {"podIP", "127.0.0.1"},
+        {"podIPs", json::array({{{"ip", "127.0.0.1"}}})}}},
+  };
+  absl::Status deleted = IgnoreNotFound(
+      client_->Delete(PodsKind(), kKmeshNamespace, DaemonPodName(node)));
+  if (!deleted.ok()) return deleted;
+  return client_->Create(PodsKind(), kKmeshNamespace, object.dump()).status();
 }
 
 void SimCluster::StopAgent(const std::string& name, AgentStop mode) {
@@ -424,6 +471,8 @@ absl::Status SimCluster::RemoveNode(const std::string& name) {
     status.Update(
         IgnoreNotFound(client_->Delete(PodsKind(), pod.ns, pod.name)));
   }
+  status.Update(IgnoreNotFound(
+      client_->Delete(PodsKind(), kKmeshNamespace, DaemonPodName(name))));
   status.Update(IgnoreNotFound(client_->Delete(NodesKind(), "", name)));
   status.Update(IgnoreNotFound(
       client_->Delete(KmeshNodeInfosKind(), kKmeshNamespace, name)));
@@ -460,6 +509,26 @@ absl::Status SimCluster::RestartAgent(const std::string& name, AgentStop mode,
   }
   StopAgent(name, mode);
   if (down_for > Duration::zero()) std::this_thread::sleep_for(down_for);
+  return StartAgent(name);
+}
+
+absl::Status SimCluster::StopAgentOnly(const std::string& name,
+                                       AgentStop mode) {
+  if (!network_->node(name)) {
+    return absl::NotFoundError(absl::StrCat("no node ", name));
+  }
+  StopAgent(name, mode);
+  return absl::OkStatus();
+}
+
+absl::Status SimCluster::StartStoppedAgent(const std::string& name) {
+  if (!network_->node(name)) {
+    return absl::NotFoundError(absl::StrCat("no node ", name));
+  }
+  if (agent(name) != nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the agent of ", name, " runs already"));
+  }
   return StartAgent(name);
 }
 

@@ -97,6 +97,10 @@ class SimCluster {
   // The node's current agent (null when the node is gone or its agent
   // failed to start). Owned by the cluster.
   NodeAgent* agent(const std::string& node) const;
+  // The node's Kmesh daemon Pod in kmesh-system (label app=kmesh), which
+  // exists while its agent has a status endpoint: `kmeshctl secret status`
+  // reaches the daemon through the API server's proxy to it.
+  static std::string DaemonPodName(const std::string& node);
 
   // --- Workloads
   // ----------------------------------------------------------------
@@ -135,6 +139,12 @@ class SimCluster {
   absl::Status RestartAgent(const std::string& name,
                             AgentStop mode = AgentStop::kKill,
                             Duration down_for = Duration::zero());
+  // The agent is stopped and stays stopped (a daemon crash-looping, or its
+  // pod evicted) until StartStoppedAgent: the node keeps its kernel state
+  // and its daemon Pod, behind whose port nothing listens.
+  absl::Status StopAgentOnly(const std::string& name,
+                             AgentStop mode = AgentStop::kKill);
+  absl::Status StartStoppedAgent(const std::string& name);
 
   // --- Observations
   // ------------------------------------------------------------- spec.spi of
@@ -158,6 +168,7 @@ class SimCluster {
   absl::Status Init();
   absl::Status RegisterNode(const std::string& name);
   absl::Status StartAgent(const std::string& name);
+  absl::Status PublishDaemonPod(const std::string& node, uint16_t port);
   void StopAgent(const std::string& name, AgentStop mode);
   absl::Status WriteNodeObject(const SimNodeInfo& node,
                                const std::string& boot_id, bool create);

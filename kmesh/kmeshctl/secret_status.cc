@@ -1,0 +1,441 @@
+#include "kmesh/kmeshctl/secret_status.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "kmesh/kube/kube_status.h"
+#include "nlohmann/json.hpp"
+
+namespace kmesh::kmeshctl {
+namespace {
+
+using Json = nlohmann::json;
+
+// "45s", "4m25s", "2h3m", "3d4h": as kubectl prints ages.
+std::string ShortDuration(double seconds) {
+  if (seconds < 0) seconds = 0;
+  const int64_t s = static_cast<int64_t>(std::llround(seconds));
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrCat(s / 60, "m", s % 60, "s");
+  if (s < 86400) return absl::StrCat(s / 3600, "h", (s % 3600) / 60, "m");
+  return absl::StrCat(s / 86400, "d", (s % 86400) / 3600, "h");
+}
+
+std::string StringAt(const Json& j, std::initializer_list<const char*> path) {
+  const Json* at = &j;
+  for (const char* key : path) {
+    if (!at->is_object()) return "";
+    auto it = at->find(key);
+    if (it == at->end()) return "";
+    at = &*it;
+  }
+  return at->is_string() ? at->get<std::string>() : "";
+}
+
+// One node as the cluster and its daemon describe it.
+struct NodeRow {
+  std::string name;
+  bool has_node_object = false;
+  std::optional<int64_t> advertised;  // Its KmeshNodeInfo's spec.spi.
+  std::string pod;                    // Its daemon Pod; "" when none.
+  int port = 0;
+  std::optional<Json> daemon;  // The daemon's status document.
+  std::string daemon_error;    // Why there is none.
+};
+
+// The status port of a daemon Pod: its container port named "status", else
+// `fallback`.
+int StatusPort(const Json& pod, int fallback) {
+  const Json* containers = nullptr;
+  if (pod.contains("spec") && pod["spec"].is_object() &&
+      pod["spec"].contains("containers")) {
+    containers = &pod["spec"]["containers"];
+  }
+  if (containers == nullptr || !containers->is_array()) return fallback;
+  for (const Json& c : *containers) {
+    if (!c.is_object() || !c.contains("ports") || !c["ports"].is_array()) {
+      continue;
+    }
+    for (const Json& p : c["ports"]) {
+      if (p.is_object() && p.value("name", "") == "status" &&
+          p.contains("containerPort") && p["containerPort"].is_number()) {
+        return p["containerPort"].get<int>();
+      }
+    }
+  }
+  return fallback;
+}
+
+Json ParseOrNull(const std::string& text) {
+  return Json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
+double NumberAt(const Json& j, const char* key, double fallback = 0) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) {
+    return fallback;
+  }
+  return j[key].get<double>();
+}
+
+std::string SpiList(const Json& array) {
+  std::vector<std::string> out;
+  if (array.is_array()) {
+    for (const Json& v : array) {
+      if (v.is_number()) out.push_back(absl::StrCat(v.get<int64_t>()));
+    }
+  }
+  return out.empty() ? "-" : absl::StrJoin(out, ",");
+}
+
+// Pads each column to its widest cell, two spaces apart.
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    if (width.size() < row.size()) width.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size())
+        line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+CommandResult SecretStatus(kube::KubeClient& client,
+                           const SecretStatusOptions& options) {
+  auto fail = [](absl::string_view message) {
+    return CommandResult{1, "", absl::StrCat("Error: ", message, "\n")};
+  };
+  // 1. The stored key.
+  SecretCommand secret(client, options.secret);
+  absl::StatusOr<SecretSummary> stored = secret.Summary();
+  if (!stored.ok()) return fail(stored.status().message());
+  const int64_t spi = stored->spi;
+
+  // 2. Every node, what it advertises, and its daemon Pod.
+  std::map<std::string, NodeRow> nodes;
+  absl::StatusOr<kube::ObjectList> node_list =
+      client.List(kube::NodesKind(), "", {});
+  if (!node_list.ok()) {
+    return fail(
+        absl::StrCat("cannot list nodes: ", node_list.status().message()));
+  }
+  for (const std::string& item : node_list->items) {
+    const std::string name = StringAt(ParseOrNull(item), {"metadata", "name"});
+    if (name.empty()) continue;
+    nodes[name].name = name;
+    nodes[name].has_node_object = true;
+  }
+  absl::StatusOr<kube::ObjectList> records =
+      client.List(kube::KmeshNodeInfosKind(), options.daemon_namespace, {});
+  if (!records.ok()) {
+    return fail(absl::StrCat("cannot list kmeshnodeinfos in ",
+                             options.daemon_namespace, ": ",
+                             records.status().message()));
+  }
+  for (const std::string& item : records->items) {
+    const Json record = ParseOrNull(item);
+    const std::string name = StringAt(record, {"metadata", "name"});
+    if (name.empty()) continue;
+    nodes[name].name = name;
+    const Json& spec = record.contains("spec") ? record["spec"] : Json();
+    nodes[name].advertised =
+        spec.is_object() && spec.contains("spi") && spec["spi"].is_number()
+            ? spec["spi"].get<int64_t>()
+            : 0;
+  }
+  kube::ListOptions selector;
+  selector.label_selector = options.daemon_selector;
+  absl::StatusOr<kube::ObjectList> pods =
+      client.List(kube::PodsKind(), options.daemon_namespace, selector);
+  if (!pods.ok()) {
+    return fail(absl::StrCat(
+        "cannot list the daemon pods (", options.daemon_selector, ") in ",
+        options.daemon_namespace, ": ", pods.status().message()));
+  }
+  for (const std::string& item : pods->items) {
+    const Json pod = ParseOrNull(item);
+    const std::string node = StringAt(pod, {"spec", "nodeName"});
+    if (node.empty()) continue;
+    NodeRow& row = nodes[node];
+    row.name = node;
+    row.pod = StringAt(pod, {"metadata", "name"});
+    row.port = StatusPort(pod, options.default_status_port);
+  }
+
+  // 3. Each daemon's own account, through the API server's pod proxy.
+  for (auto& [name, row] : nodes) {
+    if (row.pod.empty()) {
+      row.daemon_error = absl::StrCat(
+          "no daemon pod (", options.daemon_selector, ") on this node");
+      continue;
+    }
+    absl::StatusOr<kube::ProxyResponse> answer = client.ProxyGet(
+        options.daemon_namespace, row.pod, row.port, "/v1/ipsec/status");
+    if (!answer.ok()) {
+      row.daemon_error = absl::StrCat(
+          "daemon ", row.pod, " not reachable: ", answer.status().message());
+      continue;
+    }
+    Json document = ParseOrNull(answer->body);
+    if (answer->code != 200) {
+      const std::string said = StringAt(document, {"message"});
+      row.daemon_error =
+          absl::StrCat("daemon ", row.pod, " answered HTTP ", answer->code,
+                       said.empty() ? "" : absl::StrCat(": ", said));
+      continue;
+    }
+    if (!document.is_object() ||
+        document.value("kind", "") != "KmeshIpsecNodeStatus") {
+      row.daemon_error = absl::StrCat("daemon ", row.pod,
+                                      " answered something that is not its "
+                                      "status (is port ",
+                                      row.port, " the status port?)");
+      continue;
+    }
+    row.daemon = std::move(document);
+  }
+
+  // 4. Verdicts.
+  std::vector<std::string> problems;
+  std::vector<std::string> lagging;
+  // Since when the stored key is out: the longest a daemon has held it.
+  std::optional<double> rotation_age;
+  std::set<int64_t> old_spis_held;
+  std::optional<double> last_reclaim_due;
+  for (auto& [name, row] : nodes) {
+    if (!row.advertised || *row.advertised != spi) lagging.push_back(name);
+    if (!row.daemon) continue;
+    const Json& d = *row.daemon;
+    if (static_cast<int64_t>(NumberAt(d, "targetSpi")) == spi &&
+        d.contains("keyAgeSeconds") && d["keyAgeSeconds"].is_number()) {
+      rotation_age =
+          std::max(rotation_age.value_or(0), d["keyAgeSeconds"].get<double>());
+    }
+    if (d.contains("heldSpis") && d["heldSpis"].is_array()) {
+      for (const Json& s : d["heldSpis"]) {
+        if (s.is_number() && s.get<int64_t>() != spi) {
+          old_spis_held.insert(s.get<int64_t>());
+        }
+      }
+    }
+    if (d.contains("pendingReclaims") && d["pendingReclaims"].is_array()) {
+      for (const Json& r : d["pendingReclaims"]) {
+        last_reclaim_due =
+            std::max(last_reclaim_due.value_or(0), NumberAt(r, "dueInSeconds"));
+      }
+    }
+  }
+  const bool in_progress = !lagging.empty();
+  for (auto& [name, row] : nodes) {
+    if (!row.daemon_error.empty()) {
+      problems.push_back(absl::StrCat(name, ": ", row.daemon_error));
+    }
+    if (in_progress &&
+        std::find(lagging.begin(), lagging.end(), name) != lagging.end() &&
+        rotation_age &&
+        *rotation_age > absl::ToDoubleSeconds(options.lag_threshold)) {
+      problems.push_back(absl::StrCat(
+          name, ": lags: ",
+          row.advertised ? absl::StrCat("advertises spi ", *row.advertised)
+                         : std::string("has no KmeshNodeInfo"),
+          ", the secret holds spi ", spi, " (out for ",
+          ShortDuration(*rotation_age), ", threshold ",
+          ShortDuration(absl::ToDoubleSeconds(options.lag_threshold)), ")"));
+    }
+    if (!row.daemon) continue;
+    const Json& d = *row.daemon;
+    if (d.contains("peers") && d["peers"].is_array()) {
+      for (const Json& p : d["peers"]) {
+        if (p.value("state", "") == "error") {
+          problems.push_back(
+              absl::StrCat(name, ": peer ", p.value("name", "?"),
+                           " not programmed: ", p.value("problem", "")));
+        }
+      }
+    }
+    const Json& kernel = d.contains("kernel") ? d["kernel"] : Json();
+    if (!kernel.is_object()) continue;
+    const std::string kernel_error = kernel.value("error", "");
+    if (!kernel_error.empty()) {
+      problems.push_back(
+          absl::StrCat(name, ": kernel not readable: ", kernel_error));
+    }
+    if (kernel.contains("xfrmStatChangedSinceStart") &&
+        kernel["xfrmStatChangedSinceStart"].is_object() &&
+        !kernel["xfrmStatChangedSinceStart"].empty()) {
+      std::vector<std::string> rose;
+      for (const auto& [stat, delta] :
+           kernel["xfrmStatChangedSinceStart"].items()) {
+        rose.push_back(absl::StrCat(
+            stat, " +", delta.is_number() ? delta.get<uint64_t>() : 0));
+      }
+      problems.push_back(absl::StrCat(
+          name, ": xfrm_stat error counters rose since the daemon started: ",
+          absl::StrJoin(rose, ", ")));
+    }
+    if (kernel.contains("outboundSas") && kernel["outboundSas"].is_array()) {
+      for (const Json& sa : kernel["outboundSas"]) {
+        const double used = NumberAt(sa, "seqUsedFraction");
+        if (used >= options.seq_used_threshold) {
+          problems.push_back(absl::StrCat(
+              name, ": outbound SA to ", sa.value("peer", "?"), " spi ",
+              sa.value("spi", 0), " used ", std::llround(used * 100),
+              "% of its sequence numbers (rotate the key: kmeshctl secret "
+              "create)"));
+        }
+      }
+    }
+  }
+
+  // 5. Output.
+  CommandResult result;
+  result.exit_code = problems.empty() ? 0 : kStatusExitProblems;
+  if (options.output == SecretOutputFormat::kJson) {
+    Json out;
+    out["secret"] = {{"namespace", kIpSecSecretNamespace},
+                     {"name", kIpSecSecretName},
+                     {"spi", spi},
+                     {"algorithm", stored->algorithm},
+                     {"creationTimestamp", stored->creation_timestamp}};
+    out["rotation"] = {
+        {"inProgress", in_progress},
+        {"lagging", lagging},
+        {"keyOutForSeconds",
+         rotation_age ? Json(*rotation_age) : Json(nullptr)},
+        {"oldSpisHeld",
+         std::vector<int64_t>(old_spis_held.begin(), old_spis_held.end())},
+        {"lastReclaimDueInSeconds",
+         last_reclaim_due ? Json(*last_reclaim_due) : Json(nullptr)}};
+    Json rows = Json::array();
+    for (const auto& [name, row] : nodes) {
+      rows.push_back({{"name", name},
+                      {"hasNodeObject", row.has_node_object},
+                      {"advertisedSpi",
+                       row.advertised ? Json(*row.advertised) : Json(nullptr)},
+                      {"daemonPod", row.pod},
+                      {"daemon", row.daemon ? *row.daemon : Json(nullptr)},
+                      {"daemonError", row.daemon_error}});
+    }
+    out["nodes"] = rows;
+    out["problems"] = problems;
+    out["healthy"] = problems.empty();
+    result.out = out.dump(2) + "\n";
+    return result;
+  }
+
+  std::string text =
+      absl::StrCat("Secret ", kIpSecSecretNamespace, "/", kIpSecSecretName,
+                   ": spi ", spi, " (", stored->algorithm, ")\n");
+  if (in_progress) {
+    std::vector<std::string> who;
+    for (const std::string& name : lagging) {
+      const NodeRow& row = nodes[name];
+      who.push_back(absl::StrCat(
+          name, " (",
+          row.advertised ? absl::StrCat("advertises spi ", *row.advertised)
+                         : std::string("no KmeshNodeInfo"),
+          ")"));
+    }
+    absl::StrAppend(&text, "Rollout of spi ", spi, ": in progress",
+                    rotation_age
+                        ? absl::StrCat(" for ", ShortDuration(*rotation_age))
+                        : std::string(" (no daemon has the key yet)"),
+                    "; ", lagging.size(), " of ", nodes.size(),
+                    " nodes lag: ", absl::StrJoin(who, ", "), "\n");
+  } else {
+    absl::StrAppend(&text, "Rollout of spi ", spi, ": complete, every node (",
+                    nodes.size(), ") advertises it\n");
+  }
+  if (!old_spis_held.empty()) {
+    absl::StrAppend(
+        &text, "Old keys: spi ", absl::StrJoin(old_spis_held, ", "),
+        " still held",
+        last_reclaim_due
+            ? absl::StrCat(", reclaimed within ",
+                           ShortDuration(*last_reclaim_due))
+            : std::string(" (reclaim waits until every peer moved past it)"),
+        "\n");
+  } else if (!in_progress) {
+    absl::StrAppend(&text, "Old keys: none held\n");
+  }
+  text += "\n";
+  std::vector<std::vector<std::string>> table = {
+      {"NODE", "ADVERTISED", "KEYS", "PEERS", "SAS SPI:IN/OUT", "RECLAIM",
+       "MAX OUT SEQ", "XFRM ERRORS"}};
+  for (const auto& [name, row] : nodes) {
+    std::vector<std::string> cells = {
+        name, row.advertised ? absl::StrCat(*row.advertised) : "-"};
+    if (!row.daemon) {
+      cells.insert(cells.end(),
+                   {"-", "-", "-", "-", "-", "daemon unreachable"});
+      table.push_back(cells);
+      continue;
+    }
+    const Json& d = *row.daemon;
+    cells.push_back(SpiList(d.value("heldSpis", Json::array())));
+    int total = 0, ready = 0;
+    for (const Json& p : d.value("peers", Json::array())) {
+      ++total;
+      ready += p.value("state", "") == "programmed";
+    }
+    cells.push_back(absl::StrCat(ready, "/", total, " ready"));
+    const Json kernel = d.value("kernel", Json::object());
+    std::vector<std::string> sas;
+    for (const Json& s : kernel.value("spis", Json::array())) {
+      sas.push_back(absl::StrCat(s.value("spi", 0), ":",
+                                 s.value("inboundSas", 0), "/",
+                                 s.value("outboundSas", 0)));
+    }
+    cells.push_back(sas.empty() ? "-" : absl::StrJoin(sas, " "));
+    std::vector<std::string> reclaims;
+    for (const Json& r : d.value("pendingReclaims", Json::array())) {
+      reclaims.push_back(
+          absl::StrCat("spi ", r.value("spi", 0), " in ",
+                       ShortDuration(NumberAt(r, "dueInSeconds"))));
+    }
+    cells.push_back(reclaims.empty() ? "-" : absl::StrJoin(reclaims, ", "));
+    uint64_t max_seq = 0;
+    double max_used = 0;
+    for (const Json& sa : kernel.value("outboundSas", Json::array())) {
+      max_seq = std::max<uint64_t>(max_seq, sa.value("outputSeq", uint64_t{0}));
+      max_used = std::max(max_used, NumberAt(sa, "seqUsedFraction"));
+    }
+    cells.push_back(absl::StrCat(
+        max_seq, " (", absl::StrFormat("%.2f", max_used * 100), "%)"));
+    std::vector<std::string> rose;
+    for (const auto& [stat, delta] :
+         kernel.value("xfrmStatChangedSinceStart", Json::object()).items()) {
+      rose.push_back(absl::StrCat(
+          stat, "+", delta.is_number() ? delta.get<uint64_t>() : 0));
+    }
+    cells.push_back(rose.empty() ? "none" : absl::StrJoin(rose, ","));
+    table.push_back(cells);
+  }
+  text += Table(table);
+  if (!problems.empty()) {
+    text += "\nProblems:\n";
+    for (const std::string& p : problems) absl::StrAppend(&text, "  ", p, "\n");
+  }
+  result.out = text;
+  return result;
+}
+
+}  // namespace kmesh::kmeshctl
