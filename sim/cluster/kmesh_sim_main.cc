@@ -1,6 +1,7 @@
 // kmesh-sim: the simulated cluster on the command line.
 //
 //   kmesh-sim demo [--all] [--kmeshctl=PATH] [--state_dir=DIR]
+//                  [--timeline=FILE] [--ipsec_grace_period_s=N]
 //       The user's walk-through end to end: a 3-node cluster running the
 //       Kmesh daemon, `kubectl label namespace default
 //       istio.io/dataplane-mode=Kmesh`, the real `kmeshctl secret create`,
@@ -15,7 +16,14 @@
 //       its state directory the captures (captures/<node>.pcap), cluster.json
 //       (every node's addresses and boot ID, every pod with its node, IPs and
 //       whether it was managed) and the key of each SPI (keys/ipSec.spi<N>):
-//       all that decrypting the captures independently needs.
+//       all that decrypting the captures independently needs. Writes a
+//       timeline of the run (timeline.svg in the state directory, or
+//       --timeline; "" writes none): per node pair, which SPI its packets
+//       used over time, the secret writes, each node's advertisement and the
+//       reclaim of the old SPI, lost or in-clear packets in red. The daemons
+//       run with a short grace period (--ipsec_grace_period_s, 2 s), and a
+//       rotation's step lasts until the old SPI's SAs are gone from every
+//       node, so the reclaim happens under the step's traffic.
 //   kmesh-sim up [--state_dir=DIR]
 //       Starts a 3-node cluster with workloads and traffic, writes its
 //       kubeconfig (path printed) and runs until SIGINT/SIGTERM, so that
@@ -37,6 +45,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -52,9 +61,11 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "kmesh/base/poll_until.h"
+#include "kmesh/kernel/xfrm.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
 #include "sim/cluster/sim_cluster.h"
+#include "sim/cluster/timeline_recorder.h"
 #include "sim/cluster/traffic.h"
 #include "sim/kernel/xfrm/xfrm_stat.h"
 
@@ -79,6 +90,13 @@ DEFINE_bool(all, false,
 DEFINE_string(agent, "daemon",
               "up: what runs on each node: daemon (the Kmesh daemon) or none "
               "(nothing; traffic stays plaintext).");
+DEFINE_string(timeline, "",
+              "demo: where to write the SVG timeline of the run (default: "
+              "timeline.svg in the state directory; \"\" writes none).");
+DEFINE_int32(ipsec_grace_period_s, 2,
+             "demo: the daemons' --ipsec-grace-period in seconds, short so "
+             "that a rotation's old SAs are reclaimed within its step (the "
+             "daemon's own default is 300).");
 DEFINE_bool(from_start, false,
             "tcpdump: print the capture from its start, not only new lines.");
 DEFINE_int32(count, 0, "tcpdump: exit after this many lines (0: never).");
@@ -356,13 +374,18 @@ std::string MakeTempDir(const std::string& prefix) {
 // error counters that rose on any node. A step holds when all three are 0.
 class Demo {
  public:
+  // `timeline` (may be null) records the run and is written to
+  // `timeline_path` by Finish().
   Demo(SimCluster* cluster, Traffic* traffic, Workloads* workloads,
-       std::string kmeshctl)
+       std::string kmeshctl, TimelineRecorder* timeline,
+       std::string timeline_path)
       : cluster_(*cluster),
         traffic_(*traffic),
         workloads_(*workloads),
         kmeshctl_(std::move(kmeshctl)),
-        timeout_(FLAGS_timeout_s) {
+        timeout_(FLAGS_timeout_s),
+        timeline_(timeline),
+        timeline_path_(std::move(timeline_path)) {
     baseline_ = TakeSnapshot();
   }
 
@@ -373,6 +396,7 @@ class Demo {
             std::chrono::milliseconds settle = seconds(1)) {
     ++steps_run_;
     std::cout << "==> step " << steps_run_ << ": " << title << "\n";
+    if (timeline_ != nullptr) timeline_->MarkStep(title);
     absl::Status status = action();
     if (status.ok()) std::this_thread::sleep_for(settle);
     const Snapshot now = TakeSnapshot();
@@ -422,7 +446,8 @@ class Demo {
 
   // `kmeshctl secret create` (the first key, or a rotation to the next SPI),
   // then every node advertises the new SPI, ESP with it crosses between
-  // every pair of nodes, and master's capture shows it.
+  // every pair of nodes, master's capture shows it, and (a rotation) every
+  // node reclaims the old SPI after the grace period.
   absl::Status CreateSecret() {
     const int spi = spi_ + 1;
     std::cout << "==> kmeshctl secret create\n";
@@ -444,7 +469,8 @@ class Demo {
       return absl::NotFoundError(
           absl::StrFormat("no ESP(spi=0x%08x line in master's capture", spi));
     }
-    return KeepProjectedKey(cluster_, master, spi);
+    if (auto s = KeepProjectedKey(cluster_, master, spi); !s.ok()) return s;
+    return spi > 1 ? WaitForReclaim(spi - 1) : absl::OkStatus();
   }
 
   // Every daemon, one node at a time, as a DaemonSet rolling update does:
@@ -500,6 +526,11 @@ class Demo {
 
   int Finish() {
     traffic_.Stop();
+    absl::Status timeline_written = absl::OkStatus();
+    if (timeline_ != nullptr) {
+      timeline_->Stop();
+      timeline_written = timeline_->WriteSvg(timeline_path_);
+    }
     (void)cluster_.network().FlushCaptures();
     (void)WriteClusterFile(cluster_, &workloads_);
     const DirectionStats total = traffic_.Totals();
@@ -522,6 +553,13 @@ class Demo {
               << "    keys of this throwaway cluster: " << cluster_.state_dir()
               << "/keys/ipSec.spi<N>; nodes and pods: " << cluster_.state_dir()
               << "/cluster.json\n";
+    if (timeline_ != nullptr && timeline_written.ok()) {
+      std::cout << "    timeline of the run (SVG, opens in a browser): "
+                << timeline_path_ << "\n";
+    } else if (!timeline_written.ok()) {
+      failures_.push_back(
+          absl::StrCat("timeline: ", timeline_written.message()));
+    }
     cluster_.Stop();
     if (!failures_.empty()) {
       std::cout << "FAILED:\n";
@@ -617,11 +655,39 @@ class Demo {
     return absl::OkStatus();
   }
 
+  // No node's kernel holds an SA with `spi` any more.
+  absl::Status WaitForReclaim(int spi) {
+    std::vector<std::string> holding;
+    const auto reclaimed = [&] {
+      holding.clear();
+      for (const std::string& node : cluster_.node_names()) {
+        auto kernel = cluster_.network().kernel(node);
+        bool holds = false;
+        if (kernel) {
+          kernel->xfrm().VisitSas([&](const XfrmSa& sa) {
+            holds |= sa.spi == static_cast<uint32_t>(spi);
+          });
+        }
+        if (holds) holding.push_back(node);
+      }
+      return holding.empty();
+    };
+    if (!PollUntil(reclaimed, seconds(FLAGS_ipsec_grace_period_s) + timeout_)) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("spi ", spi, " not reclaimed within ",
+                       FLAGS_ipsec_grace_period_s, " s + ", FLAGS_timeout_s,
+                       " s (SAs left on ", absl::StrJoin(holding, ", "), ")"));
+    }
+    return absl::OkStatus();
+  }
+
   SimCluster& cluster_;
   Traffic& traffic_;
   Workloads& workloads_;
   const std::string kmeshctl_;
   const seconds timeout_;
+  TimelineRecorder* const timeline_;
+  const std::string timeline_path_;
   int spi_ = 0;
   int steps_run_ = 0;
   Snapshot baseline_;
@@ -655,6 +721,7 @@ int RunDemo() {
   options.write_pcap = true;
   options.capture_lines_kept = 20000;
   options.agent_factory = *factory;
+  options.ipsec_grace_period = seconds(FLAGS_ipsec_grace_period_s);
   // Nodes learn the key at different times, as with real kubelets.
   for (size_t i = 0; i < options.nodes.size(); ++i) {
     options.key_delays[options.nodes[i]] = milliseconds(300 * i);
@@ -685,7 +752,29 @@ int RunDemo() {
     std::cerr << "kmesh-sim demo: " << s.message() << "\n";
     return 1;
   }
-  Demo demo(&cluster, &traffic, &*workloads, *kmeshctl);
+  std::string timeline_path = FLAGS_timeline;
+  if (gflags::GetCommandLineFlagInfoOrDie("timeline").is_default) {
+    timeline_path = cluster.state_dir() + "/timeline.svg";
+  }
+  std::unique_ptr<TimelineRecorder> timeline;
+  if (!timeline_path.empty()) {
+    TimelineRecorderOptions timeline_options;
+    // The demo's managed pods are those in `default` (labelled above).
+    timeline_options.is_managed = [](const SimPodInfo& pod) {
+      return pod.ns == "default";
+    };
+    // Recording starts just before the traffic does.
+    timeline_options.time_axis_label = "time since the traffic started (s)";
+    timeline = std::make_unique<TimelineRecorder>(
+        &cluster, &traffic,
+        absl::StrCat("kmesh-sim demo: the SPI of the packets between each "
+                     "pair of nodes (traffic at ",
+                     rate, " rounds/s)"),
+        timeline_options);
+    timeline->Start();
+  }
+  Demo demo(&cluster, &traffic, &*workloads, *kmeshctl, timeline.get(),
+            timeline_path);
   (void)traffic.Start(rate, std::chrono::minutes(30));
   std::cout << "    traffic: " << traffic.Stats().size()
             << " request/response flows at " << rate

@@ -4,7 +4,8 @@
 // IPsec agent is wired. The demo's own capture is decrypted by tshark with
 // per-pair keys that independent_esp_check.py derives (Python's hashlib, no
 // code shared with the product); skipped with a reason when tshark, tcpdump
-// or python3 is missing.
+// or python3 is missing. The demo's timeline (timeline.svg) is read back as
+// XML and checked for what a reader should see in it.
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +33,7 @@
 #include "kmesh/base/testing/test_directory.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
+#include "sim/cluster/minimal_xml.h"
 
 namespace kmesh::sim {
 namespace {
@@ -93,9 +95,19 @@ class KmeshSimTest : public ::testing::Test {
   std::string dir_;
 };
 
+// Elements of `root` with `class_name` among their classes.
+std::vector<const XmlElement*> WithClass(const XmlElement& root,
+                                         const std::string& class_name) {
+  return root.FindAll(
+      [&](const XmlElement& e) { return e.HasClass(class_name); });
+}
+
 // The README's main job: the walk-through on a simulated 3-node cluster with
 // the real kmeshctl, spi 1 then spi 2 on the wire, nothing lost, nothing
-// managed in clear; exit 0 only if all of that held.
+// managed in clear; exit 0 only if all of that held. It leaves a timeline of
+// the run (timeline.svg): well-formed SVG with a lane for every node pair,
+// each showing spi 1 and then spi 2, both secret writes, every node's two
+// advertisements and its reclaim of spi 1 marked, and nothing red.
 TEST_F(KmeshSimTest, DemoShowsSpi1ThenSpi2WithNothingLostOrInClear) {
   const Result r =
       Shell(absl::StrCat(KmeshSim(), " demo --state_dir=", dir_,
@@ -114,6 +126,61 @@ TEST_F(KmeshSimTest, DemoShowsSpi1ThenSpi2WithNothingLostOrInClear) {
   EXPECT_TRUE(absl::StrContains(
       r.out, "managed packets in clear once their node pair had used ESP: 0"))
       << r.out;
+
+  const std::string path = dir_ + "/timeline.svg";
+  EXPECT_TRUE(absl::StrContains(r.out,
+                                "timeline of the run (SVG, opens in a "
+                                "browser): " +
+                                    path))
+      << r.out;
+  const auto svg = ParseXml(ReadFile(path));
+  ASSERT_TRUE(svg.ok()) << svg.status();
+  EXPECT_EQ(svg->name, "svg");
+  const auto lanes = WithClass(*svg, "lane");
+  std::set<std::string> lane_ids;
+  for (const XmlElement* lane : lanes) {
+    lane_ids.insert(lane->Attribute("id"));
+    // Within each direction, spi 1's first segment comes before spi 2's
+    // last.
+    const auto spi1 = WithClass(*lane, "spi-1");
+    const auto spi2 = WithClass(*lane, "spi-2");
+    ASSERT_FALSE(spi1.empty()) << lane->Attribute("id");
+    ASSERT_FALSE(spi2.empty()) << lane->Attribute("id");
+    double first1 = 0, last2 = 0;
+    ASSERT_TRUE(absl::SimpleAtod(spi1.front()->Attribute("x"), &first1));
+    ASSERT_TRUE(absl::SimpleAtod(spi2.back()->Attribute("x"), &last2));
+    EXPECT_LT(first1, last2) << lane->Attribute("id");
+  }
+  EXPECT_EQ(lane_ids,
+            (std::set<std::string>{"lane-master-node1", "lane-master-node2",
+                                   "lane-node1-node2"}));
+  EXPECT_EQ(WithClass(*svg, "secret-write").size(), 2u);
+  EXPECT_EQ(WithClass(*svg, "advertisement").size(), 6u);
+  EXPECT_EQ(WithClass(*svg, "reclaim").size(), 3u);
+  const std::string text = svg->AllText();
+  for (const char* label : {"spi 1 written", "spi 2 written", "spi 1 reclaimed",
+                            "packets lost: 0"}) {
+    EXPECT_TRUE(absl::StrContains(text, label)) << label;
+  }
+  EXPECT_TRUE(WithClass(*svg, "loss").empty());
+  EXPECT_TRUE(WithClass(*svg, "in-clear").empty());
+}
+
+// --timeline=FILE writes the picture there; --timeline= writes none.
+TEST_F(KmeshSimTest, DemoTimelineFlagChoosesTheFileOrNone) {
+  const std::string elsewhere = dir_ + "/elsewhere.svg";
+  const Result r = Shell(absl::StrCat(
+      KmeshSim(), " demo --state_dir=", dir_, "/a --timeline=", elsewhere,
+      " --kmeshctl=", Kmeshctl(), " --minloglevel=1"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(ParseXml(ReadFile(elsewhere)).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/a/timeline.svg"));
+  const Result none = Shell(absl::StrCat(
+      KmeshSim(), " demo --state_dir=", dir_,
+      "/b --timeline= --kmeshctl=", Kmeshctl(), " --minloglevel=1"));
+  EXPECT_EQ(none.exit_code, 0) << none.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/b/timeline.svg"));
+  EXPECT_FALSE(absl::StrContains(none.out, "timeline")) << none.out;
 }
 
 // demo --all: after the walk-through, each day-to-day operation under the
