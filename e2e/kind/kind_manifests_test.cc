@@ -35,12 +35,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "kmesh/api/ipsec_key_codec.h"
 #include "kmesh/base/poll_until.h"
 #include "kmesh/crypto/secret_bytes.h"
 #include "kmesh/daemon/daemon_flags.h"
+#include "kmesh/telemetry/testing/http_test_client.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/projected_volume_writer.h"
 #include "sim/kube/api_server.h"
@@ -225,9 +227,25 @@ TEST_F(KindManifestsTest, DaemonSetRunsStartKmeshWithExactlyTheIpsecFlags) {
   std::vector<std::string> command = container["command"];
   std::vector<std::string> args = container["args"];
   EXPECT_EQ(command, (std::vector<std::string>{"./start_kmesh.sh"}));
-  EXPECT_EQ(args, (std::vector<std::string>{"--mode=dual-engine",
-                                            "--enable-bypass=false",
-                                            "--enable-ipsec=true"}));
+  EXPECT_EQ(args,
+            (std::vector<std::string>{
+                "--mode=dual-engine", "--enable-bypass=false",
+                "--enable-ipsec=true", "--status-address=$(HOST_IP):15200"}));
+  // kubelet expands $(HOST_IP) from the downward API; the port is declared
+  // (named "status", what kmeshctl's pod proxy and the readiness probe use)
+  // and Prometheus is told where to scrape.
+  const json* host_ip = Find(container["env"], "name", "HOST_IP");
+  ASSERT_NE(host_ip, nullptr);
+  EXPECT_EQ((*host_ip)["valueFrom"]["fieldRef"]["fieldPath"], "status.hostIP");
+  const json* port = Find(container["ports"], "name", "status");
+  ASSERT_NE(port, nullptr);
+  EXPECT_EQ((*port)["containerPort"], 15200);
+  EXPECT_EQ((*port)["hostPort"], 15200);
+  EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"], "/healthz");
+  const json& annotations = ds["spec"]["template"]["metadata"]["annotations"];
+  EXPECT_EQ(annotations["prometheus.io/scrape"], "true");
+  EXPECT_EQ(annotations["prometheus.io/port"], "15200");
+  EXPECT_EQ(annotations["prometheus.io/path"], "/metrics");
   EXPECT_NE(ReadFile(kStartKmesh).find("\nexec \"$daemon\" \"$@\""),
             std::string::npos);
 
@@ -440,8 +458,13 @@ TEST_F(KindManifestsTest, RbacGrantsExactlyWhatTheDaemonUses) {
   // service-account credentials.
   const std::string log = (dir_ / "daemon.log").string();
   const std::string daemon_binary = fs::absolute(kDaemonSim).string();
+  // kubelet's $(VAR) expansion of args from the container's env: the node's
+  // address (status.hostIP) is loopback here.
   std::vector<std::string> argv = container["command"];
-  for (const json& arg : container["args"]) argv.push_back(arg);
+  for (const json& arg : container["args"]) {
+    argv.push_back(absl::StrReplaceAll(arg.get<std::string>(),
+                                       {{"$(HOST_IP)", "127.0.0.1"}}));
+  }
   const json* node_env = Find(container["env"], "name", "NODE_NAME");
   ASSERT_NE(node_env, nullptr);
   ASSERT_EQ((*node_env)["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
@@ -496,6 +519,24 @@ TEST_F(KindManifestsTest, RbacGrantsExactlyWhatTheDaemonUses) {
   put_key(2, 0x22);
   ASSERT_TRUE(PollUntil([&] { return published_spi() == 2; }, kReactionLimit))
       << daemon_log();
+  // The declared port serves what the readiness probe, Prometheus (the
+  // annotations) and kmeshctl's pod proxy ask for.
+  {
+    telemetry::testing::HttpTestClient probe("127.0.0.1", 15200);
+    ASSERT_TRUE(probe.status().ok()) << probe.status() << daemon_log();
+    auto health = probe.Request("GET", "/healthz");
+    ASSERT_TRUE(health.has_value());
+    EXPECT_EQ(health->result_int(), 200);
+    auto metrics = probe.Request("GET", "/metrics");
+    ASSERT_TRUE(metrics.has_value());
+    EXPECT_NE(metrics->body().find("\nkmesh_ipsec_advertised_spi 2\n"),
+              std::string::npos)
+        << metrics->body();
+    auto node_status = probe.Request("GET", "/v1/ipsec/status");
+    ASSERT_TRUE(node_status.has_value());
+    EXPECT_EQ(json::parse(node_status->body(), nullptr, false)["advertisedSpi"],
+              2);
+  }
   ASSERT_EQ(kill(daemon_pid_, SIGTERM), 0);
   int status = 0;
   ASSERT_EQ(waitpid(daemon_pid_, &status, 0), daemon_pid_);
@@ -667,7 +708,8 @@ TEST_F(KindManifestsTest, EditedDaemonSetReappliesAsAPatch) {
   // kubectl sent only the changed field of the container (matched by name):
   // everything else in it stays.
   EXPECT_EQ(container["command"], json({"./start_kmesh.sh"}));
-  EXPECT_EQ(container["args"].size(), 3u);
+  EXPECT_EQ(container["args"].size(), 4u);
+  EXPECT_EQ(container["ports"].size(), 1u);
   EXPECT_NE(Find(container["env"], "name", "NODE_NAME"), nullptr);
   EXPECT_EQ(container["volumeMounts"].size(), 2u);
   EXPECT_EQ(ds["metadata"]["generation"], 2);

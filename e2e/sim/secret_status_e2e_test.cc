@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -203,6 +204,7 @@ TEST_F(SecretStatusE2eTest, FollowsARotationToTheReclaimOfTheOldKey) {
   {
     // Within the threshold it is not a problem; the table names the laggard.
     CommandRun text = Kmeshctl("secret status");
+    std::cout << "--- during the rotation:\n" << text.out;
     if (absl::StrContains(text.out, "in progress")) {
       EXPECT_EQ(text.exit_code, 0) << text.out;
       EXPECT_TRUE(
@@ -236,6 +238,7 @@ TEST_F(SecretStatusE2eTest, FollowsARotationToTheReclaimOfTheOldKey) {
     }
   }
   CommandRun complete_text = Kmeshctl("secret status");
+  std::cout << "--- complete:\n" << complete_text.out;
   EXPECT_TRUE(
       absl::StrContains(complete_text.out, "Rollout of spi 2: complete"))
       << complete_text.out;
@@ -255,6 +258,7 @@ TEST_F(SecretStatusE2eTest, FollowsARotationToTheReclaimOfTheOldKey) {
         << n.dump(2);
   }
   CommandRun final_text = Kmeshctl("secret status");
+  std::cout << "--- reclaimed:\n" << final_text.out;
   EXPECT_EQ(final_text.exit_code, 0) << final_text.out;
   EXPECT_TRUE(absl::StrContains(final_text.out, "Old keys: none held"))
       << final_text.out;
@@ -273,6 +277,7 @@ TEST_F(SecretStatusE2eTest, AStoppedDaemonFailsTheCheckAndIsNamed) {
 
   ASSERT_TRUE(cluster_->StopAgentOnly("node1").ok());
   CommandRun down = Kmeshctl("secret status");
+  std::cout << "--- node1's daemon stopped:\n" << down.out;
   EXPECT_EQ(down.exit_code, 2) << down.out << down.err;
   EXPECT_TRUE(absl::StrContains(down.out,
                                 "node1: daemon kmesh-node1 not "

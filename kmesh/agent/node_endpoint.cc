@@ -35,9 +35,7 @@ absl::StatusOr<std::unique_ptr<telemetry::HttpEndpoint>> StartNodeEndpoint(
   };
   auto metrics = std::make_shared<NodeMetrics>(std::move(source));
   options.routes["/metrics"] = [metrics] {
-    return telemetry::HttpResponse{
-        200, std::string(telemetry::kPrometheusTextContentType),
-        PrometheusText(metrics->Collect())};
+    return telemetry::PrometheusTextResponse(*metrics);
   };
   options.routes["/healthz"] = [] {
     return telemetry::HttpResponse{200, "", "ok\n"};

@@ -7,11 +7,11 @@
 
 namespace kmesh::telemetry {
 
-HttpResponse PrometheusTextResponse(const prometheus::Registry& registry) {
+HttpResponse PrometheusTextResponse(const prometheus::Collectable& metrics) {
   HttpResponse response;
   response.code = 200;
   response.content_type = std::string(kPrometheusTextContentType);
-  response.body = prometheus::TextSerializer().Serialize(registry.Collect());
+  response.body = prometheus::TextSerializer().Serialize(metrics.Collect());
   return response;
 }
 

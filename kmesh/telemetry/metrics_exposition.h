@@ -14,6 +14,7 @@
 
 #include "absl/strings/string_view.h"
 #include "kmesh/telemetry/http_endpoint.h"
+#include "prometheus/collectable.h"
 #include "prometheus/registry.h"
 
 namespace kmesh::telemetry {
@@ -21,8 +22,9 @@ namespace kmesh::telemetry {
 inline constexpr absl::string_view kPrometheusTextContentType =
     "text/plain; version=0.0.4; charset=utf-8";
 
-// The registry's metrics now, as a 200 in the text format 0.0.4.
-HttpResponse PrometheusTextResponse(const prometheus::Registry& registry);
+// The metrics of `metrics` (a prometheus::Registry, or any Collectable that
+// computes them when asked) now, as a 200 in the text format 0.0.4.
+HttpResponse PrometheusTextResponse(const prometheus::Collectable& metrics);
 
 // A handler answering PrometheusTextResponse(*registry); it keeps the
 // registry alive.

@@ -100,6 +100,34 @@ status:
 ---
 EOF
   done
+  # Each node's Kmesh daemon pod, as the DaemonSet leaves it (hostNetwork:
+  # its IP is the node's), with the status port the API server's pod proxy
+  # follows for `kmeshctl secret status`.
+  for n in $NODES; do
+    cat >>$W/workloads.yaml <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kmesh-$n
+  namespace: kmesh-system
+  labels: {app: kmesh}
+spec:
+  nodeName: $n
+  hostNetwork: true
+  containers:
+  - name: kmesh
+    image: kmesh-ipsec
+    ports:
+    - {name: status, containerPort: 15200, hostPort: 15200, protocol: TCP}
+status:
+  phase: Running
+  hostIP: "$(node_ip "$(node_idx "$n")")"
+  podIP: "$(node_ip "$(node_idx "$n")")"
+  podIPs:
+  - {ip: "$(node_ip "$(node_idx "$n")")"}
+---
+EOF
+  done
   for spec in pa1:default:node-a:$PA1 pa2:legacy:node-a:$PA2 pb1:default:node-b:$PB1 \
     pb2:legacy:node-b:$PB2 pc1:default:node-c:$PC1; do
     IFS=: read -r pod ns node ip <<EOF
@@ -174,7 +202,8 @@ start_daemon() {
   ip netns exec "$1" "$BIN/kmesh-daemon" --enable-ipsec=true --node-name="$1" \
     --kubeconfig="$KCFG" --ipsec-key-file="$W/$1/kmesh-ipsec/ipSec" \
     --bpf-object-dir="$DATA" --bpf-pin-dir="/bpf/$1" \
-    --ipsec-grace-period="${GRACE_S}s" >>"$LOGS/$E2E_SCENARIO-$1.daemon.log" 2>&1 &
+    --ipsec-grace-period="${GRACE_S}s" --status-address="$(node_ip "$(node_idx "$1")"):15200" \
+    >>"$LOGS/$E2E_SCENARIO-$1.daemon.log" 2>&1 &
   eval "DAEMON_$(echo "$1" | tr -d -)=$!"
 }
 daemon_pid() { eval "echo \$DAEMON_$(echo "$1" | tr -d -)"; }
@@ -537,7 +566,7 @@ start_cluster() {
   keep $W/workloads.yaml
   if kubectl apply -f "$DATA/kmeshnodeinfo_crd.yaml" -f $W/namespaces.yaml -f $W/workloads.yaml >/tmp/kubectl.txt 2>&1 &&
     kubectl replace --subresource=status -f $W/workloads.yaml >>/tmp/kubectl.txt 2>&1; then
-    pass "kubectl apply: CRD kmeshnodeinfos.kmesh.net, namespaces, 3 Nodes and 5 Pods (status via --subresource=status)"
+    pass "kubectl apply: CRD kmeshnodeinfos.kmesh.net, namespaces, 3 Nodes, 3 daemon Pods and 5 Pods (status via --subresource=status)"
   else
     fail "registering the cluster with kubectl: $(tail -n 3 /tmp/kubectl.txt | tr '\n' ' ')"
   fi
