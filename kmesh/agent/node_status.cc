@@ -220,7 +220,7 @@ std::string NodeStatusJson(const NodeStatus& status) {
         {{"resource", w.resource}, {"lists", w.lists}, {"watches", w.watches}});
   }
   j["watches"] = watches;
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace kmesh::agent

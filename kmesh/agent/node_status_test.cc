@@ -143,5 +143,23 @@ TEST_F(NodeStatusTest, AFailingKernelReadIsReportedNotHidden) {
               HasSubstr("netlink socket closed"));
 }
 
+// An error text with bytes that are not UTF-8 (a kernel or library message)
+// must not make the status unserializable.
+TEST(NodeStatusJsonTest, InvalidUtf8IsReplacedNotThrown) {
+  NodeStatus status;
+  status.node = "node-x";
+  ipsec::IpsecControllerSnapshot::Peer peer;
+  peer.name = "node-y";
+  peer.problem = "add SA: \xff\xfe garbage";
+  status.controller.peers.push_back(peer);
+  status.kernel_error = "dump: \xc3";
+  std::string text;
+  ASSERT_NO_THROW(text = NodeStatusJson(status));
+  const nlohmann::json j = nlohmann::json::parse(text);
+  EXPECT_THAT(j["peers"][0]["problem"].get<std::string>(),
+              HasSubstr("garbage"));
+  EXPECT_EQ(j["peers"][0]["state"], "error");
+}
+
 }  // namespace
 }  // namespace kmesh::agent

@@ -105,6 +105,36 @@ TEST(CommandLineTest, UnsupportedOutputFormat) {
             "json)\nRun 'kmeshctl secret get --help' for usage.\n");
 }
 
+TEST(CommandLineTest, StatusWithOutputAndLagThreshold) {
+  absl::StatusOr<CliInvocation> plain = Parse({"secret", "status"});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->action, CliAction::kSecretStatus);
+  EXPECT_EQ(plain->output, SecretOutputFormat::kText);
+  EXPECT_FALSE(plain->lag_threshold.has_value());
+  absl::StatusOr<CliInvocation> cli =
+      Parse({"secret", "status", "-o", "json", "--lag-threshold=90s"});
+  ASSERT_TRUE(cli.ok()) << cli.status();
+  EXPECT_EQ(cli->output, SecretOutputFormat::kJson);
+  EXPECT_EQ(cli->lag_threshold, absl::Seconds(90));
+  absl::StatusOr<CliInvocation> bad =
+      Parse({"secret", "status", "--lag-threshold=soon"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(Msg(bad.status()),
+            "Error: invalid argument \"soon\" for --lag-threshold: give a "
+            "duration such as 90s or 5m\nRun 'kmeshctl secret status --help' "
+            "for usage.\n");
+  // --lag-threshold belongs to status only.
+  EXPECT_FALSE(Parse({"secret", "get", "--lag-threshold=1m"}).ok());
+}
+
+TEST(CommandLineTest, StatusHelpExplainsTheExitCodes) {
+  absl::StatusOr<CliInvocation> cli = Parse({"secret", "status", "--help"});
+  ASSERT_TRUE(cli.ok());
+  EXPECT_THAT(cli->help_text, HasSubstr("pods/proxy"));
+  EXPECT_THAT(cli->help_text, HasSubstr("Exit status: 0 when all is well"));
+  EXPECT_THAT(cli->help_text, HasSubstr("--lag-threshold"));
+}
+
 TEST(CommandLineTest, Delete) {
   absl::StatusOr<CliInvocation> cli = Parse({"secret", "delete"});
   ASSERT_TRUE(cli.ok());
@@ -157,6 +187,7 @@ TEST(CommandLineTest, SecretHelpListsSubcommands) {
               HasSubstr("Available Commands:\n  create      Create"));
   EXPECT_THAT(cli->help_text, HasSubstr("\n  delete      Delete"));
   EXPECT_THAT(cli->help_text, HasSubstr("\n  get         Show"));
+  EXPECT_THAT(cli->help_text, HasSubstr("\n  status      Show whether"));
   EXPECT_THAT(cli->help_text,
               HasSubstr("Use \"kmeshctl secret [command] --help\""));
 }

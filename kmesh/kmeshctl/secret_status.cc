@@ -64,7 +64,7 @@ int StatusPort(const Json& pod, int fallback) {
       continue;
     }
     for (const Json& p : c["ports"]) {
-      if (p.is_object() && p.value("name", "") == "status" &&
+      if (p.is_object() && p.contains("name") && p["name"] == "status" &&
           p.contains("containerPort") && p["containerPort"].is_number()) {
         return p["containerPort"].get<int>();
       }
@@ -94,6 +94,76 @@ std::string SpiList(const Json& array) {
   return out.empty() ? "-" : absl::StrJoin(out, ",");
 }
 
+// Why `d` is not a daemon status document this command can read, or "" when
+// it is. Everything the verdicts and the table read is checked here, so that
+// no answer from the network (a daemon of another version, a proxy's error
+// page, garbage) can make the JSON library throw later.
+std::string StatusDocumentError(const Json& d) {
+  if (!d.is_object()) return "it is not a JSON object";
+  if (!d.contains("kind") || d["kind"] != "KmeshIpsecNodeStatus") {
+    return "its kind is not KmeshIpsecNodeStatus";
+  }
+  auto number = [](const Json& o, const char* key, bool required = true) {
+    if (!o.contains(key)) return !required;
+    return o[key].is_number() || (!required && o[key].is_null());
+  };
+  auto string = [](const Json& o, const char* key) {
+    return !o.contains(key) || o[key].is_string();
+  };
+  auto array_of = [](const Json& o, const char* key, auto&& element_ok) {
+    if (!o.contains(key)) return true;
+    if (!o[key].is_array()) return false;
+    for (const Json& e : o[key]) {
+      if (!element_ok(e)) return false;
+    }
+    return true;
+  };
+  auto is_number = [](const Json& e) { return e.is_number(); };
+  if (!number(d, "targetSpi") || !number(d, "keyAgeSeconds", false)) {
+    return "targetSpi or keyAgeSeconds is not a number";
+  }
+  if (!array_of(d, "heldSpis", is_number)) return "heldSpis is malformed";
+  if (!array_of(d, "pendingReclaims", [&](const Json& r) {
+        return r.is_object() && number(r, "spi") && number(r, "dueInSeconds");
+      })) {
+    return "pendingReclaims is malformed";
+  }
+  if (!array_of(d, "peers", [&](const Json& p) {
+        return p.is_object() && string(p, "name") && string(p, "state") &&
+               string(p, "problem");
+      })) {
+    return "peers is malformed";
+  }
+  if (!d.contains("kernel")) return "";
+  const Json& k = d["kernel"];
+  if (!k.is_object() || !string(k, "error")) return "kernel is malformed";
+  if (!array_of(k, "spis", [&](const Json& e) {
+        return e.is_object() && number(e, "spi") && number(e, "inboundSas") &&
+               number(e, "outboundSas");
+      })) {
+    return "kernel.spis is malformed";
+  }
+  if (!array_of(k, "outboundSas", [&](const Json& e) {
+        return e.is_object() && string(e, "peer") && number(e, "spi") &&
+               (!e.contains("outputSeq") ||
+                e["outputSeq"].is_number_unsigned()) &&
+               number(e, "seqUsedFraction", false);
+      })) {
+    return "kernel.outboundSas is malformed";
+  }
+  if (k.contains("xfrmStatChangedSinceStart")) {
+    const Json& changed = k["xfrmStatChangedSinceStart"];
+    if (!changed.is_object())
+      return "kernel.xfrmStatChangedSinceStart is malformed";
+    for (const auto& [name, delta] : changed.items()) {
+      if (!delta.is_number_unsigned()) {
+        return "kernel.xfrmStatChangedSinceStart is malformed";
+      }
+    }
+  }
+  return "";
+}
+
 // Pads each column to its widest cell, two spaces apart.
 std::string Table(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width;
@@ -118,8 +188,10 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
 
 }  // namespace
 
-CommandResult SecretStatus(kube::KubeClient& client,
-                           const SecretStatusOptions& options) {
+namespace {
+
+CommandResult SecretStatusUnchecked(kube::KubeClient& client,
+                                    const SecretStatusOptions& options) {
   auto fail = [](absl::string_view message) {
     return CommandResult{1, "", absl::StrCat("Error: ", message, "\n")};
   };
@@ -202,12 +274,19 @@ CommandResult SecretStatus(kube::KubeClient& client,
                        said.empty() ? "" : absl::StrCat(": ", said));
       continue;
     }
-    if (!document.is_object() ||
-        document.value("kind", "") != "KmeshIpsecNodeStatus") {
+    if (!document.is_object() || !document.contains("kind") ||
+        document["kind"] != "KmeshIpsecNodeStatus") {
       row.daemon_error = absl::StrCat("daemon ", row.pod,
                                       " answered something that is not its "
                                       "status (is port ",
                                       row.port, " the status port?)");
+      continue;
+    }
+    if (std::string why = StatusDocumentError(document); !why.empty()) {
+      row.daemon_error = absl::StrCat("daemon ", row.pod,
+                                      " answered a status this kmeshctl "
+                                      "cannot read: ",
+                                      why);
       continue;
     }
     row.daemon = std::move(document);
@@ -337,7 +416,7 @@ CommandResult SecretStatus(kube::KubeClient& client,
     out["nodes"] = rows;
     out["problems"] = problems;
     out["healthy"] = problems.empty();
-    result.out = out.dump(2) + "\n";
+    result.out = out.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
     return result;
   }
 
@@ -421,8 +500,10 @@ CommandResult SecretStatus(kube::KubeClient& client,
     cells.push_back(absl::StrCat(
         max_seq, " (", absl::StrFormat("%.2f", max_used * 100), "%)"));
     std::vector<std::string> rose;
-    for (const auto& [stat, delta] :
-         kernel.value("xfrmStatChangedSinceStart", Json::object()).items()) {
+    // A named copy: iterating items() of a temporary would dangle.
+    const Json changed =
+        kernel.value("xfrmStatChangedSinceStart", Json::object());
+    for (const auto& [stat, delta] : changed.items()) {
       rose.push_back(absl::StrCat(
           stat, "+", delta.is_number() ? delta.get<uint64_t>() : 0));
     }
@@ -436,6 +517,22 @@ CommandResult SecretStatus(kube::KubeClient& client,
   }
   result.out = text;
   return result;
+}
+
+}  // namespace
+
+CommandResult SecretStatus(kube::KubeClient& client,
+                           const SecretStatusOptions& options) {
+  // Every document read is type-checked first (StatusDocumentError); this is
+  // the last line of defence against an answer no check foresaw.
+  try {
+    return SecretStatusUnchecked(client, options);
+  } catch (const nlohmann::json::exception& e) {
+    return CommandResult{
+        1, "",
+        absl::StrCat("Error: an answer from the cluster could not be read (",
+                     e.what(), "); nothing was changed\n")};
+  }
 }
 
 }  // namespace kmesh::kmeshctl
