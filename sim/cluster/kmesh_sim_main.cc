@@ -470,7 +470,26 @@ class Demo {
           absl::StrFormat("no ESP(spi=0x%08x line in master's capture", spi));
     }
     if (auto s = KeepProjectedKey(cluster_, master, spi); !s.ok()) return s;
-    return spi > 1 ? WaitForReclaim(spi - 1) : absl::OkStatus();
+    if (spi > 1) {
+      if (auto s = WaitForReclaim(spi - 1); !s.ok()) return s;
+    }
+    return ShowSecretStatus();
+  }
+
+  // `kmeshctl secret status`: what an operator sees once the step is done
+  // (every node on the new SPI, the old key gone); anything but exit 0
+  // fails the step.
+  absl::Status ShowSecretStatus() {
+    std::cout << "==> kmeshctl secret status\n";
+    CommandResult r =
+        Run({kmeshctl_, "--kubeconfig=" + cluster_.kubeconfig_path(), "secret",
+             "status"});
+    std::cout << Indent(r.output);
+    if (r.exit_code != 0) {
+      return absl::InternalError(
+          absl::StrCat("kmeshctl secret status exited ", r.exit_code));
+    }
+    return absl::OkStatus();
   }
 
   // Every daemon, one node at a time, as a DaemonSet rolling update does:
