@@ -17,8 +17,32 @@ std::optional<NodeStatus> RunningAgent::Status() {
   return agent_->Status();
 }
 
+NodeStatusSource CachedNodeStatus(NodeStatusSource source, Duration max_age,
+                                  const Clock* clock) {
+  struct Cache {
+    absl::Mutex mu;
+    std::optional<NodeStatus> status ABSL_GUARDED_BY(mu);
+    TimePoint read_at ABSL_GUARDED_BY(mu){};
+    bool valid ABSL_GUARDED_BY(mu) = false;
+  };
+  auto cache = std::make_shared<Cache>();
+  return [cache, source = std::move(source), max_age,
+          clock]() -> std::optional<NodeStatus> {
+    absl::MutexLock lock(&cache->mu);
+    const TimePoint now = clock->Now();
+    if (!cache->valid || now - cache->read_at >= max_age) {
+      cache->status = source();
+      cache->read_at = now;
+      cache->valid = true;
+    }
+    return cache->status;
+  };
+}
+
 absl::StatusOr<std::unique_ptr<telemetry::HttpEndpoint>> StartNodeEndpoint(
-    const std::string& address, NodeStatusSource source) {
+    const std::string& address, NodeStatusSource source, Duration max_age,
+    const Clock* clock) {
+  source = CachedNodeStatus(std::move(source), max_age, clock);
   telemetry::HttpEndpointOptions options;
   options.address = address;
   options.routes[kStatusPath] = [source] {

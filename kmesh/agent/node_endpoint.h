@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "kmesh/agent/ipsec_agent.h"
 #include "kmesh/agent/node_metrics.h"
+#include "kmesh/base/clock.h"
 #include "kmesh/telemetry/http_endpoint.h"
 
 namespace kmesh::agent {
@@ -41,10 +42,23 @@ class RunningAgent {
   IpsecAgent* agent_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
+// `source` read at most once per `max_age`: answers within it share one
+// status. A status costs a controller snapshot under the controller's lock
+// and an XFRM dump; a client polling the endpoint in a loop would otherwise
+// hold those locks back to back and slow the node's events about 2x
+// (docs/benchmarks.md); with the cache it costs what one scrape a second
+// costs. Thread-safe.
+NodeStatusSource CachedNodeStatus(NodeStatusSource source, Duration max_age,
+                                  const Clock* clock);
+
+// How old a status the endpoint may serve.
+inline constexpr Duration kStatusMaxAge = std::chrono::seconds(1);
+
 // Starts the endpoint on `address` (telemetry::ParseListenAddress syntax)
-// with the routes above.
+// with the routes above, reading `source` through CachedNodeStatus.
 absl::StatusOr<std::unique_ptr<telemetry::HttpEndpoint>> StartNodeEndpoint(
-    const std::string& address, NodeStatusSource source);
+    const std::string& address, NodeStatusSource source,
+    Duration max_age = kStatusMaxAge, const Clock* clock = RealClock::Get());
 
 }  // namespace kmesh::agent
 
