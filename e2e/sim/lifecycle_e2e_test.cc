@@ -33,6 +33,7 @@
 #include "kmesh/kube/kube_client.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
+#include "sim/cluster/managed_mesh.h"
 #include "sim/cluster/sim_cluster.h"
 #include "sim/cluster/traffic.h"
 #include "sim/kernel/xfrm/xfrm_stat.h"
@@ -42,7 +43,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr char kLabel[] = "istio.io/dataplane-mode";
 // How long a stopped daemon stays down before its successor starts (a
 // rolling update pulls and starts the new pod meanwhile).
 constexpr milliseconds kDowntime{400};
@@ -98,20 +98,9 @@ class LifecycleE2eTest : public ::testing::TestWithParam<AgentStop> {
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     traffic_ = std::make_unique<Traffic>(&cluster_->network());
-    std::vector<SimPodInfo> apps;
-    for (const std::string& node : cluster_->node_names()) {
-      auto app = cluster_->CreatePod("default", "app-" + node, node, {});
-      ASSERT_TRUE(app.ok()) << app.status();
-      apps.push_back(*app);
-    }
-    for (const SimPodInfo& a : apps) {
-      for (const SimPodInfo& b : apps) {
-        if (a.node == b.node) continue;
-        ASSERT_TRUE(traffic_->AddFlow({a.ns, a.name, b.ns, b.name}).ok());
-        managed_pairs_.push_back({a, b});
-      }
-    }
-    ASSERT_TRUE(cluster_->SetNamespaceLabel("default", kLabel, "Kmesh").ok());
+    auto pairs = StartManagedMesh(cluster_.get(), traffic_.get());
+    ASSERT_TRUE(pairs.ok()) << pairs.status();
+    managed_pairs_ = *std::move(pairs);
   }
 
   void TearDown() override {

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -26,6 +27,7 @@
 #include "kmesh/base/testing/test_directory.h"
 #include "nlohmann/json.hpp"
 #include "sim/cluster/daemon_node_agent.h"
+#include "sim/cluster/managed_mesh.h"
 #include "sim/cluster/sim_cluster.h"
 #include "sim/cluster/traffic.h"
 
@@ -36,7 +38,6 @@ using Json = nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr char kLabel[] = "istio.io/dataplane-mode";
 constexpr char kLaggard[] = "node2";
 // node2's kubelet projects the secret this late: it lags every rotation.
 constexpr milliseconds kLaggardDelay{4000};
@@ -69,19 +70,8 @@ class SecretStatusE2eTest : public ::testing::Test {
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     traffic_ = std::make_unique<Traffic>(&cluster_->network());
-    std::vector<SimPodInfo> apps;
-    for (const std::string& node : cluster_->node_names()) {
-      auto app = cluster_->CreatePod("default", "app-" + node, node, {});
-      ASSERT_TRUE(app.ok()) << app.status();
-      apps.push_back(*app);
-    }
-    for (const SimPodInfo& a : apps) {
-      for (const SimPodInfo& b : apps) {
-        if (a.node == b.node) continue;
-        ASSERT_TRUE(traffic_->AddFlow({a.ns, a.name, b.ns, b.name}).ok());
-      }
-    }
-    ASSERT_TRUE(cluster_->SetNamespaceLabel("default", kLabel, "Kmesh").ok());
+    auto pairs = StartManagedMesh(cluster_.get(), traffic_.get());
+    ASSERT_TRUE(pairs.ok()) << pairs.status();
   }
 
   void TearDown() override {
@@ -138,6 +128,25 @@ class SecretStatusE2eTest : public ::testing::Test {
   std::unique_ptr<Traffic> traffic_;
 };
 
+// Whether every node has a daemon document and `pred` holds for each. A
+// daemon's document may be up to a second older than the API objects
+// (the endpoint's cache, kStatusMaxAge), so polls wait on both.
+bool EveryDaemon(const Json& status,
+                 const std::function<bool(const Json&)>& pred) {
+  if (!status.is_object() || status["nodes"].empty()) return false;
+  for (const Json& n : status["nodes"]) {
+    if (!n["daemon"].is_object() || !pred(n["daemon"])) return false;
+  }
+  return true;
+}
+
+bool AllPeersProgrammed(const Json& daemon) {
+  for (const Json& p : daemon["peers"]) {
+    if (p["state"] != "programmed") return false;
+  }
+  return daemon["peers"].size() == 2;
+}
+
 const Json* NodeIn(const Json& status, const std::string& name) {
   for (const Json& n : status["nodes"]) {
     if (n["name"] == name) return &n;
@@ -156,7 +165,10 @@ TEST_F(SecretStatusE2eTest, FollowsARotationToTheReclaimOfTheOldKey) {
   CommandRun created = Kmeshctl("secret create");
   ASSERT_EQ(created.exit_code, 0) << created.err;
   Json first = PollStatus([](const Json& s, int code) {
-    return code == 0 && !s["rotation"]["inProgress"].get<bool>();
+    return code == 0 && !s["rotation"]["inProgress"].get<bool>() &&
+           EveryDaemon(s, [](const Json& d) {
+             return d["targetSpi"] == 1 && AllPeersProgrammed(d);
+           });
   });
   ASSERT_TRUE(first.is_object());
   EXPECT_EQ(first["secret"]["spi"], 1);
@@ -195,7 +207,8 @@ TEST_F(SecretStatusE2eTest, FollowsARotationToTheReclaimOfTheOldKey) {
   // lags until its volume has the key.
   Json during = PollStatus([](const Json& s, int) {
     return s["secret"]["spi"] == 2 && s["rotation"]["inProgress"] == true &&
-           s["rotation"]["lagging"] == Json::array({kLaggard});
+           s["rotation"]["lagging"] == Json::array({kLaggard}) &&
+           s["rotation"]["keyOutForSeconds"].is_number();
   });
   ASSERT_TRUE(during.is_object());
   EXPECT_EQ(during["rotation"]["lagging"], Json::array({kLaggard}))
@@ -225,7 +238,11 @@ TEST_F(SecretStatusE2eTest, FollowsARotationToTheReclaimOfTheOldKey) {
   Json complete = PollStatus([](const Json& s, int code) {
     return code == 0 && s["secret"]["spi"] == 2 &&
            s["rotation"]["inProgress"] == false &&
-           s["rotation"]["oldSpisHeld"] == Json::array({1});
+           s["rotation"]["oldSpisHeld"] == Json::array({1}) &&
+           EveryDaemon(s, [](const Json& d) {
+             return d["targetSpi"] == 2 && d["kernel"]["spis"].size() == 2 &&
+                    AllPeersProgrammed(d);
+           });
   });
   ASSERT_TRUE(complete.is_object());
   EXPECT_TRUE(complete["rotation"]["lastReclaimDueInSeconds"].is_number())
@@ -246,7 +263,10 @@ TEST_F(SecretStatusE2eTest, FollowsARotationToTheReclaimOfTheOldKey) {
   // Reclaimed: the old key is gone everywhere.
   Json reclaimed = PollStatus(
       [](const Json& s, int code) {
-        return code == 0 && s["rotation"]["oldSpisHeld"].empty();
+        return code == 0 && s["rotation"]["oldSpisHeld"].empty() &&
+               EveryDaemon(s, [](const Json& d) {
+                 return d["targetSpi"] == 2 && d["kernel"]["spis"].size() == 1;
+               });
       },
       seconds(30));
   ASSERT_TRUE(reclaimed.is_object());
@@ -272,7 +292,10 @@ TEST_F(SecretStatusE2eTest, AStoppedDaemonFailsTheCheckAndIsNamed) {
   ASSERT_TRUE(cluster_->WriteIpsecSecret(1).ok());
   ASSERT_TRUE(
       PollUntil([&] { return cluster_->AllNodesAdvertise(1); }, seconds(20)));
-  Json healthy = PollStatus([](const Json&, int code) { return code == 0; });
+  Json healthy = PollStatus([](const Json& s, int code) {
+    return code == 0 &&
+           EveryDaemon(s, [](const Json& d) { return d["targetSpi"] == 1; });
+  });
   ASSERT_TRUE(healthy.is_object());
 
   ASSERT_TRUE(cluster_->StopAgentOnly("node1").ok());

@@ -46,13 +46,15 @@ class RunningAgent {
 // status. A status costs a controller snapshot under the controller's lock
 // and an XFRM dump; a client polling the endpoint in a loop would otherwise
 // hold those locks back to back and slow the node's events about 2x
-// (docs/benchmarks.md); with the cache it costs what one scrape a second
-// costs. Thread-safe.
+// (docs/benchmarks.md); with the cache it costs what a few scrapes a second
+// cost. Thread-safe.
 NodeStatusSource CachedNodeStatus(NodeStatusSource source, Duration max_age,
                                   const Clock* clock);
 
-// How old a status the endpoint may serve.
-inline constexpr Duration kStatusMaxAge = std::chrono::seconds(1);
+// How old a status the endpoint may serve: short enough that an operator
+// never sees a daemon behind its own KmeshNodeInfo for long, long enough
+// that a client polling in a loop costs at most five statuses a second.
+inline constexpr Duration kStatusMaxAge = std::chrono::milliseconds(200);
 
 // Starts the endpoint on `address` (telemetry::ParseListenAddress syntax)
 // with the routes above, reading `source` through CachedNodeStatus.

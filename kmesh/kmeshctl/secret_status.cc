@@ -436,7 +436,7 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
     absl::StrAppend(&text, "Rollout of spi ", spi, ": in progress",
                     rotation_age
                         ? absl::StrCat(" for ", ShortDuration(*rotation_age))
-                        : std::string(" (no daemon has the key yet)"),
+                        : std::string(" (no daemon has reported the key yet)"),
                     "; ", lagging.size(), " of ", nodes.size(),
                     " nodes lag: ", absl::StrJoin(who, ", "), "\n");
   } else {
