@@ -111,6 +111,7 @@ absl::Status IpsecAgent::Init() {
   started_at_ = deps_.clock->Now();
   if (absl::StatusOr<XfrmStats> stats = deps_.node->xfrm().ReadStats();
       stats.ok()) {
+    absl::MutexLock lock(&baseline_mu_);
     stats_at_start_ = *std::move(stats);
   } else {
     LOG(WARNING) << "xfrm_stat unreadable (its counters will be missing from "
@@ -175,7 +176,17 @@ NodeStatus IpsecAgent::Status() {
   status.daemon_started = started_at_;
   status.grace_period = config_.controller.grace_period;
   status.controller = controller_->Snapshot();
-  ReadKernelStatus(deps_.node->xfrm(), stats_at_start_, &status);
+  XfrmStats baseline;
+  {
+    absl::MutexLock lock(&baseline_mu_);
+    if (!stats_at_start_.has_value()) {
+      absl::StatusOr<XfrmStats> first = deps_.node->xfrm().ReadStats();
+      if (first.ok()) stats_at_start_ = *std::move(first);
+    }
+    // Still unreadable: ReadKernelStatus reports the error and no counter.
+    if (stats_at_start_.has_value()) baseline = *stats_at_start_;
+  }
+  ReadKernelStatus(deps_.node->xfrm(), baseline, &status);
   {
     absl::MutexLock lock(&tracker_mu_);
     status.managed_local_pods = tracker_->attached_pods().size();

@@ -124,9 +124,12 @@ class IpsecAgent {
   // Written by Init() and then only by the tick thread (RefreshSelf).
   std::optional<ipsec::NodeView> self_;
   TimePoint next_self_refresh_{};
-  // For Status(): when the agent started and xfrm_stat at that time.
+  // For Status(): when the agent started, and xfrm_stat as first read (at
+  // start, or at the first Status() if the kernel could not be read then:
+  // never an empty baseline, which would count every error since boot).
   TimePoint started_at_{};
-  XfrmStats stats_at_start_;
+  absl::Mutex baseline_mu_;
+  std::optional<XfrmStats> stats_at_start_ ABSL_GUARDED_BY(baseline_mu_);
   std::unique_ptr<ipsec::KubeNodeInfoPublisher> publisher_;
   std::unique_ptr<ipsec::IpsecController> controller_;
   std::unique_ptr<ipsec::KeyFileWatcher> key_watcher_;

@@ -57,11 +57,30 @@ absl::StatusOr<std::unique_ptr<telemetry::HttpEndpoint>> StartNodeEndpoint(
     return telemetry::HttpResponse{200, "application/json",
                                    NodeStatusJson(*status)};
   };
-  auto metrics = std::make_shared<NodeMetrics>(std::move(source));
+  auto metrics = std::make_shared<NodeMetrics>(source);
   options.routes["/metrics"] = [metrics] {
     return telemetry::PrometheusTextResponse(*metrics);
   };
   options.routes["/healthz"] = [] {
+    return telemetry::HttpResponse{200, "", "ok\n"};
+  };
+  // Ready once the agent runs, adopted the kernel's state and has seen the
+  // complete peer lists: a rolling update waits for that before it moves
+  // on to the next node.
+  options.routes["/readyz"] = [source] {
+    std::optional<NodeStatus> status = source();
+    if (!status) {
+      return telemetry::HttpResponse{
+          503, "", "not ready: the IPsec agent is not running yet\n"};
+    }
+    if (!status->controller.started) {
+      return telemetry::HttpResponse{
+          503, "", "not ready: the kernel's XFRM state is not adopted yet\n"};
+    }
+    if (!status->controller.peers_synced) {
+      return telemetry::HttpResponse{
+          503, "", "not ready: the peer lists are not complete yet\n"};
+    }
     return telemetry::HttpResponse{200, "", "ok\n"};
   };
   return telemetry::HttpEndpoint::Start(std::move(options));

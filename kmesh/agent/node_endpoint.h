@@ -3,7 +3,11 @@
 //                         `kmeshctl secret status` through the API server's
 //                         pod proxy; 503 while the agent is not running,
 //   GET /metrics          Prometheus metrics (node_metrics.h), and
-//   GET /healthz          "ok" while the process serves.
+//   GET /healthz          "ok" while the process serves, and
+//   GET /readyz           "ok" once the agent runs, has adopted the kernel's
+//                         state and has seen the complete peer lists (503
+//                         saying which is missing before; the DaemonSet's
+//                         readiness probe).
 // The agent may start after the endpoint (kubelet may not have reported the
 // node yet) and stop before it: the endpoint reads it through a
 // NodeStatusSource that answers nullopt meanwhile. Nothing it serves holds

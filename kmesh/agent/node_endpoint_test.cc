@@ -76,6 +76,10 @@ TEST(NodeEndpointTest, ServesStatusMetricsAndHealth) {
     auto health = client.Request("GET", "/healthz");
     ASSERT_TRUE(health.has_value());
     EXPECT_EQ(health->body(), "ok\n");
+    auto ready = client.Request("GET", "/readyz");
+    ASSERT_TRUE(ready.has_value());
+    EXPECT_EQ(ready->result_int(), 503);
+    EXPECT_THAT(ready->body(), HasSubstr("not running"));
   }
   // Running: within the cache's age the old answer stands, then the new.
   current = SomeStatus(3);
@@ -88,7 +92,12 @@ TEST(NodeEndpointTest, ServesStatusMetricsAndHealth) {
   const nlohmann::json j = nlohmann::json::parse(status->body());
   EXPECT_EQ(j["kind"], "KmeshIpsecNodeStatus");
   EXPECT_EQ(j["advertisedSpi"], 3);
+  auto ready = client.Request("GET", "/readyz");
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->result_int(), 503) << "peers not synced yet";
+  EXPECT_THAT(ready->body(), HasSubstr("peer lists"));
   current = SomeStatus(4);
+  current->controller.peers_synced = true;
   auto metrics = client.Request("GET", "/metrics");
   ASSERT_TRUE(metrics.has_value());
   EXPECT_THAT(metrics->body(), HasSubstr("\nkmesh_ipsec_advertised_spi 3\n"));
@@ -96,6 +105,9 @@ TEST(NodeEndpointTest, ServesStatusMetricsAndHealth) {
   metrics = client.Request("GET", "/metrics");
   ASSERT_TRUE(metrics.has_value());
   EXPECT_THAT(metrics->body(), HasSubstr("\nkmesh_ipsec_advertised_spi 4\n"));
+  ready = client.Request("GET", "/readyz");
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->result_int(), 200);
 }
 
 TEST(NodeEndpointTest, ABadAddressIsAnError) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <sstream>
 #include <utility>
@@ -56,10 +57,12 @@ class Families {
 };
 
 // "ENOBUFS" from "ENOBUFS (No buffer space available)"; "none" for 0.
+// "ENOBUFS"; the number for an errno glibc has no name for (e.g. the
+// kernel-internal 524), so two unknown errnos never share a label.
 std::string ErrnoLabel(int err) {
   if (err == 0) return "none";
-  std::string name = ErrnoName(err);
-  return name.substr(0, name.find(' '));
+  if (const char* name = strerrorname_np(err); name != nullptr) return name;
+  return absl::StrCat(err);
 }
 
 std::string PeerState(const ipsec::IpsecControllerSnapshot::Peer& p) {
@@ -144,7 +147,10 @@ std::vector<MetricFamily> NodeMetricFamilies(
   f.Gauge("kmesh_ipsec_xfrm_policies", kPoliciesHelp, status->block_policies,
           {{"direction", "block"}, {"spi", ""}});
   for (const auto& o : status->outbound_sas) {
-    const Labels labels{{"peer", o.peer}, {"spi", absl::StrCat(o.spi)}};
+    // dst too: a dual-stack peer has one outbound SA per family with the
+    // same SPI, and SAs to addresses of no known peer share peer="".
+    const Labels labels{
+        {"dst", o.dst}, {"peer", o.peer}, {"spi", absl::StrCat(o.spi)}};
     f.Gauge("kmesh_ipsec_outbound_sa_output_seq",
             "The last ESP sequence number an outbound SA used.",
             static_cast<double>(o.output_seq), labels);

@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -48,12 +50,16 @@ NodeStatus RotatingNode() {
   c.stats.full_reconciles = 7;
   c.last_good_full_reconcile = s.now - std::chrono::seconds(5);
   c.xfrm_errors_by_op[{XfrmOp::kAddSa, ENOBUFS}] = 3;
+  // Errnos without a glibc name keep their number.
+  c.xfrm_errors_by_op[{XfrmOp::kAddSa, 524}] = 1;
+  c.xfrm_errors_by_op[{XfrmOp::kAddSa, 4095}] = 1;
   s.spis = {{1, 2, 1, 0}, {2, 2, 1, 1}};
   s.in_policies = 2;
   s.fwd_policies = 2;
   s.block_policies = 2;
   NodeStatus::OutboundSa sa;
   sa.peer = "node-b";
+  sa.dst = "10.0.0.2";
   sa.spi = 2;
   sa.output_seq = 1u << 31;
   sa.seq_used = 0.5;
@@ -101,18 +107,50 @@ TEST(NodeMetricsTest, ExportsTheRotationStateByName) {
             "kmesh_ipsec_reconcile_errors_total{errno=\"ENOBUFS\","
             "operation=\"add SA\"} 3");
   EXPECT_EQ(Sample(text,
-                   "kmesh_ipsec_outbound_sa_seq_used_ratio{peer=\"node-"
-                   "b\",spi=\"2\"}"),
-            "kmesh_ipsec_outbound_sa_seq_used_ratio{peer=\"node-b\",spi=\"2\"}"
-            " 0.5");
+                   "kmesh_ipsec_outbound_sa_seq_used_ratio{dst=\"10.0.0.2\","
+                   "peer=\"node-b\",spi=\"2\"}"),
+            "kmesh_ipsec_outbound_sa_seq_used_ratio{dst=\"10.0.0.2\",peer="
+            "\"node-b\",spi=\"2\"} 0.5");
   EXPECT_EQ(
       Sample(text, "kmesh_ipsec_xfrm_stat_total{stat=\"XfrmInNoStates\"}"),
       "kmesh_ipsec_xfrm_stat_total{stat=\"XfrmInNoStates\"} 9");
   EXPECT_EQ(
       Sample(text, "kmesh_ipsec_watches_total{resource=\"kmeshnodeinfos\"}"),
       "kmesh_ipsec_watches_total{resource=\"kmeshnodeinfos\"} 5");
+  EXPECT_EQ(Sample(text,
+                   "kmesh_ipsec_reconcile_errors_total{errno=\"524\","
+                   "operation=\"add SA\"}"),
+            "kmesh_ipsec_reconcile_errors_total{errno=\"524\","
+            "operation=\"add SA\"} 1");
+  EXPECT_EQ(Sample(text,
+                   "kmesh_ipsec_reconcile_errors_total{errno=\"4095\","
+                   "operation=\"add SA\"}"),
+            "kmesh_ipsec_reconcile_errors_total{errno=\"4095\","
+            "operation=\"add SA\"} 1");
   EXPECT_THAT(text, HasSubstr("# TYPE kmesh_ipsec_key_changes_total counter"));
   EXPECT_THAT(text, HasSubstr("# TYPE kmesh_ipsec_advertised_spi gauge"));
+}
+
+// Every sample of a family is a distinct series: a dual-stack peer's two
+// outbound SAs (one per family, same SPI) and SAs to unknown addresses.
+TEST(NodeMetricsTest, NoTwoSamplesShareALabelSet) {
+  NodeStatus s = RotatingNode();
+  NodeStatus::OutboundSa v6 = s.outbound_sas[0];
+  v6.dst = "fd00::2";
+  s.outbound_sas.push_back(v6);
+  NodeStatus::OutboundSa unknown_a = s.outbound_sas[0];
+  unknown_a.peer = "";
+  unknown_a.dst = "10.9.9.1";
+  NodeStatus::OutboundSa unknown_b = unknown_a;
+  unknown_b.dst = "10.9.9.2";
+  s.outbound_sas.push_back(unknown_a);
+  s.outbound_sas.push_back(unknown_b);
+  for (const prometheus::MetricFamily& f : NodeMetricFamilies(s, 1.8e9)) {
+    std::set<std::vector<prometheus::ClientMetric::Label>> seen;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      EXPECT_TRUE(seen.insert(m.label).second) << "duplicate in " << f.name;
+    }
+  }
 }
 
 TEST(NodeMetricsTest, AnAgentNotRunningExportsOnlyUp) {

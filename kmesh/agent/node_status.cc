@@ -104,10 +104,14 @@ void ReadKernelStatus(XfrmKernel& kernel, const XfrmStats& stats_at_start,
     std::map<std::string, uint64_t> start(stats_at_start.begin(),
                                           stats_at_start.end());
     for (const auto& [name, value] : *stats) {
+      // A counter the baseline lacks (no baseline yet) did not rise as far
+      // as anyone can tell; one below its baseline was reset (a new netns).
       auto before = start.find(name);
-      const uint64_t base = before == start.end() ? 0 : before->second;
-      status->xfrm_stats.push_back(
-          {name, value, value >= base ? value - base : value});
+      uint64_t since_start = 0;
+      if (before != start.end()) {
+        since_start = value >= before->second ? value - before->second : value;
+      }
+      status->xfrm_stats.push_back({name, value, since_start});
     }
   }
   for (const std::string& e : errors) {

@@ -52,7 +52,8 @@ struct NodeStatus {
   struct XfrmStat {
     std::string name;
     uint64_t value = 0;
-    uint64_t since_start = 0;  // value minus the value at daemon start.
+    // value minus the value at daemon start; 0 when there is no baseline.
+    uint64_t since_start = 0;
   };
   struct Watch {
     std::string resource;  // "kmeshnodeinfos", "nodes", "pods", ...

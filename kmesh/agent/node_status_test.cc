@@ -8,6 +8,7 @@
 #include "kmesh/ipsec/testing/test_cluster.h"
 #include "kmesh/ipsec/testing/test_psk.h"
 #include "nlohmann/json.hpp"
+#include "sim/kernel/xfrm/xfrm_stat.h"
 
 namespace kmesh::agent {
 namespace {
@@ -90,6 +91,19 @@ TEST_F(NodeStatusTest, XfrmStatChangesAreCountedFromTheDaemonsStart) {
       EXPECT_EQ(s.since_start, 0u) << s.name;
     }
   }
+}
+
+// Without a baseline (xfrm_stat unreadable at start) nothing counts as
+// risen: an empty baseline must not report every error since boot.
+TEST_F(NodeStatusTest, NoBaselineMeansNothingRose) {
+  cluster_.nodes[1]->sim.IncrementStat(sim::XfrmStat::kInNoStates, 7);
+  const NodeStatus status = StatusOf(1, /*at_start=*/{});
+  bool saw = false;
+  for (const auto& s : status.xfrm_stats) {
+    EXPECT_EQ(s.since_start, 0u) << s.name;
+    if (s.name == "XfrmInNoStates") saw = s.value >= 7;
+  }
+  EXPECT_TRUE(saw);
 }
 
 TEST_F(NodeStatusTest, JsonCarriesTheRotationAndNoKeyMaterial) {

@@ -88,17 +88,35 @@ int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
   deps.clock = RealClock::Get();
 
   // The endpoint answers (503 for the status, kmesh_ipsec_up 0) while the
-  // agent waits for its Node.
+  // agent waits for its Node. It is for observing only: when its address
+  // cannot be bound (taken by another host-network process) IPsec runs
+  // without it and the bind is retried every 10 s.
   agent::RunningAgent running;
   std::unique_ptr<telemetry::HttpEndpoint> endpoint;
-  if (!config.status_address.empty()) {
+  std::string endpoint_error;
+  auto start_endpoint = [&] {
+    if (config.status_address.empty() || endpoint) return;
     absl::StatusOr<std::unique_ptr<telemetry::HttpEndpoint>> started =
         agent::StartNodeEndpoint(config.status_address, running.AsSource());
-    if (!started.ok()) return Fail(started.status());
+    if (!started.ok()) {
+      if (std::string(started.status().message()) != endpoint_error) {
+        endpoint_error = std::string(started.status().message());
+        LOG(ERROR) << "status endpoint on " << config.status_address << ": "
+                   << endpoint_error
+                   << " (IPsec runs without it; retrying every 10 s)";
+      }
+      return;
+    }
     endpoint = *std::move(started);
     LOG(INFO) << "status endpoint on " << config.status_address << " (GET "
-              << agent::kStatusPath << ", /metrics, /healthz)";
-  }
+              << agent::kStatusPath << ", /metrics, /healthz, /readyz)";
+  };
+  auto retry_interval = [&]() -> std::chrono::seconds {
+    return config.status_address.empty() || endpoint
+               ? std::chrono::seconds(3600)
+               : std::chrono::seconds(10);
+  };
+  start_endpoint();
 
   // kubelet may not have reported the node yet: wait, but stay stoppable.
   absl::StatusOr<std::unique_ptr<agent::IpsecAgent>> agent;
@@ -107,13 +125,15 @@ int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
     if (agent.ok() || absl::IsInvalidArgument(agent.status())) break;
     LOG(WARNING) << agent.status();
     if (WaitForSignal(signals, std::chrono::seconds(2)) != 0) return 0;
+    start_endpoint();
   }
   if (!agent.ok()) return Fail(agent.status());
   running.Set(agent->get());
   LOG(INFO) << "IPsec running on node " << config.node_name << " (key file "
             << config.ipsec_key_file << ")";
   int sig = 0;
-  while ((sig = WaitForSignal(signals, std::chrono::seconds(3600))) == 0) {
+  while ((sig = WaitForSignal(signals, retry_interval())) == 0) {
+    start_endpoint();
   }
   LOG(INFO) << "signal " << sig
             << ": stopping; the node keeps its SAs, policies, markers and "

@@ -520,6 +520,30 @@ absl::StatusOr<SecretSummary> SecretCommand::Summary() {
   summary.spi = stored->config.spi;
   summary.algorithm = stored->config.aead_key_name;
   summary.creation_timestamp = stored->creation_timestamp;
+  // The newest managedFields entry is the last write.
+  std::optional<absl::Time> newest;
+  auto metadata = stored->object.find("metadata");
+  if (metadata != stored->object.end() && metadata->is_object()) {
+    auto managed = metadata->find("managedFields");
+    if (managed != metadata->end() && managed->is_array()) {
+      for (const Json& entry : *managed) {
+        if (!entry.is_object()) continue;
+        auto time = entry.find("time");
+        if (time == entry.end() || !time->is_string()) continue;
+        absl::Time parsed;
+        std::string error;
+        if (absl::ParseTime(absl::RFC3339_full, time->get<std::string>(),
+                            &parsed, &error) &&
+            (!newest || parsed > *newest)) {
+          newest = parsed;
+        }
+      }
+    }
+  }
+  if (newest) {
+    summary.last_write_time =
+        absl::FormatTime(absl::RFC3339_full, *newest, absl::UTCTimeZone());
+  }
   return summary;
 }
 

@@ -75,6 +75,10 @@ struct SecretSummary {
   int32_t spi = 0;
   std::string algorithm;           // "rfc4106(gcm(aes))"
   std::string creation_timestamp;  // RFC 3339, as the API server wrote it.
+  // The newest `time` of metadata.managedFields (RFC 3339): when the
+  // Secret was last written, on API servers that track field managers
+  // (every real one since Kubernetes 1.18); empty when there is none.
+  std::string last_write_time;
 };
 
 class SecretCommand {

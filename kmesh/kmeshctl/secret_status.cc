@@ -5,6 +5,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -46,9 +48,21 @@ struct NodeRow {
   std::optional<int64_t> advertised;  // Its KmeshNodeInfo's spec.spi.
   std::string pod;                    // Its daemon Pod; "" when none.
   int port = 0;
-  std::optional<Json> daemon;  // The daemon's status document.
-  std::string daemon_error;    // Why there is none.
+  std::optional<Json> daemon;         // The daemon's status document.
+  std::string daemon_error;           // Why there is none.
+  std::string daemon_short;           // The same in a few words, for the table.
+  std::optional<absl::Time> created;  // The Node's creationTimestamp.
 };
+
+std::optional<absl::Time> ParseRfc3339(const std::string& text) {
+  absl::Time time;
+  std::string error;
+  if (text.empty() ||
+      !absl::ParseTime(absl::RFC3339_full, text, &time, &error)) {
+    return std::nullopt;
+  }
+  return time;
+}
 
 // The status port of a daemon Pod: its container port named "status", else
 // `fallback`.
@@ -134,6 +148,11 @@ std::string StatusDocumentError(const Json& d) {
       })) {
     return "peers is malformed";
   }
+  if (d.contains("reconcile") &&
+      (!d["reconcile"].is_object() ||
+       !number(d["reconcile"], "keyFileErrors", false))) {
+    return "reconcile is malformed";
+  }
   if (!d.contains("kernel")) return "";
   const Json& k = d["kernel"];
   if (!k.is_object() || !string(k, "error")) return "kernel is malformed";
@@ -210,10 +229,13 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
         absl::StrCat("cannot list nodes: ", node_list.status().message()));
   }
   for (const std::string& item : node_list->items) {
-    const std::string name = StringAt(ParseOrNull(item), {"metadata", "name"});
+    const Json node = ParseOrNull(item);
+    const std::string name = StringAt(node, {"metadata", "name"});
     if (name.empty()) continue;
     nodes[name].name = name;
     nodes[name].has_node_object = true;
+    nodes[name].created =
+        ParseRfc3339(StringAt(node, {"metadata", "creationTimestamp"}));
   }
   absl::StatusOr<kube::ObjectList> records =
       client.List(kube::KmeshNodeInfosKind(), options.daemon_namespace, {});
@@ -252,19 +274,24 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
     row.port = StatusPort(pod, options.default_status_port);
   }
 
-  // 3. Each daemon's own account, through the API server's pod proxy.
-  for (auto& [name, row] : nodes) {
+  // 3. Each daemon's own account, through the API server's pod proxy, all
+  // nodes at once (a node that is down costs the API server's dial timeout,
+  // once, not once per node).
+  auto ask_daemon = [&](NodeRow& row) {
     if (row.pod.empty()) {
+      if (!row.has_node_object) return;  // A stale record: see the verdicts.
       row.daemon_error = absl::StrCat(
           "no daemon pod (", options.daemon_selector, ") on this node");
-      continue;
+      row.daemon_short = "no daemon pod";
+      return;
     }
     absl::StatusOr<kube::ProxyResponse> answer = client.ProxyGet(
         options.daemon_namespace, row.pod, row.port, "/v1/ipsec/status");
     if (!answer.ok()) {
       row.daemon_error = absl::StrCat(
           "daemon ", row.pod, " not reachable: ", answer.status().message());
-      continue;
+      row.daemon_short = "daemon unreachable";
+      return;
     }
     Json document = ParseOrNull(answer->body);
     if (answer->code != 200) {
@@ -272,7 +299,8 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
       row.daemon_error =
           absl::StrCat("daemon ", row.pod, " answered HTTP ", answer->code,
                        said.empty() ? "" : absl::StrCat(": ", said));
-      continue;
+      row.daemon_short = absl::StrCat("daemon: HTTP ", answer->code);
+      return;
     }
     if (!document.is_object() || !document.contains("kind") ||
         document["kind"] != "KmeshIpsecNodeStatus") {
@@ -280,67 +308,120 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
                                       " answered something that is not its "
                                       "status (is port ",
                                       row.port, " the status port?)");
-      continue;
+      row.daemon_short = "not a daemon status";
+      return;
     }
     if (std::string why = StatusDocumentError(document); !why.empty()) {
       row.daemon_error = absl::StrCat("daemon ", row.pod,
                                       " answered a status this kmeshctl "
                                       "cannot read: ",
                                       why);
-      continue;
+      row.daemon_short = "unreadable status";
+      return;
     }
     row.daemon = std::move(document);
+  };
+  {
+    constexpr size_t kAtOnce = 16;
+    std::vector<NodeRow*> rows;
+    for (auto& [name, row] : nodes) rows.push_back(&row);
+    for (size_t first = 0; first < rows.size(); first += kAtOnce) {
+      std::vector<std::thread> threads;
+      for (size_t i = first; i < std::min(rows.size(), first + kAtOnce); ++i) {
+        threads.emplace_back(
+            [&ask_daemon, row = rows[i]] { ask_daemon(*row); });
+      }
+      for (std::thread& t : threads) t.join();
+    }
   }
 
-  // 4. Verdicts.
+  // 4. Verdicts. The nodes that count are those with a Node object; a
+  // KmeshNodeInfo without one (and without a daemon) is a deleted node's.
   std::vector<std::string> problems;
   std::vector<std::string> lagging;
-  // Since when the stored key is out: the longest a daemon has held it.
+  // How long the stored key has been out: since the Secret was last written
+  // (managedFields; for spi 1 its creation), else the longest any daemon
+  // has held it.
   std::optional<double> rotation_age;
+  std::optional<absl::Time> written = ParseRfc3339(stored->last_write_time);
+  if (!written && spi == 1) written = ParseRfc3339(stored->creation_timestamp);
+  if (written) rotation_age = absl::ToDoubleSeconds(options.now - *written);
   std::set<int64_t> old_spis_held;
   std::optional<double> last_reclaim_due;
+  // Every node holding an old SPI has its reclaim scheduled.
+  bool every_reclaim_scheduled = true;
   for (auto& [name, row] : nodes) {
-    if (!row.advertised || *row.advertised != spi) lagging.push_back(name);
+    if (row.has_node_object && (!row.advertised || *row.advertised != spi)) {
+      lagging.push_back(name);
+    }
     if (!row.daemon) continue;
     const Json& d = *row.daemon;
-    if (static_cast<int64_t>(NumberAt(d, "targetSpi")) == spi &&
+    if (!written && static_cast<int64_t>(NumberAt(d, "targetSpi")) == spi &&
         d.contains("keyAgeSeconds") && d["keyAgeSeconds"].is_number()) {
       rotation_age =
           std::max(rotation_age.value_or(0), d["keyAgeSeconds"].get<double>());
     }
-    if (d.contains("heldSpis") && d["heldSpis"].is_array()) {
-      for (const Json& s : d["heldSpis"]) {
-        if (s.is_number() && s.get<int64_t>() != spi) {
-          old_spis_held.insert(s.get<int64_t>());
-        }
-      }
+    std::set<int64_t> old_here;
+    for (const Json& held : d.value("heldSpis", Json::array())) {
+      if (held.get<int64_t>() != spi) old_here.insert(held.get<int64_t>());
     }
-    if (d.contains("pendingReclaims") && d["pendingReclaims"].is_array()) {
-      for (const Json& r : d["pendingReclaims"]) {
-        last_reclaim_due =
-            std::max(last_reclaim_due.value_or(0), NumberAt(r, "dueInSeconds"));
-      }
+    for (const Json& r : d.value("pendingReclaims", Json::array())) {
+      last_reclaim_due =
+          std::max(last_reclaim_due.value_or(0), NumberAt(r, "dueInSeconds"));
+      old_here.erase(static_cast<int64_t>(NumberAt(r, "spi")));
+    }
+    if (!old_here.empty()) every_reclaim_scheduled = false;
+    for (const Json& held : d.value("heldSpis", Json::array())) {
+      if (held.get<int64_t>() != spi) old_spis_held.insert(held.get<int64_t>());
     }
   }
   const bool in_progress = !lagging.empty();
+  size_t cluster_nodes = 0;
+  for (const auto& [name, row] : nodes) cluster_nodes += row.has_node_object;
   for (auto& [name, row] : nodes) {
+    if (!row.has_node_object && row.pod.empty()) {
+      problems.push_back(absl::StrCat(
+          name,
+          ": a KmeshNodeInfo without a Node or a daemon (a deleted "
+          "node's?): kubectl delete kmeshnodeinfo -n ",
+          options.daemon_namespace, " ", name));
+      continue;
+    }
     if (!row.daemon_error.empty()) {
       problems.push_back(absl::StrCat(name, ": ", row.daemon_error));
     }
-    if (in_progress &&
-        std::find(lagging.begin(), lagging.end(), name) != lagging.end() &&
-        rotation_age &&
-        *rotation_age > absl::ToDoubleSeconds(options.lag_threshold)) {
+    // A node lags for as long as the key has been out, or as it has
+    // existed if it joined since.
+    std::optional<double> lag_age = rotation_age;
+    if (lag_age && row.created) {
+      lag_age =
+          std::min(*lag_age, absl::ToDoubleSeconds(options.now - *row.created));
+    }
+    if (std::find(lagging.begin(), lagging.end(), name) != lagging.end() &&
+        lag_age && *lag_age > absl::ToDoubleSeconds(options.lag_threshold)) {
       problems.push_back(absl::StrCat(
           name, ": lags: ",
           row.advertised ? absl::StrCat("advertises spi ", *row.advertised)
                          : std::string("has no KmeshNodeInfo"),
-          ", the secret holds spi ", spi, " (out for ",
-          ShortDuration(*rotation_age), ", threshold ",
+          ", the secret holds spi ", spi, " (for ", ShortDuration(*lag_age),
+          ", threshold ",
           ShortDuration(absl::ToDoubleSeconds(options.lag_threshold)), ")"));
     }
     if (!row.daemon) continue;
     const Json& d = *row.daemon;
+    // The key file this daemon reads is unusable, and it does not have the
+    // stored key: the one failure that no age can reveal if no daemon ever
+    // takes the key.
+    const double key_file_errors =
+        d.contains("reconcile") ? NumberAt(d["reconcile"], "keyFileErrors") : 0;
+    if (static_cast<int64_t>(NumberAt(d, "targetSpi")) != spi &&
+        key_file_errors > 0) {
+      problems.push_back(absl::StrCat(
+          name, ": its daemon cannot use its key file (",
+          static_cast<int64_t>(key_file_errors),
+          " errors since it started; see its log) and does not have spi ",
+          spi));
+    }
     if (d.contains("peers") && d["peers"].is_array()) {
       for (const Json& p : d["peers"]) {
         if (p.value("state", "") == "error") {
@@ -393,7 +474,8 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
                      {"name", kIpSecSecretName},
                      {"spi", spi},
                      {"algorithm", stored->algorithm},
-                     {"creationTimestamp", stored->creation_timestamp}};
+                     {"creationTimestamp", stored->creation_timestamp},
+                     {"lastWriteTime", stored->last_write_time}};
     out["rotation"] = {
         {"inProgress", in_progress},
         {"lagging", lagging},
@@ -405,13 +487,15 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
          last_reclaim_due ? Json(*last_reclaim_due) : Json(nullptr)}};
     Json rows = Json::array();
     for (const auto& [name, row] : nodes) {
-      rows.push_back({{"name", name},
-                      {"hasNodeObject", row.has_node_object},
-                      {"advertisedSpi",
-                       row.advertised ? Json(*row.advertised) : Json(nullptr)},
-                      {"daemonPod", row.pod},
-                      {"daemon", row.daemon ? *row.daemon : Json(nullptr)},
-                      {"daemonError", row.daemon_error}});
+      rows.push_back(
+          {{"name", name},
+           {"hasNodeObject", row.has_node_object},
+           {"advertisedSpi",
+            row.advertised ? Json(*row.advertised) : Json(nullptr)},
+           {"daemonPod", row.pod},
+           {"daemon", row.daemon ? *row.daemon : Json(nullptr)},
+           {"daemonError", row.daemon_error},
+           {"staleRecord", !row.has_node_object && row.pod.empty()}});
     }
     out["nodes"] = rows;
     out["problems"] = problems;
@@ -437,17 +521,17 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
                     rotation_age
                         ? absl::StrCat(" for ", ShortDuration(*rotation_age))
                         : std::string(" (no daemon has reported the key yet)"),
-                    "; ", lagging.size(), " of ", nodes.size(),
+                    "; ", lagging.size(), " of ", cluster_nodes,
                     " nodes lag: ", absl::StrJoin(who, ", "), "\n");
   } else {
     absl::StrAppend(&text, "Rollout of spi ", spi, ": complete, every node (",
-                    nodes.size(), ") advertises it\n");
+                    cluster_nodes, ") advertises it\n");
   }
   if (!old_spis_held.empty()) {
     absl::StrAppend(
         &text, "Old keys: spi ", absl::StrJoin(old_spis_held, ", "),
         " still held",
-        last_reclaim_due
+        last_reclaim_due && every_reclaim_scheduled
             ? absl::StrCat(", reclaimed within ",
                            ShortDuration(*last_reclaim_due))
             : std::string(" (reclaim waits until every peer moved past it)"),
@@ -463,8 +547,10 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
     std::vector<std::string> cells = {
         name, row.advertised ? absl::StrCat(*row.advertised) : "-"};
     if (!row.daemon) {
-      cells.insert(cells.end(),
-                   {"-", "-", "-", "-", "-", "daemon unreachable"});
+      cells.insert(cells.end(), {"-", "-", "-", "-", "-",
+                                 !row.has_node_object && row.pod.empty()
+                                     ? std::string("stale record (no Node)")
+                                     : row.daemon_short});
       table.push_back(cells);
       continue;
     }
@@ -491,11 +577,17 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
                        ShortDuration(NumberAt(r, "dueInSeconds"))));
     }
     cells.push_back(reclaims.empty() ? "-" : absl::StrJoin(reclaims, ", "));
+    // The outbound SA closest to running out (then the busiest): both
+    // numbers are that one SA's.
     uint64_t max_seq = 0;
     double max_used = 0;
     for (const Json& sa : kernel.value("outboundSas", Json::array())) {
-      max_seq = std::max<uint64_t>(max_seq, sa.value("outputSeq", uint64_t{0}));
-      max_used = std::max(max_used, NumberAt(sa, "seqUsedFraction"));
+      const double used = NumberAt(sa, "seqUsedFraction");
+      const uint64_t seq = sa.value("outputSeq", uint64_t{0});
+      if (std::make_pair(used, seq) > std::make_pair(max_used, max_seq)) {
+        max_used = used;
+        max_seq = seq;
+      }
     }
     cells.push_back(absl::StrCat(
         max_seq, " (", absl::StrFormat("%.2f", max_used * 100), "%)"));

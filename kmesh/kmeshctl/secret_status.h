@@ -10,9 +10,12 @@
 // the daemon started.
 //
 // It decides whether a rotation is in progress (some node does not advertise
-// the stored SPI), since when (the longest any daemon has held the stored
-// key), and which nodes lag; and whether something is wrong: a node lagging
-// past the threshold, a daemon that cannot be reached, a peer in error, a
+// the stored SPI), since when (the Secret's last write, from its
+// managedFields; else the longest any daemon has held the stored key), and
+// which nodes lag (a node that joined since is measured from its own
+// creation); a KmeshNodeInfo whose Node is gone is reported as stale; and
+// whether something is wrong: a node lagging past the threshold, a daemon that
+// cannot be reached, a daemon that cannot use its key file, a peer in error, a
 // kernel read failing, xfrm_stat error counters that rose, an outbound SA near
 // the end of its sequence numbers. Exit codes: 0 all well (a rotation within
 // the threshold included), 1 the status could not be read (no secret, API
@@ -47,6 +50,8 @@ struct SecretStatusOptions {
   // An outbound SA that used this fraction of its sequence numbers is a
   // problem (at 1 it can no longer send).
   double seq_used_threshold = 0.9;
+  // The time now, for the Secret's and the Nodes' timestamps.
+  absl::Time now = absl::Now();
 };
 
 CommandResult SecretStatus(kube::KubeClient& client,

@@ -23,19 +23,29 @@ using ::testing::Invoke;
 using ::testing::Not;
 using ::testing::Return;
 
-std::string SecretJson(int spi) {
+std::string SecretJson(int spi, const std::string& last_write = "") {
   const std::string ipsec = absl::StrCat(
       "{\"spi\":", spi,
       ",\"aeadKeyName\":\"rfc4106(gcm(aes))\",\"aeadKey\":"
       "\"ZmAffNB8OiONKwvz+a3+J3VZcz5ieMURZMlUG+hIDt5ldQrt\",\"length\":128}");
-  return Json({{"apiVersion", "v1"},
-               {"kind", "Secret"},
-               {"metadata",
-                {{"name", "kmesh-ipsec"},
-                 {"namespace", "kmesh-system"},
-                 {"creationTimestamp", "2026-12-01T00:00:00Z"}}},
-               {"data", {{"ipSec", absl::Base64Escape(ipsec)}}}})
-      .dump();
+  Json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata",
+                  {{"name", "kmesh-ipsec"},
+                   {"namespace", "kmesh-system"},
+                   {"creationTimestamp", "2026-12-01T00:00:00Z"}}},
+                 {"data", {{"ipSec", absl::Base64Escape(ipsec)}}}};
+  if (!last_write.empty()) {
+    // As a real API server tracks writers (kmeshctl's Update, then ours).
+    secret["metadata"]["managedFields"] =
+        Json::array({Json{{"manager", "kmeshctl"},
+                          {"operation", "Update"},
+                          {"time", "2026-12-01T00:00:00Z"}},
+                     Json{{"manager", "kmeshctl"},
+                          {"operation", "Update"},
+                          {"time", last_write}}});
+  }
+  return secret.dump();
 }
 
 // A daemon's status document; tests change what they need.
@@ -67,6 +77,8 @@ Json DaemonStatus(const std::string& node, int spi) {
   return d;
 }
 
+const absl::Time kNow = absl::FromUnixSeconds(1796601600);  // 2026-12-06
+
 // A cluster of nodes a, b, c: what the API server and each daemon answer.
 class SecretStatusTest : public ::testing::Test {
  protected:
@@ -80,7 +92,7 @@ class SecretStatusTest : public ::testing::Test {
   CommandResult RunStatus(
       SecretOutputFormat format = SecretOutputFormat::kText) {
     EXPECT_CALL(client_, Get(_, "kmesh-system", "kmesh-ipsec"))
-        .WillRepeatedly(Return(SecretJson(stored_spi_)));
+        .WillRepeatedly(Return(SecretJson(stored_spi_, last_write_)));
     EXPECT_CALL(client_, List(_, _, _))
         .WillRepeatedly(Invoke([this](const kube::ResourceKind& kind,
                                       const std::string&,
@@ -89,7 +101,12 @@ class SecretStatusTest : public ::testing::Test {
           kube::ObjectList list;
           if (kind.plural == "nodes") {
             for (const auto& [n, spi] : advertised_) {
-              list.items.push_back(Json({{"metadata", {{"name", n}}}}).dump());
+              if (no_node_.count(n)) continue;
+              Json node = {{"metadata", {{"name", n}}}};
+              node["metadata"]["creationTimestamp"] =
+                  node_created_.count(n) ? node_created_[n]
+                                         : "2026-01-01T00:00:00Z";
+              list.items.push_back(node.dump());
             }
           } else if (kind.plural == "kmeshnodeinfos") {
             for (const auto& [n, spi] : advertised_) {
@@ -101,7 +118,7 @@ class SecretStatusTest : public ::testing::Test {
           } else if (kind.plural == "pods") {
             EXPECT_EQ(options.label_selector, "app=kmesh");
             for (const auto& [n, spi] : advertised_) {
-              if (without_pod_.count(n)) continue;
+              if (without_pod_.count(n) || no_node_.count(n)) continue;
               list.items.push_back(
                   Json({{"metadata", {{"name", "kmesh-" + n}}},
                         {"spec",
@@ -133,6 +150,7 @@ class SecretStatusTest : public ::testing::Test {
     SecretStatusOptions options;
     options.output = format;
     options.lag_threshold = absl::Minutes(1);
+    options.now = kNow;
     return SecretStatus(client_, options);
   }
 
@@ -144,6 +162,9 @@ class SecretStatusTest : public ::testing::Test {
   std::map<std::string, absl::Status> proxy_errors_;
   std::map<std::string, kube::ProxyResponse> responses_;
   std::set<std::string> without_pod_;
+  std::set<std::string> no_node_;  // A KmeshNodeInfo, but no Node.
+  std::map<std::string, std::string> node_created_;
+  std::string last_write_;  // managedFields' newest time; "" = none.
 };
 
 TEST_F(SecretStatusTest, AllOnTheStoredSpiIsHealthy) {
@@ -170,7 +191,7 @@ TEST_F(SecretStatusTest, ALaggingNodeIsNamedAndAProblemOnlyPastTheThreshold) {
   CommandResult past = RunStatus();
   EXPECT_EQ(past.exit_code, kStatusExitProblems) << past.out;
   EXPECT_THAT(past.out, HasSubstr("c: lags: advertises spi 1, the secret holds "
-                                  "spi 2 (out for 1m15s, threshold 1m0s)"));
+                                  "spi 2 (for 1m15s, threshold 1m0s)"));
   Json j = Json::parse(RunStatus(SecretOutputFormat::kJson).out);
   EXPECT_EQ(j["rotation"]["lagging"], Json::array({"c"}));
   EXPECT_EQ(j["rotation"]["keyOutForSeconds"], 75.0);
@@ -186,6 +207,74 @@ TEST_F(SecretStatusTest, ANodeWithoutARecordLags) {
   EXPECT_THAT(r.out, HasSubstr("c: lags: has no KmeshNodeInfo"));
 }
 
+// The worst rotation failure: no daemon ever takes the new key. The
+// Secret's last write (managedFields) dates the rollout, so every node is
+// reported once past the threshold; and a daemon that cannot use its key
+// file says so.
+TEST_F(SecretStatusTest, NoDaemonTakingTheKeyIsAProblemByTheSecretsWriteTime) {
+  for (const char* n : {"a", "b", "c"}) {
+    advertised_[n] = 1;
+    daemons_[n] = DaemonStatus(n, 1);
+  }
+  last_write_ = absl::FormatTime(absl::RFC3339_full, kNow - absl::Minutes(10),
+                                 absl::UTCTimeZone());
+  CommandResult r = RunStatus();
+  EXPECT_EQ(r.exit_code, kStatusExitProblems) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("Rollout of spi 2: in progress for 10m0s; 3 of "
+                               "3 nodes lag"));
+  for (const char* n : {"a", "b", "c"}) {
+    EXPECT_THAT(r.out, HasSubstr(absl::StrCat(n, ": lags: advertises spi 1")));
+  }
+  daemons_["b"]["reconcile"] = Json{{"keyFileErrors", 4}};
+  r = RunStatus();
+  EXPECT_THAT(r.out, HasSubstr("b: its daemon cannot use its key file (4 "
+                               "errors since it started; see its log) and "
+                               "does not have spi 2"));
+  // Without managedFields nothing dates it: not reported as lagging (yet).
+  last_write_ = "";
+  daemons_["b"]["reconcile"] = Json{{"keyFileErrors", 0}};
+  r = RunStatus();
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("(no daemon has reported the key yet)"));
+}
+
+// A node that joined a minute ago is measured from its own creation, not
+// from a rollout days old.
+TEST_F(SecretStatusTest, ANewNodeIsMeasuredFromItsOwnCreation) {
+  last_write_ = absl::FormatTime(absl::RFC3339_full, kNow - absl::Hours(72),
+                                 absl::UTCTimeZone());
+  advertised_["d"] = -1;  // Its daemon has not published yet.
+  daemons_["d"] = DaemonStatus("d", 2);
+  node_created_["d"] = absl::FormatTime(
+      absl::RFC3339_full, kNow - absl::Seconds(30), absl::UTCTimeZone());
+  CommandResult r = RunStatus();
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("1 of 4 nodes lag: d (no KmeshNodeInfo)"));
+  node_created_["d"] = absl::FormatTime(
+      absl::RFC3339_full, kNow - absl::Minutes(3), absl::UTCTimeZone());
+  r = RunStatus();
+  EXPECT_EQ(r.exit_code, kStatusExitProblems);
+  EXPECT_THAT(r.out, HasSubstr("d: lags: has no KmeshNodeInfo, the secret "
+                               "holds spi 2 (for 3m0s, threshold 1m0s)"));
+}
+
+// A deleted node leaves its KmeshNodeInfo (a stopping daemon keeps it): it
+// is reported as stale, once, and is not a lagging node.
+TEST_F(SecretStatusTest, ARecordWithoutANodeIsStaleNotLagging) {
+  advertised_["gone"] = 1;
+  no_node_.insert("gone");
+  CommandResult r = RunStatus();
+  EXPECT_EQ(r.exit_code, kStatusExitProblems);
+  EXPECT_THAT(r.out, HasSubstr("Rollout of spi 2: complete, every node (3)"));
+  EXPECT_THAT(r.out, HasSubstr("gone: a KmeshNodeInfo without a Node or a "
+                               "daemon (a deleted node's?): kubectl delete "
+                               "kmeshnodeinfo -n kmesh-system gone"));
+  EXPECT_THAT(r.out, HasSubstr("stale record (no Node)"));
+  EXPECT_THAT(r.out, Not(HasSubstr("gone: no daemon pod")));
+  Json j = Json::parse(RunStatus(SecretOutputFormat::kJson).out);
+  EXPECT_TRUE(j["rotation"]["lagging"].empty());
+}
+
 TEST_F(SecretStatusTest, OldKeysAwaitingReclaimAreShownWithTheirTime) {
   for (const char* n : {"a", "b", "c"}) {
     daemons_[n]["heldSpis"] = Json::array({1, 2});
@@ -197,6 +286,11 @@ TEST_F(SecretStatusTest, OldKeysAwaitingReclaimAreShownWithTheirTime) {
   EXPECT_THAT(r.out,
               HasSubstr("Old keys: spi 1 still held, reclaimed within 4m10s"));
   EXPECT_THAT(r.out, HasSubstr("spi 1 in 4m10s"));
+  // One node holds spi 1 with no reclaim scheduled: no promise of a time.
+  daemons_["c"]["pendingReclaims"] = Json::array();
+  r = RunStatus();
+  EXPECT_THAT(r.out, HasSubstr("Old keys: spi 1 still held (reclaim waits "
+                               "until every peer moved past it)"));
 }
 
 TEST_F(SecretStatusTest, DaemonFailuresAreNamedPerNode) {
@@ -214,6 +308,8 @@ TEST_F(SecretStatusTest, DaemonFailuresAreNamedPerNode) {
                                "not its status (is port 16000 the status "
                                "port?)"));
   EXPECT_THAT(r.out, HasSubstr("daemon unreachable"));
+  EXPECT_THAT(r.out, HasSubstr("no daemon pod\n"));
+  EXPECT_THAT(r.out, HasSubstr("not a daemon status\n"));
 }
 
 TEST_F(SecretStatusTest, ANon200AnswerCarriesTheDaemonsMessage) {

@@ -4,9 +4,13 @@
 // picks up the mounted key file, publishes its KmeshNodeInfo with the key's
 // SPI, follows a rotation of the file, and on SIGTERM exits 0 leaving its
 // record in place (a restart is hitless); `kmesh-daemon-sim uninstall`
-// deletes it, and only it, idempotently. Waits are bounded polls of the API
+// deletes it, and only it, idempotently. A status address that is taken does
+// not stop IPsec. Waits are bounded polls of the API
 // (the daemon is another process), never fixed sleeps before an assertion.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -201,6 +205,46 @@ TEST_F(KmeshDaemonE2eTest,
         client_->Get(kube::KmeshNodeInfosKind(), "kmesh-system", "node-b").ok())
         << "another node's record was touched";
   }
+}
+
+// The status endpoint is for observing: a status address someone else holds
+// must not keep IPsec from running, and the endpoint comes up once the
+// address is free.
+TEST_F(KmeshDaemonE2eTest, ATakenStatusAddressDoesNotStopIpsec) {
+  // Hold a loopback port, as another host-network process would.
+  // CLOEXEC: the daemon, forked after this, must not inherit it.
+  const int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address),
+            0);
+  ASSERT_EQ(listen(holder, 1), 0);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length),
+            0);
+  const int port = ntohs(address.sin_port);
+
+  const fs::path key_file = dir_ / "kmesh-ipsec" / "ipSec";
+  WriteAtomically(key_file, KeyJson(1, 0x11));
+  StartDaemon({"--enable-ipsec=true", "--node-name=node-a",
+               absl::StrCat("--kubeconfig=", (dir_ / "kubeconfig").string()),
+               absl::StrCat("--ipsec-key-file=", key_file.string()),
+               absl::StrCat("--status-address=127.0.0.1:", port)});
+  ASSERT_TRUE(PollUntil([&] { return PublishedSpi() == 1; }, kReactionLimit))
+      << DaemonLog();
+  EXPECT_NE(DaemonLog().find("IPsec runs without it; retrying every 10 s"),
+            std::string::npos)
+      << DaemonLog();
+
+  close(holder);
+  const std::string up =
+      absl::StrCat("status endpoint on 127.0.0.1:", port, " (GET");
+  EXPECT_TRUE(
+      PollUntil([&] { return DaemonLog().find(up) != std::string::npos; },
+                std::chrono::seconds(25)))
+      << DaemonLog();
 }
 
 TEST_F(KmeshDaemonE2eTest, UninstallNeedsANodeAndUnknownCommandsAreRefused) {
