@@ -514,8 +514,15 @@ absl::StatusOr<ProxyResponse> RestKubeClient::ProxyGet(
       PodProxyTarget(ns, pod, port, path_and_query);
   if (!target.ok()) return target.status();
   HttpRequest request{"GET", *std::move(target), "", ""};
-  absl::StatusOr<HttpResponse> response =
-      Call(request, Idempotency::kRead, &IsPodAnswer);
+  // Tried once, never retried: a pod that cannot be reached (the API
+  // server's 503 after its own dial timeout, or our request timeout) would
+  // cost every attempt in full, and the caller (kmeshctl) would rather
+  // report the node than wait minutes for it.
+  absl::StatusOr<HttpResponse> response = transport_->RoundTrip(request);
+  if (response.ok() && !IsSuccess(response->status) &&
+      !IsPodAnswer(*response)) {
+    response = ErrorFromResponse(request, *response);
+  }
   if (!response.ok()) {
     const absl::Status& failed = response.status();
     if (absl::IsNotFound(failed)) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/kube/kube_status.h"
@@ -498,18 +499,54 @@ TEST_F(RestKubeClientTest, ProxyGetMapsTheApiServersFailures) {
               HasSubstr("the verb \"get\" on the resource \"pods/proxy\" in "
                         "the namespace \"kmesh-system\""));
   EXPECT_EQ(server_->requests().size(), 1u);
+}
 
-  // Unreachable: a read, so retried as a GET is, then Unavailable.
-  sleeps_.clear();
-  Serve({StatusBody(503, "ServiceUnavailable",
-                    "error trying to reach service: dial tcp 10.0.0.5:15200: "
-                    "connect: connection refused")});
-  got = client_->ProxyGet("kmesh-system", "kmesh-a", 15200, "/status");
+// A pod that cannot be reached costs one request, not four: the caller
+// (kmeshctl) reports the node instead of waiting minutes for it.
+TEST_F(RestKubeClientTest, ProxyGetIsTriedOnceWhenThePodCannotBeReached) {
+  for (const char* message :
+       {"error trying to reach service: dial tcp 10.0.0.5:15200: connect: "
+        "connection refused",
+        "error trying to reach service: dial tcp 10.0.0.5:15200: i/o "
+        "timeout"}) {
+    sleeps_.clear();
+    Serve({StatusBody(503, "ServiceUnavailable", message), Json(200, "ok")});
+    absl::StatusOr<ProxyResponse> got =
+        client_->ProxyGet("kmesh-system", "kmesh-a", 15200, "/status");
+    EXPECT_TRUE(absl::IsUnavailable(got.status())) << got.status();
+    EXPECT_THAT(got.status().message(), HasSubstr(message));
+    EXPECT_EQ(server_->requests().size(), 1u) << message;
+    EXPECT_TRUE(sleeps_.empty()) << message;
+  }
+
+  // Nor when the connection drops without an answer.
+  ScriptedResponse dropped;
+  dropped.drop = true;
+  Serve({dropped, Json(200, "ok")});
+  absl::StatusOr<ProxyResponse> got =
+      client_->ProxyGet("kmesh-system", "kmesh-a", 15200, "/status");
   EXPECT_TRUE(absl::IsUnavailable(got.status())) << got.status();
-  EXPECT_THAT(got.status().message(),
-              HasSubstr("error trying to reach service: dial tcp"));
-  EXPECT_EQ(server_->requests().size(), 4u);
-  EXPECT_THAT(sleeps_, ElementsAre(100, 200, 400));
+  EXPECT_EQ(server_->requests().size(), 1u);
+  EXPECT_TRUE(sleeps_.empty());
+}
+
+TEST_F(RestKubeClientTest, ProxyGetIsTriedOnceAfterARequestTimeout) {
+  server_ = LoopbackHttpServer::Start([this](const ReceivedRequest&) {
+    release_.WaitForNotificationWithTimeout(absl::Seconds(30));
+    return Json(200, "late");
+  });
+  RestKubeClientOptions options;
+  options.transport.request_timeout = milliseconds(300);
+  options.sleep = [this](milliseconds d) { sleeps_.push_back(d.count()); };
+  absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
+      RestKubeClient::ForCluster(TestClusterAccess(server_->url()), options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<ProxyResponse> got =
+      (*client)->ProxyGet("kmesh-system", "kmesh-a", 15200, "/status");
+  EXPECT_TRUE(absl::IsUnavailable(got.status())) << got.status();
+  EXPECT_TRUE(sleeps_.empty());
+  release_.Notify();
+  EXPECT_EQ(server_->requests().size(), 1u);
 }
 
 TEST_F(RestKubeClientTest, ProxyGetRefusesABadPathWithoutARequest) {

@@ -41,15 +41,16 @@ constexpr uint64_t kMaxRequestBodyBytes = 64 * 1024;
 // for at most this long so that closing does not reset the connection
 // before the client has read the response.
 constexpr auto kLingerTime = std::chrono::seconds(2);
-// Beyond max_connections a connection gets 503; when twice that many are
-// open (lingering ones included) it is closed at once.
+// Beyond max_connections a connection gets 503 at once (its request is not
+// awaited); when twice that many are open (lingering ones included) it is
+// closed at once.
 constexpr int kOverloadFactor = 2;
 
 absl::Status AddressError(absl::string_view flag_name, absl::string_view text,
                           absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
       flag_name, ": \"", text, "\": ", why,
-      " (expected host:port, [ipv6]:port or :port, e.g. 127.0.0.1:15200)"));
+      " (expected host:port, [ip]:port or :port, e.g. 127.0.0.1:15200)"));
 }
 
 }  // namespace
@@ -62,7 +63,7 @@ absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view text,
   if (text.front() == '[') {
     const size_t close = text.find(']');
     if (close == absl::string_view::npos) {
-      return AddressError(flag_name, text, "no ']' after the IPv6 address");
+      return AddressError(flag_name, text, "no ']' after the address");
     }
     result.host = std::string(text.substr(1, close - 1));
     const absl::string_view rest = text.substr(close + 1);
@@ -70,17 +71,24 @@ absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view text,
       return AddressError(flag_name, text, "no ':port' after ']'");
     }
     port_text = rest.substr(1);
+    // IPv4 too, so that "[$(HOST_IP)]:port" serves either family.
     beast::error_code ec;
-    const asio::ip::address_v6 v6 =
-        asio::ip::make_address_v6(result.host.c_str(), ec);
-    if (ec || result.host.find('%') != std::string::npos) {
-      return AddressError(
-          flag_name, text,
-          absl::StrCat("\"", result.host, "\" is not an IPv6 address"));
-    }
-    if (v6.is_v4_mapped()) {
-      return AddressError(flag_name, text,
-                          "write an IPv4-mapped address as plain IPv4");
+    asio::ip::make_address_v4(result.host.c_str(), ec);
+    if (ec) {
+      ec.clear();
+      const asio::ip::address_v6 v6 =
+          asio::ip::make_address_v6(result.host.c_str(), ec);
+      if (ec || result.host.find('%') != std::string::npos) {
+        return AddressError(
+            flag_name, text,
+            absl::StrCat("\"", result.host,
+                         "\" is not an IPv6 or IPv4 address (names and "
+                         "zones are not accepted)"));
+      }
+      if (v6.is_v4_mapped()) {
+        return AddressError(flag_name, text,
+                            "write an IPv4-mapped address as plain IPv4");
+      }
     }
   } else {
     const size_t colon = text.rfind(':');
@@ -134,6 +142,7 @@ class HttpEndpoint::Impl {
 
   HttpEndpointOptions options_;
   std::chrono::steady_clock::duration timeout_;
+  std::chrono::steady_clock::duration first_request_timeout_;
   uint16_t port_ = 0;
   // The io thread's state. sessions_ is declared before ioc_ so that
   // sessions whose handlers the io_context destroys can still leave it.
@@ -163,7 +172,15 @@ class HttpEndpoint::Impl::Session
     if (!lingering_) --server_->serving_;
   }
 
-  void Start() { Read(); }
+  void Start() {
+    // Over the limit: answered at once, without waiting for a request that
+    // a client holding connections open may never send.
+    if (overloaded_) {
+      return Reply(503, "too many connections\n", false, {},
+                   {{"Retry-After", "1"}});
+    }
+    Read();
+  }
 
   // Ends the connection now, cancelling what is pending (Stop()).
   void Abort() { stream_.close(); }
@@ -173,7 +190,10 @@ class HttpEndpoint::Impl::Session
     parser_.emplace();
     parser_->header_limit(kMaxRequestHeaderBytes);
     parser_->body_limit(kMaxRequestBodyBytes);
-    stream_.expires_after(server_->timeout_);
+    // A new connection must bring its first request soon; a kept-alive one
+    // may wait up to idle_timeout for the next.
+    stream_.expires_after(requests_ == 0 ? server_->first_request_timeout_
+                                         : server_->timeout_);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->OnRead(ec);
@@ -203,11 +223,8 @@ class HttpEndpoint::Impl::Session
 
   void Handle(const http::request<http::string_body>& request) {
     version_ = request.version();
-    const bool keep_alive = request.keep_alive() && !overloaded_;
-    if (overloaded_) {
-      return Reply(503, "too many connections\n", false, {},
-                   {{"Retry-After", "1"}});
-    }
+    ++requests_;
+    const bool keep_alive = request.keep_alive();
     const http::verb method = request.method();
     if (method != http::verb::get && method != http::verb::head) {
       return Reply(405, "method not allowed\n", keep_alive, {},
@@ -298,6 +315,7 @@ class HttpEndpoint::Impl::Session
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   unsigned version_ = 11;
+  int requests_ = 0;  // Requests read so far.
   bool head_ = false;
   bool lingering_ = false;
   std::array<char, 4096> scratch_;
@@ -305,6 +323,9 @@ class HttpEndpoint::Impl::Session
 
 absl::Status HttpEndpoint::Impl::Listen(const ListenAddress& address) {
   timeout_ = absl::ToChronoNanoseconds(options_.idle_timeout);
+  first_request_timeout_ = std::min(
+      timeout_, std::chrono::steady_clock::duration(
+                    absl::ToChronoNanoseconds(options_.first_request_timeout)));
   beast::error_code ec;
   tcp::endpoint endpoint;
   if (address.host.empty()) {
@@ -408,6 +429,10 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
   if (options.idle_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "status endpoint: idle_timeout must be positive");
+  }
+  if (options.first_request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "status endpoint: first_request_timeout must be positive");
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   if (absl::Status status = impl->Listen(*address); !status.ok()) {

@@ -6,9 +6,13 @@
 // `Allow: GET, HEAD`, an unknown path 404, request headers over 16 KiB 431,
 // a handler that throws 500. Keep-alive and `Connection: close` are honoured.
 // One thread runs every connection on Boost.Asio: a client that is idle or
-// slow (a request, or reading a response, that takes longer than
-// idle_timeout) is disconnected, and at most max_connections are served at
-// once (more get 503 and are closed), so no client can pin the server.
+// slow is disconnected (a new connection whose first request has not fully
+// arrived within first_request_timeout; a request after the previous
+// response, or the reading of a response, that takes longer than
+// idle_timeout), and at most max_connections are served at once: one more
+// is answered 503 with `Retry-After: 1` and `Connection: close` at once,
+// without waiting for its request. So silent connections hold a slot for a
+// few seconds only, and no client can pin the server.
 // Handlers run on that thread, one at a time, and should be quick.
 //
 //   HttpEndpointOptions options;
@@ -49,14 +53,20 @@ inline constexpr size_t kMaxRequestHeaderBytes = 16 * 1024;
 
 struct HttpEndpointOptions {
   // Where to listen, as ParseListenAddress accepts it: "127.0.0.1:15200",
-  // "[::1]:0", "10.0.0.5:15200", ":15200" (every address, IPv6 and IPv4).
+  // "[::1]:0", "10.0.0.5:15200", "[10.0.0.5]:15200", ":15200" (every
+  // address, IPv6 and IPv4).
   std::string address;
   // Exact paths ("/metrics") and what answers them.
   std::map<std::string, HttpHandler> routes;
   // A connection is closed when a request (from its first byte, or from the
   // end of the previous response) or the writing of a response takes longer.
   absl::Duration idle_timeout = absl::Seconds(30);
-  // Connections served at once; those beyond get 503 and are closed.
+  // A new connection is closed when its first request has not fully arrived
+  // within this long (at most idle_timeout), so that connections that send
+  // nothing cannot hold the max_connections slots for long.
+  absl::Duration first_request_timeout = absl::Seconds(5);
+  // Connections served at once; those beyond get 503 (Retry-After: 1) at
+  // once and are closed.
   int max_connections = 16;
 };
 
@@ -66,9 +76,12 @@ struct ListenAddress {
   uint16_t port = 0;
 };
 
-// Parses "host:port", "[ipv6]:port" or ":port"; the host must be an IP
-// address (no name lookups). Errors are InvalidArgument and start with
-// "<flag_name>: ". The caller handles values such as "off".
+// Parses "host:port" (IPv4), "[ip]:port" or ":port"; the host must be an IP
+// address (no name lookups, no IPv6 zone). In brackets it may be IPv6 or
+// IPv4 ("[10.0.0.5]:15200"), so that one "[$(HOST_IP)]:15200" serves nodes
+// of either family; IPv6 must be in brackets, and an IPv4-mapped IPv6
+// address must be written as plain IPv4. Errors are InvalidArgument and
+// start with "<flag_name>: ". The caller handles values such as "off".
 absl::StatusOr<ListenAddress> ParseListenAddress(
     absl::string_view text, absl::string_view flag_name = "--status-address");
 

@@ -348,6 +348,79 @@ TEST(HttpEndpointTest, ConnectionsBeyondTheLimitGet503) {
   EXPECT_EQ(served->result_int(), 200);
 }
 
+// Connections that never send a request cannot lock real clients out: one
+// beyond the limit is answered 503 at once (not after its request), and the
+// silent ones are closed after first_request_timeout (5 s by default), not
+// idle_timeout (30 s).
+TEST(HttpEndpointTest, SilentConnectionsDoNotLockOutRealClients) {
+  HttpEndpointOptions options = TestOptions();
+  options.max_connections = 4;
+  ASSERT_EQ(options.first_request_timeout, absl::Seconds(5));
+  ASSERT_EQ(options.idle_timeout, absl::Seconds(30));
+  auto endpoint = StartOrDie(std::move(options));
+  ASSERT_NE(endpoint, nullptr);
+  const absl::Time start = absl::Now();
+  std::vector<std::unique_ptr<HttpTestClient>> silent;
+  for (int i = 0; i < 4; ++i) {
+    silent.push_back(
+        std::make_unique<HttpTestClient>("127.0.0.1", endpoint->port()));
+    ASSERT_TRUE(silent.back()->status().ok()) << silent.back()->status();
+  }
+  absl::SleepFor(absl::Milliseconds(100));  // All accepted.
+
+  // Over the limit: 503 before the client has sent anything.
+  HttpTestClient refused("127.0.0.1", endpoint->port());
+  const absl::Time refused_at = absl::Now();
+  auto early = refused.Read(/*head=*/false, absl::Seconds(2));
+  ASSERT_TRUE(early.has_value());
+  EXPECT_LT(absl::Now() - refused_at, absl::Seconds(1));
+  EXPECT_EQ(early->result_int(), 503);
+  EXPECT_EQ((*early)["Retry-After"], "1");
+  EXPECT_EQ((*early)["Connection"], "close");
+  EXPECT_FALSE(early->keep_alive());
+  EXPECT_TRUE(refused.WaitForClose(absl::Seconds(3)));
+
+  // A real client is served as soon as the silent ones are dropped.
+  std::optional<HttpTestClient::Response> served;
+  while (absl::Now() - start < absl::Seconds(8)) {
+    HttpTestClient next("127.0.0.1", endpoint->port());
+    served = next.Request("GET", "/healthz");
+    if (served.has_value() && served->result_int() == 200) break;
+    EXPECT_TRUE(served.has_value());  // 503, not silence.
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(served.has_value());
+  EXPECT_EQ(served->result_int(), 200);
+  EXPECT_GT(took, absl::Seconds(4));
+  EXPECT_LT(took, absl::Seconds(7));
+  for (auto& client : silent) {
+    EXPECT_TRUE(client->WaitForClose(absl::Seconds(1)));
+  }
+}
+
+TEST(HttpEndpointTest, TheFirstRequestHasAShorterDeadlineThanKeepAlive) {
+  HttpEndpointOptions options = TestOptions();
+  options.first_request_timeout = absl::Milliseconds(300);
+  options.idle_timeout = absl::Seconds(5);
+  auto endpoint = StartOrDie(std::move(options));
+  ASSERT_NE(endpoint, nullptr);
+  HttpTestClient silent("127.0.0.1", endpoint->port());
+  HttpTestClient partial("127.0.0.1", endpoint->port());
+  ASSERT_TRUE(partial.Send("GET /healthz HTTP/1.1\r\nHost:"));
+  HttpTestClient kept("127.0.0.1", endpoint->port());
+  ASSERT_TRUE(kept.Request("GET", "/healthz").has_value());
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(silent.WaitForClose(absl::Seconds(2)));
+  EXPECT_TRUE(partial.WaitForClose(absl::Seconds(2)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  // Between keep-alive requests, idle_timeout applies.
+  absl::SleepFor(absl::Milliseconds(700));
+  auto again = kept.Request("GET", "/healthz");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->result_int(), 200);
+}
+
 TEST(HttpEndpointTest, ManyClientsAtOnce) {
   auto endpoint = StartOrDie(TestOptions());
   ASSERT_NE(endpoint, nullptr);
@@ -377,6 +450,15 @@ TEST(HttpEndpointTest, ServesOnIpv6Loopback) {
   EXPECT_EQ(response->body(), kMetricsBody);
   HttpTestClient v4("127.0.0.1", endpoint->port());
   EXPECT_FALSE(v4.status().ok());
+}
+
+TEST(HttpEndpointTest, ServesOnABracketedIpv4Address) {
+  auto endpoint = StartOrDie(TestOptions("[127.0.0.1]:0"));
+  ASSERT_NE(endpoint, nullptr);
+  HttpTestClient client("127.0.0.1", endpoint->port());
+  auto response = client.Request("GET", "/healthz");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->result_int(), 200);
 }
 
 TEST(HttpEndpointTest, AnEmptyHostListensOnEveryAddress) {
@@ -416,6 +498,10 @@ TEST(HttpEndpointTest, StartErrors) {
   no_connections.max_connections = 0;
   EXPECT_EQ(HttpEndpoint::Start(std::move(no_connections)).status().code(),
             absl::StatusCode::kInvalidArgument);
+  HttpEndpointOptions no_first_request = TestOptions();
+  no_first_request.first_request_timeout = absl::ZeroDuration();
+  EXPECT_EQ(HttpEndpoint::Start(std::move(no_first_request)).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ParseListenAddressTest, AcceptsHostPortIpv6AndPortOnly) {
@@ -431,6 +517,11 @@ TEST(ParseListenAddressTest, AcceptsHostPortIpv6AndPortOnly) {
            {"[::1]:0", "::1", 0},
            {"[::]:15200", "::", 15200},
            {"[fd00:10:244::5]:65535", "fd00:10:244::5", 65535},
+           {"[fd00::5]:15200", "fd00::5", 15200},
+           // IPv4 in brackets too: "[$(HOST_IP)]:15200" on either family.
+           {"[10.0.0.5]:15200", "10.0.0.5", 15200},
+           {"[127.0.0.1]:0", "127.0.0.1", 0},
+           {"[0.0.0.0]:80", "0.0.0.0", 80},
            {":15200", "", 15200},
            {":0", "", 0},
        }) {
@@ -463,10 +554,24 @@ TEST(ParseListenAddressTest, RejectsWithTheFlagNameAndTheReason) {
            {"[::1]", "no ':port' after ']'"},
            {"[::1]15200", "no ':port' after ']'"},
            {"[::1:15200", "no ']'"},
-           {"[]:80", "is not an IPv6 address"},
-           {"[127.0.0.1]:80", "is not an IPv6 address"},
-           {"[fe80::1%eth0]:80", "is not an IPv6 address"},
+           {"fd00::5:15200", "must be in brackets"},
+           {"[]:80", "is not an IPv6 or IPv4 address"},
+           {"[]:1", "is not an IPv6 or IPv4 address"},
+           {"[]", "no ':port' after ']'"},
+           {"[fe80::1%eth0]:80", "is not an IPv6 or IPv4 address"},
            {"[::ffff:127.0.0.1]:80", "plain IPv4"},
+           {"[10.0.0.5]", "no ':port' after ']'"},
+           {"[10.0.0.5]15200", "no ':port' after ']'"},
+           {"[10.0.0.5]:", "port \"\" is not a number"},
+           {"[10.0.0.5]:65536", "port \"65536\""},
+           {"[10.0.0.5]:15200]", "port \"15200]\""},
+           {"[10.0.0.5:15200", "no ']'"},
+           {"[10.0.0.5%eth0]:80", "is not an IPv6 or IPv4 address"},
+           {"[10.0.5]:80", "is not an IPv6 or IPv4 address"},
+           {"[256.0.0.1]:80", "is not an IPv6 or IPv4 address"},
+           {"[ 10.0.0.5]:80", "is not an IPv6 or IPv4 address"},
+           {"[localhost]:80", "is not an IPv6 or IPv4 address"},
+           {"[[10.0.0.5]]:80", "no ':port' after ']'"},
        }) {
     absl::StatusOr<ListenAddress> address = ParseListenAddress(c.text);
     ASSERT_FALSE(address.ok()) << c.text;

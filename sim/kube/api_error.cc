@@ -170,7 +170,10 @@ absl::Status InvalidWithCauses(const std::string& kind,
       group.empty() ? kind : absl::StrCat(kind, ".", group), name, joined);
   nlohmann::json details = {{"name", name}, {"kind", kind}, {"causes", causes}};
   if (!group.empty()) details["group"] = group;
-  status.SetPayload(kDetailsUrl, absl::Cord(details.dump()));
+  status.SetPayload(
+      kDetailsUrl,
+      absl::Cord(details.dump(-1, ' ', false,
+                              nlohmann::json::error_handler_t::replace)));
   return status;
 }
 

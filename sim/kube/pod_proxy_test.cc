@@ -290,6 +290,56 @@ TEST_F(PodProxyServerTest, APodWithoutAnIpIsNotAnAllowedAddress) {
   EXPECT_EQ(status["message"], "address not allowed");
 }
 
+// Bytes that are not UTF-8 in the pod's id, and a pod whose IP fields are
+// not strings: proper errors, and the server goes on serving.
+TEST_F(PodProxyServerTest, BadBytesAndOddIpFieldsAreErrorsNotACrash) {
+  AddPod("node-a", {pod_->port()});
+  // Four parts: not scheme:name:port, quoted in the message.
+  TestHttpResponse bad = Request("GET", ProxyPath("%FF:a:b:c", "/"));
+  EXPECT_EQ(bad.code, 400) << bad.body;
+  EXPECT_EQ(Status(bad)["message"],
+            "invalid pod request \"\xEF\xBF\xBD:a:b:c\"");
+  // A name that is no pod's: its NotFound message carries the bytes.
+  TestHttpResponse missing = Request("GET", ProxyPath("%FF", "/x"));
+  EXPECT_EQ(missing.code, 404) << missing.body;
+  EXPECT_EQ(Status(missing)["message"], "pods \"\xEF\xBF\xBD\" not found");
+  missing =
+      Request("GET", absl::StrCat("/api/v1/namespaces/", kNs, "/pods/%C3%28"));
+  EXPECT_EQ(missing.code, 404) << missing.body;
+
+  int n = 0;
+  for (const json& status : {
+           json{{"podIP", 5}},
+           json{{"podIP", json::array({"127.0.0.1"})}},
+           json{{"podIPs", json::array({{{"ip", 5}}})}, {"podIP", 5}},
+           json{{"podIPs", json::array({{{"ip", nullptr}}})}},
+           json{{"podIPs", json::array({{{"ip", {{"v4", "127.0.0.1"}}}}})}},
+       }) {
+    const std::string name = absl::StrCat("odd-", n++);
+    json pod = {
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata", {{"name", name}, {"namespace", kNs}}},
+        {"spec",
+         {{"containers",
+           json::array({{{"name", "daemon"},
+                         {"image", "kmesh"},
+                         {"ports", json::array({{{"containerPort",
+                                                  pod_->port()}}})}}})}}},
+        {"status", status}};
+    auto created = server_->store().Create(Pods(), kNs, pod);
+    ASSERT_TRUE(created.ok()) << created.status();
+    TestHttpResponse response = Request("GET", ProxyPath(name, "/x"));
+    EXPECT_EQ(response.code, 400) << status.dump() << " " << response.body;
+    EXPECT_EQ(Status(response)["message"], "address not allowed")
+        << status.dump();
+  }
+
+  TestHttpResponse served = Request("GET", ProxyPath("node-a", "/x"));
+  EXPECT_EQ(served.code, 200) << served.body;
+  EXPECT_EQ(served.body, "GET /x ");
+}
+
 TEST_F(PodProxyServerTest, LoopbackPodIpsAreRefusedUnlessAllowed) {
   StartServer({});
   AddPod("node-a", {pod_->port()});

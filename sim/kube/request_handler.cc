@@ -29,11 +29,25 @@ absl::Status MethodNotAllowed() {
                   "resource");
 }
 
+// json.dump() throws on invalid UTF-8, which a request can put in a name
+// ("%FF" in the path) or a protobuf body's string: replaced with U+FFFD
+// instead. Bytes as dump() for valid UTF-8.
+std::string Dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 ApiResponse JsonResponse(int code, const json& body) {
   ApiResponse response;
   response.code = code;
-  response.body = body.dump();
+  response.body = Dump(body);
   return response;
+}
+
+// The string at object[key], or "" when it is missing or not a string.
+std::string StringMember(const json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 std::string QueryValue(const std::map<std::string, std::string>& query,
@@ -196,8 +210,7 @@ std::string RequestHandler::WatchEventLine(const WatchEvent& event) {
 }
 
 std::string RequestHandler::WatchErrorLine(const absl::Status& status) {
-  return json{{"type", "ERROR"}, {"object", StatusObject(status)}}.dump() +
-         "\n";
+  return Dump(json{{"type", "ERROR"}, {"object", StatusObject(status)}}) + "\n";
 }
 
 ApiTarget RequestHandler::Resolve(const ApiRequest& request) const {
@@ -296,7 +309,7 @@ ApiResponse RequestHandler::PodProxy(const ApiRequest& request,
   SchemeNamePort id;
   if (!SplitSchemeNamePort(target.name, &id)) {
     return ErrorResponse(BadRequest(
-        absl::StrCat("invalid pod request ", json(target.name).dump())));
+        absl::StrCat("invalid pod request ", Dump(json(target.name)))));
   }
   absl::StatusOr<json> pod = store_->Get(*target.type, target.ns, id.name);
   if (!pod.ok()) return ErrorResponse(pod.status());
@@ -316,15 +329,17 @@ ApiResponse RequestHandler::PodProxy(const ApiRequest& request,
     }
   }
   // status.podIPs[0].ip, which the API server keeps equal to status.podIP.
+  // A field that is not a string is no IP (the real server would not have
+  // stored such a pod).
   std::string pod_ip;
   const json& status = (*pod)["status"];
   if (status.is_object()) {
     auto ips = status.find("podIPs");
     if (ips != status.end() && ips->is_array() && !ips->empty() &&
         (*ips)[0].is_object()) {
-      pod_ip = (*ips)[0].value("ip", "");
+      pod_ip = StringMember((*ips)[0], "ip");
     } else {
-      pod_ip = status.value("podIP", "");
+      pod_ip = StringMember(status, "podIP");
     }
   }
   if (!IsGlobalUnicastIp(pod_ip) &&

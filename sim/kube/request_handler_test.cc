@@ -3,8 +3,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "sim/kube/api_error.h"
 #include "sim/kube/object_store.h"
 
 namespace kmesh::sim::kube {
@@ -50,6 +52,45 @@ TEST(RequestHandlerTest, WatchEventLineIsTheEnvelopeJsonByteForByte) {
                 EnvelopeDump(type, object));
     }
   }
+}
+
+// Bytes that are not UTF-8 (a "%FF" in a request's path, a protobuf body's
+// string) make nlohmann's dump() throw, which killed the connection thread:
+// every response path replaces them with U+FFFD instead.
+TEST(RequestHandlerTest, InvalidUtf8IsReplacedInEveryResponse) {
+  constexpr char kReplacement[] = "\xEF\xBF\xBD";
+  const json object = {{"kind", "ConfigMap"},
+                       {"data",
+                        {{"k",
+                          "a\xFF"
+                          "b"}}}};
+  WatchEvent event{EventType::kAdded,
+                   std::make_shared<const ObjectSnapshot>(object)};
+  std::string line;
+  ASSERT_NO_THROW(line = RequestHandler::WatchEventLine(event));
+  EXPECT_NE(line.find(absl::StrCat("a", kReplacement, "b")), std::string::npos)
+      << line;
+
+  ASSERT_NO_THROW(line = RequestHandler::WatchErrorLine(
+                      BadRequest("bad selector \"\xFF\"")));
+  EXPECT_NE(line.find(kReplacement), std::string::npos) << line;
+
+  ApiResponse response;
+  ASSERT_NO_THROW(response =
+                      RequestHandler::ErrorResponse(NotFound("pods", "\xFF")));
+  EXPECT_EQ(response.code, 404);
+  json status = json::parse(response.body, nullptr, false);
+  ASSERT_TRUE(status.is_object()) << response.body;
+  EXPECT_EQ(status["message"],
+            absl::StrCat("pods \"", kReplacement, "\" not found"));
+
+  ASSERT_NO_THROW(
+      response = RequestHandler::ErrorResponse(InvalidWithCauses(
+          "Secret", "", "s\xFF", {"metadata.name: Invalid value"})));
+  EXPECT_EQ(response.code, 422);
+  status = json::parse(response.body, nullptr, false);
+  ASSERT_TRUE(status.is_object()) << response.body;
+  EXPECT_EQ(status["details"]["name"], absl::StrCat("s", kReplacement));
 }
 
 }  // namespace
