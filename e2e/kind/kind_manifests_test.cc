@@ -230,7 +230,7 @@ TEST_F(KindManifestsTest, DaemonSetRunsStartKmeshWithExactlyTheIpsecFlags) {
   EXPECT_EQ(args,
             (std::vector<std::string>{
                 "--mode=dual-engine", "--enable-bypass=false",
-                "--enable-ipsec=true", "--status-address=$(HOST_IP):15200"}));
+                "--enable-ipsec=true", "--status-address=[$(HOST_IP)]:15200"}));
   // kubelet expands $(HOST_IP) from the downward API; the port is declared
   // (named "status", what kmeshctl's pod proxy and the readiness probe use)
   // and Prometheus is told where to scrape.
@@ -241,7 +241,7 @@ TEST_F(KindManifestsTest, DaemonSetRunsStartKmeshWithExactlyTheIpsecFlags) {
   ASSERT_NE(port, nullptr);
   EXPECT_EQ((*port)["containerPort"], 15200);
   EXPECT_EQ((*port)["hostPort"], 15200);
-  EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"], "/healthz");
+  EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"], "/readyz");
   const json& annotations = ds["spec"]["template"]["metadata"]["annotations"];
   EXPECT_EQ(annotations["prometheus.io/scrape"], "true");
   EXPECT_EQ(annotations["prometheus.io/port"], "15200");
@@ -527,6 +527,9 @@ TEST_F(KindManifestsTest, RbacGrantsExactlyWhatTheDaemonUses) {
     auto health = probe.Request("GET", "/healthz");
     ASSERT_TRUE(health.has_value());
     EXPECT_EQ(health->result_int(), 200);
+    auto ready = probe.Request("GET", "/readyz");
+    ASSERT_TRUE(ready.has_value());
+    EXPECT_EQ(ready->result_int(), 200) << ready->body();
     auto metrics = probe.Request("GET", "/metrics");
     ASSERT_TRUE(metrics.has_value());
     EXPECT_NE(metrics->body().find("\nkmesh_ipsec_advertised_spi 2\n"),

@@ -7,10 +7,11 @@
 // certainly did not act on them (nothing was sent, 429, 503), since callers
 // do read-modify-write with resourceVersion anyway. A watch's body is split
 // into events on the transport's I/O thread and queued for Next(). ProxyGet
-// is a read like Get; the pod's own answers (any status code) are results,
-// not errors, and are never retried: only a metav1.Status body, which the API
-// server sends and a pod's daemon does not, is taken as the API server's
-// failure.
+// is tried once, never retried (a pod that is down costs one dial timeout;
+// the caller decides what to do); the pod's own answers (any status code) are
+// results, not errors, and are never retried: only a metav1.Status body, which
+// the API server sends and a pod's daemon does not, is taken as the API
+// server's failure.
 #ifndef KMESH_KUBE_REST_KUBE_CLIENT_H_
 #define KMESH_KUBE_REST_KUBE_CLIENT_H_
 
