@@ -293,6 +293,25 @@ TEST_F(SecretStatusTest, OldKeysAwaitingReclaimAreShownWithTheirTime) {
                                "until every peer moved past it)"));
 }
 
+// MAX OUT SEQ is one SA's: the one closest to running out, with its own
+// sequence number (not the busiest ESN SA's number next to another's share).
+TEST_F(SecretStatusTest, MaxOutSeqDescribesOneSa) {
+  Json esn = daemons_["a"]["kernel"]["outboundSas"][0];
+  esn["outputSeq"] = 900000u;
+  esn["seqUsedFraction"] = 0.0;
+  Json busy = daemons_["a"]["kernel"]["outboundSas"][0];
+  busy["outputSeq"] = 2147483648u;
+  busy["seqUsedFraction"] = 0.5;
+  daemons_["a"]["kernel"]["outboundSas"] = Json::array({esn, busy});
+  CommandResult r = RunStatus();
+  EXPECT_THAT(r.out, HasSubstr("2147483648 (50.00%)"));
+  busy["outputSeq"] = 50u;
+  daemons_["a"]["kernel"]["outboundSas"] = Json::array({esn, busy});
+  r = RunStatus();
+  EXPECT_THAT(r.out, HasSubstr(" 50 (50.00%)"));
+  EXPECT_THAT(r.out, Not(HasSubstr("900000 (50.00%)")));
+}
+
 TEST_F(SecretStatusTest, DaemonFailuresAreNamedPerNode) {
   proxy_errors_["a"] = absl::UnavailableError(
       "error trying to reach service: dial tcp 10.0.0.1:15200: connect: "
