@@ -310,7 +310,13 @@ TEST_F(SimKernelTest, DumpsCountWhatCrossedTheSasAndReadStatsTheDrops) {
   EXPECT_EQ(in.counters.bytes, out.counters.bytes);
 
   auto in_no_states = [](SimKernel& kernel) -> uint64_t {
-    for (const auto& [name, value] : kernel.xfrm().ReadStats().value()) {
+    // A named StatusOr: ranging over value() of a temporary would dangle.
+    const absl::StatusOr<XfrmStats> stats = kernel.xfrm().ReadStats();
+    if (!stats.ok()) {
+      ADD_FAILURE() << stats.status();
+      return 0;
+    }
+    for (const auto& [name, value] : *stats) {
       if (name == "XfrmInNoStates") return value;
     }
     ADD_FAILURE() << "no XfrmInNoStates";
