@@ -4,36 +4,51 @@
 #include "glog/logging.h"
 #include "kmesh/api/json_codec.h"
 #include "kmesh/api/kube.pb.h"
+#include "kmesh/base/backoff.h"
+#include "kmesh/workload/pod_record.h"
+#include "nlohmann/json.hpp"
 
 namespace kmesh::agent {
 
-// Pod and Namespace events, parsed and handed to the tracker under its lock.
+namespace {
+
+using Json = nlohmann::json;
+using workload::CompactPod;
+
+}  // namespace
+
+// Pod events of one of the two pod watches, handed under the tracker's lock
+// to the merger (workload/pod_record.h: the local view wins).
 class IpsecAgent::PodHandler : public kube::ReflectorHandler {
  public:
-  explicit PodHandler(IpsecAgent* agent) : agent_(agent) {}
-  void OnAdd(const std::string& object) override { Upsert(object); }
-  void OnUpdate(const std::string&, const std::string& object) override {
+  PodHandler(IpsecAgent* agent, bool local) : agent_(agent), local_(local) {}
+  void OnAddObject(const Json& object, const std::string&) override {
     Upsert(object);
   }
-  void OnDelete(const std::string& last_known) override {
-    auto pod = api::ParseJson<api::Pod>(last_known);
-    if (!pod.ok()) return;
+  void OnUpdateObject(const std::string&, const Json& object,
+                      const std::string&) override {
+    Upsert(object);
+  }
+  void OnDeleteObject(const Json& last_known, const std::string&) override {
     absl::MutexLock lock(&agent_->tracker_mu_);
-    agent_->tracker_->DeletePod(pod->metadata().namespace_(),
-                                pod->metadata().name());
+    if (local_) {
+      agent_->pod_merger_->LocalDelete(last_known);
+    } else {
+      agent_->pod_merger_->OtherDelete(last_known);
+    }
   }
 
  private:
-  void Upsert(const std::string& object) {
-    auto pod = api::ParseJson<api::Pod>(object);
-    if (!pod.ok()) {
-      LOG(WARNING) << "ignoring a pod: " << pod.status();
-      return;
-    }
+  void Upsert(const Json& object) {
     absl::MutexLock lock(&agent_->tracker_mu_);
-    agent_->tracker_->UpsertPod(*pod);
+    if (local_) {
+      agent_->pod_merger_->LocalUpsert(object);
+    } else {
+      agent_->pod_merger_->OtherUpsert(object);
+    }
   }
   IpsecAgent* const agent_;
+  const bool local_;
 };
 
 class IpsecAgent::NamespaceHandler : public kube::ReflectorHandler {
@@ -92,14 +107,14 @@ absl::Status IpsecAgent::Init() {
   // The node's identity; kubelet may not have reported it yet.
   absl::StatusOr<ipsec::NodeView> self;
   const auto deadline = std::chrono::steady_clock::now() + config_.node_wait;
-  std::chrono::milliseconds backoff(100);
+  Backoff backoff({std::chrono::milliseconds(100),
+                   std::chrono::milliseconds(2000), 2.0, 1.0});
   while (true) {
     self = ipsec::LoadOwnNodeView(deps_.client, config_.node_name, 0);
     if (self.ok() || std::chrono::steady_clock::now() >= deadline) break;
     LOG(WARNING) << "waiting for node " << config_.node_name << ": "
                  << self.status();
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    std::this_thread::sleep_for(backoff.Next());
   }
   if (!self.ok()) {
     return absl::Status(self.status().code(),
@@ -139,8 +154,19 @@ absl::Status IpsecAgent::Init() {
     tracker_ = std::make_unique<workload::ManagedPodTracker>(
         config_.node_name, &deps_.node->marker_maps(),
         &deps_.node->encrypt_marker_attachment(), deps_.clock);
+    // The local pod watch's deletion falls back to the other nodes' watch's
+    // record (called under tracker_mu_; the reflector takes only its own
+    // lock and never calls handlers with it held).
+    pod_merger_ = std::make_unique<workload::PodWatchMerger>(
+        tracker_.get(),
+        [this](const std::string& key) -> std::optional<nlohmann::json> {
+          std::optional<std::string> text = remote_pod_reflector_->Get(key);
+          if (!text.has_value()) return std::nullopt;
+          return nlohmann::json::parse(*text, nullptr, false);
+        });
   }
-  pod_handler_ = std::make_unique<PodHandler>(this);
+  local_pod_handler_ = std::make_unique<PodHandler>(this, /*local=*/true);
+  remote_pod_handler_ = std::make_unique<PodHandler>(this, /*local=*/false);
   namespace_handler_ = std::make_unique<NamespaceHandler>(this);
 
   key_watcher_ = std::make_unique<ipsec::KeyFileWatcher>(config_.key_file_path,
@@ -153,9 +179,20 @@ absl::Status IpsecAgent::Init() {
       ipsec::kKmeshNamespace, config_.reflector);
   node_watcher_ = std::make_unique<ipsec::NodeWatcher>(
       deps_.client, config_.node_name, controller_.get(), config_.reflector);
-  pod_reflector_ =
+  // Each daemon asks only for what it needs: its own node's pods, and the
+  // others' reduced to what decides managed-ness and their IPs.
+  kube::ReflectorOptions pod_options = config_.reflector;
+  pod_options.transform = CompactPod;
+  pod_options.field_selector =
+      absl::StrCat("spec.nodeName=", config_.node_name);
+  local_pod_reflector_ =
       std::make_unique<kube::Reflector>(deps_.client, kube::PodsKind(), "",
-                                        pod_handler_.get(), config_.reflector);
+                                        local_pod_handler_.get(), pod_options);
+  pod_options.field_selector =
+      absl::StrCat("spec.nodeName!=", config_.node_name);
+  remote_pod_reflector_ =
+      std::make_unique<kube::Reflector>(deps_.client, kube::PodsKind(), "",
+                                        remote_pod_handler_.get(), pod_options);
   namespace_reflector_ = std::make_unique<kube::Reflector>(
       deps_.client, kube::NamespacesKind(), "", namespace_handler_.get(),
       config_.reflector);
@@ -163,7 +200,8 @@ absl::Status IpsecAgent::Init() {
   threads_.emplace_back([this] { key_watcher_->Run(); });
   threads_.emplace_back([this] { peer_watcher_->Run(); });
   threads_.emplace_back([this] { node_watcher_->Run(); });
-  threads_.emplace_back([this] { pod_reflector_->Run(); });
+  threads_.emplace_back([this] { local_pod_reflector_->Run(); });
+  threads_.emplace_back([this] { remote_pod_reflector_->Run(); });
   threads_.emplace_back([this] { namespace_reflector_->Run(); });
   threads_.emplace_back([this] { TickLoop(); });
   return absl::OkStatus();
@@ -199,7 +237,8 @@ NodeStatus IpsecAgent::Status() {
   };
   watch("kmeshnodeinfos", peer_watcher_->reflector());
   watch("nodes", node_watcher_->reflector());
-  watch("pods", *pod_reflector_);
+  watch("pods", *local_pod_reflector_);
+  watch("pods-other-nodes", *remote_pod_reflector_);
   watch("namespaces", *namespace_reflector_);
   return status;
 }
@@ -276,7 +315,8 @@ void IpsecAgent::Stop() {
   if (key_watcher_) key_watcher_->Stop();
   if (peer_watcher_) peer_watcher_->Stop();
   if (node_watcher_) node_watcher_->Stop();
-  if (pod_reflector_) pod_reflector_->Stop();
+  if (local_pod_reflector_) local_pod_reflector_->Stop();
+  if (remote_pod_reflector_) remote_pod_reflector_->Stop();
   if (namespace_reflector_) namespace_reflector_->Stop();
   for (std::thread& t : threads_) t.join();
   threads_.clear();

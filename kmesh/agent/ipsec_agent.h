@@ -5,7 +5,10 @@
 // the decrypt marker, then runs: the key file watcher, the KmeshNodeInfo
 // watcher (peers), the Node watcher (every node is received from before it
 // publishes its record: docs/decisions.md, "First contact"), Pod and
-// Namespace watchers feeding the ManagedPodTracker, and a ticker that
+// Namespace watchers feeding the ManagedPodTracker (pods in two watches:
+// this node's by the field selector spec.nodeName=<node>, the other nodes'
+// by spec.nodeName!=<node>, both stored reduced to what the tracker reads:
+// docs/decisions.md, "What each daemon watches"), and a ticker that
 // reclaims old keys and retries failed operations. The kernel, the marker maps
 // and attachments and the Kubernetes client are given to it (NodeBackends), so
 // kmesh-daemon runs it on Linux and the simulated cluster runs the very same
@@ -38,7 +41,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -59,6 +61,7 @@
 #include "kmesh/kube/kube_client.h"
 #include "kmesh/kube/reflector.h"
 #include "kmesh/workload/managed_pods.h"
+#include "kmesh/workload/pod_record.h"
 
 namespace kmesh::agent {
 
@@ -139,9 +142,14 @@ class IpsecAgent {
   absl::Mutex tracker_mu_;
   std::unique_ptr<workload::ManagedPodTracker> tracker_
       ABSL_GUARDED_BY(tracker_mu_);
-  std::unique_ptr<PodHandler> pod_handler_;
+  // Merges the two pod watches into the tracker (the local view wins).
+  std::unique_ptr<workload::PodWatchMerger> pod_merger_
+      ABSL_GUARDED_BY(tracker_mu_);
+  std::unique_ptr<PodHandler> local_pod_handler_;
+  std::unique_ptr<PodHandler> remote_pod_handler_;
   std::unique_ptr<NamespaceHandler> namespace_handler_;
-  std::unique_ptr<kube::Reflector> pod_reflector_;
+  std::unique_ptr<kube::Reflector> local_pod_reflector_;
+  std::unique_ptr<kube::Reflector> remote_pod_reflector_;
   std::unique_ptr<kube::Reflector> namespace_reflector_;
 
   absl::Mutex tick_mu_;

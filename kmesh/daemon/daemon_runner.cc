@@ -16,6 +16,7 @@
 #include "kmesh/agent/ipsec_agent.h"
 #include "kmesh/agent/node_endpoint.h"
 #include "kmesh/agent/node_uninstall.h"
+#include "kmesh/base/backoff.h"
 #include "kmesh/base/clock.h"
 #include "kmesh/ipsec/key_file_watcher.h"
 #include "kmesh/kube/kubeconfig.h"
@@ -118,13 +119,20 @@ int RunIpsec(const DaemonConfig& config, const sigset_t& signals,
   };
   start_endpoint();
 
-  // kubelet may not have reported the node yet: wait, but stay stoppable.
+  // kubelet may not have reported the node yet, or the API server is down:
+  // wait, but stay stoppable. The waits grow from 2 s to 30 s with jitter,
+  // so the daemons of a large cluster do not all come back to a restarted
+  // API server in the same instant.
   absl::StatusOr<std::unique_ptr<agent::IpsecAgent>> agent;
+  Backoff backoff(
+      {std::chrono::seconds(2), std::chrono::seconds(30), 2.0, 1.0});
   while (true) {
     agent = agent::IpsecAgent::Start(agent_config, deps);
     if (agent.ok() || absl::IsInvalidArgument(agent.status())) break;
-    LOG(WARNING) << agent.status();
-    if (WaitForSignal(signals, std::chrono::seconds(2)) != 0) return 0;
+    const std::chrono::milliseconds delay = backoff.Next();
+    LOG(WARNING) << agent.status() << " (retrying in " << delay.count()
+                 << " ms)";
+    if (WaitForSignal(signals, delay) != 0) return 0;
     start_endpoint();
   }
   if (!agent.ok()) return Fail(agent.status());

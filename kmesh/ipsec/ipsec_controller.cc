@@ -27,6 +27,24 @@ std::vector<IpAddress> ParsedAddresses(const NodeView& view) {
 
 }  // namespace
 
+class ABSL_SCOPED_LOCKABLE IpsecController::EventLock {
+ public:
+  explicit EventLock(IpsecController* controller)
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(controller->mu_)
+      : controller_(controller) {
+    controller_->mu_.Lock();
+  }
+  ~EventLock() ABSL_UNLOCK_FUNCTION() {
+    controller_->mu_.Unlock();
+    controller_->PublishQueued();
+  }
+  EventLock(const EventLock&) = delete;
+  EventLock& operator=(const EventLock&) = delete;
+
+ private:
+  IpsecController* const controller_;
+};
+
 IpsecController::IpsecController(NodeView self, XfrmKernel* kernel,
                                  NodeInfoPublisher* publisher,
                                  MarkerMaps* markers, const Clock* clock,
@@ -77,7 +95,7 @@ void IpsecController::AdoptFromKernel() {
 // --- Events -------------------------------------------------------------
 
 void IpsecController::OnKeyChanged(int32_t spi, const XfrmKey& psk) {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   if (!started_) AdoptFromKernel();
   if (spi <= 0 || psk.size() != kPskLength) {
     ++stats_.key_file_errors;
@@ -118,7 +136,7 @@ void IpsecController::OnKeyFileError(const absl::Status& error) {
 }
 
 void IpsecController::OnPeerUpsert(const NodeView& view) {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   if (!started_) AdoptFromKernel();
   if (view.name == self_.name) return;
   peers_[view.name].record = view;
@@ -126,7 +144,7 @@ void IpsecController::OnPeerUpsert(const NodeView& view) {
 }
 
 void IpsecController::OnNodeUpsert(const NodeView& node) {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   if (!options_.learn_nodes) return;
   if (!started_) AdoptFromKernel();
   if (node.name == self_.name) return;
@@ -197,7 +215,7 @@ bool IpsecController::AssignIndex(PeerState* peer) {
 }
 
 void IpsecController::OnPeerDelete(const std::string& name) {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   if (!started_) AdoptFromKernel();
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
@@ -208,7 +226,7 @@ void IpsecController::OnPeerDelete(const std::string& name) {
 }
 
 void IpsecController::OnNodeDelete(const std::string& name) {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   if (!options_.learn_nodes) return;
   if (!started_) AdoptFromKernel();
   auto it = peers_.find(name);
@@ -237,7 +255,7 @@ void IpsecController::RemovePeer(PeerTable::iterator it) {
 }
 
 void IpsecController::OnPeersSynced() {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   if (!started_) AdoptFromKernel();
   const bool first = !records_synced_;
   records_synced_ = true;
@@ -253,7 +271,7 @@ void IpsecController::OnPeersSynced() {
 }
 
 void IpsecController::OnNodesSynced() {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   if (!started_) AdoptFromKernel();
   nodes_synced_ = true;
   AfterSync();
@@ -288,20 +306,28 @@ void IpsecController::AfterSync() {
 }
 
 void IpsecController::OnOwnRecord(const std::optional<NodeView>& stored) {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   // Nothing advertised yet: the first publication is still to come.
   if (rotation_.advertised_spi() == 0) return;
   if (stored.has_value() && *stored == self_) return;
+  // What is on its way (the watch may show it before its publication has
+  // returned here).
+  for (const std::optional<Publication>* p :
+       {&sending_publication_, &queued_publication_}) {
+    if (stored.has_value() && p->has_value() && (*p)->record == *stored) {
+      return;
+    }
+  }
   ++stats_.own_record_repairs;
   LOG(WARNING) << "IPsec: this node's KmeshNodeInfo was "
                << (stored.has_value() ? "altered" : "deleted")
                << " by someone else; publishing it again";
-  rotation_.Republish();
+  RequestRepublish();
   MaybeAdvertise();
 }
 
 void IpsecController::UpdateSelf(const NodeView& view) {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   if (!started_) AdoptFromKernel();
   const bool identity_changed =
       view.boot_id != self_.boot_id || view.addresses != self_.addresses;
@@ -310,14 +336,14 @@ void IpsecController::UpdateSelf(const NodeView& view) {
   self_.spi = spi;
   if (identity_changed) adopted_.ForgetAllPeers();
   ApplyAllPeers(/*reselect_outbound=*/true);
-  rotation_.Republish();
+  RequestRepublish();
   MaybeAdvertise();
 }
 
 // --- Periodic work --------------------------------------------------------
 
 void IpsecController::Tick() {
-  absl::MutexLock lock(&mu_);
+  EventLock lock(this);
   if (!started_) {
     AdoptFromKernel();
     if (!started_) return;
@@ -355,9 +381,23 @@ void IpsecController::Tick() {
 
 absl::Status IpsecController::Shutdown() {
   absl::MutexLock lock(&mu_);
+  // A publication on its way would recreate the record after the withdrawal:
+  // wait for it, and send nothing queued. The withdrawal is sent without mu_
+  // (events meanwhile leave what they decide queued, dropped below).
+  mu_.Await(absl::Condition(
+      +[](bool* publishing) { return !*publishing; }, &publishing_));
+  publishing_ = true;
+  queued_publication_.reset();
+  const std::string name = self_.name;
+  mu_.Unlock();
+  const absl::Status withdrawn = publisher_->Withdraw(name);
+  mu_.Lock();
+  publishing_ = false;
+  queued_publication_.reset();
   std::vector<std::string> problems;
-  if (absl::Status s = publisher_->Withdraw(self_.name); !s.ok()) {
-    problems.push_back(absl::StrCat("withdraw KmeshNodeInfo: ", s.message()));
+  if (!withdrawn.ok()) {
+    problems.push_back(
+        absl::StrCat("withdraw KmeshNodeInfo: ", withdrawn.message()));
   }
   for (auto& [name, peer] : peers_) {
     ApplyResult r = programmer_.RemoveGroup(name);
@@ -670,23 +710,69 @@ void IpsecController::RemoveDeparted() {
 
 void IpsecController::MaybeAdvertise() {
   if (!rotation_.ReadyToAdvertise(peers_, PeersSynced())) return;
-  const int32_t spi = rotation_.target_spi();
-  const bool new_spi = spi != rotation_.advertised_spi();
+  // (2) The inbound SAs for the target are in place for every peer: decide
+  // the record now; it is sent once mu_ is released (PublishQueued).
   NodeView record = self_;
-  record.spi = spi;
-  absl::Status published = publisher_->Publish(record);
-  rotation_.Advertised(published.ok());
-  if (!published.ok()) {
+  record.spi = rotation_.target_spi();
+  // Already on its way, and asked for no other publication since.
+  for (const std::optional<Publication>* p :
+       {&sending_publication_, &queued_publication_}) {
+    if (p->has_value() && (*p)->record == record &&
+        (*p)->republish_requests == republish_requests_) {
+      return;
+    }
+  }
+  // A newer decision replaces a queued older one.
+  queued_publication_ =
+      Publication{++publication_seq_, std::move(record), republish_requests_};
+}
+
+void IpsecController::RequestRepublish() {
+  ++republish_requests_;
+  rotation_.Republish();
+}
+
+void IpsecController::PublishQueued() {
+  absl::MutexLock lock(&mu_);
+  // One publication on its way at a time, in the order decided: a thread
+  // finding another one sending leaves its own queued for it.
+  if (publishing_) return;
+  publishing_ = true;
+  while (queued_publication_.has_value()) {
+    sending_publication_ = std::move(queued_publication_);
+    queued_publication_.reset();
+    const NodeView record = sending_publication_->record;
+    mu_.Unlock();
+    const absl::Status status = publisher_->Publish(record);
+    mu_.Lock();
+    const Publication sent = *std::move(sending_publication_);
+    sending_publication_.reset();
+    Published(sent, status);
+  }
+  publishing_ = false;
+}
+
+void IpsecController::Published(const Publication& publication,
+                                const absl::Status& status) {
+  const int32_t spi = publication.record.spi;
+  const bool new_spi = spi != rotation_.advertised_spi();
+  rotation_.Advertised(spi, status.ok());
+  if (!status.ok()) {
     ++stats_.publish_errors;
     LOG(ERROR) << "IPsec: publishing SPI " << spi
-               << " failed (retrying): " << published;
+               << " failed (retrying): " << status;
   } else {
     self_.spi = spi;
     if (new_spi) LOG(INFO) << "IPsec: advertising SPI " << spi;
+    // Asked for again while this one was on its way.
+    if (publication.republish_requests != republish_requests_) {
+      rotation_.Republish();
+    }
   }
   // (3) Inbound SAs are in place for every peer: move outbound SAs to the
   // peers that already advertise the new SPI.
   if (new_spi) ApplyAllPeers(/*reselect_outbound=*/true);
+  UpdateReclaimTimers();
 }
 
 void IpsecController::SetUnprogrammable(PeerState* peer, bool unprogrammable) {

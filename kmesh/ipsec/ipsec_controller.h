@@ -12,7 +12,17 @@
 // in clear). kmesh-daemon does not call Shutdown(): `kmesh-daemon uninstall`
 // removes the product's state without a controller. The rotation protocol,
 // restart and shutdown are described in docs/xfrm-layout.md (sections 5 and 6).
-// Thread-safe: every public method takes one lock.
+// Thread-safe: every public method takes one lock, and none holds it across a
+// call to the NodeInfoPublisher (HTTP to the API server, retried for up to
+// minutes): the record is decided under the lock (after the inbound SAs for
+// its SPI are in place), queued with a sequence number, and sent after the
+// lock is released by the thread whose call queued it; one publication is on
+// its way at a time, in the order decided, and a newer decision replaces a
+// queued older one, so a stale record never overwrites a newer one. Another
+// thread's call meanwhile (a peer update, a Tick, a Snapshot) runs at once
+// and leaves what it decides queued for the sending thread. Outbound SAs move
+// to the new SPI when its publication has returned (docs/decisions.md, "No
+// HTTP under the controller lock").
 #ifndef KMESH_IPSEC_IPSEC_CONTROLLER_H_
 #define KMESH_IPSEC_IPSEC_CONTROLLER_H_
 
@@ -251,6 +261,26 @@ class IpsecController : public IpsecEventSink {
   void SetUnprogrammable(PeerState* peer, bool unprogrammable)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reclaim(int32_t spi) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // This node's record, decided under mu_ and published outside it.
+  struct Publication {
+    uint64_t seq = 0;  // Order of the decisions (higher = newer).
+    NodeView record;   // spi: the SPI it advertises.
+    // republish_requests_ when it was decided: a request made later (this
+    // node's record changed or was found altered) is not covered by it.
+    uint64_t republish_requests = 0;
+  };
+  // Takes mu_ for an event; on release, sends what the event queued
+  // (PublishQueued).
+  class EventLock;
+  // Sends the queued publication, and those queued meanwhile, unless another
+  // thread is sending (it takes them). Called without mu_.
+  void PublishQueued() ABSL_LOCKS_EXCLUDED(mu_);
+  // The outcome of a publication: what is advertised, and (3) outbound SAs
+  // moved to peers that advertise the new SPI.
+  void Published(const Publication& publication, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publish this node's record again at the next chance.
+  void RequestRepublish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FullReconcile() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AdoptFromKernel() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RecordXfrmResult(const std::string& what, const ApplyResult& result)
@@ -282,6 +312,13 @@ class IpsecController : public IpsecEventSink {
       ABSL_GUARDED_BY(mu_);
   TimePoint target_learnt_at_ ABSL_GUARDED_BY(mu_){};
   TimePoint last_good_full_reconcile_ ABSL_GUARDED_BY(mu_){};
+  // The next publication to send (the newest decision), the one being sent,
+  // and whether a thread is sending (publishing or withdrawing).
+  std::optional<Publication> queued_publication_ ABSL_GUARDED_BY(mu_);
+  std::optional<Publication> sending_publication_ ABSL_GUARDED_BY(mu_);
+  bool publishing_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t publication_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t republish_requests_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace kmesh::ipsec

@@ -6,7 +6,12 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kmesh/ipsec/testing/recording_node_info_publisher.h"
@@ -893,6 +898,147 @@ TEST_F(IpsecControllerTest, OutboundPeerListenerHearsExactlyTheSetChanges) {
 
   ASSERT_TRUE(controller.Shutdown().ok());
   EXPECT_THAT(heard, ElementsAre(std::make_pair("node-1", false)));
+}
+
+// A publisher whose Publish() blocks, once armed, until released: an API
+// server that takes its time (the REST publisher retries for minutes).
+class BlockingPublisher : public NodeInfoPublisher {
+ public:
+  absl::Status Publish(const NodeView& self) override {
+    bool block = false;
+    {
+      absl::MutexLock lock(&mu_);
+      published_.push_back(self);
+      block = armed_;
+      armed_ = false;
+    }
+    if (block) {
+      entered.Notify();
+      release.WaitForNotification();
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Withdraw(const std::string& node_name) override {
+    absl::MutexLock lock(&mu_);
+    withdrawn_ = true;
+    return absl::OkStatus();
+  }
+  void Arm() {
+    absl::MutexLock lock(&mu_);
+    armed_ = true;
+  }
+  std::vector<NodeView> published() {
+    absl::MutexLock lock(&mu_);
+    return published_;
+  }
+
+  absl::Notification entered;
+  absl::Notification release;
+
+ private:
+  absl::Mutex mu_;
+  bool armed_ = false;
+  std::vector<NodeView> published_;
+  bool withdrawn_ = false;
+};
+
+// No HTTP under the controller lock: while a publication is on its way,
+// every other call runs at once; what they decide is published after it, in
+// order, the newest record last; outbound SAs move when it has returned.
+TEST_F(IpsecControllerTest, SlowPublicationBlocksNoOtherCall) {
+  sim::SimXfrm sim;
+  ManualClock clock;
+  BlockingPublisher publisher;
+  MemoryMarkerMaps markers;
+  IpsecController controller(TestNodeView(0), &sim, &publisher, &markers,
+                             &clock);
+  ASSERT_TRUE(controller.Start().ok());
+  NodeView peer1 = TestNodeView(1);
+  peer1.spi = 1;
+  controller.OnPeerUpsert(peer1);
+  controller.OnPeersSynced();
+
+  publisher.Arm();
+  std::thread keying([&] { controller.OnKeyChanged(1, TestPsk(1)); });
+  ASSERT_TRUE(
+      publisher.entered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+
+  // Another thread's calls while the publication of SPI 1 blocks.
+  NodeView moved = TestNodeView(0);
+  moved.addresses = {"192.0.2.200"};
+  NodeView moved_again = TestNodeView(0);
+  moved_again.addresses = {"192.0.2.201"};
+  NodeView peer2 = TestNodeView(2);
+  peer2.spi = 1;
+  IpsecControllerSnapshot during;
+  absl::Notification others_done;
+  std::thread others([&] {
+    controller.OnPeerUpsert(peer2);
+    controller.Tick();
+    during = controller.Snapshot();
+    controller.UpdateSelf(moved);        // Queued...
+    controller.UpdateSelf(moved_again);  // ...and replaced by this one.
+    others_done.Notify();
+  });
+  const bool finished =
+      others_done.WaitForNotificationWithTimeout(absl::Seconds(10));
+  publisher.release.Notify();
+  keying.join();
+  others.join();
+  ASSERT_TRUE(finished) << "a call waited for the publication";
+
+  // While it was on its way: nothing advertised yet, outbound not yet moved
+  // to the peer that advertised SPI 1 before the key came; the new peer
+  // programmed, with its inbound SAs for SPI 1.
+  EXPECT_EQ(during.advertised_spi, 0);
+  ASSERT_EQ(during.peers.size(), 2u);
+  EXPECT_EQ(during.peers[0].name, "node-1");
+  EXPECT_EQ(during.peers[0].outbound_spi, 0);
+  EXPECT_EQ(during.peers[1].name, "node-2");
+  EXPECT_THAT(during.peers[1].inbound_installed, ElementsAre(1));
+
+  // The first record, then only the newest one queued after it.
+  const std::vector<NodeView> published = publisher.published();
+  ASSERT_EQ(published.size(), 2u);
+  EXPECT_EQ(published[0].addresses, TestNodeView(0).addresses);
+  EXPECT_EQ(published[1].addresses, moved_again.addresses);
+  EXPECT_EQ(published[0].spi, 1);
+  EXPECT_EQ(published[1].spi, 1);
+  EXPECT_EQ(controller.advertised_spi(), 1);
+  EXPECT_EQ(controller.outbound_spi("node-1"), 1);
+  EXPECT_EQ(controller.outbound_spi("node-2"), 1);
+  // Nothing left to publish.
+  controller.Tick();
+  EXPECT_EQ(publisher.published().size(), 2u);
+  EXPECT_EQ(controller.stats().own_record_repairs, 0u);
+}
+
+// Shutdown waits for a publication on its way: a withdrawal it overtook
+// would be undone by it.
+TEST_F(IpsecControllerTest, ShutdownWithdrawsAfterAPublicationOnItsWay) {
+  sim::SimXfrm sim;
+  ManualClock clock;
+  BlockingPublisher publisher;
+  MemoryMarkerMaps markers;
+  IpsecController controller(TestNodeView(0), &sim, &publisher, &markers,
+                             &clock);
+  ASSERT_TRUE(controller.Start().ok());
+  controller.OnPeersSynced();
+  publisher.Arm();
+  std::thread keying([&] { controller.OnKeyChanged(1, TestPsk(1)); });
+  ASSERT_TRUE(
+      publisher.entered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  absl::Notification shut_down;
+  std::thread stopping([&] {
+    EXPECT_TRUE(controller.Shutdown().ok());
+    shut_down.Notify();
+  });
+  EXPECT_FALSE(shut_down.WaitForNotificationWithTimeout(absl::Seconds(1)))
+      << "withdrawn while the publication was still on its way";
+  publisher.release.Notify();
+  keying.join();
+  stopping.join();
+  EXPECT_EQ(controller.advertised_spi(), 0);
 }
 
 }  // namespace

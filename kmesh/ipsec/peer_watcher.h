@@ -2,9 +2,12 @@
 // except this node's own, turned into NodeViews and delivered to an
 // IpsecEventSink as upserts and deletes.
 //
-// PeerRecordHandler is the translation layer, fed with object JSON by a
+// PeerRecordHandler is the translation layer, fed with objects by a
 // kube::Reflector (list + watch, resumed after a dropped stream, re-listed
-// after 410 Gone, differences delivered as add/update/delete). A record that
+// after 410 Gone, differences delivered as add/update/delete). It reads the
+// fields it uses from the reflector's decoded object, as protobuf's JSON
+// parser would read them into kmesh::api::KmeshNodeInfo (no second parse of
+// the event; text handed to it is parsed once). A record that
 // cannot be used (unparseable JSON, a bad address or CIDR, a boot ID shorter
 // than the 36 characters the key derivation hashes) is an error for that one
 // peer: it is logged once per distinct problem and counted, the record is
@@ -26,6 +29,7 @@
 #include "kmesh/ipsec/node_view.h"
 #include "kmesh/kube/kube_client.h"
 #include "kmesh/kube/reflector.h"
+#include "nlohmann/json.hpp"
 
 namespace kmesh::ipsec {
 
@@ -35,11 +39,20 @@ class PeerRecordHandler : public kube::ReflectorHandler {
   // skipped.
   PeerRecordHandler(std::string own_node_name, IpsecEventSink* sink);
 
-  // kube::ReflectorHandler; called from one thread at a time.
+  // kube::ReflectorHandler; called from one thread at a time. The decoded
+  // objects are read as they are (no second parse of the event); text is
+  // parsed once and read the same way.
   void OnAdd(const std::string& object) override;
   void OnUpdate(const std::string& old_object,
                 const std::string& new_object) override;
   void OnDelete(const std::string& last_known) override;
+  void OnAddObject(const nlohmann::json& object,
+                   const std::string& text) override;
+  void OnUpdateObject(const std::string& old_text,
+                      const nlohmann::json& new_object,
+                      const std::string& new_text) override;
+  void OnDeleteObject(const nlohmann::json& last_known,
+                      const std::string& text) override;
   // Forwards to IpsecEventSink::OnPeersSynced().
   void OnSynced() override;
 
@@ -48,7 +61,8 @@ class PeerRecordHandler : public kube::ReflectorHandler {
   int64_t invalid_record_count() const { return invalid_records_.load(); }
 
  private:
-  void Upsert(const std::string& object);
+  static nlohmann::json ParseText(const std::string& text);
+  void Upsert(const nlohmann::json& object);
   void ReportInvalid(const std::string& key, const std::string& error);
 
   const std::string own_node_name_;

@@ -18,6 +18,7 @@
 #include "kmesh/ipsec/testing/recording_event_sink.h"
 #include "kmesh/ipsec/testing/test_nodes.h"
 #include "kmesh/kube/testing/mock_kube_client.h"
+#include "nlohmann/json.hpp"
 
 namespace kmesh::ipsec {
 namespace {
@@ -159,6 +160,44 @@ TEST_F(PeerRecordHandlerTest, UnreadableJsonIsCountedNotFatal) {
   handler_.OnAdd(Record("node3", 1, "10.0.0.3", kBootA));
   EXPECT_EQ(handler_.invalid_record_count(), 2);
   EXPECT_THAT(sink_.log(), ElementsAre("upsert node3 spi 1"));
+}
+
+// The reflector hands over the decoded object: read as protobuf's JSON
+// parser reads the record (numbers as strings, nulls as defaults), without
+// a second parse; a field of the wrong type makes it unreadable.
+TEST_F(PeerRecordHandlerTest, DecodedObjectsAreReadAsTheJsonCodecReadsThem) {
+  nlohmann::json record =
+      nlohmann::json::parse(Record("node2", 1, "10.0.0.2", kBootB));
+  record["spec"]["spi"] = "3";
+  record["metadata"]["labels"] = nullptr;
+  handler_.OnAddObject(record, record.dump());
+  ASSERT_THAT(sink_.upserts(), SizeIs(1));
+  EXPECT_EQ(sink_.upserts()[0].spi, 3);
+  EXPECT_THAT(sink_.upserts()[0].addresses, ElementsAre("10.0.0.2"));
+
+  nlohmann::json changed = record;
+  changed["spec"]["spi"] = 4.0;
+  handler_.OnUpdateObject(record.dump(), changed, changed.dump());
+  ASSERT_THAT(sink_.upserts(), SizeIs(2));
+  EXPECT_EQ(sink_.upserts()[1].spi, 4);
+
+  for (auto [field, value] :
+       std::vector<std::pair<std::string, nlohmann::json>>{
+           {"spi", 4.5},
+           {"spi", "x"},
+           {"addresses", "10.0.0.2"},
+           {"addresses", {1}},
+           {"bootID", 7},
+           {"spi", 4294967296}}) {
+    nlohmann::json bad = changed;
+    bad["spec"][field] = value;
+    handler_.OnUpdateObject(changed.dump(), bad, bad.dump());
+  }
+  // Each distinct problem once ("x" is another non-integer SPI).
+  EXPECT_EQ(handler_.invalid_record_count(), 5);
+  EXPECT_THAT(sink_.upserts(), SizeIs(2));
+  handler_.OnDeleteObject(changed, changed.dump());
+  EXPECT_EQ(sink_.log().back(), "delete node2");
 }
 
 TEST_F(PeerRecordHandlerTest, SyncedIsForwarded) {

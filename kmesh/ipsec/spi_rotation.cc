@@ -50,10 +50,10 @@ bool SpiRotation::ReadyToAdvertise(const PeerTable& peers,
   return true;
 }
 
-void SpiRotation::Advertised(bool published) {
-  keys_.SetCurrent(target_spi_);
+void SpiRotation::Advertised(int32_t spi, bool published) {
+  if (keys_.Has(spi)) keys_.SetCurrent(spi);
   publish_pending_ = !published;
-  if (published) advertised_spi_ = target_spi_;
+  if (published) advertised_spi_ = spi;
 }
 
 int32_t SpiRotation::OutboundSpiFor(

@@ -61,7 +61,10 @@ class SpiRotation {
   bool ReadyToAdvertise(const PeerTable& peers, bool peers_synced) const;
   // The outcome of publishing the target SPI; on failure it is repeated at
   // the next chance. Either way the target becomes the keys' current SPI.
-  void Advertised(bool published);
+  void Advertised(bool published) { Advertised(target_spi_, published); }
+  // The same for a publication of `spi`, decided when it was the target (the
+  // controller publishes outside its lock; a newer key may have come since).
+  void Advertised(int32_t spi, bool published);
   // Publish again at the next chance (this node's own record changed).
   void Republish() { publish_pending_ = true; }
   // This node's record was withdrawn: nothing is advertised.

@@ -31,6 +31,24 @@ constexpr FlagSpec kRequestTimeoutFlag{
     "request-timeout", '\0', true,
     "How long to wait for each answer of the API server, e.g. 10s, 2m; 0 "
     "waits forever (default 30s)"};
+constexpr FlagSpec kAsFlag{
+    "as", '\0', true,
+    "Username to impersonate for the operation. User could be a regular user "
+    "or a service account in a namespace."};
+constexpr FlagSpec kAsGroupFlag{
+    "as-group", '\0', true,
+    "Group to impersonate for the operation, this flag can be repeated to "
+    "specify multiple groups."};
+constexpr FlagSpec kAsUidFlag{"as-uid", '\0', true,
+                              "UID to impersonate for the operation."};
+constexpr FlagSpec kInsecureHttpCredentialsFlag{
+    "insecure-allow-http-credentials", '\0', false,
+    "Send the kubeconfig's token (or an exec plugin's) even to an http:// "
+    "server, in clear text; refused otherwise"};
+constexpr FlagSpec kNamespaceFlag{
+    "namespace", 'n', true,
+    "Kmesh's namespace; only kmesh-system, where the daemons read the key, "
+    "is accepted (the kubeconfig context's namespace is not used)"};
 constexpr FlagSpec kKeyFlag{
     "key", 'k', true,
     "The key as 72 hex digits (36 bytes: 256-bit AES key + 32-bit salt); "
@@ -45,9 +63,20 @@ constexpr FlagSpec kLagThresholdFlag{
     "daemon got the new key before it counts as a problem (default 5m)"};
 
 constexpr const FlagSpec* kAllFlags[] = {
-    &kHelpFlag, &kKubeconfigFlag, &kContextFlag,     &kRequestTimeoutFlag,
-    &kKeyFlag,  &kOutputFlag,     &kLagThresholdFlag};
-constexpr const FlagSpec* kGlobalFlags[] = {&kContextFlag, &kKubeconfigFlag,
+    &kHelpFlag,      &kKubeconfigFlag,
+    &kContextFlag,   &kRequestTimeoutFlag,
+    &kAsFlag,        &kAsGroupFlag,
+    &kAsUidFlag,     &kInsecureHttpCredentialsFlag,
+    &kNamespaceFlag, &kKeyFlag,
+    &kOutputFlag,    &kLagThresholdFlag};
+// In kubectl's (alphabetical) order of its help.
+constexpr const FlagSpec* kGlobalFlags[] = {&kAsFlag,
+                                            &kAsGroupFlag,
+                                            &kAsUidFlag,
+                                            &kContextFlag,
+                                            &kInsecureHttpCredentialsFlag,
+                                            &kKubeconfigFlag,
+                                            &kNamespaceFlag,
                                             &kRequestTimeoutFlag};
 
 struct CommandSpec {
@@ -201,7 +230,10 @@ std::string FlagTable(const std::vector<const FlagSpec*>& flags,
             ? absl::StrCat("  -", std::string(1, flag->shorthand), ", --",
                            flag->name)
             : absl::StrCat("      --", flag->name);
-    if (flag->takes_value) absl::StrAppend(&left, " string");
+    if (flag->takes_value) {
+      absl::StrAppend(&left,
+                      flag == &kAsGroupFlag ? " stringArray" : " string");
+    }
     std::string usage = flag == &kHelpFlag
                             ? absl::StrCat("help for ", command_name)
                             : std::string(flag->usage);
@@ -474,6 +506,23 @@ absl::StatusOr<CliInvocation> ParseCommandLine(
       invocation.kubeconfig = given.value;
     } else if (given.spec == &kContextFlag) {
       invocation.context = given.value;
+    } else if (given.spec == &kAsFlag) {
+      invocation.as_user = given.value;
+    } else if (given.spec == &kAsGroupFlag) {
+      invocation.as_groups.push_back(given.value);  // Repeatable.
+    } else if (given.spec == &kAsUidFlag) {
+      invocation.as_uid = given.value;
+    } else if (given.spec == &kInsecureHttpCredentialsFlag) {
+      invocation.allow_http_credentials = true;
+    } else if (given.spec == &kNamespaceFlag) {
+      if (given.value != kIpSecSecretNamespace) {
+        return UsageError(
+            absl::StrCat("--namespace ", Quote(given.value),
+                         " is not supported: the IPsec Secret must be in ",
+                         kIpSecSecretNamespace,
+                         ", the only namespace the Kmesh daemons read it from"),
+            command->path);
+      }
     } else if (given.spec == &kRequestTimeoutFlag) {
       // kubectl's syntax: a duration with its unit, or whole seconds.
       absl::Duration timeout;

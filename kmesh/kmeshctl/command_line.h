@@ -1,8 +1,9 @@
 // kmeshctl's command line, parsed the way kubectl (cobra/pflag) parses its
 // own: commands as words (`kmeshctl secret create`), flags anywhere after the
 // program name as `--name=value`, `--name value`, `-n value`, `-n=value` or
-// `-nvalue`, global flags (--kubeconfig, --context, --request-timeout) at
-// every level, and
+// `-nvalue`, global flags (--kubeconfig, --context, --request-timeout, --as,
+// --as-group, --as-uid, --insecure-allow-http-credentials, -n/--namespace)
+// at every level, and
 // `-h`/`--help` or `kmeshctl help ...` printing kubectl-style help (Usage,
 // Examples, Flags) for that level. gflags is not used: its flags are one
 // process-wide set (every command would accept every flag), it has no
@@ -37,6 +38,13 @@ struct CliInvocation {
   // Global flags; empty = not given.
   std::string kubeconfig;
   std::string context;
+  // --as, --as-group (repeatable), --as-uid: impersonation, overriding the
+  // kubeconfig's as / as-groups / as-uid as in kubectl.
+  std::string as_user;
+  std::vector<std::string> as_groups;
+  std::string as_uid;
+  // --insecure-allow-http-credentials.
+  bool allow_http_credentials = false;
   // --request-timeout; nullopt = the client's default. Zero = none.
   std::optional<absl::Duration> request_timeout;
   // `secret create --key`: the argument as typed (it is a key: wipe it after

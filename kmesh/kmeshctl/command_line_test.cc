@@ -177,7 +177,11 @@ TEST(CommandLineTest, CreateHelpShowsExamplesAndFlags) {
   EXPECT_THAT(help, HasSubstr("xxd -p -c 64"));
   EXPECT_THAT(help, HasSubstr("\n  -h, --help         help for create\n"));
   EXPECT_THAT(help, HasSubstr("\n  -k, --key string   The key as 72 hex"));
-  EXPECT_THAT(help, HasSubstr("\nGlobal Flags:\n      --context string"));
+  EXPECT_THAT(help, HasSubstr("\nGlobal Flags:\n      --as string"));
+  EXPECT_THAT(help, HasSubstr("\n      --as-group stringArray"));
+  EXPECT_THAT(help, HasSubstr("\n      --context string"));
+  EXPECT_THAT(help, HasSubstr("\n  -n, --namespace string"));
+  EXPECT_THAT(help, HasSubstr("\n      --insecure-allow-http-credentials "));
 }
 
 TEST(CommandLineTest, SecretHelpListsSubcommands) {
@@ -259,6 +263,59 @@ TEST(CommandLineTest, ArgumentsAfterDoubleDashAreNotFlags) {
   ASSERT_FALSE(cli.ok());
   EXPECT_THAT(Msg(cli.status()),
               HasSubstr("\"kmeshctl secret get\" takes no arguments"));
+}
+
+TEST(CommandLineTest, ImpersonationFlagsAsKubectlSpellsThem) {
+  absl::StatusOr<CliInvocation> cli =
+      Parse({"--as", "jane", "secret", "get", "--as-group=dev", "--as-group",
+             "system:masters", "--as-uid=42"});
+  ASSERT_TRUE(cli.ok()) << cli.status();
+  EXPECT_EQ(cli->action, CliAction::kSecretGet);
+  EXPECT_EQ(cli->as_user, "jane");
+  EXPECT_EQ(cli->as_groups,
+            (std::vector<std::string>{"dev", "system:masters"}));
+  EXPECT_EQ(cli->as_uid, "42");
+  EXPECT_FALSE(cli->allow_http_credentials);
+  // Not given: nothing overrides the kubeconfig.
+  cli = Parse({"secret", "delete"});
+  ASSERT_TRUE(cli.ok());
+  EXPECT_TRUE(cli->as_user.empty());
+  EXPECT_TRUE(cli->as_groups.empty());
+  EXPECT_TRUE(cli->as_uid.empty());
+  // A value is required.
+  cli = Parse({"secret", "get", "--as"});
+  ASSERT_FALSE(cli.ok());
+  EXPECT_THAT(Msg(cli.status()), HasSubstr("flag needs an argument: --as"));
+}
+
+TEST(CommandLineTest, InsecureHttpCredentialsIsAnExplicitBooleanFlag) {
+  absl::StatusOr<CliInvocation> cli =
+      Parse({"secret", "create", "--insecure-allow-http-credentials"});
+  ASSERT_TRUE(cli.ok()) << cli.status();
+  EXPECT_TRUE(cli->allow_http_credentials);
+  cli = Parse({"secret", "create", "--insecure-allow-http-credentials=false"});
+  ASSERT_TRUE(cli.ok()) << cli.status();
+  EXPECT_FALSE(cli->allow_http_credentials);
+  cli = Parse({"secret", "create", "--insecure-allow-http-credentials=yes"});
+  EXPECT_FALSE(cli.ok());
+}
+
+TEST(CommandLineTest, NamespaceOnlyKmeshSystem) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"-n", "kmesh-system", "secret", "get"},
+           {"secret", "get", "--namespace=kmesh-system"},
+           {"secret", "status", "-nkmesh-system"}}) {
+    absl::StatusOr<CliInvocation> cli = Parse(args);
+    EXPECT_TRUE(cli.ok()) << cli.status();
+  }
+  absl::StatusOr<CliInvocation> cli =
+      Parse({"secret", "create", "-n", "default"});
+  ASSERT_FALSE(cli.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(cli.status()));
+  EXPECT_THAT(Msg(cli.status()),
+              HasSubstr("--namespace \"default\" is not supported: the IPsec "
+                        "Secret must be in kmesh-system"));
 }
 
 }  // namespace

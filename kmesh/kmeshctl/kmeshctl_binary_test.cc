@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -73,7 +75,9 @@ std::string KmeshctlPath() {
 // One kmeshctl process with stdout and stderr captured in files.
 class Kmeshctl {
  public:
-  explicit Kmeshctl(const std::vector<std::string>& args) {
+  // `extra_env`: "NAME=value" entries added to the cleaned environment.
+  explicit Kmeshctl(const std::vector<std::string>& args,
+                    const std::vector<std::string>& extra_env = {}) {
     static int counter = 0;
     const std::string base =
         absl::StrCat(TestTmpDir(), "/run", getpid(), "_", ++counter);
@@ -98,6 +102,7 @@ class Kmeshctl {
     }
     env_storage.push_back("HOME=" + home_);
     env_storage.push_back("TZ=UTC");
+    env_storage.insert(env_storage.end(), extra_env.begin(), extra_env.end());
 
     pid_ = fork();
     if (pid_ == 0) {
@@ -538,6 +543,44 @@ TEST_F(KmeshctlBinaryTest, RejectedCredentialsSayUnauthorized) {
                       kubeconfig_)));
 }
 
+TEST_F(KmeshctlBinaryTest, TokenOverHttpNeedsTheExplicitFlag) {
+  ApiServer::KubeconfigUser user;
+  user.token = "http-t0ken";
+  ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_, user).ok());
+  server_->RequireBearerToken("http-t0ken");
+  RunResult refused = Run({"secret", "create"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err,
+              AllOf(HasSubstr("refusing to send a bearer token to http://"),
+                    HasSubstr("--insecure-allow-http-credentials"),
+                    Not(HasSubstr("http-t0ken"))));
+  EXPECT_TRUE(server_->RequestLog().empty());
+  RunResult allowed =
+      Run({"secret", "create", "--insecure-allow-http-credentials"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+}
+
+TEST_F(KmeshctlBinaryTest, ImpersonationFlagsReachTheServer) {
+  RunResult get = Run({"secret", "get", "--as", "jane", "--as-group", "ops",
+                       "--as-group=audit", "--as-uid", "u-1"});
+  EXPECT_EQ(get.exit_code, 1);  // No Secret yet.
+  EXPECT_THAT(get.err, HasSubstr("not found"));
+  std::vector<ApiServer::RequestRecord> log = server_->RequestLog();
+  ASSERT_FALSE(log.empty());
+  for (const auto& record : log) {
+    EXPECT_THAT(
+        record.impersonation,
+        ::testing::ElementsAre(::testing::Pair("Impersonate-User", "jane"),
+                               ::testing::Pair("Impersonate-Uid", "u-1"),
+                               ::testing::Pair("Impersonate-Group", "ops"),
+                               ::testing::Pair("Impersonate-Group", "audit")));
+  }
+  // A group without a user is refused as kubectl refuses it.
+  RunResult lone = Run({"secret", "get", "--as-group", "ops"});
+  EXPECT_EQ(lone.exit_code, 1);
+  EXPECT_THAT(lone.err, HasSubstr("without impersonating a user"));
+}
+
 TEST(KmeshctlTlsTest, WorksOverMutualTlsWithTheKubeconfigsCertificates) {
   absl::StatusOr<sim::kube::TestCertificates> certs =
       sim::kube::GenerateTestCertificates();
@@ -565,6 +608,54 @@ TEST(KmeshctlTlsTest, WorksOverMutualTlsWithTheKubeconfigsCertificates) {
   std::smatch match;
   ASSERT_TRUE(std::regex_match(get.out, match, kGetOutput)) << get.out;
   EXPECT_EQ(match[1], "1");
+}
+
+// A managed cluster's kubeconfig: an exec credential plugin (here a script
+// standing in for `aws eks get-token`) over TLS, with a merged $KUBECONFIG.
+TEST(KmeshctlExecTest, ExecPluginKubeconfigFromAMergedKubeconfigList) {
+  absl::StatusOr<sim::kube::TestCertificates> certs =
+      sim::kube::GenerateTestCertificates();
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  ApiServer::Options options =
+      sim::kube::TlsServerOptions(*certs, /*require_client_certificate=*/false);
+  options.store.initial_namespaces.push_back(kNs);
+  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->RequireBearerToken("eks-t0ken");
+  const std::string dir = absl::StrCat(TestTmpDir(), "/exec-", getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  {
+    std::ofstream plugin(dir + "/get-token");
+    plugin << "#!/bin/sh\n"
+              "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",'\n"
+              "printf '\"kind\":\"ExecCredential\",\"status\":{\"token\":'\n"
+              "printf '\"eks-t0ken\",\"expirationTimestamp\":'\n"
+              "printf '\"2999-01-01T00:00:00Z\"}}'\n";
+  }
+  ASSERT_EQ(::chmod((dir + "/get-token").c_str(), 0755), 0);
+  // File one: the user and the current context; file two: the cluster.
+  std::ofstream(dir + "/users") << "apiVersion: v1\nkind: Config\n"
+                                   "current-context: eks\n"
+                                   "contexts:\n- name: eks\n"
+                                   "  context: {cluster: eks, user: eks}\n"
+                                   "users:\n- name: eks\n  user:\n"
+                                   "    exec:\n"
+                                   "      apiVersion: "
+                                   "client.authentication.k8s.io/v1\n"
+                                   "      command: ./get-token\n"
+                                   "      interactiveMode: Never\n";
+  std::ofstream(dir + "/clusters")
+      << "apiVersion: v1\nkind: Config\nclusters:\n- name: eks\n"
+      << "  cluster:\n    server: " << (*server)->url() << "\n"
+      << "    certificate-authority-data: "
+      << absl::Base64Escape(certs->ca_cert_pem) << "\n";
+  RunResult create =
+      Kmeshctl({"secret", "create"},
+               {absl::StrCat("KUBECONFIG=", dir, "/users:", dir, "/clusters")})
+          .Wait();
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  EXPECT_EQ(create.out, "secret kmesh-ipsec created, spi 1\n");
+  EXPECT_THAT(create.err, Not(HasSubstr("eks-t0ken")));
 }
 
 TEST_F(KmeshctlBinaryTest, HelpAndUsageErrors) {

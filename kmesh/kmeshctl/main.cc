@@ -53,9 +53,13 @@ int Run(CliInvocation& invocation) {
     key = *std::move(parsed);
   }
 
-  absl::StatusOr<kube::ClusterAccess> access =
-      kube::FindClusterAccess(kube::ClusterAccessSearch::FromProcess(
-          invocation.kubeconfig, invocation.context));
+  kube::ClusterAccessSearch search = kube::ClusterAccessSearch::FromProcess(
+      invocation.kubeconfig, invocation.context);
+  search.as_user = invocation.as_user;
+  search.as_groups = invocation.as_groups;
+  search.as_uid = invocation.as_uid;
+  search.allow_credentials_over_http = invocation.allow_http_credentials;
+  absl::StatusOr<kube::ClusterAccess> access = kube::FindClusterAccess(search);
   if (!access.ok()) {
     // The message says what was tried; add how to point at a cluster if it
     // does not say so already.

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "kmesh/kube/kube_status.h"
+#include "kmesh/kube/pager.h"
 #include "nlohmann/json.hpp"
 
 namespace kmesh::kmeshctl {
@@ -223,7 +224,7 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
   // 2. Every node, what it advertises, and its daemon Pod.
   std::map<std::string, NodeRow> nodes;
   absl::StatusOr<kube::ObjectList> node_list =
-      client.List(kube::NodesKind(), "", {});
+      kube::ListAll(client, kube::NodesKind(), "", {});
   if (!node_list.ok()) {
     return fail(
         absl::StrCat("cannot list nodes: ", node_list.status().message()));
@@ -237,8 +238,8 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
     nodes[name].created =
         ParseRfc3339(StringAt(node, {"metadata", "creationTimestamp"}));
   }
-  absl::StatusOr<kube::ObjectList> records =
-      client.List(kube::KmeshNodeInfosKind(), options.daemon_namespace, {});
+  absl::StatusOr<kube::ObjectList> records = kube::ListAll(
+      client, kube::KmeshNodeInfosKind(), options.daemon_namespace, {});
   if (!records.ok()) {
     return fail(absl::StrCat("cannot list kmeshnodeinfos in ",
                              options.daemon_namespace, ": ",
@@ -257,8 +258,8 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
   }
   kube::ListOptions selector;
   selector.label_selector = options.daemon_selector;
-  absl::StatusOr<kube::ObjectList> pods =
-      client.List(kube::PodsKind(), options.daemon_namespace, selector);
+  absl::StatusOr<kube::ObjectList> pods = kube::ListAll(
+      client, kube::PodsKind(), options.daemon_namespace, selector);
   if (!pods.ok()) {
     return fail(absl::StrCat(
         "cannot list the daemon pods (", options.daemon_selector, ") in ",

@@ -6,7 +6,13 @@
 // keep-alive pool: enough for the product's request rate) within a connect
 // and a request deadline; the request text, which may hold the token, is
 // wiped after sending. Errors name the server: "cannot reach the API server
-// at https://10.0.0.1:6443: Connection refused".
+// at https://10.0.0.1:6443: Connection refused". When proxy_config.h selects
+// a proxy (the cluster's proxy-url, else HTTPS_PROXY/HTTP_PROXY minus
+// NO_PROXY), every connection, watch streams included, is an HTTP CONNECT
+// (http:// proxy) or SOCKS5 CONNECT (socks5://) tunnel through it, within
+// the connect timeout: the proxy resolves the server's name, and TLS (SNI,
+// verification) runs to the server inside the tunnel. Proxy credentials
+// are sent only to the proxy, and never appear in messages.
 #ifndef KMESH_KUBE_HTTP_TRANSPORT_H_
 #define KMESH_KUBE_HTTP_TRANSPORT_H_
 
@@ -65,7 +71,8 @@ class HttpResponseStream {
   // after Cancel(), DeadlineExceeded after `idle_timeout` without data.
   virtual absl::StatusOr<std::string> ReadSome() = 0;
   // Reads the rest of the body on the I/O thread, handing it to `handler`.
-  // Call at most once.
+  // Call once; again only after the handler returned false with the body
+  // unfinished (a consumer pausing for back-pressure), to resume reading.
   virtual void StartReading(DataHandler handler) = 0;
   // Makes a blocked or later ReadSome() return Cancelled, and ends
   // StartReading() with Cancelled. Thread-safe.

@@ -11,12 +11,14 @@
 #define KMESH_KUBE_KUBE_CLIENT_H_
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "nlohmann/json_fwd.hpp"
 
 namespace kmesh::kube {
 
@@ -44,6 +46,16 @@ const ResourceKind& KmeshNodeInfosKind();
 struct ListOptions {
   // Kubernetes label selector syntax: "a=b,c!=d,e".
   std::string label_selector;
+  // Kubernetes field selector syntax: "spec.nodeName=node-1"; only the
+  // fields the server supports for the kind (for pods: spec.nodeName,
+  // metadata.name, metadata.namespace, status.phase, ...).
+  std::string field_selector;
+  // List only: at most this many items per page (0 = all at once); the
+  // answer's continue_token asks for the next page.
+  int64_t limit = 0;
+  // List only: the continue token of the previous page ("" = first page).
+  // An expired token fails OutOfRange (HTTP 410 Gone): list from the start.
+  std::string continue_token;
   // For Watch: deliver events after this version ("" = from now).
   std::string resource_version;
   // Server-side timeout for a watch; 0 = the server's default.
@@ -53,14 +65,25 @@ struct ListOptions {
 struct ObjectList {
   std::vector<std::string> items;  // Each item's JSON.
   std::string resource_version;    // The list's resourceVersion.
+  // metadata.continue: "" on the last (or only) page.
+  std::string continue_token;
 };
 
 enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark, kError };
 
+// A watch event's object is its JSON text (`object`) or, from clients that
+// decode each event line once (the REST client), the decoded JSON
+// (`parsed`, then `object` is empty), so a consumer such as the reflector
+// does not parse it again. ObjectText() gives the text either way.
 struct WatchEvent {
   WatchEventType type = WatchEventType::kAdded;
   // The object's JSON; for kError a metav1.Status.
   std::string object;
+  // The same object decoded, or nullptr.
+  std::shared_ptr<const nlohmann::json> parsed;
+
+  // `object`, or `parsed` serialised when `object` is empty.
+  std::string ObjectText() const;
 };
 
 // One watch connection. Events arrive in resourceVersion order.

@@ -316,12 +316,36 @@ TEST_F(KubeconfigTest, EachMissingPieceHasItsOwnErrorWithoutSecrets) {
            "users: [{name: u, user: {client-certificate-data: QQ==}}]\n" +
            context,
        "", "has a client certificate but no key"},
-      {"exec plugin",
+      {"token and exec plugin",
        "current-context: x\n" + cluster +
            absl::StrCat("users: [{name: u, user: {token: ", kToken,
                         ", exec: {command: aws}}}]\n") +
            context,
-       "", "uses \"exec\", which is not supported"},
+       "", "sets both a token and an exec plugin"},
+      {"auth provider",
+       "current-context: x\n" + cluster +
+           "users: [{name: u, user: {auth-provider: {name: gcp}}}]\n" + context,
+       "", "uses \"auth-provider\", which is not supported"},
+      {"basic auth",
+       "current-context: x\n" + cluster +
+           absl::StrCat("users: [{name: u, user: {username: admin, ",
+                        "password: ", kToken, "}}]\n") +
+           context,
+       "", "uses \"username\", which is not supported"},
+      {"exec apiVersion",
+       "current-context: x\n" + cluster +
+           "users: [{name: u, user: {exec: {command: aws, apiVersion: "
+           "client.authentication.k8s.io/v1alpha1}}}]\n" +
+           context,
+       "", "invalid apiVersion \"client.authentication.k8s.io/v1alpha1\""},
+      {"groups without user",
+       "current-context: x\n" + cluster +
+           "users: [{name: u, user: {as-groups: [admins]}}]\n" + context,
+       "", "without impersonating a user"},
+      {"header injection",
+       "current-context: x\n" + cluster +
+           "users: [{name: u, user: {as: \"a\\r\\nX-Evil: 1\"}}]\n" + context,
+       "", "control character"},
       {"not YAML", absl::StrCat("current-context: [x\ntoken: ", kToken, "\n"),
        "", "not valid YAML"},
       {"missing token file",
@@ -340,6 +364,164 @@ TEST_F(KubeconfigTest, EachMissingPieceHasItsOwnErrorWithoutSecrets) {
   }
 }
 
+TEST_F(KubeconfigTest, KubeconfigListIsMergedAsKubectlMergesIt) {
+  // First file: current-context, its own cluster "shared" and user "me"
+  // with a token file relative to ITS directory.
+  Write("one/me.token", "token-from-one\n");
+  const std::string one = Write("one/config", R"(apiVersion: v1
+kind: Config
+current-context: work
+clusters:
+- name: shared
+  cluster: {server: "https://first:6443", certificate-authority: ca.pem}
+users:
+- name: me
+  user: {tokenFile: me.token}
+)");
+  Write("one/ca.pem", "CA-ONE");
+  // Second file: a different current-context (ignored), a cluster of the
+  // same name (ignored: the first file's wins) and the context itself.
+  const std::string two = Write("two/config", R"(apiVersion: v1
+kind: Config
+current-context: other
+clusters:
+- name: shared
+  cluster: {server: "https://second:6443"}
+contexts:
+- name: work
+  context: {cluster: shared, user: me, namespace: team-a}
+- name: other
+  context: {cluster: shared, user: nobody}
+)");
+  ClusterAccessSearch search;
+  search.kubeconfig_env = absl::StrCat(dir_, "/missing::", one, ":", two, ":",
+                                       one);  // Missing, empty, repeated.
+  absl::StatusOr<ClusterAccess> access = FindClusterAccess(search);
+  ASSERT_TRUE(access.ok()) << access.status();
+  EXPECT_EQ(access->server, "https://first:6443");
+  EXPECT_EQ(access->certificate_authority_pem, "CA-ONE");
+  EXPECT_EQ(AsString(access->bearer_token), "token-from-one");
+  EXPECT_EQ(access->bearer_token_file, dir_ + "/one/me.token");
+  EXPECT_EQ(access->default_namespace, "team-a");
+  EXPECT_THAT(access->source, HasSubstr("(context work)"));
+
+  // --context picks a context from the second file; its user "nobody" is
+  // defined nowhere.
+  search.context = "other";
+  access = FindClusterAccess(search);
+  ASSERT_FALSE(access.ok());
+  EXPECT_THAT(access.status().message(),
+              HasSubstr("user \"nobody\" not found"));
+
+  // A file that exists but is broken is an error, as in kubectl.
+  const std::string broken = Write("broken/config", "current-context: [x\n");
+  search.context = "";
+  search.kubeconfig_env = absl::StrCat(one, ":", broken, ":", two);
+  access = FindClusterAccess(search);
+  ASSERT_FALSE(access.ok());
+  EXPECT_THAT(access.status().message(), HasSubstr(broken));
+}
+
+TEST_F(KubeconfigTest, ImpersonationFromKubeconfigAndFlags) {
+  const std::string path = Write("config", R"(apiVersion: v1
+kind: Config
+current-context: x
+clusters:
+- name: c
+  cluster: {server: "https://a:1"}
+users:
+- name: u
+  user:
+    token: t
+    as: jane
+    as-uid: "1234"
+    as-groups: [dev, ops]
+    as-user-extra:
+      reason: [audit]
+      scope: one
+contexts:
+- name: x
+  context: {cluster: c, user: u}
+)");
+  ClusterAccessSearch search;
+  search.explicit_kubeconfig = path;
+  absl::StatusOr<ClusterAccess> access = FindClusterAccess(search);
+  ASSERT_TRUE(access.ok()) << access.status();
+  EXPECT_EQ(access->impersonate.user, "jane");
+  EXPECT_EQ(access->impersonate.uid, "1234");
+  EXPECT_EQ(access->impersonate.groups,
+            (std::vector<std::string>{"dev", "ops"}));
+  EXPECT_EQ(access->impersonate.extra.at("reason"),
+            std::vector<std::string>{"audit"});
+  EXPECT_EQ(access->impersonate.extra.at("scope"),
+            std::vector<std::string>{"one"});
+  // --as-group alone replaces the groups and keeps the user (kubectl's
+  // override merge).
+  search.as_groups = {"admins"};
+  access = FindClusterAccess(search);
+  ASSERT_TRUE(access.ok()) << access.status();
+  EXPECT_EQ(access->impersonate.user, "jane");
+  EXPECT_EQ(access->impersonate.groups, std::vector<std::string>{"admins"});
+  search.as_user = "bob";
+  search.as_uid = "42";
+  access = FindClusterAccess(search);
+  ASSERT_TRUE(access.ok()) << access.status();
+  EXPECT_EQ(access->impersonate.user, "bob");
+  EXPECT_EQ(access->impersonate.uid, "42");
+  // A flag value that would inject a header is refused.
+  search.as_user = "bob\r\nAuthorization: x";
+  EXPECT_THAT(FindClusterAccess(search).status().message(),
+              HasSubstr("control character"));
+}
+
+TEST_F(KubeconfigTest, CredentialsOverHttpNeedAnExplicitOptIn) {
+  absl::StatusOr<ClusterAccess> access =
+      ParseKubeconfig(TokenKubeconfig("http://a:8080"), "/d", "/cfg", "");
+  ASSERT_TRUE(access.ok()) << access.status();
+  absl::Status refused = CheckCredentialsNotInClear(*access);
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused));
+  EXPECT_THAT(refused.message(),
+              AllOf(HasSubstr("http://a:8080"), HasSubstr("clear text"),
+                    HasSubstr("--insecure-allow-http-credentials"),
+                    Not(HasSubstr(kToken))));
+  access->allow_credentials_over_http = true;
+  EXPECT_TRUE(CheckCredentialsNotInClear(*access).ok());
+  // No credentials, or https: nothing to refuse.
+  ClusterAccess anonymous;
+  anonymous.server = "http://a:8080";
+  EXPECT_TRUE(CheckCredentialsNotInClear(anonymous).ok());
+  absl::StatusOr<ClusterAccess> tls =
+      ParseKubeconfig(TokenKubeconfig("https://a:1"), "/d", "/cfg", "");
+  ASSERT_TRUE(tls.ok());
+  EXPECT_TRUE(CheckCredentialsNotInClear(*tls).ok());
+}
+
+TEST_F(KubeconfigTest, HarmlessFieldsAreAccepted) {
+  const std::string yaml = R"(apiVersion: v1
+kind: Config
+preferences: {colors: true}
+current-context: x
+clusters:
+- name: c
+  cluster:
+    server: "https://a:1"
+    disable-compression: true
+    extensions:
+    - name: client.authentication.k8s.io/exec
+      extension: {a: b}
+users:
+- name: u
+  user: {token: t, extensions: [{name: e, extension: {}}]}
+contexts:
+- name: x
+  context: {cluster: c, user: u, extensions: []}
+extensions: []
+)";
+  absl::StatusOr<ClusterAccess> access =
+      ParseKubeconfig(yaml, "/d", "/cfg", "");
+  EXPECT_TRUE(access.ok()) << access.status();
+}
+
 TEST_F(KubeconfigTest, CloneCopiesKeyMaterial) {
   absl::StatusOr<ClusterAccess> access =
       ParseKubeconfig(TokenKubeconfig("https://a:1"), "/d", "/cfg", "");
@@ -348,6 +530,27 @@ TEST_F(KubeconfigTest, CloneCopiesKeyMaterial) {
   EXPECT_EQ(copy.server, "https://a:1");
   EXPECT_TRUE(copy.bearer_token.Equals(access->bearer_token));
   EXPECT_NE(copy.bearer_token.data(), access->bearer_token.data());
+}
+
+TEST_F(KubeconfigTest, ProxyUrlAndTheProxyEnvironmentAreCarried) {
+  std::string yaml = TokenKubeconfig("https://kube.test:6443");
+  yaml = absl::StrReplaceAll(yaml,
+                             {{"    insecure-skip-tls-verify: true\n",
+                               "    insecure-skip-tls-verify: true\n"
+                               "    proxy-url: http://u:p@10.0.0.9:3128\n"}});
+  const std::string path = Write("proxied", yaml);
+  ClusterAccessSearch search;
+  search.explicit_kubeconfig = path;
+  search.proxy_environment.https_proxy = "http://env-proxy:1";
+  search.proxy_environment.no_proxy = ".internal";
+  absl::StatusOr<ClusterAccess> access = FindClusterAccess(search);
+  ASSERT_TRUE(access.ok()) << access.status();
+  EXPECT_EQ(access->proxy_url, "http://u:p@10.0.0.9:3128");
+  EXPECT_EQ(access->proxy_environment.https_proxy, "http://env-proxy:1");
+  EXPECT_EQ(access->proxy_environment.no_proxy, ".internal");
+  const ClusterAccess copy = access->Clone();
+  EXPECT_EQ(copy.proxy_url, access->proxy_url);
+  EXPECT_EQ(copy.proxy_environment.https_proxy, "http://env-proxy:1");
 }
 
 }  // namespace

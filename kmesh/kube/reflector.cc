@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "glog/logging.h"
 #include "kmesh/kube/kube_status.h"
+#include "kmesh/kube/pager.h"
 #include "nlohmann/json.hpp"
 
 namespace kmesh::kube {
@@ -41,8 +42,7 @@ struct ObjectIdentity {
   std::string resource_version;
 };
 
-absl::StatusOr<ObjectIdentity> Identify(const std::string& json) {
-  Json object = Json::parse(json, nullptr, /*allow_exceptions=*/false);
+absl::StatusOr<ObjectIdentity> Identify(const Json& object) {
   if (!object.is_object()) {
     return absl::InvalidArgumentError("object is not a JSON object");
   }
@@ -59,6 +59,14 @@ absl::StatusOr<ObjectIdentity> Identify(const std::string& json) {
   return id;
 }
 
+// metadata.resourceVersion, or "".
+std::string ResourceVersionOf(const Json& object) {
+  if (!object.is_object()) return "";
+  auto metadata = object.find("metadata");
+  if (metadata == object.end()) return "";
+  return StringMember(*metadata, "resourceVersion");
+}
+
 }  // namespace
 
 Reflector::Reflector(KubeClient* client, ResourceKind kind, std::string ns,
@@ -67,7 +75,8 @@ Reflector::Reflector(KubeClient* client, ResourceKind kind, std::string ns,
       kind_(std::move(kind)),
       ns_(std::move(ns)),
       handler_(handler),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()) {}
 
 Reflector::~Reflector() { Stop(); }
 
@@ -95,6 +104,13 @@ std::map<std::string, std::string> Reflector::Snapshot() const {
   return snapshot;
 }
 
+std::optional<std::string> Reflector::Get(const std::string& key) const {
+  absl::MutexLock lock(&mu_);
+  auto it = store_.find(key);
+  if (it == store_.end()) return std::nullopt;
+  return it->second.json;
+}
+
 std::string Reflector::LastResourceVersion() const {
   absl::MutexLock lock(&mu_);
   return resource_version_;
@@ -107,12 +123,14 @@ void Reflector::SetResourceVersion(const std::string& rv) {
 }
 
 void Reflector::Run() {
-  milliseconds backoff = options_.initial_backoff;
+  Backoff backoff({options_.initial_backoff, options_.max_backoff, 2.0,
+                   options_.backoff_jitter},
+                  options_.backoff_uniform);
   auto fail = [&](const absl::Status& status, const char* what) {
-    LOG(WARNING) << what << " " << kind_.DisplayName() << ": " << status;
-    const bool running = WaitOrStop(backoff);
-    backoff = std::min(options_.max_backoff, backoff * 2);
-    return running;
+    const milliseconds delay = backoff.Next();
+    LOG(WARNING) << what << " " << kind_.DisplayName() << ": " << status
+                 << " (retrying in " << delay.count() << " ms)";
+    return WaitOrStop(delay);
   };
   bool need_list = true;
   for (;;) {
@@ -124,14 +142,13 @@ void Reflector::Run() {
         continue;
       }
       need_list = false;
-      backoff = options_.initial_backoff;
+      backoff.Reset();
     }
     const std::string before = LastResourceVersion();
-    const auto watch_start = std::chrono::steady_clock::now();
+    const TimePoint watch_start = clock_->Now();
     watch_count_.fetch_add(1);
     absl::Status watched = WatchOnce();
-    const bool lasted =
-        std::chrono::steady_clock::now() - watch_start >= kQuietWatchIsHealthy;
+    const bool lasted = clock_->Now() - watch_start >= kQuietWatchIsHealthy;
     if (absl::IsCancelled(watched) && stopped()) return;
     if (IsGone(watched)) {
       // The server no longer has history from our version: relist now.
@@ -144,54 +161,83 @@ void Reflector::Run() {
       // It made progress, or ran quietly until the server ended it (the
       // watch timeout): resume at once from where it was.
       VLOG(1) << "watch of " << kind_.DisplayName() << " ended: " << watched;
-      backoff = options_.initial_backoff;
+      backoff.Reset();
       continue;
     }
     if (!fail(watched, "watching")) return;
   }
 }
 
-absl::Status Reflector::ListAndDeliver() {
+absl::StatusOr<ObjectList> Reflector::ListAllPages() {
   ListOptions list_options;
   list_options.label_selector = options_.label_selector;
-  absl::StatusOr<ObjectList> list = client_->List(kind_, ns_, list_options);
+  list_options.field_selector = options_.field_selector;
+  PagerStats stats;
+  absl::StatusOr<ObjectList> list = ListAll(
+      *client_, kind_, ns_, list_options, options_.page_size,
+      [this] { return stopped(); }, &stats);
+  list_requests_.fetch_add(stats.requests);
+  return list;
+}
+
+absl::Status Reflector::ListAndDeliver() {
+  absl::StatusOr<ObjectList> list = ListAllPages();
   if (!list.ok()) return list.status();
 
-  std::map<std::string, Entry> fresh;
-  for (const std::string& item : list->items) {
-    absl::StatusOr<ObjectIdentity> id = Identify(item);
+  // Decoded once here; kept decoded only until delivered.
+  struct Listed {
+    Json object;
+    Entry entry;
+  };
+  std::map<std::string, Listed> fresh;
+  for (std::string& item : list->items) {
+    Json parsed = Json::parse(item, nullptr, /*allow_exceptions=*/false);
+    absl::StatusOr<ObjectIdentity> id = Identify(parsed);
     if (!id.ok()) {
       LOG(WARNING) << "skipping a listed " << kind_.kind << ": "
                    << id.status().message();
       continue;
     }
-    fresh[id->key] = Entry{id->resource_version, item};
+    if (options_.transform) {
+      parsed = options_.transform(parsed);
+      item = parsed.dump();
+    }
+    fresh[id->key] =
+        Listed{std::move(parsed), Entry{id->resource_version, std::move(item)}};
   }
   std::vector<std::string> deleted;
-  std::vector<std::string> added;
-  std::vector<std::pair<std::string, std::string>> updated;
+  std::vector<const Listed*> added;
+  std::vector<std::pair<std::string, const Listed*>> updated;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [key, entry] : store_) {
-      if (fresh.count(key) == 0) deleted.push_back(entry.json);
+    for (auto& [key, entry] : store_) {
+      if (fresh.count(key) == 0) deleted.push_back(std::move(entry.json));
     }
-    for (const auto& [key, entry] : fresh) {
+    std::map<std::string, Entry> store;
+    for (const auto& [key, listed] : fresh) {
       auto old = store_.find(key);
       if (old == store_.end()) {
-        added.push_back(entry.json);
-      } else if (old->second.resource_version != entry.resource_version) {
-        updated.emplace_back(old->second.json, entry.json);
+        added.push_back(&listed);
+      } else if (old->second.resource_version !=
+                 listed.entry.resource_version) {
+        updated.emplace_back(std::move(old->second.json), &listed);
       }
+      store.emplace_hint(store.end(), key, listed.entry);
     }
-    store_ = std::move(fresh);
+    store_ = std::move(store);
     if (!list->resource_version.empty()) {
       resource_version_ = list->resource_version;
     }
   }
-  for (const std::string& object : deleted) handler_->OnDelete(object);
-  for (const std::string& object : added) handler_->OnAdd(object);
-  for (const auto& [old_object, new_object] : updated) {
-    handler_->OnUpdate(old_object, new_object);
+  for (const std::string& text : deleted) {
+    // The last known state, decoded again (relists only).
+    handler_->OnDeleteObject(Json::parse(text, nullptr, false), text);
+  }
+  for (const Listed* listed : added) {
+    handler_->OnAddObject(listed->object, listed->entry.json);
+  }
+  for (const auto& [old_text, listed] : updated) {
+    handler_->OnUpdateObject(old_text, listed->object, listed->entry.json);
   }
   list_count_.fetch_add(1);
   synced_.store(true);
@@ -202,6 +248,7 @@ absl::Status Reflector::ListAndDeliver() {
 absl::Status Reflector::WatchOnce() {
   ListOptions watch_options;
   watch_options.label_selector = options_.label_selector;
+  watch_options.field_selector = options_.field_selector;
   watch_options.resource_version = LastResourceVersion();
   watch_options.timeout = options_.watch_timeout;
   absl::StatusOr<std::unique_ptr<WatchStream>> stream =
@@ -229,45 +276,68 @@ absl::Status Reflector::WatchOnce() {
 }
 
 absl::Status Reflector::Apply(const WatchEvent& event) {
+  // The client's decoded object when it has one (no second parse).
+  Json text_parsed;
+  const Json* object = event.parsed.get();
+  if (object == nullptr) {
+    text_parsed = Json::parse(event.object, nullptr, false);
+    object = &text_parsed;
+  }
   if (event.type == WatchEventType::kError) {
-    Json status = Json::parse(event.object, nullptr, false);
-    const int code = IntMember(status, "code");
-    const std::string message = StringMember(status, "message");
+    const int code = IntMember(*object, "code");
+    const std::string message = StringMember(*object, "message");
     if (code == 410) return absl::OutOfRangeError(message);
     return absl::UnavailableError(
         absl::StrCat("watch error ", code, ": ", message));
   }
-  absl::StatusOr<ObjectIdentity> id = Identify(event.object);
+  if (event.type == WatchEventType::kBookmark) {
+    // A real BOOKMARK carries only kind, apiVersion and
+    // metadata.resourceVersion: it names no object and changes none.
+    const std::string rv = ResourceVersionOf(*object);
+    if (rv.empty()) {
+      LOG(WARNING) << "ignoring a " << kind_.kind
+                   << " bookmark without a resourceVersion";
+    }
+    SetResourceVersion(rv);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<ObjectIdentity> id = Identify(*object);
   if (!id.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "unusable watch event for ", kind_.kind, ": ", id.status().message()));
   }
-  if (event.type == WatchEventType::kBookmark) {
-    SetResourceVersion(id->resource_version);
-    return absl::OkStatus();
+  // What is stored and delivered: the object (or its transform) and its
+  // text (the client's text when it sent text and nothing was changed).
+  Json transformed;
+  if (options_.transform) {
+    transformed = options_.transform(*object);
+    object = &transformed;
   }
-  std::string old_json;
-  bool existed = false;
+  std::string text = !options_.transform && !event.object.empty()
+                         ? event.object
+                         : object->dump();
+  std::optional<std::string> old_text;
   {
     absl::MutexLock lock(&mu_);
     auto it = store_.find(id->key);
-    existed = it != store_.end();
-    if (existed) old_json = std::move(it->second.json);
+    if (it != store_.end()) old_text = std::move(it->second.json);
     if (event.type == WatchEventType::kDeleted) {
-      if (existed) store_.erase(it);
+      if (it != store_.end()) store_.erase(it);
+    } else if (it != store_.end()) {
+      it->second = Entry{id->resource_version, text};
     } else {
-      store_[id->key] = Entry{id->resource_version, event.object};
+      store_.emplace(id->key, Entry{id->resource_version, text});
     }
     if (!id->resource_version.empty()) {
       resource_version_ = id->resource_version;
     }
   }
   if (event.type == WatchEventType::kDeleted) {
-    if (existed) handler_->OnDelete(event.object);
-  } else if (existed) {
-    handler_->OnUpdate(old_json, event.object);
+    if (old_text.has_value()) handler_->OnDeleteObject(*object, text);
+  } else if (old_text.has_value()) {
+    handler_->OnUpdateObject(*old_text, *object, text);
   } else {
-    handler_->OnAdd(event.object);
+    handler_->OnAddObject(*object, text);
   }
   return absl::OkStatus();
 }

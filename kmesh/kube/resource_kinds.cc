@@ -1,4 +1,5 @@
 #include "kmesh/kube/kube_client.h"
+#include "nlohmann/json.hpp"
 
 namespace kmesh::kube {
 
@@ -26,6 +27,11 @@ const ResourceKind& KmeshNodeInfosKind() {
   static const ResourceKind* k = new ResourceKind{
       "kmesh.net", "v1alpha1", "kmeshnodeinfos", "KmeshNodeInfo", true};
   return *k;
+}
+
+std::string WatchEvent::ObjectText() const {
+  if (!object.empty() || parsed == nullptr) return object;
+  return parsed->dump();
 }
 
 }  // namespace kmesh::kube

@@ -61,6 +61,10 @@ class ConnectionResponseStream : public HttpResponseStream {
   void StartReading(DataHandler handler) override {
     {
       absl::MutexLock lock(&mu_);
+      // Again after a pause (the handler returned false): the I/O thread
+      // may still be finishing the previous loop.
+      mu_.Await(absl::Condition(
+          +[](bool* reading) { return !*reading; }, &reading_));
       handler_ = std::move(handler);
       reading_ = true;
     }

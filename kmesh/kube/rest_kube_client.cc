@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "kmesh/base/backoff.h"
 #include "kmesh/kube/kube_status.h"
 #include "nlohmann/json.hpp"
 
@@ -81,6 +82,15 @@ std::string QueryString(const ListOptions& options, bool watch) {
   if (!options.label_selector.empty()) {
     add("labelSelector", options.label_selector);
   }
+  if (!options.field_selector.empty()) {
+    add("fieldSelector", options.field_selector);
+  }
+  if (!watch && options.limit > 0) {
+    add("limit", std::to_string(options.limit));
+  }
+  if (!watch && !options.continue_token.empty()) {
+    add("continue", options.continue_token);
+  }
   if (!options.resource_version.empty()) {
     add("resourceVersion", options.resource_version);
   }
@@ -116,16 +126,21 @@ void ParseStatusBody(const std::string& body, std::string* reason,
 
 // A watch connection: the transport's I/O thread hands over the chunked
 // body as it arrives (no thread of the stream's own); it is split into lines
-// (one JSON event each) and the events are queued for Next().
+// (one JSON event each), each decoded once, and the events are queued for
+// Next() with their decoded objects (WatchEvent::parsed; nothing is
+// re-serialised). The queue is bounded: once it holds `max_queued` events
+// the I/O thread stops reading this connection (TCP then pushes back on the
+// server) and Next() starts it again when the queue has drained to half;
+// nothing is dropped.
 class RestWatchStream : public WatchStream {
  public:
   RestWatchStream(std::unique_ptr<HttpResponseStream> body, std::string server,
-                  size_t max_line)
+                  size_t max_line, size_t max_queued)
       : body_(std::move(body)),
         server_(std::move(server)),
-        max_line_(max_line) {
-    body_->StartReading(
-        [this](absl::StatusOr<std::string> data) { return OnData(data); });
+        max_line_(max_line),
+        max_queued_(std::max<size_t>(1, max_queued)) {
+    StartReading();
   }
 
   ~RestWatchStream() override {
@@ -144,6 +159,14 @@ class RestWatchStream : public WatchStream {
     if (!events_.empty()) {
       WatchEvent event = std::move(events_.front());
       events_.pop_front();
+      if (paused_ && events_.size() <= max_queued_ / 2 && !end_.has_value()) {
+        // Resumed without the lock: StartReading may wait for the I/O
+        // thread to finish the pause.
+        paused_ = false;
+        mu_.Unlock();
+        StartReading();
+        mu_.Lock();
+      }
       return event;
     }
     if (end_.has_value()) return *end_;
@@ -160,6 +183,11 @@ class RestWatchStream : public WatchStream {
   }
 
  private:
+  void StartReading() {
+    body_->StartReading(
+        [this](absl::StatusOr<std::string> data) { return OnData(data); });
+  }
+
   // One piece of the body, or how it ended; false when the stream is
   // finished. On the I/O thread, one call at a time.
   bool OnData(const absl::StatusOr<std::string>& data) {
@@ -196,6 +224,12 @@ class RestWatchStream : public WatchStream {
                        " is longer than ", max_line_, " bytes")));
       return false;
     }
+    // Back-pressure: a full queue stops reading until Next() drains it.
+    absl::MutexLock lock(&mu_);
+    if (events_.size() >= max_queued_ && !closed_) {
+      paused_ = true;
+      return false;
+    }
     return true;
   }
 
@@ -205,6 +239,7 @@ class RestWatchStream : public WatchStream {
     if (line.empty()) return true;
     Json event = Json::parse(line.begin(), line.end(), nullptr,
                              /*allow_exceptions=*/false);
+    // Lines are parsed once; the object is moved out of the event below.
     auto type_it = event.is_object() ? event.find("type") : event.end();
     auto object_it = event.is_object() ? event.find("object") : event.end();
     if (!event.is_object() || type_it == event.end() || !type_it->is_string() ||
@@ -226,8 +261,9 @@ class RestWatchStream : public WatchStream {
     } else if (type == "ERROR") {
       const int code = IntMember(*object_it, "code");
       if (code == 410) {
-        std::string reason, message;
-        ParseStatusBody(object_it->dump(), &reason, &message);
+        std::string reason = StringMember(*object_it, "reason");
+        std::string message = StringMember(*object_it, "message");
+        if (message.empty()) message = "no message";
         Finish(StatusFromHttp(
             410, reason, absl::StrCat(message, " (watch on ", server_, ")")));
         return false;
@@ -239,7 +275,7 @@ class RestWatchStream : public WatchStream {
                        "\" from the API server at ", server_)));
       return false;
     }
-    out.object = object_it->dump();
+    out.parsed = std::make_shared<const Json>(std::move(*object_it));
     absl::MutexLock lock(&mu_);
     events_.push_back(std::move(out));
     return true;
@@ -253,6 +289,7 @@ class RestWatchStream : public WatchStream {
   std::unique_ptr<HttpResponseStream> body_;
   const std::string server_;
   const size_t max_line_;
+  const size_t max_queued_;
   // Used by OnData only (the I/O thread).
   std::string pending_;
   size_t scanned_ = 0;  // pending_[0, scanned_) holds no newline.
@@ -260,6 +297,8 @@ class RestWatchStream : public WatchStream {
   std::deque<WatchEvent> events_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // OnData stopped reading because the queue was full.
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // True unless `response` is the API server's own failure: a metav1.Status
@@ -363,11 +402,52 @@ std::string ResourcePath(const ResourceKind& kind, const std::string& ns,
 
 absl::StatusOr<std::unique_ptr<RestKubeClient>> RestKubeClient::ForCluster(
     const ClusterAccess& access, RestKubeClientOptions options) {
+  if (absl::Status s = CheckCredentialsNotInClear(access); !s.ok()) return s;
+  // An exec plugin's client certificate goes into the TLS context.
+  absl::StatusOr<ClusterAccess> with_cert = WithExecClientCertificate(access);
+  if (!with_cert.ok()) return with_cert.status();
   absl::StatusOr<std::unique_ptr<HttpTransport>> transport =
-      HttpTransport::Create(access, options.transport);
+      HttpTransport::Create(*with_cert, options.transport);
   if (!transport.ok()) return transport.status();
-  return std::make_unique<RestKubeClient>(*std::move(transport),
-                                          std::move(options));
+  auto client = std::make_unique<RestKubeClient>(*std::move(transport),
+                                                 std::move(options));
+  client->exec_ = access.exec_credentials;
+  return client;
+}
+
+absl::StatusOr<HttpResponse> RestKubeClient::RoundTripAuthenticated(
+    const HttpRequest& request) {
+  uint64_t generation = 0;
+  if (exec_ != nullptr) {
+    if (absl::Status s = exec_->Get(&generation).status(); !s.ok()) return s;
+  }
+  absl::StatusOr<HttpResponse> response = transport_->RoundTrip(request);
+  if (exec_ == nullptr || !response.ok() || response->status != 401) {
+    return response;
+  }
+  // client-go re-runs the plugin after a 401; we also retry the request
+  // once with the new credential.
+  exec_->RefreshAfterUnauthorized(generation);
+  if (absl::Status s = exec_->Get().status(); !s.ok()) return s;
+  return transport_->RoundTrip(request);
+}
+
+absl::StatusOr<std::unique_ptr<HttpResponseStream>>
+RestKubeClient::OpenStreamAuthenticated(const HttpRequest& request,
+                                        milliseconds idle_timeout) {
+  uint64_t generation = 0;
+  if (exec_ != nullptr) {
+    if (absl::Status s = exec_->Get(&generation).status(); !s.ok()) return s;
+  }
+  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
+      transport_->OpenStream(request, idle_timeout);
+  if (exec_ == nullptr || !stream.ok() || (*stream)->status() != 401) {
+    return stream;
+  }
+  stream->reset();
+  exec_->RefreshAfterUnauthorized(generation);
+  if (absl::Status s = exec_->Get().status(); !s.ok()) return s;
+  return transport_->OpenStream(request, idle_timeout);
 }
 
 RestKubeClient::RestKubeClient(std::unique_ptr<HttpTransport> transport,
@@ -395,12 +475,13 @@ absl::StatusOr<HttpResponse> RestKubeClient::Call(const HttpRequest& request,
                                                   ResultFilter result) {
   const bool read = idempotency == Idempotency::kRead;
   absl::Status last;
+  Backoff backoff({options_.retry_base_delay, options_.retry_max_delay, 2.0,
+                   options_.retry_jitter},
+                  options_.retry_uniform);
   for (int attempt = 1;; ++attempt) {
-    milliseconds delay = std::min(options_.retry_max_delay,
-                                  milliseconds(options_.retry_base_delay.count()
-                                               << std::min(attempt - 1, 20)));
+    milliseconds delay = backoff.Next();
     bool retry = false;
-    absl::StatusOr<HttpResponse> response = transport_->RoundTrip(request);
+    absl::StatusOr<HttpResponse> response = RoundTripAuthenticated(request);
     if (!response.ok()) {
       last = response.status();
       // TLS refusals and the like are not transient.
@@ -458,6 +539,7 @@ absl::StatusOr<ObjectList> RestKubeClient::List(const ResourceKind& kind,
   auto metadata = list.find("metadata");
   if (metadata != list.end()) {
     result.resource_version = StringMember(*metadata, "resourceVersion");
+    result.continue_token = StringMember(*metadata, "continue");
   }
   if (items != list.end() && items->is_array()) {
     const std::string api_version = ApiVersion(kind);
@@ -518,7 +600,7 @@ absl::StatusOr<ProxyResponse> RestKubeClient::ProxyGet(
   // server's 503 after its own dial timeout, or our request timeout) would
   // cost every attempt in full, and the caller (kmeshctl) would rather
   // report the node than wait minutes for it.
-  absl::StatusOr<HttpResponse> response = transport_->RoundTrip(request);
+  absl::StatusOr<HttpResponse> response = RoundTripAuthenticated(request);
   if (response.ok() && !IsSuccess(response->status) &&
       !IsPodAnswer(*response)) {
     response = ErrorFromResponse(request, *response);
@@ -555,7 +637,7 @@ absl::StatusOr<std::unique_ptr<WatchStream>> RestKubeClient::Watch(
           ? milliseconds(options.timeout) + options_.transport.request_timeout
           : milliseconds(0);
   absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
-      transport_->OpenStream(request, idle_timeout);
+      OpenStreamAuthenticated(request, idle_timeout);
   if (!stream.ok()) return stream.status();
   if (!IsSuccess((*stream)->status())) {
     HttpResponse response;
@@ -567,8 +649,9 @@ absl::StatusOr<std::unique_ptr<WatchStream>> RestKubeClient::Watch(
     }
     return ErrorFromResponse(request, response);
   }
-  return std::unique_ptr<WatchStream>(new RestWatchStream(
-      *std::move(stream), server_url(), options_.max_watch_line));
+  return std::unique_ptr<WatchStream>(
+      new RestWatchStream(*std::move(stream), server_url(),
+                          options_.max_watch_line, options_.max_queued_events));
 }
 
 }  // namespace kmesh::kube

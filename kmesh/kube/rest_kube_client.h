@@ -3,10 +3,14 @@
 // layout (ResourcePath); objects travel as JSON; a non-2xx answer is read as
 // a metav1.Status and mapped with StatusFromHttp, naming the server. Reads
 // are retried on Unavailable outcomes (transport failures, 5xx, 429 with its
-// Retry-After) with bounded exponential backoff; writes only when the server
-// certainly did not act on them (nothing was sent, 429, 503), since callers
-// do read-modify-write with resourceVersion anyway. A watch's body is split
-// into events on the transport's I/O thread and queued for Next(). ProxyGet
+// Retry-After) with bounded, jittered exponential backoff (kmesh/base/
+// backoff.h); writes only when the server certainly did not act on them
+// (nothing was sent, 429, 503), since callers do read-modify-write with
+// resourceVersion anyway. Lists are paged when ListOptions::limit is set
+// (the caller follows ObjectList::continue_token). A watch's body is split
+// into events on the transport's I/O thread, each line decoded once, and
+// queued for Next() in a bounded queue (a full queue pauses reading from the
+// socket: back-pressure, nothing dropped). ProxyGet
 // is tried once, never retried (a pod that is down costs one dial timeout;
 // the caller decides what to do); the pod's own answers (any status code) are
 // results, not errors, and are never retried: only a metav1.Status body, which
@@ -21,6 +25,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "kmesh/base/backoff.h"
 #include "kmesh/kube/http_transport.h"
 #include "kmesh/kube/kube_client.h"
 #include "kmesh/kube/kubeconfig.h"
@@ -31,13 +36,21 @@ struct RestKubeClientOptions {
   HttpTransportOptions transport;
   // Attempts in total for a retryable request (1 = no retry).
   int max_attempts = 4;
-  // Backoff before retry n (n = 1, 2, ...): base * 2^(n-1), at most max.
+  // Backoff before retry n (n = 1, 2, ...): d = base * 2^(n-1), at most max,
+  // plus a random [0, retry_jitter * d) so that clients failing together do
+  // not retry together. A server's Retry-After is used as it is.
   std::chrono::milliseconds retry_base_delay{200};
   std::chrono::milliseconds retry_max_delay{5000};
+  double retry_jitter = 1.0;
+  // The jitter's random source (uniform in [0, 1)); nullptr = random.
+  Backoff::Uniform retry_uniform;
   // How to wait between attempts; tests inject a recorder. nullptr = sleep.
   std::function<void(std::chrono::milliseconds)> sleep;
   // Longest watch event line accepted (Kubernetes objects are < 1.5 MiB).
   size_t max_watch_line = 16 << 20;
+  // Decoded watch events queued per stream before reading from the socket
+  // pauses until the consumer catches up.
+  size_t max_queued_events = 1024;
 };
 
 class RestKubeClient : public KubeClient {
@@ -85,9 +98,17 @@ class RestKubeClient : public KubeClient {
                                     ResultFilter result = nullptr);
   absl::Status ErrorFromResponse(const HttpRequest& request,
                                  const HttpResponse& response) const;
+  // The transport's RoundTrip / OpenStream; with an exec credential plugin,
+  // a 401 makes the plugin run again and the request is sent once more.
+  absl::StatusOr<HttpResponse> RoundTripAuthenticated(
+      const HttpRequest& request);
+  absl::StatusOr<std::unique_ptr<HttpResponseStream>> OpenStreamAuthenticated(
+      const HttpRequest& request, std::chrono::milliseconds idle_timeout);
 
   std::unique_ptr<HttpTransport> transport_;
   RestKubeClientOptions options_;
+  // The cluster access's exec credential plugin (nullptr: none).
+  std::shared_ptr<ExecCredentialProvider> exec_;
 };
 
 // The request path for `kind` ("" name = the collection); exposed for tests.

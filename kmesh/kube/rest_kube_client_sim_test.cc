@@ -5,7 +5,9 @@
 // policy, TLS with the server's own CA, a wrong CA and client certificates,
 // and bearer tokens.
 #include <cstdlib>
+#include <functional>
 #include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -135,6 +137,7 @@ class SimKubeTest : public ::testing::Test {
     EXPECT_TRUE(server_->WriteKubeconfig(path, user).ok());
     ClusterAccessSearch search;
     search.explicit_kubeconfig = path;
+    search.allow_credentials_over_http = allow_http_credentials_;
     absl::StatusOr<ClusterAccess> access = FindClusterAccess(search);
     EXPECT_TRUE(access.ok()) << access.status();
     if (!access.ok()) return nullptr;
@@ -182,6 +185,8 @@ class SimKubeTest : public ::testing::Test {
   std::unique_ptr<sim::kube::ApiServer> server_;
   std::unique_ptr<RestKubeClient> client_;
   std::vector<int64_t> sleeps_;
+  // ClientFromKubeconfig: --insecure-allow-http-credentials.
+  bool allow_http_credentials_ = false;
 };
 
 TEST_F(SimKubeTest, CreateGetUpdateDeleteWithConflicts) {
@@ -276,7 +281,7 @@ TEST_F(SimKubeTest, WatchDeliversEveryChangeInOrder) {
     ASSERT_TRUE(event.ok()) << event.status();
     if (event->type == WatchEventType::kBookmark) continue;
     const int64_t rv =
-        std::stoll(Field(event->object, "/metadata/resourceVersion"));
+        std::stoll(Field(event->ObjectText(), "/metadata/resourceVersion"));
     EXPECT_GT(rv, last_rv);
     last_rv = rv;
     const char* type = event->type == WatchEventType::kAdded      ? "ADDED"
@@ -284,7 +289,7 @@ TEST_F(SimKubeTest, WatchDeliversEveryChangeInOrder) {
                        : event->type == WatchEventType::kDeleted  ? "DELETED"
                                                                   : "OTHER";
     seen.push_back(
-        absl::StrCat(type, " ", Field(event->object, "/metadata/name")));
+        absl::StrCat(type, " ", Field(event->ObjectText(), "/metadata/name")));
   }
   EXPECT_THAT(seen,
               ElementsAre("ADDED s1", "ADDED s2", "MODIFIED s1", "DELETED s2"));
@@ -466,6 +471,228 @@ TEST_F(SimKubeTest, ReflectorRelistsAfterGoneAndKeepsTheViewExact) {
   EXPECT_THAT(handler.events(), ::testing::Contains("update change"));
 }
 
+// Lists as client-go's pager does: pages of `page_size` following the
+// server's continue tokens, the view complete after the last page.
+TEST_F(SimKubeTest, ReflectorListsInPagesFollowingContinueTokens) {
+  SetUpCluster();
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(
+        client_
+            ->Create(SecretsKind(), kNs, SecretJson(absl::StrCat("s", i), "x"))
+            .ok());
+  }
+  ViewHandler handler;
+  ReflectorOptions options = QuickRetries();
+  options.page_size = 3;
+  Reflector reflector(client_.get(), SecretsKind(), kNs, &handler, options);
+  std::thread runner([&] { reflector.Run(); });
+  ASSERT_TRUE(server_->WaitForOpenWatches(1, kWait));
+  reflector.Stop();
+  runner.join();
+  EXPECT_EQ(handler.view(), ServerView());
+  EXPECT_EQ(handler.view().size(), 7u);
+  int pages = 0, continued = 0;
+  for (const auto& r : server_->RequestLog()) {
+    if (r.path != ResourcePath(SecretsKind(), kNs, "")) continue;
+    if (r.query.find("limit=3") != std::string::npos) ++pages;
+    if (r.query.find("continue=") != std::string::npos) ++continued;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(continued, 2);
+  EXPECT_EQ(reflector.ListCount(), 1);
+  EXPECT_EQ(reflector.ListRequestCount(), 3);
+}
+
+// Writes between two pages compact the server's history past the list's
+// snapshot: the next page is 410 Gone, and the reflector lists in full once
+// (client-go's pager fallback), with an exact view.
+class WritesBetweenPages : public KubeClient {
+ public:
+  WritesBetweenPages(KubeClient* inner, std::function<void()> between)
+      : inner_(inner), between_(std::move(between)) {}
+  absl::StatusOr<ObjectList> List(const ResourceKind& kind,
+                                  const std::string& ns,
+                                  const ListOptions& options) override {
+    if (!options.continue_token.empty() && between_) {
+      std::exchange(between_, nullptr)();
+    }
+    return inner_->List(kind, ns, options);
+  }
+  absl::StatusOr<std::unique_ptr<WatchStream>> Watch(
+      const ResourceKind& kind, const std::string& ns,
+      const ListOptions& options) override {
+    return inner_->Watch(kind, ns, options);
+  }
+  absl::StatusOr<std::string> Get(const ResourceKind& k, const std::string& ns,
+                                  const std::string& n) override {
+    return inner_->Get(k, ns, n);
+  }
+  absl::StatusOr<std::string> Create(const ResourceKind& k,
+                                     const std::string& ns,
+                                     const std::string& o) override {
+    return inner_->Create(k, ns, o);
+  }
+  absl::StatusOr<std::string> Update(const ResourceKind& k,
+                                     const std::string& ns,
+                                     const std::string& n,
+                                     const std::string& o) override {
+    return inner_->Update(k, ns, n, o);
+  }
+  absl::Status Delete(const ResourceKind& k, const std::string& ns,
+                      const std::string& n) override {
+    return inner_->Delete(k, ns, n);
+  }
+
+ private:
+  KubeClient* const inner_;
+  std::function<void()> between_;
+};
+
+TEST_F(SimKubeTest, ExpiredContinueTokenFallsBackToOneFullList) {
+  sim::kube::ApiServer::Options server_options;
+  server_options.store.history_limit = 3;
+  SetUpCluster(server_options);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(
+        client_
+            ->Create(SecretsKind(), kNs, SecretJson(absl::StrCat("s", i), "x"))
+            .ok());
+  }
+  WritesBetweenPages client(client_.get(), [&] {
+    ASSERT_TRUE(client_->Delete(SecretsKind(), kNs, "s4").ok());
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(client_
+                      ->Create(SecretsKind(), kNs,
+                               SecretJson(absl::StrCat("new", i), "x"))
+                      .ok());
+    }
+  });
+  ViewHandler handler;
+  ReflectorOptions options = QuickRetries();
+  options.page_size = 2;
+  Reflector reflector(&client, SecretsKind(), kNs, &handler, options);
+  std::thread runner([&] { reflector.Run(); });
+  ASSERT_TRUE(server_->WaitForOpenWatches(1, kWait));
+  reflector.Stop();
+  runner.join();
+  std::vector<std::string> queries;
+  std::vector<int> codes;
+  for (const auto& r : server_->RequestLog()) {
+    if (r.method != "GET" || r.path != ResourcePath(SecretsKind(), kNs, "") ||
+        r.query.find("watch") != std::string::npos) {
+      continue;
+    }
+    queries.push_back(r.query.substr(0, r.query.find("&continue=")));
+    codes.push_back(r.code);
+  }
+  ASSERT_GE(queries.size(), 3u);
+  EXPECT_THAT(std::vector<std::string>(queries.end() - 3, queries.end()),
+              ElementsAre("limit=2", "limit=2", ""));
+  EXPECT_THAT(std::vector<int>(codes.end() - 3, codes.end()),
+              ElementsAre(200, 410, 200));
+  EXPECT_EQ(handler.view(), ServerView());
+  EXPECT_EQ(handler.view().size(), 9u);
+  EXPECT_EQ(reflector.ListCount(), 1);
+  // The first page, the refused second page, then one full list.
+  EXPECT_EQ(reflector.ListRequestCount(), 3);
+}
+
+// Real bookmarks from the simulated server (which sends them as the real
+// cacher does): a watch of a quiet namespace keeps its resourceVersion up
+// with changes elsewhere, delivers nothing and never relists.
+TEST_F(SimKubeTest, BookmarksKeepAQuietWatchCurrent) {
+  sim::kube::ApiServer::Options server_options;
+  server_options.bookmark_interval = milliseconds(50);
+  SetUpCluster(server_options);
+  ASSERT_TRUE(client_->Create(SecretsKind(), kNs, SecretJson("s0", "x")).ok());
+  ViewHandler handler;
+  Reflector reflector(client_.get(), SecretsKind(), kNs, &handler,
+                      QuickRetries());
+  std::thread runner([&] { reflector.Run(); });
+  ASSERT_TRUE(handler.WaitFor("add s0"));
+  ASSERT_TRUE(server_->WaitForOpenWatches(1, kWait));
+  const int64_t listed = std::stoll(reflector.LastResourceVersion());
+  // Changes the watch does not select: secrets of another namespace.
+  std::string last_rv;
+  for (int i = 0; i < 5; ++i) {
+    Json other = Json::parse(SecretJson(absl::StrCat("other", i), "x"));
+    other["metadata"]["namespace"] = "default";
+    absl::StatusOr<std::string> created =
+        client_->Create(SecretsKind(), "default", other.dump());
+    ASSERT_TRUE(created.ok()) << created.status();
+    last_rv = Field(*created, "/metadata/resourceVersion");
+  }
+  bool caught_up = false;
+  for (int i = 0; i < 200 && !caught_up; ++i) {
+    caught_up = reflector.LastResourceVersion() == last_rv;
+    if (!caught_up) absl::SleepFor(absl::Milliseconds(50));
+  }
+  reflector.Stop();
+  runner.join();
+  EXPECT_TRUE(caught_up) << "listed at " << listed << ", at "
+                         << reflector.LastResourceVersion() << ", server at "
+                         << last_rv;
+  EXPECT_GT(std::stoll(reflector.LastResourceVersion()), listed);
+  EXPECT_EQ(reflector.ListCount(), 1);
+  EXPECT_EQ(reflector.WatchCount(), 1);  // The watch never ended.
+  EXPECT_THAT(handler.events(), ElementsAre("add s0"));
+  for (const auto& r : server_->RequestLog()) {
+    if (r.query.find("watch=1") != std::string::npos) {
+      EXPECT_THAT(r.query, HasSubstr("allowWatchBookmarks=true"));
+    }
+  }
+}
+
+// The daemon's two pod watches (kmesh/agent/ipsec_agent.cc): its own
+// node's pods by spec.nodeName=<node>, the others' by spec.nodeName!=<node>,
+// both cluster-wide; each sees exactly its share, and a deleted pod leaves
+// the watch that had it.
+TEST_F(SimKubeTest, PodFieldSelectorsSplitLocalAndOtherNodesPods) {
+  SetUpCluster();
+  auto add_pod = [&](const std::string& name, const std::string& node) {
+    Json pod = {
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata", {{"name", name}}},
+        {"spec", {{"containers", {{{"name", "c"}, {"image", "busybox"}}}}}}};
+    if (!node.empty()) pod["spec"]["nodeName"] = node;
+    ASSERT_TRUE(client_->Create(PodsKind(), kNs, pod.dump()).ok());
+  };
+  add_pod("a1", "node-a");
+  add_pod("b1", "node-b");
+  add_pod("pending", "");
+  ViewHandler local, others;
+  ReflectorOptions options = QuickRetries();
+  options.field_selector = "spec.nodeName=node-a";
+  Reflector local_reflector(client_.get(), PodsKind(), "", &local, options);
+  options.field_selector = "spec.nodeName!=node-a";
+  Reflector other_reflector(client_.get(), PodsKind(), "", &others, options);
+  std::thread local_runner([&] { local_reflector.Run(); });
+  std::thread other_runner([&] { other_reflector.Run(); });
+  ASSERT_TRUE(local.WaitFor("add a1"));
+  ASSERT_TRUE(others.WaitFor("add pending"));
+  ASSERT_TRUE(server_->WaitForOpenWatches(2, kWait));
+  add_pod("a2", "node-a");
+  add_pod("b2", "node-b");
+  ASSERT_TRUE(client_->Delete(PodsKind(), kNs, "b1").ok());
+  ASSERT_TRUE(local.WaitFor("add a2"));
+  ASSERT_TRUE(others.WaitFor("delete b1"));
+  local_reflector.Stop();
+  other_reflector.Stop();
+  local_runner.join();
+  other_runner.join();
+  EXPECT_THAT(local.events(), ElementsAre("add a1", "add a2"));
+  EXPECT_THAT(others.events(), UnorderedElementsAre("add b1", "add pending",
+                                                    "add b2", "delete b1"));
+  for (const auto& r : server_->RequestLog()) {
+    if (r.path != "/api/v1/pods") continue;
+    EXPECT_THAT(
+        r.query,
+        ::testing::AnyOf(HasSubstr("fieldSelector=spec.nodeName%3Dnode-a"),
+                         HasSubstr("fieldSelector=spec.nodeName%21%3Dnode-a")));
+  }
+}
+
 TEST_F(SimKubeTest, ReadsAreRetriedAfterAServerError) {
   SetUpCluster();
   ASSERT_TRUE(client_->Create(SecretsKind(), kNs, SecretJson("s", "x")).ok());
@@ -546,6 +773,9 @@ TEST_F(SimKubeTest, TypedKmeshNodeInfoRoundTrip) {
 TEST_F(SimKubeTest, BearerTokenIsSentAndNeverEchoed) {
   StartServer();
   server_->RequireBearerToken("right-token");
+  // The simulated server is plain http://: tokens go to it only with the
+  // explicit opt-in (kmeshctl --insecure-allow-http-credentials).
+  allow_http_credentials_ = true;
   std::unique_ptr<RestKubeClient> client = ClientFromKubeconfig();
   ASSERT_NE(client, nullptr);
   EXPECT_TRUE(client->List(NamespacesKind(), "", {}).ok());

@@ -3,6 +3,7 @@
 // against the simulated API server is in rest_kube_client_sim_test.cc.
 #include "kmesh/kube/rest_kube_client.h"
 
+#include <atomic>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "kmesh/kube/kube_status.h"
 #include "kmesh/kube/testing/loopback_http_server.h"
 #include "kmesh/kube/testing/test_cluster_access.h"
+#include "nlohmann/json.hpp"
 
 namespace kmesh::kube {
 namespace {
@@ -76,6 +78,8 @@ class RestKubeClientTest : public ::testing::Test {
     options.retry_max_delay = milliseconds(2000);
     options.transport.request_timeout = milliseconds(5000);
     options.sleep = [this](milliseconds d) { sleeps_.push_back(d.count()); };
+    options.retry_uniform = [this] { return jitter_; };
+    options.max_queued_events = max_queued_events_;
     absl::StatusOr<std::unique_ptr<RestKubeClient>> client =
         RestKubeClient::ForCluster(TestClusterAccess(url), options);
     EXPECT_TRUE(client.ok()) << client.status();
@@ -112,6 +116,9 @@ class RestKubeClientTest : public ::testing::Test {
   std::unique_ptr<LoopbackHttpServer> server_;
   std::unique_ptr<RestKubeClient> client_;
   std::vector<int64_t> sleeps_;
+  // What the retry jitter's random source returns (0: no jitter).
+  double jitter_ = 0;
+  size_t max_queued_events_ = 1024;
 };
 
 TEST(ResourcePathTest, FollowsTheApiLayout) {
@@ -202,6 +209,48 @@ TEST_F(RestKubeClientTest, ReadRetriesAfterServerErrorWithBackoff) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(server_->requests().size(), 3u);
   EXPECT_THAT(sleeps_, ElementsAre(100, 200));
+}
+
+TEST_F(RestKubeClientTest, RetryDelaysAreJittered) {
+  jitter_ = 0.5;  // Each delay is 1.5 times its base.
+  Serve({StatusBody(503, "ServiceUnavailable", "down for maintenance")});
+  EXPECT_FALSE(client_->Get(NodesKind(), "", "n").ok());
+  EXPECT_THAT(sleeps_, ElementsAre(150, 300, 600));
+}
+
+TEST_F(RestKubeClientTest, ListSendsPagingAndFieldSelectorAndReturnsContinue) {
+  Serve({Json(200,
+              R"({"kind":"PodList","metadata":{"resourceVersion":"9",
+      "continue":"tok/1"},"items":[{"metadata":{"name":"a","namespace":"ns"}}]})"),
+         StatusBody(410, "Expired",
+                    "The provided continue parameter is too old")});
+  ListOptions options;
+  options.field_selector = "spec.nodeName=node-1";
+  options.limit = 500;
+  absl::StatusOr<ObjectList> list = client_->List(PodsKind(), "", options);
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->continue_token, "tok/1");
+  EXPECT_EQ(list->items.size(), 1u);
+  options.continue_token = list->continue_token;
+  list = client_->List(PodsKind(), "", options);
+  EXPECT_TRUE(IsGone(list.status())) << list.status();
+  EXPECT_THAT(Targets(),
+              ElementsAre("GET /api/v1/pods?fieldSelector=spec.nodeName%3D"
+                          "node-1&limit=500",
+                          "GET /api/v1/pods?fieldSelector=spec.nodeName%3D"
+                          "node-1&limit=500&continue=tok%2F1"));
+}
+
+TEST_F(RestKubeClientTest, WatchNeverSendsPagingParameters) {
+  ServeStream([](const auto&) {});
+  ListOptions options;
+  options.field_selector = "spec.nodeName=n";
+  options.limit = 10;
+  options.continue_token = "x";
+  ASSERT_TRUE(client_->Watch(PodsKind(), "", options).ok());
+  EXPECT_THAT(Targets(), ElementsAre("GET /api/v1/pods?watch=1&"
+                                     "allowWatchBookmarks=true&"
+                                     "fieldSelector=spec.nodeName%3Dn"));
 }
 
 TEST_F(RestKubeClientTest, ReadHonoursRetryAfterOnTooManyRequests) {
@@ -309,7 +358,7 @@ TEST_F(RestKubeClientTest, WatchReassemblesEventsSplitAcrossChunks) {
       break;
     }
     types.push_back(event->type);
-    sizes.push_back(event->object.size());
+    sizes.push_back(event->ObjectText().size());
   }
   EXPECT_THAT(types,
               ElementsAre(WatchEventType::kAdded, WatchEventType::kAdded,
@@ -337,14 +386,14 @@ TEST_F(RestKubeClientTest, WatchTimeoutKeepsTheStreamUsable) {
   ASSERT_NE(watch, nullptr);
   absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
-  EXPECT_THAT(event->object, HasSubstr("\"a\""));
+  EXPECT_THAT(event->ObjectText(), HasSubstr("\"a\""));
   // Nothing more until the server sends again: a timeout, not an end.
   event = watch->Next(milliseconds(20));
   EXPECT_TRUE(absl::IsDeadlineExceeded(event.status())) << event.status();
   release_.Notify();
   event = watch->Next(milliseconds(10000));
   ASSERT_TRUE(event.ok()) << event.status();
-  EXPECT_THAT(event->object, HasSubstr("\"b\""));
+  EXPECT_THAT(event->ObjectText(), HasSubstr("\"b\""));
   // Then the connection drops without the final chunk.
   event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
@@ -412,6 +461,60 @@ TEST_F(RestKubeClientTest, WatchRefusesALineLongerThanTheLimit) {
   absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
   EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
   EXPECT_THAT(event.status().message(), HasSubstr("longer than 4096 bytes"));
+}
+
+// A consumer slower than the server: the queue stays bounded, the server's
+// writes block (reading from the socket paused), and every event arrives,
+// in order, once the consumer reads.
+TEST_F(RestKubeClientTest, WatchQueueIsBoundedAndPushesBackWithoutDropping) {
+  constexpr int kEvents = 20000;  // ~20 MB: more than the socket buffers.
+  const std::string padding(1000, 'p');
+  auto written = std::make_shared<std::atomic<int>>(0);
+  max_queued_events_ = 8;
+  ServeStream([written, padding](const auto& write) {
+    for (int i = 1; i <= kEvents; ++i) {
+      write(absl::StrCat(R"({"type":"ADDED","object":{"metadata":{"name":"o)",
+                         i, R"(","resourceVersion":")", i, R"("},"pad":")",
+                         padding, R"("}})", "\n"));
+      written->store(i);
+    }
+  });
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
+  // Nobody reads for a while: the server gets stuck well before the end.
+  absl::SleepFor(absl::Milliseconds(500));
+  const int stuck_at = written->load();
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_LT(written->load(), kEvents);
+  EXPECT_EQ(written->load(), stuck_at);
+  // Then every event arrives, in order.
+  int expected = 1;
+  for (; expected <= kEvents; ++expected) {
+    absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
+    ASSERT_TRUE(event.ok()) << event.status() << " at " << expected;
+    ASSERT_NE(event->parsed, nullptr);
+    ASSERT_EQ((*event->parsed)["metadata"]["resourceVersion"],
+              std::to_string(expected));
+  }
+  EXPECT_EQ(written->load(), kEvents);
+}
+
+TEST_F(RestKubeClientTest, WatchEventsCarryTheDecodedObject) {
+  ServeStream([](const auto& write) {
+    write(R"({"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1",)"
+          R"("metadata":{"resourceVersion":"12"}}})"
+          "\n");
+  });
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
+  ASSERT_TRUE(event.ok()) << event.status();
+  EXPECT_EQ(event->type, WatchEventType::kBookmark);
+  ASSERT_NE(event->parsed, nullptr);
+  EXPECT_EQ((*event->parsed)["metadata"]["resourceVersion"], "12");
+  EXPECT_EQ(
+      event->ObjectText(),
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"resourceVersion":"12"}})");
 }
 
 TEST_F(RestKubeClientTest, WatchOpenErrorIsMapped) {

@@ -12,6 +12,7 @@ namespace {
 
 constexpr char kPayloadUrl[] = "type.kmesh.net/sim.kube.HttpStatus";
 constexpr char kDetailsUrl[] = "type.kmesh.net/sim.kube.StatusDetails";
+constexpr char kContinueUrl[] = "type.kmesh.net/sim.kube.ListContinue";
 
 // metav1.CauseType of a field error, from the wording of its type.
 std::string CauseType(const std::string& body) {
@@ -181,6 +182,26 @@ absl::Status Gone(const std::string& message) {
   return ApiError(410, "Expired", message);
 }
 
+absl::Status TooLargeResourceVersion(uint64_t requested, uint64_t current) {
+  absl::Status status =
+      ApiError(504, "Timeout",
+               absl::StrCat("Too large resource version: ", requested,
+                            ", current: ", current));
+  nlohmann::json details = {{"causes",
+                             {{{"reason", "ResourceVersionTooLarge"},
+                               {"message", "Too large resource version"}}}},
+                            {"retryAfterSeconds", 1}};
+  status.SetPayload(kDetailsUrl, absl::Cord(details.dump()));
+  return status;
+}
+
+absl::Status ExpiredWithContinue(const std::string& message,
+                                 const std::string& continue_token) {
+  absl::Status status = Gone(message);
+  status.SetPayload(kContinueUrl, absl::Cord(continue_token));
+  return status;
+}
+
 int HttpCode(const absl::Status& status) { return HttpStatusOf(status).code; }
 
 std::string HttpReason(const absl::Status& status) {
@@ -204,6 +225,10 @@ nlohmann::json StatusObject(const absl::Status& status) {
       nlohmann::json parsed =
           nlohmann::json::parse(std::string(*details), nullptr, false);
       if (!parsed.is_discarded()) object["details"] = parsed;
+    }
+    auto continue_token = status.GetPayload(kContinueUrl);
+    if (continue_token.has_value()) {
+      object["metadata"]["continue"] = std::string(*continue_token);
     }
   }
   return object;

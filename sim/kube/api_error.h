@@ -7,6 +7,7 @@
 #ifndef SIM_KUBE_API_ERROR_H_
 #define SIM_KUBE_API_ERROR_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,14 @@ absl::Status InvalidWithCauses(const std::string& kind,
                                const std::string& name,
                                const std::vector<std::string>& field_errors);
 absl::Status Gone(const std::string& message);
+// 504 Timeout "Too large resource version: N, current: M" with the cause
+// ResourceVersionTooLarge and retryAfterSeconds 1, as
+// storage.NewTooLargeResourceVersionError builds it.
+absl::Status TooLargeResourceVersion(uint64_t requested, uint64_t current);
+// 410 Expired whose Status carries metadata.continue = `continue_token`
+// (etcd3's answer to a continue token at a compacted revision).
+absl::Status ExpiredWithContinue(const std::string& message,
+                                 const std::string& continue_token);
 
 // The HTTP code and reason of `status` (200/"" for OK; statuses made
 // elsewhere map by absl code).

@@ -264,6 +264,7 @@ absl::Status ApiServer::Impl::Start() {
   handler_ = std::make_unique<RequestHandler>(
       &store_, options_.default_watch_timeout,
       absl::StrCat(options_.address, ":", port_), options_.pod_proxy);
+  handler_->SetBookmarkInterval(options_.bookmark_interval);
   started_ = true;
   accept_thread_ = std::thread(&Impl::AcceptLoop, this);
   return absl::OkStatus();
@@ -451,15 +452,35 @@ bool ApiServer::Impl::StreamWatch(Stream& stream, unsigned http_version,
   beast::error_code ec;
   http::write_header(stream, serializer, ec);
   bool ended_cleanly = !ec;
+  // The cacher's nextBookmarkTime: a bookmark_interval from now, or 2 s
+  // before the deadline if that is sooner; none once that has passed.
+  using Clock = std::chrono::steady_clock;
+  auto next_bookmark = [&](Clock::time_point now) {
+    if (!response.bookmark_line) return Clock::time_point::max();
+    Clock::time_point at =
+        std::min(now + response.bookmark_interval,
+                 response.watch_deadline - std::chrono::seconds(2));
+    return at < now ? Clock::time_point::max() : at;
+  };
+  Clock::time_point bookmark_at = next_bookmark(Clock::now());
   while (ended_cleanly) {
-    auto now = std::chrono::steady_clock::now();
+    auto now = Clock::now();
     if (now >= response.watch_deadline) break;
-    absl::StatusOr<WatchEvent> event = response.watcher->Next(
-        std::min(response.watch_deadline, now + kWatchPeerCheck));
+    absl::StatusOr<WatchEvent> event = response.watcher->Next(std::min(
+        {response.watch_deadline, now + kWatchPeerCheck, bookmark_at}));
     std::string line;
     if (event.ok()) {
       line = RequestHandler::WatchEventLine(*event);
     } else if (absl::IsDeadlineExceeded(event.status())) {
+      now = Clock::now();
+      if (now >= bookmark_at && now < response.watch_deadline) {
+        // Every event up to Progress() has been sent.
+        line = response.bookmark_line(response.watcher->Progress());
+        bookmark_at = next_bookmark(now);
+        net::write(stream, http::make_chunk(net::buffer(line)), ec);
+        if (ec) ended_cleanly = false;
+        continue;
+      }
       if (PeerClosed(connection.fd)) ended_cleanly = false;
       continue;
     } else if (HttpCode(event.status()) == 410) {
@@ -544,7 +565,14 @@ ApiResponse ApiServer::Impl::Process(const ApiRequest& request) {
     response = handler_->Handle(request, target);
   }
   absl::MutexLock lock(&mu_);
-  log_.push_back({request.method, request.path, request.query, response.code});
+  RequestRecord record{
+      request.method, request.path, request.query, response.code, {}};
+  for (const auto& [name, value] : request.headers) {
+    if (absl::StartsWithIgnoreCase(name, "Impersonate-")) {
+      record.impersonation.emplace_back(name, value);
+    }
+  }
+  log_.push_back(std::move(record));
   return response;
 }
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -44,6 +45,9 @@ class ApiServer {
     ObjectStore::Options store;
     // A watch without timeoutSeconds ends after this long.
     std::chrono::seconds default_watch_timeout{1800};
+    // How often a watch with allowWatchBookmarks=true gets a BOOKMARK (the
+    // real cacher: every minute, and 2 s before the watch times out).
+    std::chrono::milliseconds bookmark_interval{60000};
     // pods/proxy: its timeout, and whether loopback pod IPs may be reached
     // (the real server refuses them; simulated pods listen on 127.0.0.1).
     PodProxyOptions pod_proxy;
@@ -55,6 +59,8 @@ class ApiServer {
     std::string path;    // "/api/v1/namespaces/kmesh-system/secrets"
     std::string query;   // "watch=1&resourceVersion=5", without '?'.
     int code = 0;        // The HTTP status sent.
+    // The Impersonate-* headers received (name as sent, value), in order.
+    std::vector<std::pair<std::string, std::string>> impersonation;
   };
 
   // Which requests a fault applies to; empty fields match everything.

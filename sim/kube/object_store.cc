@@ -2,14 +2,17 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sim/kube/admission/admission.h"
 #include "sim/kube/api_error.h"
 #include "sim/kube/object_fields.h"
+#include "sim/kube/selectable_fields.h"
 #include "sim/kube/selector.h"
 
 namespace kmesh::sim::kube {
@@ -81,11 +84,8 @@ absl::StatusOr<Selectors> ParseFilter(const ResourceType& type,
   absl::StatusOr<LabelSelector> labels =
       LabelSelector::Parse(filter.label_selector);
   if (!labels.ok()) return BadRequest(std::string(labels.status().message()));
-  std::vector<std::string> fields = {"metadata.name", "metadata.namespace"};
-  fields.insert(fields.end(), type.extra_field_selectors.begin(),
-                type.extra_field_selectors.end());
   absl::StatusOr<FieldSelector> field_selector =
-      FieldSelector::Parse(filter.field_selector, fields);
+      ParseFieldSelector(type, filter.field_selector);
   if (!field_selector.ok()) {
     return BadRequest(std::string(field_selector.status().message()));
   }
@@ -278,9 +278,10 @@ void ObjectStore::DeleteLocked(const std::string& type_key,
   Objects& objects = objects_[type_key];
   auto it = objects.find(key);
   if (it == objects.end()) return;
-  json object = it->second->json();
+  std::shared_ptr<const ObjectSnapshot> previous = it->second;
+  json object = previous->json();
   objects.erase(it);
-  history_.Record(type_key, EventType::kDeleted, object, nullptr);
+  history_.Record(type_key, EventType::kDeleted, object, std::move(previous));
 }
 
 void ObjectStore::DeleteWhere(
@@ -350,28 +351,143 @@ absl::StatusOr<json> ObjectStore::Delete(const ResourceType& type,
     }
   }
   Objects& objects = objects_[type.Key()];
-  json object = objects[key]->json();
+  std::shared_ptr<const ObjectSnapshot> previous = objects[key];
+  json object = previous->json();
   objects.erase(key);
-  history_.Record(type.Key(), EventType::kDeleted, object, nullptr);
+  history_.Record(type.Key(), EventType::kDeleted, object, std::move(previous));
   return object;
 }
 
 absl::StatusOr<ListResult> ObjectStore::List(const ResourceType& type,
                                              const std::string& ns,
-                                             const ListFilter& filter) const {
+                                             const ListFilter& filter,
+                                             const ListPage& page) const {
   absl::StatusOr<Selectors> selectors = ParseFilter(type, filter);
   if (!selectors.ok()) return selectors.status();
+  const bool one_namespace = type.namespaced && !ns.empty();
+  // The object's storage key relative to the list's prefix, or "" when the
+  // object is outside the list.
+  auto key_of = [&](const json& object) -> std::string {
+    const json& metadata = MetadataOf(object);
+    const std::string name = StringAt(metadata, "name");
+    if (!type.namespaced) return name;
+    const std::string object_ns = StringAt(metadata, "namespace");
+    if (one_namespace) return object_ns == ns ? name : "";
+    return absl::StrCat(object_ns, "/", name);
+  };
   absl::MutexLock lock(&mu_);
+  const uint64_t current = history_.current_version();
+  if (page.at_version > current) {
+    return TooLargeResourceVersion(page.at_version, current);
+  }
   ListResult result;
-  result.resource_version = history_.current_version();
-  auto objects = objects_.find(type.Key());
-  if (objects == objects_.end()) return result;
-  for (const auto& [key, stored] : objects->second) {
-    if (!ns.empty() && type.namespaced && key.first != ns) continue;
+  result.resource_version = page.at_version != 0 ? page.at_version : current;
+  const bool selects_all =
+      selectors->labels.empty() && selectors->fields.empty();
+  // Takes the entries in key order until the limit; then only counts them.
+  int64_t in_range = 0;
+  bool full = false;
+  std::string last_key;  // Of the last item taken, once full.
+  auto take = [&](const std::string& key,
+                  const std::shared_ptr<const ObjectSnapshot>& stored) {
+    if (full) {
+      if (result.next_key.empty()) result.next_key = last_key;
+      ++in_range;
+      return selects_all;  // Counting goes on only for remainingItemCount.
+    }
+    ++in_range;
     const json& object = stored->json();
-    if (!selectors->labels.Matches(LabelsOf(object))) continue;
-    if (!selectors->fields.Matches(object)) continue;
+    if (!selectors->labels.Matches(LabelsOf(object)) ||
+        !selectors->fields.Matches(object)) {
+      return true;
+    }
     result.items.push_back(object);
+    if (page.limit > 0 &&
+        static_cast<int64_t>(result.items.size()) == page.limit) {
+      full = true;
+      last_key = key + std::string(1, '\0');
+    }
+    return true;
+  };
+  static const Objects* const kNoObjects = new Objects();
+  auto found = objects_.find(type.Key());
+  const Objects& objects =
+      found == objects_.end() ? *kNoObjects : found->second;
+  // At an older version: the state then of each object changed since (null:
+  // it did not exist), overlaid on the current objects. Walking the changes
+  // newest first, the oldest change of a key is the last written.
+  std::map<std::string, std::shared_ptr<const ObjectSnapshot>> then;
+  if (page.at_version != 0 && page.at_version < current) {
+    absl::Status rewound = history_.UndoChangesAfter(
+        type.Key(), page.at_version,
+        [&](EventType event, const ObjectSnapshot& object,
+            const std::shared_ptr<const ObjectSnapshot>& previous) {
+          std::string key = key_of(object.json());
+          if (key.empty() || key < page.start_key) return;
+          then[key] = event == EventType::kAdded ? nullptr : previous;
+        });
+    if (!rewound.ok()) return rewound;
+  }
+  auto overlay = then.begin();
+  // Takes the overlay's objects with keys before `key` (all for nullptr).
+  auto take_then_before = [&](const std::string* key) {
+    for (; overlay != then.end() && (key == nullptr || overlay->first < *key);
+         ++overlay) {
+      if (overlay->second != nullptr &&
+          !take(overlay->first, overlay->second)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  auto visit = [&](const std::string& key,
+                   const std::shared_ptr<const ObjectSnapshot>& stored) {
+    if (!take_then_before(&key)) return false;
+    if (overlay != then.end() && overlay->first == key) {
+      std::shared_ptr<const ObjectSnapshot> old = (overlay++)->second;
+      return old == nullptr || take(key, old);
+    }
+    return take(key, stored);
+  };
+  // The current objects, walked in key order without copying them: by name
+  // within a namespace; across namespaces by "namespace/" first.
+  auto walk_namespace = [&](const std::string& object_ns,
+                            const std::string& from_name,
+                            const std::string& key_prefix) {
+    for (auto it = objects.lower_bound({object_ns, from_name});
+         it != objects.end() && it->first.first == object_ns; ++it) {
+      if (!visit(key_prefix + it->first.second, it->second)) return false;
+    }
+    return true;
+  };
+  bool walked = true;
+  if (!type.namespaced || one_namespace) {
+    walked = walk_namespace(type.namespaced ? ns : "", page.start_key, "");
+  } else {
+    std::vector<std::string> namespaces;
+    for (auto it = objects.begin(); it != objects.end();
+         it = objects.lower_bound(
+             {it->first.first + std::string(1, '\0'), std::string()})) {
+      namespaces.push_back(it->first.first + "/");
+    }
+    std::sort(namespaces.begin(), namespaces.end());
+    for (const std::string& prefix : namespaces) {
+      const std::string object_ns = prefix.substr(0, prefix.size() - 1);
+      std::string from_name;
+      if (absl::StartsWith(page.start_key, prefix)) {
+        from_name = page.start_key.substr(prefix.size());
+      } else if (prefix < page.start_key) {
+        continue;  // Every key of it sorts before the start.
+      }
+      if (!walk_namespace(object_ns, from_name, prefix)) {
+        walked = false;
+        break;
+      }
+    }
+  }
+  if (walked) take_then_before(nullptr);
+  if (!result.next_key.empty() && selects_all) {
+    result.remaining_item_count = in_range - page.limit;
   }
   return result;
 }

@@ -8,8 +8,9 @@
 // (admission/admission.h) first; a stored CRD serves its types; deleting a
 // Namespace deletes everything in it at once (no Terminating phase), and
 // deleting a CRD its custom resources. Every change is recorded in a bounded
-// history that watches replay and follow (watch.h). Errors carry their HTTP
-// code and reason (api_error.h). Thread-safe.
+// history that watches replay and follow (watch.h), and from which a list at
+// an older resourceVersion (continued, or Exact) is rebuilt. Errors carry their
+// HTTP code and reason (api_error.h). Thread-safe.
 #ifndef SIM_KUBE_OBJECT_STORE_H_
 #define SIM_KUBE_OBJECT_STORE_H_
 
@@ -33,8 +34,26 @@
 namespace kmesh::sim::kube {
 
 struct ListResult {
-  std::vector<nlohmann::json> items;  // Sorted by namespace, then name.
-  uint64_t resource_version = 0;      // The store's version when listed.
+  // Sorted by their storage key (ListPage::start_key).
+  std::vector<nlohmann::json> items;
+  // The store's version when listed, or the version listed at.
+  uint64_t resource_version = 0;
+  // When a limit left objects out: the storage key to continue at (the last
+  // returned one's followed by "\0", as etcd3's continue token has it).
+  std::string next_key;
+  // With next_key and no selectors: how many objects are left (etcd3's
+  // remainingItemCount); -1 when not known.
+  int64_t remaining_item_count = -1;
+};
+
+// Which part of a list, and as of when: the etcd read behind a paginated or
+// exact list. Storage keys are relative to the list's prefix: "name" in a
+// namespace or for cluster-scoped types, "namespace/name" across all
+// namespaces; they order as bytes.
+struct ListPage {
+  uint64_t at_version = 0;  // 0: the latest; else the state at it.
+  int64_t limit = 0;        // <= 0: no limit.
+  std::string start_key;    // The first key to include; "" = the start.
 };
 
 // Which objects a list or watch returns.
@@ -112,7 +131,16 @@ class ObjectStore {
   // `ns` "" lists every namespace.
   absl::StatusOr<ListResult> List(const ResourceType& type,
                                   const std::string& ns,
-                                  const ListFilter& filter) const;
+                                  const ListFilter& filter) const {
+    return List(type, ns, filter, ListPage());
+  }
+  // A page of the list at `page.at_version`: rebuilt from the watch history,
+  // 410 Gone (OutOfRange) when the changes since have left it (a compacted
+  // revision), 504 "Too large resource version" when it is in the future.
+  absl::StatusOr<ListResult> List(const ResourceType& type,
+                                  const std::string& ns,
+                                  const ListFilter& filter,
+                                  const ListPage& page) const;
 
   // Watches `type` in `ns` ("" = all namespaces). `resource_version` ""
   // or "0" first delivers an ADDED event for each existing object (as the

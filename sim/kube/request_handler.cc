@@ -3,15 +3,20 @@
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <optional>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "sim/kube/api_error.h"
+#include "sim/kube/object_fields.h"
 #include "sim/kube/patch.h"
 #include "sim/kube/protobuf_codec.h"
+#include "sim/kube/selector.h"
 
 namespace kmesh::sim::kube {
 namespace {
@@ -56,10 +61,317 @@ std::string QueryValue(const std::map<std::string, std::string>& query,
   return it == query.end() ? "" : it->second;
 }
 
+// A boolean query parameter as runtime.Convert_Slice_string_To_bool reads
+// it: absent, "0" or "false" in any case is false; anything else (also ""
+// and "yes") is true. Never an error.
 bool QueryFlag(const std::map<std::string, std::string>& query,
                const std::string& key) {
-  std::string value = QueryValue(query, key);
-  return value == "1" || value == "true";
+  auto it = query.find(key);
+  if (it == query.end()) return false;
+  return !(it->second == "0" || absl::EqualsIgnoreCase(it->second, "false"));
+}
+
+// Go's strconv.Quote for the ASCII text a query carries.
+std::string GoQuote(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 ||
+               static_cast<unsigned char>(c) >= 0x7f) {
+      out += absl::StrFormat("\\x%02x", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// strconv.ParseInt(text, 10, 64) with its error text, as the parameter
+// codec reports a bad `limit` or `timeoutSeconds`.
+absl::StatusOr<int64_t> ParseGoInt64(const std::string& text) {
+  auto syntax = [&] {
+    return BadRequest(absl::StrCat("strconv.ParseInt: parsing ", GoQuote(text),
+                                   ": invalid syntax"));
+  };
+  size_t i = 0;
+  bool negative = false;
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
+    negative = text[i] == '-';
+    ++i;
+  }
+  if (i == text.size()) return syntax();
+  uint64_t magnitude = 0;
+  bool overflow = false;
+  for (; i < text.size(); ++i) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(text[i]))) {
+      return syntax();
+    }
+    const uint64_t digit = text[i] - '0';
+    if (magnitude > (UINT64_MAX - digit) / 10) {
+      overflow = true;
+    } else {
+      magnitude = magnitude * 10 + digit;
+    }
+  }
+  const uint64_t limit =
+      negative ? (uint64_t{1} << 63) : (uint64_t{1} << 63) - 1;
+  if (overflow || magnitude > limit) {
+    return BadRequest(absl::StrCat("strconv.ParseInt: parsing ", GoQuote(text),
+                                   ": value out of range"));
+  }
+  return negative ? static_cast<int64_t>(0 - magnitude)
+                  : static_cast<int64_t>(magnitude);
+}
+
+absl::StatusOr<ListQuery> DecodeListOptions(
+    const std::map<std::string, std::string>& query) {
+  ListQuery options;
+  options.label_selector = QueryValue(query, "labelSelector");
+  options.field_selector = QueryValue(query, "fieldSelector");
+  options.watch = QueryFlag(query, "watch");
+  options.allow_watch_bookmarks = QueryFlag(query, "allowWatchBookmarks");
+  options.resource_version = QueryValue(query, "resourceVersion");
+  options.resource_version_match = QueryValue(query, "resourceVersionMatch");
+  if (query.count("timeoutSeconds") != 0) {
+    absl::StatusOr<int64_t> timeout =
+        ParseGoInt64(QueryValue(query, "timeoutSeconds"));
+    if (!timeout.ok()) return timeout.status();
+    options.timeout_seconds = *timeout;
+  }
+  if (query.count("limit") != 0) {
+    absl::StatusOr<int64_t> limit = ParseGoInt64(QueryValue(query, "limit"));
+    if (!limit.ok()) return limit.status();
+    options.limit = *limit;
+  }
+  options.continue_token = QueryValue(query, "continue");
+  if (query.count("sendInitialEvents") != 0) {
+    options.send_initial_events = QueryFlag(query, "sendInitialEvents");
+  }
+  // The selectors' syntax (their labels are converted after validation).
+  absl::StatusOr<LabelSelector> labels =
+      LabelSelector::Parse(options.label_selector);
+  if (!labels.ok()) return BadRequest(std::string(labels.status().message()));
+  absl::StatusOr<FieldSelector> fields = FieldSelector::Parse(
+      options.field_selector,
+      [](const std::string& label) -> absl::StatusOr<std::string> {
+        return label;
+      },
+      [](const json&, const std::string&) { return std::string(); });
+  if (!fields.ok()) return BadRequest(std::string(fields.status().message()));
+  return options;
+}
+
+// ValidateListOptions (apimachinery internalversion/validation) with the
+// WatchList feature gate off: a 422 for ListOptions.meta.k8s.io.
+absl::Status ValidateListOptions(const ListQuery& options) {
+  std::vector<std::string> errors;
+  const std::string& match = options.resource_version_match;
+  if (options.watch) {
+    if (options.send_initial_events.has_value()) {
+      if (match != "NotOlderThan") {
+        errors.push_back(
+            "resourceVersionMatch: Forbidden: sendInitialEvents requires "
+            "setting resourceVersionMatch to NotOlderThan");
+      }
+      errors.push_back(
+          "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for "
+          "watch unless the WatchList feature gate is enabled");
+    }
+    if (!match.empty()) {
+      if (!options.send_initial_events.has_value()) {
+        errors.push_back(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is "
+            "forbidden for watch unless sendInitialEvents is provided");
+      }
+      if (match != "NotOlderThan") {
+        errors.push_back(absl::StrCat(
+            "resourceVersionMatch: Unsupported value: ", GoQuote(match),
+            ": supported values: \"NotOlderThan\""));
+      }
+      if (!options.continue_token.empty()) {
+        errors.push_back(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is "
+            "forbidden when continue is provided");
+      }
+    }
+  } else {
+    if (!match.empty()) {
+      if (options.resource_version.empty()) {
+        errors.push_back(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is "
+            "forbidden unless resourceVersion is provided");
+      }
+      if (!options.continue_token.empty()) {
+        errors.push_back(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is "
+            "forbidden when continue is provided");
+      }
+      if (match != "Exact" && match != "NotOlderThan") {
+        errors.push_back(absl::StrCat(
+            "resourceVersionMatch: Unsupported value: ", GoQuote(match),
+            ": supported values: \"Exact\", \"NotOlderThan\", \"\""));
+      }
+      if (match == "Exact" && options.resource_version == "0") {
+        errors.push_back(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" "
+            "is forbidden for resourceVersion \"0\"");
+      }
+    }
+    if (options.send_initial_events.has_value()) {
+      errors.push_back(
+          "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for "
+          "list");
+    }
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return InvalidWithCauses("ListOptions", "meta.k8s.io", "", errors);
+}
+
+// APIObjectVersioner.ParseResourceVersion: "" and "0" are 0; anything
+// else not a uint64 is a storage.InvalidError. etcd3's list wraps it in a
+// 400 ("invalid resource version: ..."); the watch cache (lists it serves,
+// and watches) returns it as it is, which the handler answers with a 500
+// without a reason.
+absl::StatusOr<uint64_t> ParseResourceVersion(const std::string& text,
+                                              bool from_etcd) {
+  if (text.empty() || text == "0") return 0;
+  uint64_t version = 0;
+  bool digits = std::all_of(text.begin(), text.end(), [](char c) {
+    return absl::ascii_isdigit(static_cast<unsigned char>(c));
+  });
+  if (!digits || !absl::SimpleAtoi(text, &version)) {
+    const std::string invalid =
+        absl::StrCat("resourceVersion: Invalid value: ", GoQuote(text),
+                     ": strconv.ParseUint: parsing ", GoQuote(text),
+                     digits ? ": value out of range" : ": invalid syntax");
+    if (from_etcd) {
+      return BadRequest(absl::StrCat("invalid resource version: ", invalid));
+    }
+    return ApiError(500, "", invalid);
+  }
+  return version;
+}
+
+// storage.EncodeContinue: base64url (unpadded) of
+// {"v":"meta.k8s.io/v1","rv":N,"start":"<key>"}.
+std::string EncodeContinue(const std::string& key, int64_t resource_version) {
+  std::string token;
+  absl::WebSafeBase64Escape(
+      absl::StrCat("{\"v\":\"meta.k8s.io/v1\",\"rv\":", resource_version,
+                   ",\"start\":", Dump(json(key)), "}"),
+      &token);
+  return token;
+}
+
+// storage.DecodeContinue: the start key and resourceVersion of a token, or
+// the 400 the real server answers a malformed one with.
+absl::StatusOr<std::pair<std::string, int64_t>> DecodeContinue(
+    const std::string& token) {
+  auto invalid = [](const std::string& why) {
+    return BadRequest(absl::StrCat("invalid continue token: ", why));
+  };
+  std::string data;
+  if (token.find_first_of("=+/") != std::string::npos ||
+      !absl::WebSafeBase64Unescape(token, &data)) {
+    return invalid("continue key is not valid: illegal base64 data");
+  }
+  json parsed = json::parse(data, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return invalid("continue key is not valid: invalid JSON");
+  }
+  const json& version = At(parsed, "v");
+  const json& rv = At(parsed, "rv");
+  const json& start = At(parsed, "start");
+  if ((!version.is_null() && !version.is_string()) ||
+      (!rv.is_null() && !rv.is_number_integer()) ||
+      (!start.is_null() && !start.is_string())) {
+    return invalid("continue key is not valid: invalid JSON");
+  }
+  const std::string api_version =
+      version.is_string() ? version.get<std::string>() : "";
+  if (api_version != "meta.k8s.io/v1") {
+    return invalid(absl::StrCat(
+        "continue key is not valid: server does not recognize this encoded "
+        "version ",
+        api_version));
+  }
+  const int64_t resource_version = rv.is_null() ? 0 : rv.get<int64_t>();
+  if (resource_version == 0) {
+    return invalid(
+        "continue key is not valid: incorrect encoded start resourceVersion "
+        "(version meta.k8s.io/v1)");
+  }
+  std::string key = start.is_string() ? start.get<std::string>() : "";
+  if (key.empty()) {
+    return invalid(
+        "continue key is not valid: encoded start key empty (version "
+        "meta.k8s.io/v1)");
+  }
+  // path.Clean must leave "/" + key as it is (no "..", ".", "//", no
+  // trailing "/").
+  const std::string rooted = key[0] == '/' ? key : "/" + key;
+  bool clean = rooted == "/" || rooted.back() != '/';
+  for (absl::string_view part :
+       absl::StrSplit(absl::string_view(rooted).substr(1), '/')) {
+    if (rooted == "/") break;
+    if (part.empty() || part == "." || part == "..") clean = false;
+  }
+  if (!clean) {
+    return invalid(absl::StrCat("continue key is not valid: ", key));
+  }
+  return std::make_pair(rooted.substr(1), resource_version);
+}
+
+constexpr char kListTooOld[] =
+    "The resourceVersion for the provided list is too old.";
+constexpr char kInconsistentContinue[] =
+    "The provided continue parameter is too old to display a consistent list "
+    "result. You can start a new list without the continue parameter, or use "
+    "the continue token in this response to retrieve the remainder of the "
+    "results. Continuing with the provided token results in an inconsistent "
+    "list - objects that were created, modified, or deleted between the time "
+    "the first chunk was returned and now may show up in the list.";
+
+// The object of a BOOKMARK event: what the cacher's newFunc() makes, with
+// only the resourceVersion set, as the JSON serializer writes it (Go's
+// zero values: null creationTimestamp, pods' null containers, nodes'
+// daemonEndpoints and nodeInfo).
+json BookmarkObject(const ResourceType& type, uint64_t resource_version) {
+  json object = {
+      {"kind", type.kind},
+      {"apiVersion", type.ApiVersion()},
+      {"metadata", {{"resourceVersion", absl::StrCat(resource_version)}}}};
+  const bool custom = !type.group.empty() && type.group != kAppsGroup &&
+                      type.group != kRbacGroup &&
+                      type.group != kApiExtensionsGroup;
+  if (custom) return object;  // Unstructured: nothing else.
+  object["metadata"]["creationTimestamp"] = nullptr;
+  if (!type.group.empty()) return object;
+  if (type.plural == "pods") {
+    object["spec"] = {{"containers", nullptr}};
+    object["status"] = json::object();
+  } else if (type.plural == "namespaces") {
+    object["spec"] = json::object();
+    object["status"] = json::object();
+  } else if (type.plural == "nodes") {
+    object["spec"] = json::object();
+    object["status"] = {
+        {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 0}}}}},
+        {"nodeInfo",
+         {{"machineID", ""},
+          {"systemUUID", ""},
+          {"bootID", ""},
+          {"kernelVersion", ""},
+          {"osImage", ""},
+          {"containerRuntimeVersion", ""},
+          {"kubeletVersion", ""},
+          {"kubeProxyVersion", ""},
+          {"operatingSystem", ""},
+          {"architecture", ""}}}};
+  }
+  return object;
 }
 
 absl::StatusOr<json> ParseBody(const ApiRequest& request,
@@ -185,7 +497,8 @@ std::map<std::string, std::string> ParseQuery(const std::string& query) {
     size_t eq = pair.find('=');
     std::string key(pair.substr(0, eq));
     std::string value(eq == absl::string_view::npos ? "" : pair.substr(eq + 1));
-    values[PercentDecode(key, true)] = PercentDecode(value, true);
+    // url.Values.Get: the first value of a repeated key counts.
+    values.emplace(PercentDecode(key, true), PercentDecode(value, true));
   }
   return values;
 }
@@ -435,11 +748,117 @@ json RequestHandler::ListObject(const ResourceType& type,
       items.back().erase("apiVersion");
     }
   }
+  json metadata = {{"resourceVersion", std::to_string(list.resource_version)}};
+  if (!list.next_key.empty()) {
+    metadata["continue"] = EncodeContinue(
+        list.next_key, static_cast<int64_t>(list.resource_version));
+    if (list.remaining_item_count >= 0) {
+      metadata["remainingItemCount"] = list.remaining_item_count;
+    }
+  }
   return {{"kind", type.kind + "List"},
           {"apiVersion", type.ApiVersion()},
-          {"metadata",
-           {{"resourceVersion", std::to_string(list.resource_version)}}},
+          {"metadata", std::move(metadata)},
           {"items", std::move(items)}};
+}
+
+ApiResponse RequestHandler::List(const ResourceType& type,
+                                 const std::string& ns,
+                                 const ListFilter& filter,
+                                 const ListQuery& options) {
+  ListPage page;
+  const std::string& rv = options.resource_version;
+  const std::string& match = options.resource_version_match;
+  // The cacher's shouldDelegateList (ConsistentListFromCache on): a
+  // continuation, a limit with resourceVersion other than "0", or an Exact
+  // match is read from etcd, with pages; everything else from the watch
+  // cache, whole and at its latest state (a limit is ignored).
+  if (!options.continue_token.empty()) {
+    absl::StatusOr<std::pair<std::string, int64_t>> token =
+        DecodeContinue(options.continue_token);
+    if (!token.ok()) return ErrorResponse(token.status());
+    if (!rv.empty() && rv != "0") {
+      return ErrorResponse(BadRequest(
+          "specifying resource version is not allowed when using continue"));
+    }
+    page.start_key = token->first;
+    // rv < 0: continue at the latest state (after a compaction).
+    if (token->second > 0) page.at_version = token->second;
+    page.limit = options.limit;
+    absl::StatusOr<ListResult> list = store_->List(type, ns, filter, page);
+    if (!list.ok()) {
+      if (HttpCode(list.status()) == 410) {
+        return ErrorResponse(ExpiredWithContinue(
+            kInconsistentContinue, EncodeContinue(token->first, -1)));
+      }
+      return ErrorResponse(list.status());
+    }
+    return JsonResponse(200, ListObject(type, *list));
+  }
+  const bool from_etcd = (options.limit > 0 && rv != "0") || match == "Exact";
+  absl::StatusOr<uint64_t> version = ParseResourceVersion(rv, from_etcd);
+  if (!version.ok()) return ErrorResponse(version.status());
+  if (from_etcd) {
+    page.limit = options.limit;
+    if (match == "Exact" || (match.empty() && options.limit > 0)) {
+      page.at_version = *version;
+    }
+  }
+  if (page.at_version == 0 && *version > store_->CurrentResourceVersion()) {
+    // NotOlderThan a version the store has not reached (the real server
+    // waits up to 3 s for it first).
+    return ErrorResponse(
+        TooLargeResourceVersion(*version, store_->CurrentResourceVersion()));
+  }
+  absl::StatusOr<ListResult> list = store_->List(type, ns, filter, page);
+  if (!list.ok()) {
+    if (HttpCode(list.status()) == 410) {
+      return ErrorResponse(Gone(kListTooOld));
+    }
+    return ErrorResponse(list.status());
+  }
+  return JsonResponse(200, ListObject(type, *list));
+}
+
+ApiResponse RequestHandler::Watch(const ResourceType& type,
+                                  const std::string& ns,
+                                  const ListFilter& filter,
+                                  const ListQuery& options) {
+  // timeoutSeconds: 0 or absent is the server's default; a negative one
+  // ends the watch at once (the handler's timer fires immediately).
+  std::chrono::steady_clock::duration timeout = default_watch_timeout_;
+  if (options.timeout_seconds.has_value() && *options.timeout_seconds != 0) {
+    timeout = std::chrono::seconds(std::max<int64_t>(
+        std::min<int64_t>(*options.timeout_seconds, int64_t{1} << 32), -1));
+  }
+  absl::StatusOr<uint64_t> version =
+      ParseResourceVersion(options.resource_version, /*from_etcd=*/false);
+  if (!version.ok()) return ErrorResponse(version.status());
+  absl::StatusOr<std::unique_ptr<ObjectStore::Watcher>> watcher =
+      store_->Watch(type, ns, filter, options.resource_version);
+  ApiResponse response;
+  if (!watcher.ok()) {
+    if (HttpCode(watcher.status()) != 410) {
+      return ErrorResponse(watcher.status());
+    }
+    // As the real server: a 200 stream whose one event is the error.
+    response.body = WatchErrorLine(watcher.status());
+    response.chunked = true;
+    return response;
+  }
+  response.watcher = *std::move(watcher);
+  response.watch_deadline = std::chrono::steady_clock::now() + timeout;
+  if (options.allow_watch_bookmarks) {
+    response.bookmark_interval = bookmark_interval_;
+    const ResourceType bookmark_type = type;
+    response.bookmark_line = [bookmark_type](uint64_t resource_version) {
+      return Dump(json{
+                 {"type", "BOOKMARK"},
+                 {"object", BookmarkObject(bookmark_type, resource_version)}}) +
+             "\n";
+    };
+  }
+  return response;
 }
 
 ApiResponse RequestHandler::HandleResource(
@@ -453,38 +872,14 @@ ApiResponse RequestHandler::HandleResource(
   const ListFilter filter{QueryValue(query, "labelSelector"),
                           QueryValue(query, "fieldSelector")};
   const std::string& verb = target.verb;
-  if (verb == "list") {
-    absl::StatusOr<ListResult> list = store_->List(type, target.ns, filter);
-    if (!list.ok()) return ErrorResponse(list.status());
-    return JsonResponse(200, ListObject(type, *list));
-  }
-  if (verb == "watch") {
-    std::chrono::seconds timeout = default_watch_timeout_;
-    std::string timeout_text = QueryValue(query, "timeoutSeconds");
-    int64_t seconds = 0;
-    if (!timeout_text.empty()) {
-      if (!absl::SimpleAtoi(timeout_text, &seconds) || seconds < 0) {
-        return ErrorResponse(BadRequest(
-            absl::StrCat("invalid timeoutSeconds \"", timeout_text, "\"")));
-      }
-      if (seconds > 0) timeout = std::chrono::seconds(seconds);
+  if (verb == "list" || verb == "watch") {
+    absl::StatusOr<ListQuery> options = DecodeListOptions(query);
+    if (!options.ok()) return ErrorResponse(options.status());
+    if (absl::Status valid = ValidateListOptions(*options); !valid.ok()) {
+      return ErrorResponse(valid);
     }
-    absl::StatusOr<std::unique_ptr<ObjectStore::Watcher>> watcher =
-        store_->Watch(type, target.ns, filter,
-                      QueryValue(query, "resourceVersion"));
-    ApiResponse response;
-    if (!watcher.ok()) {
-      if (HttpCode(watcher.status()) != 410) {
-        return ErrorResponse(watcher.status());
-      }
-      // As the real server: a 200 stream whose one event is the error.
-      response.body = WatchErrorLine(watcher.status());
-      response.chunked = true;
-      return response;
-    }
-    response.watcher = *std::move(watcher);
-    response.watch_deadline = std::chrono::steady_clock::now() + timeout;
-    return response;
+    if (verb == "list") return List(type, target.ns, filter, *options);
+    return Watch(type, target.ns, filter, *options);
   }
   if (verb == "get") {
     absl::StatusOr<json> object = store_->Get(type, target.ns, target.name);

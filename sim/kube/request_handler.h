@@ -3,15 +3,22 @@
 // resource and verb it names, performs it, and returns the response the real
 // API server would send: the object or list JSON, a metav1.Status on error,
 // discovery documents, or, for a watch, the watcher whose events the
-// transport streams. api_server.h puts it on the network. The one request it
+// transport streams. Lists and watches follow kube-apiserver 1.32: query
+// parameters decoded by the parameter codec's rules, ListOptions validation,
+// paginated lists with etcd3 continue tokens, field selectors per type
+// (selectable_fields.h), BOOKMARK events (docs/decisions.md has the
+// details). api_server.h puts it on the network. The one request it
 // sends on itself is the pod proxy subresource's (pod_proxy.h): that one is
 // relayed to the pod and its answer returned.
 #ifndef SIM_KUBE_REQUEST_HANDLER_H_
 #define SIM_KUBE_REQUEST_HANDLER_H_
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +52,27 @@ struct ApiResponse {
   // For a watch: the events to stream until watch_deadline (code 200).
   std::unique_ptr<ObjectStore::Watcher> watcher;
   std::chrono::steady_clock::time_point watch_deadline;
+  // allowWatchBookmarks: the BOOKMARK line for a resourceVersion, sent
+  // every bookmark_interval and 2 s before watch_deadline (the cacher's
+  // nextBookmarkTime); null when bookmarks were not asked for.
+  std::function<std::string(uint64_t resource_version)> bookmark_line;
+  std::chrono::steady_clock::duration bookmark_interval{};
+};
+
+// metav1.ListOptions as the parameter codec decodes a list or watch query:
+// booleans as runtime.Convert_Slice_string_To_bool reads them, integers as
+// strconv.ParseInt (its error text in a 400).
+struct ListQuery {
+  std::string label_selector;
+  std::string field_selector;
+  bool watch = false;
+  bool allow_watch_bookmarks = false;
+  std::string resource_version;
+  std::string resource_version_match;
+  std::optional<int64_t> timeout_seconds;
+  int64_t limit = 0;
+  std::string continue_token;
+  std::optional<bool> send_initial_events;
 };
 
 // What a request addresses, as authorization sees it.
@@ -72,6 +100,12 @@ class RequestHandler {
   RequestHandler(ObjectStore* store, std::chrono::seconds default_watch_timeout,
                  std::string host_port, PodProxyOptions pod_proxy = {});
 
+  // How often a watch that allows bookmarks gets one (the cacher's
+  // defaultBookmarkFrequency, a minute); shorter in tests.
+  void SetBookmarkInterval(std::chrono::steady_clock::duration interval) {
+    bookmark_interval_ = interval;
+  }
+
   ApiTarget Resolve(const ApiRequest& request) const;
   ApiResponse Handle(const ApiRequest& request, const ApiTarget& target);
 
@@ -92,6 +126,13 @@ class RequestHandler {
                              const std::map<std::string, std::string>& query);
   nlohmann::json ListObject(const ResourceType& type,
                             const ListResult& list) const;
+  // A list: from the "watch cache" (whole, latest) or, for a continue
+  // token, a limit or an Exact match, from "etcd" (paginated, at a
+  // resourceVersion), as the cacher's shouldDelegateList decides.
+  ApiResponse List(const ResourceType& type, const std::string& ns,
+                   const ListFilter& filter, const ListQuery& options);
+  ApiResponse Watch(const ResourceType& type, const std::string& ns,
+                    const ListFilter& filter, const ListQuery& options);
   // pods/{id}/proxy: ProxyREST.Connect and pod.ResourceLocation.
   ApiResponse PodProxy(const ApiRequest& request, const ApiTarget& target);
 
@@ -99,11 +140,14 @@ class RequestHandler {
   const std::chrono::seconds default_watch_timeout_;
   const std::string host_port_;
   const PodProxyOptions pod_proxy_;
+  std::chrono::steady_clock::duration bookmark_interval_ =
+      std::chrono::minutes(1);
 };
 
 // Decodes %XX escapes (and '+' as space when `plus_is_space`).
 std::string PercentDecode(const std::string& text, bool plus_is_space);
-// Splits "a=1&b=x%3Dy" into decoded pairs; later keys win.
+// Splits "a=1&b=x%3Dy" into decoded pairs; of a repeated key the first
+// value counts (url.Values.Get).
 std::map<std::string, std::string> ParseQuery(const std::string& query);
 
 }  // namespace kmesh::sim::kube

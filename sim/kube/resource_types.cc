@@ -131,6 +131,12 @@ std::vector<ResourceType> ResourceTypesServedBy(const json& crd) {
     for (const json& short_name : names.value("shortNames", json::array())) {
       if (short_name.is_string()) type.short_names.push_back(short_name);
     }
+    // selectableFields: jsonPath ".spec.x" is the field label "spec.x".
+    for (const json& field : version.value("selectableFields", json::array())) {
+      std::string path = StringAt(field, "jsonPath");
+      if (!path.empty() && path[0] == '.') path.erase(0, 1);
+      if (!path.empty()) type.extra_field_selectors.push_back(path);
+    }
     if (type.version.empty()) continue;
     types.push_back(std::move(type));
   }

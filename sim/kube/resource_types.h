@@ -30,7 +30,9 @@ struct ResourceType {
   std::string kind;
   bool namespaced = true;
   std::vector<std::string> short_names;
-  // Field selectors it supports besides metadata.name / metadata.namespace.
+  // For custom resources: the CRD version's selectableFields ("spec.x"),
+  // which field selectors accept besides metadata.name/namespace. Built-in
+  // types' fields are in selectable_fields.cc.
   std::vector<std::string> extra_field_selectors;
 
   // "v1" or "kmesh.net/v1alpha1".

@@ -192,57 +192,123 @@ bool LabelSelector::Matches(const nlohmann::json& labels) const {
   return true;
 }
 
+namespace {
+
+// fields.splitTerms: commas not escaped by a backslash separate terms.
+std::vector<std::string> SplitFieldTerms(const std::string& text) {
+  std::vector<std::string> terms;
+  std::string term;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size()) {
+      term += text[i];
+      term += text[++i];
+    } else if (text[i] == ',') {
+      terms.push_back(std::move(term));
+      term.clear();
+    } else {
+      term += text[i];
+    }
+  }
+  terms.push_back(std::move(term));
+  return terms;
+}
+
+// fields.UnescapeValue.
+absl::StatusOr<std::string> UnescapeFieldValue(const std::string& value) {
+  if (value.find_first_of("\\,=") == std::string::npos) return value;
+  std::string out;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c == '\\') {
+      if (i + 1 >= value.size()) {
+        return absl::InvalidArgumentError(
+            "invalid field selector: invalid escape sequence: \\");
+      }
+      const char next = value[++i];
+      if (next != '\\' && next != ',' && next != '=') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("invalid field selector: invalid escape sequence: \\",
+                         std::string(1, next)));
+      }
+      out += next;
+    } else if (c == ',' || c == '=') {
+      // Go prints the rune with %v: its code point.
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid field selector: unescaped character in value: ",
+                       static_cast<int>(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string ValueAtPath(const nlohmann::json& object, const std::string& path) {
+  const nlohmann::json* node = &object;
+  for (absl::string_view part : absl::StrSplit(path, '.')) {
+    if (node == nullptr || !node->is_object()) return "";
+    auto it = node->find(std::string(part));
+    node = it == node->end() ? nullptr : &*it;
+  }
+  if (node == nullptr || node->is_null()) return "";
+  return node->is_string() ? node->get<std::string>() : node->dump();
+}
+
+}  // namespace
+
 absl::StatusOr<FieldSelector> FieldSelector::Parse(
-    const std::string& text, const std::vector<std::string>& allowed_fields) {
+    const std::string& text, const LabelConverter& convert, FieldValue value) {
   FieldSelector selector;
-  if (absl::StripAsciiWhitespace(text).empty()) return selector;
-  for (absl::string_view term : absl::StrSplit(text, ',')) {
-    term = absl::StripAsciiWhitespace(term);
+  selector.value_ = std::move(value);
+  for (const std::string& term : SplitFieldTerms(text)) {
+    if (term.empty()) continue;
     Requirement req;
-    size_t op = term.find("!=");
-    size_t op_len = 2;
-    req.equals = false;
-    if (op == absl::string_view::npos) {
-      req.equals = true;
-      op = term.find("==");
-      if (op == absl::string_view::npos) {
-        op = term.find('=');
-        op_len = 1;
+    // fields.splitTerm: the first operator found, trying `!=`, `==`, `=` at
+    // each position.
+    size_t op = std::string::npos, op_len = 0;
+    for (size_t i = 0; i < term.size() && op == std::string::npos; ++i) {
+      if (term.compare(i, 2, "!=") == 0) {
+        op = i, op_len = 2, req.equals = false;
+      } else if (term.compare(i, 2, "==") == 0) {
+        op = i, op_len = 2, req.equals = true;
+      } else if (term[i] == '=') {
+        op = i, op_len = 1, req.equals = true;
       }
     }
-    if (op == absl::string_view::npos) {
+    if (op == std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
           "invalid selector: '", text, "'; can't understand '", term, "'"));
     }
-    req.path = std::string(absl::StripAsciiWhitespace(term.substr(0, op)));
-    req.value =
-        std::string(absl::StripAsciiWhitespace(term.substr(op + op_len)));
-    if (std::find(allowed_fields.begin(), allowed_fields.end(), req.path) ==
-        allowed_fields.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("field label not supported: ", req.path));
-    }
+    absl::StatusOr<std::string> unescaped =
+        UnescapeFieldValue(term.substr(op + op_len));
+    if (!unescaped.ok()) return unescaped.status();
+    req.value = *std::move(unescaped);
+    absl::StatusOr<std::string> label = convert(term.substr(0, op));
+    if (!label.ok()) return label.status();
+    req.path = *std::move(label);
     selector.requirements_.push_back(std::move(req));
   }
   return selector;
 }
 
+absl::StatusOr<FieldSelector> FieldSelector::Parse(
+    const std::string& text, const std::vector<std::string>& allowed_fields) {
+  return Parse(
+      text,
+      [&](const std::string& label) -> absl::StatusOr<std::string> {
+        if (std::find(allowed_fields.begin(), allowed_fields.end(), label) ==
+            allowed_fields.end()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("field label not supported: ", label));
+        }
+        return label;
+      },
+      ValueAtPath);
+}
+
 bool FieldSelector::Matches(const nlohmann::json& object) const {
   for (const Requirement& req : requirements_) {
-    const nlohmann::json* node = &object;
-    for (absl::string_view part : absl::StrSplit(req.path, '.')) {
-      if (node == nullptr || !node->is_object()) {
-        node = nullptr;
-        break;
-      }
-      auto it = node->find(std::string(part));
-      node = it == node->end() ? nullptr : &*it;
-    }
-    std::string value;
-    if (node != nullptr) {
-      value = node->is_string() ? node->get<std::string>() : node->dump();
-    }
-    if ((value == req.value) != req.equals) return false;
+    if ((value_(object, req.path) == req.value) != req.equals) return false;
   }
   return true;
 }

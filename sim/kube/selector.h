@@ -3,11 +3,12 @@
 // list or watch returns. Label selectors support `a=b`, `a==b`, `a!=b`, `a`,
 // `!a`, `a in (x,y)`, `a notin (x)`, `a>1`, `a<1`, joined by commas; field
 // selectors support `path=value`, `path==value` and `path!=value` on the
-// fields a resource allows. Malformed selectors are InvalidArgument, as the
-// real server answers them with 400 BadRequest.
+// fields a resource allows (selectable_fields.h). Malformed selectors are
+// InvalidArgument, as the real server answers them with 400 BadRequest.
 #ifndef SIM_KUBE_SELECTOR_H_
 #define SIM_KUBE_SELECTOR_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,15 +49,31 @@ class LabelSelector {
 
 class FieldSelector {
  public:
+  // What a resource's field label conversion makes of a label (e.g. pods'
+  // "spec.host" is "spec.nodeName"), or its error (the real server's 400
+  // text, e.g. "field label not supported: spec.x").
+  using LabelConverter =
+      std::function<absl::StatusOr<std::string>(const std::string& label)>;
+  // The value of a (converted) label for an object, as the resource's
+  // selectable fields give it; "" when the object has none.
+  using FieldValue = std::function<std::string(const nlohmann::json& object,
+                                               const std::string& label)>;
+
   // The empty selector, which matches every object.
   FieldSelector() = default;
 
-  // `allowed_fields` are the dotted paths the resource supports (the real
-  // server rejects others, e.g. `"spec.x" is not a known field selector`).
+  // Parses as fields.ParseSelector does (terms split at unescaped commas,
+  // operators `!=`, `==`, `=`, no trimming, values with `\`, `\,`, `\=`
+  // escapes), then converts each label with `convert`.
+  static absl::StatusOr<FieldSelector> Parse(const std::string& text,
+                                             const LabelConverter& convert,
+                                             FieldValue value);
+  // Allows exactly `allowed_fields` ("field label not supported: X" for
+  // others); values are read at the dotted path, a missing field as "".
   static absl::StatusOr<FieldSelector> Parse(
       const std::string& text, const std::vector<std::string>& allowed_fields);
 
-  // `object` is the whole object; a missing field compares as "".
+  // `object` is the whole object.
   bool Matches(const nlohmann::json& object) const;
   bool empty() const { return requirements_.empty(); }
 
@@ -67,6 +84,7 @@ class FieldSelector {
     std::string value;
   };
   std::vector<Requirement> requirements_;
+  FieldValue value_;
 };
 
 }  // namespace kmesh::sim::kube

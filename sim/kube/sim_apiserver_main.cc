@@ -9,6 +9,8 @@
 // written into the kubeconfig (default: the certificate itself).
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -26,6 +28,8 @@ DEFINE_string(tls_key, "", "PEM private key file");
 DEFINE_string(tls_ca, "", "PEM CA file for the kubeconfig");
 DEFINE_string(token, "", "require this bearer token");
 DEFINE_int32(history_limit, 1000, "watch events kept for replay");
+DEFINE_int32(bookmark_interval_ms, 60000,
+             "how often watches with allowWatchBookmarks get a BOOKMARK");
 
 namespace {
 
@@ -51,6 +55,8 @@ int main(int argc, char** argv) {
   options.address = FLAGS_address;
   options.port = static_cast<uint16_t>(FLAGS_port);
   options.store.history_limit = FLAGS_history_limit;
+  options.bookmark_interval =
+      std::chrono::milliseconds(std::max(FLAGS_bookmark_interval_ms, 1));
   for (const auto& [flag, path, out] :
        {std::make_tuple("--tls_cert", FLAGS_tls_cert, &options.tls_cert_pem),
         std::make_tuple("--tls_key", FLAGS_tls_key, &options.tls_key_pem),

@@ -84,6 +84,26 @@ uint64_t WatchHistory::oldest_watchable_version() const {
   return compacted_;
 }
 
+absl::Status WatchHistory::UndoChangesAfter(
+    const std::string& type_key, uint64_t version,
+    const std::function<void(EventType, const ObjectSnapshot&,
+                             const std::shared_ptr<const ObjectSnapshot>&)>&
+        undo) const {
+  absl::MutexLock lock(&mu_);
+  if (version < compacted_) {
+    return Gone(absl::StrCat("too old resource version: ", version, " (",
+                             compacted_, ")"));
+  }
+  auto channel = channels_.find(type_key);
+  if (channel == channels_.end()) return absl::OkStatus();
+  for (uint64_t v = version_; v > version; --v) {
+    const Event& event = events_[v - compacted_ - 1];
+    if (event.channel != &channel->second) continue;
+    undo(event.type, *event.object, event.previous);
+  }
+  return absl::OkStatus();
+}
+
 Watcher::Watcher(WatchHistory* history, WatcherSet* channel, std::string ns,
                  LabelSelector labels, FieldSelector fields, uint64_t cursor)
     : history_(history),
@@ -113,6 +133,11 @@ void Watcher::Cancel() {
   // Under the lock, so a Next() between its check and its wait still wakes.
   absl::MutexLock lock(&history_->mu_);
   woken_.Signal();
+}
+
+uint64_t Watcher::Progress() const {
+  absl::MutexLock lock(&history_->mu_);
+  return cursor_;
 }
 
 void Watcher::Select(std::vector<Candidate>& candidates) {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -75,6 +76,18 @@ class WatchHistory {
   // The oldest resourceVersion a watch can still start from.
   uint64_t oldest_watchable_version() const;
 
+  // Calls `undo` for each change to `type_key` after resourceVersion
+  // `version`, newest first: the object as recorded, and what it replaced
+  // (null for kAdded; the last stored state for kDeleted). With the current
+  // objects this rebuilds the state at `version` (a list at an older
+  // resourceVersion). OutOfRange (410) when some of those changes have left
+  // the history, as etcd answers a read at a compacted revision.
+  absl::Status UndoChangesAfter(
+      const std::string& type_key, uint64_t version,
+      const std::function<void(
+          EventType type, const ObjectSnapshot& object,
+          const std::shared_ptr<const ObjectSnapshot>& previous)>& undo) const;
+
  private:
   friend class Watcher;
   struct Event {
@@ -118,6 +131,10 @@ class Watcher {
       std::chrono::steady_clock::time_point deadline);
   // Makes a blocked and every later Next() return Cancelled. Thread-safe.
   void Cancel();
+  // The resourceVersion up to which this watch has read the history. Right
+  // after Next() returned DeadlineExceeded every event up to it has been
+  // delivered: what a BOOKMARK reports.
+  uint64_t Progress() const;
 
  private:
   friend class WatchHistory;

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "gtest/gtest.h"
@@ -137,6 +139,45 @@ TEST(WatchHistoryTest, TheInitialObjectsComeFirstAsAdded) {
   EXPECT_EQ(event->snapshot, b);  // Shared, not copied; a is not selected.
   EXPECT_TRUE(
       absl::IsDeadlineExceeded((*watcher)->Next(Immediately()).status()));
+}
+
+TEST(WatchHistoryTest, UndoChangesAfterWalksTheTypesChangesNewestFirst) {
+  WatchHistory history(4);
+  json a = Secret("default", "a");
+  auto added = history.Record(kSecrets, EventType::kAdded, a, nullptr);  // 1
+  json node = {{"metadata", {{"name", "n"}}}};
+  history.Record(kNodes, EventType::kAdded, node, nullptr);  // 2
+  json changed = Secret("default", "a", "x");
+  auto modified =
+      history.Record(kSecrets, EventType::kModified, changed, added);  // 3
+  json gone = changed;
+  history.Record(kSecrets, EventType::kDeleted, gone, modified);  // 4
+  std::vector<std::pair<EventType, uint64_t>> seen;
+  ASSERT_TRUE(history
+                  .UndoChangesAfter(
+                      kSecrets, 1,
+                      [&](EventType type, const ObjectSnapshot& object,
+                          const std::shared_ptr<const ObjectSnapshot>& before) {
+                        seen.push_back({type, VersionOf(object.json())});
+                        ASSERT_NE(before, nullptr);
+                      })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::pair<EventType, uint64_t>>{
+                      {EventType::kDeleted, 4}, {EventType::kModified, 3}}));
+  // A Progress() after a timed-out Next() is the version read up to.
+  std::unique_ptr<Watcher> watcher = MustWatch(history, kNodes, "", 4);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(watcher->Next(Immediately()).status()));
+  EXPECT_EQ(watcher->Progress(), 4u);
+  // Once version 1's successors left the history: 410.
+  json b = Secret("default", "b");
+  history.Record(kSecrets, EventType::kAdded, b, nullptr);  // 5: 1 compacted
+  json c = Secret("default", "c");
+  history.Record(kSecrets, EventType::kAdded, c, nullptr);  // 6
+  absl::Status old = history.UndoChangesAfter(
+      kSecrets, 1,
+      [](EventType, const ObjectSnapshot&,
+         const std::shared_ptr<const ObjectSnapshot>&) {});
+  EXPECT_EQ(HttpCode(old), 410) << old;
 }
 
 }  // namespace

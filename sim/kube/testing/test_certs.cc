@@ -118,13 +118,13 @@ absl::StatusOr<TestCertificates> GenerateTestCertificates(
              {NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"},
              {NID_subject_key_identifier, "hash"}});
   if (!ca) return absl::InternalError("cannot issue the CA certificate");
-  bssl::UniquePtr<X509> server =
-      Issue(server_key.get(), "kmesh-sim-apiserver", "", ca.get(), ca_key.get(),
-            {{NID_basic_constraints, "critical,CA:FALSE"},
-             {NID_key_usage, "critical,digitalSignature,keyEncipherment"},
-             {NID_ext_key_usage, "serverAuth"},
-             {NID_authority_key_identifier, "keyid:always"},
-             {NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost"}});
+  bssl::UniquePtr<X509> server = Issue(
+      server_key.get(), "kmesh-sim-apiserver", "", ca.get(), ca_key.get(),
+      {{NID_basic_constraints, "critical,CA:FALSE"},
+       {NID_key_usage, "critical,digitalSignature,keyEncipherment"},
+       {NID_ext_key_usage, "serverAuth"},
+       {NID_authority_key_identifier, "keyid:always"},
+       {NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost,DNS:kube.test"}});
   if (!server)
     return absl::InternalError("cannot issue the server certificate");
   bssl::UniquePtr<X509> client = Issue(

@@ -1,6 +1,7 @@
 // Throwaway X.509 certificates for TLS tests, made in-process with
-// BoringSSL: a CA, a server certificate it issued for 127.0.0.1 and
-// localhost (subjectAltName IP and DNS, serverAuth), and a client
+// BoringSSL: a CA, a server certificate it issued for 127.0.0.1, localhost
+// and kube.test (a name only a test proxy resolves; subjectAltName IP and
+// DNS, serverAuth), and a client
 // certificate (clientAuth, CN kmesh-test, O system:masters), all ECDSA P-256
 // and valid for a day from an hour ago. Everything is PEM.
 #ifndef SIM_KUBE_TESTING_TEST_CERTS_H_
