@@ -453,6 +453,40 @@ EOF
   fi
 }
 
+# tx_dropped NODE IFNAME: the interface's tx_dropped counter.
+tx_dropped() {
+  ip netns exec "$1" cat "/sys/class/net/$2/statistics/tx_dropped"
+}
+# stop_flow_first_attach NAME STEP DROPS_NOTE: stop_flow for a flow through
+# a node whose first daemon starts while it flows. That daemon attaches the
+# decrypt marker to the node's eth0 and the encrypt marker to its running
+# pods' veths, creating each one's clsact qdisc, and Linux deactivates a
+# device while it grafts an ingress/clsact qdisc (sch_api.c qdisc_graft;
+# 6.1 here, still so in 6.18): a packet transmitted on it in that instant
+# meets the noop qdisc and is dropped, in no XFRM counter. The product
+# cannot avoid it (before tcx in 6.6 no tc attach avoids that graft). So
+# this passes one lost packet per flow, and fails on more, on duplicates
+# or on too few sent; the step's XFRM counters are checked apart.
+# DROPS_NOTE (the devices' tx drop counts) goes into the message.
+# docs/vm-e2e.md has the measurement.
+stop_flow_first_attach() {
+  eval "stop_process \$FLOW_$1 INT"
+  keep "/tmp/flow-$1.txt"
+  read -r answered sent <<EOF
+$(ping_answered "/tmp/flow-$1.txt")
+EOF
+  summary=$(grep 'packets transmitted' "/tmp/flow-$1.txt")
+  lost=$((sent - 1 - answered))
+  if [ "$sent" -le 10 ] || grep -q 'DUP!' "/tmp/flow-$1.txt" || [ "$lost" -gt 1 ]; then
+    fail "$2: flow $1: $answered of $((sent - 1)) answered ($summary; $3)"
+  elif [ "$lost" -eq 1 ]; then
+    info "$2: flow $1 lost 1 packet, the bound of a first marker attach under traffic (clsact graft; docs/vm-e2e.md); $3"
+    pass "$2: flow $1 lost at most the one packet a first marker attach may cost: $answered of $((sent - 1)) answered ($summary)"
+  else
+    pass "$2: flow $1 lost nothing: $answered of the $((sent - 1)) packets sent before the stop answered ($summary)"
+  fi
+}
+
 # tcp_start NAME SERVER_POD SERVER_IP CLIENT_POD: a TCP bulk transfer of
 # full-size segments, CLIENT_POD fetching a sparse 2 GB file from
 # SERVER_POD's busybox httpd (it writes whole buffers, so TCP sends

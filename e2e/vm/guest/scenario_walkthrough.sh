@@ -505,6 +505,7 @@ latest=$(find $W -maxdepth 1 -name 'secret.*' | sort -t. -k2 -n | tail -n 1)
 project node-d "$latest"
 errors_join=$(xfrm_error_sum node-a node-b node-d)
 capture_all join 'net 10.244.0.0/16 or esp'
+drops_join="$(tx_dropped node-d eth0) $(tx_dropped node-d veth-pd1)"
 start_flow j_ad pa1 $PD1
 start_flow j_db pd1 $PB1
 tcp_start join pa1 $PA1 pd1
@@ -521,8 +522,12 @@ wait_until 120 d_encrypted && pass "node-d: pa1 <-> pd1 and pd1 <-> pb1 go throu
   fail "node-d: traffic with pd1 does not go through the SAs"
 sleep 2
 tcp_stop join "node-d joins"
-stop_flow j_ad "node-d joins"
-stop_flow j_db "node-d joins"
+read -r eth0_0 veth_0 <<EOF
+$drops_join
+EOF
+graft_drops="tx drops over the step: node-d eth0 $(($(tx_dropped node-d eth0) - eth0_0)), veth-pd1 $(($(tx_dropped node-d veth-pd1) - veth_0))"
+stop_flow_first_attach j_ad "node-d joins" "$graft_drops"
+stop_flow_first_attach j_db "node-d joins" "$graft_drops"
 stop_captures
 pa=$(plain_after_esp join node-a node-d)
 pd=$(plain_after_esp join node-d node-a)
