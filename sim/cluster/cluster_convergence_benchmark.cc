@@ -439,27 +439,28 @@ class Run {
     }
   }
 
-  // In `node`'s kernel: for every other node, exactly one outbound SA, with
-  // `spi`, and an inbound SA with `spi` from it. Reads the table in place
-  // (SimXfrm::VisitSas): copying a thousand tables of two thousand SAs, keys
-  // and all, on every sweep was what made sweeps take minutes.
+  // In `node`'s kernel: for every other node, exactly one outbound SA with
+  // `spi`, and an inbound SA with `spi` from it. The out policy moves to the
+  // new outbound SA as it is added (docs/xfrm-layout.md, section 5, step
+  // 3); the old outbound SA stays, unused, until its SPI is reclaimed, so
+  // it does not count against convergence (NoSaWithSpi measures the
+  // reclaim). Reads the table in place (SimXfrm::VisitSas): copying a
+  // thousand tables of two thousand SAs, keys and all, on every sweep was
+  // what made sweeps take minutes.
   bool OutboundAndInboundAt(const std::string& node, int spi) {
     const int self = node_index_.at(node);
-    std::vector<int> outbound(nodes_, 0);  // By peer: outbound SAs.
+    std::vector<int> outbound(nodes_, 0);  // By peer: outbound SAs with spi.
     std::vector<bool> inbound(nodes_, false);
-    bool stale_outbound = false;
     cluster_->network().kernel(node)->xfrm().VisitSas([&](const XfrmSa& sa) {
+      if (sa.spi != static_cast<uint32_t>(spi)) return;
       const int src = NodeOf(sa.src);
       const int dst = NodeOf(sa.dst);
       if (src == self && dst >= 0) {
-        if (sa.spi != static_cast<uint32_t>(spi)) stale_outbound = true;
         ++outbound[dst];
-      } else if (dst == self && src >= 0 &&
-                 sa.spi == static_cast<uint32_t>(spi)) {
+      } else if (dst == self && src >= 0) {
         inbound[src] = true;
       }
     });
-    if (stale_outbound) return false;
     for (int peer = 0; peer < nodes_; ++peer) {
       if (peer == self) continue;
       if (outbound[peer] != 1 || !inbound[peer]) return false;
