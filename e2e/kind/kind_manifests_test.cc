@@ -303,6 +303,9 @@ TEST_F(KindManifestsTest, SecretIsMountedWhereTheDaemonReadsItsKey) {
   EXPECT_EQ(secret.value("optional", false), true);
   // Every key of the Secret lands under its own name (ipSec).
   EXPECT_FALSE(secret.contains("items")) << secret;
+  // The key file is the daemon's (root's) alone: 0400, not the API server's
+  // default 0644.
+  EXPECT_EQ(secret.value("defaultMode", -1), 0400) << secret;
   const json* mount = Find(container["volumeMounts"], "name",
                            (*key_volume)["name"].get<std::string>());
   ASSERT_NE(mount, nullptr);
@@ -418,10 +421,14 @@ TEST_F(KindManifestsTest, RbacGrantsExactlyWhatTheDaemonUses) {
   const json* mount = Find(container["volumeMounts"], "name",
                            (*key_volume)["name"].get<std::string>());
   ASSERT_NE(mount, nullptr);
+  // kubelet gives the files the volume's defaultMode.
+  sim::ProjectedVolumeWriter::Options volume_options;
+  volume_options.file_mode = (*key_volume)["secret"].value("defaultMode", 0644);
   sim::ProjectedVolumeWriter volume(
       (root /
        fs::path((*mount)["mountPath"].get<std::string>()).relative_path())
-          .string());
+          .string(),
+      volume_options);
   // kubelet: an optional Secret that does not exist yet is an empty volume.
   ASSERT_TRUE(volume.Write({}).ok());
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "kmesh/ipsec/node_view.h"
 #include "kmesh/kernel/kernel_error.h"
 #include "prometheus/text_serializer.h"
 
@@ -122,6 +123,34 @@ std::vector<MetricFamily> NodeMetricFamilies(
             "KmeshNodeInfo yet), error.",
             count, {{"state", state}});
   }
+  // Every reason, so a dashboard sees 0 rather than no series.
+  std::map<std::string, int> rejected;
+  for (ipsec::RecordProblem problem :
+       {ipsec::RecordProblem::kNoNode, ipsec::RecordProblem::kAddressNotOnNode,
+        ipsec::RecordProblem::kPodCidrNotOnNode,
+        ipsec::RecordProblem::kPodCidrOverlap}) {
+    rejected[ipsec::RecordProblemName(problem)] = 0;
+  }
+  for (const auto& r : c.rejected_records) ++rejected[r.reason];
+  for (const auto& [reason, count] : rejected) {
+    f.Gauge("kmesh_ipsec_peer_records_rejected",
+            "Peer KmeshNodeInfos not used because they disagree with their "
+            "Node objects, by reason: no_node, address_not_on_node "
+            "(not an InternalIP of the Node), pod_cidr_not_on_node (not "
+            "within its spec.podCIDRs), pod_cidr_overlap (another node's).",
+            count, {{"reason", reason}});
+  }
+  f.Counter("kmesh_ipsec_peer_record_rejections_total",
+            "Times a peer KmeshNodeInfo was rejected (each distinct problem "
+            "of a record once).",
+            static_cast<double>(c.stats.records_rejected));
+  f.Gauge("kmesh_ipsec_peers_without_index",
+          "Peers waiting for a free peer index (all 65535 taken); each gets "
+          "one when an index is freed.",
+          static_cast<double>(c.peers_without_index));
+  f.Counter("kmesh_ipsec_peer_index_exhaustions_total",
+            "Times a peer found no free peer index.",
+            static_cast<double>(c.stats.index_exhaustions));
   f.Gauge("kmesh_ipsec_pending_reclaims",
           "Old SPIs whose grace period runs (their SAs go when it ends).",
           static_cast<double>(c.pending_reclaims.size()));

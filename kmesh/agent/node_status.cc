@@ -166,6 +166,13 @@ std::string NodeStatusJson(const NodeStatus& status) {
                      {"inboundSpisInstalled", p.inbound_installed}});
   }
   j["peers"] = peers;
+  nlohmann::json rejected = nlohmann::json::array();
+  for (const auto& r : c.rejected_records) {
+    rejected.push_back(
+        {{"name", r.name}, {"reason", r.reason}, {"detail", r.detail}});
+  }
+  j["rejectedRecords"] = rejected;
+  j["peersWithoutIndex"] = c.peers_without_index;
   nlohmann::json spis = nlohmann::json::array();
   for (const auto& s : status.spis) {
     spis.push_back({{"spi", s.spi},
@@ -213,7 +220,9 @@ std::string NodeStatusJson(const NodeStatus& status) {
                     {"keyFileErrors", c.stats.key_file_errors},
                     {"spisReclaimed", c.stats.spis_reclaimed},
                     {"publishErrors", c.stats.publish_errors},
-                    {"peerErrors", c.stats.peer_errors}};
+                    {"peerErrors", c.stats.peer_errors},
+                    {"recordsRejected", c.stats.records_rejected},
+                    {"indexExhaustions", c.stats.index_exhaustions}};
   j["markers"] = {{"managedLocalPods", status.managed_local_pods},
                   {"unmanagedPods", status.unmanaged_pods},
                   {"errors", status.marker_errors + c.stats.marker_errors},

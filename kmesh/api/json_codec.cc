@@ -11,6 +11,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/type_resolver.h"
 #include "google/protobuf/util/type_resolver_util.h"
+#include "kmesh/base/json_depth.h"
 #include "kmesh/crypto/boringssl_guard.h"
 
 namespace kmesh::api {
@@ -65,6 +66,12 @@ std::string RedactedParseError(absl::string_view error) {
 
 absl::Status ParseJsonInto(absl::string_view json, pb::Message* message) {
   message->Clear();
+  // Before protobuf's parser, which recurses per level.
+  if (absl::Status depth = CheckJsonDepth(json); !depth.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot parse ", message->GetTypeName(),
+                     " from JSON: ", depth.message()));
+  }
   pb::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
   const pb::util::Status status = pb::util::JsonStringToMessage(

@@ -53,6 +53,12 @@ TEST(JsonCodecTest, IpSecKeyIsByteIdenticalToGoJsonMarshal) {
   EXPECT_EQ(ToJson(key), kIpSecKeyJson);
 }
 
+// The expected JSON carries the independently computed base64 of the key.
+TEST(JsonCodecTest, IpSecKeyJsonCarriesTheKeyBase64) {
+  const std::string field = std::string("\"aeadKey\":\"") + kKeyBase64 + "\"";
+  EXPECT_THAT(kIpSecKeyJson, ::testing::HasSubstr(field));
+}
+
 TEST(JsonCodecTest, ParsesIpSecKey) {
   absl::StatusOr<IpSecKey> key = ParseJson<IpSecKey>(kIpSecKeyJson);
   ASSERT_TRUE(key.ok()) << key.status();
@@ -447,6 +453,19 @@ TEST(JsonCodecTest, ErrorsDoNotQuoteTheInput) {
   EXPECT_THAT(std::string(status.message()), Not(HasSubstr("UNZ4")));
   EXPECT_THAT(std::string(status.message()), Not(HasSubstr("B4Td")));
   EXPECT_THAT(std::string(status.message()), Not(HasSubstr("\n")));
+}
+
+// The Secret (and its ipSec payload, the key file) nested deeper than
+// kMaxJsonDepth is refused before protobuf's recursive parser sees it.
+TEST(JsonCodecTest, DeeplyNestedJsonIsRefusedWithAClearError) {
+  const std::string deep =
+      std::string(1000000, '[') + std::string(1000000, ']');
+  absl::StatusOr<Secret> secret =
+      ParseJson<Secret>(R"({"metadata":{"name":"s"},"x":)" + deep + "}");
+  ASSERT_FALSE(secret.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(secret.status()));
+  EXPECT_THAT(secret.status().message(),
+              HasSubstr("nested more than 100 levels deep"));
 }
 
 TEST(JsonCodecTest, ParseReplacesWhatTheMessageHeld) {

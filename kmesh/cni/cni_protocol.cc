@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "kmesh/base/json_depth.h"
 
 namespace kmesh::cni {
 namespace {
@@ -80,7 +81,8 @@ std::variant<CniRequest, CniError> ParseCniRequest(
                  "kmesh-cni supports ADD, DEL, CHECK and VERSION");
   }
 
-  Json conf = Json::parse(stdin_text, nullptr, /*allow_exceptions=*/false);
+  // Bounded nesting: the configuration is dumped again (prevResult).
+  Json conf = ParseJsonWithinDepth(stdin_text);
   if (request.command == CniCommand::kVersion) {
     if (conf.is_object() && conf.contains("cniVersion") &&
         conf["cniVersion"].is_string()) {

@@ -4,7 +4,9 @@
 // with OPENSSL_cleanse before it is freed or replaced. Comparison is constant
 // time (CRYPTO_memcmp). There is deliberately no operator<< and no implicit
 // conversion to a string: DebugString() says only how many bytes it holds.
-// Copies must be asked for explicitly with Clone().
+// Copies must be asked for explicitly with Clone(). The bytes live on pages
+// of their own (never the general heap) marked MADV_DONTDUMP, so a core
+// dump of the process does not carry keys.
 #ifndef KMESH_CRYPTO_SECRET_BYTES_H_
 #define KMESH_CRYPTO_SECRET_BYTES_H_
 
@@ -70,7 +72,15 @@ class SecretBytes {
   friend std::ostream& operator<<(std::ostream&, const SecretBytes&) = delete;
 
  private:
-  std::unique_ptr<uint8_t[]> data_;
+  // Returns a buffer to the dump-excluded pages it came from.
+  // No default member initializer: clang does not yet treat a nested
+  // class's as usable inside the enclosing class, which would delete
+  // SecretBytes() (unique_ptr value-initializes the deleter: size 0).
+  struct Deleter {
+    size_t size;
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, Deleter> data_;
   size_t size_ = 0;
 };
 

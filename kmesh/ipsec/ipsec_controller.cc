@@ -150,15 +150,123 @@ void IpsecController::OnNodeUpsert(const NodeView& node) {
   if (node.name == self_.name) return;
   NodeView view = node;
   view.spi = 0;  // A Node advertises nothing.
-  peers_[view.name].node = std::move(view);
+  PeerState& peer = peers_[view.name];
+  // Pod CIDRs before and after: records overlapping either are checked
+  // again.
+  std::vector<IpPrefix> cidrs = view.pod_cidrs;
+  const bool cidrs_changed = !peer.node || peer.node->pod_cidrs != cidrs;
+  if (peer.node) {
+    cidrs.insert(cidrs.end(), peer.node->pod_cidrs.begin(),
+                 peer.node->pod_cidrs.end());
+  }
+  peer.node = std::move(view);
+  // A record set aside for this node is checked against the new Node.
+  if (auto r = rejected_records_.find(node.name);
+      r != rejected_records_.end() && !peer.record) {
+    peer.record = r->second.record;
+  }
   RefreshPeer(node.name);
+  if (cidrs_changed) RecheckRecords(node.name, cidrs);
+}
+
+RecordCheck IpsecController::CheckRecord(const std::string& name,
+                                         const PeerState& peer) const {
+  RecordCheck check = CheckRecordAgainstNode(
+      *peer.record, peer.node.has_value() ? &*peer.node : nullptr);
+  if (!check.ok()) return check;
+  auto overlap = [&name](const IpPrefix& cidr, const IpPrefix& other,
+                         const std::string& owner) {
+    return RecordCheck{RecordProblem::kPodCidrOverlap,
+                       absl::StrCat("KmeshNodeInfo ", name, ": spec.podCIDRS ",
+                                    cidr.ToString(), " overlaps ",
+                                    other.ToString(), " of node ", owner)};
+  };
+  // Node pod CIDRs come from the controller manager and do not overlap in a
+  // sound cluster; a record within its own Node's can only overlap another
+  // node's when they do. Linear in the nodes, per record change.
+  for (const IpPrefix& cidr : peer.record->pod_cidrs) {
+    for (const IpPrefix& other : self_.pod_cidrs) {
+      if (PrefixesOverlap(cidr, other)) return overlap(cidr, other, self_.name);
+    }
+    for (const auto& [other_name, other] : peers_) {
+      if (other_name == name || !other.node) continue;
+      for (const IpPrefix& c : other.node->pod_cidrs) {
+        if (PrefixesOverlap(cidr, c)) return overlap(cidr, c, other_name);
+      }
+    }
+  }
+  return RecordCheck{};
+}
+
+void IpsecController::RejectRecord(const std::string& name, NodeView record,
+                                   RecordCheck check) {
+  SetAsideRecord& r = rejected_records_[name];
+  if (r.check.problem != check.problem || r.check.detail != check.detail) {
+    r.reported = false;
+  }
+  r.record = std::move(record);
+  r.check = std::move(check);
+  // Before the Node list is complete a record may just be early.
+  if (r.reported || !nodes_synced_) return;
+  r.reported = true;
+  ++stats_.records_rejected;
+  LOG(ERROR) << "IPsec: rejecting the KmeshNodeInfo of peer " << name << " ("
+             << RecordProblemName(r.check.problem) << "): " << r.check.detail
+             << "; treating it as deleted until it or the Node changes";
+}
+
+void IpsecController::RecheckRecords(const std::string& name,
+                                     const std::vector<IpPrefix>& cidrs) {
+  std::set<std::string> names;
+  for (const auto& [other, r] : rejected_records_) names.insert(other);
+  for (const auto& [other, peer] : peers_) {
+    if (!peer.record) continue;
+    for (const IpPrefix& a : peer.record->pod_cidrs) {
+      for (const IpPrefix& b : cidrs) {
+        if (PrefixesOverlap(a, b)) names.insert(other);
+      }
+    }
+  }
+  names.erase(name);
+  for (const std::string& other : names) {
+    auto it = peers_.find(other);
+    if (it == peers_.end()) continue;  // No Node: still rejected.
+    if (!it->second.record) {
+      auto r = rejected_records_.find(other);
+      if (r == rejected_records_.end()) continue;
+      it->second.record = r->second.record;
+    }
+    RefreshPeer(other);
+  }
 }
 
 void IpsecController::RefreshPeer(const std::string& name) {
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
   PeerState& peer = it->second;
+  if (options_.learn_nodes && peer.record) {
+    RecordCheck check = CheckRecord(name, peer);
+    if (!check.ok()) {
+      // Used as if deleted: what it alone made this node program goes.
+      RejectRecord(name, *std::move(peer.record), std::move(check));
+      peer.record.reset();
+    } else if (auto r = rejected_records_.find(name);
+               r != rejected_records_.end()) {
+      if (r->second.reported) {
+        LOG(INFO) << "IPsec: the KmeshNodeInfo of peer " << name
+                  << " now agrees with its Node; using it";
+      }
+      rejected_records_.erase(r);
+    }
+  }
   if (!peer.record && !peer.node) {
+    if (peer.view.name.empty()) {
+      // Never programmed (a record set aside on arrival): nothing to undo,
+      // and what a previous run left for it stays adopted until the lists
+      // are complete.
+      peers_.erase(it);
+      return;
+    }
     RemovePeer(it);
     return;
   }
@@ -205,18 +313,40 @@ bool IpsecController::AssignIndex(PeerState* peer) {
     }
     peer->status = index.status();
     SetUnprogrammable(peer, true);
-    peers_lacking_index_ = true;
+    ++stats_.index_exhaustions;
+    waiting_for_index_.insert(view.name);
     return false;
   }
+  waiting_for_index_.erase(view.name);
   peer->index = *index;
   // Kernel -> controller: the SAs a previous run left for this peer.
   adopted_.Claim(view.name, addresses, peer->index);
   return true;
 }
 
+void IpsecController::AssignFreedIndices() {
+  // Peers that found no free index, only while some are free again: with
+  // every index taken a Tick costs nothing (it used to walk every peer and
+  // retry each waiting one, a 65535-slot scan apiece).
+  for (auto w = waiting_for_index_.begin();
+       w != waiting_for_index_.end() && indices_.free_count() > 0;) {
+    const std::string name = *w++;
+    auto it = peers_.find(name);
+    if (it == peers_.end() || it->second.index != 0) {
+      waiting_for_index_.erase(name);
+      continue;
+    }
+    PeerState& peer = it->second;
+    if (!AssignIndex(&peer)) continue;
+    SetOutboundSpi(name, &peer, ChooseOutboundSpi(peer));
+    ApplyPeer(&peer);
+  }
+}
+
 void IpsecController::OnPeerDelete(const std::string& name) {
   EventLock lock(this);
   if (!started_) AdoptFromKernel();
+  rejected_records_.erase(name);
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
   // Without a record the peer advertises nothing: nothing is sent to it
@@ -231,8 +361,12 @@ void IpsecController::OnNodeDelete(const std::string& name) {
   if (!started_) AdoptFromKernel();
   auto it = peers_.find(name);
   if (it == peers_.end()) return;
+  const std::vector<IpPrefix> cidrs =
+      it->second.node ? it->second.node->pod_cidrs : std::vector<IpPrefix>{};
   it->second.node.reset();
   RefreshPeer(name);
+  // Records that overlapped its pod CIDRs may be usable now.
+  if (!cidrs.empty()) RecheckRecords(name, cidrs);
 }
 
 void IpsecController::RemovePeer(PeerTable::iterator it) {
@@ -246,6 +380,7 @@ void IpsecController::RemovePeer(PeerTable::iterator it) {
   if (it->second.outbound_spi != 0 && outbound_peer_listener_) {
     outbound_peer_listener_(name, false);
   }
+  waiting_for_index_.erase(name);
   peers_.erase(it);
   rotation_.PeersChanged();
   if (departed.index != 0) adopted_.Depart(name, std::move(departed));
@@ -273,7 +408,19 @@ void IpsecController::OnPeersSynced() {
 void IpsecController::OnNodesSynced() {
   EventLock lock(this);
   if (!started_) AdoptFromKernel();
+  const bool first = !nodes_synced_;
   nodes_synced_ = true;
+  if (first) {
+    // Records set aside while the Node list was incomplete, and still.
+    std::vector<std::pair<std::string, RecordCheck>> pending;
+    for (const auto& [name, r] : rejected_records_) {
+      if (!r.reported) pending.emplace_back(name, r.check);
+    }
+    for (auto& [name, check] : pending) {
+      NodeView record = rejected_records_[name].record;
+      RejectRecord(name, std::move(record), std::move(check));
+    }
+  }
   AfterSync();
 }
 
@@ -332,8 +479,14 @@ void IpsecController::UpdateSelf(const NodeView& view) {
   const bool identity_changed =
       view.boot_id != self_.boot_id || view.addresses != self_.addresses;
   const int32_t spi = self_.spi;
+  std::vector<IpPrefix> cidrs;
+  if (view.pod_cidrs != self_.pod_cidrs) {
+    cidrs = view.pod_cidrs;
+    cidrs.insert(cidrs.end(), self_.pod_cidrs.begin(), self_.pod_cidrs.end());
+  }
   self_ = view;
   self_.spi = spi;
+  if (options_.learn_nodes && !cidrs.empty()) RecheckRecords(self_.name, cidrs);
   if (identity_changed) adopted_.ForgetAllPeers();
   ApplyAllPeers(/*reselect_outbound=*/true);
   RequestRepublish();
@@ -365,17 +518,7 @@ void IpsecController::Tick() {
   UpdateReclaimTimers();
   for (int32_t spi : rotation_.DueForReclaim(now)) Reclaim(spi);
   RemoveDeparted();
-  // Peers that found no free index: one may have been released since.
-  // (Only walked when there are such peers: with a thousand peers, walking
-  // them on every tick was most of an idle node's work.)
-  if (peers_lacking_index_) {
-    peers_lacking_index_ = false;
-    for (auto& [name, peer] : peers_) {
-      if (peer.index != 0 || !AssignIndex(&peer)) continue;
-      SetOutboundSpi(name, &peer, ChooseOutboundSpi(peer));
-      ApplyPeer(&peer);
-    }
-  }
+  AssignFreedIndices();
   MaybeAdvertise();
 }
 
@@ -429,6 +572,8 @@ absl::Status IpsecController::Shutdown() {
     indices_.Release(name);
   }
   peers_.clear();
+  waiting_for_index_.clear();
+  rejected_records_.clear();
   adopted_.ForgetAllPeers();
   adopted_.ForgetAllDeparted();
   rotation_.Withdrawn();
@@ -542,6 +687,13 @@ IpsecControllerSnapshot IpsecController::Snapshot() const {
     p.unprogrammable = peer.unprogrammable;
     if (!peer.status.ok()) p.problem = std::string(peer.status.message());
   }
+  for (const auto& [name, r] : rejected_records_) {
+    // Unreported ones may still be waiting for their Node in the first list.
+    if (!r.reported) continue;
+    out.rejected_records.push_back(
+        {name, RecordProblemName(r.check.problem), r.check.detail});
+  }
+  out.peers_without_index = waiting_for_index_.size();
   out.stats = stats_;
   out.stats.reclaim_walks = rotation_.reclaim_walks();
   out.xfrm_op_counts = programmer_.counts();

@@ -71,6 +71,13 @@ struct IpsecControllerOptions {
   // its record, and advertising (and removing what a previous run left for
   // unknown peers) also waits for the first complete Node list. When false,
   // Node events are ignored.
+  // With it, a peer's record is also checked against its Node object before
+  // it is used (CheckRecordAgainstNode, and no pod CIDR overlapping another
+  // node's, this one's included): a rejected record is treated as if it had
+  // been deleted (the peer is programmed from its Node alone, or removed
+  // when it has none), reported (log, Snapshot().rejected_records, the
+  // records_rejected count) and checked again whenever it or the Nodes
+  // change.
   bool learn_nodes = false;
 };
 
@@ -91,6 +98,12 @@ struct IpsecControllerStats {
   // Walks over the peers to decide whether an old SPI is still needed. They
   // happen when a peer, a key or the SPI order changed, not on every tick.
   uint64_t reclaim_walks = 0;
+  // Times a peer record was rejected (each distinct problem of a record
+  // once; see IpsecControllerOptions::learn_nodes).
+  uint64_t records_rejected = 0;
+  // Times a peer was refused a peer index (all taken). A peer that found
+  // none is retried only once an index is free again, not on every Tick.
+  uint64_t index_exhaustions = 0;
 };
 
 // One consistent picture of the controller, taken under its lock, for the
@@ -126,6 +139,15 @@ struct IpsecControllerSnapshot {
   std::vector<int32_t> inbound_spis;  // Inbound SAs held for (ascending).
   std::vector<PendingReclaim> pending_reclaims;
   std::vector<Peer> peers;  // By name.
+  // Peer records not used because they disagree with their Node objects.
+  struct RejectedRecord {
+    std::string name;
+    std::string reason;  // RecordProblemName().
+    std::string detail;  // What is wrong.
+  };
+  std::vector<RejectedRecord> rejected_records;  // By name.
+  // Peers waiting for a free peer index (also in `peers`, index 0).
+  size_t peers_without_index = 0;
   IpsecControllerStats stats;
   XfrmOpCounts xfrm_op_counts;
   // Failed kernel operations by (operation, errno); errno 0 for refusals
@@ -226,8 +248,26 @@ class IpsecController : public IpsecEventSink {
   std::vector<int32_t> PeerInboundSpis(const PeerState& peer) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives `peer` its index (adopted, kept from when it departed, or new);
-  // false (and the peer's status says why) when none is free.
+  // false (and the peer's status says why, and it waits in
+  // waiting_for_index_) when none is free.
   bool AssignIndex(PeerState* peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives waiting peers the indices that are free now.
+  void AssignFreedIndices() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With learn_nodes: whether the peer's record may be used (its Node, and
+  // every other node's pod CIDRs and this node's).
+  RecordCheck CheckRecord(const std::string& name, const PeerState& peer) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets the record aside (rejected_records_) and reports it once per
+  // distinct problem (once the Node list is complete: before that a record
+  // may just have arrived before its Node).
+  void RejectRecord(const std::string& name, NodeView record, RecordCheck check)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The Nodes changed for `name` (or this node's pod CIDRs did): its set-
+  // aside record, and the records of others whose pod CIDRs overlap
+  // `cidrs` or that were set aside, are checked again.
+  void RecheckRecords(const std::string& name,
+                      const std::vector<IpPrefix>& cidrs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int32_t ChooseOutboundSpi(const PeerState& peer) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The peer's record or Node changed: programs it from the one that wins
@@ -299,8 +339,15 @@ class IpsecController : public IpsecEventSink {
   PeerIndexAllocator indices_ ABSL_GUARDED_BY(mu_);
   PeerTable peers_ ABSL_GUARDED_BY(mu_);
   OutboundPeerListener outbound_peer_listener_ ABSL_GUARDED_BY(mu_);
-  // Some peer found no free index (Tick() retries them).
-  bool peers_lacking_index_ ABSL_GUARDED_BY(mu_) = false;
+  // Peers that found no free index, retried when one is free (Tick()).
+  std::set<std::string> waiting_for_index_ ABSL_GUARDED_BY(mu_);
+  // Records rejected (learn_nodes): not in peers_[name].record.
+  struct SetAsideRecord {
+    NodeView record;
+    RecordCheck check;
+    bool reported = false;
+  };
+  std::map<std::string, SetAsideRecord> rejected_records_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool records_synced_ ABSL_GUARDED_BY(mu_) = false;
   bool nodes_synced_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -115,14 +116,24 @@ class RandomizedController {
     const int id = next_peer_++;
     NodeView v = TestNodeView(id, /*dual_stack=*/id % 3 == 0);
     std::string node;
-    if (Uniform(0, 1) == 0) {  // Its Node object was seen first.
+    // Its Node object is seen first, after the record (which waits for it),
+    // or (rarely) never.
+    const int order = Uniform(0, 4);
+    if (order < 2) {
       nodes_[v.name] = v;
       controller_->OnNodeUpsert(v);
       node = " (node first)";
     }
+    const NodeView node_view = v;
     v.spi = RandomPeerSpi();
     peers_[v.name] = v;
     controller_->OnPeerUpsert(v);
+    if (order >= 2 && order < 4) {
+      nodes_[v.name] = node_view;
+      controller_->OnNodeUpsert(node_view);
+      node = " (node after)";
+    }
+    if (order == 4) node = " (no node)";
     return absl::StrCat("add ", v.name, " spi ", v.spi, node);
   }
 
@@ -157,10 +168,43 @@ class RandomizedController {
     return "publish (none)";
   }
 
-  // What the controller should program each peer from: its record, else
-  // its Node (advertising nothing).
+  // Whether the controller may use `name`'s record: it agrees with its
+  // Node and overlaps no other node's pod CIDRs (docs/reliability.md, "Peer
+  // records").
+  bool RecordUsable(const std::string& name, const NodeView& record) const {
+    auto node = nodes_.find(name);
+    if (node == nodes_.end() ||
+        !CheckRecordAgainstNode(record, &node->second).ok()) {
+      return false;
+    }
+    for (const IpPrefix& cidr : record.pod_cidrs) {
+      for (const IpPrefix& own : self_.pod_cidrs) {
+        if (PrefixesOverlap(cidr, own)) return false;
+      }
+      for (const auto& [other, v] : nodes_) {
+        if (other == name) continue;
+        for (const IpPrefix& c : v.pod_cidrs) {
+          if (PrefixesOverlap(cidr, c)) return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  // The peers whose records the controller uses.
+  std::set<std::string> UsedRecords() const {
+    std::set<std::string> out;
+    for (const auto& [name, v] : peers_) {
+      if (RecordUsable(name, v)) out.insert(name);
+    }
+    return out;
+  }
+
+  // What the controller should program each peer from: its record when
+  // usable, else its Node (advertising nothing).
   std::map<std::string, NodeView> EffectivePeers() const {
-    std::map<std::string, NodeView> out = peers_;
+    std::map<std::string, NodeView> out;
+    for (const std::string& name : UsedRecords()) out[name] = peers_.at(name);
     for (const auto& [name, node] : nodes_) {
       if (!out.count(name)) {
         out[name] = node;
@@ -203,7 +247,23 @@ class RandomizedController {
         break;
       }
     }
+    // A new address or pod CIDR is the Node's first (kubelet, the
+    // controller manager), seen before or after the record; sometimes the
+    // record alone changes (and is then rejected).
+    auto node = nodes_.find(v.name);
+    const int order = Uniform(0, 3);
+    const bool node_changes =
+        node != nodes_.end() &&
+        (what.rfind("address", 0) == 0 || what.rfind("cidr", 0) == 0) &&
+        order < 3;
+    if (node_changes) {
+      node->second.addresses = v.addresses;
+      node->second.pod_cidrs = v.pod_cidrs;
+      what += order == 0 ? " (node first)" : " (node after)";
+      if (order == 0) controller_->OnNodeUpsert(node->second);
+    }
     controller_->OnPeerUpsert(v);
+    if (node_changes && order != 0) controller_->OnNodeUpsert(node->second);
     return absl::StrCat("change ", v.name, " ", what);
   }
 
@@ -260,6 +320,11 @@ class RandomizedController {
     // Expected: catch-all + every peer, from scratch.
     XfrmObjects expected = LayoutCatchAll();
     const std::map<std::string, NodeView> effective = EffectivePeers();
+    const std::set<std::string> used = UsedRecords();
+    // Exactly the effective peers are known: none from a rejected record
+    // alone.
+    const IpsecControllerSnapshot snapshot = controller_->Snapshot();
+    ASSERT_EQ(snapshot.peers.size(), effective.size()) << Trace();
     for (const auto& [name, v] : effective) {
       auto index = controller_->peer_index(name);
       ASSERT_TRUE(index.has_value()) << name;
@@ -270,8 +335,8 @@ class RandomizedController {
       if (v.spi != 0 && v.spi == current_spi_) {
         EXPECT_EQ(out, v.spi) << name;
       }
-      // Nothing is sent to a node without a record.
-      if (!peers_.count(name)) {
+      // Nothing is sent to a node without a (usable) record.
+      if (!used.count(name)) {
         EXPECT_EQ(out, 0) << name;
       }
       // A retiring outbound SA is an older SPI than the one sent with,

@@ -65,9 +65,24 @@ struct ReadResult {
   std::string content;
 };
 
+// What a file that is not a regular file is, for messages.
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
+
+// Reads at most max_size + 1 bytes of the regular file at `path` (following
+// symlinks: kubelet's "ipSec" -> "..data/ipSec" -> "..<timestamp>/ipSec").
+// Opened non-blocking, so a FIFO or a device at the path cannot block the
+// watcher's thread in open() or read(); anything but a regular file is
+// refused before a byte is read.
 ReadResult ReadFileBounded(const std::string& path, size_t max_size) {
   ReadResult result;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     int error = errno;
     if (error == ENOENT || error == ENOTDIR) {
@@ -77,6 +92,26 @@ ReadResult ReadFileBounded(const std::string& path, size_t max_size) {
       result.status = absl::UnavailableError(absl::StrCat(
           "cannot open IPsec key file ", path, ": ", ErrnoText(error)));
     }
+    return result;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    result.status = absl::UnavailableError(absl::StrCat(
+        "cannot read IPsec key file ", path, ": ", ErrnoText(errno)));
+    close(fd);
+    return result;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    result.status = absl::FailedPreconditionError(
+        absl::StrCat("cannot read IPsec key file ", path, ": it is ",
+                     FileTypeName(st.st_mode), ", not a regular file"));
+    close(fd);
+    return result;
+  }
+  if (st.st_size > 0 && static_cast<uint64_t>(st.st_size) > max_size) {
+    result.status = absl::InvalidArgumentError(absl::StrCat(
+        "IPsec key file ", path, " is larger than ", max_size, " bytes"));
+    close(fd);
     return result;
   }
   // One fixed allocation so no stray copy of the key is left by growth.

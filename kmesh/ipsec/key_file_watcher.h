@@ -22,6 +22,11 @@
 // says so once in the log. As a safety net (lost events, inotify
 // unavailable) Run() also re-reads the file every `resync_interval`.
 //
+// The file is opened non-blocking and read only when it is a regular file
+// (symlinks are followed, as the projected-volume layout needs): a FIFO,
+// socket, device or directory at the path is reported as an error instead
+// of blocking the watcher's thread, and the watcher keeps watching.
+//
 // Threading: Start(), ProcessEvents() and CheckNow() must be called from one
 // thread at a time (tests drive them directly; the daemon uses Run() on a
 // thread of its own). Stop() and error_count() may be called from any thread.

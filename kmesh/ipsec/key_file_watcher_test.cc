@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -318,6 +319,42 @@ TEST_F(KeyFileWatcherTest, UnreadablePathIsReportedOnce) {
   fs::remove(root_ + "/kmesh-ipsec/ipSec");
   WriteFile(root_ + "/kmesh-ipsec/ipSec", KeyJson(1, KeyBytes(1)));
   EXPECT_TRUE(watcher.ProcessEvents(kNow));
+  EXPECT_THAT(ReportedSpis(), ElementsAre(1));
+}
+
+// A FIFO at the key path must not block the watcher: a blocking open()
+// would wait forever for a writer. The read is done on a thread of the
+// test's, so that the old behaviour fails the test instead of hanging it
+// (the FIFO is then opened for writing to release it).
+TEST_F(KeyFileWatcherTest, FifoIsRefusedWithoutBlockingAndALaterFileIsRead) {
+  const std::string dir = root_ + "/kmesh-ipsec";
+  fs::create_directories(dir);
+  const std::string path = dir + "/ipSec";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  watcher_ = std::make_unique<KeyFileWatcher>(path, &sink_);
+  absl::Notification started;
+  std::thread starter([&] {
+    EXPECT_TRUE(watcher_->Start().ok());
+    started.Notify();
+  });
+  const bool returned =
+      started.WaitForNotificationWithTimeout(absl::Seconds(10));
+  if (!returned) {
+    // Release the blocked open() so the thread can be joined.
+    const int writer = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (writer >= 0) close(writer);
+  }
+  starter.join();
+  ASSERT_TRUE(returned) << "the watcher blocked on a FIFO at the key path";
+  EXPECT_THAT(sink_.keys(), IsEmpty());
+  ASSERT_THAT(sink_.key_errors(), SizeIs(1));
+  EXPECT_THAT(sink_.key_errors()[0].message(), HasSubstr("a FIFO"));
+  EXPECT_THAT(sink_.key_errors()[0].message(), HasSubstr("not a regular file"));
+
+  // Replaced by a good file (kubelet's projection): picked up.
+  fs::remove(path);
+  KubeletProject(dir, KeyJson(1, KeyBytes(1)));
+  EXPECT_TRUE(watcher_->ProcessEvents(kNow));
   EXPECT_THAT(ReportedSpis(), ElementsAre(1));
 }
 

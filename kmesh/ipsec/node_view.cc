@@ -1,5 +1,7 @@
 #include "kmesh/ipsec/node_view.h"
 
+#include <set>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -64,6 +66,82 @@ kmesh::api::KmeshNodeInfo KmeshNodeInfoFromNodeView(const NodeView& view,
     spec->add_pod_cidrs(prefix.ToString());
   }
   return info;
+}
+
+const char* RecordProblemName(RecordProblem problem) {
+  switch (problem) {
+    case RecordProblem::kNone:
+      return "none";
+    case RecordProblem::kNoNode:
+      return "no_node";
+    case RecordProblem::kAddressNotOnNode:
+      return "address_not_on_node";
+    case RecordProblem::kPodCidrNotOnNode:
+      return "pod_cidr_not_on_node";
+    case RecordProblem::kPodCidrOverlap:
+      return "pod_cidr_overlap";
+  }
+  return "unknown";
+}
+
+bool PrefixWithin(const IpPrefix& inner, const IpPrefix& outer) {
+  return inner.family() == outer.family() && inner.length() >= outer.length() &&
+         outer.Contains(inner.address());
+}
+
+bool PrefixesOverlap(const IpPrefix& a, const IpPrefix& b) {
+  return PrefixWithin(a, b) || PrefixWithin(b, a);
+}
+
+RecordCheck CheckRecordAgainstNode(const NodeView& record,
+                                   const NodeView* node) {
+  auto problem = [&record](RecordProblem kind, const std::string& what) {
+    return RecordCheck{kind,
+                       absl::StrCat("KmeshNodeInfo ", record.name, ": ", what)};
+  };
+  if (node == nullptr) {
+    return problem(RecordProblem::kNoNode,
+                   "there is no Node of that name with an InternalIP and a "
+                   "boot ID");
+  }
+  std::set<IpAddress> node_addresses;
+  for (const std::string& text : node->addresses) {
+    if (absl::StatusOr<IpAddress> a = IpAddress::Parse(text); a.ok()) {
+      node_addresses.insert(*a);
+    }
+  }
+  std::set<IpAddress> seen;
+  for (const std::string& text : record.addresses) {
+    absl::StatusOr<IpAddress> address = IpAddress::Parse(text);
+    if (!address.ok() || node_addresses.count(*address) == 0) {
+      return problem(RecordProblem::kAddressNotOnNode,
+                     absl::StrCat("spec.addresses has ", text,
+                                  ", which is not an InternalIP of its Node"));
+    }
+    if (!seen.insert(*address).second) {
+      return problem(RecordProblem::kAddressNotOnNode,
+                     absl::StrCat("spec.addresses lists ", text, " twice"));
+    }
+  }
+  std::set<IpPrefix> seen_cidrs;
+  for (const IpPrefix& cidr : record.pod_cidrs) {
+    bool within = false;
+    for (const IpPrefix& allocated : node->pod_cidrs) {
+      within = within || PrefixWithin(cidr, allocated);
+    }
+    if (!within) {
+      return problem(RecordProblem::kPodCidrNotOnNode,
+                     absl::StrCat("spec.podCIDRS has ", cidr.ToString(),
+                                  ", which is not within its Node's "
+                                  "spec.podCIDRs"));
+    }
+    if (!seen_cidrs.insert(cidr).second) {
+      return problem(
+          RecordProblem::kPodCidrNotOnNode,
+          absl::StrCat("spec.podCIDRS lists ", cidr.ToString(), " twice"));
+    }
+  }
+  return RecordCheck{};
 }
 
 }  // namespace kmesh::ipsec

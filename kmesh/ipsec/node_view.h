@@ -53,6 +53,42 @@ absl::StatusOr<NodeView> NodeViewFromKmeshNodeInfo(
 kmesh::api::KmeshNodeInfo KmeshNodeInfoFromNodeView(const NodeView& view,
                                                     const std::string& ns);
 
+// Why a peer's KmeshNodeInfo may not be used (docs/reliability.md, "Peer
+// records"). A record is written by that node's daemon and can claim
+// anything; the Node object is written by its kubelet (addresses) and the
+// controller manager (spec.podCIDRs, immutable once set), so the record is
+// only used within what its Node says.
+enum class RecordProblem {
+  kNone,
+  kNoNode,            // There is no (ready) Node object of that name.
+  kAddressNotOnNode,  // An address is not one of the Node's InternalIPs.
+  kPodCidrNotOnNode,  // A pod CIDR is not within the Node's spec.podCIDRs.
+  kPodCidrOverlap,    // A pod CIDR overlaps another node's pod CIDRs.
+};
+// A metric label for it: "no_node", "address_not_on_node", ...
+const char* RecordProblemName(RecordProblem problem);
+
+struct RecordCheck {
+  RecordProblem problem = RecordProblem::kNone;
+  // What is wrong, naming the node and the field (empty when ok()).
+  std::string detail;
+  bool ok() const { return problem == RecordProblem::kNone; }
+};
+
+// Checks `record` against `node`, the NodeView of the Node object of the
+// same name (null when there is none): each address must be one of the
+// Node's InternalIPs (compared as addresses, not text), each pod CIDR must
+// lie within one of the Node's pod CIDRs, and none may be listed twice.
+// Overlap with other nodes is the caller's check (PrefixesOverlap).
+RecordCheck CheckRecordAgainstNode(const NodeView& record,
+                                   const NodeView* node);
+
+// Whether `inner` lies within `outer` (same family, at least as long, and
+// `outer` contains its network address).
+bool PrefixWithin(const IpPrefix& inner, const IpPrefix& outer);
+// Whether the two prefixes share an address.
+bool PrefixesOverlap(const IpPrefix& a, const IpPrefix& b);
+
 }  // namespace kmesh::ipsec
 
 #endif  // KMESH_IPSEC_NODE_VIEW_H_

@@ -1,6 +1,8 @@
 #include "kmesh/ipsec/node_view.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
@@ -120,6 +122,60 @@ TEST(NodeViewTest, AcceptsANodeWithoutKeyYetOrPodCidrs) {
   ASSERT_TRUE(view.ok()) << view.status();
   EXPECT_EQ(view->spi, 0);
   EXPECT_TRUE(view->pod_cidrs.empty());
+}
+
+NodeView Node(std::vector<std::string> addresses,
+              std::vector<std::string> cidrs) {
+  NodeView v;
+  v.name = "node-2";
+  v.addresses = std::move(addresses);
+  for (const std::string& c : cidrs) v.pod_cidrs.push_back(*IpPrefix::Parse(c));
+  return v;
+}
+
+TEST(CheckRecordAgainstNodeTest, AcceptsWhatTheNodeSays) {
+  const NodeView node =
+      Node({"10.0.0.3", "fd00::3"}, {"10.244.2.0/24", "fd00:244:2::/64"});
+  EXPECT_TRUE(CheckRecordAgainstNode(node, &node).ok());
+  // A subset, the same address spelt differently, a narrower CIDR.
+  const NodeView record = Node({"fd00:0::3"}, {"10.244.2.128/25"});
+  EXPECT_TRUE(CheckRecordAgainstNode(record, &node).ok());
+}
+
+TEST(CheckRecordAgainstNodeTest, RejectsWhatTheNodeDoesNotSay) {
+  const NodeView node = Node({"10.0.0.3"}, {"10.244.2.0/24"});
+  RecordCheck check =
+      CheckRecordAgainstNode(Node({"10.0.0.3"}, {"10.244.2.0/24"}), nullptr);
+  EXPECT_EQ(check.problem, RecordProblem::kNoNode);
+  EXPECT_THAT(check.detail, HasSubstr("node-2"));
+  check = CheckRecordAgainstNode(Node({"10.0.0.4"}, {}), &node);
+  EXPECT_EQ(check.problem, RecordProblem::kAddressNotOnNode);
+  EXPECT_THAT(check.detail, HasSubstr("10.0.0.4"));
+  check = CheckRecordAgainstNode(Node({"10.0.0.3", "10.0.0.3"}, {}), &node);
+  EXPECT_EQ(check.problem, RecordProblem::kAddressNotOnNode);
+  check = CheckRecordAgainstNode(Node({"10.0.0.3"}, {"10.244.0.0/16"}), &node);
+  EXPECT_EQ(check.problem, RecordProblem::kPodCidrNotOnNode)
+      << "wider than the Node's";
+  check = CheckRecordAgainstNode(Node({"10.0.0.3"}, {"10.244.1.0/24"}), &node);
+  EXPECT_EQ(check.problem, RecordProblem::kPodCidrNotOnNode);
+  EXPECT_THAT(check.detail, HasSubstr("10.244.1.0/24"));
+  check = CheckRecordAgainstNode(Node({"10.0.0.3"}, {"::/0"}), &node);
+  EXPECT_EQ(check.problem, RecordProblem::kPodCidrNotOnNode);
+  EXPECT_STREQ(RecordProblemName(RecordProblem::kPodCidrOverlap),
+               "pod_cidr_overlap");
+}
+
+TEST(PrefixTest, WithinAndOverlap) {
+  const IpPrefix wide = *IpPrefix::Parse("10.244.0.0/16");
+  const IpPrefix narrow = *IpPrefix::Parse("10.244.3.0/24");
+  const IpPrefix other = *IpPrefix::Parse("10.245.0.0/24");
+  const IpPrefix v6 = *IpPrefix::Parse("::/0");
+  EXPECT_TRUE(PrefixWithin(narrow, wide));
+  EXPECT_FALSE(PrefixWithin(wide, narrow));
+  EXPECT_TRUE(PrefixesOverlap(wide, narrow));
+  EXPECT_TRUE(PrefixesOverlap(narrow, wide));
+  EXPECT_FALSE(PrefixesOverlap(wide, other));
+  EXPECT_FALSE(PrefixesOverlap(v6, wide));
 }
 
 }  // namespace

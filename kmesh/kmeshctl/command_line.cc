@@ -3,9 +3,14 @@
 #include <openssl/mem.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -370,6 +375,27 @@ bool Allowed(const CommandSpec& command, const FlagSpec* flag) {
                    flag) != command.local_flags.end();
 }
 
+// --request-timeout as kubectl reads it (client-go's ParseTimeout): whole
+// seconds, or a Go duration ("1.5s", "2m3s"; units ns, us, ms, s, m, h); 0
+// means no timeout. nullopt for anything else: negative values, Abseil's
+// "inf" (no Go duration) and durations beyond Go's range (about 292 years,
+// which Go refuses). Values above kMaxRequestTimeout are clamped to it
+// (kubectl overflows on huge whole seconds): nothing waits longer anyway.
+std::optional<absl::Duration> ParseRequestTimeout(absl::string_view text) {
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(text, &seconds)) {
+    if (seconds < 0) return std::nullopt;
+    return std::min(absl::Seconds(seconds), kMaxRequestTimeout);
+  }
+  absl::Duration timeout;
+  if (absl::StrContains(absl::AsciiStrToLower(text), "inf") ||
+      !absl::ParseDuration(text, &timeout) || timeout < absl::ZeroDuration() ||
+      timeout > absl::Nanoseconds(std::numeric_limits<int64_t>::max())) {
+    return std::nullopt;
+  }
+  return std::min(timeout, kMaxRequestTimeout);
+}
+
 }  // namespace
 
 absl::StatusOr<CliInvocation> ParseCommandLine(
@@ -524,20 +550,15 @@ absl::StatusOr<CliInvocation> ParseCommandLine(
             command->path);
       }
     } else if (given.spec == &kRequestTimeoutFlag) {
-      // kubectl's syntax: a duration with its unit, or whole seconds.
-      absl::Duration timeout;
-      int seconds = 0;
-      if (absl::SimpleAtoi(given.value, &seconds) && seconds >= 0) {
-        timeout = absl::Seconds(seconds);
-      } else if (!absl::ParseDuration(given.value, &timeout) ||
-                 timeout < absl::ZeroDuration()) {
+      std::optional<absl::Duration> timeout = ParseRequestTimeout(given.value);
+      if (!timeout.has_value()) {
         return UsageError(
             absl::StrCat("invalid argument ", Quote(given.value),
                          " for --request-timeout: give a duration such as "
                          "30s or 2m (0 = no timeout)"),
             command->path);
       }
-      invocation.request_timeout = timeout;
+      invocation.request_timeout = *timeout;
     } else if (given.spec == &kKeyFlag) {
       if (invocation.key.has_value() && !invocation.key->empty()) {
         OPENSSL_cleanse(invocation.key->data(), invocation.key->size());

@@ -31,6 +31,10 @@ enum class CliAction {
   kSecretStatus
 };
 
+// The longest --request-timeout used; larger values (and 0, "no timeout")
+// mean this. It equals the kube transport's longest timeout.
+inline constexpr absl::Duration kMaxRequestTimeout = absl::Hours(24);
+
 struct CliInvocation {
   CliAction action = CliAction::kShowHelp;
   // For kShowHelp: the text to print on stdout.
@@ -45,7 +49,8 @@ struct CliInvocation {
   std::string as_uid;
   // --insecure-allow-http-credentials.
   bool allow_http_credentials = false;
-  // --request-timeout; nullopt = the client's default. Zero = none.
+  // --request-timeout; nullopt = the client's default. Zero = none. At
+  // most kMaxRequestTimeout (larger values are clamped).
   std::optional<absl::Duration> request_timeout;
   // `secret create --key`: the argument as typed (it is a key: wipe it after
   // use). nullopt = not given.

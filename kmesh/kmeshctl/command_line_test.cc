@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -84,6 +85,31 @@ TEST(CommandLineTest, RequestTimeoutInKubectlSyntax) {
   EXPECT_THAT(Msg(bad.status()),
               StartsWith("Error: invalid argument \"soon\" for "
                          "--request-timeout"));
+}
+
+// Values kubectl would refuse are refused (Abseil's "inf" is no Go
+// duration; negative values; beyond Go's ~292 years; garbage), and huge
+// ones are clamped to a day: before, "inf" and "2562047h" went through as
+// durations whose milliseconds overflowed the transport's deadline.
+TEST(CommandLineTest, RequestTimeoutRefusesInfAndClampsHugeValues) {
+  for (const char* bad : {"inf", "-inf", "+inf", "INF", "-1", "-1s", "1e3",
+                          "3000000h", "", "5 s", "1x"}) {
+    absl::StatusOr<CliInvocation> cli =
+        Parse({"secret", "get", absl::StrCat("--request-timeout=", bad)});
+    EXPECT_FALSE(cli.ok()) << bad << " was accepted";
+  }
+  EXPECT_EQ(
+      Parse({"secret", "get", "--request-timeout=2562047h"})->request_timeout,
+      kMaxRequestTimeout);
+  EXPECT_EQ(Parse({"secret", "get", "--request-timeout=99999999999999"})
+                ->request_timeout,
+            kMaxRequestTimeout);
+  EXPECT_EQ(Parse({"secret", "get", "--request-timeout=2m3s"})->request_timeout,
+            absl::Seconds(123));
+  EXPECT_EQ(Parse({"secret", "get", "--request-timeout=1.5s"})->request_timeout,
+            absl::Milliseconds(1500));
+  EXPECT_EQ(Parse({"secret", "get", "--request-timeout=10"})->request_timeout,
+            absl::Seconds(10));
 }
 
 TEST(CommandLineTest, OutputJson) {

@@ -21,6 +21,7 @@
 #include "kmesh/kmeshctl/key_argument.h"
 #include "kmesh/kmeshctl/secret_command.h"
 #include "kmesh/kmeshctl/secret_status.h"
+#include "kmesh/kube/http_transport.h"
 #include "kmesh/kube/kubeconfig.h"
 #include "kmesh/kube/rest_kube_client.h"
 
@@ -74,10 +75,11 @@ int Run(CliInvocation& invocation) {
     // 0 = no timeout, as in kubectl; a day stands in for "forever".
     const absl::Duration timeout =
         *invocation.request_timeout == absl::ZeroDuration()
-            ? absl::Hours(24)
+            ? kMaxRequestTimeout
             : *invocation.request_timeout;
-    client_options.transport.request_timeout =
-        std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+    // (ToInt64Milliseconds saturates; the transport's clamp bounds it.)
+    client_options.transport.request_timeout = kube::ClampTimeout(
+        std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
   }
   absl::StatusOr<std::unique_ptr<kube::RestKubeClient>> client =
       kube::RestKubeClient::ForCluster(*access, client_options);

@@ -16,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "kmesh/api/ipsec_key_codec.h"
+#include "kmesh/base/json_depth.h"
 #include "kmesh/crypto/encoding.h"
 #include "kmesh/crypto/random.h"
 #include "kmesh/kmeshctl/key_argument.h"
@@ -83,6 +84,10 @@ struct StoredSecret {
 // which secret and the fix) and never contains key bytes.
 absl::StatusOr<StoredSecret> ParseStoredSecret(const std::string& text) {
   StoredSecret secret;
+  if (absl::Status depth = CheckJsonDepth(text); !depth.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the API server's answer is ", depth.message()));
+  }
   secret.object = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (secret.object.is_discarded() || !secret.object.is_object()) {
     return absl::InvalidArgumentError("the API server's answer is not JSON");

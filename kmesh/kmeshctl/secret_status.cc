@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "kmesh/base/json_depth.h"
 #include "kmesh/kube/kube_status.h"
 #include "kmesh/kube/pager.h"
 #include "nlohmann/json.hpp"
@@ -88,9 +89,7 @@ int StatusPort(const Json& pod, int fallback) {
   return fallback;
 }
 
-Json ParseOrNull(const std::string& text) {
-  return Json::parse(text, nullptr, /*allow_exceptions=*/false);
-}
+Json ParseOrNull(const std::string& text) { return ParseJsonWithinDepth(text); }
 
 double NumberAt(const Json& j, const char* key, double fallback = 0) {
   if (!j.is_object() || !j.contains(key) || !j[key].is_number()) {
@@ -148,6 +147,12 @@ std::string StatusDocumentError(const Json& d) {
                string(p, "problem");
       })) {
     return "peers is malformed";
+  }
+  if (!array_of(d, "rejectedRecords", [&](const Json& r) {
+        return r.is_object() && string(r, "name") && string(r, "reason") &&
+               string(r, "detail");
+      })) {
+    return "rejectedRecords is malformed";
   }
   if (d.contains("reconcile") &&
       (!d["reconcile"].is_object() ||
@@ -430,6 +435,13 @@ CommandResult SecretStatusUnchecked(kube::KubeClient& client,
               absl::StrCat(name, ": peer ", p.value("name", "?"),
                            " not programmed: ", p.value("problem", "")));
         }
+      }
+    }
+    if (d.contains("rejectedRecords") && d["rejectedRecords"].is_array()) {
+      for (const Json& r : d["rejectedRecords"]) {
+        problems.push_back(absl::StrCat(
+            name, ": rejects the KmeshNodeInfo of ", r.value("name", "?"), " (",
+            r.value("reason", ""), "): ", r.value("detail", "")));
       }
     }
     const Json& kernel = d.contains("kernel") ? d["kernel"] : Json();

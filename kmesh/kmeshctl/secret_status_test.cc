@@ -360,6 +360,20 @@ TEST_F(SecretStatusTest, KernelTroubleIsAProblem) {
   EXPECT_THAT(r.out, HasSubstr("XfrmInNoStates+3"));
 }
 
+TEST_F(SecretStatusTest, ARejectedPeerRecordIsAProblem) {
+  daemons_["a"]["rejectedRecords"] =
+      Json::array({Json{{"name", "c"},
+                        {"reason", "pod_cidr_not_on_node"},
+                        {"detail",
+                         "KmeshNodeInfo c: spec.podCIDRS has 10.244.1.0/24, "
+                         "which is not within its Node's spec.podCIDRs"}}});
+  CommandResult r = RunStatus();
+  EXPECT_EQ(r.exit_code, kStatusExitProblems);
+  EXPECT_THAT(r.out, HasSubstr("a: rejects the KmeshNodeInfo of c "
+                               "(pod_cidr_not_on_node): KmeshNodeInfo c: "
+                               "spec.podCIDRS has 10.244.1.0/24"));
+}
+
 // A daemon of another version, a proxy's error page or garbage: that node's
 // daemon is reported, nothing throws, the others are still read.
 TEST_F(SecretStatusTest, MalformedDaemonDocumentsAreReportedNotThrown) {

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "kmesh/base/json_depth.h"
 #include "nlohmann/json.hpp"
 
 extern char** environ;
@@ -233,6 +234,10 @@ std::string TakeString(Json& object, const char* key, bool secret) {
 
 absl::StatusOr<ExecCredential> ParseExecCredential(
     const std::string& stdout_text, const std::string& api_version) {
+  if (absl::Status depth = CheckJsonDepth(stdout_text); !depth.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decoding stdout: the plugin's output is ", depth.message()));
+  }
   Json doc = Json::parse(stdout_text, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object()) {
     return absl::InvalidArgumentError(
@@ -379,8 +384,7 @@ std::string ExecCredentialProvider::ExecInfoJson() const {
                {"kind", "ExecCredential"},
                {"spec", {{"interactive", false}}}};
   if (config_.provide_cluster_info && !config_.cluster_json.empty()) {
-    info["spec"]["cluster"] = Json::parse(config_.cluster_json, nullptr,
-                                          /*allow_exceptions=*/false);
+    info["spec"]["cluster"] = ParseJsonWithinDepth(config_.cluster_json);
   }
   return info.dump();
 }

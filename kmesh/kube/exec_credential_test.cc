@@ -483,6 +483,54 @@ contexts:
   EXPECT_EQ(access->exec_credentials->runs(), 1);
 }
 
+// The plugin's output and the kubeconfig's exec extension are outside
+// input: nested deeper than kMaxJsonDepth, they are refused before anything
+// recursive (dump(), the JSON built from the YAML) meets them.
+TEST(ParseExecCredentialTest, DeeplyNestedOutputIsRefused) {
+  const std::string deep =
+      std::string(1000000, '[') + std::string(1000000, ']');
+  absl::StatusOr<ExecCredential> parsed =
+      ParseExecCredential(absl::StrCat(R"({"apiVersion":")", kExecApiV1,
+                                       R"(","kind":"ExecCredential","x":)",
+                                       deep, R"(,"status":{"token":"t"}})"),
+                          kExecApiV1);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(parsed.status().message(),
+              HasSubstr("nested more than 100 levels deep"));
+}
+
+TEST_F(ExecCredentialTest, KubeconfigWithADeeplyNestedExecExtensionIsRefused) {
+  const std::string yaml =
+      absl::StrCat(R"(apiVersion: v1
+kind: Config
+current-context: x
+clusters:
+- name: c
+  cluster:
+    server: https://a:1
+    extensions:
+    - name: client.authentication.k8s.io/exec
+      extension: )",
+                   std::string(150, '['), std::string(150, ']'), R"(
+users:
+- name: u
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: ./plugin.sh
+      interactiveMode: Never
+      provideClusterInfo: true
+contexts:
+- name: x
+  context: {cluster: c, user: u}
+)");
+  absl::StatusOr<ClusterAccess> access =
+      ParseKubeconfig(yaml, dir_, dir_ + "/config", "");
+  ASSERT_FALSE(access.ok()) << "a 150-level extension was accepted";
+  EXPECT_THAT(access.status().message(),
+              HasSubstr("nested more than 100 levels deep"));
+}
+
 TEST_F(ExecCredentialTest, KubeconfigV1ExecWithoutInteractiveModeIsRefused) {
   const std::string yaml = R"(apiVersion: v1
 kind: Config

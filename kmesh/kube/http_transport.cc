@@ -53,7 +53,7 @@ class BeastHttpTransport : public HttpTransport {
         source_(access.source),
         tls_(std::move(tls)),
         proxy_(std::move(proxy)),
-        options_(std::move(options)),
+        options_(Clamped(std::move(options))),
         token_(access, options_.token_file_refresh) {}
 
   const std::string& server_url() const override { return server_url_; }
@@ -109,10 +109,16 @@ class BeastHttpTransport : public HttpTransport {
     });
     if (ec) return ReadError(ec, request);
     return MakeResponseStream(*std::move(connection), std::move(parser),
-                              idle_timeout, server_url_);
+                              ClampTimeout(idle_timeout), server_url_);
   }
 
  private:
+  static HttpTransportOptions Clamped(HttpTransportOptions options) {
+    options.connect_timeout = ClampTimeout(options.connect_timeout);
+    options.request_timeout = ClampTimeout(options.request_timeout);
+    return options;
+  }
+
   absl::StatusOr<std::shared_ptr<Connection>> Connect() {
     absl::StatusOr<asio::io_context*> ioc = IoThread::Get();
     if (!ioc.ok()) {

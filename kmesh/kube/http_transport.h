@@ -27,6 +27,21 @@
 
 namespace kmesh::kube {
 
+// The longest timeout a transport uses: larger ones (up to
+// milliseconds::max(), e.g. from `--request-timeout=2562047h`) are clamped
+// to it, so that adding one to a clock's time never overflows. A day is
+// "forever" for one request; kmeshctl's "0 = no timeout" is a day too.
+inline constexpr std::chrono::milliseconds kMaxTimeout{24 * 3600 * 1000};
+
+// `timeout` within [0, kMaxTimeout].
+constexpr std::chrono::milliseconds ClampTimeout(
+    std::chrono::milliseconds timeout) {
+  return timeout < std::chrono::milliseconds(0) ? std::chrono::milliseconds(0)
+         : timeout > kMaxTimeout                ? kMaxTimeout
+                                                : timeout;
+}
+
+// Timeouts are clamped with ClampTimeout().
 struct HttpTransportOptions {
   std::chrono::milliseconds connect_timeout{10000};  // TCP + TLS handshake.
   std::chrono::milliseconds request_timeout{30000};  // Send + full response.
@@ -60,7 +75,9 @@ class HttpResponseStream {
   // empty), then once with how it ended: "" when the body ended normally,
   // Unavailable when the connection broke, Cancelled after Cancel(),
   // DeadlineExceeded after `idle_timeout` without data. Returning false
-  // stops the reading (no further call). Must not block.
+  // stops the reading (no further call). Must not block. An exception it
+  // throws ends the stream: its last call is then Internal (an exception
+  // from that call is dropped), and the I/O thread serves the others.
   using DataHandler = std::function<bool(absl::StatusOr<std::string>)>;
 
   // Cancels the stream and waits for a handler call in progress to return.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -335,6 +336,83 @@ TEST_F(HttpTransportTest, HandlerReturningFalseStopsTheReading) {
   // the handler is not called again.
   stream.reset();
   EXPECT_EQ(received.ends(), 0);
+}
+
+// An exception thrown by a stream's handler on the shared I/O thread ends
+// that stream with an error given to its handler; the stream can then be
+// destroyed (before, the exception escaped to the I/O thread's loop, the
+// stream never ended and its destructor waited forever), and the I/O thread
+// goes on serving other streams.
+TEST_F(HttpTransportTest, AHandlerThatThrowsEndsItsStreamWithAnError) {
+  ServeEndlessStreams("boom");
+  std::unique_ptr<HttpResponseStream> stream = OpenStream();
+  ASSERT_NE(stream, nullptr);
+  absl::Mutex mu;
+  absl::Status end;
+  int calls_after_throw = 0;
+  absl::Notification ended;
+  stream->StartReading([&](absl::StatusOr<std::string> data) -> bool {
+    if (data.ok() && !data->empty()) {
+      throw std::runtime_error("a consumer's bug");
+    }
+    absl::MutexLock lock(&mu);
+    end = data.status();
+    if (++calls_after_throw == 1) ended.Notify();
+    return false;
+  });
+  const bool got_end = ended.WaitForNotificationWithTimeout(absl::Seconds(10));
+  // Destroyed on a thread of its own, so that a destructor that waits
+  // forever fails the test instead of hanging it (the stream is then
+  // leaked).
+  absl::Notification destroyed;
+  std::thread([&destroyed, doomed = stream.release()] {
+    delete doomed;
+    destroyed.Notify();
+  }).detach();
+  const bool returned =
+      destroyed.WaitForNotificationWithTimeout(absl::Seconds(10));
+  ASSERT_TRUE(got_end) << "the stream never ended after its handler threw";
+  ASSERT_TRUE(returned) << "the stream's destructor waits forever";
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_TRUE(absl::IsInternal(end)) << end;
+    EXPECT_THAT(end.message(), HasSubstr("a consumer's bug"));
+    EXPECT_EQ(calls_after_throw, 1);
+  }
+  // The I/O thread still serves other streams.
+  Received received;
+  std::unique_ptr<HttpResponseStream> next = OpenStream();
+  ASSERT_NE(next, nullptr);
+  next->StartReading(received.Handler());
+  EXPECT_TRUE(received.WaitFor("boom"));
+}
+
+// A request timeout too large for a deadline (or a clock's nanoseconds) is
+// clamped, not overflowed: the request is answered as usual.
+TEST_F(HttpTransportTest, HugeTimeoutsAreClampedNotOverflowed) {
+  HttpTransportOptions options;
+  options.request_timeout = milliseconds::max();
+  options.connect_timeout = milliseconds::max();
+  Serve(
+      [](const ReceivedRequest&) {
+        ScriptedResponse response;
+        response.body = "{}";
+        return response;
+      },
+      options);
+  absl::StatusOr<HttpResponse> response =
+      transport_->RoundTrip({"GET", "/api/v1/nodes", "", ""});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "{}");
+  absl::StatusOr<std::unique_ptr<HttpResponseStream>> stream =
+      transport_->OpenStream({"GET", "/w", "", ""}, milliseconds::max());
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  absl::StatusOr<std::string> data = (*stream)->ReadSome();
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(*data, "{}");
+  EXPECT_EQ(ClampTimeout(milliseconds::max()), kMaxTimeout);
+  EXPECT_EQ(ClampTimeout(milliseconds(-5)), milliseconds(0));
+  EXPECT_EQ(ClampTimeout(milliseconds(1500)), milliseconds(1500));
 }
 
 // Counts this process's open descriptors.

@@ -39,9 +39,10 @@ void IoThread::RunForever() {
     try {
       ioc_.run();
       return;
-    } catch (const std::exception&) {
-      // A handler threw; the failed operation's caller has its error
-      // already or times out. Keep serving the others.
+    } catch (...) {
+      // A handler threw past its operation's own guard; the failed
+      // operation's caller has its error already or times out. Keep
+      // serving the others.
     }
   }
 }

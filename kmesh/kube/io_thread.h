@@ -4,8 +4,10 @@
 // one descriptor (its socket) instead of a reactor of its own (epoll,
 // eventfd, timerfd), and a watch stream needs no thread of its own. Created
 // on first use and never destroyed: connections may be released on any
-// thread, including this one, and the thread ends with the process. A
-// handler that throws is dropped and the thread serves the others.
+// thread, including this one, and the thread ends with the process.
+// Operations catch what their own handlers throw and end with an error
+// (connection.h, response_stream.cc); anything that still escapes is
+// dropped so that the thread goes on serving the others.
 #ifndef KMESH_KUBE_IO_THREAD_H_
 #define KMESH_KUBE_IO_THREAD_H_
 

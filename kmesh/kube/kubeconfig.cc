@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "kmesh/base/json_depth.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
@@ -218,18 +219,35 @@ absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& map,
 
 // YAML (an extension's free-form config) as JSON: plain scalars that read
 // as booleans, integers or null become those, as a YAML decoder would.
-nlohmann::json YamlToJson(const YAML::Node& node) {
+// Deeper than kMaxJsonDepth is refused (yaml-cpp itself stops at 2,000
+// levels), so that the JSON made, and the exec plugin's input dumped from
+// it, are as bounded as JSON from outside (json_depth.h).
+absl::StatusOr<nlohmann::json> YamlToJson(const YAML::Node& node,
+                                          int depth = 1) {
+  const bool container = node.Type() == YAML::NodeType::Map ||
+                         node.Type() == YAML::NodeType::Sequence;
+  if (container && depth > kMaxJsonDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("nested more than ", kMaxJsonDepth, " levels deep"));
+  }
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       nlohmann::json out = nlohmann::json::object();
       for (const auto& item : node) {
-        out[item.first.Scalar()] = YamlToJson(item.second);
+        absl::StatusOr<nlohmann::json> value =
+            YamlToJson(item.second, depth + 1);
+        if (!value.ok()) return value.status();
+        out[item.first.Scalar()] = *std::move(value);
       }
       return out;
     }
     case YAML::NodeType::Sequence: {
       nlohmann::json out = nlohmann::json::array();
-      for (const YAML::Node& item : node) out.push_back(YamlToJson(item));
+      for (const YAML::Node& item : node) {
+        absl::StatusOr<nlohmann::json> value = YamlToJson(item, depth + 1);
+        if (!value.ok()) return value.status();
+        out.push_back(*std::move(value));
+      }
       return out;
     }
     case YAML::NodeType::Scalar: {
@@ -552,11 +570,23 @@ absl::StatusOr<ClusterAccess> ResolveKubeconfig(
             if (ext.IsMap() &&
                 Field(ext, "name") == "client.authentication.k8s.io/exec" &&
                 ext["extension"]) {
-              info["config"] = YamlToJson(ext["extension"]);
+              absl::StatusOr<nlohmann::json> extension =
+                  YamlToJson(ext["extension"]);
+              if (!extension.ok()) {
+                return absl::InvalidArgumentError(
+                    absl::StrCat(display_path,
+                                 ": the client.authentication.k8s.io/exec "
+                                 "extension of the cluster is ",
+                                 extension.status().message()));
+              }
+              info["config"] = *std::move(extension);
             }
           }
         }
-        config.cluster_json = info.dump();
+        // Bytes that are not UTF-8 (server, CA, extension) become U+FFFD,
+        // as Go's json.Marshal makes them; dump() would throw on them.
+        config.cluster_json =
+            info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       }
       absl::StatusOr<std::shared_ptr<ExecCredentialProvider>> provider =
           ExecCredentialProvider::Create(std::move(config));

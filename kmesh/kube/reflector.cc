@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
+#include "kmesh/base/json_depth.h"
 #include "kmesh/kube/kube_status.h"
 #include "kmesh/kube/pager.h"
 #include "nlohmann/json.hpp"
@@ -191,7 +192,7 @@ absl::Status Reflector::ListAndDeliver() {
   };
   std::map<std::string, Listed> fresh;
   for (std::string& item : list->items) {
-    Json parsed = Json::parse(item, nullptr, /*allow_exceptions=*/false);
+    Json parsed = ParseJsonWithinDepth(item);
     absl::StatusOr<ObjectIdentity> id = Identify(parsed);
     if (!id.ok()) {
       LOG(WARNING) << "skipping a listed " << kind_.kind << ": "
@@ -231,7 +232,7 @@ absl::Status Reflector::ListAndDeliver() {
   }
   for (const std::string& text : deleted) {
     // The last known state, decoded again (relists only).
-    handler_->OnDeleteObject(Json::parse(text, nullptr, false), text);
+    handler_->OnDeleteObject(ParseJsonWithinDepth(text), text);
   }
   for (const Listed* listed : added) {
     handler_->OnAddObject(listed->object, listed->entry.json);
@@ -280,7 +281,7 @@ absl::Status Reflector::Apply(const WatchEvent& event) {
   Json text_parsed;
   const Json* object = event.parsed.get();
   if (object == nullptr) {
-    text_parsed = Json::parse(event.object, nullptr, false);
+    text_parsed = ParseJsonWithinDepth(event.object);
     object = &text_parsed;
   }
   if (event.type == WatchEventType::kError) {

@@ -4,12 +4,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/http/read.hpp>
+#include <exception>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 namespace kmesh::kube {
@@ -120,26 +122,59 @@ class ConnectionResponseStream : public HttpResponseStream {
   }
 
   // StartReading's loop, on the I/O thread: one read, hand it over, repeat.
+  // An exception (from the handler or from starting a read) must not escape
+  // to the shared I/O thread: the loop would end without Stop(), leaving the
+  // consumer without an end and the destructor waiting forever. It ends
+  // this stream instead, with Internal given to the handler.
   void ReadNext() {
     if (cancelled_.load()) return Stop(absl::CancelledError("stream closed"));
     if (parser_->is_done()) return Stop(std::string());
-    connection_->Visit([this](auto& stream) {
-      StartRead(stream, [this](beast::error_code ec, size_t) {
-        absl::StatusOr<size_t> got = ReadResult(ec);
-        if (!got.ok()) return Stop(got.status());
-        if (*got > 0 && !handler_(std::string(chunk_.data(), *got))) {
-          return Stop(std::nullopt);
-        }
-        ReadNext();
+    try {
+      connection_->Visit([this](auto& stream) {
+        StartRead(stream, [this](beast::error_code ec, size_t) { OnRead(ec); });
+        return 0;
       });
-      return 0;
-    });
+    } catch (const std::exception& e) {
+      Stop(Failed("reading", e.what()));
+    } catch (...) {
+      Stop(Failed("reading", "unknown exception"));
+    }
+  }
+
+  // One read of StartReading's loop has ended with `ec`.
+  void OnRead(beast::error_code ec) {
+    absl::StatusOr<size_t> got = ReadResult(ec);
+    if (!got.ok()) return Stop(got.status());
+    if (*got > 0) {
+      bool more = false;
+      try {
+        more = handler_(std::string(chunk_.data(), *got));
+      } catch (const std::exception& e) {
+        return Stop(Failed("handling", e.what()));
+      } catch (...) {
+        return Stop(Failed("handling", "unknown exception"));
+      }
+      if (!more) return Stop(std::nullopt);
+    }
+    ReadNext();
+  }
+
+  absl::Status Failed(absl::string_view doing, absl::string_view what) const {
+    return absl::InternalError(
+        absl::StrCat(doing, " the response of the API server at ", server_,
+                     " failed: ", what));
   }
 
   // Ends StartReading: the handler's last call (unless it asked to stop),
-  // then the destructor may go on.
+  // then the destructor may go on, whatever the handler does.
   void Stop(std::optional<absl::StatusOr<std::string>> last) {
-    if (last.has_value()) handler_(*std::move(last));
+    if (last.has_value()) {
+      try {
+        handler_(*std::move(last));
+      } catch (...) {
+        // The stream ends all the same.
+      }
+    }
     absl::MutexLock lock(&mu_);
     handler_ = nullptr;
     reading_ = false;

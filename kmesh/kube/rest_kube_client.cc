@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "kmesh/base/backoff.h"
+#include "kmesh/base/json_depth.h"
 #include "kmesh/kube/kube_status.h"
 #include "nlohmann/json.hpp"
 
@@ -48,6 +49,19 @@ int IntMember(const Json& object, const char* key) {
 }
 
 bool IsSuccess(int code) { return code >= 200 && code < 300; }
+
+// An object the server sent, for the caller to decode: refused when nested
+// too deep for the recursive code that will meet it.
+absl::StatusOr<std::string> ObjectBody(const std::string& server,
+                                       const HttpRequest& request,
+                                       std::string body) {
+  if (absl::Status depth = CheckJsonDepth(body); !depth.ok()) {
+    return absl::InternalError(absl::StrCat(
+        "the API server at ", server, " answered ", request.method, " ",
+        request.target, " with an object that was refused: ", depth.message()));
+  }
+  return body;
+}
 
 // Objects written may carry key material (the IPsec Secret): the request's
 // copy is wiped once sent. What the caller passed in stays the caller's.
@@ -104,7 +118,7 @@ std::string QueryString(const ListOptions& options, bool watch) {
 // whatever else it sent.
 void ParseStatusBody(const std::string& body, std::string* reason,
                      std::string* message) {
-  Json status = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  Json status = ParseJsonWithinDepth(body);
   if (status.is_object()) {
     auto reason_it = status.find("reason");
     if (reason_it != status.end() && reason_it->is_string()) {
@@ -237,6 +251,14 @@ class RestWatchStream : public WatchStream {
   bool HandleLine(absl::string_view line) {
     line = absl::StripAsciiWhitespace(line);
     if (line.empty()) return true;
+    // Nesting is bounded before anything recursive (the consumer's dump(),
+    // copies) can meet it.
+    if (absl::Status depth = CheckJsonDepth(line); !depth.ok()) {
+      Finish(absl::UnavailableError(
+          absl::StrCat("refused a watch event from the API server at ", server_,
+                       ": ", depth.message())));
+      return false;
+    }
     Json event = Json::parse(line.begin(), line.end(), nullptr,
                              /*allow_exceptions=*/false);
     // Lines are parsed once; the object is moved out of the event below.
@@ -305,7 +327,7 @@ class RestWatchStream : public WatchStream {
 // (kind Status, apiVersion v1, status Failure), which is what the server
 // sends for a missing pod, a refused request or an unreachable pod.
 bool IsPodAnswer(const HttpResponse& response) {
-  Json body = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  Json body = ParseJsonWithinDepth(response.body);
   return !(StringMember(body, "kind") == "Status" &&
            StringMember(body, "apiVersion") == "v1" &&
            StringMember(body, "status") == "Failure");
@@ -453,6 +475,9 @@ RestKubeClient::OpenStreamAuthenticated(const HttpRequest& request,
 RestKubeClient::RestKubeClient(std::unique_ptr<HttpTransport> transport,
                                RestKubeClientOptions options)
     : transport_(std::move(transport)), options_(std::move(options)) {
+  // As the transport clamps it; Watch() adds it to the server's timeout.
+  options_.transport.request_timeout =
+      ClampTimeout(options_.transport.request_timeout);
   if (!options_.sleep) {
     options_.sleep = [](milliseconds d) { std::this_thread::sleep_for(d); };
   }
@@ -513,7 +538,7 @@ absl::StatusOr<std::string> RestKubeClient::Get(const ResourceKind& kind,
   HttpRequest request{"GET", ResourcePath(kind, ns, name), "", ""};
   absl::StatusOr<HttpResponse> response = Call(request, Idempotency::kRead);
   if (!response.ok()) return response.status();
-  return std::move(response->body);
+  return ObjectBody(server_url(), request, std::move(response->body));
 }
 
 absl::StatusOr<ObjectList> RestKubeClient::List(const ResourceKind& kind,
@@ -527,6 +552,11 @@ absl::StatusOr<ObjectList> RestKubeClient::List(const ResourceKind& kind,
       "", ""};
   absl::StatusOr<HttpResponse> response = Call(request, Idempotency::kRead);
   if (!response.ok()) return response.status();
+  if (absl::Status depth = CheckJsonDepth(response->body); !depth.ok()) {
+    return absl::InternalError(
+        absl::StrCat("the API server at ", server_url(), " sent a list for ",
+                     request.target, " that was refused: ", depth.message()));
+  }
   Json list = Json::parse(response->body, nullptr, false);
   auto items = list.is_object() ? list.find("items") : list.end();
   if (!list.is_object() ||
@@ -565,7 +595,7 @@ absl::StatusOr<std::string> RestKubeClient::Create(const ResourceKind& kind,
   absl::StatusOr<HttpResponse> response = Call(request, Idempotency::kWrite);
   WipeBody(&request);
   if (!response.ok()) return response.status();
-  return std::move(response->body);
+  return ObjectBody(server_url(), request, std::move(response->body));
 }
 
 absl::StatusOr<std::string> RestKubeClient::Update(const ResourceKind& kind,
@@ -578,7 +608,7 @@ absl::StatusOr<std::string> RestKubeClient::Update(const ResourceKind& kind,
   absl::StatusOr<HttpResponse> response = Call(request, Idempotency::kWrite);
   WipeBody(&request);
   if (!response.ok()) return response.status();
-  return std::move(response->body);
+  return ObjectBody(server_url(), request, std::move(response->body));
 }
 
 absl::Status RestKubeClient::Delete(const ResourceKind& kind,

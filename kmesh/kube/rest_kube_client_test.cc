@@ -463,6 +463,45 @@ TEST_F(RestKubeClientTest, WatchRefusesALineLongerThanTheLimit) {
   EXPECT_THAT(event.status().message(), HasSubstr("longer than 4096 bytes"));
 }
 
+// A million nested arrays (2 MB, well under the 16 MiB line cap) in a watch
+// event, a list or a get: refused with a clear error before anything
+// recursive (the consumer's dump(), copies) meets them. Before, the event
+// was delivered and List() re-serialised the item: a stack overflow.
+std::string DeeplyNested() {
+  return std::string(1000000, '[') + std::string(1000000, ']');
+}
+
+TEST_F(RestKubeClientTest, WatchRefusesDeeplyNestedEvents) {
+  ServeStream([](const auto& write) {
+    write(R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})"
+          "\n");
+    write(absl::StrCat(
+        R"({"type":"ADDED","object":{"metadata":{"name":"b"},"x":)",
+        DeeplyNested(), "}}\n"));
+  });
+  std::unique_ptr<WatchStream> watch = WatchNodes();
+  ASSERT_NE(watch, nullptr);
+  EXPECT_TRUE(watch->Next(milliseconds(10000)).ok());
+  absl::StatusOr<WatchEvent> event = watch->Next(milliseconds(10000));
+  ASSERT_FALSE(event.ok()) << "a deeply nested event was delivered";
+  EXPECT_TRUE(absl::IsUnavailable(event.status())) << event.status();
+  EXPECT_THAT(event.status().message(),
+              HasSubstr("nested more than 100 levels deep"));
+}
+
+TEST_F(RestKubeClientTest, ListAndGetRefuseDeeplyNestedObjects) {
+  Serve(
+      {Json(200, absl::StrCat(R"({"items":[{"x":)", DeeplyNested(), "}]})"))});
+  absl::StatusOr<ObjectList> list = client_->List(SecretsKind(), "ns", {});
+  ASSERT_FALSE(list.ok());
+  EXPECT_THAT(list.status().message(),
+              HasSubstr("nested more than 100 levels deep"));
+  absl::StatusOr<std::string> node = client_->Get(NodesKind(), "", "n1");
+  ASSERT_FALSE(node.ok());
+  EXPECT_THAT(node.status().message(),
+              HasSubstr("nested more than 100 levels deep"));
+}
+
 // A consumer slower than the server: the queue stays bounded, the server's
 // writes block (reading from the socket paused), and every event arrives,
 // in order, once the consumer reads.

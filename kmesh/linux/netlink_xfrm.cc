@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -49,80 +50,189 @@ absl::Status StatusFromErrno(int err, const std::string& what) {
           : "");
 }
 
+// The kernel sizes a dump's datagrams to the reader's buffer, at most 32 KiB
+// (netlink_recvmsg caps max_recvmsg_len there); error replies are smaller.
+constexpr size_t kReceiveBufferSize = 32768;
+
+// An interrupted dump is asked again this many times in all.
+constexpr int kMaxDumpAttempts = 4;
+
+// Datagrams of other requests' replies read in a row before the socket is
+// taken to be out of step for good (a stale dump of 100,000 SAs is ~1,000).
+constexpr size_t kMaxStaleDatagrams = 65536;
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NetlinkXfrm>> NetlinkXfrm::Open(
     std::string xfrm_stat_path) {
-  mnl_socket* socket = mnl_socket_open(NETLINK_XFRM);
-  if (socket == nullptr) {
-    return StatusFromErrno(errno, "open NETLINK_XFRM socket");
-  }
-  if (mnl_socket_bind(socket, 0, MNL_SOCKET_AUTOPID) < 0) {
-    const int err = errno;
-    mnl_socket_close(socket);
-    return StatusFromErrno(err, "bind NETLINK_XFRM socket");
-  }
-  return std::unique_ptr<NetlinkXfrm>(
-      new NetlinkXfrm(socket, std::move(xfrm_stat_path)));
+  auto factory = NetlinkSocketFactoryHere(NETLINK_XFRM);
+  if (!factory.ok()) return factory.status();
+  return OpenWith(*std::move(factory), std::move(xfrm_stat_path));
 }
 
-NetlinkXfrm::NetlinkXfrm(mnl_socket* socket, std::string xfrm_stat_path)
-    : socket_(socket),
+absl::StatusOr<std::unique_ptr<NetlinkXfrm>> NetlinkXfrm::OpenWith(
+    NetlinkSocketFactory open_socket, std::string xfrm_stat_path) {
+  auto socket = open_socket();
+  if (!socket.ok()) return socket.status();
+  return std::unique_ptr<NetlinkXfrm>(new NetlinkXfrm(
+      std::move(open_socket), *std::move(socket), std::move(xfrm_stat_path)));
+}
+
+NetlinkXfrm::NetlinkXfrm(NetlinkSocketFactory open_socket,
+                         std::unique_ptr<NetlinkSocket> socket,
+                         std::string xfrm_stat_path)
+    : open_socket_(std::move(open_socket)),
+      socket_(std::move(socket)),
       xfrm_stat_path_(std::move(xfrm_stat_path)),
-      port_id_(mnl_socket_get_portid(socket)),
+      buffer_(kReceiveBufferSize),
       seq_(static_cast<uint32_t>(time(nullptr))) {}
 
-NetlinkXfrm::~NetlinkXfrm() { mnl_socket_close(socket_); }
+NetlinkXfrm::~NetlinkXfrm() { OPENSSL_cleanse(buffer_.data(), buffer_.size()); }
+
+absl::StatusOr<NetlinkXfrm::ReplyOutcome> NetlinkXfrm::ReadReply(
+    uint32_t seq, const std::function<void(const nlmsghdr*)>* on_message,
+    const std::string& what) {
+  ReplyOutcome outcome;
+  for (size_t stale = 0;; ++stale) {
+    if (stale > kMaxStaleDatagrams) {
+      return OutOfStep(EPROTO, what, "only replies to other requests");
+    }
+    ssize_t n;
+    do {
+      n = socket_->Receive(buffer_.data(), buffer_.size());
+    } while (n == -EINTR);  // A signal, not the kernel.
+    if (n < 0) {
+      // ENOBUFS: the socket overran and replies were dropped (ours, maybe);
+      // ENOSPC: a datagram too large, truncated. Either way what is still
+      // queued cannot be trusted.
+      return OutOfStep(static_cast<int>(-n), what, "receive failed");
+    }
+    // The reply may echo a request that held a key, and dumps of SAs carry
+    // keys: wipe what this datagram wrote whatever happens below.
+    struct Wipe {
+      uint8_t* data;
+      size_t size;
+      ~Wipe() { OPENSSL_cleanse(data, size); }
+    } wipe{buffer_.data(), static_cast<size_t>(n)};
+
+    bool ours = false;
+    bool ended = false;
+    int len = static_cast<int>(n);
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer_.data());
+    // libmnl's mnl_nlmsg_ok compares nlmsg_len as a signed int: a length of
+    // 2^31 or more would pass it and be read past the buffer. Check it
+    // unsigned first (the kernel never sends one; found by fuzzing).
+    const auto fits = [](const nlmsghdr* h, int left) {
+      return left >= static_cast<int>(sizeof(nlmsghdr)) &&
+             h->nlmsg_len <= static_cast<uint32_t>(left) &&
+             mnl_nlmsg_ok(h, left);
+    };
+    for (; !ended && fits(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+      // Another request's reply (one that returned before reading all of
+      // it) or another port's: not ours, skip it, as iproute2 does. (libmnl
+      // would stop here with EPROTO or ESRCH.)
+      if (nlh->nlmsg_seq != seq ||
+          (nlh->nlmsg_pid != 0 && nlh->nlmsg_pid != socket_->port_id())) {
+        continue;
+      }
+      ours = true;
+      // The kernel's tables changed during the dump (nl_dump_check_
+      // consistent); libmnl reports this as EINTR. Read on to NLMSG_DONE.
+      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) outcome.interrupted = true;
+      switch (nlh->nlmsg_type) {
+        case NLMSG_ERROR: {
+          if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr))) {
+            return OutOfStep(EBADMSG, what, "short NLMSG_ERROR");
+          }
+          const auto* err =
+              static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+          outcome.error = err->error < 0 ? -err->error : err->error;
+          ended = true;
+          break;
+        }
+        case NLMSG_DONE: {
+          // Since Linux 4.15 the dump's own error, if any, travels here.
+          int done = 0;
+          if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(done)) {
+            std::memcpy(&done, mnl_nlmsg_get_payload(nlh), sizeof(done));
+          }
+          if (done < 0) outcome.error = -done;
+          ended = true;
+          break;
+        }
+        case NLMSG_NOOP:
+        case NLMSG_OVERRUN:
+          break;
+        default:
+          if (on_message != nullptr && !outcome.interrupted) {
+            (*on_message)(nlh);
+          }
+          break;
+      }
+    }
+    if (!ended && len > 0) {
+      return OutOfStep(EBADMSG, what, "truncated netlink message");
+    }
+    if (ended) return outcome;
+    if (ours) stale = 0;
+  }
+}
+
+absl::Status NetlinkXfrm::OutOfStep(int err, const std::string& what,
+                                    const std::string& why) {
+  // Whatever the old socket still holds goes with it (and the kernel ends
+  // a dump it was running for it).
+  auto fresh = open_socket_();
+  if (!fresh.ok()) {
+    return KernelError(err, what,
+                       absl::StrCat(why, "; reopening the socket failed: ",
+                                    fresh.status().message()));
+  }
+  socket_ = *std::move(fresh);
+  return KernelError(err, what, absl::StrCat(why, "; socket reopened"));
+}
 
 absl::Status NetlinkXfrm::Transact(const NetlinkMessage& msg,
                                    const std::string& what) {
-  if (mnl_socket_sendto(socket_, msg.data(), msg.size()) < 0) {
-    return StatusFromErrno(errno, what);
+  if (const int err = socket_->Send(msg.data(), msg.size()); err != 0) {
+    return StatusFromErrno(err, what);
   }
-  std::vector<uint8_t> buf(MNL_SOCKET_BUFFER_SIZE);
-  const uint32_t seq = msg.header()->nlmsg_seq;
-  while (true) {
-    const ssize_t n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
-    if (n < 0) return StatusFromErrno(errno, what);
-    // mnl_cb_run returns -1 with errno set from an NLMSG_ERROR carrying an
-    // error, and MNL_CB_STOP on an acknowledgement (error 0).
-    const int ret = mnl_cb_run(buf.data(), n, seq, port_id_, nullptr, nullptr);
-    if (ret == MNL_CB_ERROR) {
-      const int err = errno;
-      if (err == ESRCH && seq != msg.header()->nlmsg_seq) continue;
-      return StatusFromErrno(err, what);
-    }
-    if (ret == MNL_CB_STOP) return absl::OkStatus();
-  }
+  auto outcome = ReadReply(msg.header()->nlmsg_seq, nullptr, what);
+  if (!outcome.ok()) return outcome.status();
+  if (outcome->error != 0) return StatusFromErrno(outcome->error, what);
+  return absl::OkStatus();
 }
 
-absl::Status NetlinkXfrm::Dump(const NetlinkMessage& msg,
-                               const std::string& what,
-                               int (*on_message)(const nlmsghdr*, void*),
-                               void* data) {
-  if (mnl_socket_sendto(socket_, msg.data(), msg.size()) < 0) {
-    return StatusFromErrno(errno, what);
-  }
-  // 32 KiB: the kernel packs several objects into each dump datagram.
-  std::vector<uint8_t> buf(32768);
-  const uint32_t seq = msg.header()->nlmsg_seq;
-  absl::Status status = absl::OkStatus();
-  while (true) {
-    const ssize_t n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
-    if (n < 0) {
-      status = StatusFromErrno(errno, what);
-      break;
+absl::Status NetlinkXfrm::Dump(
+    NetlinkMessage (*encode)(uint32_t seq), const std::string& what,
+    const std::function<void(const nlmsghdr*)>& on_message,
+    const std::function<void()>& on_restart) {
+  for (int attempt = 1;; ++attempt) {
+    const NetlinkMessage msg = encode(++seq_);
+    if (const int err = socket_->Send(msg.data(), msg.size()); err != 0) {
+      return StatusFromErrno(err, what);
     }
-    const int ret = mnl_cb_run(buf.data(), n, seq, port_id_, on_message, data);
-    if (ret == MNL_CB_ERROR) {
-      status = StatusFromErrno(errno, what);
-      break;
+    auto outcome = ReadReply(msg.header()->nlmsg_seq, &on_message, what);
+    if (!outcome.ok()) {
+      // Replies were lost (the socket is a fresh one now): a dump can
+      // simply be asked again.
+      if (KernelErrno(outcome.status()) != ENOBUFS ||
+          attempt == kMaxDumpAttempts) {
+        return outcome.status();
+      }
+      on_restart();
+      continue;
     }
-    if (ret == MNL_CB_STOP) break;
+    if (outcome->error != 0) return StatusFromErrno(outcome->error, what);
+    if (!outcome->interrupted) return absl::OkStatus();
+    on_restart();
+    if (attempt == kMaxDumpAttempts) {
+      return KernelError(
+          EINTR, what,
+          absl::StrCat("dump interrupted ", kMaxDumpAttempts,
+                       " times in a row (the kernel's table kept changing)"));
+    }
   }
-  // Dumps of SAs carry keys.
-  OPENSSL_cleanse(buf.data(), buf.size());
-  return status;
 }
 
 absl::Status NetlinkXfrm::AddSa(const XfrmSa& sa) {
@@ -154,25 +264,25 @@ absl::Status NetlinkXfrm::DeleteSa(const XfrmSaId& id) {
 
 absl::StatusOr<std::vector<XfrmSa>> NetlinkXfrm::DumpSas() {
   absl::MutexLock lock(&mu_);
-  struct Collected {
-    std::vector<XfrmSa> sas;
-    absl::Status status;
-  } collected;
-  auto on_message = [](const nlmsghdr* nlh, void* data) -> int {
-    auto* c = static_cast<Collected*>(data);
-    auto sa = DecodeSa(nlh);
-    if (sa.ok()) {
-      c->sas.push_back(*std::move(sa));
-    } else if (c->status.ok()) {
-      c->status = sa.status();
-    }
-    return MNL_CB_OK;
-  };
-  auto status =
-      Dump(EncodeDumpSas(++seq_), "XFRM dump SAs", on_message, &collected);
+  std::vector<XfrmSa> sas;
+  absl::Status decoding = absl::OkStatus();
+  auto status = Dump(
+      &EncodeDumpSas, "XFRM dump SAs",
+      [&](const nlmsghdr* nlh) {
+        auto sa = DecodeSa(nlh);
+        if (sa.ok()) {
+          sas.push_back(*std::move(sa));
+        } else if (decoding.ok()) {
+          decoding = sa.status();
+        }
+      },
+      [&] {
+        sas.clear();
+        decoding = absl::OkStatus();
+      });
   if (!status.ok()) return status;
-  if (!collected.status.ok()) return collected.status;
-  return std::move(collected.sas);
+  if (!decoding.ok()) return decoding;
+  return sas;
 }
 
 absl::Status NetlinkXfrm::AddPolicy(const XfrmPolicy& policy) {
@@ -207,25 +317,25 @@ absl::Status NetlinkXfrm::DeletePolicy(const XfrmPolicyId& id) {
 
 absl::StatusOr<std::vector<XfrmPolicy>> NetlinkXfrm::DumpPolicies() {
   absl::MutexLock lock(&mu_);
-  struct Collected {
-    std::vector<XfrmPolicy> policies;
-    absl::Status status;
-  } collected;
-  auto on_message = [](const nlmsghdr* nlh, void* data) -> int {
-    auto* c = static_cast<Collected*>(data);
-    auto p = DecodePolicy(nlh);
-    if (p.ok()) {
-      c->policies.push_back(*std::move(p));
-    } else if (c->status.ok()) {
-      c->status = p.status();
-    }
-    return MNL_CB_OK;
-  };
-  auto status = Dump(EncodeDumpPolicies(++seq_), "XFRM dump policies",
-                     on_message, &collected);
+  std::vector<XfrmPolicy> policies;
+  absl::Status decoding = absl::OkStatus();
+  auto status = Dump(
+      &EncodeDumpPolicies, "XFRM dump policies",
+      [&](const nlmsghdr* nlh) {
+        auto p = DecodePolicy(nlh);
+        if (p.ok()) {
+          policies.push_back(*std::move(p));
+        } else if (decoding.ok()) {
+          decoding = p.status();
+        }
+      },
+      [&] {
+        policies.clear();
+        decoding = absl::OkStatus();
+      });
   if (!status.ok()) return status;
-  if (!collected.status.ok()) return collected.status;
-  return std::move(collected.policies);
+  if (!decoding.ok()) return decoding;
+  return policies;
 }
 
 absl::StatusOr<XfrmStats> NetlinkXfrm::ReadStats() {

@@ -8,6 +8,7 @@
 #include "kmesh/linux/netlink_xfrm.h"
 
 #include <arpa/inet.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -25,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "kmesh/base/testing/shell_command.h"
 #include "kmesh/kernel/testing/xfrm_objects.h"
+#include "kmesh/linux/netlink_socket.h"
 #include "kmesh/linux/testing/private_namespaces.h"
 
 namespace kmesh::linux_backend {
@@ -192,6 +194,22 @@ TEST_F(NetlinkXfrmTest, EspSaIsAddedOrTheKernelsRefusalIsNamed) {
   EXPECT_NE(msg.find("10.0.0.2 -> 10.0.0.1 spi 0x00000001"), std::string::npos)
       << msg;
   EXPECT_EQ(msg.find("4242"), std::string::npos) << msg;
+}
+
+// NetlinkXfrm reopens its socket when replies get out of step; the new one
+// must be in the namespace the first was opened in, whichever thread asks.
+TEST_F(NetlinkXfrmTest, SocketsReopenInTheNamespaceTheFirstWasOpenedIn) {
+  auto here = NetlinkSocketFactoryHere(NETLINK_XFRM);
+  ASSERT_TRUE(here.ok()) << here.status();
+  ASSERT_TRUE(testing::EnterNewNetworkNamespace().ok());  // Elsewhere now.
+  auto opened_from_elsewhere = NetlinkXfrm::OpenWith(*here);
+  ASSERT_TRUE(opened_from_elsewhere.ok()) << opened_from_elsewhere.status();
+  ASSERT_TRUE((*opened_from_elsewhere)->AddPolicy(OutPolicy()).ok());
+  // The policy is in the first namespace (xfrm_'s), not in this thread's.
+  auto there = xfrm_->DumpPolicies();
+  ASSERT_TRUE(there.ok()) << there.status();
+  EXPECT_EQ(there->size(), 1u);
+  EXPECT_EQ(Normalise(Ip("xfrm policy list")), "");
 }
 
 TEST_F(NetlinkXfrmTest, ReadStatsListsTheNamespacesXfrmStatCounters) {

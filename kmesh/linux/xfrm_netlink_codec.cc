@@ -279,8 +279,12 @@ absl::StatusOr<XfrmSa> DecodeSa(const nlmsghdr* msg) {
       msg->nlmsg_len < NLMSG_LENGTH(sizeof(xfrm_usersa_info))) {
     return absl::InvalidArgumentError("not an XFRM SA message");
   }
-  const auto* info =
-      static_cast<const xfrm_usersa_info*>(mnl_nlmsg_get_payload(msg));
+  // Netlink aligns messages to 4 bytes only, and the struct holds 64-bit
+  // fields: the second message of a dump may not be 8-byte aligned, so the
+  // header is copied out rather than read in place.
+  xfrm_usersa_info info_copy;
+  std::memcpy(&info_copy, mnl_nlmsg_get_payload(msg), sizeof(info_copy));
+  const xfrm_usersa_info* info = &info_copy;
   XfrmSa sa;
   sa.dst = GetAddress(info->family, info->id.daddr);
   sa.src = GetAddress(info->family, info->saddr);
@@ -348,8 +352,10 @@ absl::StatusOr<XfrmPolicy> DecodePolicy(const nlmsghdr* msg) {
       msg->nlmsg_len < NLMSG_LENGTH(sizeof(xfrm_userpolicy_info))) {
     return absl::InvalidArgumentError("not an XFRM policy message");
   }
-  const auto* info =
-      static_cast<const xfrm_userpolicy_info*>(mnl_nlmsg_get_payload(msg));
+  // Copied out, as in DecodeSa: 64-bit fields, 4-byte aligned messages.
+  xfrm_userpolicy_info info_copy;
+  std::memcpy(&info_copy, mnl_nlmsg_get_payload(msg), sizeof(info_copy));
+  const xfrm_userpolicy_info* info = &info_copy;
   XfrmPolicy p;
   p.selector = GetSelector(info->sel, AF_INET);
   p.priority = info->priority;

@@ -262,7 +262,12 @@ class Run {
     // history that no watch falls out of it (see SimClusterOptions).
     options.api_watch_history = std::max<size_t>(1000, 20 * nodes_);
     options.ipsec_grace_period = std::chrono::seconds(grace_seconds_);
-    auto factory = DaemonNodeAgentFactory();
+    // kmesh-daemon's own tick and Node re-read intervals (500 ms, 10 s),
+    // not the faster ones the simulated cluster's tests use.
+    DaemonNodeAgentOptions daemon;
+    daemon.tick_interval = std::chrono::milliseconds(500);
+    daemon.self_refresh_interval = std::chrono::seconds(10);
+    auto factory = DaemonNodeAgentFactory(daemon);
     if (!factory.ok()) return factory.status();
     options.agent_factory = *factory;
 
@@ -276,9 +281,10 @@ class Run {
       node_index_[node.name] = index;
       for (const IpAddress& a : node.addresses) owner_[a] = index;
     }
-    // Every agent watches peers, pods and namespaces; the projector the
-    // secret. All watches open = every reflector has listed.
-    const int watches = 3 * nodes_ + 1;
+    // Every agent watches peers, Nodes, its own pods, the other nodes' pods
+    // and namespaces; the projector the secret. All watches open = every
+    // reflector has listed.
+    const int watches = 5 * nodes_ + 1;
     if (!cluster_->api_server().WaitForOpenWatches(
             watches, std::chrono::seconds(FLAGS_timeout_seconds))) {
       return absl::DeadlineExceededError(

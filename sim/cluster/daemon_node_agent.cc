@@ -14,14 +14,16 @@ namespace {
 // XFRM tables and marker maps, the node's projected key file.
 class DaemonNodeAgent : public NodeAgent {
  public:
-  explicit DaemonNodeAgent(const NodeAgentContext& context)
-      : context_(context) {}
+  DaemonNodeAgent(const NodeAgentContext& context,
+                  DaemonNodeAgentOptions options)
+      : context_(context), options_(options) {}
   ~DaemonNodeAgent() override { Stop(AgentStop::kKill); }
 
   absl::Status Start() override {
     auto access = kube::LoadKubeconfigFile(context_.kubeconfig_path, "");
     if (!access.ok()) return access.status();
     kube::RestKubeClientOptions options;
+    options.transport.request_timeout = options_.request_timeout;
     auto client = kube::RestKubeClient::ForCluster(*access, options);
     if (!client.ok()) return client.status();
     client_ = *std::move(client);
@@ -29,8 +31,8 @@ class DaemonNodeAgent : public NodeAgent {
     agent::IpsecAgentConfig config;
     config.node_name = context_.node_name;
     config.key_file_path = context_.key_file_path;
-    config.tick_interval = std::chrono::milliseconds(100);
-    config.self_refresh_interval = std::chrono::milliseconds(200);
+    config.tick_interval = options_.tick_interval;
+    config.self_refresh_interval = options_.self_refresh_interval;
     config.controller.grace_period = context_.ipsec_grace_period;
     config.reflector.initial_backoff = std::chrono::milliseconds(100);
     config.reflector.max_backoff = std::chrono::milliseconds(1000);
@@ -72,6 +74,7 @@ class DaemonNodeAgent : public NodeAgent {
 
  private:
   const NodeAgentContext context_;
+  const DaemonNodeAgentOptions options_;
   std::unique_ptr<kube::RestKubeClient> client_;
   std::unique_ptr<agent::IpsecAgent> agent_;
   agent::RunningAgent running_;
@@ -84,9 +87,14 @@ class DaemonNodeAgent : public NodeAgent {
 }  // namespace
 
 absl::StatusOr<NodeAgentFactory> DaemonNodeAgentFactory() {
-  return NodeAgentFactory([](const NodeAgentContext& context)
+  return DaemonNodeAgentFactory(DaemonNodeAgentOptions());
+}
+
+absl::StatusOr<NodeAgentFactory> DaemonNodeAgentFactory(
+    DaemonNodeAgentOptions options) {
+  return NodeAgentFactory([options](const NodeAgentContext& context)
                               -> absl::StatusOr<std::unique_ptr<NodeAgent>> {
-    return std::unique_ptr<NodeAgent>(new DaemonNodeAgent(context));
+    return std::unique_ptr<NodeAgent>(new DaemonNodeAgent(context, options));
   });
 }
 

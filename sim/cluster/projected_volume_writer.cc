@@ -91,9 +91,11 @@ bool FileEquals(const std::string& path, const crypto::SecretBytes& content) {
 }
 
 absl::Status WriteFile(const std::string& path,
-                       const crypto::SecretBytes& content) {
+                       const crypto::SecretBytes& content, mode_t mode) {
+  // Created owner-only, then given its mode: never readable by others
+  // while the content is being written.
   const int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("create", path);
   size_t done = 0;
   while (done < content.size()) {
@@ -105,7 +107,12 @@ absl::Status WriteFile(const std::string& path,
     }
     done += n;
   }
-  if (::fchmod(fd, 0644) != 0 || ::close(fd) != 0) return Errno("close", path);
+  if (::fchmod(fd, mode) != 0) {
+    const absl::Status s = Errno("chmod", path);
+    ::close(fd);
+    return s;
+  }
+  if (::close(fd) != 0) return Errno("close", path);
   return absl::OkStatus();
 }
 
@@ -221,7 +228,8 @@ absl::StatusOr<bool> ProjectedVolumeWriter::Write(
   auto ts_dir = NewTimestampDir();
   if (!ts_dir.ok()) return ts_dir.status();
   for (const auto& [name, content] : payload) {
-    if (auto s = WriteFile(dir_ + "/" + *ts_dir + "/" + name, content);
+    if (auto s = WriteFile(dir_ + "/" + *ts_dir + "/" + name, content,
+                           options_.file_mode);
         !s.ok()) {
       (void)RemoveTree(dir_ + "/" + *ts_dir);
       return s;

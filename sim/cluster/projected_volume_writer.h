@@ -5,7 +5,8 @@
 //   1. the payload goes into a fresh directory named after the UTC time,
 //      "..2026_11_26_09_00_00.<random digits>" (os.MkdirTemp with the
 //      prefix time.Now().UTC().Format("..2006_01_02_15_04_05.")), mode 0755,
-//      files mode 0644;
+//      files with the volume's defaultMode (Options::file_mode; the API
+//      server defaults a secret volume's defaultMode to 0644);
 //   2. a symlink "..data_tmp" -> that directory is created and renamed over
 //      "..data" with rename(2), the one atomic step;
 //   3. each user-visible name ("ipSec") is a symlink "..data/ipSec", created
@@ -19,6 +20,8 @@
 // them. Not thread-safe: one writer per directory.
 #ifndef SIM_CLUSTER_PROJECTED_VOLUME_WRITER_H_
 #define SIM_CLUSTER_PROJECTED_VOLUME_WRITER_H_
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <functional>
@@ -39,6 +42,9 @@ class ProjectedVolumeWriter {
   struct Options {
     // Wall clock for the timestamped directory names; system clock if unset.
     std::function<std::chrono::system_clock::time_point()> wall_clock;
+    // The secret volume's defaultMode: the mode of every file written
+    // (kubelet writes the file, then chmods it to this).
+    mode_t file_mode = 0644;
   };
 
   // `dir` is the volume's mount point; it is created (with parents) if

@@ -82,6 +82,19 @@ TEST_F(ProjectedVolumeWriterTest, LaysOutFilesTheWayKubeletDoes) {
   EXPECT_FALSE(Exists(dir_ + "/..data_tmp"));
 }
 
+// The volume's defaultMode (0400 in the Kmesh DaemonSet) is the files'
+// mode, as kubelet's atomic writer sets it.
+TEST_F(ProjectedVolumeWriterTest, FilesGetTheVolumesDefaultMode) {
+  ProjectedVolumeWriter::Options options;
+  options.file_mode = 0400;
+  ProjectedVolumeWriter writer(dir_, options);
+  ASSERT_TRUE(writer.Write(Payload({{"ipSec", "v1"}})).ok());
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/ipSec").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0400u);
+  EXPECT_EQ(Read(dir_ + "/ipSec"), "v1");
+}
+
 TEST_F(ProjectedVolumeWriterTest, UpdateSwapsDataDirAndRemovesTheOldOne) {
   ASSERT_TRUE(writer_->Write(Payload({{"ipSec", "v1"}})).ok());
   const std::string first = writer_->CurrentDataDir();

@@ -50,6 +50,7 @@ void SecretProjector::AddNode(const std::string& node, const std::string& dir,
   Node& n = nodes_[node];
   ProjectedVolumeWriter::Options writer_options;
   writer_options.wall_clock = options_.wall_clock;
+  writer_options.file_mode = options_.default_mode;
   n.writer = std::make_unique<ProjectedVolumeWriter>(dir, writer_options);
   n.delay = delay;
   n.due.reset();

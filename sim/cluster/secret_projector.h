@@ -21,6 +21,8 @@
 #ifndef SIM_CLUSTER_SECRET_PROJECTOR_H_
 #define SIM_CLUSTER_SECRET_PROJECTOR_H_
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -46,6 +48,9 @@ class SecretProjector {
     std::string name = "kmesh-ipsec";
     // The volume's `optional` field (see above).
     bool optional = true;
+    // The volume's defaultMode, the mode of the key file (as in
+    // e2e/kind/manifests/20-daemonset.yaml).
+    mode_t default_mode = 0400;
     const Clock* clock = RealClock::Get();
     // Names of the timestamped directories; system clock if unset.
     std::function<std::chrono::system_clock::time_point()> wall_clock;

@@ -1,5 +1,7 @@
 #include "sim/kernel/memory_marker_maps.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace kmesh {
@@ -62,18 +64,27 @@ absl::Status MemoryMarkerMaps::UpsertEncryptCidr(const IpPrefix& cidr) {
         absl::StrCat("encrypt-CIDR map full (", max_encrypt_cidrs_,
                      " entries, E2BIG) adding ", cidr.ToString()));
   }
-  std::set<int> lengths = {cidr.length()};
-  for (const auto& [network, length] : encrypt_cidrs_) {
-    if (network.family() == cidr.family()) lengths.insert(length);
-  }
-  if (lengths.size() > static_cast<size_t>(kMaxEncryptCidrLengths)) {
+  std::vector<int> lengths = EncryptLengths(cidr.family());
+  if (std::find(lengths.begin(), lengths.end(), cidr.length()) ==
+          lengths.end() &&
+      lengths.size() + 1 > static_cast<size_t>(kMaxEncryptCidrLengths)) {
     return absl::ResourceExhaustedError(
         absl::StrCat("encrypt-CIDR map: ", cidr.ToString(),
-                     " would be prefix length ", lengths.size(),
+                     " would be prefix length ", lengths.size() + 1,
                      " of its family (at most ", kMaxEncryptCidrLengths, ")"));
   }
   encrypt_cidrs_[cidr.address()] = cidr.length();
+  ++encrypt_lengths_[{cidr.family(), cidr.length()}];
   return absl::OkStatus();
+}
+
+std::vector<int> MemoryMarkerMaps::EncryptLengths(IpFamily family) const {
+  std::vector<int> lengths;
+  for (auto it = encrypt_lengths_.lower_bound({family, 0});
+       it != encrypt_lengths_.end() && it->first.first == family; ++it) {
+    lengths.push_back(it->first.second);
+  }
+  return lengths;
 }
 
 absl::Status MemoryMarkerMaps::DeleteEncryptCidr(const IpPrefix& cidr) {
@@ -84,6 +95,8 @@ absl::Status MemoryMarkerMaps::DeleteEncryptCidr(const IpPrefix& cidr) {
                                             cidr.ToString(), " (ENOENT)"));
   }
   encrypt_cidrs_.erase(it);
+  auto count = encrypt_lengths_.find({cidr.family(), cidr.length()});
+  if (--count->second == 0) encrypt_lengths_.erase(count);
   return absl::OkStatus();
 }
 
@@ -135,11 +148,7 @@ bool MemoryMarkerMaps::InEncryptCidr(const IpAddress& address) const {
   absl::MutexLock lock(&mu_);
   // What the encrypt program does: the network address under each prefix
   // length of the family, looked up with that length.
-  std::set<int> lengths;
-  for (const auto& [network, length] : encrypt_cidrs_) {
-    if (network.family() == address.family()) lengths.insert(length);
-  }
-  for (int length : lengths) {
+  for (int length : EncryptLengths(address.family())) {
     auto it = encrypt_cidrs_.find(IpPrefix(address, length).address());
     if (it != encrypt_cidrs_.end() && it->second == length) return true;
   }

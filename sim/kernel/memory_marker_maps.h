@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -55,6 +56,14 @@ class MemoryMarkerMaps : public MarkerMaps {
   std::set<IpAddress> unmanaged_pods_ ABSL_GUARDED_BY(mu_);
   // Network address -> prefix length, as the BPF map holds them.
   std::map<IpAddress, int> encrypt_cidrs_ ABSL_GUARDED_BY(mu_);
+  // (family, prefix length) -> how many entries of encrypt_cidrs_ have it:
+  // the lengths the encrypt program probes, kept as entries come and go so
+  // that neither a lookup nor an insert walks the whole map.
+  std::map<std::pair<IpFamily, int>, size_t> encrypt_lengths_
+      ABSL_GUARDED_BY(mu_);
+  // The prefix lengths in use for `family`, shortest first.
+  std::vector<int> EncryptLengths(IpFamily family) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace kmesh

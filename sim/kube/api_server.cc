@@ -116,6 +116,7 @@ class ApiServer::Impl {
     faults_.push_back({count, http_code, std::move(filter)});
   }
   void DropWatches();
+  void SimulateRestart(std::chrono::milliseconds down_for);
   void SetResponseDelay(std::chrono::milliseconds delay) {
     absl::MutexLock lock(&mu_);
     delay_ = delay;
@@ -209,6 +210,8 @@ class ApiServer::Impl {
   std::set<std::pair<std::string, std::string>> forbidden_ ABSL_GUARDED_BY(mu_);
   std::vector<RequestRecord> log_ ABSL_GUARDED_BY(mu_);
   int open_watches_ ABSL_GUARDED_BY(mu_) = 0;
+  // SimulateRestart: until then, new connections are closed unanswered.
+  std::chrono::steady_clock::time_point down_until_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::Status ApiServer::Impl::Start() {
@@ -304,6 +307,15 @@ void ApiServer::Impl::DropWatches() {
   }
 }
 
+void ApiServer::Impl::SimulateRestart(std::chrono::milliseconds down_for) {
+  {
+    absl::MutexLock lock(&mu_);
+    down_until_ = std::chrono::steady_clock::now() + down_for;
+    for (const auto& connection : connections_) Interrupt(*connection);
+  }
+  store_.CompactHistory();
+}
+
 void ApiServer::Impl::ReapFinishedConnections() {
   absl::MutexLock lock(&mu_);
   for (auto it = connections_.begin(); it != connections_.end();) {
@@ -331,6 +343,10 @@ void ApiServer::Impl::AcceptLoop() {
     auto connection = std::make_shared<Connection>();
     connection->fd = socket.native_handle();
     absl::MutexLock lock(&mu_);
+    if (std::chrono::steady_clock::now() < down_until_) {
+      socket.close(ec);  // Restarting: nobody answers yet.
+      continue;
+    }
     connection->thread =
         std::thread([this, connection, socket = std::move(socket)]() mutable {
           RunConnection(std::move(socket), *connection);
@@ -649,6 +665,9 @@ void ApiServer::FailNext(int count, int http_code, RequestFilter filter) {
   impl_->FailNext(count, http_code, std::move(filter));
 }
 void ApiServer::DropWatches() { impl_->DropWatches(); }
+void ApiServer::SimulateRestart(std::chrono::milliseconds down_for) {
+  impl_->SimulateRestart(down_for);
+}
 void ApiServer::SetResponseDelay(std::chrono::milliseconds delay) {
   impl_->SetResponseDelay(delay);
 }

@@ -107,6 +107,14 @@ class ApiServer {
   void DropWatches();
   // Each later response waits this long first (0: none).
   void SetResponseDelay(std::chrono::milliseconds delay);
+  // The API server process restarts: every connection is cut at once (open
+  // watches end without their final chunk, keep-alive connections close),
+  // connections made during the next `down_for` are closed unanswered (as
+  // the port is refused while the new process starts), and the watch
+  // history is compacted, as the new process's watch cache starts at the
+  // current revision: a watch resuming from an older resourceVersion gets
+  // 410 Gone and its client lists again. The objects stay (they are etcd's).
+  void SimulateRestart(std::chrono::milliseconds down_for);
   // Requests without "Authorization: Bearer <token>" get 401 ("" = off).
   // kubectl (client-go's kubeconfig loader) sends credentials only over
   // HTTPS, so test kubectl with a token against a TLS server.

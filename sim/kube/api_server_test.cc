@@ -498,6 +498,45 @@ TEST_F(ApiServerTest, DropWatchesCutsStreamsWithoutFinalChunk) {
   EXPECT_EQ(Request("GET", kSecrets).code, 200);
 }
 
+TEST_F(ApiServerTest, SimulateRestartCutsEverythingRefusesThenExpiresWatches) {
+  ASSERT_EQ(Request("POST", kSecrets, SecretJson("a")).code, 201);
+  const uint64_t before = server_->store().CurrentResourceVersion();
+  auto client = Client();
+  auto head = client->StartStream(
+      absl::StrCat(kSecrets, "?watch=1&resourceVersion=", before));
+  ASSERT_TRUE(head.ok());
+  ASSERT_TRUE(server_->WaitForOpenWatches(1, std::chrono::seconds(10)));
+  auto idle = Client();  // A keep-alive connection with no request pending.
+  ASSERT_TRUE(idle->Send("GET", kSecrets).ok());
+  ASSERT_EQ(Request("POST", kSecrets, SecretJson("b")).code, 201);
+
+  server_->SimulateRestart(std::chrono::milliseconds(300));
+  auto cut = client->NextChunk();
+  while (cut.ok() && cut->has_value()) cut = client->NextChunk();
+  EXPECT_FALSE(cut.ok()) << "the watch ended cleanly";
+  EXPECT_FALSE(idle->Send("GET", kSecrets).ok());
+  // While it restarts nobody answers.
+  auto during = TestHttpClient::Connect(server_->port());
+  EXPECT_FALSE(during.ok() && (*during)->Send("GET", kSecrets).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // Back: the objects are all there; a watch from before is 410 Gone (an
+  // ERROR event), one from now works.
+  TestHttpResponse list = Request("GET", kSecrets);
+  ASSERT_EQ(list.code, 200);
+  EXPECT_EQ(Body(list)["items"].size(), 2u);
+  auto old_watch = Client()->Send(
+      "GET", absl::StrCat(kSecrets, "?watch=1&resourceVersion=", before));
+  ASSERT_TRUE(old_watch.ok());
+  EXPECT_NE(old_watch->body.find("\"code\":410"), std::string::npos)
+      << old_watch->body;
+  auto fresh = Client();
+  EXPECT_TRUE(
+      fresh
+          ->StartStream(absl::StrCat(kSecrets, "?watch=1&resourceVersion=",
+                                     server_->store().CurrentResourceVersion()))
+          .ok());
+}
+
 TEST_F(ApiServerTest, StopEndsOpenWatches) {
   auto client = Client();
   auto head = client->StartStream(absl::StrCat(kSecrets, "?watch=1"));

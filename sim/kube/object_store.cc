@@ -531,4 +531,9 @@ uint64_t ObjectStore::OldestWatchableResourceVersion() const {
   return history_.oldest_watchable_version();
 }
 
+void ObjectStore::CompactHistory() {
+  absl::MutexLock lock(&mu_);
+  history_.Compact();
+}
+
 }  // namespace kmesh::sim::kube

@@ -153,6 +153,9 @@ class ObjectStore {
   uint64_t CurrentResourceVersion() const;
   // The oldest resourceVersion a watch can still start from.
   uint64_t OldestWatchableResourceVersion() const;
+  // Forgets the watch history (WatchHistory::Compact): later watches and
+  // lists from an older resourceVersion get 410 Gone.
+  void CompactHistory();
 
  private:
   using ObjectKey = std::pair<std::string, std::string>;  // (namespace, name)

@@ -84,6 +84,12 @@ uint64_t WatchHistory::oldest_watchable_version() const {
   return compacted_;
 }
 
+void WatchHistory::Compact() {
+  absl::MutexLock lock(&mu_);
+  events_.clear();
+  compacted_ = version_;
+}
+
 absl::Status WatchHistory::UndoChangesAfter(
     const std::string& type_key, uint64_t version,
     const std::function<void(EventType, const ObjectSnapshot&,

@@ -75,6 +75,10 @@ class WatchHistory {
   uint64_t current_version() const;
   // The oldest resourceVersion a watch can still start from.
   uint64_t oldest_watchable_version() const;
+  // Drops every kept change, as etcd's compaction at the current revision
+  // (or a restarted API server's fresh watch cache) does: a watch from an
+  // older resourceVersion, or one that has not read up to now, gets 410.
+  void Compact();
 
   // Calls `undo` for each change to `type_key` after resourceVersion
   // `version`, newest first: the object as recorded, and what it replaced

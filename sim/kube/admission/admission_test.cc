@@ -134,6 +134,33 @@ TEST_F(AdmissionTest, ACustomResourceFollowsItsCrdsSchema) {
   EXPECT_EQ(asked.size(), 2u);
 }
 
+// maxItems (the KmeshNodeInfo CRD bounds addresses and podCIDRS) is
+// enforced with the real server's wording.
+TEST_F(AdmissionTest, ACustomResourceArrayLongerThanMaxItemsIsInvalid) {
+  const json crd = json::parse(R"({"spec": {"versions": [{
+      "name": "v1alpha1",
+      "schema": {"openAPIV3Schema": {
+        "type": "object",
+        "properties": {"spec": {
+          "type": "object",
+          "properties": {"podCIDRS": {
+            "type": "array", "maxItems": 2, "items": {"type": "string"}}}}}}}}]}})");
+  auto find_crd = [&](const std::string&) -> const json* { return &crd; };
+  const ResourceType& infos = Type("kmesh.net", "kmeshnodeinfos", "v1alpha1");
+  json two = Named("node1");
+  two["spec"] = {{"podCIDRS", {"10.244.1.0/24", "fd00:244:1::/64"}}};
+  EXPECT_TRUE(Admit(infos, "kmesh-system", two, find_crd).ok());
+  json three = Named("node1");
+  three["spec"] = {
+      {"podCIDRS", {"10.244.1.0/24", "fd00:244:1::/64", "10.244.2.0/24"}}};
+  const absl::Status status = Admit(infos, "kmesh-system", three, find_crd);
+  EXPECT_EQ(HttpCode(status), 422);
+  EXPECT_NE(status.message().find(
+                "spec.podCIDRS: Too many: 3: must have at most 2 items"),
+            std::string::npos)
+      << status;
+}
+
 TEST_F(AdmissionTest, OnlySomeKindsHaveUpdateRules) {
   json binding = {
       {"roleRef",

@@ -93,6 +93,15 @@ void Check(const json& schema, json& value, const std::string& path,
       }
     }
   } else if (value.is_array()) {
+    // maxItems, as the real server words it (field.TooMany).
+    auto max_items = schema.find("maxItems");
+    if (max_items != schema.end() && max_items->is_number_unsigned() &&
+        value.size() > max_items->get<uint64_t>()) {
+      errors.push_back(absl::StrCat(path, ": Too many: ", value.size(),
+                                    ": must have at most ",
+                                    max_items->get<uint64_t>(), " items"));
+      return;
+    }
     auto items = schema.find("items");
     if (items != schema.end()) {
       for (size_t i = 0; i < value.size(); ++i) {

@@ -1,6 +1,7 @@
 // Structural-schema checks for custom resources, as the API server applies a
 // CRD's openAPIV3Schema: fields of the wrong type and missing required fields
-// are errors (422 Invalid), and fields the schema does not declare are pruned
+// are errors (422 Invalid), as are arrays longer than their maxItems, and
+// fields the schema does not declare are pruned
 // silently unless x-kubernetes-preserve-unknown-fields says otherwise. So a
 // client writing `podCIDRs` where the CRD says `podCIDRS` loses the field, as
 // it would on a real cluster.
