@@ -120,6 +120,17 @@ const std::set<int32_t>& AdoptedKernelState::InboundSpisOfPeers() const {
   return inbound_spis_of_peers_;
 }
 
+std::vector<std::pair<std::string, int32_t>>
+AdoptedKernelState::OutboundSpisOfPeers() const {
+  std::vector<std::pair<std::string, int32_t>> out;
+  for (const auto& [peer, sas] : sas_by_peer_) {
+    for (const XfrmSa& sa : sas) {
+      if (!IsInboundSa(sa)) out.emplace_back(peer, static_cast<int32_t>(sa.spi));
+    }
+  }
+  return out;
+}
+
 void AdoptedKernelState::Keep(const std::string& peer, const XfrmSa& sa) {
   sas_by_peer_[peer].push_back(sa);
   if (IsInboundSa(sa)) inbound_spis_stale_ = true;
@@ -153,11 +164,13 @@ void AdoptedKernelState::DropInboundSpi(int32_t spi) {
 }
 
 void AdoptedKernelState::DropOutboundExcept(const std::string& peer,
-                                            int32_t spi) {
+                                            int32_t spi,
+                                            const std::set<int32_t>& retiring) {
   auto it = sas_by_peer_.find(peer);
   if (it == sas_by_peer_.end()) return;
-  DropIf(it, [spi](const XfrmSa& sa) {
-    return !IsInboundSa(sa) && sa.spi != static_cast<uint32_t>(spi);
+  DropIf(it, [spi, &retiring](const XfrmSa& sa) {
+    const auto sa_spi = static_cast<int32_t>(sa.spi);
+    return !IsInboundSa(sa) && sa_spi != spi && !retiring.count(sa_spi);
   });
 }
 

@@ -24,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kmesh/base/ip_address.h"
@@ -70,8 +71,14 @@ class AdoptedKernelState {
   void DropSpi(int32_t spi);
   // The inbound SAs under `spi` are reclaimed.
   void DropInboundSpi(int32_t spi);
-  // `peer`'s outbound SAs under any SPI but `spi` are no longer used.
-  void DropOutboundExcept(const std::string& peer, int32_t spi);
+  // `peer`'s outbound SAs under any SPI but `spi` and `retiring` are no
+  // longer used.
+  void DropOutboundExcept(const std::string& peer, int32_t spi,
+                          const std::set<int32_t>& retiring = {});
+  // Each peer with adopted outbound SAs, with their SPIs. Empty in the
+  // common case (no restart, no reclaim of a key still in use).
+  std::vector<std::pair<std::string, int32_t>> OutboundSpisOfPeers() const;
+
   // What is held for `peer` is wrong (it rebooted or changed addresses) or
   // gone (it was deleted).
   void ForgetPeer(const std::string& peer);

@@ -764,8 +764,9 @@ void IpsecController::RecordInboundInstalled(const XfrmObjects& objects,
 void IpsecController::ApplyPeer(PeerState* peer) {
   const std::string& name = peer->view.name;
   if (peer->index == 0) return;
-  // Adopted outbound SAs for SPIs no longer used are dropped.
-  adopted_.DropOutboundExcept(name, peer->outbound_spi);
+  // Adopted outbound SAs for SPIs no longer used (nor retiring) are dropped.
+  adopted_.DropOutboundExcept(name, peer->outbound_spi,
+                              peer->retiring_outbound_spis);
   absl::StatusOr<PeerLayout> layout = LayoutFor(*peer);
   if (!layout.ok()) {
     if (peer->status.ok() || peer->status != layout.status()) {
@@ -798,12 +799,24 @@ void IpsecController::SetOutboundSpi(const std::string& name, PeerState* peer,
   // who has an outbound SA; only gaining or losing one is reported.
   const bool had = peer->outbound_spi != 0;
   // Moving from one SA to another: the old one stays until its SPI is
-  // reclaimed (PeerState::retiring_outbound_spis), if its key is still held
-  // (an adopted SA whose key is gone is dropped as before). Stopping sends
-  // nothing more, so nothing needs the old SA.
-  if (had && spi != 0 && rotation_.keys().Has(peer->outbound_spi)) {
-    peer->retiring_outbound_spis.insert(peer->outbound_spi);
-  } else if (spi == 0) {
+  // reclaimed (PeerState::retiring_outbound_spis), whether derived or
+  // adopted (a restarted node whose key file holds only the new SPI). So do
+  // the adopted outbound SAs a restart found besides the one chosen: the
+  // previous run's out policies may have pointed at them a moment ago.
+  // Stopping sends nothing more, so nothing needs the old SA.
+  if (spi != 0) {
+    const std::vector<int32_t> adopted = adopted_.OutboundSpisOf(name);
+    auto producible = [&](int32_t s) {
+      return rotation_.keys().Has(s) ||
+             std::find(adopted.begin(), adopted.end(), s) != adopted.end();
+    };
+    if (had && producible(peer->outbound_spi)) {
+      peer->retiring_outbound_spis.insert(peer->outbound_spi);
+    }
+    if (!had) {
+      peer->retiring_outbound_spis.insert(adopted.begin(), adopted.end());
+    }
+  } else {
     peer->retiring_outbound_spis.clear();
   }
   peer->retiring_outbound_spis.erase(spi);
@@ -934,8 +947,18 @@ void IpsecController::SetUnprogrammable(PeerState* peer, bool unprogrammable) {
 }
 
 void IpsecController::UpdateReclaimTimers() {
-  rotation_.UpdateReclaimTimers(clock_->Now(), peers_, PeersSynced(),
-                                InboundSpis());
+  std::vector<int32_t> spis = InboundSpis();
+  // Adopted outbound SAs retiring under an SPI this node holds no key or
+  // inbound SA for are reclaimed like the rest (else they would stay).
+  for (const auto& [name, spi] : adopted_.OutboundSpisOfPeers()) {
+    auto peer = peers_.find(name);
+    if (peer != peers_.end() &&
+        peer->second.retiring_outbound_spis.count(spi) &&
+        std::find(spis.begin(), spis.end(), spi) == spis.end()) {
+      spis.push_back(spi);
+    }
+  }
+  rotation_.UpdateReclaimTimers(clock_->Now(), peers_, PeersSynced(), spis);
 }
 
 void IpsecController::Reclaim(int32_t spi) {

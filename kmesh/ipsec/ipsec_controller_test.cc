@@ -551,6 +551,41 @@ TEST_F(IpsecControllerTest, RestartMidRotationKeepsOldSpiItCanNoLongerDerive) {
   ExpectAllPathsEncrypted(cluster);
 }
 
+// A restarted node whose key file holds only the new SPI still has the
+// previous run's outbound SAs under the old one, which it cannot derive. When
+// its out policies move to the new SPI, a packet that picked an old SA just
+// before still needs it (Linux drops it as XfrmOutStateInvalid otherwise, as
+// the chaos soak saw after a kill -9 during a rotation): the adopted SA
+// retires like a derived one, and goes when its SPI is reclaimed.
+TEST_F(IpsecControllerTest, AdoptedOldOutboundSaRetiresUntilReclaim) {
+  IpsecControllerOptions options;
+  options.grace_period = kGrace;
+  TestCluster& cluster = KeyedCluster(3, options);
+  ClusterNode& node = *cluster.nodes[0];
+  cluster.RestartController(0).OnKeyChanged(2, TestPsk(2));
+  cluster.DeliverRecords(0);
+  node.controller->OnPeersSynced();
+  cluster.PumpAll();
+  EXPECT_EQ(CountOutbound(node, 1), 2) << "peers still advertise SPI 1";
+  // The peers move to SPI 2: node 0's out policies follow them.
+  cluster.GiveKey(1, 2, TestPsk(2));
+  cluster.GiveKey(2, 2, TestPsk(2));
+  cluster.PumpAll();
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "spi 0x00000002");
+  EXPECT_EQ(CountOutbound(node, 2), 2);
+  EXPECT_EQ(CountOutbound(node, 1), 2)
+      << "the adopted SPI 1 SAs went with their policies";
+  EXPECT_THAT(node.controller->retiring_outbound_spis("node-1"),
+              ElementsAre(1));
+  cluster.clock.Advance(kGrace + std::chrono::seconds(1));
+  cluster.TickAll();
+  EXPECT_EQ(CountOutbound(node, 1), 0) << "leaked after the reclaim";
+  EXPECT_EQ(CountOutbound(node, 2), 2);
+  EXPECT_THAT(node.controller->retiring_outbound_spis("node-1"), IsEmpty());
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "spi 0x00000002");
+  ExpectOnePairOfSasPerDirection(cluster);
+}
+
 TEST_F(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
   TestCluster& cluster = KeyedCluster(4);
   ClusterNode& node = *cluster.nodes[0];

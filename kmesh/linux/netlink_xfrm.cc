@@ -104,7 +104,9 @@ absl::StatusOr<NetlinkXfrm::ReplyOutcome> NetlinkXfrm::ReadReply(
     if (n < 0) {
       // ENOBUFS: the socket overran and replies were dropped (ours, maybe);
       // ENOSPC: a datagram too large, truncated. Either way what is still
-      // queued cannot be trusted.
+      // queued cannot be trusted. A truncated datagram still filled the
+      // buffer (SAs and their keys, maybe): wipe all of it.
+      OPENSSL_cleanse(buffer_.data(), buffer_.size());
       return OutOfStep(static_cast<int>(-n), what, "receive failed");
     }
     // The reply may echo a request that held a key, and dumps of SAs carry

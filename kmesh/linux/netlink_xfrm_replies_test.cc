@@ -229,6 +229,36 @@ TEST(NetlinkXfrmRepliesTest, AnErrorReplyEchoingTheKeyIsWipedOnReceipt) {
       << "the key is still in the receive buffer";  // ...and is gone.
 }
 
+// A datagram larger than the receive buffer arrives truncated (MSG_TRUNC,
+// ENOSPC): what did fit, here an SA and its key, is in the buffer all the
+// same and is wiped before the socket is reopened. Found by the
+// xfrm_netlink fuzz target.
+TEST(NetlinkXfrmRepliesTest, ATruncatedDatagramIsWipedToo) {
+  XfrmSa sa = ::kmesh::testing::Sa("10.0.0.2", "10.0.0.1", 1);
+  sa.aead_key = ::kmesh::testing::KeyOfSize(36, 0xa7);
+  FakeNetlinkKernel kernel([&sa](const nlmsghdr& request, uint32_t port) {
+    auto msg = EncodeSa(sa, SaWriteMode::kAdd, 0);
+    EXPECT_TRUE(msg.ok()) << msg.status();
+    std::vector<uint8_t> datagram =
+        AsReply(absl::MakeConstSpan(msg->data(), msg->size()), NLM_F_MULTI,
+                request.nlmsg_seq, port);
+    datagram.resize(64 * 1024);  // Larger than any receive buffer.
+    return std::vector<FakeReply>{{datagram}};
+  });
+  auto xfrm = OpenOn(kernel);
+  ASSERT_NE(xfrm, nullptr);
+  auto dumped = xfrm->DumpSas();
+  EXPECT_EQ(KernelErrno(dumped.status()), ENOSPC) << dumped.status();
+  const absl::Span<const uint8_t> received = kernel.last_receive();
+  ASSERT_GT(received.size(), 36u);  // Part of it was written...
+  const std::vector<uint8_t> key(36, 0xa7);
+  EXPECT_EQ(
+      std::search(received.begin(), received.end(), key.begin(), key.end()),
+      received.end())
+      << "the key is still in the receive buffer";  // ...and is gone.
+  EXPECT_EQ(kernel.sockets_opened(), 2) << "reopened";
+}
+
 TEST(NetlinkXfrmRepliesTest, AKernelErrorToADumpEndsItInStep) {
   int dumps = 0;
   FakeNetlinkKernel kernel([&dumps](const nlmsghdr& request, uint32_t port) {
