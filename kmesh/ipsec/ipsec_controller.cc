@@ -90,6 +90,28 @@ void IpsecController::AdoptFromKernel() {
   rotation_.LearnAdoptedSpis(found.spis);
   started_ = true;
   next_resync_ = clock_->Now() + options_.resync_interval;
+  if (!peers_.empty()) TakeOverAfterLateStart();
+}
+
+void IpsecController::TakeOverAfterLateStart() {
+  // Events came before the kernel could be read (the first dumps failed):
+  // the peers they brought were laid out with nothing adopted. Do now what a
+  // peer's arrival does after a start: claim the previous run's SAs that
+  // are its (the SPIs still in use stay; an inbound SA under another index
+  // than the one the peer got meanwhile is not its and goes with the
+  // unclaimed), lay it out again, and, the peers being known, reconcile in
+  // full at once so that the unclaimed SAs go now and not at the next
+  // periodic resync.
+  LOG(INFO) << "IPsec: started after " << peers_.size()
+            << " peers were heard; taking over what the previous run left";
+  for (auto& [name, peer] : peers_) {
+    if (peer.index == 0) continue;
+    adopted_.Claim(name, ParsedAddresses(peer.view), peer.index);
+    SetOutboundSpi(name, &peer, ChooseOutboundSpi(peer));
+    ApplyPeer(&peer);
+  }
+  if (PeersSynced()) AfterSync();
+  UpdateReclaimTimers();
 }
 
 // --- Events -------------------------------------------------------------

@@ -586,6 +586,44 @@ TEST_F(IpsecControllerTest, AdoptedOldOutboundSaRetiresUntilReclaim) {
   ExpectOnePairOfSasPerDirection(cluster);
 }
 
+// A restarted daemon whose first reads of the XFRM tables fail (an
+// interrupted dump) hears its key and its peers before it has adopted what
+// the previous run left: the events arrive, the start is retried on Tick.
+// Once it starts, the previous run's SAs are taken over as after any
+// restart: the ones still in use stay, the rest go, here with the old SPI
+// once the grace period is over (the chaos soak found them left for the 10
+// minutes of a periodic resync, under SPIs nothing used any more).
+TEST_F(IpsecControllerTest, EventsBeforeALateStartStillAdoptAndReclaim) {
+  IpsecControllerOptions options;
+  options.grace_period = kGrace;
+  TestCluster& cluster = KeyedCluster(3, options);
+  cluster.GiveKey(1, 2, TestPsk(2));
+  cluster.GiveKey(2, 2, TestPsk(2));
+  cluster.PumpAll();
+  ClusterNode& node = *cluster.nodes[0];
+  EXPECT_EQ(CountOutbound(node, 1), 2);
+  // Crash; the new process's dumps fail for a while.
+  node.controller.reset();
+  node.kernel.failing_dumps = 1000;
+  node.controller = std::make_unique<IpsecController>(
+      node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock,
+      options);
+  EXPECT_FALSE(node.controller->Start().ok());
+  node.controller->OnKeyChanged(2, TestPsk(2));
+  cluster.DeliverRecords(0);
+  node.controller->OnPeersSynced();
+  node.kernel.failing_dumps = 0;
+  node.controller->Tick();  // Starts now.
+  cluster.PumpAll();
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "spi 0x00000002");
+  cluster.clock.Advance(kGrace + std::chrono::seconds(1));
+  cluster.TickAll();
+  EXPECT_EQ(CountOutbound(node, 1), 0) << "left behind";
+  EXPECT_EQ(CountInbound(node, 1), 0) << "left behind";
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "spi 0x00000002");
+  ExpectOnePairOfSasPerDirection(cluster);
+}
+
 TEST_F(IpsecControllerTest, ObjectsOfPeersGoneDuringRestartGoAfterSync) {
   TestCluster& cluster = KeyedCluster(4);
   ClusterNode& node = *cluster.nodes[0];

@@ -23,8 +23,8 @@ SpiRotation::KeyChange SpiRotation::LearnKey(int32_t spi, const XfrmKey& psk) {
 }
 
 void SpiRotation::LearnAdoptedSpis(const std::set<int32_t>& spis) {
-  for (int32_t spi : spis) {
-    if (!spi_order_.count(spi)) spi_order_[spi] = next_order_++;
+  for (auto it = spis.rbegin(); it != spis.rend(); ++it) {
+    if (!spi_order_.count(*it)) spi_order_[*it] = --lowest_order_;
   }
   reclaim_inputs_changed_ = true;
 }

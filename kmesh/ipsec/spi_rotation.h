@@ -42,7 +42,8 @@ class SpiRotation {
   // A valid key (SPI > 0, 36 bytes) from the key file.
   KeyChange LearnKey(int32_t spi, const XfrmKey& psk);
   // SPIs found in the kernel at start whose order is not known: older than
-  // every key learnt from now on.
+  // every key learnt, before or after (a start retried after the key file
+  // was read), and among themselves by number.
   void LearnAdoptedSpis(const std::set<int32_t>& spis);
   // Whether `a` was learnt before `b` (false when either is unknown).
   bool IsOlder(int32_t a, int32_t b) const;
@@ -115,8 +116,10 @@ class SpiRotation {
   const Duration grace_period_;
   KeyRing keys_;
   // Order in which SPIs were learnt (higher = newer).
-  std::map<int32_t, uint64_t> spi_order_;
-  uint64_t next_order_ = 1;
+  std::map<int32_t, int64_t> spi_order_;
+  int64_t next_order_ = 1;
+  // Adopted SPIs are ordered below every other: from here down.
+  int64_t lowest_order_ = 1;
   int32_t target_spi_ = 0;
   int32_t advertised_spi_ = 0;
   bool publish_pending_ = false;

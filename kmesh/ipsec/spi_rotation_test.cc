@@ -60,13 +60,17 @@ TEST(SpiRotationTest, NewerMeansLearntLaterNotAHigherNumber) {
   EXPECT_FALSE(rotation.IsOlder(3, 1)) << "SPI 3 was never learnt";
 }
 
-TEST(SpiRotationTest, AdoptedSpisAreOlderThanKeysLearntLater) {
+// What a previous run left is older than any key this run learns, before
+// its start (a start retried after the key file was read) or after it.
+TEST(SpiRotationTest, AdoptedSpisAreOlderThanEveryLearntKey) {
   SpiRotation rotation(kGrace);
   rotation.LearnKey(2, TestPsk(2));
-  rotation.LearnAdoptedSpis({2, 5});
+  rotation.LearnAdoptedSpis({2, 4, 5});
   rotation.LearnKey(1, TestPsk(1));
   EXPECT_TRUE(rotation.IsOlder(5, 1));
-  EXPECT_TRUE(rotation.IsOlder(2, 5)) << "a known SPI keeps its place";
+  EXPECT_TRUE(rotation.IsOlder(5, 2)) << "adopted after key 2, still older";
+  EXPECT_TRUE(rotation.IsOlder(4, 5)) << "among themselves by number";
+  EXPECT_TRUE(rotation.IsOlder(2, 1)) << "a known SPI keeps its place";
 }
 
 TEST(SpiRotationTest, AdvertisesAfterTheSyncOnceEveryPeerThatCountsReceives) {
@@ -104,8 +108,7 @@ TEST(SpiRotationTest, AFailedOrAskedForPublicationIsRepeated) {
 
 TEST(SpiRotationTest, SendsWithThePeersSpiWhenHeldElseKeepsTheCurrentOne) {
   SpiRotation rotation(kGrace);
-  rotation.LearnAdoptedSpis({6});
-  rotation.LearnAdoptedSpis({5});  // 5 was learnt after 6: newer.
+  rotation.LearnAdoptedSpis({5, 6});
   rotation.LearnKey(1, TestPsk(1));
   rotation.LearnKey(2, TestPsk(2));
   PeerState peer = Peer(2);
@@ -118,8 +121,8 @@ TEST(SpiRotationTest, SendsWithThePeersSpiWhenHeldElseKeepsTheCurrentOne) {
   EXPECT_EQ(rotation.OutboundSpiFor(peer, {}), 0) << "neither: send nothing";
   // After a restart: the newest adopted outbound SA.
   peer.outbound_spi = 0;
-  EXPECT_EQ(rotation.OutboundSpiFor(peer, {6, 5}), 5);
-  EXPECT_EQ(rotation.OutboundSpiFor(peer, {5, 6}), 5);
+  EXPECT_EQ(rotation.OutboundSpiFor(peer, {6, 5}), 6);
+  EXPECT_EQ(rotation.OutboundSpiFor(peer, {5, 6}), 6);
 }
 
 TEST(SpiRotationTest, OldSpiGoesAGracePeriodAfterNoPeerNeedsIt) {
@@ -198,8 +201,8 @@ TEST(SpiRotationTest, PeersAreWalkedOnlyWhenWhatTheVerdictReadsChanged) {
   rotation.UpdateReclaimTimers(kT0, peers, true, {1, 2, 7});
   EXPECT_EQ(rotation.reclaim_walks(), 3u) << "another old SPI";
   EXPECT_THAT(rotation.DueForReclaim(kT0 + kGrace), ElementsAre(1, 7));
-  // SPI 7 is now learnt after SPI 2, which a still advertises: it is needed.
-  rotation.LearnAdoptedSpis({7});
+  // SPI 7's key is now learnt, the newest: the target, no candidate.
+  rotation.LearnKey(7, TestPsk(7));
   rotation.UpdateReclaimTimers(kT0, peers, true, {1, 2, 7});
   EXPECT_EQ(rotation.reclaim_walks(), 4u) << "the SPI order moved";
   // The walk kept the start of SPI 1's grace period.

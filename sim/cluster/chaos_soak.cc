@@ -438,8 +438,10 @@ void Soak::InjectFault() {
       const milliseconds delay(options_.request_timeout.count() +
                                Uniform(100, 1000));
       const milliseconds lasting(Uniform(300, 2000));
-      api.SetResponseDelay(delay);
-      After(lasting, [&api] { api.SetResponseDelay(milliseconds(0)); });
+      // The server ends the fault itself: a callback would wait behind a
+      // daemon start that this very fault keeps failing (each start retries
+      // reading its Node for up to 30 s), and the fault would last that long.
+      api.SetResponseDelay(delay, lasting);
       detail = absl::StrCat(delay.count(), " ms per answer for ",
                             lasting.count(), " ms");
       break;

@@ -117,9 +117,14 @@ class ApiServer::Impl {
   }
   void DropWatches();
   void SimulateRestart(std::chrono::milliseconds down_for);
-  void SetResponseDelay(std::chrono::milliseconds delay) {
+  void SetResponseDelay(std::chrono::milliseconds delay,
+                        std::optional<std::chrono::milliseconds> lasting) {
     absl::MutexLock lock(&mu_);
     delay_ = delay;
+    delay_until_.reset();
+    if (lasting.has_value()) {
+      delay_until_ = std::chrono::steady_clock::now() + *lasting;
+    }
   }
   void RequireBearerToken(const std::string& token) {
     absl::MutexLock lock(&mu_);
@@ -137,6 +142,7 @@ class ApiServer::Impl {
     absl::MutexLock lock(&mu_);
     faults_.clear();
     delay_ = std::chrono::milliseconds(0);
+    delay_until_.reset();
     token_.clear();
     forbidden_.clear();
   }
@@ -206,6 +212,9 @@ class ApiServer::Impl {
   std::list<std::shared_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
   std::vector<Fault> faults_ ABSL_GUARDED_BY(mu_);
   std::chrono::milliseconds delay_ ABSL_GUARDED_BY(mu_){0};
+  // When delay_ ends by itself (none: when set to 0).
+  std::optional<std::chrono::steady_clock::time_point> delay_until_
+      ABSL_GUARDED_BY(mu_);
   std::string token_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<std::string, std::string>> forbidden_ ABSL_GUARDED_BY(mu_);
   std::vector<RequestRecord> log_ ABSL_GUARDED_BY(mu_);
@@ -528,6 +537,11 @@ ApiResponse ApiServer::Impl::Process(const ApiRequest& request) {
   std::chrono::milliseconds delay;
   {
     absl::MutexLock lock(&mu_);
+    if (delay_until_.has_value() &&
+        std::chrono::steady_clock::now() >= *delay_until_) {
+      delay_ = std::chrono::milliseconds(0);
+      delay_until_.reset();
+    }
     delay = delay_;
   }
   if (delay.count() > 0) std::this_thread::sleep_for(delay);
@@ -668,8 +682,10 @@ void ApiServer::DropWatches() { impl_->DropWatches(); }
 void ApiServer::SimulateRestart(std::chrono::milliseconds down_for) {
   impl_->SimulateRestart(down_for);
 }
-void ApiServer::SetResponseDelay(std::chrono::milliseconds delay) {
-  impl_->SetResponseDelay(delay);
+void ApiServer::SetResponseDelay(
+    std::chrono::milliseconds delay,
+    std::optional<std::chrono::milliseconds> lasting) {
+  impl_->SetResponseDelay(delay, lasting);
 }
 void ApiServer::RequireBearerToken(const std::string& token) {
   impl_->RequireBearerToken(token);

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -105,8 +106,10 @@ class ApiServer {
   // Closes every open watch stream at once, mid-stream, without the final
   // chunk (as a dying connection or API server would).
   void DropWatches();
-  // Each later response waits this long first (0: none).
-  void SetResponseDelay(std::chrono::milliseconds delay);
+  // Each later response waits this long first (0: none); for `lasting`
+  // only, when given (the fault ends on time whatever the caller is doing).
+  void SetResponseDelay(std::chrono::milliseconds delay,
+                        std::optional<std::chrono::milliseconds> lasting = {});
   // The API server process restarts: every connection is cut at once (open
   // watches end without their final chunk, keep-alive connections close),
   // connections made during the next `down_for` are closed unanswered (as

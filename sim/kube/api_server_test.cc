@@ -589,6 +589,21 @@ TEST_F(ApiServerTest, ResponseDelayDelaysResponses) {
             std::chrono::milliseconds(50));
 }
 
+// A delay given a duration ends by itself, whoever would have undone it.
+TEST_F(ApiServerTest, ResponseDelayForAWhileEndsByItself) {
+  server_->SetResponseDelay(std::chrono::milliseconds(300),
+                            std::chrono::milliseconds(100));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Request("GET", "/version").code, 200);
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(300));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Request("GET", "/version").code, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(300));
+}
+
 TEST_F(ApiServerTest, WritesKubeconfigPointingAtItself) {
   const std::string path =
       absl::StrCat(::testing::TempDir(), "/api_server_test_kubeconfig");

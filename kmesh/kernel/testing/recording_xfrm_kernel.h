@@ -1,7 +1,7 @@
 // RecordingXfrmKernel (testonly): an XfrmKernel decorator that forwards every
 // call to another XfrmKernel (usually sim::SimXfrm) and records it: one log
 // line per change, the number of changes, and how many adds the kernel
-// refused with AlreadyExists. Tests use the log to check the order of
+// refused with AlreadyExists; it can also fail the next SA dumps. Tests use the log to check the order of
 // operations and the counts to check that incremental changes stay small.
 #ifndef KMESH_KERNEL_TESTING_RECORDING_XFRM_KERNEL_H_
 #define KMESH_KERNEL_TESTING_RECORDING_XFRM_KERNEL_H_
@@ -33,6 +33,10 @@ class RecordingXfrmKernel : public XfrmKernel {
   }
   absl::StatusOr<std::vector<XfrmSa>> DumpSas() override {
     ++dumps;
+    if (failing_dumps > 0) {
+      --failing_dumps;
+      return absl::UnavailableError("XFRM dump SAs: EINTR (injected)");
+    }
     return inner_->DumpSas();
   }
   absl::Status AddPolicy(const XfrmPolicy& policy) override {
@@ -62,6 +66,9 @@ class RecordingXfrmKernel : public XfrmKernel {
   int changes = 0;
   int dumps = 0;
   int already_exists = 0;
+  // The next this many SA dumps fail (Unavailable), as an interrupted dump
+  // does once NetlinkXfrm has asked again a few times.
+  int failing_dumps = 0;
 
  private:
   absl::Status Count(absl::Status status) {
