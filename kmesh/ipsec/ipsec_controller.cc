@@ -95,22 +95,18 @@ void IpsecController::AdoptFromKernel() {
 
 void IpsecController::TakeOverAfterLateStart() {
   // Events came before the kernel could be read (the first dumps failed):
-  // the peers they brought were laid out with nothing adopted. Do now what a
-  // peer's arrival does after a start: claim the previous run's SAs that
-  // are its (the SPIs still in use stay; an inbound SA under another index
-  // than the one the peer got meanwhile is not its and goes with the
-  // unclaimed), lay it out again, and, the peers being known, reconcile in
-  // full at once so that the unclaimed SAs go now and not at the next
-  // periodic resync.
+  // they updated the model only (RefreshPeer). Each peer now arrives as it
+  // would have after a start: its index (the previous run's where the
+  // kernel shows one), the SAs it left for it claimed, its layout applied;
+  // then, the lists being complete, the full reconcile that removes what no
+  // peer claimed, now rather than at the next periodic resync.
   LOG(INFO) << "IPsec: started after " << peers_.size()
             << " peers were heard; taking over what the previous run left";
-  for (auto& [name, peer] : peers_) {
-    if (peer.index == 0) continue;
-    adopted_.Claim(name, ParsedAddresses(peer.view), peer.index);
-    SetOutboundSpi(name, &peer, ChooseOutboundSpi(peer));
-    ApplyPeer(&peer);
-  }
-  if (PeersSynced()) AfterSync();
+  std::vector<std::string> names;
+  for (const auto& [name, peer] : peers_) names.push_back(name);
+  for (const std::string& name : names) RefreshPeer(name);
+  AfterSync();
+  MaybeAdvertise();
   UpdateReclaimTimers();
 }
 
@@ -305,6 +301,11 @@ void IpsecController::RefreshPeer(const std::string& name) {
                     peer.view.addresses != view.addresses);
   peer.view = view;
   rotation_.PeersChanged();
+  // Until the kernel has been read, nothing is programmed and no index is
+  // given: what the previous run left is not known yet, and writing over it
+  // blind could remove what keeps traffic encrypted. TakeOverAfterLateStart
+  // does the rest.
+  if (!started_) return;
   if (peer.index == 0) {
     if (!AssignIndex(&peer)) return;
   } else if (identity_changed) {
@@ -451,7 +452,7 @@ bool IpsecController::PeersSynced() const {
 }
 
 void IpsecController::AfterSync() {
-  if (!PeersSynced()) return;
+  if (!PeersSynced() || !started_) return;
   rotation_.PeersChanged();
   FullReconcile();
   // Entries for addresses no peer has any more (left by a previous run).

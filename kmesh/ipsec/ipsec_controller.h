@@ -323,8 +323,8 @@ class IpsecController : public IpsecEventSink {
   void RequestRepublish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FullReconcile() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AdoptFromKernel() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // After a start that succeeded only once events had brought peers: claims
-  // and lays out each peer as on its arrival, then reconciles in full.
+  // After a start that succeeded only once events had brought peers (which
+  // updated the model only): each peer arrives now, then a full reconcile.
   void TakeOverAfterLateStart() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RecordXfrmResult(const std::string& what, const ApplyResult& result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

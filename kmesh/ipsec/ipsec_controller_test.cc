@@ -609,9 +609,14 @@ TEST_F(IpsecControllerTest, EventsBeforeALateStartStillAdoptAndReclaim) {
       node.view, &node.kernel, &node.publisher, &node.markers, &cluster.clock,
       options);
   EXPECT_FALSE(node.controller->Start().ok());
+  const int before = node.kernel.changes;
   node.controller->OnKeyChanged(2, TestPsk(2));
   cluster.DeliverRecords(0);
   node.controller->OnPeersSynced();
+  node.controller->Tick();
+  EXPECT_EQ(node.kernel.changes, before)
+      << "programmed before the kernel was read";
+  ExpectAllPathsEncrypted(cluster, IpFamily::kV4, "", "before the start");
   node.kernel.failing_dumps = 0;
   node.controller->Tick();  // Starts now.
   cluster.PumpAll();
