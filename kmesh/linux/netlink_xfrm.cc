@@ -60,6 +60,8 @@ constexpr int kMaxDumpAttempts = 4;
 // Datagrams of other requests' replies read in a row before the socket is
 // taken to be out of step for good (a stale dump of 100,000 SAs is ~1,000).
 constexpr size_t kMaxStaleDatagrams = 65536;
+// The largest errno (Linux's MAX_ERRNO).
+constexpr int kMaxErrno = 4095;
 
 }  // namespace
 
@@ -146,9 +148,14 @@ absl::StatusOr<NetlinkXfrm::ReplyOutcome> NetlinkXfrm::ReadReply(
           if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr))) {
             return OutOfStep(EBADMSG, what, "short NLMSG_ERROR");
           }
-          const auto* err =
-              static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-          outcome.error = err->error < 0 ? -err->error : err->error;
+          int error = 0;
+          std::memcpy(&error, mnl_nlmsg_get_payload(nlh), sizeof(error));
+          // An errno is 1..4095 (MAX_ERRNO); anything else (INT_MIN, whose
+          // negation overflows, found by fuzzing) is not the kernel's.
+          if (error < -kMaxErrno || error > kMaxErrno) {
+            return OutOfStep(EBADMSG, what, "NLMSG_ERROR with no errno");
+          }
+          outcome.error = error < 0 ? -error : error;
           ended = true;
           break;
         }
@@ -157,6 +164,9 @@ absl::StatusOr<NetlinkXfrm::ReplyOutcome> NetlinkXfrm::ReadReply(
           int done = 0;
           if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(done)) {
             std::memcpy(&done, mnl_nlmsg_get_payload(nlh), sizeof(done));
+          }
+          if (done < -kMaxErrno) {
+            return OutOfStep(EBADMSG, what, "NLMSG_DONE with no errno");
           }
           if (done < 0) outcome.error = -done;
           ended = true;

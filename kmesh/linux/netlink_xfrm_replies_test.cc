@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -257,6 +259,30 @@ TEST(NetlinkXfrmRepliesTest, ATruncatedDatagramIsWipedToo) {
       received.end())
       << "the key is still in the receive buffer";  // ...and is gone.
   EXPECT_EQ(kernel.sockets_opened(), 2) << "reopened";
+}
+
+// An NLMSG_ERROR whose error is no errno (INT_MIN: negating it overflowed,
+// found by fuzzing under UBSan) fails the request as malformed and the next
+// one is in step again.
+TEST(NetlinkXfrmRepliesTest, AnErrorThatIsNoErrnoIsMalformed) {
+  int requests = 0;
+  FakeNetlinkKernel kernel([&requests](const nlmsghdr& request,
+                                       uint32_t port) {
+    if (++requests == 1) {
+      std::vector<uint8_t> reply = ErrorReply(request, port, 0);
+      const int min = std::numeric_limits<int>::min();
+      std::memcpy(reply.data() + NLMSG_HDRLEN, &min, sizeof(min));
+      return std::vector<FakeReply>{{reply}};
+    }
+    return InStepKernel()(request, port);
+  });
+  auto xfrm = OpenOn(kernel);
+  ASSERT_NE(xfrm, nullptr);
+  const absl::Status s = xfrm->AddPolicy(PolicyTo("10.244.1.0/24"));
+  EXPECT_EQ(KernelErrno(s), EBADMSG) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "no errno")) << s;
+  const absl::Status next = xfrm->AddPolicy(PolicyTo("10.244.2.0/24"));
+  EXPECT_TRUE(next.ok()) << next;
 }
 
 TEST(NetlinkXfrmRepliesTest, AKernelErrorToADumpEndsItInStep) {

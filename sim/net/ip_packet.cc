@@ -1,5 +1,6 @@
 #include "sim/net/ip_packet.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -150,7 +151,8 @@ std::vector<uint8_t> BuildUdpPacket(const IpAddress& src, const IpAddress& dst,
   Store16(&udp[0], src_port);
   Store16(&udp[2], dst_port);
   Store16(&udp[4], static_cast<uint16_t>(udp.size()));
-  std::memcpy(&udp[8], payload.data(), payload.size());
+  // No memcpy from an empty span: its data() may be null (UB even for 0).
+  std::copy(payload.begin(), payload.end(), udp.begin() + 8);
   uint16_t sum =
       InternetChecksum(udp, PseudoHeaderSum(src, dst, kIpProtoUdp, udp.size()));
   if (sum == 0) sum = 0xffff;

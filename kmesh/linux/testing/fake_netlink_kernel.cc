@@ -49,7 +49,7 @@ class FakeSocket : public NetlinkSocket {
     // As mnl_socket_recvfrom: a datagram that does not fit is an error
     // (MSG_TRUNC), and its rest is lost.
     const size_t n = std::min(size, reply.bytes.size());
-    std::memcpy(buffer, reply.bytes.data(), n);
+    if (n > 0) std::memcpy(buffer, reply.bytes.data(), n);
     state_->last_receive =
         absl::Span<const uint8_t>(static_cast<const uint8_t*>(buffer), n);
     if (n < reply.bytes.size()) return -ENOSPC;
