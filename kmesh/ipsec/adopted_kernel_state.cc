@@ -125,7 +125,8 @@ AdoptedKernelState::OutboundSpisOfPeers() const {
   std::vector<std::pair<std::string, int32_t>> out;
   for (const auto& [peer, sas] : sas_by_peer_) {
     for (const XfrmSa& sa : sas) {
-      if (!IsInboundSa(sa)) out.emplace_back(peer, static_cast<int32_t>(sa.spi));
+      if (!IsInboundSa(sa))
+        out.emplace_back(peer, static_cast<int32_t>(sa.spi));
     }
   }
   return out;

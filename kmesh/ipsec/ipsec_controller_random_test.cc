@@ -111,8 +111,7 @@ class RandomizedController {
     const IpsecControllerSnapshot snapshot = controller_->Snapshot();
     EXPECT_EQ(snapshot.inbound_spis, std::vector<int32_t>{current_spi_});
     for (const auto& peer : snapshot.peers) {
-      EXPECT_TRUE(peer.retiring_outbound_spis.empty())
-          << peer.name;
+      EXPECT_TRUE(peer.retiring_outbound_spis.empty()) << peer.name;
       if (peer.has_record && peer.index != 0) {
         EXPECT_EQ(peer.outbound_spi, current_spi_) << peer.name;
       }

@@ -266,8 +266,7 @@ TEST(NetlinkXfrmRepliesTest, ATruncatedDatagramIsWipedToo) {
 // one is in step again.
 TEST(NetlinkXfrmRepliesTest, AnErrorThatIsNoErrnoIsMalformed) {
   int requests = 0;
-  FakeNetlinkKernel kernel([&requests](const nlmsghdr& request,
-                                       uint32_t port) {
+  FakeNetlinkKernel kernel([&requests](const nlmsghdr& request, uint32_t port) {
     if (++requests == 1) {
       std::vector<uint8_t> reply = ErrorReply(request, port, 0);
       const int min = std::numeric_limits<int>::min();

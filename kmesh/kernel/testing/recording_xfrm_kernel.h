@@ -1,8 +1,9 @@
 // RecordingXfrmKernel (testonly): an XfrmKernel decorator that forwards every
 // call to another XfrmKernel (usually sim::SimXfrm) and records it: one log
 // line per change, the number of changes, and how many adds the kernel
-// refused with AlreadyExists; it can also fail the next SA dumps. Tests use the log to check the order of
-// operations and the counts to check that incremental changes stay small.
+// refused with AlreadyExists; it can also fail the next SA dumps. Tests use the
+// log to check the order of operations and the counts to check that incremental
+// changes stay small.
 #ifndef KMESH_KERNEL_TESTING_RECORDING_XFRM_KERNEL_H_
 #define KMESH_KERNEL_TESTING_RECORDING_XFRM_KERNEL_H_
 

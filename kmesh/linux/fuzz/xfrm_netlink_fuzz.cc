@@ -122,8 +122,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<std::unique_ptr<NetlinkXfrm>> xfrm =
       NetlinkXfrm::OpenWith(kernel.Factory(), "/nonexistent/xfrm_stat");
   if (!xfrm.ok()) std::abort();  // Opening sends nothing.
-  const kmesh::XfrmSa sa =
-      kmesh::testing::Sa("10.0.0.1", "10.0.0.2", 0x6b6d, kmesh::testing::kEncrypt);
+  const kmesh::XfrmSa sa = kmesh::testing::Sa("10.0.0.1", "10.0.0.2", 0x6b6d,
+                                              kmesh::testing::kEncrypt);
   const kmesh::XfrmPolicy policy = kmesh::testing::Policy(
       kmesh::XfrmDir::kOut, "0.0.0.0/0", "10.244.1.0/24",
       kmesh::testing::kEncrypt, 100,
