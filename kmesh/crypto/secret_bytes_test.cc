@@ -2,16 +2,13 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "gtest/gtest.h"
+#include "kmesh/crypto/testing/core_dump_exclusion.h"
 
 namespace kmesh::crypto {
 namespace {
@@ -151,42 +148,15 @@ static_assert(!std::is_copy_assignable_v<SecretBytes>);
 static_assert(std::is_nothrow_move_constructible_v<SecretBytes>);
 static_assert(!std::is_convertible_v<SecretBytes, std::string>);
 
-// The VmFlags of the mapping of /proc/self/smaps that holds `address`
-// ("" when none does).
-std::string VmFlagsOf(const void* address) {
-  const auto target = reinterpret_cast<uintptr_t>(address);
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line;
-  bool inside = false;
-  while (std::getline(smaps, line)) {
-    // A mapping's first line: "start-end perms offset dev inode path".
-    std::vector<std::string> range =
-        absl::StrSplit(line.substr(0, line.find(' ')), '-');
-    uint64_t start = 0, end = 0;
-    if (range.size() == 2 && absl::SimpleHexAtoi(range[0], &start) &&
-        absl::SimpleHexAtoi(range[1], &end)) {
-      inside = start <= target && target < end;
-      continue;
-    }
-    absl::string_view rest = line;
-    if (inside && absl::ConsumePrefix(&rest, "VmFlags:")) {
-      return std::string(rest);
-    }
-  }
-  return "";
-}
-
 // Key pages must not reach a core dump: the mapping holding a key's bytes
 // carries the kernel's "dd" (VM_DONTDUMP) flag, for small keys and large
 // buffers alike, and for a buffer reused after another was freed.
 TEST(SecretBytesTest, KeyPagesAreExcludedFromCoreDumps) {
   for (size_t size : {size_t{1}, size_t{36}, size_t{2048}, size_t{10000}}) {
     SecretBytes secret(size);
-    const std::string flags = VmFlagsOf(secret.data());
+    const std::string flags = testing::VmFlagsOf(secret.data());
     ASSERT_FALSE(flags.empty()) << "no mapping holds the key, size " << size;
-    const std::vector<std::string> each =
-        absl::StrSplit(flags, ' ', absl::SkipEmpty());
-    EXPECT_NE(std::find(each.begin(), each.end(), "dd"), each.end())
+    EXPECT_TRUE(testing::ExcludedFromCoreDumps(secret.data()))
         << "size " << size << ": VmFlags:" << flags;
   }
 }

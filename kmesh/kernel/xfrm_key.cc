@@ -1,7 +1,8 @@
 #include "kmesh/kernel/xfrm_key.h"
 
-#include <openssl/crypto.h>
-#include <openssl/mem.h>
+#include <openssl/base.h>
+
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -12,42 +13,24 @@
 namespace kmesh {
 
 XfrmKey::XfrmKey(const uint8_t* data, size_t size)
-    : bytes_(data, data + size) {}
+    : bytes_(absl::Span<const uint8_t>(data, size)) {}
 
-XfrmKey::XfrmKey(const XfrmKey& other) : bytes_(other.bytes_) {}
+XfrmKey::XfrmKey(const XfrmKey& other) : bytes_(other.bytes_.Clone()) {}
 
 XfrmKey& XfrmKey::operator=(const XfrmKey& other) {
-  if (this != &other) {
-    Wipe();
-    bytes_ = other.bytes_;
-  }
+  if (this != &other) bytes_ = other.bytes_.Clone();
   return *this;
 }
 
-XfrmKey::XfrmKey(XfrmKey&& other) noexcept : bytes_(std::move(other.bytes_)) {
-  other.bytes_.clear();
-}
+XfrmKey::XfrmKey(XfrmKey&& other) noexcept : bytes_(std::move(other.bytes_)) {}
 
 XfrmKey& XfrmKey::operator=(XfrmKey&& other) noexcept {
-  if (this != &other) {
-    Wipe();
-    bytes_ = std::move(other.bytes_);
-    other.bytes_.clear();
-  }
+  if (this != &other) bytes_ = std::move(other.bytes_);
   return *this;
-}
-
-XfrmKey::~XfrmKey() { Wipe(); }
-
-void XfrmKey::Wipe() {
-  if (!bytes_.empty()) OPENSSL_cleanse(bytes_.data(), bytes_.size());
-  bytes_.clear();
 }
 
 bool operator==(const XfrmKey& a, const XfrmKey& b) {
-  if (a.bytes_.size() != b.bytes_.size()) return false;
-  if (a.bytes_.empty()) return true;
-  return CRYPTO_memcmp(a.bytes_.data(), b.bytes_.data(), a.bytes_.size()) == 0;
+  return a.bytes_.Equals(b.bytes_);
 }
 
 std::string XfrmKey::DebugString() const {

@@ -1,6 +1,7 @@
 // XfrmKey: key material inside an SA description. Unlike most secret holders
 // it is copyable, because SA descriptions are values that are dumped, compared
-// and diffed; every copy wipes its own bytes (OPENSSL_cleanse) when it dies,
+// and diffed; every copy holds its bytes in a crypto::SecretBytes of its own
+// (pages excluded from core dumps, wiped with OPENSSL_cleanse when it dies),
 // compares in constant time, and never prints its contents.
 #ifndef KMESH_KERNEL_XFRM_KEY_H_
 #define KMESH_KERNEL_XFRM_KEY_H_
@@ -8,7 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
+
+#include "kmesh/crypto/secret_bytes.h"
 
 namespace kmesh {
 
@@ -20,7 +22,7 @@ class XfrmKey {
   XfrmKey& operator=(const XfrmKey& other);
   XfrmKey(XfrmKey&& other) noexcept;
   XfrmKey& operator=(XfrmKey&& other) noexcept;
-  ~XfrmKey();
+  ~XfrmKey() = default;
 
   const uint8_t* data() const { return bytes_.data(); }
   size_t size() const { return bytes_.size(); }
@@ -36,8 +38,7 @@ class XfrmKey {
   std::string DebugString() const;
 
  private:
-  void Wipe();
-  std::vector<uint8_t> bytes_;
+  crypto::SecretBytes bytes_;
 };
 
 }  // namespace kmesh
