@@ -70,6 +70,7 @@ EOF
   pod_ns node-b pb1 veth-pb1 $PB1
   pod_ns node-b pb2 veth-pb2 $PB2
   pod_ns node-c pc1 veth-pc1 $PC1
+  for pod in pa1 pa2 pb1 pb2 pc1; do pace_pod "$pod"; done
 }
 
 # ------------------------------------------------------------ cluster objects
@@ -487,6 +488,16 @@ EOF
   fi
 }
 
+# pace_pod POD: the pacing qdisc of tcp_start on POD's eth0, set when the
+# pod is made and left alone once there. Setting it grafts a new root
+# qdisc, and Linux deactivates the device meanwhile (sch_api.c
+# qdisc_graft): a packet sent in that instant is dropped. Done under a
+# running flow, that flow lost a ping (first_key, 2026-12-07: pa1's reply
+# to pc1's third ping, before any key existed).
+pace_pod() {
+  ip netns exec "$1" tc qdisc show dev eth0 root | grep -q '^qdisc fq .*maxrate 16Mbit' ||
+    ip netns exec "$1" tc qdisc replace dev eth0 root fq maxrate 16mbit
+}
 # tcp_start NAME SERVER_POD SERVER_IP CLIENT_POD: a TCP bulk transfer of
 # full-size segments, CLIENT_POD fetching a sparse 2 GB file from
 # SERVER_POD's busybox httpd (it writes whole buffers, so TCP sends
@@ -497,7 +508,7 @@ EOF
 # 40 Mbit/s of ESP), and the ping flows of the same step lost 1 or 2
 # packets in 300 in some runs with no XFRM error counter moving:
 # congestion on one CPU, which would make those flows say nothing about
-# IPsec.
+# IPsec. Every pod is paced when made (pace_pod), never under a flow.
 # Packets the kernel dropped because a CPU's backlog was full
 # (/proc/net/softnet_stat, all CPUs, every namespace): congestion, not IPsec.
 softnet_drops() {
@@ -510,7 +521,7 @@ tcp_start() {
   mkdir -p /tmp/www
   [ -e /tmp/www/bulk ] || dd if=/dev/zero of=/tmp/www/bulk bs=1M seek=2000 count=0 2>/dev/null
   rm -f "/tmp/tcp-$1.stop"
-  ip netns exec "$2" tc qdisc replace dev eth0 root fq maxrate 16mbit
+  pace_pod "$2"
   ip netns exec "$2" httpd -f -p 8080 -h /tmp/www 2>"/tmp/tcp-$1.server.err" &
   eval "TCP_SERVER_$1=$!"
   sleep 0.3

@@ -348,6 +348,7 @@ for spec in node-a:pa3:veth-pa3:$PA3 node-b:pb3:veth-pb3:$PB3 node-c:pc3:veth-pc
 $spec
 EOF
   pod_ns "$node" "$pod" "$host_if" "$ip"
+  pace_pod "$pod"
   cni_add "$node" "$pod" "$host_if" "$ip" || {
     cni_ok=0
     info "kmesh-cni ADD for $pod: $(tr '\n' ' ' <"/tmp/cni-$pod.txt")"
@@ -464,6 +465,7 @@ for n in node-a node-b; do
   ip -n "$n" route add "$(node_cidr 4)" via "$(node_ip 4)" dev eth0
 done
 pod_ns node-d pd1 veth-pd1 $PD1
+pace_pod pd1
 cat >$W/node-d.yaml <<EOF
 apiVersion: v1
 kind: Node
