@@ -123,10 +123,9 @@ const std::set<int32_t>& AdoptedKernelState::InboundSpisOfPeers() const {
 std::vector<std::pair<std::string, int32_t>>
 AdoptedKernelState::OutboundSpisOfPeers() const {
   std::vector<std::pair<std::string, int32_t>> out;
-  for (const auto& [peer, sas] : sas_by_peer_) {
-    for (const XfrmSa& sa : sas) {
-      if (!IsInboundSa(sa))
-        out.emplace_back(peer, static_cast<int32_t>(sa.spi));
+  for (const auto& entry : sas_by_peer_) {
+    for (int32_t spi : OutboundSpisOf(entry.first)) {
+      out.emplace_back(entry.first, spi);
     }
   }
   return out;
