@@ -208,6 +208,14 @@ std::vector<MetricFamily> NodeMetricFamilies(
   f.Counter("kmesh_ipsec_spis_reclaimed_total",
             "Old SPIs whose SAs were removed after the grace period.",
             c.stats.spis_reclaimed);
+  f.Counter("kmesh_ipsec_reclaim_holds_total",
+            "Samples that found an old SPI still received with after its "
+            "grace period (a peer's view of this node is behind): kept.",
+            c.stats.reclaim_holds);
+  f.Counter("kmesh_ipsec_reclaims_forced_total",
+            "Old SPIs removed at the end of their hold while a peer still "
+            "sent with them (or their counters could not be read).",
+            c.stats.reclaims_forced);
   f.Counter("kmesh_ipsec_full_reconciles_total",
             "Full dump-and-reconcile passes of the XFRM tables.",
             c.stats.full_reconciles);

@@ -137,10 +137,16 @@ std::string NodeStatusJson(const NodeStatus& status) {
   j["gracePeriodSeconds"] = Seconds(status.grace_period);
   nlohmann::json reclaims = nlohmann::json::array();
   for (const auto& r : c.pending_reclaims) {
-    reclaims.push_back(
-        {{"spi", r.spi},
-         {"releasableForSeconds", Seconds(status.now - r.releasable_since)},
-         {"dueInSeconds", Seconds(r.due - status.now)}});
+    nlohmann::json reclaim = {
+        {"spi", r.spi},
+        {"releasableForSeconds", Seconds(status.now - r.releasable_since)},
+        {"dueInSeconds", Seconds(r.due - status.now)}};
+    if (r.held) {
+      // Past its grace period, kept while these peers still send with it.
+      reclaim["heldFor"] = r.still_sent_by;
+      reclaim["removedAtTheLatestInSeconds"] = Seconds(r.deadline - status.now);
+    }
+    reclaims.push_back(std::move(reclaim));
   }
   j["pendingReclaims"] = reclaims;
   nlohmann::json peers = nlohmann::json::array();
@@ -219,6 +225,8 @@ std::string NodeStatusJson(const NodeStatus& status) {
                     {"keyChanges", c.stats.key_changes},
                     {"keyFileErrors", c.stats.key_file_errors},
                     {"spisReclaimed", c.stats.spis_reclaimed},
+                    {"reclaimHolds", c.stats.reclaim_holds},
+                    {"reclaimsForced", c.stats.reclaims_forced},
                     {"publishErrors", c.stats.publish_errors},
                     {"peerErrors", c.stats.peer_errors},
                     {"recordsRejected", c.stats.records_rejected},

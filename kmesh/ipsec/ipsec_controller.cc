@@ -54,6 +54,7 @@ IpsecController::IpsecController(NodeView self, XfrmKernel* kernel,
       clock_(clock),
       self_(std::move(self)),
       rotation_(options.grace_period),
+      hold_(options.grace_period),
       marker_sync_(markers),
       programmer_(kernel),
       indices_(options.max_peer_index) {
@@ -539,7 +540,7 @@ void IpsecController::Tick() {
     }
   }
   UpdateReclaimTimers();
-  for (int32_t spi : rotation_.DueForReclaim(now)) Reclaim(spi);
+  for (int32_t spi : ReclaimableSpis(now)) Reclaim(spi);
   RemoveDeparted();
   AssignFreedIndices();
   MaybeAdvertise();
@@ -691,9 +692,17 @@ IpsecControllerSnapshot IpsecController::Snapshot() const {
   out.target_learnt_at = target_learnt_at_;
   out.held_spis = rotation_.keys().Spis();
   out.inbound_spis = InboundSpis();
+  const TimePoint now = clock_->Now();
   for (const auto& [spi, since] : rotation_.releasable_since()) {
-    out.pending_reclaims.push_back(
-        {spi, since, since + rotation_.grace_period()});
+    IpsecControllerSnapshot::PendingReclaim& r =
+        out.pending_reclaims.emplace_back();
+    r.spi = spi;
+    r.releasable_since = since;
+    r.due = since + rotation_.grace_period();
+    const ReclaimHold::Verdict v = hold_.Decide(spi, since, now);
+    r.held = hold_.Held(spi, since, now);
+    r.deadline = v.deadline;
+    if (r.held) r.still_sent_by = PeerNames(v.senders);
   }
   for (const auto& [name, peer] : peers_) {
     IpsecControllerSnapshot::Peer& p = out.peers.emplace_back();
@@ -981,7 +990,88 @@ void IpsecController::UpdateReclaimTimers() {
       spis.push_back(spi);
     }
   }
-  rotation_.UpdateReclaimTimers(clock_->Now(), peers_, PeersSynced(), spis);
+  const TimePoint now = clock_->Now();
+  rotation_.UpdateReclaimTimers(now, peers_, PeersSynced(), spis);
+  hold_.Retain(rotation_.releasable_since());
+  // A timer that has just started takes its first sample now.
+  SampleInboundCounters(now, /*new_timers_only=*/true);
+}
+
+void IpsecController::SampleInboundCounters(TimePoint now,
+                                            bool new_timers_only) {
+  std::vector<std::pair<int32_t, TimePoint>> wanted;
+  for (const auto& [spi, since] : rotation_.releasable_since()) {
+    if (new_timers_only ? !hold_.Tracks(spi, since) && options_.grace_period >
+                                                             Duration::zero()
+                        : hold_.NeedsSample(spi, since, now)) {
+      wanted.emplace_back(spi, since);
+    }
+  }
+  if (wanted.empty()) return;
+  auto counts = programmer_.InboundPacketCounts();
+  if (!counts.ok()) {
+    // Retried on the next Tick; until then the SPI is not released.
+    LOG(WARNING) << "IPsec: cannot read the inbound SA counters of old SPIs "
+                    "(kept until they can be read): "
+                 << counts.status();
+    for (const auto& [spi, since] : wanted) hold_.Track(spi, since);
+    return;
+  }
+  for (const auto& [spi, since] : wanted) {
+    ReclaimHold::Counts of_spi;
+    for (auto it = counts->lower_bound({static_cast<uint32_t>(spi), 0});
+         it != counts->end() && it->first.first == static_cast<uint32_t>(spi);
+         ++it) {
+      of_spi[it->first.second] = it->second;
+    }
+    if (!hold_.AddSample(spi, since, now, of_spi)) continue;
+    ++stats_.reclaim_holds;
+    const ReclaimHold::Verdict v = hold_.Decide(spi, since, now);
+    LOG(WARNING) << "IPsec: keeping SPI " << spi
+                 << " past its grace period: packets with it still arrive "
+                    "from "
+                 << absl::StrJoin(PeerNames(v.senders), ", ")
+                 << " (its view of this node's record is behind); removed "
+                    "once they stop, or in "
+                 << std::chrono::duration_cast<std::chrono::seconds>(
+                        v.deadline - now)
+                        .count()
+                 << " s at the latest";
+  }
+}
+
+std::vector<int32_t> IpsecController::ReclaimableSpis(TimePoint now) {
+  SampleInboundCounters(now, /*new_timers_only=*/false);
+  std::vector<int32_t> due;
+  for (const auto& [spi, since] : rotation_.releasable_since()) {
+    const ReclaimHold::Verdict v = hold_.Decide(spi, since, now);
+    if (!v.reclaim) continue;
+    if (v.forced) {
+      ++stats_.reclaims_forced;
+      LOG(WARNING) << "IPsec: removing SPI " << spi
+                   << " at the end of its hold, though "
+                   << (v.senders.empty()
+                           ? std::string("its counters could not be read")
+                           : absl::StrCat(
+                                 "packets with it still arrive from ",
+                                 absl::StrJoin(PeerNames(v.senders), ", ")));
+    }
+    due.push_back(spi);
+  }
+  return due;
+}
+
+std::vector<std::string> IpsecController::PeerNames(
+    const std::set<uint16_t>& indices) const {
+  std::vector<std::string> names;
+  for (uint16_t index : indices) {
+    std::string name = absl::StrCat("peer index ", index);
+    for (const auto& [peer_name, peer] : peers_) {
+      if (peer.index == index) name = peer_name;
+    }
+    names.push_back(std::move(name));
+  }
+  return names;
 }
 
 void IpsecController::Reclaim(int32_t spi) {

@@ -46,6 +46,7 @@
 #include "kmesh/ipsec/node_view.h"
 #include "kmesh/ipsec/peer_index_allocator.h"
 #include "kmesh/ipsec/peer_state.h"
+#include "kmesh/ipsec/reclaim_hold.h"
 #include "kmesh/ipsec/spi_rotation.h"
 #include "kmesh/ipsec/xfrm_layout.h"
 #include "kmesh/ipsec/xfrm_programmer.h"
@@ -55,7 +56,9 @@
 namespace kmesh::ipsec {
 
 struct IpsecControllerOptions {
-  // How long an old inbound SPI stays after every peer moved past it.
+  // How long an old inbound SPI stays after every peer moved past it. It is
+  // kept longer, up to one more grace period, while its inbound SAs still
+  // receive packets (a peer whose view of this node is stale: ReclaimHold).
   Duration grace_period = std::chrono::minutes(5);
   // A full dump-and-reconcile runs at least this often (and after errors).
   Duration resync_interval = std::chrono::minutes(10);
@@ -95,6 +98,11 @@ struct IpsecControllerStats {
   // published again.
   uint64_t own_record_repairs = 0;
   uint64_t spis_reclaimed = 0;
+  // Samples that found an old SPI still received with after its grace
+  // period, so it was kept (ReclaimHold), and SPIs removed anyway at the
+  // hold limit while a peer still sent with them.
+  uint64_t reclaim_holds = 0;
+  uint64_t reclaims_forced = 0;
   // Walks over the peers to decide whether an old SPI is still needed. They
   // happen when a peer, a key or the SPI order changed, not on every tick.
   uint64_t reclaim_walks = 0;
@@ -128,6 +136,12 @@ struct IpsecControllerSnapshot {
     int32_t spi = 0;
     TimePoint releasable_since{};
     TimePoint due{};  // releasable_since + grace period.
+    // Past `due` and kept, because these peers' packets still arrive with
+    // it (their view of this node is stale); removed by `deadline` at the
+    // latest.
+    std::vector<std::string> still_sent_by;
+    bool held = false;
+    TimePoint deadline{};
   };
   bool started = false;
   bool peers_synced = false;
@@ -300,6 +314,17 @@ class IpsecController : public IpsecEventSink {
   // one of the inputs of the reclaim verdicts).
   void SetUnprogrammable(PeerState* peer, bool unprogrammable)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Samples the inbound SA counters of the SPIs in their grace period that
+  // want it (ReclaimHold); with `new_timers_only`, only of those whose timer
+  // has just started (the event path, one dump at most).
+  void SampleInboundCounters(TimePoint now, bool new_timers_only)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The old SPIs to remove now: grace period over and not held.
+  std::vector<int32_t> ReclaimableSpis(TimePoint now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The names of the peers with these indices (for logs and the status).
+  std::vector<std::string> PeerNames(const std::set<uint16_t>& indices) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reclaim(int32_t spi) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // This node's record, decided under mu_ and published outside it.
   struct Publication {
@@ -336,6 +361,7 @@ class IpsecController : public IpsecEventSink {
   mutable absl::Mutex mu_;
   NodeView self_ ABSL_GUARDED_BY(mu_);
   SpiRotation rotation_ ABSL_GUARDED_BY(mu_);
+  ReclaimHold hold_ ABSL_GUARDED_BY(mu_);
   AdoptedKernelState adopted_ ABSL_GUARDED_BY(mu_);
   MarkerSync marker_sync_ ABSL_GUARDED_BY(mu_);
   XfrmProgrammer programmer_ ABSL_GUARDED_BY(mu_);

@@ -403,6 +403,108 @@ TEST_F(IpsecControllerTest, GraceRestartsWhenAPeerFallsBackToTheOldSpi) {
   EXPECT_EQ(CountInbound(*cluster.nodes[0], 1), 0);
 }
 
+// Finding 5 of docs/reliability.md (the one-hour chaos soak): node 1's watch
+// of node 0's record stalls for longer than the grace period, so node 1
+// still sends to node 0 with SPI 1 although it advertises SPI 2 itself.
+// Node 0 keeps SPI 1 while its packets arrive, says who still sends with it,
+// and removes it once they stop.
+TEST_F(IpsecControllerTest, AnOldSpiStillReceivedWithIsKeptUntilItsPeerStops) {
+  IpsecControllerOptions options;
+  options.grace_period = kGrace;
+  TestCluster& cluster = KeyedCluster(3, options);
+  cluster.held = {1};  // Node 1 sees no record from now on.
+  cluster.RollOutKey(2);
+  ASSERT_EQ(cluster.nodes[1]->controller->outbound_spi("node-0"), 1);
+  ASSERT_EQ(cluster.PublishedSpi(1), 2);
+  constexpr auto kStep = std::chrono::seconds(10);
+  // One grace period and a bit of traffic from node 1 to node 0 (and back).
+  for (auto t = kStep; t <= kGrace + 3 * kStep; t += kStep) {
+    cluster.clock.Advance(kStep);
+    cluster.TickAll();
+    ASSERT_EQ(cluster.SendPacket(1, 0), PathResult::kEncrypted)
+        << "lost after " << t.count() << " s";
+    ASSERT_EQ(cluster.SendPacket(0, 1), PathResult::kEncrypted);
+  }
+  EXPECT_THAT(cluster.nodes[0]->controller->inbound_spis("node-1"),
+              ElementsAre(1, 2));
+  const IpsecControllerSnapshot held = cluster.nodes[0]->controller->Snapshot();
+  ASSERT_EQ(held.pending_reclaims.size(), 1u);
+  EXPECT_TRUE(held.pending_reclaims[0].held);
+  EXPECT_THAT(held.pending_reclaims[0].still_sent_by, ElementsAre("node-1"));
+  EXPECT_EQ(held.pending_reclaims[0].deadline,
+            held.pending_reclaims[0].due + kGrace);
+  EXPECT_GT(held.stats.reclaim_holds, 0u);
+  // Node 2 sends with SPI 2 only: node 2's view is current, so nothing of
+  // it keeps SPI 1 on node 2's side for long.
+  EXPECT_THAT(cluster.nodes[2]->controller->inbound_spis(), ElementsAre(2));
+
+  // Node 1 catches up and moves to SPI 2; node 0 removes SPI 1 once its
+  // counters have stood still for a quiet interval (30 s), so within two
+  // of the last packet with it.
+  cluster.held.clear();
+  cluster.PumpAll();
+  ASSERT_EQ(cluster.nodes[1]->controller->outbound_spi("node-0"), 2);
+  auto since_last_old = std::chrono::seconds(0);
+  while (cluster.nodes[0]->controller->inbound_spis().size() > 1) {
+    ASSERT_LE(since_last_old, std::chrono::seconds(60)) << "never removed";
+    cluster.clock.Advance(kStep);
+    since_last_old += kStep;
+    cluster.TickAll();
+    ASSERT_EQ(cluster.SendPacket(1, 0), PathResult::kEncrypted);
+    ASSERT_EQ(cluster.SendPacket(0, 1), PathResult::kEncrypted);
+  }
+  EXPECT_GE(since_last_old, std::chrono::seconds(30)) << "removed too early";
+  EXPECT_THAT(cluster.nodes[0]->controller->inbound_spis(), ElementsAre(2));
+  const IpsecControllerSnapshot after =
+      cluster.nodes[0]->controller->Snapshot();
+  EXPECT_TRUE(after.pending_reclaims.empty());
+  EXPECT_EQ(after.stats.reclaims_forced, 0u);
+  EXPECT_EQ(after.stats.spis_reclaimed, 1u);
+}
+
+// A peer that never catches up does not keep an old key for ever: one more
+// grace period, then the SPI goes (and its packets with it: the loss the
+// docs name), counted as forced.
+TEST_F(IpsecControllerTest, AnOldSpiIsRemovedAtTheHoldLimitWhateverArrives) {
+  IpsecControllerOptions options;
+  options.grace_period = kGrace;
+  TestCluster& cluster = KeyedCluster(2, options);
+  cluster.held = {1};
+  cluster.RollOutKey(2);
+  ASSERT_EQ(cluster.nodes[1]->controller->outbound_spi("node-0"), 1);
+  constexpr auto kStep = std::chrono::seconds(10);
+  auto t = kStep;
+  for (; t < 2 * kGrace; t += kStep) {
+    cluster.clock.Advance(kStep);
+    cluster.TickAll();
+    ASSERT_EQ(cluster.SendPacket(1, 0), PathResult::kEncrypted)
+        << "lost after " << t.count() << " s";
+  }
+  cluster.clock.Advance(kStep);
+  cluster.TickAll();
+  EXPECT_THAT(cluster.nodes[0]->controller->inbound_spis(), ElementsAre(2));
+  EXPECT_EQ(cluster.SendPacket(1, 0), PathResult::kUndecryptable);
+  EXPECT_EQ(cluster.nodes[0]->controller->stats().reclaims_forced, 1u);
+}
+
+// Without traffic the hold costs nothing: the reclaim comes when the grace
+// period ends, after two dumps of the SA table (when the timer starts and
+// when it ends) besides what the rotation itself does.
+TEST_F(IpsecControllerTest, AQuietOldSpiGoesWhenTheGracePeriodEnds) {
+  IpsecControllerOptions options;
+  options.grace_period = kGrace;
+  TestCluster& cluster = KeyedCluster(2, options);
+  cluster.RollOutKey(2);
+  const uint64_t dumps = cluster.nodes[0]->controller->xfrm_op_counts().dumps;
+  cluster.clock.Advance(kGrace - std::chrono::seconds(1));
+  cluster.TickAll();
+  EXPECT_THAT(cluster.nodes[0]->controller->inbound_spis(), ElementsAre(1, 2));
+  cluster.clock.Advance(std::chrono::seconds(1));
+  cluster.TickAll();
+  EXPECT_THAT(cluster.nodes[0]->controller->inbound_spis(), ElementsAre(2));
+  EXPECT_LE(cluster.nodes[0]->controller->xfrm_op_counts().dumps, dumps + 2);
+}
+
 // Deciding whether an old SPI is still needed walks every peer; through a
 // grace period nothing it reads changes, so ticks must not repeat the walk
 // (ten ticks a second times a thousand peers, on every node). A change to a

@@ -400,6 +400,22 @@ void XfrmProgrammer::Execute(std::vector<Op> ops, ApplyResult* result) {
   }
 }
 
+absl::StatusOr<std::map<std::pair<uint32_t, uint16_t>, uint64_t>>
+XfrmProgrammer::InboundPacketCounts() {
+  ++counts_.dumps;
+  absl::StatusOr<std::vector<XfrmSa>> sas = kernel_->DumpSas();
+  if (!sas.ok()) {
+    ++counts_.failures;
+    return sas.status();
+  }
+  std::map<std::pair<uint32_t, uint16_t>, uint64_t> out;
+  for (const XfrmSa& sa : *sas) {
+    if (!IsOwnedSa(sa) || !IsInboundSa(sa)) continue;
+    out[{sa.spi, PeerIndexFromInboundMark(sa.mark)}] += sa.counters.packets;
+  }
+  return out;
+}
+
 ApplyResult XfrmProgrammer::Reconcile(
     const std::map<std::string, XfrmObjects>& desired, bool delete_unclaimed) {
   ApplyResult result;

@@ -28,9 +28,11 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/ipsec/xfrm_layout.h"
 #include "kmesh/kernel/xfrm.h"
@@ -107,6 +109,12 @@ class XfrmProgrammer {
   XfrmObjects Unclaimed() const;
   // Every owned object the cache believes is installed.
   XfrmObjects Installed() const;
+
+  // The packets each owned inbound SA has received, by (SPI, peer index),
+  // from one kernel dump (counted in counts(); a failure there does not
+  // mark the cache for a resync: nothing was changed).
+  absl::StatusOr<std::map<std::pair<uint32_t, uint16_t>, uint64_t>>
+  InboundPacketCounts();
 
   // True after a failed operation or dump, until a Reconcile succeeds.
   bool needs_resync() const { return needs_resync_; }

@@ -137,6 +137,23 @@ std::vector<std::pair<int, int>> TestCluster::Pairs() const {
 
 PathResult TestCluster::CheckPath(int s, int r, IpFamily family,
                                   std::string* detail) const {
+  return FollowPath(s, r, family, detail, nullptr);
+}
+
+PathResult TestCluster::SendPacket(int s, int r, IpFamily family) {
+  PathTaken taken;
+  const PathResult result = FollowPath(s, r, family, nullptr, &taken);
+  if (result == PathResult::kEncrypted) {
+    constexpr uint64_t kBytes = 100;
+    EXPECT_TRUE(nodes[s]->sim.CountPacket(taken.outbound, kBytes).ok());
+    EXPECT_TRUE(nodes[r]->sim.CountPacket(taken.inbound, kBytes).ok());
+  }
+  return result;
+}
+
+PathResult TestCluster::FollowPath(int s, int r, IpFamily family,
+                                   std::string* detail,
+                                   PathTaken* taken) const {
   const ClusterNode& sender = *nodes[s];
   const ClusterNode& receiver = *nodes[r];
   const IpAddress src = PodIp(sender.view, family);
@@ -167,6 +184,7 @@ PathResult TestCluster::CheckPath(int s, int r, IpFamily family,
       !sim::InboundTemplateMatches(fwd->templates[0], in->sa)) {
     return PathResult::kRejected;
   }
+  if (taken != nullptr) *taken = PathTaken{sa->handle, in->handle};
   return PathResult::kEncrypted;
 }
 

@@ -102,6 +102,11 @@ class TestCluster {
   PathResult CheckPath(int s, int r, IpFamily family = IpFamily::kV4,
                        std::string* detail = nullptr) const;
 
+  // CheckPath, and when the packet is encrypted it is counted on the
+  // sender's outbound SA and the receiver's inbound SA (as the datapath
+  // does: what the controller reads back from the SAs' counters).
+  PathResult SendPacket(int s, int r, IpFamily family = IpFamily::kV4);
+
   // Declared first so that it outlives the controllers.
   ManualClock clock;
   std::vector<std::unique_ptr<ClusterNode>> nodes;
@@ -109,6 +114,13 @@ class TestCluster {
   std::set<int> held;
 
  private:
+  struct PathTaken {
+    sim::SaHandle outbound;
+    sim::SaHandle inbound;
+  };
+  PathResult FollowPath(int s, int r, IpFamily family, std::string* detail,
+                        PathTaken* taken) const;
+
   IpsecControllerOptions options_;
   std::map<std::string, NodeView> records_;
 };
