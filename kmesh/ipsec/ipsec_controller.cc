@@ -1001,8 +1001,8 @@ void IpsecController::SampleInboundCounters(TimePoint now,
                                             bool new_timers_only) {
   std::vector<std::pair<int32_t, TimePoint>> wanted;
   for (const auto& [spi, since] : rotation_.releasable_since()) {
-    if (new_timers_only ? !hold_.Tracks(spi, since) && options_.grace_period >
-                                                             Duration::zero()
+    if (new_timers_only ? !hold_.Tracks(spi, since) &&
+                              options_.grace_period > Duration::zero()
                         : hold_.NeedsSample(spi, since, now)) {
       wanted.emplace_back(spi, since);
     }

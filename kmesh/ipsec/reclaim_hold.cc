@@ -112,7 +112,8 @@ bool ReclaimHold::Held(int32_t spi, TimePoint since, TimePoint now) const {
 void ReclaimHold::Retain(const std::map<int32_t, TimePoint>& timers) {
   for (auto it = states_.begin(); it != states_.end();) {
     auto timer = timers.find(it->first);
-    const bool keep = timer != timers.end() && timer->second == it->second.since;
+    const bool keep =
+        timer != timers.end() && timer->second == it->second.since;
     it = keep ? std::next(it) : states_.erase(it);
   }
 }

@@ -4,16 +4,15 @@
 // with, not what it sends with: a peer whose view of this node's record is
 // stale (its watch stalled for longer than the grace period) still encrypts
 // with the old SPI, and removing the inbound SAs then drops its packets. So
-// the inbound SAs' packet counters of each SPI in its grace period are
-// sampled (one kernel dump serves every SPI): when its timer starts, again
-// half-way through (or the first tick after), and when it ends. The SPI is
-// released when the counters did not move between the last sample before
-// the end and the first after it; else it is held, and released once they
-// have not moved for `quiet`. While they move the peers whose counters moved are
-// named, and after `limit` beyond the grace period it is released anyway (a
-// peer that never catches up must not keep an old key alive for ever). A
-// grace period of zero asks for no grace: nothing is sampled or held. Pure
-// logic: the caller dumps the kernel and owns the clock.
+// the packet counters of each such SPI's inbound SAs are sampled (one kernel
+// dump serves every SPI): when its timer starts, half-way through (or at the
+// first tick after), and when it ends. The SPI is released when they did not
+// move between the last sample before the end and the first after it. Else
+// it is held, the peers whose counters moved are named, and it is released
+// once they have stood still for `quiet`, or `limit` after the grace period
+// at the latest (a peer that never catches up must not keep an old key alive
+// for ever). A grace period of zero asks for no grace: nothing is sampled or
+// held. Pure logic: the caller dumps the kernel and owns the clock.
 #ifndef KMESH_IPSEC_RECLAIM_HOLD_H_
 #define KMESH_IPSEC_RECLAIM_HOLD_H_
 

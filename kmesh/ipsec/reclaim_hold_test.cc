@@ -25,7 +25,8 @@ TEST(ReclaimHoldTest, QuietDefaultsToATenthOfGraceWithinBounds) {
   EXPECT_EQ(ReclaimHold::DefaultQuiet(std::chrono::minutes(5)), seconds(30));
   EXPECT_EQ(ReclaimHold::DefaultQuiet(std::chrono::hours(1)), seconds(30));
   // Never more than half the grace period.
-  EXPECT_EQ(ReclaimHold::DefaultQuiet(seconds(1)), std::chrono::milliseconds(500));
+  EXPECT_EQ(ReclaimHold::DefaultQuiet(seconds(1)),
+            std::chrono::milliseconds(500));
   ReclaimHold hold(kGrace);
   EXPECT_EQ(hold.limit(), kGrace);
 }
@@ -73,7 +74,8 @@ TEST(ReclaimHoldTest, APeerStillSendingHoldsTheSpiUntilItStops) {
   ReclaimHold hold(kGrace);
   Tick(hold, kSince, {{1, 40}, {3, 10}});
   Tick(hold, kSince + seconds(5), {{1, 40}, {3, 60}});
-  EXPECT_TRUE(hold.AddSample(kSpi, kSince, kSince + kGrace, {{1, 40}, {3, 110}}));
+  EXPECT_TRUE(
+      hold.AddSample(kSpi, kSince, kSince + kGrace, {{1, 40}, {3, 110}}));
   ReclaimHold::Verdict v = hold.Decide(kSpi, kSince, kSince + kGrace);
   EXPECT_FALSE(v.reclaim);
   EXPECT_EQ(v.senders, (std::set<uint16_t>{3}));
