@@ -700,7 +700,7 @@ IpsecControllerSnapshot IpsecController::Snapshot() const {
     r.releasable_since = since;
     r.due = since + rotation_.grace_period();
     const ReclaimHold::Verdict v = hold_.Decide(spi, since, now);
-    r.held = hold_.Held(spi, since, now);
+    r.held = now >= r.due && !v.reclaim;
     r.deadline = v.deadline;
     if (r.held) r.still_sent_by = PeerNames(v.senders);
   }
@@ -1001,9 +1001,8 @@ void IpsecController::SampleInboundCounters(TimePoint now,
                                             bool new_timers_only) {
   std::vector<std::pair<int32_t, TimePoint>> wanted;
   for (const auto& [spi, since] : rotation_.releasable_since()) {
-    if (new_timers_only ? !hold_.Tracks(spi, since) &&
-                              options_.grace_period > Duration::zero()
-                        : hold_.NeedsSample(spi, since, now)) {
+    if (hold_.NeedsSample(spi, since, now) &&
+        !(new_timers_only && hold_.Tracks(spi, since))) {
       wanted.emplace_back(spi, since);
     }
   }

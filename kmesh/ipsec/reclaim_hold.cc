@@ -104,11 +104,6 @@ ReclaimHold::Verdict ReclaimHold::Decide(int32_t spi, TimePoint since,
   return v;
 }
 
-bool ReclaimHold::Held(int32_t spi, TimePoint since, TimePoint now) const {
-  return grace_ > Duration::zero() && now >= Due(since) &&
-         !Decide(spi, since, now).reclaim;
-}
-
 void ReclaimHold::Retain(const std::map<int32_t, TimePoint>& timers) {
   for (auto it = states_.begin(); it != states_.end();) {
     auto timer = timers.find(it->first);

@@ -70,8 +70,6 @@ class ReclaimHold {
   // Forgets the SPIs whose timers no longer run (reclaimed, or needed again:
   // a timer that starts again samples afresh).
   void Retain(const std::map<int32_t, TimePoint>& timers);
-  // Whether `spi` is held: its grace period is over and it is not released.
-  bool Held(int32_t spi, TimePoint since, TimePoint now) const;
 
   Duration quiet() const { return quiet_; }
   Duration limit() const { return limit_; }
