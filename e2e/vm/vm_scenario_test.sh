@@ -61,6 +61,10 @@ case $scenario in
       --data "$r/bpf/encrypt_marker.bpf.o" --data "$r/bpf/decrypt_marker.bpf.o") ;;
   kmesh_original)
     args+=(--bin "$r/e2e/vm/kmesh_original_layout_vm_test") ;;
+  xfrm_differential)
+    # Two budgets of 150 s of sequences and the planted-bug checks, under TCG.
+    args+=(--bin "$r/e2e/vm/xfrm_differential_test")
+    export KMESH_VM_TIMEOUT=${KMESH_VM_TIMEOUT:-900} ;;
   walkthrough | first_key)
     # A real kubectl drives the simulated API server inside the VM.
     kubectl=$("$r/e2e/vm/kubectl_elf.sh" "$TMPDIR/kubectl") || skip "no kubectl on PATH (set KMESH_VM_KUBECTL)"

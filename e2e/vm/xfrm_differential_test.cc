@@ -28,6 +28,7 @@
 #include "kmesh/kernel/xfrm.h"
 #include "kmesh/linux/netlink_xfrm.h"
 #include "kmesh/linux/testing/private_namespaces.h"
+#include "sim/kernel/testing/planted_xfrm_bugs.h"
 #include "sim/kernel/testing/xfrm_differential.h"
 #include "sim/kernel/testing/xfrm_operations.h"
 #include "sim/kernel/xfrm/sim_xfrm.h"
@@ -60,6 +61,37 @@ absl::StatusOr<KernelPair> FreshPair() {
   auto opened = linux_backend::NetlinkXfrm::Open();
   if (!opened.ok()) return opened.status();
   return KernelPair{*std::move(opened), std::make_unique<sim::SimXfrm>()};
+}
+
+// Linux against a simulator with a bug planted.
+template <typename Planted>
+absl::StatusOr<KernelPair> FreshPairWithPlantedBug() {
+  auto pair = FreshPair();
+  if (pair.ok()) pair->candidate = std::make_unique<Planted>();
+  return pair;
+}
+
+// Sequences until the first difference against a planted bug: how many it
+// took (0: not found in 200) and the shrunk report.
+template <typename Planted>
+int FindPlantedBug(RandomXfrmOperations::Options options, size_t* shrunk_size,
+                   std::string* report) {
+  const KernelPairFactory factory = FreshPairWithPlantedBug<Planted>;
+  RandomXfrmOperations generator(20261207, options);
+  for (int i = 1; i <= 200; ++i) {
+    const std::vector<XfrmOperation> ops = generator.Sequence(20);
+    auto result = RunDifferential(factory, ops);
+    if (!result.ok() || !result->has_value()) continue;
+    auto shrunk = Shrink(factory, ops);
+    if (!shrunk.ok()) return i;
+    *shrunk_size = shrunk->size();
+    auto again = RunDifferential(factory, *shrunk);
+    if (again.ok() && again->has_value()) {
+      *report = DescribeFailure(*shrunk, **again);
+    }
+    return i;
+  }
+  return 0;
 }
 
 // Whether this kernel takes an ESP SA (the host's may lack the AEAD).
@@ -120,6 +152,42 @@ void RunCase(const std::string& name, RandomXfrmOperations::Options options) {
 TEST(XfrmDifferentialOnLinuxTest, PolicySequencesMatchLinux) {
   if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
   RunCase("policies", {.sas = false, .policies = true});
+}
+
+// The proof that the comparison with Linux catches a simulator bug: with the
+// priority of policies planted away, the first sequence that adds a policy
+// of non-zero priority differs, and shrinks to that one add.
+TEST(XfrmDifferentialOnLinuxTest, APlantedSimulatorBugIsCaught) {
+  if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
+  size_t shrunk = 0;
+  std::string report;
+  const int found = FindPlantedBug<sim::testing::ForgetsPolicyPriority>(
+      {.sas = false, .policies = true}, &shrunk, &report);
+  std::printf("planted bug (policy priority dropped): found in sequence %d, "
+              "shrunk to %zu operation(s)\n%s\n",
+              found, shrunk, report.c_str());
+  ASSERT_GT(found, 0) << "not found in 200 sequences";
+  EXPECT_LE(found, 3);
+  EXPECT_EQ(shrunk, 1u) << report;
+}
+
+// The same with an SA bug: a duplicate SA accepted.
+TEST(XfrmDifferentialOnLinuxTest, APlantedDuplicateSaIsCaught) {
+  if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
+  if (absl::Status s = EspAvailable(); !s.ok()) {
+    if (e2e::EspRequired()) FAIL() << "ESP SA refused: " << s;
+    GTEST_SKIP() << "this kernel has no ESP (" << s << ")";
+  }
+  size_t shrunk = 0;
+  std::string report;
+  const int found =
+      FindPlantedBug<sim::testing::AcceptsDuplicateSa>({}, &shrunk, &report);
+  std::printf("planted bug (duplicate SA accepted): found in sequence %d, "
+              "shrunk to %zu operation(s)\n%s\n",
+              found, shrunk, report.c_str());
+  ASSERT_GT(found, 0) << "not found in 200 sequences";
+  EXPECT_LE(found, 10);
+  EXPECT_EQ(shrunk, 2u) << report;
 }
 
 TEST(XfrmDifferentialOnLinuxTest, SaAndPolicySequencesMatchLinux) {

@@ -14,6 +14,9 @@ namespace kmesh::linux_backend {
 namespace {
 
 constexpr uint64_t kInfinite = XFRM_INF;
+// The widest window the legacy replay state (xfrm_usersa_info.replay_window,
+// a 32-bit bitmap in the kernel) holds.
+constexpr uint32_t kLegacyReplayWindowMax = 32;
 
 uint16_t AfOf(IpFamily f) { return f == IpFamily::kV4 ? AF_INET : AF_INET6; }
 
@@ -125,9 +128,11 @@ absl::StatusOr<NetlinkMessage> EncodeSa(const XfrmSa& sa, SaWriteMode mode,
   info->reqid = sa.reqid;
   info->family = AfOf(sa.dst.family());
   info->mode = static_cast<uint8_t>(sa.mode);
-  // With ESN (or a window too large for the legacy u8 field) the window
-  // travels in XFRMA_REPLAY_ESN_VAL and the legacy field must be 0.
-  const bool esn_attr = sa.esn || sa.replay_window > 255;
+  // With ESN, or a window wider than the legacy 32-bit bitmap, the window
+  // travels in XFRMA_REPLAY_ESN_VAL and the legacy field must be 0, as
+  // iproute2 sends it: Linux cuts a legacy window to 32 packets
+  // (xfrm_state_construct) without a word, so 64 would silently become 32.
+  const bool esn_attr = sa.esn || sa.replay_window > kLegacyReplayWindowMax;
   info->replay_window = esn_attr ? 0 : static_cast<uint8_t>(sa.replay_window);
   if (sa.esn) info->flags |= XFRM_STATE_ESN;
 

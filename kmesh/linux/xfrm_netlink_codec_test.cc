@@ -188,6 +188,28 @@ TEST_F(XfrmNetlinkCodecTest, UpdateSaIpv6WithoutMarksMatchesIproute) {
       "XFRM_MSG_UPDSA");
 }
 
+// A window wider than 32 without ESN travels as iproute2 sends it, in
+// XFRMA_REPLAY_ESN_VAL: in the legacy field Linux would cut it to 32 (found
+// by //e2e/vm:xfrm_differential_vm_test: the kernel dumped 32 for 64 and 128).
+TEST_F(XfrmNetlinkCodecTest, AReplayWindowWiderThan32TravelsAsIprouteSendsIt) {
+  for (uint32_t window : {33u, 64u, 128u, 255u}) {
+    XfrmSa sa = InboundSa();
+    sa.esn = false;
+    sa.replay_window = window;
+    auto msg = EncodeSa(sa, SaWriteMode::kAdd, 1);
+    ASSERT_TRUE(msg.ok()) << msg.status();
+    ExpectSameAsIproute(
+        *msg, sizeof(xfrm_usersa_info),
+        absl::StrCat("xfrm state add src 10.0.0.2 dst 10.0.0.1 proto esp spi "
+                     "0x1 reqid 7 mode tunnel aead 'rfc4106(gcm(aes))' ",
+                     kKeyHex,
+                     " 128 mark 0x10d0 mask 0xffff00ff output-mark 0xd0 mask "
+                     "0xffffffff replay-window ",
+                     window),
+        "XFRM_MSG_NEWSA");
+  }
+}
+
 TEST_F(XfrmNetlinkCodecTest, OutPolicyWithTemplateMatchesIproute) {
   const XfrmPolicy p =
       Policy(XfrmDir::kOut, "0.0.0.0/0", "10.244.2.0/24", kEncrypt, 100,

@@ -20,8 +20,8 @@ KMESH_VM_EXPECT_ESP=1 KMESH_XFRM_DIFF_SECONDS=${KMESH_XFRM_DIFF_SECONDS:-150} \
 rc=$?
 keep "$log"
 grep '^xfrm differential' "$log" | while read -r line; do info "$line"; done
-for case in PolicySequencesMatchLinux SaAndPolicySequencesMatchLinux; do
-  summary=$(grep -A1 "RUN .*\.$case\$" "$log" | grep '^xfrm differential')
+for case in PolicySequencesMatchLinux APlantedSimulatorBugIsCaught APlantedDuplicateSaIsCaught SaAndPolicySequencesMatchLinux; do
+  summary=$(grep -A1 "RUN .*\.$case\$" "$log" | grep -E '^(xfrm differential|planted bug)')
   if grep -q "^\[ *OK *\] XfrmDifferentialOnLinuxTest\.$case" "$log"; then
     pass "$case: ${summary#xfrm differential }"
   else

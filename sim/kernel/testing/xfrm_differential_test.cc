@@ -14,70 +14,12 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "kmesh/kernel/kernel_error.h"
+#include "sim/kernel/testing/planted_xfrm_bugs.h"
 #include "sim/kernel/testing/xfrm_operations.h"
 #include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh::sim::testing {
 namespace {
-
-// Passes every call to a SimXfrm; the planted bugs override one call.
-class ForwardingXfrm : public XfrmKernel {
- public:
-  absl::Status AddSa(const XfrmSa& sa) override { return inner_.AddSa(sa); }
-  absl::Status UpdateSa(const XfrmSa& sa) override {
-    return inner_.UpdateSa(sa);
-  }
-  absl::Status DeleteSa(const XfrmSaId& id) override {
-    return inner_.DeleteSa(id);
-  }
-  absl::StatusOr<std::vector<XfrmSa>> DumpSas() override {
-    return inner_.DumpSas();
-  }
-  absl::Status AddPolicy(const XfrmPolicy& p) override {
-    return inner_.AddPolicy(p);
-  }
-  absl::Status UpdatePolicy(const XfrmPolicy& p) override {
-    return inner_.UpdatePolicy(p);
-  }
-  absl::Status DeletePolicy(const XfrmPolicyId& id) override {
-    return inner_.DeletePolicy(id);
-  }
-  absl::StatusOr<std::vector<XfrmPolicy>> DumpPolicies() override {
-    return inner_.DumpPolicies();
-  }
-  absl::StatusOr<XfrmStats> ReadStats() override { return inner_.ReadStats(); }
-
- protected:
-  SimXfrm inner_;
-};
-
-// Says OK to a second SA with a taken identity (and keeps the first).
-class AcceptsDuplicateSa : public ForwardingXfrm {
- public:
-  absl::Status AddSa(const XfrmSa& sa) override {
-    absl::Status s = inner_.AddSa(sa);
-    return absl::IsAlreadyExists(s) ? absl::OkStatus() : s;
-  }
-};
-
-// Stores every policy with priority 0.
-class ForgetsPriority : public ForwardingXfrm {
- public:
-  absl::Status AddPolicy(const XfrmPolicy& p) override {
-    XfrmPolicy copy = p;
-    copy.priority = 0;
-    return inner_.AddPolicy(copy);
-  }
-};
-
-// Deleting an SA that is not there succeeds.
-class ForgivesMissingSa : public ForwardingXfrm {
- public:
-  absl::Status DeleteSa(const XfrmSaId& id) override {
-    absl::Status s = inner_.DeleteSa(id);
-    return absl::IsNotFound(s) ? absl::OkStatus() : s;
-  }
-};
 
 template <typename Candidate>
 KernelPairFactory PairWith() {
@@ -181,7 +123,7 @@ TEST(XfrmDifferentialTest, APlantedDuplicateSaIsFoundAndShrunk) {
 TEST(XfrmDifferentialTest, APlantedLostPriorityIsFoundAndShrunk) {
   std::string report;
   const auto [sequences, length] = FindAndShrink(
-      PairWith<ForgetsPriority>(), {.sas = false, .policies = true}, &report);
+      PairWith<ForgetsPolicyPriority>(), {.sas = false, .policies = true}, &report);
   ASSERT_GT(sequences, 0) << "the planted bug was not found";
   EXPECT_LE(sequences, 5);
   EXPECT_EQ(length, 1u) << report;

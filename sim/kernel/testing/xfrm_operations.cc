@@ -165,6 +165,17 @@ XfrmOperation RandomXfrmOperations::Next() {
     if (pick < 50 || made_sas_.empty()) {
       op.op = XfrmOp::kAddSa;
       op.sa = NewSa();
+      if (!made_sas_.empty() && picks_.Below(5) == 0) {
+        // An identity taken earlier (dst, SPI, protocol, mark), from another
+        // source: EEXIST while the first one lives.
+        const XfrmSa& earlier = made_sas_[picks_.Below(made_sas_.size())];
+        if (earlier.dst.family() == op.sa.dst.family()) {
+          op.sa.dst = earlier.dst;
+          op.sa.spi = earlier.spi;
+          op.sa.proto = earlier.proto;
+          op.sa.mark = earlier.mark;
+        }
+      }
       made_sas_.push_back(op.sa);
     } else if (pick < 65) {
       op.op = XfrmOp::kUpdateSa;
