@@ -63,7 +63,14 @@ case $scenario in
     args+=(--bin "$r/e2e/vm/kmesh_original_layout_vm_test") ;;
   xfrm_differential)
     # Two budgets of 150 s of sequences and the planted-bug checks, under TCG.
-    args+=(--bin "$r/e2e/vm/xfrm_differential_test")
+    # KMESH_XFRM_DIFF_{SEED,SEQUENCES,SECONDS} (bazel test --test_env=...)
+    # travel into the guest: a long run by hand with another seed.
+    env_file=$TMPDIR/xfrm_differential.env
+    : >"$env_file"
+    for v in KMESH_XFRM_DIFF_SEED KMESH_XFRM_DIFF_SEQUENCES KMESH_XFRM_DIFF_SECONDS; do
+      [[ -n ${!v:-} ]] && printf 'export %s=%d\n' "$v" "${!v}" >>"$env_file"
+    done
+    args+=(--bin "$r/e2e/vm/xfrm_differential_test" --data "$env_file")
     export KMESH_VM_TIMEOUT=${KMESH_VM_TIMEOUT:-900} ;;
   walkthrough | first_key)
     # A real kubectl drives the simulated API server inside the VM.

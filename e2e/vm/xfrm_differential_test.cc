@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "e2e/vm/kernel_test_env.h"
 #include "gtest/gtest.h"
+#include "kmesh/kernel/kernel_error.h"
 #include "kmesh/kernel/testing/xfrm_objects.h"
 #include "kmesh/kernel/xfrm.h"
 #include "kmesh/linux/netlink_xfrm.h"
@@ -31,6 +32,7 @@
 #include "sim/kernel/testing/planted_xfrm_bugs.h"
 #include "sim/kernel/testing/xfrm_differential.h"
 #include "sim/kernel/testing/xfrm_operations.h"
+#include "sim/kernel/testing/xfrm_probe_sequence.h"
 #include "sim/kernel/xfrm/sim_xfrm.h"
 
 namespace kmesh {
@@ -147,6 +149,39 @@ void RunCase(const std::string& name, RandomXfrmOperations::Options options) {
       sim::testing::DescribeOutcomes(outcomes).c_str());
   std::fflush(stdout);
   EXPECT_GT(sequences, 0u);
+}
+
+// The hand-picked cases (xfrm_probe_sequence.h): this kernel gives the
+// recorded answers, and the simulator the same as this kernel.
+void RunProbe(const std::vector<sim::testing::ProbeStep>& steps) {
+  std::vector<XfrmOperation> ops;
+  auto pair = FreshPair();
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  for (const sim::testing::ProbeStep& step : steps) {
+    ops.push_back(step.op);
+    const absl::Status s = sim::testing::Apply(*pair->reference, step.op).status;
+    const std::string answer =
+        s.ok() ? "OK" : ErrnoName(KernelErrno(s).value_or(0));
+    EXPECT_EQ(answer.substr(0, answer.find(' ')), step.linux_answer)
+        << sim::testing::Describe(step.op);
+  }
+  auto result = RunDifferential(FreshPair, ops);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->has_value()) << DescribeFailure(ops, **result);
+}
+
+TEST(XfrmDifferentialOnLinuxTest, PolicyProbesMatchLinux) {
+  if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
+  RunProbe(sim::testing::PolicyProbeSequence());
+}
+
+TEST(XfrmDifferentialOnLinuxTest, SaProbesMatchLinux) {
+  if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
+  if (absl::Status s = EspAvailable(); !s.ok()) {
+    if (e2e::EspRequired()) FAIL() << "ESP SA refused: " << s;
+    GTEST_SKIP() << "this kernel has no ESP (" << s << ")";
+  }
+  RunProbe(sim::testing::SaProbeSequence());
 }
 
 TEST(XfrmDifferentialOnLinuxTest, PolicySequencesMatchLinux) {

@@ -9,6 +9,11 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 . /opt/e2e/lib.sh
 
+# Budget and seed given to the Bazel test (vm_scenario_test.sh), if any.
+if [ -f /opt/kmesh/data/xfrm_differential.env ]; then
+  # shellcheck disable=SC1091
+  . /opt/kmesh/data/xfrm_differential.env
+fi
 name=xfrm_differential_test
 if [ ! -x "$BIN/$name" ]; then
   fail "$name was not shipped into the VM"
@@ -20,7 +25,7 @@ KMESH_VM_EXPECT_ESP=1 KMESH_XFRM_DIFF_SECONDS=${KMESH_XFRM_DIFF_SECONDS:-150} \
 rc=$?
 keep "$log"
 grep '^xfrm differential' "$log" | while read -r line; do info "$line"; done
-for case in PolicySequencesMatchLinux APlantedSimulatorBugIsCaught APlantedDuplicateSaIsCaught SaAndPolicySequencesMatchLinux; do
+for case in PolicyProbesMatchLinux SaProbesMatchLinux PolicySequencesMatchLinux APlantedSimulatorBugIsCaught APlantedDuplicateSaIsCaught SaAndPolicySequencesMatchLinux; do
   summary=$(grep -A1 "RUN .*\.$case\$" "$log" | grep -E '^(xfrm differential|planted bug)')
   if grep -q "^\[ *OK *\] XfrmDifferentialOnLinuxTest\.$case" "$log"; then
     pass "$case: ${summary#xfrm differential }"
