@@ -12,16 +12,25 @@
 // (default 1500 per case), KMESH_XFRM_DIFF_SECONDS (default 120 per case,
 // whichever ends first). Each case prints one line "xfrm differential
 // (<case>): N sequences, M operations, K differences".
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "e2e/vm/kernel_test_env.h"
 #include "gtest/gtest.h"
 #include "kmesh/kernel/kernel_error.h"
@@ -29,6 +38,7 @@
 #include "kmesh/kernel/xfrm.h"
 #include "kmesh/linux/netlink_xfrm.h"
 #include "kmesh/linux/testing/private_namespaces.h"
+#include "sim/kernel/testing/outbound_lookup_cases.h"
 #include "sim/kernel/testing/planted_xfrm_bugs.h"
 #include "sim/kernel/testing/xfrm_differential.h"
 #include "sim/kernel/testing/xfrm_operations.h"
@@ -223,6 +233,199 @@ TEST(XfrmDifferentialOnLinuxTest, APlantedDuplicateSaIsCaught) {
   ASSERT_GT(found, 0) << "not found in 200 sequences";
   EXPECT_LE(found, 10);
   EXPECT_EQ(shrunk, 2u) << report;
+}
+
+// --- Outbound lookups -------------------------------------------------------
+
+using ::kmesh::sim::testing::OutboundCase;
+using ::kmesh::sim::testing::OutboundPacket;
+
+// Makes the namespace FreshPair entered able to send anywhere: a veth pair
+// (the VM's kernel has no dummy devices) with default routes of both
+// families through one end (what arrives at the other end is not for this
+// host and is dropped: forwarding is off), and sockets allowed to bind
+// addresses that are not local (the packets' sources come from the random
+// pools).
+absl::Status PrepareToSend() {
+  for (const char* args :
+       {"link add d0 type veth peer name d1", "link set d0 up",
+        "link set d1 up", "link set lo up", "route add default dev d0",
+        "-6 route add default dev d0"}) {
+    const std::string out = e2e::RunIp(args);
+    if (!out.empty()) {
+      return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
+    }
+  }
+  for (const char* path : {"/proc/sys/net/ipv4/ip_nonlocal_bind",
+                           "/proc/sys/net/ipv6/ip_nonlocal_bind"}) {
+    std::ofstream f(path);
+    f << "1\n";
+    if (!f.flush()) return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+socklen_t ToSockaddr(const IpAddress& a, sockaddr_storage* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (a.family() == IpFamily::kV4) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(out);
+    sin->sin_family = AF_INET;
+    std::memcpy(&sin->sin_addr, a.bytes().data(), 4);
+    return sizeof(*sin);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(out);
+  sin6->sin6_family = AF_INET6;
+  std::memcpy(&sin6->sin6_addr, a.bytes().data(), 16);
+  return sizeof(*sin6);
+}
+
+// Sends one packet of `p.proto` from p.src to p.dst with p.mark through a
+// raw socket (transparent, so that the source need not be local); 0 or the
+// errno of the first call that failed.
+int SendRaw(const OutboundPacket& p) {
+  const bool v4 = p.src.family() == IpFamily::kV4;
+  const int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_RAW, p.proto);
+  if (fd < 0) return errno;
+  int err = 0;
+  const int one = 1;
+  const uint32_t mark = p.mark;
+  sockaddr_storage src, dst;
+  const socklen_t src_len = ToSockaddr(p.src, &src);
+  const socklen_t dst_len = ToSockaddr(p.dst, &dst);
+  const char payload[16] = {};
+  if (setsockopt(fd, v4 ? SOL_IP : SOL_IPV6,
+                 v4 ? IP_TRANSPARENT : IPV6_TRANSPARENT, &one,
+                 sizeof(one)) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0 ||
+      bind(fd, reinterpret_cast<const sockaddr*>(&src), src_len) != 0 ||
+      sendto(fd, payload, sizeof(payload), 0,
+             reinterpret_cast<const sockaddr*>(&dst), dst_len) < 0) {
+    err = errno;
+  }
+  close(fd);
+  return err;
+}
+
+uint64_t StatOf(const XfrmStats& stats, const std::string& name) {
+  for (const auto& [n, v] : stats) {
+    if (n == name) return v;
+  }
+  return 0;
+}
+
+// What Linux did with `p`: the xfrm_stat counter that rose, or the SA whose
+// packet counter moved, or nothing ("clear").
+absl::StatusOr<std::string> LinuxOutboundVerdict(XfrmKernel& kernel,
+                                                 const OutboundPacket& p) {
+  auto sas_before = kernel.DumpSas();
+  auto stats_before = kernel.ReadStats();
+  if (!sas_before.ok()) return sas_before.status();
+  if (!stats_before.ok()) return stats_before.status();
+  const int err = SendRaw(p);
+  auto sas_after = kernel.DumpSas();
+  auto stats_after = kernel.ReadStats();
+  if (!sas_after.ok()) return sas_after.status();
+  if (!stats_after.ok()) return stats_after.status();
+  std::string verdict;
+  for (const char* stat : {"XfrmOutPolBlock", "XfrmOutNoStates"}) {
+    if (StatOf(*stats_after, stat) != StatOf(*stats_before, stat)) {
+      verdict = stat == std::string("XfrmOutPolBlock") ? "block" : "nostates";
+    }
+  }
+  if (verdict.empty()) {
+    std::map<std::string, uint64_t> before;
+    for (const XfrmSa& sa : *sas_before) {
+      before[sim::testing::SaIdentity(sa)] = sa.counters.packets;
+    }
+    for (const XfrmSa& sa : *sas_after) {
+      const std::string id = sim::testing::SaIdentity(sa);
+      if (sa.counters.packets != before[id]) {
+        absl::StrAppend(&verdict, verdict.empty() ? "" : " + ", id);
+      }
+    }
+  }
+  if (verdict.empty()) verdict = "clear";
+  // A block is refused with EPERM; anything else should have been sent.
+  if (err != 0 && !(verdict == "block" && err == EPERM)) {
+    absl::StrAppend(&verdict, " (send: ", ErrnoName(err), ")");
+  }
+  return verdict;
+}
+
+std::string DescribeCase(const OutboundCase& c) {
+  std::string text;
+  for (const XfrmPolicy& p : c.policies) {
+    absl::StrAppend(&text, "\n  ", sim::testing::CanonicalPolicy(p));
+  }
+  for (const XfrmSa& sa : c.sas) {
+    absl::StrAppend(&text, "\n  ", sim::testing::CanonicalSa(sa));
+  }
+  return text;
+}
+
+TEST(XfrmDifferentialOnLinuxTest, OutboundLookupsMatchLinux) {
+  if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
+  if (absl::Status s = EspAvailable(); !s.ok()) {
+    if (e2e::EspRequired()) FAIL() << "ESP SA refused: " << s;
+    GTEST_SKIP() << "this kernel has no ESP (" << s << ")";
+  }
+  const uint64_t seed = EnvOr("KMESH_XFRM_DIFF_SEED", 20261207);
+  const uint64_t max_cases = EnvOr("KMESH_XFRM_DIFF_SEQUENCES", 1500) / 5;
+  const auto budget =
+      std::chrono::seconds(EnvOr("KMESH_XFRM_DIFF_SECONDS", 120));
+  const auto start = std::chrono::steady_clock::now();
+  sim::testing::RandomOutboundCases cases(static_cast<uint32_t>(seed));
+  uint64_t n_cases = 0;
+  uint64_t n_packets = 0;
+  int differences = 0;
+  std::map<std::string, uint64_t> verdicts;
+  while (n_cases < max_cases &&
+         std::chrono::steady_clock::now() - start < budget &&
+         differences < 5) {
+    const OutboundCase c = cases.Next();
+    ++n_cases;
+    auto pair = FreshPair();
+    ASSERT_TRUE(pair.ok()) << pair.status();
+    ASSERT_TRUE(PrepareToSend().ok()) << PrepareToSend();
+    auto& sim_xfrm = static_cast<sim::SimXfrm&>(*pair->candidate);
+    for (const XfrmPolicy& p : c.policies) {
+      const absl::Status l = pair->reference->AddPolicy(p);
+      const absl::Status m = sim_xfrm.AddPolicy(p);
+      ASSERT_EQ(l.ok(), m.ok()) << l << " / " << m;
+    }
+    for (const XfrmSa& sa : c.sas) {
+      const absl::Status l = pair->reference->AddSa(sa);
+      const absl::Status m = sim_xfrm.AddSa(sa);
+      ASSERT_EQ(l.ok(), m.ok()) << l << " / " << m;
+    }
+    for (const OutboundPacket& p : c.packets) {
+      ++n_packets;
+      auto on_linux = LinuxOutboundVerdict(*pair->reference, p);
+      ASSERT_TRUE(on_linux.ok()) << on_linux.status();
+      const std::string on_sim = sim::testing::SimOutboundVerdict(sim_xfrm, p);
+      ++verdicts[on_linux->substr(0, on_linux->find(' '))];
+      if (*on_linux != on_sim) {
+        ++differences;
+        ADD_FAILURE() << "outbound lookup differs (seed " << seed << ", case "
+                      << n_cases << ") for packet " << p.ToString()
+                      << "\n  Linux:     " << *on_linux
+                      << "\n  simulator: " << on_sim << "\ntable:"
+                      << DescribeCase(c);
+        break;
+      }
+    }
+  }
+  std::string counts;
+  for (const auto& [v, n] : verdicts) {
+    absl::StrAppend(&counts, counts.empty() ? "" : ", ", v, " ", n);
+  }
+  std::printf(
+      "xfrm differential (outbound lookups): %llu tables, %llu packets, %d "
+      "differences, seed %llu (Linux: %s)\n",
+      static_cast<unsigned long long>(n_cases),
+      static_cast<unsigned long long>(n_packets), differences,
+      static_cast<unsigned long long>(seed), counts.c_str());
+  std::fflush(stdout);
 }
 
 TEST(XfrmDifferentialOnLinuxTest, SaAndPolicySequencesMatchLinux) {

@@ -445,25 +445,19 @@ PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
   auto ip = ParseIpHeader(packet);
   if (!ip.ok()) return PacketFate::kMalformed;
   IpAddress hop = next_hop;
-  const auto policy =
-      xfrm_.LookupPolicy(XfrmDir::kOut, ip->src, ip->dst, ip->proto, mark);
-  std::vector<SaRef> bundle;  // The SAs to apply, innermost first.
-  if (policy) {
-    if (policy->action == XfrmAction::kBlock) {
-      xfrm_.IncrementStat(XfrmStat::kOutPolBlock);
-      return PacketFate::kXfrmOutPolBlock;
-    }
-    for (const XfrmTemplate& tmpl : policy->templates) {
-      const auto sa =
-          xfrm_.FindOutboundSa(tmpl, ip->src, ip->dst, mark, ip->proto);
-      if (!sa) {
-        if (tmpl.optional) continue;
-        xfrm_.IncrementStat(XfrmStat::kOutNoStates);
-        return PacketFate::kXfrmOutNoStates;
-      }
-      bundle.push_back(*sa);
-    }
+  using Verdict = SimXfrm::OutboundDecision::Verdict;
+  SimXfrm::OutboundDecision decision =
+      xfrm_.ResolveOutbound(ip->src, ip->dst, ip->proto, mark);
+  if (decision.verdict == Verdict::kBlock) {
+    xfrm_.IncrementStat(XfrmStat::kOutPolBlock);
+    return PacketFate::kXfrmOutPolBlock;
   }
+  if (decision.verdict == Verdict::kNoStates) {
+    xfrm_.IncrementStat(XfrmStat::kOutNoStates);
+    return PacketFate::kXfrmOutNoStates;
+  }
+  // The SAs to apply, innermost first.
+  std::vector<SaRef> bundle = std::move(decision.bundle);
   // The route's MTU, as the packet must fit it before any encapsulation:
   // eth0's, less what each tunnel adds (the xfrm bundle's MTU). A packet
   // with DF (or any IPv6 packet) that does not fit is refused with an ICMP

@@ -158,6 +158,34 @@ std::optional<XfrmPolicy> SimXfrm::LookupPolicy(XfrmDir dir,
   return *p;
 }
 
+SimXfrm::OutboundDecision SimXfrm::ResolveOutbound(const IpAddress& src,
+                                                   const IpAddress& dst,
+                                                   uint8_t proto,
+                                                   uint32_t packet_mark) const {
+  OutboundDecision decision;
+  const auto policy =
+      LookupPolicy(XfrmDir::kOut, src, dst, proto, packet_mark);
+  if (!policy) return decision;
+  if (policy->action == XfrmAction::kBlock) {
+    decision.verdict = OutboundDecision::Verdict::kBlock;
+    return decision;
+  }
+  for (const XfrmTemplate& tmpl : policy->templates) {
+    const auto sa = FindOutboundSa(tmpl, src, dst, packet_mark, proto);
+    if (!sa) {
+      if (tmpl.optional) continue;
+      decision.verdict = OutboundDecision::Verdict::kNoStates;
+      decision.bundle.clear();
+      return decision;
+    }
+    decision.bundle.push_back(*sa);
+  }
+  if (!decision.bundle.empty()) {
+    decision.verdict = OutboundDecision::Verdict::kTransform;
+  }
+  return decision;
+}
+
 // --- Per-SA state -----------------------------------------------------------
 
 absl::StatusOr<uint64_t> SimXfrm::NextOutputSeq(SaHandle handle) {

@@ -2,9 +2,10 @@
 // behind the XfrmKernel interface, strict wherever Linux is strict, so that
 // code which works against it works against a kernel. It puts together what
 // this folder holds, each part copied from Linux (net/xfrm/xfrm_state.c,
-// xfrm_policy.c, xfrm_user.c) and checked on a Debian 6.1 kernel under qemu
-// and, for policies, on a 6.18 host kernel (linux_xfrm_probe.sh repeats those
-// checks):
+// xfrm_policy.c, xfrm_user.c) and held against Linux by differential tests
+// (random operation sequences on a Debian 6.1 kernel under qemu and, for
+// policies, on the host's kernel: //e2e/vm:xfrm_differential_test,
+// docs/sim-fidelity.md):
 //
 // - what Linux refuses, with which errno (xfrm_validation.h);
 // - the SAs, with Linux's one-sided identity by (dst, SPI, proto, mark),
@@ -112,6 +113,20 @@ class SimXfrm : public XfrmKernel {
   std::optional<XfrmPolicy> LookupPolicy(XfrmDir dir, const IpAddress& src,
                                          const IpAddress& dst, uint8_t proto,
                                          uint32_t packet_mark) const;
+
+  // What Linux's output path (xfrm_lookup) decides for a locally sent or
+  // forwarded packet: no policy or an allow policy without templates sends
+  // it in clear; a block policy drops it (XfrmOutPolBlock); otherwise each
+  // template must resolve to an SA (FindOutboundSa; optional templates may
+  // not), or the packet is dropped (XfrmOutNoStates). Counts nothing: the
+  // caller bumps the stat that goes with the verdict.
+  struct OutboundDecision {
+    enum class Verdict { kClear, kBlock, kNoStates, kTransform };
+    Verdict verdict = Verdict::kClear;
+    std::vector<SaRef> bundle;  // kTransform: the SAs, innermost first.
+  };
+  OutboundDecision ResolveOutbound(const IpAddress& src, const IpAddress& dst,
+                                   uint8_t proto, uint32_t packet_mark) const;
 
   // --- Per-SA data-path state ----------------------------------------------
 
