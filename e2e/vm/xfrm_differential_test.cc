@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -387,6 +388,20 @@ TEST(XfrmDifferentialOnLinuxTest, OutboundLookupsMatchLinux) {
     auto pair = FreshPair();
     ASSERT_TRUE(pair.ok()) << pair.status();
     ASSERT_TRUE(PrepareToSend().ok()) << PrepareToSend();
+    // A tunnel's outer packet leaves from its template's source, which must
+    // be an address of this host (as a node's own address is).
+    std::set<std::string> sources;
+    for (const XfrmPolicy& p : c.policies) {
+      for (const XfrmTemplate& t : p.templates) {
+        sources.insert(t.src.family() == IpFamily::kV4
+                           ? t.src.ToString() + "/32 dev d0"
+                           : t.src.ToString() + "/128 dev d0 nodad");
+      }
+    }
+    for (const std::string& source : sources) {
+      const std::string out = e2e::RunIp("addr add " + source);
+      ASSERT_TRUE(out.empty()) << "ip addr add " << source << ": " << out;
+    }
     auto& sim_xfrm = static_cast<sim::SimXfrm&>(*pair->candidate);
     for (const XfrmPolicy& p : c.policies) {
       const absl::Status l = pair->reference->AddPolicy(p);

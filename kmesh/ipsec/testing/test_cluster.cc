@@ -165,7 +165,7 @@ PathResult TestCluster::FollowPath(int s, int r, IpFamily family,
   if (out->action == XfrmAction::kBlock) return PathResult::kBlocked;
   if (out->templates.empty()) return PathResult::kPlaintext;
   auto sa = sender.sim.FindOutboundSa(out->templates[0], src, dst,
-                                      kEncryptMarkValue, kTcp);
+                                      out->mark.value & out->mark.mask, kTcp);
   if (!sa) return PathResult::kNoOutboundSa;
   if (detail) *detail = DescribeSa(sa->sa);
   // The receiver's decrypt marker marks ESP from a known peer address.

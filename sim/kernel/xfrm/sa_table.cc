@@ -152,7 +152,7 @@ absl::Status SaTable::Delete(const XfrmSaId& id) {
 const SaTable::Entry* SaTable::FindOutbound(const XfrmTemplate& tmpl,
                                             const IpAddress& src,
                                             const IpAddress& dst,
-                                            uint32_t packet_mark,
+                                            uint32_t policy_mark,
                                             uint8_t proto) const {
   // xfrm_tmpl_resolve_one: tunnel mode resolves to the template's
   // endpoints, transport mode to the packet's.
@@ -165,7 +165,7 @@ const SaTable::Entry* SaTable::FindOutbound(const XfrmTemplate& tmpl,
     const XfrmSa& sa = (*e)->sa;
     // xfrm_state_find's filter, then xfrm_state_look_at's selector check.
     if (sa.reqid != tmpl.reqid) continue;
-    if (!sa.mark.Matches(packet_mark)) continue;
+    if (!sa.mark.Matches(policy_mark)) continue;
     if (!(sa.src == local || local.IsUnspecified() || sa.src.IsUnspecified())) {
       continue;
     }

@@ -111,10 +111,11 @@ class SaTable {
                       uint32_t mark) const;
 
   // xfrm_state_find: the newest SA a policy template resolves to for a packet
-  // src -> dst (inner addresses) carrying `packet_mark` and protocol `proto`
-  // (see SimXfrm::FindOutboundSa for the rules); nullptr when none.
+  // src -> dst (inner addresses) of protocol `proto`, by the policy's mark
+  // (value & mask; see SimXfrm::FindOutboundSa for the rules); nullptr when
+  // none.
   const Entry* FindOutbound(const XfrmTemplate& tmpl, const IpAddress& src,
-                            const IpAddress& dst, uint32_t packet_mark,
+                            const IpAddress& dst, uint32_t policy_mark,
                             uint8_t proto) const;
 
   // The SA `handle` names; NotFound once it is deleted.

@@ -138,11 +138,11 @@ std::optional<SaRef> SimXfrm::LookupInboundSa(const IpAddress& dst,
 std::optional<SaRef> SimXfrm::FindOutboundSa(const XfrmTemplate& tmpl,
                                              const IpAddress& src,
                                              const IpAddress& dst,
-                                             uint32_t packet_mark,
+                                             uint32_t policy_mark,
                                              uint8_t proto) const {
   absl::MutexLock lock(&mu_);
   const SaTable::Entry* entry =
-      sas_.FindOutbound(tmpl, src, dst, packet_mark, proto);
+      sas_.FindOutbound(tmpl, src, dst, policy_mark, proto);
   if (entry == nullptr) return std::nullopt;
   return SaRef{SaHandle{entry->handle}, entry->sa};
 }
@@ -170,8 +170,9 @@ SimXfrm::OutboundDecision SimXfrm::ResolveOutbound(const IpAddress& src,
     decision.verdict = OutboundDecision::Verdict::kBlock;
     return decision;
   }
+  const uint32_t policy_mark = policy->mark.value & policy->mark.mask;
   for (const XfrmTemplate& tmpl : policy->templates) {
-    const auto sa = FindOutboundSa(tmpl, src, dst, packet_mark, proto);
+    const auto sa = FindOutboundSa(tmpl, src, dst, policy_mark, proto);
     if (!sa) {
       if (tmpl.optional) continue;
       decision.verdict = OutboundDecision::Verdict::kNoStates;

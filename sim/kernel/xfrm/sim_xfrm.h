@@ -91,9 +91,12 @@ class SimXfrm : public XfrmKernel {
                                        uint32_t packet_mark) const;
 
   // Outbound: the SA a policy template resolves to (xfrm_state_find) for a
-  // packet src -> dst (inner addresses) carrying `packet_mark`: same family
-  // as the template, reqid equal (exactly, 0 included, as Linux compares it),
-  // mark matching, protocol and mode equal, SPI equal when the template sets
+  // packet src -> dst (inner addresses), looked up with `policy_mark`, which
+  // is the policy's mark value & mask, not the packet's mark (Linux:
+  // `u32 mark = pol->mark.v & pol->mark.m`; ResolveOutbound passes it): same
+  // family as the template, reqid equal (exactly, 0 included, as Linux
+  // compares it), (policy_mark & sa.mark.mask) == sa.mark.value, protocol
+  // and mode equal, SPI equal when the template sets
   // one, addresses equal to the template's in tunnel mode (to the packet's in
   // transport mode; an unspecified source on either side matches any), and
   // the SA's selector, if set, matching the packet. Newest wins. nullopt
@@ -101,7 +104,7 @@ class SimXfrm : public XfrmKernel {
   std::optional<SaRef> FindOutboundSa(const XfrmTemplate& tmpl,
                                       const IpAddress& src,
                                       const IpAddress& dst,
-                                      uint32_t packet_mark,
+                                      uint32_t policy_mark,
                                       uint8_t proto = kIpProtoAny) const;
 
   // The policy Linux applies to a packet in direction `dir`: same family,
@@ -118,8 +121,9 @@ class SimXfrm : public XfrmKernel {
   // forwarded packet: no policy or an allow policy without templates sends
   // it in clear; a block policy drops it (XfrmOutPolBlock); otherwise each
   // template must resolve to an SA (FindOutboundSa; optional templates may
-  // not), or the packet is dropped (XfrmOutNoStates). Counts nothing: the
-  // caller bumps the stat that goes with the verdict.
+  // not), or the packet is dropped (XfrmOutNoStates). The policy is found by
+  // the packet's mark, its SAs by the policy's (FindOutboundSa). Counts
+  // nothing: the caller bumps the stat that goes with the verdict.
   struct OutboundDecision {
     enum class Verdict { kClear, kBlock, kNoStates, kTransform };
     Verdict verdict = Verdict::kClear;

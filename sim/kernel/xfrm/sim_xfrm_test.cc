@@ -341,6 +341,36 @@ TEST(SimXfrmDataPathTest, OutputMarkReplacesOnlyMaskedBits) {
   EXPECT_EQ(ApplyOutputMark(sa, 0x12345678), 0x12345678u);
 }
 
+// Linux looks the outbound SA up with the policy's mark (value & mask), not
+// the packet's (xfrm_state_find). Found by the differential lookup test in
+// the VM: a packet marked 0x1e0 hit a policy 0xe0/0xff whose template's SA
+// was marked 0x1e0/0xfff; the simulator encrypted it, Linux counted
+// XfrmOutNoStates.
+TEST(SimXfrmDataPathTest, TheOutboundSaIsFoundByThePolicysMarkNotThePackets) {
+  SimXfrm x;
+  ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kOut, "10.1.0.0/17", "8.0.0.0/5",
+                                 {0xe0, 0xff}, 1000,
+                                 {Tmpl("10.0.18.1", "10.0.16.3", 2)}))
+                  .ok());
+  XfrmSa sa = Sa("10.0.18.1", "10.0.16.3", 2, {0x1e0, 0xfff});
+  sa.reqid = 2;
+  ASSERT_TRUE(x.AddSa(sa).ok());
+  using Verdict = SimXfrm::OutboundDecision::Verdict;
+  // The packet's mark would match the SA; the policy's (0xe0) does not.
+  EXPECT_EQ(x.ResolveOutbound(Ip("10.1.2.1"), Ip("10.2.2.1"), 6, 0x1e0).verdict,
+            Verdict::kNoStates);
+  // An SA the policy's mark matches is used, whatever else the packet's
+  // mark carries.
+  XfrmSa fits = Sa("10.0.18.1", "10.0.16.3", 3, {0xe0, 0xfff});
+  fits.reqid = 2;
+  ASSERT_TRUE(x.AddSa(fits).ok());
+  const SimXfrm::OutboundDecision d =
+      x.ResolveOutbound(Ip("10.1.2.1"), Ip("10.2.2.1"), 6, 0x1e0);
+  ASSERT_EQ(d.verdict, Verdict::kTransform);
+  ASSERT_EQ(d.bundle.size(), 1u);
+  EXPECT_EQ(d.bundle[0].sa.spi, 3u);
+}
+
 // --- Per-SA data-path state ----------------------------------------------
 
 // The handle of the SA src -> dst an outbound packet finds.
