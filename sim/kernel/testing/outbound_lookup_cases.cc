@@ -55,9 +55,12 @@ OutboundCase RandomOutboundCases::Next() {
       sa.reqid = 1 + picks_.Below(3);
     }
     // Marks the policies' marks and packets' marks overlap with.
-    static const XfrmMark kMarks[] = {{0, 0},          {0xe0, 0xff},
-                                      {0xe0, 0xffffffff}, {0x100e0, 0xffff00ff},
-                                      {0xd0, 0xff},    {0x40e0, 0xffffffff},
+    static const XfrmMark kMarks[] = {{0, 0},
+                                      {0xe0, 0xff},
+                                      {0xe0, 0xffffffff},
+                                      {0x100e0, 0xffff00ff},
+                                      {0xd0, 0xff},
+                                      {0x40e0, 0xffffffff},
                                       {0x1e0, 0xfff}};
     sa.mark = picks_.From(kMarks);
     sa.selector.src = IpPrefix::Any(sa.dst.family());
@@ -72,9 +75,8 @@ OutboundCase RandomOutboundCases::Next() {
     packet.src = policies_.Address(family);
     packet.dst = policies_.Address(family);
     packet.proto = picks_.Below(2) == 0 ? 6 : 17;
-    static const uint32_t kPacketMarks[] = {0,      0xe0,    0xd0,   0x100e0,
-                                            0x1e0,  0x40e0,  0x100d0, 0xe0e0,
-                                            0x200e0};
+    static const uint32_t kPacketMarks[] = {
+        0, 0xe0, 0xd0, 0x100e0, 0x1e0, 0x40e0, 0x100d0, 0xe0e0, 0x200e0};
     packet.mark = picks_.From(kPacketMarks);
     c.packets.push_back(packet);
   }
@@ -83,15 +85,15 @@ OutboundCase RandomOutboundCases::Next() {
 
 std::string SaIdentity(const XfrmSa& sa) {
   return absl::StrFormat("sa %s -> %s spi 0x%x reqid %u mark 0x%x/0x%x",
-                         sa.src.ToString(), sa.dst.ToString(), sa.spi,
-                         sa.reqid, sa.mark.value, sa.mark.mask);
+                         sa.src.ToString(), sa.dst.ToString(), sa.spi, sa.reqid,
+                         sa.mark.value, sa.mark.mask);
 }
 
 std::string SimOutboundVerdict(const SimXfrm& xfrm,
                                const OutboundPacket& packet) {
   using Verdict = SimXfrm::OutboundDecision::Verdict;
-  const SimXfrm::OutboundDecision d = xfrm.ResolveOutbound(
-      packet.src, packet.dst, packet.proto, packet.mark);
+  const SimXfrm::OutboundDecision d =
+      xfrm.ResolveOutbound(packet.src, packet.dst, packet.proto, packet.mark);
   switch (d.verdict) {
     case Verdict::kClear:
       return "clear";

@@ -78,9 +78,9 @@ absl::StatusOr<std::optional<XfrmDifference>> RunDifferential(
     const XfrmOutcome r = Apply(*pair->reference, op);
     const XfrmOutcome c = Apply(*pair->candidate, op);
     if (std::optional<std::string> what = Compare(r, c)) {
-      return XfrmDifference{ops.size(),
-                            absl::StrCat("after the sequence, ",
-                                         XfrmOpName(dump), ": ", *what)};
+      return XfrmDifference{
+          ops.size(),
+          absl::StrCat("after the sequence, ", XfrmOpName(dump), ": ", *what)};
     }
   }
   return std::nullopt;
@@ -139,8 +139,8 @@ std::string DescribeFailure(const std::vector<XfrmOperation>& ops,
                             const XfrmDifference& difference) {
   std::vector<std::string> lines;
   for (size_t i = 0; i < ops.size(); ++i) {
-    lines.push_back(absl::StrCat(i == difference.index ? "=> " : "   ", i,
-                                 ": ", Describe(ops[i])));
+    lines.push_back(absl::StrCat(i == difference.index ? "=> " : "   ", i, ": ",
+                                 Describe(ops[i])));
   }
   return absl::StrCat(absl::StrJoin(lines, "\n"), "\n", difference.what);
 }

@@ -2,7 +2,8 @@
 // kernels never differ, and a kernel with a planted bug (an accepted
 // duplicate SA, a priority not kept, a delete of nothing that succeeds) is
 // found within a few sequences and shrunk to the operations that show it.
-// The comparison with Linux is //e2e/vm:xfrm_differential_test (and, in the VM, :xfrm_differential_vm_test).
+// The comparison with Linux is //e2e/vm:xfrm_differential_test (and, in the VM,
+// :xfrm_differential_vm_test).
 #include "sim/kernel/testing/xfrm_differential.h"
 
 #include <map>
@@ -40,8 +41,7 @@ TEST(XfrmDifferentialTest, TwoSimulatorsNeverDiffer) {
     const std::vector<XfrmOperation> seq = ops.Sequence(kLength);
     auto result = RunDifferential(factory, seq);
     ASSERT_TRUE(result.ok()) << result.status();
-    ASSERT_FALSE(result->has_value())
-        << DescribeFailure(seq, **result);
+    ASSERT_FALSE(result->has_value()) << DescribeFailure(seq, **result);
   }
 }
 
@@ -123,8 +123,9 @@ TEST(XfrmDifferentialTest, APlantedDuplicateSaIsFoundAndShrunk) {
 
 TEST(XfrmDifferentialTest, APlantedLostPriorityIsFoundAndShrunk) {
   std::string report;
-  const auto [sequences, length] = FindAndShrink(
-      PairWith<ForgetsPolicyPriority>(), {.sas = false, .policies = true}, &report);
+  const auto [sequences, length] =
+      FindAndShrink(PairWith<ForgetsPolicyPriority>(),
+                    {.sas = false, .policies = true}, &report);
   ASSERT_GT(sequences, 0) << "the planted bug was not found";
   EXPECT_LE(sequences, 5);
   EXPECT_EQ(length, 1u) << report;
@@ -134,8 +135,7 @@ TEST(XfrmDifferentialTest, APlantedLostPriorityIsFoundAndShrunk) {
 TEST(XfrmDifferentialTest, APlantedForgivingDeleteIsFoundAndShrunk) {
   std::string report;
   const auto [sequences, length] = FindAndShrink(
-      PairWith<ForgivesMissingSa>(), {.sas = true, .policies = false},
-      &report);
+      PairWith<ForgivesMissingSa>(), {.sas = true, .policies = false}, &report);
   ASSERT_GT(sequences, 0) << "the planted bug was not found";
   EXPECT_LE(sequences, 5);
   EXPECT_EQ(length, 1u) << report;

@@ -60,18 +60,18 @@ std::string CanonicalSa(const XfrmSa& sa) {
   return absl::StrFormat(
       "sa %s -> %s spi 0x%x proto %u %s reqid %u aead %s %s icv %u mark %s "
       "output-mark %s replay %u%s sel %s | oseq %u packets %u bytes %u",
-      sa.src.ToString(), sa.dst.ToString(), sa.spi, sa.proto,
-      ModeText(sa.mode), sa.reqid, sa.aead_name, KeyLabel(sa.aead_key),
-      sa.icv_bits, MarkText(sa.mark), MarkText(sa.output_mark),
-      sa.replay_window, sa.esn ? " esn" : "", SelectorText(sa.selector),
-      sa.counters.output_seq, sa.counters.packets, sa.counters.bytes);
+      sa.src.ToString(), sa.dst.ToString(), sa.spi, sa.proto, ModeText(sa.mode),
+      sa.reqid, sa.aead_name, KeyLabel(sa.aead_key), sa.icv_bits,
+      MarkText(sa.mark), MarkText(sa.output_mark), sa.replay_window,
+      sa.esn ? " esn" : "", SelectorText(sa.selector), sa.counters.output_seq,
+      sa.counters.packets, sa.counters.bytes);
 }
 
 std::string CanonicalPolicy(const XfrmPolicy& p) {
-  std::string text = absl::StrFormat(
-      "policy %s %s mark %s priority %u %s", XfrmDirName(p.dir),
-      SelectorText(p.selector), MarkText(p.mark), p.priority,
-      p.action == XfrmAction::kBlock ? "block" : "allow");
+  std::string text =
+      absl::StrFormat("policy %s %s mark %s priority %u %s", XfrmDirName(p.dir),
+                      SelectorText(p.selector), MarkText(p.mark), p.priority,
+                      p.action == XfrmAction::kBlock ? "block" : "allow");
   for (const XfrmTemplate& t : p.templates) {
     absl::StrAppend(&text, " ", TemplateText(t));
   }
@@ -267,9 +267,8 @@ XfrmSa RandomXfrmOperations::NewSa() {
       case 5: {
         // A transport-mode SA whose selector is of the other family.
         sa.mode = XfrmMode::kTransport;
-        const IpFamily other = sa.dst.family() == IpFamily::kV4
-                                   ? IpFamily::kV6
-                                   : IpFamily::kV4;
+        const IpFamily other =
+            sa.dst.family() == IpFamily::kV4 ? IpFamily::kV6 : IpFamily::kV4;
         sa.selector.src = policies_.Prefix(other);
         sa.selector.dst = policies_.Prefix(other);
         break;

@@ -158,10 +158,9 @@ std::vector<ProbeStep> PolicyProbeSequence() {
   // Templates: a tunnel may change family, transport may not; an optional
   // tunnel template is refused in an out policy only; a block may carry
   // templates.
-  steps.push_back(
-      AddPolicy(Policy(XfrmDir::kOut, "0.0.0.0/0", "0.0.0.0/0", {}, 0,
-                       {Tmpl("fd00::1", "fd00::2")}),
-                "OK"));
+  steps.push_back(AddPolicy(Policy(XfrmDir::kOut, "0.0.0.0/0", "0.0.0.0/0", {},
+                                   0, {Tmpl("fd00::1", "fd00::2")}),
+                            "OK"));
   XfrmTemplate transport = Tmpl("fd00::1", "fd00::2");
   transport.mode = XfrmMode::kTransport;
   steps.push_back(AddPolicy(

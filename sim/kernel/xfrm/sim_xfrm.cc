@@ -163,8 +163,7 @@ SimXfrm::OutboundDecision SimXfrm::ResolveOutbound(const IpAddress& src,
                                                    uint8_t proto,
                                                    uint32_t packet_mark) const {
   OutboundDecision decision;
-  const auto policy =
-      LookupPolicy(XfrmDir::kOut, src, dst, proto, packet_mark);
+  const auto policy = LookupPolicy(XfrmDir::kOut, src, dst, proto, packet_mark);
   if (!policy) return decision;
   if (policy->action == XfrmAction::kBlock) {
     decision.verdict = OutboundDecision::Verdict::kBlock;
