@@ -235,13 +235,20 @@ TEST_F(SecretStatusE2eTest, FollowsARotationToTheReclaimOfTheOldKey) {
   }
 
   // Complete: every node on spi 2, the old SAs kept for the grace period.
+  // Every node advertising 2 is what "complete" means; each sender moves
+  // its outbound SA once it has seen that, which can be a tick later, so
+  // the poll waits for that too.
   Json complete = PollStatus([](const Json& s, int code) {
     return code == 0 && s["secret"]["spi"] == 2 &&
            s["rotation"]["inProgress"] == false &&
            s["rotation"]["oldSpisHeld"] == Json::array({1}) &&
            EveryDaemon(s, [](const Json& d) {
+             bool sending_2 = true;
+             for (const Json& p : d["peers"]) {
+               sending_2 = sending_2 && p["outboundSpi"] == 2;
+             }
              return d["targetSpi"] == 2 && d["kernel"]["spis"].size() == 2 &&
-                    AllPeersProgrammed(d);
+                    AllPeersProgrammed(d) && sending_2;
            });
   });
   ASSERT_TRUE(complete.is_object());

@@ -25,6 +25,8 @@ const char* PacketFateName(PacketFate fate) {
       return "XfrmOutPolBlock";
     case PacketFate::kXfrmOutNoStates:
       return "XfrmOutNoStates";
+    case PacketFate::kXfrmOutPolError:
+      return "XfrmOutPolError";
     case PacketFate::kXfrmOutStateSeqError:
       return "XfrmOutStateSeqError";
     case PacketFate::kXfrmOutStateInvalid:
@@ -455,6 +457,10 @@ PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
   if (decision.verdict == Verdict::kNoStates) {
     xfrm_.IncrementStat(XfrmStat::kOutNoStates);
     return PacketFate::kXfrmOutNoStates;
+  }
+  if (decision.verdict == Verdict::kPolError) {
+    xfrm_.IncrementStat(XfrmStat::kOutPolError);
+    return PacketFate::kXfrmOutPolError;
   }
   // The SAs to apply, innermost first.
   std::vector<SaRef> bundle = std::move(decision.bundle);

@@ -60,6 +60,8 @@ enum class PacketFate : uint8_t {
   kMalformed,        // Not a valid IP packet.
   kXfrmOutPolBlock,  // Matched a block policy on output.
   kXfrmOutNoStates,  // An out policy matched but no SA for its template.
+  kXfrmOutPolError,  // Its template names an SPI whose SA does not fit
+                     // (Linux: EEXIST from xfrm_state_find).
   kXfrmOutStateSeqError,   // The SA's sequence numbers are exhausted.
   kXfrmOutStateInvalid,    // The SA picked for it was deleted before it
                            // was encrypted (a concurrent delete).

@@ -1,5 +1,8 @@
 #include "sim/kernel/testing/outbound_lookup_cases.h"
 
+#include <algorithm>
+#include <array>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "kmesh/kernel/testing/xfrm_objects.h"
@@ -63,24 +66,55 @@ OutboundCase RandomOutboundCases::Next() {
                                       {0x40e0, 0xffffffff},
                                       {0x1e0, 0xfff}};
     sa.mark = picks_.From(kMarks);
+    if (picks_.Below(3) == 0) {
+      // The policy's own mark, as a layout would give its SAs.
+      sa.mark = XfrmMark{p.mark.value & p.mark.mask, p.mark.mask};
+    }
     sa.selector.src = IpPrefix::Any(sa.dst.family());
     sa.selector.dst = sa.selector.src;
     c.sas.push_back(sa);
   }
   for (int i = 0; i < 8; ++i) {
     const XfrmPolicy& p = c.policies[picks_.Below(c.policies.size())];
-    const IpFamily family =
-        picks_.Below(8) == 0 ? policies_.Family() : p.selector.dst.family();
     OutboundPacket packet;
-    packet.src = policies_.Address(family);
-    packet.dst = policies_.Address(family);
-    packet.proto = picks_.Below(2) == 0 ? 6 : 17;
     static const uint32_t kPacketMarks[] = {
         0, 0xe0, 0xd0, 0x100e0, 0x1e0, 0x40e0, 0x100d0, 0xe0e0, 0x200e0};
     packet.mark = picks_.From(kPacketMarks);
+    packet.proto = picks_.Below(2) == 0 ? 6 : 17;
+    if (picks_.Below(4) != 0) {
+      // Aimed at policy p: inside its prefixes, of its protocol, with a mark
+      // it matches (other bits as they come), so that what follows (which
+      // policy wins, which SA its template finds) is exercised.
+      packet.src = AddressIn(p.selector.src);
+      packet.dst = AddressIn(p.selector.dst);
+      if (p.selector.proto != kIpProtoAny) packet.proto = p.selector.proto;
+      packet.mark = p.mark.value | (packet.mark & ~p.mark.mask);
+    } else {
+      const IpFamily family =
+          picks_.Below(8) == 0 ? policies_.Family() : p.selector.dst.family();
+      packet.src = policies_.Address(family);
+      packet.dst = policies_.Address(family);
+    }
     c.packets.push_back(packet);
   }
   return c;
+}
+
+IpAddress RandomOutboundCases::AddressIn(const IpPrefix& prefix) {
+  std::array<uint8_t, 16> bytes = prefix.address().bytes();
+  const int total = prefix.family() == IpFamily::kV4 ? 32 : 128;
+  // The host part: mostly the prefix's own address with one of its low bits
+  // set, now and then any bits.
+  if (picks_.Below(3) == 0) {
+    for (int bit = prefix.length(); bit < total; ++bit) {
+      if (picks_.Below(2) == 0) bytes[bit / 8] ^= uint8_t(0x80 >> (bit % 8));
+    }
+  } else if (prefix.length() < total) {
+    const int bit =
+        total - 1 - picks_.Below(std::min(8, total - prefix.length()));
+    bytes[bit / 8] |= uint8_t(0x80 >> (bit % 8));
+  }
+  return IpAddress::FromBytes(prefix.family(), bytes.data());
 }
 
 std::string SaIdentity(const XfrmSa& sa) {
@@ -101,6 +135,8 @@ std::string SimOutboundVerdict(const SimXfrm& xfrm,
       return "block";
     case Verdict::kNoStates:
       return "nostates";
+    case Verdict::kPolError:
+      return "polerror";
     case Verdict::kTransform:
       break;
   }

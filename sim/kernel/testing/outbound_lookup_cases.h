@@ -41,6 +41,9 @@ class RandomOutboundCases {
   OutboundCase Next();
 
  private:
+  // An address inside `prefix`.
+  IpAddress AddressIn(const IpPrefix& prefix);
+
   RandomPicks picks_;
   RandomPolicies policies_;
   RandomSas sas_;

@@ -124,6 +124,27 @@ absl::StatusOr<std::vector<XfrmOperation>> Shrink(
   return ops;
 }
 
+FirstDifference FindFirstDifference(const KernelPairFactory& factory,
+                                    RandomXfrmOperations& generator, int length,
+                                    int max_sequences) {
+  FirstDifference found;
+  for (int i = 1; i <= max_sequences; ++i) {
+    const std::vector<XfrmOperation> ops = generator.Sequence(length);
+    auto result = RunDifferential(factory, ops);
+    if (!result.ok() || !result->has_value()) continue;
+    found.sequence = i;
+    auto shrunk = Shrink(factory, ops);
+    if (!shrunk.ok()) return found;
+    found.shrunk_size = shrunk->size();
+    auto again = RunDifferential(factory, *shrunk);
+    if (again.ok() && again->has_value()) {
+      found.report = DescribeFailure(*shrunk, **again);
+    }
+    return found;
+  }
+  return found;
+}
+
 std::string DescribeOutcomes(const XfrmOutcomeCounts& outcomes) {
   std::vector<std::pair<uint64_t, std::string>> sorted;
   for (const auto& [text, count] : outcomes) sorted.emplace_back(count, text);

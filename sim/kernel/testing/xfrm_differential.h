@@ -61,6 +61,17 @@ absl::StatusOr<std::vector<XfrmOperation>> Shrink(
     const KernelPairFactory& factory, std::vector<XfrmOperation> ops,
     int max_tries = 2000);
 
+// The first difference in sequences of `length` from `generator`, at most
+// `max_sequences` of them, shrunk: the proof that a planted bug is caught.
+struct FirstDifference {
+  int sequence = 0;        // 1-based; 0: none found.
+  size_t shrunk_size = 0;  // Operations left after shrinking.
+  std::string report;      // DescribeFailure of the shrunk sequence.
+};
+FirstDifference FindFirstDifference(const KernelPairFactory& factory,
+                                    RandomXfrmOperations& generator, int length,
+                                    int max_sequences = 200);
+
 // The sequence and the difference as a report for a test failure: one
 // numbered line per operation.
 std::string DescribeFailure(const std::vector<XfrmOperation>& ops,

@@ -89,56 +89,37 @@ TEST(XfrmDifferentialTest, SequencesReachEveryOutcome) {
   EXPECT_EQ(ops_seen.size(), kXfrmOpCount);
 }
 
-// Runs sequences until the first difference; returns how many it took and
-// the shrunk sequence's length.
-std::pair<int, size_t> FindAndShrink(const KernelPairFactory& factory,
-                                     RandomXfrmOperations::Options options,
-                                     std::string* report) {
+// The first difference against a planted bug, from the usual seed.
+FirstDifference Find(const KernelPairFactory& factory,
+                     RandomXfrmOperations::Options options) {
   RandomXfrmOperations ops(kSeed, options);
-  for (int i = 1; i <= 200; ++i) {
-    const std::vector<XfrmOperation> seq = ops.Sequence(kLength);
-    auto result = RunDifferential(factory, seq);
-    if (!result.ok() || !result->has_value()) continue;
-    auto shrunk = Shrink(factory, seq);
-    if (!shrunk.ok()) return {i, 0};
-    auto again = RunDifferential(factory, *shrunk);
-    if (again.ok() && again->has_value()) {
-      *report = DescribeFailure(*shrunk, **again);
-    }
-    return {i, shrunk->size()};
-  }
-  return {0, 0};
+  return FindFirstDifference(factory, ops, kLength);
 }
 
 TEST(XfrmDifferentialTest, APlantedDuplicateSaIsFoundAndShrunk) {
-  std::string report;
-  const auto [sequences, length] =
-      FindAndShrink(PairWith<AcceptsDuplicateSa>(), {}, &report);
-  ASSERT_GT(sequences, 0) << "the planted bug was not found";
-  EXPECT_LE(sequences, 5);
+  const FirstDifference d = Find(PairWith<AcceptsDuplicateSa>(), {});
+  ASSERT_GT(d.sequence, 0) << "the planted bug was not found";
+  EXPECT_LE(d.sequence, 5);
   // Two adds of the same identity are all it takes.
-  EXPECT_EQ(length, 2u) << report;
-  EXPECT_TRUE(absl::StrContains(report, "Linux answered EEXIST")) << report;
+  EXPECT_EQ(d.shrunk_size, 2u) << d.report;
+  EXPECT_TRUE(absl::StrContains(d.report, "Linux answered EEXIST")) << d.report;
 }
 
 TEST(XfrmDifferentialTest, APlantedLostPriorityIsFoundAndShrunk) {
-  std::string report;
-  const auto [sequences, length] =
-      FindAndShrink(PairWith<ForgetsPolicyPriority>(),
-                    {.sas = false, .policies = true}, &report);
-  ASSERT_GT(sequences, 0) << "the planted bug was not found";
-  EXPECT_LE(sequences, 5);
-  EXPECT_EQ(length, 1u) << report;
-  EXPECT_TRUE(absl::StrContains(report, "only in simulator")) << report;
+  const FirstDifference d =
+      Find(PairWith<ForgetsPolicyPriority>(), {.sas = false, .policies = true});
+  ASSERT_GT(d.sequence, 0) << "the planted bug was not found";
+  EXPECT_LE(d.sequence, 5);
+  EXPECT_EQ(d.shrunk_size, 1u) << d.report;
+  EXPECT_TRUE(absl::StrContains(d.report, "only in simulator")) << d.report;
 }
 
 TEST(XfrmDifferentialTest, APlantedForgivingDeleteIsFoundAndShrunk) {
-  std::string report;
-  const auto [sequences, length] = FindAndShrink(
-      PairWith<ForgivesMissingSa>(), {.sas = true, .policies = false}, &report);
-  ASSERT_GT(sequences, 0) << "the planted bug was not found";
-  EXPECT_LE(sequences, 5);
-  EXPECT_EQ(length, 1u) << report;
+  const FirstDifference d =
+      Find(PairWith<ForgivesMissingSa>(), {.sas = true, .policies = false});
+  ASSERT_GT(d.sequence, 0) << "the planted bug was not found";
+  EXPECT_LE(d.sequence, 5);
+  EXPECT_EQ(d.shrunk_size, 1u) << d.report;
 }
 
 // The hand-picked cases, recorded from a Debian 6.1 kernel: the simulator

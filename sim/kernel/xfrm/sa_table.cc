@@ -171,6 +171,13 @@ const SaTable::Entry* SaTable::FindOutbound(const XfrmTemplate& tmpl,
     }
     if (sa.mode != tmpl.mode || sa.proto != tmpl.proto) continue;
     if (tmpl.spi != 0 && sa.spi != tmpl.spi) continue;
+    // xfrm_state_look_at: an SA's selector family must be the packet's. One
+    // given no selector has its own family's (copy_from_user_state), so a
+    // tunnel that changes family needs a selector of the inner family.
+    const IpFamily selector_family = SelectorIsUnset(sa.selector)
+                                         ? sa.dst.family()
+                                         : sa.selector.src.family();
+    if (selector_family != src.family()) continue;
     if (!SelectorIsUnset(sa.selector) &&
         !sa.selector.Matches(src, dst, proto)) {
       continue;

@@ -162,27 +162,37 @@ SimXfrm::OutboundDecision SimXfrm::ResolveOutbound(const IpAddress& src,
                                                    const IpAddress& dst,
                                                    uint8_t proto,
                                                    uint32_t packet_mark) const {
+  using Verdict = OutboundDecision::Verdict;
+  // One lock for the whole decision, as xfrm_state_find looks at one table.
+  absl::MutexLock lock(&mu_);
   OutboundDecision decision;
-  const auto policy = LookupPolicy(XfrmDir::kOut, src, dst, proto, packet_mark);
-  if (!policy) return decision;
+  const XfrmPolicy* policy =
+      policies_.Lookup(XfrmDir::kOut, src, dst, proto, packet_mark);
+  if (policy == nullptr) return decision;
   if (policy->action == XfrmAction::kBlock) {
-    decision.verdict = OutboundDecision::Verdict::kBlock;
+    decision.verdict = Verdict::kBlock;
     return decision;
   }
   const uint32_t policy_mark = policy->mark.value & policy->mark.mask;
   for (const XfrmTemplate& tmpl : policy->templates) {
-    const auto sa = FindOutboundSa(tmpl, src, dst, policy_mark, proto);
-    if (!sa) {
+    const SaTable::Entry* sa =
+        sas_.FindOutbound(tmpl, src, dst, policy_mark, proto);
+    if (sa == nullptr) {
       if (tmpl.optional) continue;
-      decision.verdict = OutboundDecision::Verdict::kNoStates;
+      // xfrm_state_find: a template SPI already taken at the remote end by
+      // an SA this template cannot use is EEXIST, not a missing SA.
+      const IpAddress& remote = tmpl.mode == XfrmMode::kTunnel ? tmpl.dst : dst;
+      decision.verdict =
+          tmpl.spi != 0 && sas_.Lookup(remote, tmpl.spi, tmpl.proto,
+                                       policy_mark) != nullptr
+              ? Verdict::kPolError
+              : Verdict::kNoStates;
       decision.bundle.clear();
       return decision;
     }
-    decision.bundle.push_back(*sa);
+    decision.bundle.push_back(SaRef{SaHandle{sa->handle}, sa->sa});
   }
-  if (!decision.bundle.empty()) {
-    decision.verdict = OutboundDecision::Verdict::kTransform;
-  }
+  if (!decision.bundle.empty()) decision.verdict = Verdict::kTransform;
   return decision;
 }
 

@@ -99,8 +99,9 @@ class SimXfrm : public XfrmKernel {
   // and mode equal, SPI equal when the template sets
   // one, addresses equal to the template's in tunnel mode (to the packet's in
   // transport mode; an unspecified source on either side matches any), and
-  // the SA's selector, if set, matching the packet. Newest wins. nullopt
-  // means XfrmOutNoStates.
+  // the SA's selector of the packet's family and matching it (an SA given no
+  // selector has its own family's: copy_from_user_state). Newest wins.
+  // nullopt means XfrmOutNoStates.
   std::optional<SaRef> FindOutboundSa(const XfrmTemplate& tmpl,
                                       const IpAddress& src,
                                       const IpAddress& dst,
@@ -121,11 +122,14 @@ class SimXfrm : public XfrmKernel {
   // forwarded packet: no policy or an allow policy without templates sends
   // it in clear; a block policy drops it (XfrmOutPolBlock); otherwise each
   // template must resolve to an SA (FindOutboundSa; optional templates may
-  // not), or the packet is dropped (XfrmOutNoStates). The policy is found by
-  // the packet's mark, its SAs by the policy's (FindOutboundSa). Counts
-  // nothing: the caller bumps the stat that goes with the verdict.
+  // not), or the packet is dropped (XfrmOutNoStates), except that a
+  // template naming an SPI for which an SA exists that does not fit (another
+  // reqid, source, mode...) is an error (xfrm_state_find's EEXIST,
+  // XfrmOutPolError). The policy is found by the packet's mark, its SAs by
+  // the policy's (FindOutboundSa). Counts nothing: the caller bumps the stat
+  // that goes with the verdict.
   struct OutboundDecision {
-    enum class Verdict { kClear, kBlock, kNoStates, kTransform };
+    enum class Verdict { kClear, kBlock, kNoStates, kPolError, kTransform };
     Verdict verdict = Verdict::kClear;
     std::vector<SaRef> bundle;  // kTransform: the SAs, innermost first.
   };
