@@ -29,8 +29,8 @@ TEST(OutboundLookupCasesTest, PacketsReachEveryVerdict) {
   }
   // At least 5% of the packets for each verdict.
   for (const char* v : {"clear", "block", "nostates", "sa"}) {
-    EXPECT_GE(verdicts[v] * 20, packets) << v << ": " << verdicts[v] << " of "
-                                         << packets;
+    EXPECT_GE(verdicts[v] * 20, packets)
+        << v << ": " << verdicts[v] << " of " << packets;
   }
 }
 

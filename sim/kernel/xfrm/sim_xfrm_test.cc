@@ -371,6 +371,49 @@ TEST(SimXfrmDataPathTest, TheOutboundSaIsFoundByThePolicysMarkNotThePackets) {
   EXPECT_EQ(d.bundle[0].sa.spi, 3u);
 }
 
+// An SA given no selector gets its own family's (copy_from_user_state), and
+// xfrm_state_look_at skips an SA whose selector family is not the packet's:
+// an IPv4 tunnel carries IPv6 only with an IPv6 selector. Found by the
+// differential lookup test (seed 20261207, cases 23, 25 and 54).
+TEST(SimXfrmDataPathTest, AnSaWithoutASelectorCarriesOnlyItsOwnFamily) {
+  SimXfrm x;
+  ASSERT_TRUE(x.AddPolicy(Policy(XfrmDir::kOut, "fd00::/16", "fd01::/16", {}, 0,
+                                 {Tmpl("10.0.0.1", "10.0.0.2", 1)}))
+                  .ok());
+  ASSERT_TRUE(x.AddSa(Sa("10.0.0.1", "10.0.0.2", 1)).ok());
+  using Verdict = SimXfrm::OutboundDecision::Verdict;
+  EXPECT_EQ(x.ResolveOutbound(Ip("fd00::1"), Ip("fd01::1"), 17, 0).verdict,
+            Verdict::kNoStates);
+  XfrmSa inner_v6 = Sa("10.0.0.1", "10.0.0.2", 2);
+  inner_v6.selector = XfrmSelector{*IpPrefix::Parse("fd00::/16"),
+                                   *IpPrefix::Parse("fd01::/16"), 0};
+  ASSERT_TRUE(x.AddSa(inner_v6).ok());
+  const SimXfrm::OutboundDecision d =
+      x.ResolveOutbound(Ip("fd00::1"), Ip("fd01::1"), 17, 0);
+  ASSERT_EQ(d.verdict, Verdict::kTransform);
+  EXPECT_EQ(d.bundle[0].sa.spi, 2u);
+}
+
+// A template naming an SPI that an SA at the remote end holds, but which the
+// template cannot use (another reqid), is xfrm_state_find's EEXIST
+// (XfrmOutPolError), not a missing SA. Found by the differential lookup
+// test (seed 20261207, cases 29 and 59).
+TEST(SimXfrmDataPathTest, ATemplateSpiTakenByAnSaThatDoesNotFitIsAnError) {
+  SimXfrm x;
+  ASSERT_TRUE(
+      x.AddPolicy(Policy(XfrmDir::kOut, "10.244.0.0/16", "10.245.0.0/16", {}, 0,
+                         {Tmpl("10.0.0.1", "10.0.0.2", 1, 5)}))
+          .ok());
+  using Verdict = SimXfrm::OutboundDecision::Verdict;
+  EXPECT_EQ(x.ResolveOutbound(Ip("10.244.0.1"), Ip("10.245.0.1"), 6, 0).verdict,
+            Verdict::kNoStates);
+  XfrmSa other_reqid = Sa("10.0.0.1", "10.0.0.2", 5);
+  other_reqid.reqid = 2;
+  ASSERT_TRUE(x.AddSa(other_reqid).ok());
+  EXPECT_EQ(x.ResolveOutbound(Ip("10.244.0.1"), Ip("10.245.0.1"), 6, 0).verdict,
+            Verdict::kPolError);
+}
+
 // --- Per-SA data-path state ----------------------------------------------
 
 // The handle of the SA src -> dst an outbound packet finds.
