@@ -1,7 +1,9 @@
 // Connection: one TCP or TLS connection to the API server, on the shared
 // I/O thread (io_thread.h). Its owner starts one asynchronous operation at a
 // time with Run(), which blocks until the operation's handler has run on the
-// I/O thread; a deadline set on lowest() before starting bounds it. All of
+// I/O thread, or the operation was abandoned (an exception unwound it; Run()
+// then returns boost::asio::error::fault); a deadline set on lowest() before
+// starting bounds it. All of
 // its state is touched only by those operations or by its owner between
 // them, and Run() returning orders the two, so it needs no lock.
 #ifndef KMESH_KUBE_CONNECTION_H_
@@ -65,6 +67,39 @@ class Connection {
   std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls_;
 };
 
+namespace connection_internal {
+
+// The handler Run() hands to an operation. It reports the operation's error
+// once; if it is destroyed without having been called (the operation was
+// abandoned, e.g. an exception thrown inside it unwound out of the I/O
+// thread's run loop, or it never started), it reports
+// boost::asio::error::fault instead, so Run() never waits for a handler
+// that will not come. Move-only: a copy would report twice.
+template <typename Finish>
+class Completer {
+ public:
+  explicit Completer(Finish* finish) : finish_(finish) {}
+  Completer(Completer&& other) noexcept
+      : finish_(std::exchange(other.finish_, nullptr)) {}
+  Completer(const Completer&) = delete;
+  Completer& operator=(const Completer&) = delete;
+  Completer& operator=(Completer&&) = delete;
+  ~Completer() {
+    if (finish_ != nullptr) (*finish_)(boost::asio::error::fault);
+  }
+
+  template <typename... Results>
+  void operator()(boost::beast::error_code ec, Results&&...) {
+    Finish* finish = std::exchange(finish_, nullptr);
+    if (finish != nullptr) (*finish)(ec);
+  }
+
+ private:
+  Finish* finish_;
+};
+
+}  // namespace connection_internal
+
 template <typename Initiate>
 boost::beast::error_code Connection::Run(Initiate&& initiate) {
   struct Completion {
@@ -77,14 +112,14 @@ boost::beast::error_code Connection::Run(Initiate&& initiate) {
     completion.result = ec;
     completion.done = true;
   };
+  using Handler = connection_internal::Completer<decltype(finish)>;
   boost::asio::post(ioc_, [&initiate, &finish] {
     try {
-      initiate(
-          [&finish](boost::beast::error_code ec, auto&&...) { finish(ec); });
+      initiate(Handler(&finish));
     } catch (const std::exception&) {
-      // Nothing was started, so no handler will run: fail the operation
-      // rather than leave its caller waiting.
-      finish(boost::asio::error::fault);
+      // The handler was destroyed unwinding (nothing started) and has
+      // reported the failure, or an operation holds it and will; `finish`
+      // may already be gone, so nothing more is done here.
     }
   });
   absl::MutexLock lock(&completion.mu);

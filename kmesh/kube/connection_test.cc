@@ -1,7 +1,12 @@
 #include "kmesh/kube/connection.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <new>
 #include <stdexcept>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "kmesh/kube/io_thread.h"
@@ -57,6 +62,32 @@ TEST(ConnectionTest, AnOperationThatCannotStartFailsInsteadOfHanging) {
   boost::beast::error_code ec =
       connection.Run([](auto) { throw std::runtime_error("cannot start"); });
   EXPECT_EQ(ec, boost::asio::error::fault);
+}
+
+// An exception thrown inside a started operation unwinds out of the I/O
+// thread's run loop and destroys the operation with its handler; the caller
+// must hear of it rather than wait forever (found with a 100 GB
+// Content-Length, whose allocation threw inside the response parser).
+TEST(ConnectionTest, AnOperationAbandonedByAnExceptionFailsInsteadOfHanging) {
+  Connection connection(SharedContext(), nullptr);
+  auto outcome = std::make_shared<std::promise<boost::beast::error_code>>();
+  std::future<boost::beast::error_code> result = outcome->get_future();
+  std::thread([&connection, outcome] {
+    outcome->set_value(connection.Run([&connection](auto handler) {
+      boost::asio::post(
+          connection.ioc(),
+          [handler = std::move(handler)]() mutable { throw std::bad_alloc(); });
+    }));
+  }).detach();
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(20)),
+            std::future_status::ready)
+      << "Run() still waits for a handler that was destroyed";
+  EXPECT_EQ(result.get(), boost::asio::error::fault);
+  // The I/O thread goes on serving other operations.
+  auto server = LoopbackHttpServer::Start(
+      [](const ReceivedRequest&) { return ScriptedResponse(); });
+  Connection other(SharedContext(), nullptr);
+  EXPECT_FALSE(ConnectTo(other, server->port()));
 }
 
 TEST(ConnectionTest, ATlsConnectionHasATlsSession) {

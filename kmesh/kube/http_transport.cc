@@ -68,12 +68,25 @@ class BeastHttpTransport : public HttpTransport {
     if (!sent.ok()) return sent;
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxResponseBody);
+    // The header is read on its own first. Boost 1.74's parser, reading
+    // eagerly, forgets its body-limit error when body bytes came with the
+    // header and goes on to reserve the announced Content-Length (a
+    // hostile "Content-Length: 100000000000" would be an allocation of
+    // 100 GB); read alone, the header stops at that error.
     beast::error_code ec = c.Visit([&](auto& stream) {
       return c.Run([&](auto handler) {
         c.lowest().expires_at(deadline);
-        http::async_read(stream, c.buffer(), parser, std::move(handler));
+        http::async_read_header(stream, c.buffer(), parser, std::move(handler));
       });
     });
+    if (!ec) {
+      ec = c.Visit([&](auto& stream) {
+        return c.Run([&](auto handler) {
+          c.lowest().expires_at(deadline);
+          http::async_read(stream, c.buffer(), parser, std::move(handler));
+        });
+      });
+    }
     if (ec) return ReadError(ec, request);
     HttpResponse response;
     response.status = parser.get().result_int();
@@ -459,6 +472,19 @@ class BeastHttpTransport : public HttpTransport {
           absl::StrCat("no response from the API server at ", server_url_,
                        " to ", request.method, " ", request.target, " within ",
                        options_.request_timeout.count(), " ms"));
+    }
+    if (ec == asio::error::fault) {
+      return absl::UnavailableError(absl::StrCat(
+          "reading the response of the API server at ", server_url_, " to ",
+          request.method, " ", request.target,
+          " was abandoned: an exception (such as running out of memory) "
+          "ended it on the I/O thread"));
+    }
+    if (ec == http::error::body_limit) {
+      return absl::UnavailableError(absl::StrCat(
+          "the response of the API server at ", server_url_, " to ",
+          request.method, " ", request.target, " is larger than ",
+          kMaxResponseBody >> 20, " MiB; not read"));
     }
     return absl::UnavailableError(absl::StrCat(
         "reading the response of the API server at ", server_url_, " to ",

@@ -40,8 +40,9 @@ void IoThread::RunForever() {
       ioc_.run();
       return;
     } catch (...) {
-      // A handler threw past its operation's own guard; the failed
-      // operation's caller has its error already or times out. Keep
+      // A handler threw past its operation's own guard. Unwinding
+      // destroyed that operation, and with it the handler its caller
+      // waits on, which reports the failure (Connection::Run). Keep
       // serving the others.
     }
   }

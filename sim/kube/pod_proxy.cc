@@ -267,9 +267,19 @@ absl::StatusOr<PodHttpResponse> ExchangeWithPod(
             return;
           }
           stage = Stage::kRead;
-          http::async_read(
-              stream, buffer, parser,
-              [&](beast::error_code read, size_t) { result = read; });
+          // Header first: Boost 1.74's eager response parser forgets its
+          // body-limit error when body bytes come with the header and
+          // reserves the announced Content-Length (http_transport.cc).
+          http::async_read_header(
+              stream, buffer, parser, [&](beast::error_code header, size_t) {
+                if (header) {
+                  result = header;
+                  return;
+                }
+                http::async_read(
+                    stream, buffer, parser,
+                    [&](beast::error_code read, size_t) { result = read; });
+              });
         });
       });
   io.run();

@@ -400,6 +400,23 @@ TEST_F(PodProxyServerTest, MethodsBodiesAndHead) {
   EXPECT_EQ(Request("TRACE", ProxyPath("node-a", "/x")).code, 405);
 }
 
+// A pod announcing more than the proxy holds (64 MiB), with body bytes in
+// the same read: Boost 1.74's eager parser would forget the limit and
+// reserve the announced 100 GB.
+TEST_F(PodProxyServerTest, APodAnnouncingAHugeBodyIsAnErrorNotAnAllocation) {
+  auto pod = pod_testing::LoopbackHttpServer::Start(
+      [](const pod_testing::ReceivedRequest&) {
+        pod_testing::ScriptedResponse response;
+        response.raw =
+            "HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\nok";
+        return response;
+      });
+  AddPod("node-a", {pod->port()});
+  TestHttpResponse response = Request("GET", ProxyPath("node-a", "/x"));
+  EXPECT_EQ(response.code, 503);
+  EXPECT_EQ(Status(response)["reason"], "ServiceUnavailable");
+}
+
 TEST_F(PodProxyServerTest, AuthorizationIsForPodsProxyAndNotForwarded) {
   AddPod("node-a", {pod_->port()});
   server_->RequireBearerToken("s3cret");

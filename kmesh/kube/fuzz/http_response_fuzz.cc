@@ -34,6 +34,10 @@ void WholeResponse(PieceStream& stream) {
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxResponseBody);
   beast::error_code ec;
+  // Header first, as the transport reads it (Boost 1.74's eager parser
+  // loses its body-limit error; see http_transport.cc).
+  http::read_header(stream, buffer, parser, ec);
+  if (ec) return;
   http::read(stream, buffer, parser, ec);
   if (ec) return;
   const int status = parser.get().result_int();

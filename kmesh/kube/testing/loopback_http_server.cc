@@ -144,6 +144,10 @@ class LoopbackHttpServer::Impl {
     }
     ScriptedResponse response = handler_(received);
     if (response.drop) return;
+    if (response.raw) {
+      asio::write(stream, asio::buffer(*response.raw), ec);
+      return;
+    }
     if (!response.stream) {
       http::response<http::string_body> out{
           static_cast<http::status>(response.status), 11};

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct ScriptedResponse {
   bool drop_after_stream = false;
   // Close the connection without answering at all.
   bool drop = false;
+  // When set, these bytes are sent as they are instead of a response (a
+  // broken or hostile server), then the connection is closed.
+  std::optional<std::string> raw;
 };
 
 using RequestHandler = std::function<ScriptedResponse(const ReceivedRequest&)>;
