@@ -70,6 +70,11 @@ case $scenario in
     for v in KMESH_XFRM_DIFF_SEED KMESH_XFRM_DIFF_SEQUENCES KMESH_XFRM_DIFF_SECONDS; do
       [[ -n ${!v:-} ]] && printf 'export %s=%d\n' "$v" "${!v}" >>"$env_file"
     done
+    # KMESH_XFRM_DIFF_CASES: a gtest filter (e.g. '*Inbound*'), to run some.
+    if [[ -n ${KMESH_XFRM_DIFF_CASES:-} ]]; then
+      [[ $KMESH_XFRM_DIFF_CASES =~ ^[A-Za-z0-9*:.?-]+$ ]] || { echo "KMESH_XFRM_DIFF_CASES: not a gtest filter" >&2; exit 2; }
+      printf 'export GTEST_FILTER=%s\n' "$KMESH_XFRM_DIFF_CASES" >>"$env_file"
+    fi
     args+=(--bin "$r/e2e/vm/xfrm_differential_test" --data "$env_file")
     export KMESH_VM_TIMEOUT=${KMESH_VM_TIMEOUT:-900} ;;
   walkthrough | first_key)

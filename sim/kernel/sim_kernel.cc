@@ -37,6 +37,8 @@ const char* PacketFateName(PacketFate fate) {
       return "XfrmInStateSeqError";
     case PacketFate::kXfrmInStateProtoError:
       return "XfrmInStateProtoError";
+    case PacketFate::kXfrmInStateMismatch:
+      return "XfrmInStateMismatch";
     case PacketFate::kXfrmInTmplMismatch:
       return "XfrmInTmplMismatch";
     case PacketFate::kXfrmInNoPols:
@@ -357,6 +359,15 @@ PacketFate SimKernel::PolicyCheck(XfrmDir dir, const IpAddress& src,
                                   const IpAddress& dst, uint8_t proto,
                                   uint32_t mark,
                                   const std::vector<XfrmSa>& sec_path) {
+  // First, the packet must fit the selector of every SA that decrypted it
+  // (xfrm_selector_match, which also refuses another family than the
+  // selector's).
+  for (auto sa = sec_path.rbegin(); sa != sec_path.rend(); ++sa) {
+    if (!sa->selector.Matches(src, dst, proto)) {
+      xfrm_.IncrementStat(XfrmStat::kInStateMismatch);
+      return PacketFate::kXfrmInStateMismatch;
+    }
+  }
   const auto policy = xfrm_.LookupPolicy(dir, src, dst, proto, mark);
   if (!policy) {
     // A packet that arrived through a tunnel-mode SA needs a policy that
@@ -371,22 +382,9 @@ PacketFate SimKernel::PolicyCheck(XfrmDir dir, const IpAddress& src,
     xfrm_.IncrementStat(XfrmStat::kInPolBlock);
     return PacketFate::kXfrmInPolBlock;
   }
-  // Every non-optional template must be satisfied by an SA of the path, in
-  // order (xfrm_policy_ok).
-  size_t next = 0;
-  for (const XfrmTemplate& tmpl : policy->templates) {
-    bool found = false;
-    for (size_t i = next; i < sec_path.size(); ++i) {
-      if (InboundTemplateMatches(tmpl, sec_path[i])) {
-        next = i + 1;
-        found = true;
-        break;
-      }
-    }
-    if (!found && !tmpl.optional) {
-      xfrm_.IncrementStat(XfrmStat::kInTmplMismatch);
-      return PacketFate::kXfrmInTmplMismatch;
-    }
+  if (!InboundTemplatesAccept(policy->templates, sec_path)) {
+    xfrm_.IncrementStat(XfrmStat::kInTmplMismatch);
+    return PacketFate::kXfrmInTmplMismatch;
   }
   return PacketFate::kDelivered;
 }
@@ -594,7 +592,8 @@ PacketFate SimKernel::LocalOutput(std::vector<uint8_t> packet) {
   return Output(std::move(packet), 0, *via);
 }
 
-PacketFate SimKernel::ReceiveFromWire(std::vector<uint8_t> packet) {
+PacketFate SimKernel::ReceiveFromWire(std::vector<uint8_t> packet,
+                                      uint32_t mark) {
   auto ip = ParseIpHeader(packet);
   if (!ip.ok()) return PacketFate::kMalformed;
   Capture("eth0", eth0_ifindex_, PacketDirection::kIn, packet);
@@ -619,7 +618,6 @@ PacketFate SimKernel::ReceiveFromWire(std::vector<uint8_t> packet) {
     ip = ParseIpHeader(packet);
     if (!ip.ok()) return PacketFate::kMalformed;
   }
-  uint32_t mark = 0;
   if (decrypt_marker()) {
     mark = RunDecryptHook(packet, mark);
   }

@@ -68,6 +68,7 @@ enum class PacketFate : uint8_t {
   kXfrmInNoStates,         // ESP for an SPI/mark this node has no SA for.
   kXfrmInStateSeqError,    // Replayed or too old.
   kXfrmInStateProtoError,  // ICV did not verify, or bad ESP.
+  kXfrmInStateMismatch,    // Decrypted, but outside its SA's selector.
   kXfrmInTmplMismatch,     // Policy required ESP it did not arrive with.
   kXfrmInNoPols,           // Decrypted but no policy accepts it.
   kXfrmInPolBlock,         // Matched a block policy on input.
@@ -171,8 +172,11 @@ class SimKernel : public NodeBackends {
   // --- Data path -----------------------------------------------------------
   // A pod sends `packet` (an IP packet; its source is the pod's address).
   PacketFate SendFromPod(const IpAddress& pod_ip, std::vector<uint8_t> packet);
-  // A packet arrives on eth0 from the wire.
-  PacketFate ReceiveFromWire(std::vector<uint8_t> packet);
+  // A packet arrives on eth0 from the wire, carrying `mark` as its skb mark
+  // (0 from a real wire; a test that injects marked packets into Linux
+  // through a packet socket with SO_MARK passes that mark). The decrypt
+  // marker, when attached, starts from it.
+  PacketFate ReceiveFromWire(std::vector<uint8_t> packet, uint32_t mark = 0);
 
   // --- Capture ---------------------------------------------------------------
   using CaptureSink = std::function<void(const CapturedPacket&)>;

@@ -22,6 +22,28 @@ bool InboundTemplateMatches(const XfrmTemplate& tmpl, const XfrmSa& sa) {
   return true;
 }
 
+bool InboundTemplatesAccept(const std::vector<XfrmTemplate>& templates,
+                            const std::vector<XfrmSa>& sec_path) {
+  size_t next = 0;  // The first SA of the path not yet consumed.
+  for (auto tmpl = templates.rbegin(); tmpl != templates.rend(); ++tmpl) {
+    if (tmpl->optional && tmpl->mode == XfrmMode::kTransport) continue;
+    bool consumed = false;
+    for (size_t i = next; i < sec_path.size(); ++i) {
+      if (InboundTemplateMatches(*tmpl, sec_path[i])) {
+        next = i + 1;
+        consumed = true;
+        break;
+      }
+      if (sec_path[i].mode != XfrmMode::kTransport) break;
+    }
+    if (!consumed && !tmpl->optional) return false;
+  }
+  for (size_t i = next; i < sec_path.size(); ++i) {
+    if (sec_path[i].mode != XfrmMode::kTransport) return false;
+  }
+  return true;
+}
+
 uint32_t ApplyOutputMark(const XfrmSa& sa, uint32_t packet_mark) {
   return (sa.output_mark.value & sa.output_mark.mask) |
          (packet_mark & ~sa.output_mark.mask);

@@ -52,6 +52,19 @@ namespace sim {
 // unless the template's source is unspecified (= any).
 bool InboundTemplateMatches(const XfrmTemplate& tmpl, const XfrmSa& sa);
 
+// Whether an allow policy's templates accept a packet that arrived through
+// the SAs of `sec_path` (outermost first), as Linux's __xfrm_policy_check
+// decides: the templates are taken last to first, each consuming the next
+// SA it fits (xfrm_policy_ok: an optional transport-mode template is
+// skipped; a tunnel-mode SA no template fits stops the search, which fails
+// for a required template and leaves an optional one unused), and then no
+// tunnel-mode SA may be left unconsumed (secpath_has_nontransport). So a
+// packet decrypted by a tunnel-mode SA needs a template that fits that SA,
+// optional or not, and one that arrived in clear passes unless a template
+// is required.
+bool InboundTemplatesAccept(const std::vector<XfrmTemplate>& templates,
+                            const std::vector<XfrmSa>& sec_path);
+
 // The mark on a packet after `sa` processed it: Linux's xfrm_smark_get,
 // (output_mark.value & output_mark.mask) | (mark & ~output_mark.mask).
 uint32_t ApplyOutputMark(const XfrmSa& sa, uint32_t packet_mark);

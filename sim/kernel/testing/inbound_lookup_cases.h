@@ -1,0 +1,85 @@
+// Random inbound XFRM tables and packets arriving from the wire, for
+// comparing what Linux's input path does with them with what SimKernel does
+// (ReceiveFromWire). A case is this host's addresses, inbound tunnel-mode ESP
+// SAs to them (marks that overlap, replay windows with and without ESN,
+// selectors of either family, output marks) and in policies (allow with a
+// tunnel template, optional or not, allow without one, block), then packets
+// sent in order: ESP through one of the SAs with the next sequence number or
+// a jump, a replay of an earlier packet, a corrupted ICV, an SPI nobody has,
+// an ESN sequence number crossing 2^32, an inner packet of the other family;
+// and packets in clear. Each carries a UDP datagram to a host address. The
+// verdict (InboundVerdict) is read from what moved: the SA whose packet
+// counter rose, the XfrmIn* counters that rose, and whether the datagram
+// was delivered.
+#ifndef SIM_KERNEL_TESTING_INBOUND_LOOKUP_CASES_H_
+#define SIM_KERNEL_TESTING_INBOUND_LOOKUP_CASES_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kmesh/base/ip_address.h"
+#include "kmesh/kernel/xfrm.h"
+#include "sim/kernel/sim_kernel.h"
+#include "sim/kernel/testing/random_xfrm.h"
+
+namespace kmesh::sim::testing {
+
+// The UDP port every inner datagram is sent to.
+inline constexpr uint16_t kInboundUdpPort = 7777;
+
+struct InboundPacket {
+  std::vector<uint8_t> wire;  // The IP packet as it arrives (ESP or clear).
+  uint32_t mark = 0;          // The skb mark it arrives with.
+  IpAddress inner_src;        // The UDP datagram inside (or the packet).
+  IpAddress inner_dst;
+  std::vector<uint8_t> payload;
+  std::string description;  // "esp spi 0x2 seq 3 ..., icv corrupted".
+};
+
+struct InboundCase {
+  std::vector<IpAddress> local;  // This host's addresses.
+  std::vector<XfrmPolicy> policies;
+  std::vector<XfrmSa> sas;
+  std::vector<InboundPacket> packets;  // In the order they are sent.
+};
+
+class RandomInboundCases {
+ public:
+  explicit RandomInboundCases(uint32_t seed);
+  InboundCase Next();
+
+ private:
+  IpAddress Remote(IpFamily family, const std::vector<IpAddress>& local);
+  IpAddress Local(IpFamily family, const std::vector<IpAddress>& local);
+
+  RandomPicks picks_;
+  RandomPolicies pools_;
+  uint32_t case_number_ = 0;
+};
+
+// The verdict for one packet from what moved between two readings of a
+// kernel: "sa <identity>" for each SA whose packet counter rose, the
+// XfrmIn* (and XfrmFwd*) counters that rose, without "Xfrm", and
+// "delivered" when the datagram reached its socket; joined with ", ", or
+// "nothing".
+std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
+                           const XfrmStats& stats_before,
+                           const std::vector<XfrmSa>& sas_after,
+                           const XfrmStats& stats_after, bool delivered);
+
+// A SimKernel holding `c`'s addresses as node addresses and its SAs and
+// policies; the answers to adding them (OK or the error), in order.
+struct SimInboundHost {
+  std::unique_ptr<SimKernel> kernel;
+  std::vector<absl::Status> added;
+};
+SimInboundHost MakeSimInboundHost(const InboundCase& c);
+
+// SimKernel's verdict for `packet` (ReceiveFromWire), as InboundVerdict.
+std::string SimInboundVerdict(SimKernel& kernel, const InboundPacket& packet);
+
+}  // namespace kmesh::sim::testing
+
+#endif  // SIM_KERNEL_TESTING_INBOUND_LOOKUP_CASES_H_
