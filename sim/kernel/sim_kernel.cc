@@ -363,7 +363,7 @@ PacketFate SimKernel::PolicyCheck(XfrmDir dir, const IpAddress& src,
   // (xfrm_selector_match, which also refuses another family than the
   // selector's).
   for (auto sa = sec_path.rbegin(); sa != sec_path.rend(); ++sa) {
-    if (!sa->selector.Matches(src, dst, proto)) {
+    if (!SaSelectorAdmits(*sa, src, dst, proto)) {
       xfrm_.IncrementStat(XfrmStat::kInStateMismatch);
       return PacketFate::kXfrmInStateMismatch;
     }

@@ -88,6 +88,32 @@ TEST_F(SimKernelInboundTest, AnSaOfOneFamilyDoesNotAdmitTheOther) {
             PacketFate::kXfrmInStateMismatch);
 }
 
+TEST_F(SimKernelInboundTest, ASlashZeroSelectorOfTheOtherFamilyIsTheSasOwn) {
+  // Both /0 and no protocol is "unset", whatever the family written: the
+  // codec does not send it and Linux gives the SA its own family.
+  sa_.selector.src = IpPrefix::Any(IpFamily::kV6);
+  sa_.selector.dst = IpPrefix::Any(IpFamily::kV6);
+  AddSa();
+  AddInPolicy({TemplateFor(sa_, false)});
+  EXPECT_EQ(kernel_.ReceiveFromWire(Esp(Udp("fd00::9", "fd00::2"), 1)),
+            PacketFate::kXfrmInStateMismatch);
+  EXPECT_EQ(kernel_.ReceiveFromWire(Esp(Udp("10.1.2.3", "10.0.0.2"), 2)),
+            PacketFate::kDelivered);
+}
+
+// A fresh ESN SA given a number just below 2^32: Linux takes its high half
+// as 0xffffffff (the window reaches below 0), so the number passes the
+// window and the ICV fails.
+TEST_F(SimKernelInboundTest, AnEsnNumberBelowZeroFailsItsIcvNotTheWindow) {
+  sa_.replay_window = 64;
+  sa_.esn = true;
+  AddSa();
+  EXPECT_EQ(
+      kernel_.ReceiveFromWire(Esp(Udp("10.1.2.3", "10.0.0.2"), 0xfffffffcull)),
+      PacketFate::kXfrmInStateProtoError);
+  EXPECT_EQ(kernel_.xfrm().Stat(XfrmStat::kInStateSeqError), 0u);
+}
+
 TEST_F(SimKernelInboundTest, AnAllowPolicyWithoutTemplatesRejectsATunnel) {
   AddSa();
   AddInPolicy({});
@@ -134,10 +160,10 @@ TEST(InboundTemplatesAcceptTest, TemplatesAreMatchedLastToFirst) {
   };
   // Linux walks the templates from the last, consuming the path from its
   // first SA: the last template must fit the outermost SA.
-  EXPECT_TRUE(InboundTemplatesAccept({tmpl(inner), tmpl(outer)},
-                                     {outer, inner}));
-  EXPECT_FALSE(InboundTemplatesAccept({tmpl(outer), tmpl(inner)},
-                                      {outer, inner}));
+  EXPECT_TRUE(
+      InboundTemplatesAccept({tmpl(inner), tmpl(outer)}, {outer, inner}));
+  EXPECT_FALSE(
+      InboundTemplatesAccept({tmpl(outer), tmpl(inner)}, {outer, inner}));
   // A tunnel-mode SA left over is a mismatch.
   EXPECT_FALSE(InboundTemplatesAccept({tmpl(outer)}, {outer, inner}));
   EXPECT_TRUE(InboundTemplatesAccept({}, {}));

@@ -21,11 +21,11 @@ IpFamily Other(IpFamily family) {
 
 // Marks that the SAs' and policies' marks overlap with (as in
 // outbound_lookup_cases.cc).
-constexpr XfrmMark kSaMarks[] = {{0, 0},          {0xd0, 0xff},
-                                 {0xd0, 0xffffffff}, {0x100d0, 0xffff00ff},
-                                 {0xe0, 0xff},    {0x1d0, 0xfff}};
-constexpr uint32_t kArrivalMarks[] = {0,       0xd0,    0xe0,   0x100d0,
-                                      0x1d0,   0x200d0, 0xd0d0, 0x40d0};
+constexpr XfrmMark kSaMarks[] = {
+    {0, 0},       {0xd0, 0xff},  {0xd0, 0xffffffff}, {0x100d0, 0xffff00ff},
+    {0xe0, 0xff}, {0x1d0, 0xfff}};
+constexpr uint32_t kArrivalMarks[] = {0,     0xd0,    0xe0,   0x100d0,
+                                      0x1d0, 0x200d0, 0xd0d0, 0x40d0};
 
 uint64_t StatOf(const XfrmStats& stats, const std::string& name) {
   for (const auto& [n, v] : stats) {
@@ -61,10 +61,10 @@ InboundCase RandomInboundCases::Next() {
   InboundCase c;
   for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
     const int n = 1 + picks_.Below(2);
-    while (static_cast<int>(std::count_if(
-               c.local.begin(), c.local.end(), [family](const IpAddress& a) {
-                 return a.family() == family;
-               })) < n) {
+    while (static_cast<int>(std::count_if(c.local.begin(), c.local.end(),
+                                          [family](const IpAddress& a) {
+                                            return a.family() == family;
+                                          })) < n) {
       IpAddress a = pools_.Address(family);
       if (std::find(c.local.begin(), c.local.end(), a) == c.local.end()) {
         c.local.push_back(a);
@@ -160,8 +160,8 @@ InboundCase RandomInboundCases::Next() {
       const IpFamily family = pools_.Family();
       packet.inner_src = Remote(family, c.local);
       packet.inner_dst = Local(family, c.local);
-      packet.wire = BuildUdpPacket(packet.inner_src, packet.inner_dst,
-                                   5000 + i, kInboundUdpPort, packet.payload);
+      packet.wire = BuildUdpPacket(packet.inner_src, packet.inner_dst, 5000 + i,
+                                   kInboundUdpPort, packet.payload);
       packet.mark = picks_.From(kArrivalMarks);
       packet.description = absl::StrFormat(
           "clear udp %s -> %s mark 0x%x", packet.inner_src.ToString(),

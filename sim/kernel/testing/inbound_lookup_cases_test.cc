@@ -29,9 +29,9 @@ TEST(InboundLookupCasesTest, PacketsReachEveryVerdict) {
   }
   for (const auto& [v, n] : verdicts) std::printf("%s %d\n", v.c_str(), n);
   // At least 2% of the packets for each.
-  for (const char* v : {"delivered", "decrypted", "InNoStates",
-                        "InStateProtoError", "InStateSeqError", "InNoPols",
-                        "InTmplMismatch", "InPolBlock"}) {
+  for (const char* v :
+       {"delivered", "decrypted", "InNoStates", "InStateProtoError",
+        "InStateSeqError", "InNoPols", "InTmplMismatch", "InPolBlock"}) {
     EXPECT_GE(verdicts[v] * 50, packets)
         << v << ": " << verdicts[v] << " of " << packets;
   }

@@ -36,11 +36,11 @@ bool ReplayWindow::InferHigh(uint32_t seq_low, uint32_t* high) const {
   }
   // Case B: the window reaches back into the previous subspace.
   if (seq_low >= bottom_low) {
-    // Before the SA's first subspace there is nothing: Linux would carry on
-    // with seq_hi 0xffffffff and fail the ICV; the outcome (a drop) is the
-    // same.
-    if (top_high == 0) return false;
-    *high = top_high - 1;
+    // Before the SA's first subspace there is nothing, but Linux
+    // (xfrm_replay_seqhi) still takes the high half one below, 0xffffffff:
+    // the number passes the window check and the ICV, computed over the
+    // wrong high half, fails (XfrmInStateProtoError, not SeqError).
+    *high = top_high - 1;  // 0 - 1 wraps to 0xffffffff, as in Linux.
     return true;
   }
   *high = top_high;

@@ -23,7 +23,7 @@ enum class ReplayVerdict : uint8_t {
   kOk = 0,        // New, or inside the window and not seen yet.
   kReplayed = 1,  // Inside the window and already received.
   kTooOld = 2,    // Below the window (also: sequence number 0, which is
-                  // never sent, and numbers before the SA's first packet).
+                  // never sent).
 };
 
 struct ReplayCheck {
@@ -66,7 +66,8 @@ class ReplayWindow {
 
  private:
   // High 32 bits for a received low half, or false when the number cannot
-  // belong to this SA (before its start or beyond 2^64).
+  // belong to this SA (beyond 2^64). A number that would fall before the
+  // SA's first subspace gets 0xffffffff, as Linux gives it.
   bool InferHigh(uint32_t seq_low, uint32_t* high) const;
   bool TestBit(uint64_t seq) const;
   void SetBit(uint64_t seq);

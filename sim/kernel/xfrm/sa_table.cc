@@ -24,6 +24,14 @@ bool SelectorIsUnset(const XfrmSelector& sel) {
          sel.proto == kIpProtoAny;
 }
 
+bool SaSelectorAdmits(const XfrmSa& sa, const IpAddress& src,
+                      const IpAddress& dst, uint8_t proto) {
+  if (SelectorIsUnset(sa.selector)) {
+    return src.family() == sa.dst.family() && dst.family() == src.family();
+  }
+  return sa.selector.Matches(src, dst, proto);
+}
+
 SaTable::Entry* SaTable::MutableLookup(const IpAddress& dst, uint32_t spi,
                                        uint8_t proto, uint32_t mark) const {
   auto it = by_spi_.find(SpiKey{dst, spi});
@@ -171,17 +179,10 @@ const SaTable::Entry* SaTable::FindOutbound(const XfrmTemplate& tmpl,
     }
     if (sa.mode != tmpl.mode || sa.proto != tmpl.proto) continue;
     if (tmpl.spi != 0 && sa.spi != tmpl.spi) continue;
-    // xfrm_state_look_at: an SA's selector family must be the packet's. One
-    // given no selector has its own family's (copy_from_user_state), so a
-    // tunnel that changes family needs a selector of the inner family.
-    const IpFamily selector_family = SelectorIsUnset(sa.selector)
-                                         ? sa.dst.family()
-                                         : sa.selector.src.family();
-    if (selector_family != src.family()) continue;
-    if (!SelectorIsUnset(sa.selector) &&
-        !sa.selector.Matches(src, dst, proto)) {
-      continue;
-    }
+    // xfrm_state_look_at: the packet must fit the SA's selector, family
+    // included; one given no selector has its own family's, so a tunnel
+    // that changes family needs a selector of the inner family.
+    if (!SaSelectorAdmits(sa, src, dst, proto)) continue;
     return *e;
   }
   return nullptr;

@@ -71,9 +71,18 @@ struct SaStats {
   uint64_t integrity_failed = 0;
 };
 
-// An SA selector with both prefixes /0 and no protocol is "unset": it
-// matches any inner traffic, of either family (Linux's AF_UNSPEC selector).
+// An SA selector with both prefixes /0 and no protocol, of either family, is
+// "unset": the product's codec does not send it, and Linux gives such an SA
+// a selector of its own family that any traffic of that family fits
+// (copy_from_user_state).
 bool SelectorIsUnset(const XfrmSelector& sel);
+
+// Whether inner traffic src -> dst of `proto` fits `sa`'s selector as Linux
+// matches it (xfrm_selector_match, for an outbound SA in xfrm_state_look_at
+// and for a decrypted packet in __xfrm_policy_check): of the selector's
+// family (the SA's own when unset) and inside its prefixes.
+bool SaSelectorAdmits(const XfrmSa& sa, const IpAddress& src,
+                      const IpAddress& dst, uint8_t proto);
 
 class SaTable {
  public:
