@@ -32,6 +32,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -477,6 +478,12 @@ class InboundWire {
     }
     const int one = 1;
     setsockopt(udp6_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    // What the datagram's IP header said on arrival: TOS / traffic class
+    // and TTL / hop limit, as control messages.
+    setsockopt(udp4_, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
+    setsockopt(udp4_, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
+    setsockopt(udp6_, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof(one));
+    setsockopt(udp6_, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof(one));
     sockaddr_in a4 = {};
     a4.sin_family = AF_INET;
     a4.sin_port = htons(sim::testing::kInboundUdpPort);
@@ -524,7 +531,7 @@ class InboundWire {
       return absl::InternalError(absl::StrCat("inject: ", strerror(errno)));
     }
     std::string delivered_note;
-    bool delivered = false;
+    std::optional<sim::testing::Delivery> delivered;
     absl::StatusOr<XfrmStats> stats_after;
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(1);
@@ -534,13 +541,35 @@ class InboundWire {
       for (const pollfd& f : fds) {
         if ((f.revents & POLLIN) == 0) continue;
         uint8_t buf[2048];
-        sockaddr_storage from = {};
-        socklen_t from_len = sizeof(from);
-        const ssize_t n =
-            recvfrom(f.fd, buf, sizeof(buf), 0,
-                     reinterpret_cast<sockaddr*>(&from), &from_len);
+        alignas(cmsghdr) char control[256];
+        iovec iov = {buf, sizeof(buf)};
+        msghdr msg = {};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        const ssize_t n = recvmsg(f.fd, &msg, 0);
         if (n < 0) continue;
-        delivered = true;
+        delivered = sim::testing::Delivery{};
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
+             c = CMSG_NXTHDR(&msg, c)) {
+          const unsigned char* data = CMSG_DATA(c);
+          int value = 0;
+          if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
+            delivered->tos = data[0];
+          } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
+            std::memcpy(&value, data, sizeof(value));
+            delivered->ttl = static_cast<uint8_t>(value);
+          } else if (c->cmsg_level == IPPROTO_IPV6 &&
+                     c->cmsg_type == IPV6_TCLASS) {
+            std::memcpy(&value, data, sizeof(value));
+            delivered->tos = static_cast<uint8_t>(value);
+          } else if (c->cmsg_level == IPPROTO_IPV6 &&
+                     c->cmsg_type == IPV6_HOPLIMIT) {
+            std::memcpy(&value, data, sizeof(value));
+            delivered->ttl = static_cast<uint8_t>(value);
+          }
+        }
         if (std::vector<uint8_t>(buf, buf + n) != p.payload) {
           delivered_note = " (payload differs)";
         }
@@ -554,7 +583,8 @@ class InboundWire {
           if (n == name && v != value) dropped = true;
         }
       }
-      if (delivered || dropped || std::chrono::steady_clock::now() > deadline) {
+      if (delivered.has_value() || dropped ||
+          std::chrono::steady_clock::now() > deadline) {
         break;
       }
     }
@@ -637,7 +667,9 @@ TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
       ASSERT_TRUE(on_linux.ok()) << on_linux.status();
       const std::string on_sim =
           sim::testing::SimInboundVerdict(*sim_host.kernel, p);
-      ++verdicts[on_linux->substr(on_linux->rfind(' ') + 1)];
+      const bool delivered = on_linux->find("delivered") != std::string::npos;
+      ++verdicts[delivered ? "delivered"
+                           : on_linux->substr(on_linux->rfind(' ') + 1)];
       if (*on_linux != on_sim) {
         ++differences;
         ADD_FAILURE() << "inbound packet differs (seed " << seed << ", case "

@@ -67,6 +67,7 @@ absl::StatusOr<EspHeader> ParseEspHeader(absl::Span<const uint8_t> packet) {
   EspHeader h;
   h.outer_src = ip->src;
   h.outer_dst = ip->dst;
+  h.outer_tos = ip->tos;
   h.esp_offset = ip->header_length;
   h.esp_length = esp_length;
   h.spi = Load32(&packet[h.esp_offset]);

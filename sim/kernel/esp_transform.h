@@ -30,6 +30,7 @@ inline constexpr size_t kEspIcvLength = 16;
 struct EspHeader {
   IpAddress outer_src;
   IpAddress outer_dst;
+  uint8_t outer_tos = 0;  // TOS / traffic class of the outer header.
   uint32_t spi = 0;
   uint32_t seq_low = 0;
   size_t esp_offset = 0;  // Where the ESP header starts in the packet.

@@ -660,6 +660,9 @@ PacketFate SimKernel::XfrmInput(std::vector<uint8_t> packet, uint32_t mark) {
   }
   (void)xfrm_.AdvanceReplay(sa->handle, check->seq);
   std::vector<uint8_t>& inner = packet;  // Decrypted in place.
+  // Congestion Experienced on the outer header reaches an ECN-capable inner
+  // packet (xfrm4/6_remove_tunnel_encap, unless the SA says noecn).
+  DecapsulateEcn(header->outer_tos, inner);
   (void)xfrm_.CountPacket(sa->handle, inner.size());
   mark = ApplyOutputMark(sa->sa, mark);
 

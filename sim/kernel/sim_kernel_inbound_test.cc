@@ -149,6 +149,32 @@ TEST_F(SimKernelInboundTest, ARequiredTemplateRejectsClearText) {
             PacketFate::kXfrmInTmplMismatch);
 }
 
+// Congestion Experienced on the outer header reaches an ECN-capable inner
+// packet, and only its ECN bits change (found against Linux).
+TEST_F(SimKernelInboundTest,
+       OuterCongestionExperiencedReachesAnEcnCapableInner) {
+  AddSa();
+  AddInPolicy({TemplateFor(sa_, false)});
+  std::vector<uint8_t> received;
+  kernel_.SetCaptureSink([&received](const CapturedPacket& captured) {
+    if (captured.direction == PacketDirection::kIn) received = captured.packet;
+  });
+  auto deliver = [&](uint8_t outer_tos, uint8_t inner_tos, uint64_t seq) {
+    std::vector<uint8_t> inner = Udp("10.1.2.3", "10.0.0.2");
+    SetTrafficClass(inner, inner_tos);
+    std::vector<uint8_t> esp = Esp(inner, seq);
+    SetTrafficClass(esp, outer_tos);
+    EXPECT_EQ(kernel_.ReceiveFromWire(esp), PacketFate::kDelivered);
+    auto ip = ParseIpHeader(received);
+    return ip.ok() ? ip->tos : uint8_t{0xff};
+  };
+  EXPECT_EQ(deliver(0x03, 0xba, 1), 0xbb);  // ECT(0) becomes CE.
+  EXPECT_EQ(deliver(0x03, 0x01, 2), 0x03);  // ECT(1) too.
+  EXPECT_EQ(deliver(0x03, 0xb8, 3), 0xb8);  // Not-ECT is left alone.
+  EXPECT_EQ(deliver(0xbb, 0x02, 4), 0x03);  // The outer DSCP is not copied.
+  EXPECT_EQ(deliver(0x02, 0x01, 5), 0x01);  // No CE, no change.
+}
+
 TEST(InboundTemplatesAcceptTest, TemplatesAreMatchedLastToFirst) {
   XfrmSa outer = Sa("10.0.0.1", "10.0.0.2", 1);
   XfrmSa inner = Sa("10.0.1.1", "10.0.1.2", 2);

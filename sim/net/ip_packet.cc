@@ -68,6 +68,7 @@ absl::StatusOr<IpHeader> ParseIpHeader(absl::Span<const uint8_t> p) {
     h.more_fragments = (flags_offset & 0x2000) != 0;
     h.fragment_offset = size_t{flags_offset & 0x1fffu} * 8;
     h.ttl = p[8];
+    h.tos = p[1];
     h.proto = p[9];
     h.src = IpAddress::FromBytes(IpFamily::kV4, &p[12]);
     h.dst = IpAddress::FromBytes(IpFamily::kV4, &p[16]);
@@ -87,6 +88,7 @@ absl::StatusOr<IpHeader> ParseIpHeader(absl::Span<const uint8_t> p) {
     h.family = IpFamily::kV6;
     h.proto = p[6];
     h.ttl = p[7];
+    h.tos = static_cast<uint8_t>(((p[0] & 0x0f) << 4) | (p[1] >> 4));
     h.src = IpAddress::FromBytes(IpFamily::kV6, &p[8]);
     h.dst = IpAddress::FromBytes(IpFamily::kV6, &p[24]);
     return h;
@@ -201,6 +203,26 @@ void SetDontFragment(std::vector<uint8_t>& p, bool dont_fragment) {
     p[6] &= ~0x40;
   }
   FixIpv4Checksum(p);
+}
+
+void SetTrafficClass(std::vector<uint8_t>& p, uint8_t tos) {
+  if (p.empty()) return;
+  if ((p[0] >> 4) == 4 && p.size() >= kIpv4HeaderLength) {
+    p[1] = tos;
+    FixIpv4Checksum(p);
+  } else if ((p[0] >> 4) == 6 && p.size() >= kIpv6HeaderLength) {
+    p[0] = static_cast<uint8_t>(0x60 | (tos >> 4));
+    p[1] = static_cast<uint8_t>((tos << 4) | (p[1] & 0x0f));
+  }
+}
+
+void DecapsulateEcn(uint8_t outer_tos, std::vector<uint8_t>& inner) {
+  constexpr uint8_t kEcnMask = 0x03;
+  constexpr uint8_t kCe = 0x03;
+  if ((outer_tos & kEcnMask) != kCe) return;
+  absl::StatusOr<IpHeader> ip = ParseIpHeader(inner);
+  if (!ip.ok() || (ip->tos & kEcnMask) == 0) return;  // Not-ECT stays.
+  SetTrafficClass(inner, static_cast<uint8_t>(ip->tos | kCe));
 }
 
 void SetIpv4Id(std::vector<uint8_t>& p, uint16_t id) {

@@ -30,6 +30,7 @@ struct IpHeader {
   IpAddress dst;
   uint8_t proto = 0;         // IPv4 protocol / IPv6 next header.
   uint8_t ttl = 0;           // TTL / hop limit.
+  uint8_t tos = 0;           // TOS / traffic class: DSCP << 2 | ECN.
   size_t header_length = 0;  // Bytes before the payload.
   size_t total_length = 0;   // Header + payload.
   // IPv4 only (IPv6 packets are never fragmented on the path, and the
@@ -91,6 +92,16 @@ absl::StatusOr<UdpDatagram> ParseUdpPacket(absl::Span<const uint8_t> packet);
 // Sets or clears the IPv4 Don't Fragment bit (fixing the checksum); IPv6
 // packets are left alone (they are never fragmented on the path).
 void SetDontFragment(std::vector<uint8_t>& packet, bool dont_fragment);
+
+// Sets the IPv4 TOS byte or the IPv6 traffic class (DSCP << 2 | ECN),
+// fixing the IPv4 checksum.
+void SetTrafficClass(std::vector<uint8_t>& packet, uint8_t tos);
+
+// Tunnel decapsulation's ECN rule (RFC 6040 as Linux applies it to XFRM
+// tunnels, ipip_ecn_decapsulate / ipip6_ecn_decapsulate): when the outer
+// header says Congestion Experienced and the inner packet is ECN-capable,
+// the inner packet is marked CE too; a Not-ECT inner packet is left alone.
+void DecapsulateEcn(uint8_t outer_tos, std::vector<uint8_t>& inner);
 
 // Sets the IPv4 identification field (fixing the checksum).
 void SetIpv4Id(std::vector<uint8_t>& packet, uint16_t id);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -24,6 +25,9 @@ IpFamily Other(IpFamily family) {
 constexpr XfrmMark kSaMarks[] = {
     {0, 0},       {0xd0, 0xff},  {0xd0, 0xffffffff}, {0x100d0, 0xffff00ff},
     {0xe0, 0xff}, {0x1d0, 0xfff}};
+// TOS / traffic class bytes: Not-ECT, ECT(1), ECT(0), CE, DSCP EF alone
+// and with ECT(0) and CE.
+constexpr uint8_t kTos[] = {0x00, 0x01, 0x02, 0x03, 0xb8, 0xba, 0xbb};
 constexpr uint32_t kArrivalMarks[] = {0,     0xd0,    0xe0,   0x100d0,
                                       0x1d0, 0x200d0, 0xd0d0, 0x40d0};
 
@@ -138,10 +142,17 @@ InboundCase RandomInboundCases::Next() {
   }
 
   std::vector<uint64_t> next_seq;
+  std::vector<bool> wraps;  // Jumps to just below 2^32 after its first.
   for (const XfrmSa& sa : c.sas) {
-    // An ESN SA now and then starts just below 2^32, so that its packets
-    // cross into the next 2^32 (the high half inferred on receipt).
-    next_seq.push_back(sa.esn && picks_.Below(2) == 0 ? 0xfffffffcull : 1);
+    // An ESN SA now and then starts halfway, then jumps to just below 2^32,
+    // so that its packets cross into the next 2^32 (the high half inferred
+    // on receipt); or starts just below 2^32, where a receiver that has
+    // seen nothing takes the high half for -1.
+    const int plan = sa.esn ? picks_.Below(3) : 2;
+    next_seq.push_back(plan == 0   ? 0x80000000ull
+                       : plan == 1 ? 0xfffffffcull
+                                   : 1);
+    wraps.push_back(plan == 0);
   }
   std::vector<size_t> esp_sent;  // Indexes in c.packets of ESP packets.
   for (int i = 0; i < 8; ++i) {
@@ -162,6 +173,7 @@ InboundCase RandomInboundCases::Next() {
       packet.inner_dst = Local(family, c.local);
       packet.wire = BuildUdpPacket(packet.inner_src, packet.inner_dst, 5000 + i,
                                    kInboundUdpPort, packet.payload);
+      SetTrafficClass(packet.wire, picks_.From(kTos));
       packet.mark = picks_.From(kArrivalMarks);
       packet.description = absl::StrFormat(
           "clear udp %s -> %s mark 0x%x", packet.inner_src.ToString(),
@@ -173,19 +185,29 @@ InboundCase RandomInboundCases::Next() {
     const XfrmSa& sa = c.sas[k];
     const uint64_t seq = next_seq[k];
     next_seq[k] += 1 + (picks_.Below(4) == 0 ? picks_.Below(80) : 0);
+    if (wraps[k]) {
+      next_seq[k] = 0xfffffffdull;
+      wraps[k] = false;
+    }
     IpFamily inner = sa.selector.dst.family();
     if (picks_.Below(6) == 0) inner = Other(inner);
     packet.inner_src = Remote(inner, c.local);
     packet.inner_dst = Local(inner, c.local);
-    const std::vector<uint8_t> datagram =
+    std::vector<uint8_t> datagram =
         BuildUdpPacket(packet.inner_src, packet.inner_dst, 5000 + i,
                        kInboundUdpPort, packet.payload);
+    const uint8_t inner_tos = picks_.From(kTos);
+    SetTrafficClass(datagram, inner_tos);
     absl::StatusOr<EspTransform> esp = EspTransform::Create(sa);
     absl::StatusOr<std::vector<uint8_t>> wire =
         esp.ok() ? esp->Encapsulate(seq, datagram)
                  : absl::StatusOr<std::vector<uint8_t>>(esp.status());
     if (!wire.ok()) continue;  // Not drawn: the pools make valid SAs.
     packet.wire = *std::move(wire);
+    // The outer header as a sender's tunnel would write it, or marked
+    // Congestion Experienced on the way.
+    const uint8_t outer_tos = picks_.From(kTos);
+    SetTrafficClass(packet.wire, outer_tos);
     packet.mark = picks_.From(kArrivalMarks);
     if (picks_.Below(4) != 0) {
       // Aimed at the SA: its mark, other bits as they come.
@@ -205,9 +227,11 @@ InboundCase RandomInboundCases::Next() {
       damage = ", spi changed";
     }
     packet.description = absl::StrFormat(
-        "esp %s -> %s spi 0x%x seq 0x%x mark 0x%x (udp %s -> %s)%s",
+        "esp %s -> %s spi 0x%x seq 0x%x mark 0x%x tos 0x%x (udp %s -> %s "
+        "tos 0x%x)%s",
         sa.src.ToString(), sa.dst.ToString(), sa.spi, seq, packet.mark,
-        packet.inner_src.ToString(), packet.inner_dst.ToString(), damage);
+        outer_tos, packet.inner_src.ToString(), packet.inner_dst.ToString(),
+        inner_tos, damage);
     esp_sent.push_back(c.packets.size());
     c.packets.push_back(std::move(packet));
   }
@@ -217,7 +241,8 @@ InboundCase RandomInboundCases::Next() {
 std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
                            const XfrmStats& stats_before,
                            const std::vector<XfrmSa>& sas_after,
-                           const XfrmStats& stats_after, bool delivered) {
+                           const XfrmStats& stats_after,
+                           const std::optional<Delivery>& delivered) {
   std::vector<std::string> parts;
   std::map<std::string, uint64_t> before;
   for (const XfrmSa& sa : sas_before) {
@@ -234,7 +259,10 @@ std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
     }
     if (value != StatOf(stats_before, name)) parts.push_back(name.substr(4));
   }
-  if (delivered) parts.push_back("delivered");
+  if (delivered) {
+    parts.push_back(absl::StrFormat("delivered tos 0x%02x ttl %u",
+                                    delivered->tos, delivered->ttl));
+  }
   if (parts.empty()) return "nothing";
   std::string verdict;
   for (const std::string& part : parts) {
@@ -259,15 +287,31 @@ SimInboundHost MakeSimInboundHost(const InboundCase& c) {
 std::string SimInboundVerdict(SimKernel& kernel, const InboundPacket& packet) {
   auto sas_before = kernel.xfrm().DumpSas();
   auto stats_before = kernel.xfrm().ReadStats();
+  // The packet as the stack above XFRM receives it: the last one eth0
+  // takes in (the inner packet, after a decapsulation).
+  std::vector<uint8_t> received;
+  kernel.SetCaptureSink([&received](const CapturedPacket& captured) {
+    if (captured.interface == "eth0" &&
+        captured.direction == PacketDirection::kIn) {
+      received = captured.packet;
+    }
+  });
   const PacketFate fate = kernel.ReceiveFromWire(packet.wire, packet.mark);
+  kernel.SetCaptureSink(nullptr);
   auto sas_after = kernel.xfrm().DumpSas();
   auto stats_after = kernel.xfrm().ReadStats();
   if (!sas_before.ok() || !stats_before.ok() || !sas_after.ok() ||
       !stats_after.ok()) {
     return "simulator could not be read";
   }
+  std::optional<Delivery> delivered;
+  if (fate == PacketFate::kDelivered) {
+    absl::StatusOr<IpHeader> ip = ParseIpHeader(received);
+    delivered = Delivery{ip.ok() ? ip->tos : uint8_t{0xff},
+                         ip.ok() ? ip->ttl : uint8_t{0}};
+  }
   return InboundVerdict(*sas_before, *stats_before, *sas_after, *stats_after,
-                        fate == PacketFate::kDelivered);
+                        delivered);
 }
 
 }  // namespace kmesh::sim::testing

@@ -16,6 +16,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,15 +61,22 @@ class RandomInboundCases {
   uint32_t case_number_ = 0;
 };
 
+// What the datagram that reached its socket carried in its IP header.
+struct Delivery {
+  uint8_t tos = 0;  // TOS / traffic class (after decapsulation).
+  uint8_t ttl = 0;  // TTL / hop limit.
+};
+
 // The verdict for one packet from what moved between two readings of a
 // kernel: "sa <identity>" for each SA whose packet counter rose, the
 // XfrmIn* (and XfrmFwd*) counters that rose, without "Xfrm", and
-// "delivered" when the datagram reached its socket; joined with ", ", or
-// "nothing".
+// "delivered tos 0x.. ttl N" when the datagram reached its socket; joined
+// with ", ", or "nothing".
 std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
                            const XfrmStats& stats_before,
                            const std::vector<XfrmSa>& sas_after,
-                           const XfrmStats& stats_after, bool delivered);
+                           const XfrmStats& stats_after,
+                           const std::optional<Delivery>& delivered);
 
 // A SimKernel holding `c`'s addresses as node addresses and its SAs and
 // policies; the answers to adding them (OK or the error), in order.

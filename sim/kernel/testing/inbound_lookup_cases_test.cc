@@ -21,8 +21,9 @@ TEST(InboundLookupCasesTest, PacketsReachEveryVerdict) {
     SimInboundHost host = MakeSimInboundHost(c);
     for (const InboundPacket& p : c.packets) {
       const std::string v = SimInboundVerdict(*host.kernel, p);
-      // The last part: what became of the packet.
-      ++verdicts[v.substr(v.rfind(' ') + 1)];
+      // What became of the packet.
+      const bool delivered = v.find("delivered") != std::string::npos;
+      ++verdicts[delivered ? "delivered" : v.substr(v.rfind(' ') + 1)];
       if (v.rfind("sa ", 0) == 0) ++verdicts["decrypted"];
       ++packets;
     }
@@ -59,10 +60,12 @@ TEST(InboundVerdictTest, NamesTheSaThatMovedAndTheCountersThatRose) {
   moved.counters.packets = 1;
   const XfrmStats before = {{"XfrmInNoPols", 4}, {"XfrmOutNoStates", 1}};
   const XfrmStats after = {{"XfrmInNoPols", 5}, {"XfrmOutNoStates", 2}};
-  EXPECT_EQ(InboundVerdict({sa}, before, {moved}, after, false),
+  EXPECT_EQ(InboundVerdict({sa}, before, {moved}, after, std::nullopt),
             "sa 10.0.0.1 -> 10.0.0.2 spi 0x2 reqid 0 mark 0x0/0x0, InNoPols");
-  EXPECT_EQ(InboundVerdict({sa}, before, {sa}, before, true), "delivered");
-  EXPECT_EQ(InboundVerdict({sa}, before, {sa}, before, false), "nothing");
+  EXPECT_EQ(InboundVerdict({sa}, before, {sa}, before, Delivery{0xba, 64}),
+            "delivered tos 0xba ttl 64");
+  EXPECT_EQ(InboundVerdict({sa}, before, {sa}, before, std::nullopt),
+            "nothing");
 }
 
 }  // namespace
