@@ -356,16 +356,34 @@ absl::StatusOr<std::string> LinuxOutboundVerdict(XfrmKernel& kernel,
   return verdict;
 }
 
-std::string DescribeCase(const OutboundCase& c) {
+// A lookup case's tables, one line each.
+std::string DescribeTables(const std::vector<XfrmPolicy>& policies,
+                           const std::vector<XfrmSa>& sas) {
   std::string text;
-  for (const XfrmPolicy& p : c.policies) {
+  for (const XfrmPolicy& p : policies) {
     absl::StrAppend(&text, "\n  ", sim::testing::CanonicalPolicy(p));
   }
-  for (const XfrmSa& sa : c.sas) {
+  for (const XfrmSa& sa : sas) {
     absl::StrAppend(&text, "\n  ", sim::testing::CanonicalSa(sa));
   }
   return text;
 }
+
+// The seed and budget of a lookup case (KMESH_XFRM_DIFF_*): a fifth of the
+// sequences, as tables, or the seconds, whichever ends first; and at most
+// five differences.
+struct LookupBudget {
+  uint64_t seed = EnvOr("KMESH_XFRM_DIFF_SEED", 20261207);
+  uint64_t max_cases = EnvOr("KMESH_XFRM_DIFF_SEQUENCES", 1500) / 5;
+  std::chrono::seconds budget{EnvOr("KMESH_XFRM_DIFF_SECONDS", 120)};
+  std::chrono::steady_clock::time_point start =
+      std::chrono::steady_clock::now();
+
+  bool More(uint64_t cases, int differences) const {
+    return cases < max_cases &&
+           std::chrono::steady_clock::now() - start < budget && differences < 5;
+  }
+};
 
 TEST(XfrmDifferentialOnLinuxTest, OutboundLookupsMatchLinux) {
   if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
@@ -373,19 +391,15 @@ TEST(XfrmDifferentialOnLinuxTest, OutboundLookupsMatchLinux) {
     if (e2e::EspRequired()) FAIL() << "ESP SA refused: " << s;
     GTEST_SKIP() << "this kernel has no ESP (" << s << ")";
   }
-  const uint64_t seed = EnvOr("KMESH_XFRM_DIFF_SEED", 20261207);
-  const uint64_t max_cases = EnvOr("KMESH_XFRM_DIFF_SEQUENCES", 1500) / 5;
-  const auto budget =
-      std::chrono::seconds(EnvOr("KMESH_XFRM_DIFF_SECONDS", 120));
-  const auto start = std::chrono::steady_clock::now();
+  const LookupBudget limits;
+  const uint64_t seed = limits.seed;
   sim::testing::RandomOutboundCases cases(static_cast<uint32_t>(seed));
   uint64_t n_cases = 0;
   uint64_t n_packets = 0;
   uint64_t n_local = 0;
   int differences = 0;
   std::map<std::string, uint64_t> verdicts;
-  while (n_cases < max_cases &&
-         std::chrono::steady_clock::now() - start < budget && differences < 5) {
+  while (limits.More(n_cases, differences)) {
     const OutboundCase c = cases.Next();
     ++n_cases;
     auto pair = FreshPair();
@@ -437,7 +451,7 @@ TEST(XfrmDifferentialOnLinuxTest, OutboundLookupsMatchLinux) {
                       << n_cases << ") for packet " << p.ToString()
                       << "\n  Linux:     " << *on_linux
                       << "\n  simulator: " << on_sim
-                      << "\ntable:" << DescribeCase(c);
+                      << "\ntable:" << DescribeTables(c.policies, c.sas);
         break;
       }
     }
@@ -603,16 +617,10 @@ class InboundWire {
   uint8_t d0_mac_[6] = {};
 };
 
-std::string DescribeCase(const InboundCase& c) {
+std::string DescribeHost(const InboundCase& c) {
   std::string text = "\n  host:";
   for (const IpAddress& a : c.local) absl::StrAppend(&text, " ", a.ToString());
-  for (const XfrmPolicy& p : c.policies) {
-    absl::StrAppend(&text, "\n  ", sim::testing::CanonicalPolicy(p));
-  }
-  for (const XfrmSa& sa : c.sas) {
-    absl::StrAppend(&text, "\n  ", sim::testing::CanonicalSa(sa));
-  }
-  return text;
+  return text + DescribeTables(c.policies, c.sas);
 }
 
 TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
@@ -621,18 +629,14 @@ TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
     if (e2e::EspRequired()) FAIL() << "ESP SA refused: " << s;
     GTEST_SKIP() << "this kernel has no ESP (" << s << ")";
   }
-  const uint64_t seed = EnvOr("KMESH_XFRM_DIFF_SEED", 20261207);
-  const uint64_t max_cases = EnvOr("KMESH_XFRM_DIFF_SEQUENCES", 1500) / 5;
-  const auto budget =
-      std::chrono::seconds(EnvOr("KMESH_XFRM_DIFF_SECONDS", 120));
-  const auto start = std::chrono::steady_clock::now();
+  const LookupBudget limits;
+  const uint64_t seed = limits.seed;
   sim::testing::RandomInboundCases cases(static_cast<uint32_t>(seed));
   uint64_t n_cases = 0;
   uint64_t n_packets = 0;
   int differences = 0;
   std::map<std::string, uint64_t> verdicts;
-  while (n_cases < max_cases &&
-         std::chrono::steady_clock::now() - start < budget && differences < 5) {
+  while (limits.More(n_cases, differences)) {
     const InboundCase c = cases.Next();
     ++n_cases;
     auto pair = FreshPair();
@@ -676,7 +680,7 @@ TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
                       << n_cases << ") for " << p.description
                       << "\n  Linux:     " << *on_linux
                       << "\n  simulator: " << on_sim
-                      << "\ntable:" << DescribeCase(c);
+                      << "\ntable:" << DescribeHost(c);
         break;
       }
     }
