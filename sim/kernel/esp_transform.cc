@@ -9,6 +9,14 @@
 namespace kmesh::sim {
 namespace {
 
+// IPv6's minimum link MTU (RFC 8200 5).
+constexpr size_t kIpv6MinimumMtu = 1280;
+
+void Store16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
 void Store32(uint8_t* p, uint32_t v) {
   p[0] = v >> 24;
   p[1] = (v >> 16) & 0xff;
@@ -127,6 +135,25 @@ absl::StatusOr<EspTransform::Layout> EspTransform::LayOut(
   }
   Layout l;
   l.inner_length = inner.size();
+  // The outer header's fields that come from the inner one, as Linux's
+  // xfrm4/xfrm6_tunnel_encap_add set them: DSCP copied and ECN by
+  // INET_ECN_encapsulate (CE goes out as ECT(0)); an IPv6 outer header
+  // takes an IPv6 inner packet's flow label; an IPv4 one copies DF from an
+  // IPv4 inner packet and sets it for an IPv6 one larger than IPv6's
+  // minimum MTU.
+  constexpr uint8_t kEcnMask = 0x03;
+  constexpr uint8_t kCe = 0x03;
+  constexpr uint8_t kEct0 = 0x02;
+  l.outer_tos = (ip->tos & kEcnMask) == kCe
+                    ? static_cast<uint8_t>((ip->tos & ~kEcnMask) | kEct0)
+                    : ip->tos;
+  if (ip->family == IpFamily::kV6) {
+    l.outer_flow_label =
+        ((inner[1] & 0x0fu) << 16) | (inner[2] << 8) | inner[3];
+    l.outer_df = inner.size() > kIpv6MinimumMtu;
+  } else {
+    l.outer_df = ip->dont_fragment;
+  }
   l.next_header = ip->family == IpFamily::kV4 ? kIpProtoIpip : kIpProtoIpv6;
   // Plaintext: inner || padding || pad length || next header, a multiple of 4.
   l.pad = (4 - (inner.size() + 2) % 4) % 4;
@@ -172,7 +199,20 @@ absl::Status EspTransform::Seal(uint64_t seq, const Layout& l,
   uint8_t* esp = packet->data() + l.esp_offset;
   uint8_t* plain = esp + kEspHeaderLength + kEspIvLength;
   std::memmove(plain, packet->data(), l.inner_length);
-  WriteIpHeader(src_, dst_, kIpProtoEspNumber, l.esp_length, packet->data());
+  uint8_t* outer = packet->data();
+  WriteIpHeader(src_, dst_, kIpProtoEspNumber, l.esp_length, outer);
+  if (src_.is_v4()) {
+    outer[1] = l.outer_tos;
+    if (l.outer_df) outer[6] |= 0x40;
+    outer[10] = outer[11] = 0;
+    Store16(&outer[10], InternetChecksum(absl::MakeConstSpan(outer, 20)));
+  } else {
+    outer[0] = static_cast<uint8_t>(0x60 | (l.outer_tos >> 4));
+    outer[1] = static_cast<uint8_t>((l.outer_tos << 4) |
+                                    ((l.outer_flow_label >> 16) & 0x0f));
+    outer[2] = static_cast<uint8_t>(l.outer_flow_label >> 8);
+    outer[3] = static_cast<uint8_t>(l.outer_flow_label);
+  }
   Store32(&esp[0], spi_);
   Store32(&esp[4], static_cast<uint32_t>(seq));
   // Explicit IV: the 64-bit sequence number, a counter as RFC 4106 3.1

@@ -3,6 +3,11 @@
 //   outer IP (proto 50) | SPI | seq (low 32) | IV (8) | ciphertext of
 //   [inner packet | padding 1,2,3.. to a multiple of 4 with the next two
 //   bytes | pad length | next header 4 or 41] | ICV (16)
+// The outer header carries the inner packet's DSCP, its ECN as RFC 6040's
+// normal mode encapsulates it (CE goes out as ECT(0)), an IPv6 inner
+// packet's flow label, and an IPv4 inner packet's DF (an IPv6 one larger
+// than 1,280 bytes gets DF), as Linux's tunnel mode writes them; TTL / hop
+// limit 64 and IPv4 ID 0 (the kernel sets the ID of a packet without DF).
 // The AAD is SPI || seq, or SPI || seq high 32 || seq low 32 with extended
 // sequence numbers (RFC 4303 2.2.1, RFC 4106 5). The explicit IV is the
 // 64-bit sequence number, which never repeats under one SA (RFC 4106 3.1
@@ -88,8 +93,11 @@ class EspTransform {
     size_t inner_length = 0;
     size_t pad = 0;
     uint8_t next_header = 0;
-    size_t esp_offset = 0;  // The outer IP header's length.
-    size_t esp_length = 0;  // ESP header .. ICV.
+    size_t esp_offset = 0;          // The outer IP header's length.
+    size_t esp_length = 0;          // ESP header .. ICV.
+    uint8_t outer_tos = 0;          // The outer header's TOS / traffic class,
+    uint32_t outer_flow_label = 0;  // IPv6 flow label,
+    bool outer_df = false;          // and IPv4 DF.
   };
 
   EspTransform(crypto::Rfc4106Aes256Gcm aead, const XfrmSa& sa);

@@ -51,6 +51,8 @@ const char* PacketFateName(PacketFate fate) {
       return "EMSGSIZE";
     case PacketFate::kFragmentQueued:
       return "FragmentQueued";
+    case PacketFate::kTtlExceeded:
+      return "TtlExceeded";
   }
   return "?";
 }
@@ -422,11 +424,12 @@ PacketFate SimKernel::Forward(std::vector<uint8_t> packet, uint32_t mark,
                               const std::vector<XfrmSa>& sec_path) {
   auto ip = ParseIpHeader(packet);
   if (!ip.ok()) return PacketFate::kMalformed;
-  // ip_forward: the fwd policy check, then the TTL.
+  // ip_forward / ip6_forward: the fwd policy check, then the TTL: one that
+  // would reach 0 here is answered with Time Exceeded.
   const PacketFate check =
       PolicyCheck(XfrmDir::kFwd, ip->src, ip->dst, ip->proto, mark, sec_path);
   if (check != PacketFate::kDelivered) return check;
-  if (!DecrementTtl(packet)) return PacketFate::kNoRoute;
+  if (ip->ttl <= 1) return RefuseExpired(packet);
 
   std::optional<Pod> local;
   {
@@ -434,14 +437,17 @@ PacketFate SimKernel::Forward(std::vector<uint8_t> packet, uint32_t mark,
     auto it = pods_.find(ip->dst);
     if (it != pods_.end()) local = it->second;
   }
-  if (local) return Deliver(*local, packet);
+  if (local) {
+    DecrementTtl(packet);
+    return Deliver(*local, packet);
+  }
   const auto via = RouteVia(ip->dst);
   if (!via) return PacketFate::kNoRoute;
-  return Output(std::move(packet), mark, *via);
+  return Output(std::move(packet), mark, *via, /*forwarded=*/true);
 }
 
 PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
-                             const IpAddress& next_hop) {
+                             const IpAddress& next_hop, bool forwarded) {
   auto ip = ParseIpHeader(packet);
   if (!ip.ok()) return PacketFate::kMalformed;
   IpAddress hop = next_hop;
@@ -462,17 +468,31 @@ PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
   }
   // The SAs to apply, innermost first.
   std::vector<SaRef> bundle = std::move(decision.bundle);
-  // The route's MTU, as the packet must fit it before any encapsulation:
-  // eth0's, less what each tunnel adds (the xfrm bundle's MTU). A packet
-  // with DF (or any IPv6 packet) that does not fit is refused with an ICMP
-  // error, as ip_forward/ip6_forward do; one without DF is encapsulated
-  // whole and the outer packet fragmented.
-  size_t mtu = uplink_mtu();
+  // The route's MTU: eth0's, less what each tunnel adds (the xfrm bundle's
+  // MTU). A packet with DF (or any IPv6 packet) that does not fit is
+  // refused with an ICMP error; one without DF is encapsulated whole and
+  // the outer packet fragmented. Where each refusal happens decides what
+  // it counts and quotes, as on Linux: ip_forward checks an IPv4 packet
+  // against the bundle's MTU before the TTL is decremented; ip6_forward
+  // checks an IPv6 one against the device's MTU only, before the
+  // decrement, and the tunnel's output (xfrm6_output) checks it against the
+  // bundle's after it.
+  const size_t link_mtu = uplink_mtu();
+  size_t mtu = link_mtu;
   for (auto sa = bundle.rbegin(); sa != bundle.rend(); ++sa) {
     mtu = EspTransform::LargestInnerPacket(sa->sa.src.family(), mtu);
   }
-  const bool may_fragment = ip->family == IpFamily::kV4 && !ip->dont_fragment;
-  if (packet.size() > mtu && !may_fragment) return RefuseTooBig(packet, mtu);
+  const bool v4 = ip->family == IpFamily::kV4;
+  if (v4 && ip->dont_fragment && packet.size() > mtu) {
+    return RefuseTooBig(packet, mtu, /*at_forward=*/true);
+  }
+  if (!v4 && packet.size() > link_mtu) {
+    return RefuseTooBig(packet, link_mtu, /*at_forward=*/forwarded);
+  }
+  if (forwarded) DecrementTtl(packet);
+  if (!v4 && packet.size() > mtu) {
+    return RefuseTooBig(packet, mtu, /*at_forward=*/false);
+  }
   for (const SaRef& sa : bundle) {
     auto seq = xfrm_.NextOutputSeq(sa.handle);
     if (absl::IsNotFound(seq.status())) {
@@ -491,21 +511,30 @@ PacketFate SimKernel::Output(std::vector<uint8_t> packet, uint32_t mark,
       return PacketFate::kXfrmOutNoStates;
     }
     const size_t inner_length = packet.size();
-    const auto inner_ip = ParseIpHeader(packet);
-    const bool inner_df = inner_ip.ok() && inner_ip->dont_fragment;
     // Encapsulated in the packet's own buffer, as the kernel does in the
-    // skb's head- and tailroom.
+    // skb's head- and tailroom; the outer header's TOS, flow label and DF
+    // come from the inner one (EspTransform).
     if (!transform->EncapsulateInPlace(*seq, &packet).ok()) {
       xfrm_.IncrementStat(XfrmStat::kOutError);
       return PacketFate::kMalformed;
     }
-    // Tunnel mode copies DF to the outer IPv4 header (xfrm4 tunnel output).
-    if (inner_df) SetDontFragment(packet, true);
+    // An IPv4 packet without DF gets an identification (ip_select_ident);
+    // one with DF keeps 0.
+    const auto outer = ParseIpHeader(packet);
+    if (outer.ok() && outer->family == IpFamily::kV4 && !outer->dont_fragment) {
+      SetIpv4Id(packet, NextIpId());
+    }
     (void)xfrm_.CountPacket(sa.handle, inner_length);
     mark = ApplyOutputMark(sa.sa, mark);
     hop = sa.sa.dst;
   }
   return Transmit(std::move(packet), hop);
+}
+
+uint16_t SimKernel::NextIpId() {
+  absl::MutexLock lock(&mu_);
+  if (next_ip_id_ == 0) ++next_ip_id_;  // 0 is what DF packets carry.
+  return next_ip_id_++;
 }
 
 PacketFate SimKernel::Transmit(std::vector<uint8_t> packet,
@@ -529,10 +558,8 @@ PacketFate SimKernel::Transmit(std::vector<uint8_t> packet,
       Count(ip->family == IpFamily::kV6 ? "Ip6FragFails" : "IpFragFails");
       return PacketFate::kFragNeeded;
     }
-    {
-      absl::MutexLock lock(&mu_);
-      SetIpv4Id(packet, next_ip_id_++);
-    }
+    // Fragments share the packet's identification; one without gets one.
+    if (ip->id == 0) SetIpv4Id(packet, NextIpId());
     auto fragments = FragmentIpv4(packet, mtu);
     if (!fragments.ok()) {
       Count("IpFragFails");
@@ -550,24 +577,25 @@ PacketFate SimKernel::Transmit(std::vector<uint8_t> packet,
   return PacketFate::kTransmitted;
 }
 
+std::optional<IpAddress> SimKernel::ErrorSource(IpFamily family) const {
+  for (const IpAddress& a : node_addresses()) {
+    if (a.family() == family) return a;
+  }
+  return std::nullopt;
+}
+
 PacketFate SimKernel::RefuseTooBig(const std::vector<uint8_t>& packet,
-                                   size_t mtu) {
+                                   size_t mtu, bool at_forward) {
   auto ip = ParseIpHeader(packet);
   if (!ip.ok()) return PacketFate::kMalformed;
   const bool v4 = ip->family == IpFamily::kV4;
   if (v4) {
     Count("IpFragFails");
   } else {
-    Count("Ip6InTooBigErrors");
+    if (at_forward) Count("Ip6InTooBigErrors");
     Count("Ip6FragFails");
   }
-  std::optional<IpAddress> reporter;
-  for (const IpAddress& a : node_addresses()) {
-    if (a.family() == ip->family) {
-      reporter = a;
-      break;
-    }
-  }
+  const std::optional<IpAddress> reporter = ErrorSource(ip->family);
   // No ICMP error about an ICMP error; none without an address to send from.
   if (!reporter || ip->proto == (v4 ? kIpProtoIcmp : kIpProtoIcmpv6)) {
     return PacketFate::kFragNeeded;
@@ -577,9 +605,27 @@ PacketFate SimKernel::RefuseTooBig(const std::vector<uint8_t>& packet,
   return PacketFate::kFragNeeded;
 }
 
+PacketFate SimKernel::RefuseExpired(const std::vector<uint8_t>& packet) {
+  auto ip = ParseIpHeader(packet);
+  if (!ip.ok()) return PacketFate::kMalformed;
+  const bool v4 = ip->family == IpFamily::kV4;
+  Count(v4 ? "IpInHdrErrors" : "Ip6InHdrErrors");
+  const std::optional<IpAddress> reporter = ErrorSource(ip->family);
+  if (!reporter || ip->proto == (v4 ? kIpProtoIcmp : kIpProtoIcmpv6)) {
+    return PacketFate::kTtlExceeded;
+  }
+  Count(v4 ? "IcmpOutTimeExcds" : "Icmp6OutTimeExcds");
+  (void)LocalOutput(BuildIcmpTimeExceeded(*reporter, packet));
+  return PacketFate::kTtlExceeded;
+}
+
 PacketFate SimKernel::LocalOutput(std::vector<uint8_t> packet) {
   auto ip = ParseIpHeader(packet);
   if (!ip.ok()) return PacketFate::kMalformed;
+  // ip_select_ident: an IPv4 packet without DF gets an identification.
+  if (ip->family == IpFamily::kV4 && !ip->dont_fragment && ip->id == 0) {
+    SetIpv4Id(packet, NextIpId());
+  }
   std::optional<Pod> local;
   {
     absl::MutexLock lock(&mu_);
@@ -589,7 +635,7 @@ PacketFate SimKernel::LocalOutput(std::vector<uint8_t> packet) {
   if (local) return Deliver(*local, packet);
   const auto via = RouteVia(ip->dst);
   if (!via) return PacketFate::kNoRoute;
-  return Output(std::move(packet), 0, *via);
+  return Output(std::move(packet), 0, *via, /*forwarded=*/false);
 }
 
 PacketFate SimKernel::ReceiveFromWire(std::vector<uint8_t> packet,

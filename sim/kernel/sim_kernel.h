@@ -15,9 +15,10 @@
 // ICMP Fragmentation Needed / ICMPv6 Packet Too Big carrying that MTU when
 // it has DF set or is IPv6, and otherwise encapsulated whole and the outer
 // packet fragmented on eth0; the receiving node reassembles ESP fragments
-// before decrypting. A pod's own stack (the pod's network namespace) keeps
-// the PMTU it learns from those errors per destination, as a route
-// exception, for ten minutes. The SNMP counters involved are kept under
+// before decrypting. A forwarded packet whose TTL / hop limit would run out
+// is dropped with ICMP Time Exceeded. A pod's own stack (the pod's network
+// namespace) keeps the PMTU it learns from those errors per destination, as a
+// route exception, for ten minutes. The SNMP counters involved are kept under
 // their nstat names.
 // Every drop is counted in the /proc/net/xfrm_stat counters Linux would
 // bump, and every packet crossing eth0 or a veth is offered to the capture
@@ -77,6 +78,8 @@ enum class PacketFate : uint8_t {
   kMessageTooLong,  // Larger than the pod's path MTU: its own stack
                     // refuses to send it (EMSGSIZE).
   kFragmentQueued,  // A fragment, held until its packet is whole.
+  kTtlExceeded,     // Its TTL / hop limit ran out here: dropped, ICMP Time
+                    // Exceeded sent back.
 };
 const char* PacketFateName(PacketFate fate);
 
@@ -141,9 +144,10 @@ class SimKernel : public NodeBackends {
   // reached the pod in the last kPmtuExpiry. 0 for an unknown pod.
   size_t PodPathMtu(const IpAddress& pod_ip, const IpAddress& dst) const;
   // Linux's SNMP counters by nstat name (IpFragFails, IpFragOKs,
-  // IpFragCreates, IpReasmReqds, IpReasmOKs, IpReasmFails,
-  // IcmpOutDestUnreachs, Ip6FragFails, Ip6InTooBigErrors,
-  // Icmp6OutPktTooBigs); 0 for one never bumped.
+  // IpFragCreates, IpReasmReqds, IpReasmOKs, IpReasmFails, IpInHdrErrors,
+  // IcmpOutDestUnreachs, IcmpOutTimeExcds, Ip6FragFails, Ip6InTooBigErrors,
+  // Ip6InHdrErrors, Icmp6OutPktTooBigs, Icmp6OutTimeExcds); 0 for one never
+  // bumped.
   uint64_t SnmpCounter(const std::string& name) const;
   std::map<std::string, uint64_t> SnmpCounters() const;
 
@@ -207,9 +211,19 @@ class SimKernel : public NodeBackends {
   };
 
   // Drops `packet`, too big for `mtu`, with the ICMP error back to its
-  // source; kFragNeeded.
-  PacketFate RefuseTooBig(const std::vector<uint8_t>& packet, size_t mtu)
+  // source; kFragNeeded. `at_forward`: refused by ip6_forward's own check
+  // (counted as Ip6InTooBigErrors too), not by the tunnel's output.
+  PacketFate RefuseTooBig(const std::vector<uint8_t>& packet, size_t mtu,
+                          bool at_forward) ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops `packet`, whose TTL / hop limit runs out here, with ICMP Time
+  // Exceeded back to its source; kTtlExceeded.
+  PacketFate RefuseExpired(const std::vector<uint8_t>& packet)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The address this node sends ICMP errors of `family` from.
+  std::optional<IpAddress> ErrorSource(IpFamily family) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The next IPv4 identification (never 0).
+  uint16_t NextIpId() ABSL_LOCKS_EXCLUDED(mu_);
   // A packet this node originates (an ICMP error): to a local pod, or out.
   PacketFate LocalOutput(std::vector<uint8_t> packet) ABSL_LOCKS_EXCLUDED(mu_);
   // Puts a packet on eth0, fragmenting an IPv4 packet without DF that is
@@ -232,8 +246,12 @@ class SimKernel : public NodeBackends {
   PacketFate Forward(std::vector<uint8_t> packet, uint32_t mark,
                      const std::vector<XfrmSa>& sec_path)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // XFRM output and eth0 for a packet leaving towards `next_hop`;
+  // `forwarded` when it came from a pod or the wire (its TTL is decremented
+  // here, after the MTU check), not from this node.
   PacketFate Output(std::vector<uint8_t> packet, uint32_t mark,
-                    const IpAddress& next_hop) ABSL_LOCKS_EXCLUDED(mu_);
+                    const IpAddress& next_hop, bool forwarded)
+      ABSL_LOCKS_EXCLUDED(mu_);
   PacketFate XfrmInput(std::vector<uint8_t> packet, uint32_t mark)
       ABSL_LOCKS_EXCLUDED(mu_);
   PacketFate Deliver(const Pod& pod, absl::Span<const uint8_t> packet)

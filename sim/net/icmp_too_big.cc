@@ -37,11 +37,13 @@ uint32_t Icmpv6PseudoHeaderSum(const IpAddress& src, const IpAddress& dst,
   return sum;
 }
 
-}  // namespace
-
-std::vector<uint8_t> BuildIcmpTooBig(const IpAddress& reporter,
-                                     absl::Span<const uint8_t> offending,
-                                     uint32_t mtu) {
+// An ICMP / ICMPv6 error of `type` and `code` with the 32 bits after the
+// checksum set to `info`, from `reporter` to the source of `offending`,
+// quoting as much of it as Linux does. An ICMPv6 error carries a flow
+// label, as Linux's automatic flow labels give one (a hash of the flow).
+std::vector<uint8_t> BuildIcmpError(const IpAddress& reporter,
+                                    absl::Span<const uint8_t> offending,
+                                    uint8_t type, uint8_t code, uint32_t info) {
   const bool v4 = reporter.is_v4();
   const IpAddress to =
       IpAddress::FromBytes(reporter.family(), &offending[v4 ? 12 : 8]);
@@ -49,17 +51,12 @@ std::vector<uint8_t> BuildIcmpTooBig(const IpAddress& reporter,
                       IpHeaderLength(reporter.family()) - kIcmpHeaderLength;
   const size_t quoted = std::min(room, offending.size());
   std::vector<uint8_t> icmp(kIcmpHeaderLength + quoted, 0);
-  if (v4) {
-    icmp[0] = 3;  // Destination Unreachable
-    icmp[1] = 4;  // Fragmentation Needed and DF set
-    Store16(&icmp[6], static_cast<uint16_t>(mtu));
-  } else {
-    icmp[0] = 2;  // Packet Too Big
-    icmp[4] = mtu >> 24;
-    icmp[5] = (mtu >> 16) & 0xff;
-    icmp[6] = (mtu >> 8) & 0xff;
-    icmp[7] = mtu & 0xff;
-  }
+  icmp[0] = type;
+  icmp[1] = code;
+  icmp[4] = info >> 24;
+  icmp[5] = (info >> 16) & 0xff;
+  icmp[6] = (info >> 8) & 0xff;
+  icmp[7] = info & 0xff;
   std::copy(offending.begin(), offending.begin() + quoted,
             icmp.begin() + kIcmpHeaderLength);
   const uint16_t sum =
@@ -67,7 +64,43 @@ std::vector<uint8_t> BuildIcmpTooBig(const IpAddress& reporter,
          : InternetChecksum(icmp,
                             Icmpv6PseudoHeaderSum(reporter, to, icmp.size()));
   Store16(&icmp[2], sum);
-  return BuildIpPacket(reporter, to, v4 ? kIpProtoIcmp : kIpProtoIcmpv6, icmp);
+  std::vector<uint8_t> packet =
+      BuildIpPacket(reporter, to, v4 ? kIpProtoIcmp : kIpProtoIcmpv6, icmp);
+  if (v4) {
+    // Precedence "internetwork control" with the offending packet's TOS
+    // bits (icmp_send: RT_TOS(tos) | IPTOS_PREC_INTERNETCONTROL).
+    SetTrafficClass(packet, static_cast<uint8_t>(0xc0 | (offending[1] & 0x1e)));
+  } else {
+    uint32_t hash = 2166136261u;
+    for (const IpAddress* a : {&reporter, &to}) {
+      for (uint8_t b : a->bytes()) hash = (hash ^ b) * 16777619u;
+    }
+    const uint32_t label = (hash & 0xfffff) | 1;  // Never 0: "no label".
+    packet[1] = static_cast<uint8_t>((packet[1] & 0xf0) | (label >> 16));
+    packet[2] = static_cast<uint8_t>(label >> 8);
+    packet[3] = static_cast<uint8_t>(label);
+  }
+  return packet;
+}
+
+}  // namespace
+
+std::vector<uint8_t> BuildIcmpTooBig(const IpAddress& reporter,
+                                     absl::Span<const uint8_t> offending,
+                                     uint32_t mtu) {
+  return reporter.is_v4()
+             // Destination Unreachable / Fragmentation Needed: the MTU in
+             // the low 16 bits.
+             ? BuildIcmpError(reporter, offending, 3, 4, mtu & 0xffff)
+             // Packet Too Big.
+             : BuildIcmpError(reporter, offending, 2, 0, mtu);
+}
+
+std::vector<uint8_t> BuildIcmpTimeExceeded(
+    const IpAddress& reporter, absl::Span<const uint8_t> offending) {
+  // Time Exceeded / TTL exceeded in transit; ICMPv6 Time Exceeded / hop
+  // limit exceeded in transit.
+  return BuildIcmpError(reporter, offending, reporter.is_v4() ? 11 : 3, 0, 0);
 }
 
 absl::StatusOr<IcmpTooBig> ParseIcmpTooBig(absl::Span<const uint8_t> packet) {

@@ -4,7 +4,11 @@
 // IPv4, ICMPv6 Packet Too Big (type 2, RFC 8201) for IPv6. Each quotes as
 // much of the offending packet as Linux does (up to 576 bytes of IPv4 error
 // in all, 1,280 of IPv6), with valid checksums; ParseIcmpTooBig reads one
-// back: who reported it, the MTU, and whom the quoted packet was for.
+// back: who reported it, the MTU, and whom the quoted packet was for. Time
+// Exceeded, for a packet whose TTL runs out, is built the same way. An IPv4
+// error has TOS 0xc0 with the offending packet's TOS bits, as Linux sends
+// it; an ICMPv6 error carries a flow label, as Linux's automatic flow
+// labels give one.
 #ifndef SIM_NET_ICMP_TOO_BIG_H_
 #define SIM_NET_ICMP_TOO_BIG_H_
 
@@ -22,6 +26,12 @@ namespace kmesh::sim {
 std::vector<uint8_t> BuildIcmpTooBig(const IpAddress& reporter,
                                      absl::Span<const uint8_t> offending,
                                      uint32_t mtu);
+
+// ICMP Time Exceeded (type 11 code 0) / ICMPv6 Time Exceeded (type 3 code
+// 0) from `reporter` to the source of `offending`, whose TTL / hop limit
+// ran out at this router; quoting as the errors above do.
+std::vector<uint8_t> BuildIcmpTimeExceeded(const IpAddress& reporter,
+                                           absl::Span<const uint8_t> offending);
 
 struct IcmpTooBig {
   IpAddress reporter;  // The error's source.

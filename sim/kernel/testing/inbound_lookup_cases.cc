@@ -31,6 +31,12 @@ constexpr uint8_t kTos[] = {0x00, 0x01, 0x02, 0x03, 0xb8, 0xba, 0xbb};
 constexpr uint32_t kArrivalMarks[] = {0,     0xd0,    0xe0,   0x100d0,
                                       0x1d0, 0x200d0, 0xd0d0, 0x40d0};
 
+bool IsInboundStat(const std::string& name) {
+  return absl::StartsWith(name, "XfrmIn") || absl::StartsWith(name, "XfrmFwd");
+}
+
+}  // namespace
+
 uint64_t StatOf(const XfrmStats& stats, const std::string& name) {
   for (const auto& [n, v] : stats) {
     if (n == name) return v;
@@ -38,7 +44,12 @@ uint64_t StatOf(const XfrmStats& stats, const std::string& name) {
   return 0;
 }
 
-}  // namespace
+bool AnyInboundDropRose(const XfrmStats& before, const XfrmStats& after) {
+  for (const auto& [name, value] : after) {
+    if (IsInboundStat(name) && value != StatOf(before, name)) return true;
+  }
+  return false;
+}
 
 RandomInboundCases::RandomInboundCases(uint32_t seed)
     : picks_(seed), pools_(seed * 11 + 3) {}
@@ -253,10 +264,7 @@ std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
     if (sa.counters.packets != before[id]) parts.push_back(id);
   }
   for (const auto& [name, value] : stats_after) {
-    if (!absl::StartsWith(name, "XfrmIn") &&
-        !absl::StartsWith(name, "XfrmFwd")) {
-      continue;
-    }
+    if (!IsInboundStat(name)) continue;
     if (value != StatOf(stats_before, name)) parts.push_back(name.substr(4));
   }
   if (delivered) {

@@ -78,6 +78,14 @@ std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
                            const XfrmStats& stats_after,
                            const std::optional<Delivery>& delivered);
 
+// The value of the xfrm_stat counter `name` in `stats`; 0 when it is not
+// listed.
+uint64_t StatOf(const XfrmStats& stats, const std::string& name);
+
+// Whether an input-side counter (XfrmIn*, XfrmFwd*) differs between two
+// readings: the packet from the wire was dropped by XFRM.
+bool AnyInboundDropRose(const XfrmStats& before, const XfrmStats& after);
+
 // A SimKernel holding `c`'s addresses as node addresses and its SAs and
 // policies; the answers to adding them (OK or the error), in order.
 struct SimInboundHost {
