@@ -75,6 +75,58 @@ TEST(EspTransformTest, RoundTripsBothFamiliesWithAndWithoutEsn) {
 // The transmit path encapsulates in the packet's buffer: the same bytes as
 // Encapsulate, in the same allocation when its capacity has room, and a
 // round trip through both in-place calls gives the inner packet back.
+// Differential finding 12: the outer header's TOS, flow label and DF come
+// from the inner packet as Linux's tunnel mode writes them.
+TEST(EspTransformTest, TheOuterHeaderTakesDscpEcnFlowLabelAndDfFromTheInner) {
+  auto v4 = EspTransform::Create(Sa("10.0.0.1", "10.0.0.2", 7, false));
+  auto v6 = EspTransform::Create(Sa("fd00::1", "fd00::2", 7, false));
+  ASSERT_TRUE(v4.ok() && v6.ok());
+  // (inner TOS, outer TOS): DSCP copied; Not-ECT, ECT(1), ECT(0) copied;
+  // CE goes out as ECT(0).
+  const std::pair<uint8_t, uint8_t> kTos[] = {
+      {0x00, 0x00}, {0xb9, 0xb9}, {0xba, 0xba}, {0xbb, 0xba}, {0x03, 0x02}};
+  for (const auto& [inner_tos, outer_tos] : kTos) {
+    auto inner = Inner("10.244.1.2", "10.244.2.3", 33);
+    SetTrafficClass(inner, inner_tos);
+    SetDontFragment(inner, true);
+    auto outer = v4->Encapsulate(1, inner);
+    ASSERT_TRUE(outer.ok());
+    auto ip = ParseIpHeader(*outer);  // The checksum is checked too.
+    ASSERT_TRUE(ip.ok()) << ip.status();
+    EXPECT_EQ(ip->tos, outer_tos) << int{inner_tos};
+    EXPECT_TRUE(ip->dont_fragment);
+    EXPECT_EQ(ip->ttl, 64);
+    SetDontFragment(inner, false);
+    outer = v4->Encapsulate(2, inner);
+    ASSERT_TRUE(outer.ok());
+    EXPECT_FALSE(ParseIpHeader(*outer)->dont_fragment);
+
+    auto inner6 = Inner("fd00:1::2", "fd00:2::3", 33);
+    SetTrafficClass(inner6, inner_tos);
+    inner6[1] = static_cast<uint8_t>((inner6[1] & 0xf0) | 0x1);
+    inner6[2] = 0x23;
+    inner6[3] = 0x45;
+    auto outer6 = v6->Encapsulate(1, inner6);
+    ASSERT_TRUE(outer6.ok());
+    EXPECT_EQ(ParseIpHeader(*outer6)->tos, outer_tos);
+    // The flow label, 0x12345, is the inner packet's.
+    EXPECT_EQ((*outer6)[1] & 0x0f, 0x1);
+    EXPECT_EQ((*outer6)[2], 0x23);
+    EXPECT_EQ((*outer6)[3], 0x45);
+  }
+  // An IPv4 inner packet in an IPv6 tunnel: no flow label.
+  auto outer6 = v6->Encapsulate(3, Inner("10.244.1.2", "10.244.2.3", 33));
+  ASSERT_TRUE(outer6.ok());
+  EXPECT_EQ(((*outer6)[1] & 0x0f) | (*outer6)[2] | (*outer6)[3], 0);
+  // An IPv6 inner packet in an IPv4 tunnel: DF once it is larger than
+  // 1,280 bytes (xfrm4_tunnel_encap_add's small_ipv6).
+  for (const auto& [size, df] : {std::pair{1280, false}, {1281, true}}) {
+    auto outer = v4->Encapsulate(4, Inner("fd00:1::2", "fd00:2::3", size - 48));
+    ASSERT_TRUE(outer.ok());
+    EXPECT_EQ(ParseIpHeader(*outer)->dont_fragment, df) << size;
+  }
+}
+
 TEST(EspTransformTest, InPlaceBuildsTheSameBytesInTheSameBuffer) {
   for (bool esn : {false, true}) {
     for (const auto& [outer_src, outer_dst, in_src, in_dst] : kTunnels) {

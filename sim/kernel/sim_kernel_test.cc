@@ -576,5 +576,105 @@ TEST_F(SimKernelMtuTest, Ipv6TooBigGetsPacketTooBigEvenWithoutDf) {
   EXPECT_EQ(a_.kernel->PodPathMtu(Ip("fd00:1::2"), Ip("fd00:2::3")), 1400u);
 }
 
+// Differential findings 13 to 15 (docs/sim-fidelity.md): what a forwarded
+// packet's headers and errors carry, and where each refusal happens.
+TEST_F(SimKernelMtuTest, AnOuterPacketWithoutDfGetsAnIdentificationWithDfNone) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  for (bool df : {false, true}) {
+    wire_.clear();
+    ASSERT_EQ(a_.kernel->SendFromPod(kA1, Big(200, df)),
+              PacketFate::kTransmitted);
+    ASSERT_EQ(wire_.size(), 1u);
+    auto outer = ParseIpHeader(wire_[0]);
+    ASSERT_TRUE(outer.ok()) << outer.status();
+    EXPECT_EQ(outer->dont_fragment, df);
+    EXPECT_EQ(outer->id != 0, !df) << outer->id;
+  }
+}
+
+TEST_F(SimKernelMtuTest, ATtlRunningOutIsAnsweredWithTimeExceeded) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  auto packet = Big(200, true);
+  packet[8] = 1;  // TTL 1: forwarding would take it to 0.
+  packet[10] = packet[11] = 0;
+  const uint16_t sum = InternetChecksum(absl::MakeConstSpan(packet.data(), 20));
+  packet[10] = sum >> 8;
+  packet[11] = sum & 0xff;
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, packet), PacketFate::kTtlExceeded);
+  EXPECT_TRUE(wire_.empty());
+  ASSERT_EQ(a_.received.size(), 1u);
+  auto error = ParseIpHeader(a_.received[0]);
+  ASSERT_TRUE(error.ok()) << error.status();
+  EXPECT_EQ(error->proto, kIpProtoIcmp);
+  EXPECT_EQ(error->src, a_.address);
+  EXPECT_EQ(a_.received[0][20], 11);     // Time Exceeded,
+  EXPECT_EQ(a_.received[0][28 + 8], 1);  // quoting TTL 1.
+  EXPECT_NE(error->id, 0);               // No DF: an ID.
+  EXPECT_EQ(a_.kernel->SnmpCounter("IpInHdrErrors"), 1u);
+  EXPECT_EQ(a_.kernel->SnmpCounter("IcmpOutTimeExcds"), 1u);
+  EXPECT_EQ(XfrmErrors(*a_.kernel), 0u);
+  // TTL 3 goes out, and reaches b1 with 1: node a and node b (which
+  // forwards it from eth0 to the pod's veth) each take one.
+  packet = Big(200, true);
+  packet[8] = 3;
+  packet[10] = packet[11] = 0;
+  const uint16_t sum2 =
+      InternetChecksum(absl::MakeConstSpan(packet.data(), 20));
+  packet[10] = sum2 >> 8;
+  packet[11] = sum2 & 0xff;
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, packet), PacketFate::kTransmitted);
+  ASSERT_EQ(b_.received.size(), 1u);
+  EXPECT_EQ(ParseIpHeader(b_.received[0])->ttl, 1);
+}
+
+TEST_F(SimKernelMtuTest, FragNeededQuotesThePacketBeforeItsTtlIsDecremented) {
+  Program(a_, b_, 1, 7, 0x11);
+  EncryptToB1(a_);
+  EXPECT_EQ(a_.kernel->SendFromPod(kA1, Big(1447, true)),
+            PacketFate::kFragNeeded);
+  ASSERT_EQ(a_.received.size(), 1u);
+  EXPECT_EQ(a_.received[0][28 + 8], 64);  // The quoted TTL, as sent.
+}
+
+TEST_F(SimKernelMtuTest,
+       Ipv6IsCheckedAgainstTheLinkBeforeTheHopLimitAndTheTunnelAfterIt) {
+  a_.kernel->AddNodeAddress(Ip("fd00::1"));
+  a_.kernel->SetRoute(Cidr("fd00:2::/64"), Ip("fd00::2"));
+  a_.kernel->AddPod("a6", Ip("fd00:1::2"), [this](auto p) {
+    a_.received.emplace_back(p.begin(), p.end());
+  });
+  XfrmSa sa = ::kmesh::testing::Sa("fd00::1", "fd00::2", 5);
+  ASSERT_TRUE(a_.kernel->xfrm().AddSa(sa).ok());
+  ASSERT_TRUE(a_.kernel->xfrm()
+                  .AddPolicy(Policy(XfrmDir::kOut, "fd00:1::/64", "fd00:2::/64",
+                                    {}, 0, {Tmpl("fd00::1", "fd00::2", 1)}))
+                  .ok());
+  a_.kernel->SetUplinkMtu(1400);  // The tunnel fits 1,326 bytes.
+  const IpAddress pod = Ip("fd00:1::2");
+  // Larger than the link: ip6_forward's check, before the hop limit.
+  EXPECT_EQ(
+      a_.kernel->SendFromPod(pod, Big(1401, false, "fd00:1::2", "fd00:2::3")),
+      PacketFate::kFragNeeded);
+  ASSERT_EQ(a_.received.size(), 1u);
+  EXPECT_EQ(ParseIcmpTooBig(a_.received[0])->mtu, 1400u);
+  EXPECT_EQ(a_.received[0][48 + 7], 64);  // The quoted hop limit, as sent.
+  EXPECT_EQ(a_.kernel->SnmpCounter("Ip6InTooBigErrors"), 1u);
+  EXPECT_EQ(a_.kernel->SnmpCounter("Ip6FragFails"), 1u);
+  // Within the link, larger than the tunnel: the tunnel's output refuses
+  // it after the decrement, and it is no InTooBigError.
+  EXPECT_EQ(
+      a_.kernel->SendFromPod(pod, Big(1328, false, "fd00:1::2", "fd00:2::3")),
+      PacketFate::kFragNeeded);
+  ASSERT_EQ(a_.received.size(), 2u);
+  EXPECT_EQ(ParseIcmpTooBig(a_.received[1])->mtu, 1326u);
+  EXPECT_EQ(a_.received[1][48 + 7], 63);
+  EXPECT_EQ(a_.kernel->SnmpCounter("Ip6InTooBigErrors"), 1u);
+  EXPECT_EQ(a_.kernel->SnmpCounter("Ip6FragFails"), 2u);
+  EXPECT_EQ(a_.kernel->SnmpCounter("Icmp6OutPktTooBigs"), 2u);
+  EXPECT_TRUE(wire_.empty());
+}
+
 }  // namespace
 }  // namespace kmesh::sim

@@ -1,5 +1,7 @@
 #include "sim/net/icmp_too_big.h"
 
+#include <algorithm>
+
 #include "gtest/gtest.h"
 #include "kmesh/base/testing/ip_literals.h"
 #include "sim/net/ip_packet.h"
@@ -40,6 +42,44 @@ TEST(IcmpTooBigTest, PacketTooBigForIpv6QuotesUpTo1280Bytes) {
   EXPECT_EQ(parsed->mtu, 1426u);
   EXPECT_EQ(parsed->to, Ip("fd00:10:244:1::2"));
   EXPECT_EQ(parsed->original_dst, Ip("fd00:10:244:2::2"));
+}
+
+// Differential finding 16: the error's own header as Linux sends it.
+TEST(IcmpErrorTest, Ipv4ErrorsHaveInternetControlPrecedenceIpv6OnesAFlowLabel) {
+  std::vector<uint8_t> payload(100, 1);
+  auto offending =
+      BuildUdpPacket(Ip("10.244.1.2"), Ip("10.244.2.2"), 1, 2, payload);
+  SetTrafficClass(offending, 0xbf);  // TOS bits 0x1e survive, the rest not.
+  auto error = ParseIpHeader(BuildIcmpTooBig(Ip("10.0.0.1"), offending, 1400));
+  ASSERT_TRUE(error.ok()) << error.status();
+  EXPECT_EQ(error->tos, 0xde);
+  error = ParseIpHeader(BuildIcmpTimeExceeded(Ip("10.0.0.1"), offending));
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->tos, 0xde);
+
+  const auto offending6 = BuildUdpPacket(Ip("fd00:10:244:1::2"),
+                                         Ip("fd00:10:244:2::2"), 1, 2, payload);
+  const auto error6 = BuildIcmpTooBig(Ip("fd00::1"), offending6, 1400);
+  EXPECT_NE((error6[1] & 0x0f) | error6[2] | error6[3], 0);
+  EXPECT_EQ(ParseIpHeader(error6)->tos, 0);
+}
+
+TEST(IcmpErrorTest, TimeExceededQuotesThePacketAsTheOtherErrors) {
+  std::vector<uint8_t> payload(1000, 1);
+  const auto offending =
+      BuildUdpPacket(Ip("10.244.1.2"), Ip("10.244.2.2"), 1, 2, payload);
+  const auto error = BuildIcmpTimeExceeded(Ip("10.0.0.1"), offending);
+  ASSERT_EQ(error.size(), 576u);
+  EXPECT_EQ(error[20], 11);  // Time Exceeded,
+  EXPECT_EQ(error[21], 0);   // TTL exceeded in transit.
+  EXPECT_EQ(InternetChecksum(absl::MakeConstSpan(error).subspan(20)), 0);
+  EXPECT_TRUE(std::equal(error.begin() + 28, error.end(), offending.begin()));
+  const auto offending6 = BuildUdpPacket(Ip("fd00:10:244:1::2"),
+                                         Ip("fd00:10:244:2::2"), 1, 2, payload);
+  const auto error6 = BuildIcmpTimeExceeded(Ip("fd00::1"), offending6);
+  EXPECT_EQ(error6.size(), 48u + offending6.size());
+  EXPECT_EQ(error6[40], 3);  // ICMPv6 Time Exceeded, hop limit.
+  EXPECT_EQ(error6[41], 0);
 }
 
 TEST(IcmpTooBigTest, ACorruptedOrOtherMessageIsRejected) {

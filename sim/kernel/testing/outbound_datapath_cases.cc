@@ -83,8 +83,8 @@ std::string DescribeHeader(absl::Span<const uint8_t> p,
 std::string DescribeEsp(const XfrmSa& sa, absl::Span<const uint8_t> packet) {
   absl::StatusOr<EspHeader> esp = ParseEspHeader(packet);
   if (!esp.ok()) return absl::StrCat("bad esp: ", esp.status().message());
-  std::string text = absl::StrFormat("esp spi 0x%x seq %u", esp->spi,
-                                     esp->seq_low);
+  std::string text =
+      absl::StrFormat("esp spi 0x%x seq %u", esp->spi, esp->seq_low);
   absl::StatusOr<EspTransform> transform = EspTransform::Create(sa);
   if (!transform.ok() || esp->spi != sa.spi) {
     return text + " (not the case's SA)";
@@ -95,8 +95,7 @@ std::string DescribeEsp(const XfrmSa& sa, absl::Span<const uint8_t> packet) {
     return absl::StrCat(text, " undecryptable: ", inner.status().message());
   }
   return absl::StrFormat("%s inner [%s] %u bytes digest %016x", text,
-                         DescribeHeader(*inner), inner->size(),
-                         Digest(*inner));
+                         DescribeHeader(*inner), inner->size(), Digest(*inner));
 }
 
 // An ICMP error: its type, code and the 32 bits after the checksum (the
@@ -132,7 +131,8 @@ DatapathCase RandomDatapathCases::Next() {
     static const size_t kMtus[] = {1500, 1500, 1500, 1400, 1280, 1000, 576};
     c.mtu = picks_.From(kMtus);
   } else {
-    c.node = *IpAddress::Parse(absl::StrFormat("fd00:7::%x", 1 + picks_.Below(9)));
+    c.node =
+        *IpAddress::Parse(absl::StrFormat("fd00:7::%x", 1 + picks_.Below(9)));
     c.peer =
         *IpAddress::Parse(absl::StrFormat("fd00:7::%x", 16 + picks_.Below(9)));
     c.pod = *IpAddress::Parse(
@@ -148,11 +148,11 @@ DatapathCase RandomDatapathCases::Next() {
   c.sa.replay_window = c.sa.esn ? 128 : 0;
   // The layout's policy: the pod's prefix (the pod alone, or its node's
   // pod range) to the peer's pods, through the tunnel.
-  const IpPrefix from = picks_.Below(2) == 0
-                            ? IpPrefix(c.pod, v4 ? 32 : 128)
-                            : IpPrefix(c.pod, v4 ? 24 : 64);
+  const IpPrefix from = picks_.Below(2) == 0 ? IpPrefix(c.pod, v4 ? 32 : 128)
+                                             : IpPrefix(c.pod, v4 ? 24 : 64);
   c.policy = ::kmesh::testing::Policy(
-      XfrmDir::kOut, from.ToString(), c.remote.ToString(), ::kmesh::testing::kNoMark, 0,
+      XfrmDir::kOut, from.ToString(), c.remote.ToString(),
+      ::kmesh::testing::kNoMark, 0,
       {::kmesh::testing::Tmpl(c.node.ToString(), c.peer.ToString(), 1)});
   for (int i = 0; i < 8; ++i) c.packets.push_back(Packet(c));
   return c;
@@ -196,9 +196,9 @@ DatapathPacket RandomDatapathCases::Packet(const DatapathCase& c) {
   dst_bytes[family == IpFamily::kV4 ? 3 : 15] =
       static_cast<uint8_t>(2 + picks_.Below(250));  // ... and a host in it.
   DatapathPacket p;
-  p.inner = BuildUdpPacket(c.pod, IpAddress::FromBytes(family, dst_bytes.data()),
-                           static_cast<uint16_t>(30000 + picks_.Below(1000)),
-                           7777, payload, id);
+  p.inner = BuildUdpPacket(
+      c.pod, IpAddress::FromBytes(family, dst_bytes.data()),
+      static_cast<uint16_t>(30000 + picks_.Below(1000)), 7777, payload, id);
   SetTrafficClass(p.inner, tos);
   if (family == IpFamily::kV4) {
     p.inner[8] = ttl;
@@ -212,9 +212,10 @@ DatapathPacket RandomDatapathCases::Packet(const DatapathCase& c) {
   }
   p.description = absl::StrFormat(
       "udp %s > %s, %u bytes (tunnel limit %u, mtu %u)%s, tos 0x%02x, ttl %u%s",
-      c.pod.ToString(), IpAddress::FromBytes(family, dst_bytes.data()).ToString(),
-      p.inner.size(), tunnel, c.mtu,
-      family == IpFamily::kV4 ? (df ? ", DF" : ", no DF") : "", tos, ttl,
+      c.pod.ToString(),
+      IpAddress::FromBytes(family, dst_bytes.data()).ToString(), p.inner.size(),
+      tunnel, c.mtu, family == IpFamily::kV4 ? (df ? ", DF" : ", no DF") : "",
+      tos, ttl,
       family == IpFamily::kV4 ? absl::StrFormat(", id %u", id)
                               : absl::StrFormat(", flow 0x%05x", flow));
   return p;
@@ -222,10 +223,10 @@ DatapathPacket RandomDatapathCases::Packet(const DatapathCase& c) {
 
 const std::vector<std::string>& DatapathSnmpCounters() {
   static const std::vector<std::string> kNames = {
-      "IpFragOKs",           "IpFragFails",         "IpFragCreates",
-      "IcmpOutDestUnreachs", "IcmpOutTimeExcds",    "Ip6FragOKs",
-      "Ip6FragFails",        "Ip6FragCreates",      "Ip6InTooBigErrors",
-      "Icmp6OutPktTooBigs",  "Icmp6OutTimeExcds",   "IpInHdrErrors",
+      "IpFragOKs",           "IpFragFails",       "IpFragCreates",
+      "IcmpOutDestUnreachs", "IcmpOutTimeExcds",  "Ip6FragOKs",
+      "Ip6FragFails",        "Ip6FragCreates",    "Ip6InTooBigErrors",
+      "Icmp6OutPktTooBigs",  "Icmp6OutTimeExcds", "IpInHdrErrors",
       "Ip6InHdrErrors"};
   return kNames;
 }
@@ -262,9 +263,9 @@ std::string DatapathVerdict(const DatapathCase& c, const DatapathOutput& out) {
     } else if (ip->is_fragment()) {
       absl::StatusOr<Ipv4Reassembler::Result> whole = reassembler.Add(frame);
       if (whole.ok() && whole->packet) {
-        absl::StrAppend(&line, "\n  reassembled: ",
-                        DescribeHeader(*whole->packet), "\n  ",
-                        DescribeEsp(c.sa, *whole->packet));
+        absl::StrAppend(&line,
+                        "\n  reassembled: ", DescribeHeader(*whole->packet),
+                        "\n  ", DescribeEsp(c.sa, *whole->packet));
       }
     } else if (ip->proto == kIpProtoEspNumber) {
       absl::StrAppend(&line, "\n  ", DescribeEsp(c.sa, frame));
@@ -277,15 +278,14 @@ std::string DatapathVerdict(const DatapathCase& c, const DatapathOutput& out) {
   if (reassembler.pending() != 0) lines.push_back("wire: fragments missing");
   for (const std::vector<uint8_t>& packet : out.to_pod) {
     lines.push_back(absl::StrCat("to pod: ", DescribeHeader(packet, true),
-                                 "\n  ",
-                                 DescribeIcmp(packet)));
+                                 "\n  ", DescribeIcmp(packet)));
   }
   std::string counters;
   for (const auto& [name, n] : out.risen) {
     absl::StrAppend(&counters, counters.empty() ? "" : ", ", name, " +", n);
   }
-  lines.push_back(absl::StrCat("counters: ",
-                               counters.empty() ? "none" : counters));
+  lines.push_back(
+      absl::StrCat("counters: ", counters.empty() ? "none" : counters));
   std::string verdict;
   for (const std::string& line : lines) {
     absl::StrAppend(&verdict, "\n", line);

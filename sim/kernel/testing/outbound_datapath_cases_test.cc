@@ -70,16 +70,17 @@ TEST(DatapathVerdictTest, DescribesEveryOuterFieldAndTheDecryptedPacket) {
   small.inner.resize(28);
   small.inner[2] = 0;
   small.inner[3] = 28;
-  small.inner[1] = 0;     // TOS
+  small.inner[1] = 0;                   // TOS
   small.inner[4] = small.inner[5] = 0;  // ID
-  small.inner[6] = 0x40;  // DF
+  small.inner[6] = 0x40;                // DF
   small.inner[8] = 64;
   small.inner[24] = 0;  // UDP length 8, no checksum.
   small.inner[25] = 8;
   small.inner[26] = small.inner[27] = 0;
   small.inner[10] = small.inner[11] = 0;
   uint32_t sum = 0;
-  for (int i = 0; i < 20; i += 2) sum += (small.inner[i] << 8) | small.inner[i + 1];
+  for (int i = 0; i < 20; i += 2)
+    sum += (small.inner[i] << 8) | small.inner[i + 1];
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   small.inner[10] = static_cast<uint8_t>(~sum >> 8);
   small.inner[11] = static_cast<uint8_t>(~sum);
@@ -88,9 +89,8 @@ TEST(DatapathVerdictTest, DescribesEveryOuterFieldAndTheDecryptedPacket) {
   const std::string v = DatapathVerdict(c, out);
   // The outer header: addresses, length (20 + 8 + 8 + 28 + 2 padding + 2
   // + 16), DF copied with ID 0, TTL 64, ESP.
-  EXPECT_TRUE(absl::StrContains(
-      v, absl::StrCat("wire: ip4 ", c.node.ToString(), " > ",
-                      c.peer.ToString())))
+  EXPECT_TRUE(absl::StrContains(v, absl::StrCat("wire: ip4 ", c.node.ToString(),
+                                                " > ", c.peer.ToString())))
       << v;
   EXPECT_TRUE(absl::StrContains(v, "len 84 id 0 DF off 0 ttl 64 proto 50"))
       << v;
@@ -103,7 +103,8 @@ TEST(DatapathVerdictTest, DescribesEveryOuterFieldAndTheDecryptedPacket) {
   // A flipped byte of ciphertext is seen.
   DatapathOutput corrupted = out;
   corrupted.wire[0][50] ^= 1;
-  EXPECT_TRUE(absl::StrContains(DatapathVerdict(c, corrupted), "undecryptable"));
+  EXPECT_TRUE(
+      absl::StrContains(DatapathVerdict(c, corrupted), "undecryptable"));
 }
 
 }  // namespace
