@@ -55,6 +55,7 @@
 #include "sim/kernel/testing/xfrm_operations.h"
 #include "sim/kernel/testing/xfrm_probe_sequence.h"
 #include "sim/kernel/xfrm/sim_xfrm.h"
+#include "sim/net/ip_packet.h"
 
 namespace kmesh {
 namespace {
@@ -238,6 +239,14 @@ TEST(XfrmDifferentialOnLinuxTest, APlantedDuplicateSaIsCaught) {
 
 using ::kmesh::sim::testing::OutboundCase;
 using ::kmesh::sim::testing::OutboundPacket;
+
+absl::Status WriteSysctl(const std::string& path, const std::string& value) {
+  std::ofstream f(path);
+  f << value << "\n";
+  if (!f.flush())
+    return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
 
 // Makes the namespace FreshPair entered able to send anywhere: a veth pair
 // (the VM's kernel has no dummy devices) with default routes of both
@@ -480,7 +489,13 @@ using ::kmesh::sim::testing::InboundPacket;
 // UDP sockets on both families' wildcard addresses.
 class InboundWire {
  public:
-  absl::Status Open() {
+  // `pods`: also a veth i0 / i1 with the pods behind i0 (routes and
+  // permanent neighbours), forwarding on, and what is forwarded to them read
+  // on i1 (and dropped there by an `ip rule`).
+  absl::Status Open(const std::vector<IpAddress>& pods = {}) {
+    if (!pods.empty()) {
+      if (absl::Status s = OpenPods(pods); !s.ok()) return s;
+    }
     inject_ = socket(AF_PACKET, SOCK_DGRAM, 0);
     udp4_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     udp6_ = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -516,7 +531,7 @@ class InboundWire {
     return absl::OkStatus();
   }
   ~InboundWire() {
-    for (int fd : {inject_, udp4_, udp6_}) {
+    for (int fd : {inject_, udp4_, udp6_, pods_}) {
       if (fd >= 0) close(fd);
     }
   }
@@ -547,9 +562,13 @@ class InboundWire {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(1);
     for (;;) {
-      pollfd fds[2] = {{udp4_, POLLIN, 0}, {udp6_, POLLIN, 0}};
-      poll(fds, 2, 5);
-      for (const pollfd& f : fds) {
+      pollfd fds[3] = {
+          {udp4_, POLLIN, 0}, {udp6_, POLLIN, 0}, {pods_, POLLIN, 0}};
+      poll(fds, pods_ >= 0 ? 3 : 2, 5);
+      if (pods_ >= 0 && (fds[2].revents & POLLIN) != 0) {
+        ReadForwarded(p, &delivered, &delivered_note);
+      }
+      for (const pollfd& f : {fds[0], fds[1]}) {
         if ((f.revents & POLLIN) == 0) continue;
         uint8_t buf[2048];
         alignas(cmsghdr) char control[256];
@@ -602,9 +621,86 @@ class InboundWire {
   }
 
  private:
+  absl::Status OpenPods(const std::vector<IpAddress>& pods) {
+    for (const char* args :
+         {"link add i0 type veth peer name i1", "link set i0 up",
+          "link set i1 up", "rule add iif i1 blackhole",
+          "-6 rule add iif i1 blackhole"}) {
+      const std::string out = e2e::RunIp(args);
+      if (!out.empty()) {
+        return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
+      }
+    }
+    for (const auto& [path, value] :
+         std::vector<std::pair<std::string, std::string>>{
+             {"/proc/sys/net/ipv4/ip_forward", "1"},
+             {"/proc/sys/net/ipv6/conf/all/forwarding", "1"}}) {
+      if (absl::Status s = WriteSysctl(path, value); !s.ok()) return s;
+    }
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq ifr = {};
+    std::strncpy(ifr.ifr_name, "i1", IFNAMSIZ - 1);
+    const bool got_mac = fd >= 0 && ioctl(fd, SIOCGIFHWADDR, &ifr) == 0;
+    if (fd >= 0) close(fd);
+    if (!got_mac) return absl::InternalError("i1's MAC");
+    char mac[18];
+    const auto* m = reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data);
+    std::snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
+                  m[2], m[3], m[4], m[5]);
+    for (const IpAddress& pod : pods) {
+      const bool v4 = pod.family() == IpFamily::kV4;
+      for (const std::string& args : std::vector<std::string>{
+               absl::StrCat(v4 ? "" : "-6 ", "route add ", pod.ToString(),
+                            v4 ? "/32" : "/128", " dev i0"),
+               absl::StrCat(v4 ? "" : "-6 ", "neigh add ", pod.ToString(),
+                            " lladdr ", mac, " dev i0 nud permanent")}) {
+        const std::string out = e2e::RunIp(args);
+        if (!out.empty()) {
+          return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
+        }
+      }
+    }
+    pods_ = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, htons(ETH_P_ALL));
+    sockaddr_ll at = {};
+    at.sll_family = AF_PACKET;
+    at.sll_protocol = htons(ETH_P_ALL);
+    at.sll_ifindex = static_cast<int>(if_nametoindex("i1"));
+    if (pods_ < 0 ||
+        bind(pods_, reinterpret_cast<sockaddr*>(&at), sizeof(at)) != 0) {
+      return absl::InternalError(absl::StrCat("i1: ", strerror(errno)));
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads what reached i1: the datagram `p` carries, as forwarded to its
+  // pod (other frames, the link's own chatter, are skipped).
+  void ReadForwarded(const InboundPacket& p,
+                     std::optional<sim::testing::Delivery>* delivered,
+                     std::string* note) {
+    for (;;) {
+      uint8_t buf[4096];
+      sockaddr_ll from = {};
+      socklen_t from_len = sizeof(from);
+      const ssize_t n = recvfrom(pods_, buf, sizeof(buf), 0,
+                                 reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n < 0) return;
+      if (from.sll_pkttype == PACKET_OUTGOING) continue;
+      auto udp = sim::ParseUdpPacket(absl::MakeConstSpan(buf, n));
+      if (!udp.ok() || udp->dst_port != sim::testing::kInboundUdpPort) {
+        continue;
+      }
+      *delivered = sim::testing::Delivery{udp->ip.tos, udp->ip.ttl};
+      if (std::vector<uint8_t>(udp->payload.begin(), udp->payload.end()) !=
+          p.payload) {
+        *note = " (payload differs)";
+      }
+    }
+  }
+
   int inject_ = -1;
   int udp4_ = -1;
   int udp6_ = -1;
+  int pods_ = -1;
   unsigned d1_ = 0;
   uint8_t d0_mac_[6] = {};
 };
@@ -615,15 +711,12 @@ std::string DescribeHost(const InboundCase& c) {
   return text + DescribeTables(c.policies, c.sas);
 }
 
-TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
-  if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
-  if (absl::Status s = EspAvailable(); !s.ok()) {
-    if (e2e::EspRequired()) FAIL() << "ESP SA refused: " << s;
-    GTEST_SKIP() << "this kernel has no ESP (" << s << ")";
-  }
+// Inbound packets to `target` (the host, or its pods behind a veth) on both
+// kernels; the summary line names the case `what`.
+void RunInbound(sim::testing::InboundTarget target, const char* what) {
   const LookupBudget limits;
   const uint64_t seed = limits.seed;
-  sim::testing::RandomInboundCases cases(static_cast<uint32_t>(seed));
+  sim::testing::RandomInboundCases cases(static_cast<uint32_t>(seed), target);
   uint64_t n_cases = 0;
   uint64_t n_packets = 0;
   int differences = 0;
@@ -643,7 +736,7 @@ TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
       ASSERT_TRUE(out.empty()) << "ip addr add " << address << ": " << out;
     }
     InboundWire wire;
-    const absl::Status opened = wire.Open();
+    const absl::Status opened = wire.Open(c.pods);
     ASSERT_TRUE(opened.ok()) << opened;
     sim::testing::SimInboundHost sim_host = sim::testing::MakeSimInboundHost(c);
     size_t added = 0;
@@ -661,14 +754,13 @@ TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
       ++n_packets;
       auto on_linux = wire.Verdict(*pair->reference, p);
       ASSERT_TRUE(on_linux.ok()) << on_linux.status();
-      const std::string on_sim =
-          sim::testing::SimInboundVerdict(*sim_host.kernel, p);
+      const std::string on_sim = sim::testing::SimInboundVerdict(sim_host, p);
       const bool delivered = on_linux->find("delivered") != std::string::npos;
       ++verdicts[delivered ? "delivered"
                            : on_linux->substr(on_linux->rfind(' ') + 1)];
       if (*on_linux != on_sim) {
         ++differences;
-        ADD_FAILURE() << "inbound packet differs (seed " << seed << ", case "
+        ADD_FAILURE() << what << ": packet differs (seed " << seed << ", case "
                       << n_cases << ") for " << p.description
                       << "\n  Linux:     " << *on_linux
                       << "\n  simulator: " << on_sim
@@ -682,12 +774,31 @@ TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
     absl::StrAppend(&counts, counts.empty() ? "" : ", ", v, " ", n);
   }
   std::printf(
-      "xfrm differential (inbound packets): %llu tables, %llu packets, %d "
+      "xfrm differential (%s): %llu tables, %llu packets, %d "
       "differences, seed %llu (Linux: %s)\n",
-      static_cast<unsigned long long>(n_cases),
+      what, static_cast<unsigned long long>(n_cases),
       static_cast<unsigned long long>(n_packets), differences,
       static_cast<unsigned long long>(seed), counts.c_str());
   std::fflush(stdout);
+}
+
+TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
+  if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
+  if (absl::Status s = EspAvailable(); !s.ok()) {
+    if (e2e::EspRequired()) FAIL() << "ESP SA refused: " << s;
+    GTEST_SKIP() << "this kernel has no ESP (" << s << ")";
+  }
+  RunInbound(sim::testing::InboundTarget::kHost, "inbound packets");
+}
+
+// Decrypted packets for a pod: forwarded, through the fwd policy check.
+TEST(XfrmDifferentialOnLinuxTest, InboundPacketsForPodsMatchLinux) {
+  if (absl::Status s = FreshPair().status(); !s.ok()) GTEST_SKIP() << s;
+  if (absl::Status s = EspAvailable(); !s.ok()) {
+    if (e2e::EspRequired()) FAIL() << "ESP SA refused: " << s;
+    GTEST_SKIP() << "this kernel has no ESP (" << s << ")";
+  }
+  RunInbound(sim::testing::InboundTarget::kPods, "inbound packets for pods");
 }
 
 // --- Outbound datapath: packets forwarded from a pod ------------------------
@@ -695,14 +806,6 @@ TEST(XfrmDifferentialOnLinuxTest, InboundPacketsMatchLinux) {
 using ::kmesh::sim::testing::DatapathCase;
 using ::kmesh::sim::testing::DatapathOutput;
 using ::kmesh::sim::testing::DatapathPacket;
-
-absl::Status WriteSysctl(const std::string& path, const std::string& value) {
-  std::ofstream f(path);
-  f << value << "\n";
-  if (!f.flush())
-    return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
 
 // The SNMP counters a datapath verdict reports, as /proc/net/snmp and
 // /proc/net/snmp6 of this thread's namespace list them ("Ip" + "FragOKs").

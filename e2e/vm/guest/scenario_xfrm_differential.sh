@@ -25,7 +25,7 @@ KMESH_VM_EXPECT_ESP=1 KMESH_XFRM_DIFF_SECONDS=${KMESH_XFRM_DIFF_SECONDS:-150} \
 rc=$?
 keep "$log"
 grep '^xfrm differential' "$log" | while read -r line; do info "$line"; done
-for case in PolicyProbesMatchLinux SaProbesMatchLinux PolicySequencesMatchLinux APlantedSimulatorBugIsCaught APlantedDuplicateSaIsCaught OutboundLookupsMatchLinux InboundPacketsMatchLinux ForwardedPacketsLeaveAsOnLinux SaAndPolicySequencesMatchLinux; do
+for case in PolicyProbesMatchLinux SaProbesMatchLinux PolicySequencesMatchLinux APlantedSimulatorBugIsCaught APlantedDuplicateSaIsCaught OutboundLookupsMatchLinux InboundPacketsMatchLinux InboundPacketsForPodsMatchLinux ForwardedPacketsLeaveAsOnLinux SaAndPolicySequencesMatchLinux; do
   summary=$(grep -A1 "RUN .*\.$case\$" "$log" | grep -E '^(xfrm differential|planted bug)')
   [ -n "$summary" ] || summary="Linux gave the recorded answer to every step, the simulator the same"
   if [ -n "${GTEST_FILTER:-}" ] && ! grep -q "RUN .*\.$case\$" "$log"; then

@@ -51,8 +51,13 @@ bool AnyInboundDropRose(const XfrmStats& before, const XfrmStats& after) {
   return false;
 }
 
-RandomInboundCases::RandomInboundCases(uint32_t seed)
-    : picks_(seed), pools_(seed * 11 + 3) {}
+RandomInboundCases::RandomInboundCases(uint32_t seed, InboundTarget target)
+    : picks_(seed), pools_(seed * 11 + 3), target_(target) {}
+
+IpAddress RandomInboundCases::Destination(IpFamily family,
+                                          const InboundCase& c) {
+  return Local(family, target_ == InboundTarget::kPods ? c.pods : c.local);
+}
 
 IpAddress RandomInboundCases::Remote(IpFamily family,
                                      const std::vector<IpAddress>& local) {
@@ -87,11 +92,22 @@ InboundCase RandomInboundCases::Next() {
     }
   }
 
+  if (target_ == InboundTarget::kPods) {
+    // One pod of each family behind a veth, addresses from the same pools
+    // (so that selectors cover them as often as the host's).
+    for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
+      c.pods.push_back(Remote(family, c.local));
+    }
+  }
+  // Inner sources are neither the host's addresses nor its pods'.
+  std::vector<IpAddress> taken = c.local;
+  taken.insert(taken.end(), c.pods.begin(), c.pods.end());
+
   const int n_sas = 1 + picks_.Below(4);
   for (int i = 0; i < n_sas; ++i) {
     const IpFamily outer = pools_.Family();
     const IpAddress dst = Local(outer, c.local);
-    XfrmSa sa = ::kmesh::testing::Sa(Remote(outer, c.local).ToString(),
+    XfrmSa sa = ::kmesh::testing::Sa(Remote(outer, taken).ToString(),
                                      dst.ToString(), 1 + picks_.Below(3));
     sa.reqid = 1 + picks_.Below(3);
     sa.mark = picks_.From(kSaMarks);
@@ -123,13 +139,13 @@ InboundCase RandomInboundCases::Next() {
     IpFamily inner = sa.selector.dst.family();
     if (picks_.Below(6) == 0) inner = Other(inner);
     XfrmPolicy p;
-    p.dir = XfrmDir::kIn;
+    p.dir = target_ == InboundTarget::kPods ? XfrmDir::kFwd : XfrmDir::kIn;
     p.selector.src =
         picks_.Below(2) == 0 ? IpPrefix::Any(inner) : pools_.Prefix(inner);
     if (picks_.Below(2) == 0) {
       p.selector.dst = IpPrefix::Any(inner);
     } else {
-      const IpAddress to = Local(inner, c.local);
+      const IpAddress to = Destination(inner, c);
       const int bits = inner == IpFamily::kV4 ? 32 : 128;
       p.selector.dst = IpPrefix(
           to, bits - picks_.Below(3) * (inner == IpFamily::kV4 ? 8 : 32));
@@ -180,8 +196,8 @@ InboundCase RandomInboundCases::Next() {
     }
     if (kind >= 6) {  // In clear.
       const IpFamily family = pools_.Family();
-      packet.inner_src = Remote(family, c.local);
-      packet.inner_dst = Local(family, c.local);
+      packet.inner_src = Remote(family, taken);
+      packet.inner_dst = Destination(family, c);
       packet.wire = BuildUdpPacket(packet.inner_src, packet.inner_dst, 5000 + i,
                                    kInboundUdpPort, packet.payload);
       SetTrafficClass(packet.wire, picks_.From(kTos));
@@ -202,8 +218,8 @@ InboundCase RandomInboundCases::Next() {
     }
     IpFamily inner = sa.selector.dst.family();
     if (picks_.Below(6) == 0) inner = Other(inner);
-    packet.inner_src = Remote(inner, c.local);
-    packet.inner_dst = Local(inner, c.local);
+    packet.inner_src = Remote(inner, taken);
+    packet.inner_dst = Destination(inner, c);
     std::vector<uint8_t> datagram =
         BuildUdpPacket(packet.inner_src, packet.inner_dst, 5000 + i,
                        kInboundUdpPort, packet.payload);
@@ -282,7 +298,15 @@ std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
 SimInboundHost MakeSimInboundHost(const InboundCase& c) {
   SimInboundHost host;
   host.kernel = std::make_unique<SimKernel>("inbound", 100);
+  host.to_pods = std::make_shared<std::vector<std::vector<uint8_t>>>();
   for (const IpAddress& a : c.local) host.kernel->AddNodeAddress(a);
+  for (const IpAddress& pod : c.pods) {
+    auto to_pods = host.to_pods;
+    host.kernel->AddPod(absl::StrCat("pod-", pod.ToString()), pod,
+                        [to_pods](absl::Span<const uint8_t> packet) {
+                          to_pods->emplace_back(packet.begin(), packet.end());
+                        });
+  }
   for (const XfrmSa& sa : c.sas) {
     host.added.push_back(host.kernel->xfrm().AddSa(sa));
   }
@@ -292,7 +316,10 @@ SimInboundHost MakeSimInboundHost(const InboundCase& c) {
   return host;
 }
 
-std::string SimInboundVerdict(SimKernel& kernel, const InboundPacket& packet) {
+std::string SimInboundVerdict(SimInboundHost& host,
+                              const InboundPacket& packet) {
+  SimKernel& kernel = *host.kernel;
+  host.to_pods->clear();
   auto sas_before = kernel.xfrm().DumpSas();
   auto stats_before = kernel.xfrm().ReadStats();
   // The packet as the stack above XFRM receives it: the last one eth0
@@ -314,6 +341,8 @@ std::string SimInboundVerdict(SimKernel& kernel, const InboundPacket& packet) {
   }
   std::optional<Delivery> delivered;
   if (fate == PacketFate::kDelivered) {
+    // To a pod: as it left on the pod's veth (forwarded, its TTL one less).
+    if (!host.to_pods->empty()) received = host.to_pods->back();
     absl::StatusOr<IpHeader> ip = ParseIpHeader(received);
     delivered = Delivery{ip.ok() ? ip->tos : uint8_t{0xff},
                          ip.ok() ? ip->ttl : uint8_t{0}};

@@ -42,22 +42,32 @@ struct InboundPacket {
 
 struct InboundCase {
   std::vector<IpAddress> local;  // This host's addresses.
+  std::vector<IpAddress> pods;   // Its pods' (InboundTarget::kPods).
   std::vector<XfrmPolicy> policies;
   std::vector<XfrmSa> sas;
   std::vector<InboundPacket> packets;  // In the order they are sent.
 };
 
+// Where the inner packets go: to the host itself (delivered locally, the in
+// policy check), or to a pod of each family behind a veth (forwarded after
+// decryption, the fwd policy check; the policies are fwd policies).
+enum class InboundTarget { kHost, kPods };
+
 class RandomInboundCases {
  public:
-  explicit RandomInboundCases(uint32_t seed);
+  explicit RandomInboundCases(uint32_t seed,
+                              InboundTarget target = InboundTarget::kHost);
   InboundCase Next();
 
  private:
+  // An address of `c`'s host or pods, as the target says.
+  IpAddress Destination(IpFamily family, const InboundCase& c);
   IpAddress Remote(IpFamily family, const std::vector<IpAddress>& local);
   IpAddress Local(IpFamily family, const std::vector<IpAddress>& local);
 
   RandomPicks picks_;
   RandomPolicies pools_;
+  InboundTarget target_;
   uint32_t case_number_ = 0;
 };
 
@@ -70,7 +80,8 @@ struct Delivery {
 // The verdict for one packet from what moved between two readings of a
 // kernel: "sa <identity>" for each SA whose packet counter rose, the
 // XfrmIn* (and XfrmFwd*) counters that rose, without "Xfrm", and
-// "delivered tos 0x.. ttl N" when the datagram reached its socket; joined
+// "delivered tos 0x.. ttl N" when the datagram reached its socket (or its
+// pod); joined
 // with ", ", or "nothing".
 std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
                            const XfrmStats& stats_before,
@@ -86,16 +97,19 @@ uint64_t StatOf(const XfrmStats& stats, const std::string& name);
 // readings: the packet from the wire was dropped by XFRM.
 bool AnyInboundDropRose(const XfrmStats& before, const XfrmStats& after);
 
-// A SimKernel holding `c`'s addresses as node addresses and its SAs and
-// policies; the answers to adding them (OK or the error), in order.
+// A SimKernel holding `c`'s addresses as node addresses, its pods, and its
+// SAs and policies; the answers to adding them (OK or the error), in
+// order; what reached the pods.
 struct SimInboundHost {
   std::unique_ptr<SimKernel> kernel;
   std::vector<absl::Status> added;
+  std::shared_ptr<std::vector<std::vector<uint8_t>>> to_pods;
 };
 SimInboundHost MakeSimInboundHost(const InboundCase& c);
 
 // SimKernel's verdict for `packet` (ReceiveFromWire), as InboundVerdict.
-std::string SimInboundVerdict(SimKernel& kernel, const InboundPacket& packet);
+std::string SimInboundVerdict(SimInboundHost& host,
+                              const InboundPacket& packet);
 
 }  // namespace kmesh::sim::testing
 

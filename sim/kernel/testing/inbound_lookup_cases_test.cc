@@ -3,6 +3,7 @@
 // read from what moved.
 #include "sim/kernel/testing/inbound_lookup_cases.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -20,7 +21,7 @@ TEST(InboundLookupCasesTest, PacketsReachEveryVerdict) {
     const InboundCase c = cases.Next();
     SimInboundHost host = MakeSimInboundHost(c);
     for (const InboundPacket& p : c.packets) {
-      const std::string v = SimInboundVerdict(*host.kernel, p);
+      const std::string v = SimInboundVerdict(host, p);
       // What became of the packet.
       const bool delivered = v.find("delivered") != std::string::npos;
       ++verdicts[delivered ? "delivered" : v.substr(v.rfind(' ') + 1)];
@@ -33,6 +34,36 @@ TEST(InboundLookupCasesTest, PacketsReachEveryVerdict) {
   for (const char* v :
        {"delivered", "decrypted", "InNoStates", "InStateProtoError",
         "InStateSeqError", "InNoPols", "InTmplMismatch", "InPolBlock"}) {
+    EXPECT_GE(verdicts[v] * 50, packets)
+        << v << ": " << verdicts[v] << " of " << packets;
+  }
+}
+
+TEST(InboundLookupCasesTest, PacketsForPodsAreForwardedOrRefusedByFwdPolicies) {
+  RandomInboundCases cases(20261208, InboundTarget::kPods);
+  std::map<std::string, int> verdicts;
+  int packets = 0;
+  for (int i = 0; i < 150; ++i) {
+    const InboundCase c = cases.Next();
+    ASSERT_EQ(c.pods.size(), 2u);
+    for (const XfrmPolicy& p : c.policies) EXPECT_EQ(p.dir, XfrmDir::kFwd);
+    SimInboundHost host = MakeSimInboundHost(c);
+    for (const InboundPacket& p : c.packets) {
+      EXPECT_TRUE(std::find(c.pods.begin(), c.pods.end(), p.inner_dst) !=
+                  c.pods.end());
+      const std::string v = SimInboundVerdict(host, p);
+      const bool delivered = v.find("delivered") != std::string::npos;
+      ++verdicts[delivered ? "delivered" : v.substr(v.rfind(' ') + 1)];
+      // Forwarded: one hop less than the 64 it was sent with.
+      if (delivered) {
+        EXPECT_NE(v.find("ttl 63"), std::string::npos) << v;
+      }
+      ++packets;
+    }
+  }
+  for (const auto& [v, n] : verdicts) std::printf("%s %d\n", v.c_str(), n);
+  for (const char* v : {"delivered", "InNoPols", "InTmplMismatch", "InPolBlock",
+                        "InStateMismatch"}) {
     EXPECT_GE(verdicts[v] * 50, packets)
         << v << ": " << verdicts[v] << " of " << packets;
   }
