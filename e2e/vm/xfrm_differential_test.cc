@@ -847,6 +847,15 @@ class ForwardingNode {
     const bool v4 = c.node.family() == IpFamily::kV4;
     const std::string f = v4 ? "" : "-6 ";
     const std::string host = v4 ? "/32" : "/128";
+    // The pods may be of the other family (a tunnel that changes family):
+    // their routes are of theirs, the one to the peer's pods without a
+    // gateway of another family.
+    const bool pods_v4 = c.pod.family() == IpFamily::kV4;
+    const std::string pf = pods_v4 ? "" : "-6 ";
+    const std::string pod_host = pods_v4 ? "/32" : "/128";
+    const std::string to_remote =
+        pods_v4 == v4 ? absl::StrCat(" via ", c.peer.ToString(), " dev d0")
+                      : std::string(" dev d0");
     for (const std::string& args : std::vector<std::string>{
              "link add d0 type veth peer name d1",
              "link add i0 type veth peer name i1",
@@ -854,14 +863,23 @@ class ForwardingNode {
              absl::StrCat("link set d1 mtu ", c.mtu), "link set i0 mtu 9000",
              "link set i1 mtu 9000", "link set lo up", "link set d0 up",
              "link set d1 up", "link set i0 up", "link set i1 up",
-             absl::StrCat("addr add ", c.node.ToString(), host, " dev d0",
-                          v4 ? "" : " nodad"),
-             absl::StrCat(f, "route add ", c.pod.ToString(), host, " dev i0"),
+
+             absl::StrCat(pf, "route add ", c.pod.ToString(), pod_host,
+                          " dev i0"),
              absl::StrCat(f, "route add ", c.peer.ToString(), host, " dev d0"),
-             absl::StrCat(f, "route add ", c.remote.ToString(), " via ",
-                          c.peer.ToString(), " dev d0"),
-             absl::StrCat(f, "rule add iif d1 blackhole"),
-             absl::StrCat(f, "rule add iif i1 blackhole")}) {
+             absl::StrCat(pf, "route add ", c.remote.ToString(), to_remote),
+             "rule add iif d1 blackhole", "-6 rule add iif d1 blackhole",
+             "rule add iif i1 blackhole", "-6 rule add iif i1 blackhole"}) {
+      const std::string out = e2e::RunIp(args);
+      if (!out.empty()) {
+        return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
+      }
+    }
+    for (const IpAddress& a : c.node_addresses) {
+      const std::string args =
+          a.is_v4()
+              ? absl::StrCat("addr add ", a.ToString(), "/32 dev d0")
+              : absl::StrCat("addr add ", a.ToString(), "/128 dev d0 nodad");
       const std::string out = e2e::RunIp(args);
       if (!out.empty()) {
         return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
@@ -900,7 +918,7 @@ class ForwardingNode {
     for (const std::string& args : std::vector<std::string>{
              absl::StrCat(f, "neigh add ", c.peer.ToString(), " lladdr ",
                           Mac(d1_mac), " dev d0 nud permanent"),
-             absl::StrCat(f, "neigh add ", c.pod.ToString(), " lladdr ",
+             absl::StrCat(pf, "neigh add ", c.pod.ToString(), " lladdr ",
                           Mac(i1_mac), " dev i0 nud permanent")}) {
       const std::string out = e2e::RunIp(args);
       if (!out.empty()) {
@@ -1023,6 +1041,7 @@ TEST(XfrmDifferentialOnLinuxTest, ForwardedPacketsLeaveAsOnLinux) {
   uint64_t n_packets = 0;
   uint64_t n_frames = 0;
   int differences = 0;
+  std::map<std::string, uint64_t> outcomes;  // What Linux sent.
   while (limits.More(n_cases, differences)) {
     const DatapathCase c = cases.Next();
     ++n_cases;
@@ -1041,6 +1060,10 @@ TEST(XfrmDifferentialOnLinuxTest, ForwardedPacketsLeaveAsOnLinux) {
       auto on_linux = node.Send(*pair->reference, p);
       ASSERT_TRUE(on_linux.ok()) << on_linux.status();
       n_frames += on_linux->wire.size() + on_linux->to_pod.size();
+      ++outcomes[on_linux->wire.size() > 1    ? "fragmented"
+                 : on_linux->wire.size() == 1 ? "one frame"
+                 : !on_linux->to_pod.empty()  ? "ICMP error"
+                                              : "nothing"];
       const std::string linux_verdict =
           sim::testing::DatapathVerdict(c, *on_linux);
       const std::string sim_verdict = sim::testing::DatapathVerdict(
@@ -1057,13 +1080,18 @@ TEST(XfrmDifferentialOnLinuxTest, ForwardedPacketsLeaveAsOnLinux) {
       }
     }
   }
+  std::string counts;
+  for (const auto& [o, n] : outcomes) {
+    absl::StrAppend(&counts, counts.empty() ? "" : ", ", o, " ", n);
+  }
   std::printf(
       "xfrm differential (forwarded packets): %llu tunnels, %llu packets, "
-      "%llu frames and errors compared, %d differences, seed %llu\n",
+      "%llu frames and errors compared, %d differences, seed %llu (Linux: "
+      "%s)\n",
       static_cast<unsigned long long>(n_cases),
       static_cast<unsigned long long>(n_packets),
       static_cast<unsigned long long>(n_frames), differences,
-      static_cast<unsigned long long>(seed));
+      static_cast<unsigned long long>(seed), counts.c_str());
   std::fflush(stdout);
 }
 

@@ -9,9 +9,6 @@
 namespace kmesh::sim {
 namespace {
 
-// IPv6's minimum link MTU (RFC 8200 5).
-constexpr size_t kIpv6MinimumMtu = 1280;
-
 void Store16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
@@ -139,8 +136,9 @@ absl::StatusOr<EspTransform::Layout> EspTransform::LayOut(
   // xfrm4/xfrm6_tunnel_encap_add set them: DSCP copied and ECN by
   // INET_ECN_encapsulate (CE goes out as ECT(0)); an IPv6 outer header
   // takes an IPv6 inner packet's flow label; an IPv4 one copies DF from an
-  // IPv4 inner packet and sets it for an IPv6 one larger than IPv6's
-  // minimum MTU.
+  // IPv4 inner packet and sets it for any IPv6 one (xfrm6_extract_header
+  // gives an IPv6 packet DF; Debian's 6.1 sets it on IPv6 packets of every
+  // size, differential finding 17).
   constexpr uint8_t kEcnMask = 0x03;
   constexpr uint8_t kCe = 0x03;
   constexpr uint8_t kEct0 = 0x02;
@@ -150,7 +148,7 @@ absl::StatusOr<EspTransform::Layout> EspTransform::LayOut(
   if (ip->family == IpFamily::kV6) {
     l.outer_flow_label =
         ((inner[1] & 0x0fu) << 16) | (inner[2] << 8) | inner[3];
-    l.outer_df = inner.size() > kIpv6MinimumMtu;
+    l.outer_df = true;
   } else {
     l.outer_df = ip->dont_fragment;
   }

@@ -5,8 +5,8 @@
 //   bytes | pad length | next header 4 or 41] | ICV (16)
 // The outer header carries the inner packet's DSCP, its ECN as RFC 6040's
 // normal mode encapsulates it (CE goes out as ECT(0)), an IPv6 inner
-// packet's flow label, and an IPv4 inner packet's DF (an IPv6 one larger
-// than 1,280 bytes gets DF), as Linux's tunnel mode writes them; TTL / hop
+// packet's flow label, and an IPv4 inner packet's DF (an IPv6 one gets
+// DF), as Linux's tunnel mode writes them; TTL / hop
 // limit 64 and IPv4 ID 0 (the kernel sets the ID of a packet without DF).
 // The AAD is SPI || seq, or SPI || seq high 32 || seq low 32 with extended
 // sequence numbers (RFC 4303 2.2.1, RFC 4106 5). The explicit IV is the

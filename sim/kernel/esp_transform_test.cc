@@ -118,12 +118,13 @@ TEST(EspTransformTest, TheOuterHeaderTakesDscpEcnFlowLabelAndDfFromTheInner) {
   auto outer6 = v6->Encapsulate(3, Inner("10.244.1.2", "10.244.2.3", 33));
   ASSERT_TRUE(outer6.ok());
   EXPECT_EQ(((*outer6)[1] & 0x0f) | (*outer6)[2] | (*outer6)[3], 0);
-  // An IPv6 inner packet in an IPv4 tunnel: DF once it is larger than
-  // 1,280 bytes (xfrm4_tunnel_encap_add's small_ipv6).
-  for (const auto& [size, df] : {std::pair{1280, false}, {1281, true}}) {
+  // An IPv6 inner packet in an IPv4 tunnel: DF, small or not (finding 17:
+  // what Debian's 6.1 does, whatever a 2022 patch meant for packets of at
+  // most 1,280 bytes).
+  for (size_t size : {100, 1280, 1281}) {
     auto outer = v4->Encapsulate(4, Inner("fd00:1::2", "fd00:2::3", size - 48));
     ASSERT_TRUE(outer.ok());
-    EXPECT_EQ(ParseIpHeader(*outer)->dont_fragment, df) << size;
+    EXPECT_TRUE(ParseIpHeader(*outer)->dont_fragment) << size;
   }
 }
 

@@ -121,23 +121,38 @@ RandomDatapathCases::RandomDatapathCases(uint32_t seed) : picks_(seed) {}
 
 DatapathCase RandomDatapathCases::Next() {
   DatapathCase c;
+  // The tunnel's family, and the pods': the same, or now and then the
+  // other (a tunnel that changes family).
   const bool v4 = picks_.Below(2) == 0;
+  const bool pods_v4 = picks_.Below(4) == 0 ? !v4 : v4;
   if (v4) {
     c.node = *IpAddress::Parse(absl::StrCat("192.168.7.", 1 + picks_.Below(9)));
     c.peer =
         *IpAddress::Parse(absl::StrCat("192.168.7.", 10 + picks_.Below(9)));
-    c.pod = *IpAddress::Parse(absl::StrCat("10.244.1.", 2 + picks_.Below(250)));
-    c.remote = *IpPrefix::Parse("10.244.2.0/24");
-    static const size_t kMtus[] = {1500, 1500, 1500, 1400, 1280, 1000, 576};
-    c.mtu = picks_.From(kMtus);
   } else {
     c.node =
         *IpAddress::Parse(absl::StrFormat("fd00:7::%x", 1 + picks_.Below(9)));
     c.peer =
         *IpAddress::Parse(absl::StrFormat("fd00:7::%x", 16 + picks_.Below(9)));
+  }
+  if (pods_v4) {
+    c.pod = *IpAddress::Parse(absl::StrCat("10.244.1.", 2 + picks_.Below(250)));
+    c.remote = *IpPrefix::Parse("10.244.2.0/24");
+  } else {
     c.pod = *IpAddress::Parse(
         absl::StrFormat("fd00:10:244:1::%x", 2 + picks_.Below(250)));
     c.remote = *IpPrefix::Parse("fd00:10:244:2::/64");
+  }
+  c.node_addresses.push_back(c.node);
+  if (v4 != pods_v4) {
+    c.node_addresses.push_back(*IpAddress::Parse(
+        pods_v4 ? absl::StrCat("192.168.8.", 1 + picks_.Below(9))
+                : absl::StrFormat("fd00:8::%x", 1 + picks_.Below(9))));
+  }
+  if (v4 && pods_v4) {
+    static const size_t kMtus[] = {1500, 1500, 1500, 1400, 1280, 1000, 576};
+    c.mtu = picks_.From(kMtus);
+  } else {
     // IPv6 needs 1,280 on the link, and the tunnel's limit is kept above it.
     static const size_t kMtus[] = {1500, 1500, 1420, 1400};
     c.mtu = picks_.From(kMtus);
@@ -148,8 +163,15 @@ DatapathCase RandomDatapathCases::Next() {
   c.sa.replay_window = c.sa.esn ? 128 : 0;
   // The layout's policy: the pod's prefix (the pod alone, or its node's
   // pod range) to the peer's pods, through the tunnel.
-  const IpPrefix from = picks_.Below(2) == 0 ? IpPrefix(c.pod, v4 ? 32 : 128)
-                                             : IpPrefix(c.pod, v4 ? 24 : 64);
+  const IpPrefix from = picks_.Below(2) == 0
+                            ? IpPrefix(c.pod, pods_v4 ? 32 : 128)
+                            : IpPrefix(c.pod, pods_v4 ? 24 : 64);
+  if (v4 != pods_v4) {
+    // An SA carries the other family only with a selector of that family
+    // that is not /0 (an unset or /0 one is the SA's own family).
+    c.sa.selector.src = IpPrefix(c.pod, pods_v4 ? 24 : 64);
+    c.sa.selector.dst = c.remote;
+  }
   c.policy = ::kmesh::testing::Policy(
       XfrmDir::kOut, from.ToString(), c.remote.ToString(),
       ::kmesh::testing::kNoMark, 0,
@@ -159,9 +181,10 @@ DatapathCase RandomDatapathCases::Next() {
 }
 
 DatapathPacket RandomDatapathCases::Packet(const DatapathCase& c) {
-  const IpFamily family = c.node.family();
+  const IpFamily family = c.pod.family();
   const size_t header = IpHeaderLength(family) + 8;  // IP + UDP.
-  const size_t tunnel = EspTransform::LargestInnerPacket(family, c.mtu);
+  const size_t tunnel =
+      EspTransform::LargestInnerPacket(c.node.family(), c.mtu);
   // The inner packet's length: most near the tunnel's limit or the link's
   // MTU (where encapsulated packets start to be fragmented), some anywhere,
   // some tiny.
@@ -181,7 +204,14 @@ DatapathPacket RandomDatapathCases::Packet(const DatapathCase& c) {
       length = header + picks_.Below(static_cast<int>(c.mtu + 200 - header));
       break;
   }
-  const bool df = picks_.Below(2) == 0;
+  bool df = picks_.Below(2) == 0;
+  // Not drawn: an IPv4 packet without DF too big for an IPv6 tunnel, which
+  // Linux encapsulates and sends as IPv6 fragments (the simulator does not
+  // fragment IPv6; docs/sim-fidelity.md).
+  if (family == IpFamily::kV4 && c.node.family() == IpFamily::kV6 &&
+      length > tunnel) {
+    df = true;
+  }
   const uint8_t tos = picks_.From(kTos);
   static const uint8_t kTtls[] = {1, 2, 9, 63, 64, 64, 128, 255};
   const uint8_t ttl = picks_.From(kTtls);
@@ -298,7 +328,7 @@ SimDatapathHost MakeSimDatapathHost(const DatapathCase& c) {
   host.kernel = std::make_unique<SimKernel>("datapath", 200);
   host.pod = c.pod;
   host.to_pod = std::make_shared<std::vector<std::vector<uint8_t>>>();
-  host.kernel->AddNodeAddress(c.node);
+  for (const IpAddress& a : c.node_addresses) host.kernel->AddNodeAddress(a);
   auto to_pod = host.to_pod;
   host.kernel->AddPod("sender", c.pod,
                       [to_pod](absl::Span<const uint8_t> packet) {

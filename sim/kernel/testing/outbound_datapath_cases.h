@@ -1,8 +1,9 @@
 // Random packets forwarded from a local pod through this node's XFRM output,
 // for comparing what leaves Linux's datapath with what leaves SimKernel's.
-// A case is one tunnel (this node to a peer, both IPv4 or both IPv6), the
-// out policy and SA a node-pair layout gives it (the pod's prefix to the
-// peer's pods), eth0's MTU, and UDP datagrams from the pod: inner sizes
+// A case is one tunnel (this node to a peer, IPv4 or IPv6), the out policy
+// and SA a node-pair layout gives it (the pod's prefix to the peer's pods,
+// of the tunnel's family or, one case in four, of the other), eth0's MTU,
+// and UDP datagrams from the pod: inner sizes
 // from an empty datagram to past the MTU, most near the tunnel's limit;
 // DF set or not; every TOS / ECN codepoint; TTLs from 1; IPv4 IDs and IPv6
 // flow labels. The verdict (DatapathVerdict) describes what came out, in
@@ -34,7 +35,11 @@ struct DatapathPacket {
 };
 
 struct DatapathCase {
-  IpAddress node;   // This node's address: the tunnel's source.
+  IpAddress node;  // This node's address: the tunnel's source.
+  // Its addresses: `node`, and one of the pods' family when the tunnel is
+  // of the other (a node of a dual-stack cluster; it sends the ICMP errors
+  // of that family).
+  std::vector<IpAddress> node_addresses;
   IpAddress peer;   // The peer node's: the tunnel's destination.
   IpAddress pod;    // The local pod that sends.
   IpPrefix remote;  // The peer's pods, routed through the peer.

@@ -26,7 +26,10 @@ TEST(OutboundDatapathCasesTest, PacketsReachEveryOutcome) {
       const std::string v = DatapathVerdict(c, SimDatapathOutput(host, p));
       ++packets;
       if (absl::StrContains(v, "reassembled")) ++outcomes["fragmented"];
-      if (absl::StrContains(v, "inner [")) ++outcomes["encrypted"];
+      if (absl::StrContains(v, "inner [")) {
+        ++outcomes["encrypted"];
+        if (c.node.family() != c.pod.family()) ++outcomes["across families"];
+      }
       if (absl::StrContains(v, "icmp type 3 code 4") ||
           absl::StrContains(v, "icmp type 2 code 0")) {
         ++outcomes["too big"];
@@ -42,7 +45,8 @@ TEST(OutboundDatapathCasesTest, PacketsReachEveryOutcome) {
     }
   }
   for (const auto& [o, n] : outcomes) std::printf("%s %d\n", o.c_str(), n);
-  for (const char* o : {"fragmented", "encrypted", "too big", "ttl"}) {
+  for (const char* o :
+       {"fragmented", "encrypted", "across families", "too big", "ttl"}) {
     EXPECT_GE(outcomes[o] * 50, packets)
         << o << ": " << outcomes[o] << " of " << packets;
   }
