@@ -555,10 +555,17 @@ class InboundWire {
     to.sll_protocol = htons((p.wire[0] >> 4) == 4 ? ETH_P_IP : ETH_P_IPV6);
     to.sll_halen = 6;
     std::memcpy(to.sll_addr, d0_mac_, 6);
-    if (setsockopt(inject_, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0 ||
-        sendto(inject_, p.wire.data(), p.wire.size(), 0,
-               reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0) {
-      return absl::InternalError(absl::StrCat("inject: ", strerror(errno)));
+    if (setsockopt(inject_, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+      return absl::InternalError(absl::StrCat("SO_MARK: ", strerror(errno)));
+    }
+    const std::vector<std::vector<uint8_t>> frames =
+        p.fragments.empty() ? std::vector<std::vector<uint8_t>>{p.wire}
+                            : p.fragments;
+    for (const std::vector<uint8_t>& frame : frames) {
+      if (sendto(inject_, frame.data(), frame.size(), 0,
+                 reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0) {
+        return absl::InternalError(absl::StrCat("inject: ", strerror(errno)));
+      }
     }
     std::string delivered_note;
     std::optional<sim::testing::Delivery> delivered;

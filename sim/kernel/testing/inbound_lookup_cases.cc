@@ -11,6 +11,7 @@
 #include "kmesh/kernel/testing/xfrm_objects.h"
 #include "sim/kernel/esp_transform.h"
 #include "sim/kernel/testing/outbound_lookup_cases.h"
+#include "sim/net/ip_fragments.h"
 #include "sim/net/ip_packet.h"
 
 namespace kmesh::sim::testing {
@@ -253,6 +254,25 @@ InboundCase RandomInboundCases::Next() {
       packet.wire[spi_at + 3] ^= 0x40;  // An SPI no SA here has.
       damage = ", spi changed";
     }
+    if (sa.dst.is_v4() && picks_.Below(6) == 0) {
+      // Fragmented on the way (an IPv4 router with a smaller MTU, the
+      // sender's DF clear): 2 to 4 fragments, now and then out of order.
+      SetDontFragment(packet.wire, false);
+      SetIpv4Id(packet.wire, static_cast<uint16_t>(1 + picks_.Below(65535)));
+      const size_t data = packet.wire.size() - 20;
+      const size_t pieces = 2 + picks_.Below(3);
+      const size_t mtu = 20 + std::max<size_t>(8, (data / pieces + 7) / 8 * 8);
+      auto fragments = FragmentIpv4(packet.wire, mtu);
+      if (fragments.ok() && fragments->size() > 1) {
+        packet.fragments = *std::move(fragments);
+        const bool reversed = picks_.Below(3) == 0;
+        if (reversed) {
+          std::reverse(packet.fragments.begin(), packet.fragments.end());
+        }
+        absl::StrAppend(&damage, ", in ", packet.fragments.size(), " fragments",
+                        reversed ? " last first" : "");
+      }
+    }
     packet.description = absl::StrFormat(
         "esp %s -> %s spi 0x%x seq 0x%x mark 0x%x tos 0x%x (udp %s -> %s "
         "tos 0x%x)%s",
@@ -331,7 +351,14 @@ std::string SimInboundVerdict(SimInboundHost& host,
       received = captured.packet;
     }
   });
-  const PacketFate fate = kernel.ReceiveFromWire(packet.wire, packet.mark);
+  PacketFate fate = PacketFate::kMalformed;
+  if (packet.fragments.empty()) {
+    fate = kernel.ReceiveFromWire(packet.wire, packet.mark);
+  } else {
+    for (const std::vector<uint8_t>& fragment : packet.fragments) {
+      fate = kernel.ReceiveFromWire(fragment, packet.mark);
+    }
+  }
   kernel.SetCaptureSink(nullptr);
   auto sas_after = kernel.xfrm().DumpSas();
   auto stats_after = kernel.xfrm().ReadStats();

@@ -6,8 +6,9 @@
 // tunnel template, optional or not, allow without one, block), then packets
 // sent in order: ESP through one of the SAs with the next sequence number or
 // a jump, a replay of an earlier packet, a corrupted ICV, an SPI nobody has,
-// an ESN sequence number crossing 2^32, an inner packet of the other family;
-// and packets in clear. Each carries a UDP datagram to a host address. The
+// an ESN sequence number crossing 2^32, an inner packet of the other family,
+// an IPv4 ESP packet arriving in fragments (in order or not); and packets in
+// clear. Each carries a UDP datagram to a host address. The
 // verdict (InboundVerdict) is read from what moved: the SA whose packet
 // counter rose, the XfrmIn* counters that rose, and whether the datagram
 // was delivered.
@@ -33,8 +34,10 @@ inline constexpr uint16_t kInboundUdpPort = 7777;
 
 struct InboundPacket {
   std::vector<uint8_t> wire;  // The IP packet as it arrives (ESP or clear).
-  uint32_t mark = 0;          // The skb mark it arrives with.
-  IpAddress inner_src;        // The UDP datagram inside (or the packet).
+  // When not empty: `wire` arrives as these IPv4 fragments, in this order.
+  std::vector<std::vector<uint8_t>> fragments;
+  uint32_t mark = 0;    // The skb mark it arrives with.
+  IpAddress inner_src;  // The UDP datagram inside (or the packet).
   IpAddress inner_dst;
   std::vector<uint8_t> payload;
   std::string description;  // "esp spi 0x2 seq 3 ..., icv corrupted".

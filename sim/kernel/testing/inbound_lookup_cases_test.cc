@@ -26,10 +26,15 @@ TEST(InboundLookupCasesTest, PacketsReachEveryVerdict) {
       const bool delivered = v.find("delivered") != std::string::npos;
       ++verdicts[delivered ? "delivered" : v.substr(v.rfind(' ') + 1)];
       if (v.rfind("sa ", 0) == 0) ++verdicts["decrypted"];
+      if (v.rfind("sa ", 0) == 0 && !p.fragments.empty()) {
+        ++verdicts["decrypted from fragments"];
+      }
       ++packets;
     }
   }
   for (const auto& [v, n] : verdicts) std::printf("%s %d\n", v.c_str(), n);
+  // Reassembled ESP, decrypted: at least 1% of the packets.
+  EXPECT_GE(verdicts["decrypted from fragments"] * 100, packets);
   // At least 2% of the packets for each.
   for (const char* v :
        {"delivered", "decrypted", "InNoStates", "InStateProtoError",
