@@ -730,6 +730,7 @@ void RunInbound(sim::testing::InboundTarget target, const char* what) {
   sim::testing::RandomInboundCases cases(static_cast<uint32_t>(seed), target);
   uint64_t n_cases = 0;
   uint64_t n_packets = 0;
+  uint64_t n_fragmented = 0;  // Arriving as IPv4 fragments.
   int differences = 0;
   std::map<std::string, uint64_t> verdicts;
   while (limits.More(n_cases, differences)) {
@@ -763,6 +764,7 @@ void RunInbound(sim::testing::InboundTarget target, const char* what) {
     }
     for (const InboundPacket& p : c.packets) {
       ++n_packets;
+      if (!p.fragments.empty()) ++n_fragmented;
       auto on_linux = wire.Verdict(*pair->reference, p);
       ASSERT_TRUE(on_linux.ok()) << on_linux.status();
       const std::string on_sim = sim::testing::SimInboundVerdict(sim_host, p);
@@ -785,10 +787,11 @@ void RunInbound(sim::testing::InboundTarget target, const char* what) {
     absl::StrAppend(&counts, counts.empty() ? "" : ", ", v, " ", n);
   }
   std::printf(
-      "xfrm differential (%s): %llu tables, %llu packets, %d "
-      "differences, seed %llu (Linux: %s)\n",
+      "xfrm differential (%s): %llu tables, %llu packets (%llu in "
+      "fragments), %d differences, seed %llu (Linux: %s)\n",
       what, static_cast<unsigned long long>(n_cases),
-      static_cast<unsigned long long>(n_packets), differences,
+      static_cast<unsigned long long>(n_packets),
+      static_cast<unsigned long long>(n_fragmented), differences,
       static_cast<unsigned long long>(seed), counts.c_str());
   std::fflush(stdout);
 }
