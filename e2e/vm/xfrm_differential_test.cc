@@ -700,7 +700,8 @@ class InboundWire {
       if (!udp.ok() || udp->dst_port != sim::testing::kInboundUdpPort) {
         continue;
       }
-      *delivered = sim::testing::Delivery{udp->ip.tos, udp->ip.ttl};
+      *delivered = sim::testing::Delivery{udp->ip.tos, udp->ip.ttl,
+                                          std::vector<uint8_t>(buf, buf + n)};
       if (std::vector<uint8_t>(udp->payload.begin(), udp->payload.end()) !=
           p.payload) {
         *note = " (payload differs)";

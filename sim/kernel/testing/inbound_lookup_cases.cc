@@ -38,6 +38,15 @@ bool IsInboundStat(const std::string& name) {
 
 }  // namespace
 
+uint64_t PacketDigest(absl::Span<const uint8_t> bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (uint8_t b : bytes) {
+    h ^= b;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
 uint64_t StatOf(const XfrmStats& stats, const std::string& name) {
   for (const auto& [n, v] : stats) {
     if (n == name) return v;
@@ -304,8 +313,14 @@ std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
     if (value != StatOf(stats_before, name)) parts.push_back(name.substr(4));
   }
   if (delivered) {
-    parts.push_back(absl::StrFormat("delivered tos 0x%02x ttl %u",
-                                    delivered->tos, delivered->ttl));
+    std::string part = absl::StrFormat("delivered tos 0x%02x ttl %u",
+                                       delivered->tos, delivered->ttl);
+    if (!delivered->packet.empty()) {
+      absl::StrAppend(&part, absl::StrFormat(" bytes %u digest %016x",
+                                             delivered->packet.size(),
+                                             PacketDigest(delivered->packet)));
+    }
+    parts.push_back(part);
   }
   if (parts.empty()) return "nothing";
   std::string verdict;
@@ -368,11 +383,14 @@ std::string SimInboundVerdict(SimInboundHost& host,
   }
   std::optional<Delivery> delivered;
   if (fate == PacketFate::kDelivered) {
-    // To a pod: as it left on the pod's veth (forwarded, its TTL one less).
-    if (!host.to_pods->empty()) received = host.to_pods->back();
+    // To a pod: as it left on the pod's veth (forwarded, its TTL one less),
+    // every byte.
+    const bool to_pod = !host.to_pods->empty();
+    if (to_pod) received = host.to_pods->back();
     absl::StatusOr<IpHeader> ip = ParseIpHeader(received);
     delivered = Delivery{ip.ok() ? ip->tos : uint8_t{0xff},
-                         ip.ok() ? ip->ttl : uint8_t{0}};
+                         ip.ok() ? ip->ttl : uint8_t{0},
+                         to_pod ? received : std::vector<uint8_t>()};
   }
   return InboundVerdict(*sas_before, *stats_before, *sas_after, *stats_after,
                         delivered);

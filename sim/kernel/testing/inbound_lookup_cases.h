@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "kmesh/base/ip_address.h"
 #include "kmesh/kernel/xfrm.h"
 #include "sim/kernel/sim_kernel.h"
@@ -78,13 +79,19 @@ class RandomInboundCases {
 struct Delivery {
   uint8_t tos = 0;  // TOS / traffic class (after decapsulation).
   uint8_t ttl = 0;  // TTL / hop limit.
+  // Every byte of the packet, where it is seen whole (forwarded to a pod);
+  // empty for a datagram read from a socket.
+  std::vector<uint8_t> packet;
 };
+
+// A short fingerprint of a packet's bytes (FNV-1a, 64 bits), for verdicts.
+uint64_t PacketDigest(absl::Span<const uint8_t> bytes);
 
 // The verdict for one packet from what moved between two readings of a
 // kernel: "sa <identity>" for each SA whose packet counter rose, the
 // XfrmIn* (and XfrmFwd*) counters that rose, without "Xfrm", and
 // "delivered tos 0x.. ttl N" when the datagram reached its socket (or its
-// pod); joined
+// pod, then with " bytes N digest ..." of the whole packet); joined
 // with ", ", or "nothing".
 std::string InboundVerdict(const std::vector<XfrmSa>& sas_before,
                            const XfrmStats& stats_before,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "kmesh/kernel/testing/xfrm_objects.h"
 #include "sim/kernel/esp_transform.h"
+#include "sim/kernel/testing/inbound_lookup_cases.h"
 #include "sim/net/ip_fragments.h"
 #include "sim/net/ip_packet.h"
 
@@ -27,16 +28,6 @@ void FixIpv4Checksum(std::vector<uint8_t>& p) {
   const uint16_t sum = InternetChecksum(absl::MakeConstSpan(p.data(), 20));
   p[10] = sum >> 8;
   p[11] = sum & 0xff;
-}
-
-// FNV-1a, to tell byte strings apart in one line.
-uint64_t Digest(absl::Span<const uint8_t> bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (uint8_t b : bytes) {
-    h ^= b;
-    h *= 0x100000001b3ull;
-  }
-  return h;
 }
 
 // The header fields of an IP packet (or of the start of one, as an ICMP
@@ -95,7 +86,8 @@ std::string DescribeEsp(const XfrmSa& sa, absl::Span<const uint8_t> packet) {
     return absl::StrCat(text, " undecryptable: ", inner.status().message());
   }
   return absl::StrFormat("%s inner [%s] %u bytes digest %016x", text,
-                         DescribeHeader(*inner), inner->size(), Digest(*inner));
+                         DescribeHeader(*inner), inner->size(),
+                         PacketDigest(*inner));
 }
 
 // An ICMP error: its type, code and the 32 bits after the checksum (the
@@ -111,7 +103,7 @@ std::string DescribeIcmp(absl::Span<const uint8_t> packet) {
   absl::Span<const uint8_t> quoted = icmp.subspan(8);
   return absl::StrFormat(
       "icmp type %u code %u info 0x%08x quoting %u bytes digest %016x [%s]",
-      icmp[0], icmp[1], info, quoted.size(), Digest(quoted),
+      icmp[0], icmp[1], info, quoted.size(), PacketDigest(quoted),
       DescribeHeader(quoted));
 }
 
@@ -301,7 +293,7 @@ std::string DatapathVerdict(const DatapathCase& c, const DatapathOutput& out) {
       absl::StrAppend(&line, "\n  ", DescribeEsp(c.sa, frame));
     } else {
       absl::StrAppend(&line, " in clear, digest ",
-                      absl::StrFormat("%016x", Digest(frame)));
+                      absl::StrFormat("%016x", PacketDigest(frame)));
     }
     lines.push_back(line);
   }
