@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -251,6 +252,69 @@ absl::Status WriteSysctl(const std::string& path, const std::string& value) {
   return absl::OkStatus();
 }
 
+// Runs `ip` with each of `commands` in order; the first one's complaint.
+absl::Status RunIpCommands(const std::vector<std::string>& commands) {
+  for (const std::string& args : commands) {
+    const std::string out = e2e::RunIp(args);
+    if (!out.empty()) {
+      return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Writes each (path, value) of /proc/sys, in order.
+absl::Status WriteSysctls(
+    const std::vector<std::pair<std::string, std::string>>& settings) {
+  for (const auto& [path, value] : settings) {
+    if (absl::Status s = WriteSysctl(path, value); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// An interface's MAC address, and as `ip` writes one ("aa:bb:cc:dd:ee:ff").
+absl::StatusOr<std::array<uint8_t, 6>> MacOf(const char* ifname) {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ifreq ifr = {};
+  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+  const bool ok = fd >= 0 && ioctl(fd, SIOCGIFHWADDR, &ifr) == 0;
+  const int err = errno;
+  if (fd >= 0) close(fd);
+  if (!ok) {
+    return absl::InternalError(
+        absl::StrCat(ifname, "'s MAC address: ", strerror(err)));
+  }
+  std::array<uint8_t, 6> mac;
+  std::memcpy(mac.data(), ifr.ifr_hwaddr.sa_data, 6);
+  return mac;
+}
+std::string MacText(const std::array<uint8_t, 6>& m) {
+  char text[18];
+  std::snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
+                m[2], m[3], m[4], m[5]);
+  return text;
+}
+
+// A packet socket reading every frame `ifname` receives (non-blocking);
+// -1 on failure, with errno.
+int OpenCapture(const char* ifname) {
+  const int fd =
+      socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, htons(ETH_P_ALL));
+  if (fd < 0) return -1;
+  sockaddr_ll at = {};
+  at.sll_family = AF_PACKET;
+  at.sll_protocol = htons(ETH_P_ALL);
+  at.sll_ifindex = static_cast<int>(if_nametoindex(ifname));
+  if (at.sll_ifindex == 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&at), sizeof(at)) != 0) {
+    const int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
 // Makes the namespace FreshPair entered able to send anywhere: a veth pair
 // (the VM's kernel has no dummy devices) with default routes of both
 // families through one end (what arrives at the other end is not for this
@@ -258,23 +322,15 @@ absl::Status WriteSysctl(const std::string& path, const std::string& value) {
 // addresses that are not local (the packets' sources come from the random
 // pools).
 absl::Status PrepareToSend() {
-  for (const char* args :
-       {"link add d0 type veth peer name d1", "link set d0 up",
-        "link set d1 up", "link set lo up", "route add default dev d0",
-        "-6 route add default dev d0"}) {
-    const std::string out = e2e::RunIp(args);
-    if (!out.empty()) {
-      return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
-    }
+  if (absl::Status s = RunIpCommands(
+          {"link add d0 type veth peer name d1", "link set d0 up",
+           "link set d1 up", "link set lo up", "route add default dev d0",
+           "-6 route add default dev d0"});
+      !s.ok()) {
+    return s;
   }
-  for (const char* path : {"/proc/sys/net/ipv4/ip_nonlocal_bind",
-                           "/proc/sys/net/ipv6/ip_nonlocal_bind"}) {
-    std::ofstream f(path);
-    f << "1\n";
-    if (!f.flush())
-      return absl::InternalError(absl::StrCat("cannot write ", path));
-  }
-  return absl::OkStatus();
+  return WriteSysctls({{"/proc/sys/net/ipv4/ip_nonlocal_bind", "1"},
+                       {"/proc/sys/net/ipv6/ip_nonlocal_bind", "1"}});
 }
 
 socklen_t ToSockaddr(const IpAddress& a, sockaddr_storage* out) {
@@ -524,12 +580,9 @@ class InboundWire {
         bind(udp6_, reinterpret_cast<sockaddr*>(&a6), sizeof(a6)) != 0) {
       return absl::InternalError(absl::StrCat("bind: ", strerror(errno)));
     }
-    ifreq ifr = {};
-    std::strncpy(ifr.ifr_name, "d0", IFNAMSIZ - 1);
-    if (ioctl(udp4_, SIOCGIFHWADDR, &ifr) != 0) {
-      return absl::InternalError(absl::StrCat("d0's MAC: ", strerror(errno)));
-    }
-    std::memcpy(d0_mac_, ifr.ifr_hwaddr.sa_data, 6);
+    absl::StatusOr<std::array<uint8_t, 6>> d0_mac = MacOf("d0");
+    if (!d0_mac.ok()) return d0_mac.status();
+    d0_mac_ = *d0_mac;
     d1_ = if_nametoindex("d1");
     if (d1_ == 0) return absl::InternalError("no d1");
     return absl::OkStatus();
@@ -554,7 +607,7 @@ class InboundWire {
     to.sll_ifindex = static_cast<int>(d1_);
     to.sll_protocol = htons((p.wire[0] >> 4) == 4 ? ETH_P_IP : ETH_P_IPV6);
     to.sll_halen = 6;
-    std::memcpy(to.sll_addr, d0_mac_, 6);
+    std::memcpy(to.sll_addr, d0_mac_.data(), 6);
     if (setsockopt(inject_, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
       return absl::InternalError(absl::StrCat("SO_MARK: ", strerror(errno)));
     }
@@ -633,51 +686,34 @@ class InboundWire {
 
  private:
   absl::Status OpenPods(const std::vector<IpAddress>& pods) {
-    for (const char* args :
-         {"link add i0 type veth peer name i1", "link set i0 up",
-          "link set i1 up", "rule add iif i1 blackhole",
-          "-6 rule add iif i1 blackhole"}) {
-      const std::string out = e2e::RunIp(args);
-      if (!out.empty()) {
-        return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
-      }
+    if (absl::Status s = RunIpCommands({"link add i0 type veth peer name i1",
+                                        "link set i0 up", "link set i1 up",
+                                        "rule add iif i1 blackhole",
+                                        "-6 rule add iif i1 blackhole"});
+        !s.ok()) {
+      return s;
     }
-    for (const auto& [path, value] :
-         std::vector<std::pair<std::string, std::string>>{
-             {"/proc/sys/net/ipv4/ip_forward", "1"},
-             {"/proc/sys/net/ipv6/conf/all/forwarding", "1"}}) {
-      if (absl::Status s = WriteSysctl(path, value); !s.ok()) return s;
+    if (absl::Status s =
+            WriteSysctls({{"/proc/sys/net/ipv4/ip_forward", "1"},
+                          {"/proc/sys/net/ipv6/conf/all/forwarding", "1"}});
+        !s.ok()) {
+      return s;
     }
-    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    ifreq ifr = {};
-    std::strncpy(ifr.ifr_name, "i1", IFNAMSIZ - 1);
-    const bool got_mac = fd >= 0 && ioctl(fd, SIOCGIFHWADDR, &ifr) == 0;
-    if (fd >= 0) close(fd);
-    if (!got_mac) return absl::InternalError("i1's MAC");
-    char mac[18];
-    const auto* m = reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data);
-    std::snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
-                  m[2], m[3], m[4], m[5]);
+    absl::StatusOr<std::array<uint8_t, 6>> mac = MacOf("i1");
+    if (!mac.ok()) return mac.status();
+    std::vector<std::string> commands;
     for (const IpAddress& pod : pods) {
       const bool v4 = pod.family() == IpFamily::kV4;
-      for (const std::string& args : std::vector<std::string>{
-               absl::StrCat(v4 ? "" : "-6 ", "route add ", pod.ToString(),
-                            v4 ? "/32" : "/128", " dev i0"),
-               absl::StrCat(v4 ? "" : "-6 ", "neigh add ", pod.ToString(),
-                            " lladdr ", mac, " dev i0 nud permanent")}) {
-        const std::string out = e2e::RunIp(args);
-        if (!out.empty()) {
-          return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
-        }
-      }
+      commands.push_back(absl::StrCat(v4 ? "" : "-6 ", "route add ",
+                                      pod.ToString(), v4 ? "/32" : "/128",
+                                      " dev i0"));
+      commands.push_back(absl::StrCat(v4 ? "" : "-6 ", "neigh add ",
+                                      pod.ToString(), " lladdr ", MacText(*mac),
+                                      " dev i0 nud permanent"));
     }
-    pods_ = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, htons(ETH_P_ALL));
-    sockaddr_ll at = {};
-    at.sll_family = AF_PACKET;
-    at.sll_protocol = htons(ETH_P_ALL);
-    at.sll_ifindex = static_cast<int>(if_nametoindex("i1"));
-    if (pods_ < 0 ||
-        bind(pods_, reinterpret_cast<sockaddr*>(&at), sizeof(at)) != 0) {
+    if (absl::Status s = RunIpCommands(commands); !s.ok()) return s;
+    pods_ = OpenCapture("i1");
+    if (pods_ < 0) {
       return absl::InternalError(absl::StrCat("i1: ", strerror(errno)));
     }
     return absl::OkStatus();
@@ -714,7 +750,7 @@ class InboundWire {
   int udp6_ = -1;
   int pods_ = -1;
   unsigned d1_ = 0;
-  uint8_t d0_mac_[6] = {};
+  std::array<uint8_t, 6> d0_mac_ = {};
 };
 
 std::string DescribeHost(const InboundCase& c) {
@@ -871,76 +907,59 @@ class ForwardingNode {
     const std::string to_remote =
         pods_v4 == v4 ? absl::StrCat(" via ", c.peer.ToString(), " dev d0")
                       : std::string(" dev d0");
-    for (const std::string& args : std::vector<std::string>{
-             "link add d0 type veth peer name d1",
-             "link add i0 type veth peer name i1",
-             absl::StrCat("link set d0 mtu ", c.mtu),
-             absl::StrCat("link set d1 mtu ", c.mtu), "link set i0 mtu 9000",
-             "link set i1 mtu 9000", "link set lo up", "link set d0 up",
-             "link set d1 up", "link set i0 up", "link set i1 up",
-
-             absl::StrCat(pf, "route add ", c.pod.ToString(), pod_host,
-                          " dev i0"),
-             absl::StrCat(f, "route add ", c.peer.ToString(), host, " dev d0"),
-             absl::StrCat(pf, "route add ", c.remote.ToString(), to_remote),
-             "rule add iif d1 blackhole", "-6 rule add iif d1 blackhole",
-             "rule add iif i1 blackhole", "-6 rule add iif i1 blackhole"}) {
-      const std::string out = e2e::RunIp(args);
-      if (!out.empty()) {
-        return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
-      }
-    }
+    std::vector<std::string> commands = {
+        "link add d0 type veth peer name d1",
+        "link add i0 type veth peer name i1",
+        absl::StrCat("link set d0 mtu ", c.mtu),
+        absl::StrCat("link set d1 mtu ", c.mtu),
+        "link set i0 mtu 9000",
+        "link set i1 mtu 9000",
+        "link set lo up",
+        "link set d0 up",
+        "link set d1 up",
+        "link set i0 up",
+        "link set i1 up",
+        absl::StrCat(pf, "route add ", c.pod.ToString(), pod_host, " dev i0"),
+        absl::StrCat(f, "route add ", c.peer.ToString(), host, " dev d0"),
+        absl::StrCat(pf, "route add ", c.remote.ToString(), to_remote),
+        "rule add iif d1 blackhole",
+        "-6 rule add iif d1 blackhole",
+        "rule add iif i1 blackhole",
+        "-6 rule add iif i1 blackhole"};
     for (const IpAddress& a : c.node_addresses) {
-      const std::string args =
+      commands.push_back(
           a.is_v4()
               ? absl::StrCat("addr add ", a.ToString(), "/32 dev d0")
-              : absl::StrCat("addr add ", a.ToString(), "/128 dev d0 nodad");
-      const std::string out = e2e::RunIp(args);
-      if (!out.empty()) {
-        return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
-      }
+              : absl::StrCat("addr add ", a.ToString(), "/128 dev d0 nodad"));
     }
-    for (const auto& [path, value] :
-         std::vector<std::pair<std::string, std::string>>{
-             {"/proc/sys/net/ipv4/ip_forward", "1"},
-             {"/proc/sys/net/ipv6/conf/all/forwarding", "1"},
-             {"/proc/sys/net/ipv4/icmp_ratemask", "0"},
-             {"/proc/sys/net/ipv6/icmp/ratelimit", "0"}}) {
-      if (absl::Status s = WriteSysctl(path, value); !s.ok()) return s;
+    if (absl::Status s = RunIpCommands(commands); !s.ok()) return s;
+    if (absl::Status s =
+            WriteSysctls({{"/proc/sys/net/ipv4/ip_forward", "1"},
+                          {"/proc/sys/net/ipv6/conf/all/forwarding", "1"},
+                          {"/proc/sys/net/ipv4/icmp_ratemask", "0"},
+                          {"/proc/sys/net/ipv6/icmp/ratelimit", "0"}});
+        !s.ok()) {
+      return s;
     }
     inject_ = socket(AF_PACKET, SOCK_DGRAM, 0);
-    wire_ = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, htons(ETH_P_ALL));
-    pod_ = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, htons(ETH_P_ALL));
-    if (inject_ < 0 || wire_ < 0 || pod_ < 0) {
+    wire_ = OpenCapture("d1");
+    pod_ = OpenCapture("i1");
+    i1_ = if_nametoindex("i1");
+    if (inject_ < 0 || wire_ < 0 || pod_ < 0 || i1_ == 0) {
       return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
     }
-    i1_ = if_nametoindex("i1");
-    const unsigned d1 = if_nametoindex("d1");
-    if (i1_ == 0 || d1 == 0) return absl::InternalError("no i1 / d1");
-    for (const auto& [fd, index] : {std::pair{wire_, d1}, {pod_, i1_}}) {
-      sockaddr_ll at = {};
-      at.sll_family = AF_PACKET;
-      at.sll_protocol = htons(ETH_P_ALL);
-      at.sll_ifindex = static_cast<int>(index);
-      if (bind(fd, reinterpret_cast<sockaddr*>(&at), sizeof(at)) != 0) {
-        return absl::InternalError(absl::StrCat("bind: ", strerror(errno)));
-      }
+    absl::StatusOr<std::array<uint8_t, 6>> i0_mac = MacOf("i0");
+    absl::StatusOr<std::array<uint8_t, 6>> d1_mac = MacOf("d1");
+    absl::StatusOr<std::array<uint8_t, 6>> i1_mac = MacOf("i1");
+    for (const auto* mac : {&i0_mac, &d1_mac, &i1_mac}) {
+      if (!mac->ok()) return mac->status();
     }
-    uint8_t d1_mac[6], i1_mac[6];
-    if (!MacOf("i0", i0_mac_) || !MacOf("d1", d1_mac) || !MacOf("i1", i1_mac)) {
-      return absl::InternalError(absl::StrCat("MAC: ", strerror(errno)));
-    }
-    for (const std::string& args : std::vector<std::string>{
-             absl::StrCat(f, "neigh add ", c.peer.ToString(), " lladdr ",
-                          Mac(d1_mac), " dev d0 nud permanent"),
-             absl::StrCat(pf, "neigh add ", c.pod.ToString(), " lladdr ",
-                          Mac(i1_mac), " dev i0 nud permanent")}) {
-      const std::string out = e2e::RunIp(args);
-      if (!out.empty()) {
-        return absl::InternalError(absl::StrCat("ip ", args, ": ", out));
-      }
-    }
-    return absl::OkStatus();
+    i0_mac_ = *i0_mac;
+    return RunIpCommands(
+        {absl::StrCat(f, "neigh add ", c.peer.ToString(), " lladdr ",
+                      MacText(*d1_mac), " dev d0 nud permanent"),
+         absl::StrCat(pf, "neigh add ", c.pod.ToString(), " lladdr ",
+                      MacText(*i1_mac), " dev i0 nud permanent")});
   }
   ~ForwardingNode() {
     for (int fd : {inject_, wire_, pod_}) {
@@ -970,7 +989,7 @@ class ForwardingNode {
     to.sll_ifindex = static_cast<int>(i1_);
     to.sll_protocol = htons((p.inner[0] >> 4) == 4 ? ETH_P_IP : ETH_P_IPV6);
     to.sll_halen = 6;
-    std::memcpy(to.sll_addr, i0_mac_, 6);
+    std::memcpy(to.sll_addr, i0_mac_.data(), 6);
     if (sendto(inject_, p.inner.data(), p.inner.size(), 0,
                reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0) {
       return absl::InternalError(absl::StrCat("inject: ", strerror(errno)));
@@ -998,21 +1017,6 @@ class ForwardingNode {
   }
 
  private:
-  static bool MacOf(const char* name, uint8_t mac[6]) {
-    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    ifreq ifr = {};
-    std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-    const bool ok = fd >= 0 && ioctl(fd, SIOCGIFHWADDR, &ifr) == 0;
-    if (ok) std::memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-    if (fd >= 0) close(fd);
-    return ok;
-  }
-  static std::string Mac(const uint8_t mac[6]) {
-    char text[18];
-    std::snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
-                  mac[1], mac[2], mac[3], mac[4], mac[5]);
-    return text;
-  }
   // Reads every IP packet waiting on `fd` that arrived (not one this side
   // sent), leaving out the link's own chatter: IGMP, and IPv6 hop-by-hop
   // (MLD) and informational ICMPv6 (neighbour and router discovery).
@@ -1040,7 +1044,7 @@ class ForwardingNode {
   int wire_ = -1;
   int pod_ = -1;
   unsigned i1_ = 0;
-  uint8_t i0_mac_[6] = {};
+  std::array<uint8_t, 6> i0_mac_ = {};
 };
 
 TEST(XfrmDifferentialOnLinuxTest, ForwardedPacketsLeaveAsOnLinux) {
